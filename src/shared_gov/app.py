@@ -1,0 +1,206 @@
+"""``create_app()``: the Litestar application factory.
+
+Mounts each package's controllers, wires the principal dependency, renders
+every error as RFC 9457 problem+json, and opens/closes the database pool
+with the application's lifespan. Run it with any ASGI server, e.g.
+``granian --interface asgi --factory shared_gov.app:create_app``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar, Request, Response, get
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared_gov import __version__, errors
+from shared_gov.auth.controllers import WellKnownController
+from shared_gov.auth.issuer import builtin_issuer
+from shared_gov.auth.verify import TokenVerifier
+from shared_gov.db import Database
+from shared_gov.db.embedded import start_embedded
+from shared_gov.domains.residents.controllers import ResidentController
+from shared_gov.logs import configure_logging, get_logger
+from shared_gov.settings import Settings, get_settings
+from shared_gov.tenancy.controllers import TenantController
+from shared_gov.tenancy.registry import TenantRegistry
+from shared_gov.validation import msgspec_error_to_field
+from shared_gov.web import Services, provide_principal
+
+log = get_logger("shared_gov.http")
+
+_REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def _problem(exc: errors.DomainError, request: Request[Any, Any, Any]) -> Response[Any]:
+    return Response(
+        content=exc.problem(),
+        status_code=exc.status,
+        media_type=errors.PROBLEM_JSON,
+        headers=exc.headers,
+    )
+
+
+def _domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, errors.DomainError)
+    return _problem(exc, request)
+
+
+def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Litestar's body/parameter validation -> 422 with JSON pointers, values removed."""
+    assert isinstance(exc, ValidationException)
+    problems: list[errors.FieldError] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", ""))
+        source = item.get("source")
+        key = str(item.get("key", ""))
+        if source == "body" or key == "data":
+            problems.append(msgspec_error_to_field(message))
+        else:
+            problems.append(errors.FieldError(f"/{source or 'request'}/{key}", "invalid value"))
+    if not problems:
+        detail = "the request body is not valid JSON" if "JSON" in exc.detail else "invalid input"
+        return _problem(errors.bad_request(detail), request)
+    return _problem(errors.invalid(problems), request)
+
+
+def _http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(status, "http")
+    detail = {404: "no such resource", 405: "method not allowed"}.get(
+        status, exc.detail if status < 500 else "internal error"
+    )
+    problem = errors.DomainError(
+        detail=detail, status=status, type_slug=slug, title=str(detail).capitalize()
+    )
+    headers = dict(exc.headers or {})
+    return Response(
+        content=problem.problem(), status_code=status, media_type=errors.PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    from shared_gov.db.engine import UNAVAILABLE_ERRORS
+
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return _problem(errors.unavailable("the database is unreachable; retry"), request)
+    # Log the type only: exception messages from drivers can quote values.
+    log.error("request.failed", error=type(exc).__name__)
+    problem = errors.DomainError("internal error", 500, "internal", "Internal error")
+    return _problem(problem, request)
+
+
+def request_context_middleware(app: ASGIApp) -> ASGIApp:
+    """Bind a request id to the log context and log one line per request."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        structlog.contextvars.clear_contextvars()
+        incoming = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")[:64]
+                break
+        request_id = incoming if incoming and set(incoming) <= _REQUEST_ID_OK else str(uuid.uuid4())
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            if access_log_enabled:
+                log.info(
+                    "request",
+                    method=scope.get("method"),
+                    # Paths carry codes and UUIDs only; personal values go in bodies.
+                    path=scope.get("path"),
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+
+    return middleware
+
+
+access_log_enabled = True
+
+
+@get("/health", summary="Process is up", tags=["ops"])
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> Litestar:
+    """Build the application. Without a URL, starts the embedded PostgreSQL."""
+    global access_log_enabled
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    access_log_enabled = settings.access_log
+    url = database_url or settings.database_url or start_embedded(settings.data_dir)
+    db = Database(url, settings)
+    issuer = builtin_issuer(settings.data_dir, settings.issuer, settings.audience)
+    svc = Services(
+        settings=settings,
+        db=db,
+        registry=TenantRegistry(db),
+        issuer=issuer,
+        verifier=TokenVerifier(
+            issuer=issuer.issuer, audience=issuer.audience, keys=issuer.public_keyset()
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await db.open()
+        app.state.services = svc
+        try:
+            yield
+        finally:
+            await db.close()
+
+    return Litestar(
+        route_handlers=[health, WellKnownController, TenantController, ResidentController],
+        dependencies={"principal": Provide(provide_principal)},
+        exception_handlers={
+            errors.DomainError: _domain_error_handler,
+            ValidationException: _validation_handler,
+            HTTPException: _http_error_handler,
+            Exception: _internal_error_handler,
+        },
+        middleware=[request_context_middleware],
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="shared-gov",
+            version=__version__,
+            description="Backend of a shared municipal cloud (自治体クラウド).",
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        logging_config=None,
+        debug=False,
+    )

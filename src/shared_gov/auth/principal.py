@@ -1,0 +1,35 @@
+"""The acting principal, built from a verified token's claims."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES = frozenset({"staff", "admin", "auditor", "operator"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is acting: (tenant, staff id, department, roles, auth strength).
+
+    Operators act for the platform and carry no tenant; everyone else belongs
+    to exactly one town, named by the token's ``tenant`` claim.
+    """
+
+    subject: str
+    tenant: str | None
+    department: str | None
+    roles: frozenset[str]
+    amr: frozenset[str]
+
+    @property
+    def is_operator(self) -> bool:
+        return "operator" in self.roles
+
+    @property
+    def mfa(self) -> bool:
+        return "mfa" in self.amr
+
+    @property
+    def actor(self) -> str:
+        """A log-safe actor label: staff id and town, never a name."""
+        return f"{self.tenant or 'platform'}/{self.subject}"

@@ -1,0 +1,216 @@
+"""Connection pool and the tenant unit of work.
+
+:meth:`Database.tenant` is the ONE way code reaches tenant tables. It takes a
+pooled connection and, in a single round trip, opens a transaction and binds
+it to the tenant::
+
+    BEGIN; SELECT set_config('search_path', 't_172065', true),
+                  set_config('role', 'sg_t_172065', true)
+
+Both settings are transaction-local (``is_local = true``), so they vanish at
+COMMIT/ROLLBACK and can never leak to the next user of the pooled connection
+(the most reported bug of django-tenants and apartment). The tenant role has
+privileges on its own schema only, so even a faulty query cannot read another
+town: PostgreSQL refuses it. Because nothing survives the transaction we skip
+asyncpg's ``RESET ALL`` on release (measured +15–25 % in DESIGN.md); asyncpg
+still rolls back a transaction left open.
+
+The hot path runs hand-written SQL over asyncpg; SQLAlchemy's engine is used
+only by migrations and provisioning, where Alembic needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared_gov import errors
+from shared_gov.db.urls import plain_url, sqlalchemy_url
+from shared_gov.logs import get_logger
+from shared_gov.settings import Settings
+from shared_gov.tenancy.names import TenantNames
+
+log = get_logger(__name__)
+
+# Errors that mean "the database is not there right now", as opposed to a bug
+# or bad input. They become 503 with Retry-After, never a 500.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Pool reset hook: nothing to reset, our settings are transaction-local."""
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+class TenantUnitOfWork:
+    """One transaction bound to one tenant's schema and role.
+
+    Services receive it; repositories run their SQL through it. It exposes
+    the asyncpg connection's query methods and nothing to change the binding.
+    """
+
+    __slots__ = ("_conn", "names")
+
+    def __init__(self, conn: asyncpg.Connection, names: TenantNames) -> None:
+        self._conn = conn
+        self.names = names
+
+    @property
+    def code(self) -> str:
+        return self.names.code
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        result: list[asyncpg.Record] = await self._conn.fetch(query, *args)
+        return result
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        result: asyncpg.Record | None = await self._conn.fetchrow(query, *args)
+        return result
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self._conn.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        result: str = await self._conn.execute(query, *args)
+        return result
+
+    async def executemany(self, query: str, args: list[tuple[Any, ...]]) -> None:
+        await self._conn.executemany(query, args)
+
+
+def binding_sql(names: TenantNames) -> str:
+    """BEGIN plus the tenant binding, as one simple-protocol round trip.
+
+    The identifiers come from :func:`shared_gov.tenancy.names.tenant_names`,
+    which only produces ``t_[0-9]{6}`` and ``<prefix>_t_[0-9]{6}``, so inlining
+    them as literals is safe (and required: simple-protocol queries take no
+    parameters).
+    """
+    return (
+        "BEGIN; SELECT set_config('search_path', '"
+        + names.schema
+        + "', true), set_config('role', '"
+        + names.role
+        + "', true)"
+    )
+
+
+class Database:
+    """The process's database handles: an asyncpg pool and, lazily, an engine."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = plain_url(url)
+        self.settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self._engine: AsyncEngine | None = None
+
+    async def open(self) -> None:
+        s = self.settings
+        self._pool = await asyncpg.create_pool(
+            self.url,
+            min_size=s.pool_min,
+            max_size=s.pool_max,
+            # Recycling bounds the ~140 KB of catalog cache a backend keeps for
+            # every tenant schema it has touched (DESIGN.md).
+            max_queries=s.pool_max_queries,
+            max_inactive_connection_lifetime=s.pool_max_inactive,
+            init=_init_connection,
+            reset=_keep_session,
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("Database.open() was not awaited")
+        return self._pool
+
+    def engine(self) -> AsyncEngine:
+        """SQLAlchemy engine for migrations and provisioning (small pool)."""
+        if self._engine is None:
+            self._engine = create_async_engine(
+                sqlalchemy_url(self.url),
+                pool_size=max(2, self.settings.migrate_concurrency),
+                max_overflow=0,
+                pool_pre_ping=True,
+            )
+        return self._engine
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            conn_cm = self.pool.acquire(timeout=self.settings.pool_acquire_timeout)
+            conn = await conn_cm.__aenter__()
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("db.unavailable", error=type(exc).__name__)
+            raise errors.unavailable("the database is busy or unreachable; retry") from exc
+        try:
+            yield conn
+        finally:
+            await conn_cm.__aexit__(None, None, None)
+
+    @asynccontextmanager
+    async def tenant(self, names: TenantNames) -> AsyncIterator[TenantUnitOfWork]:
+        """Open a transaction bound to ``names``; commit on success, roll back on error."""
+        async with self._acquire() as conn:
+            try:
+                await conn.execute(binding_sql(names))
+            except asyncpg.InvalidParameterValueError as exc:
+                # The role is gone: the tenant was offboarded since we cached it.
+                await _rollback_quietly(conn)
+                raise errors.not_found() from exc
+            except UNAVAILABLE_ERRORS as exc:
+                raise errors.unavailable("the database is unreachable; retry") from exc
+            try:
+                yield TenantUnitOfWork(conn, names)
+            except BaseException:
+                await _rollback_quietly(conn)
+                raise
+            try:
+                await conn.execute("COMMIT")
+            except UNAVAILABLE_ERRORS as exc:
+                raise errors.unavailable("the database went away during commit") from exc
+
+    @asynccontextmanager
+    async def catalog(self) -> AsyncIterator[asyncpg.Connection]:
+        """A plain transaction for catalog tables (never bound to a tenant)."""
+        async with self._acquire() as conn:
+            try:
+                async with conn.transaction():
+                    yield conn
+            except UNAVAILABLE_ERRORS as exc:
+                raise errors.unavailable("the database is unreachable; retry") from exc
+
+
+async def _rollback_quietly(conn: asyncpg.Connection) -> None:
+    try:
+        await conn.execute("ROLLBACK")
+    except (*UNAVAILABLE_ERRORS, asyncpg.PostgresError):
+        # The connection is broken; the pool's release terminates it.
+        pass

@@ -1,0 +1,1 @@
+"""Two Alembic trees: ``catalog`` (shared tables) and ``tenant`` (one copy per town)."""

@@ -1,0 +1,78 @@
+"""Run the two Alembic trees programmatically, without alembic.ini or env.py.
+
+The script directories are parsed once per process (Alembic re-reads them on
+every ``command.upgrade``, which dominates a no-op run over many tenants).
+A tenant upgrade runs inside the caller's transaction with ``search_path``
+set to the tenant schema, keeps its version table in that schema, and writes
+the new revision to ``catalog.tenants.schema_revision`` in the same
+transaction, so the catalog mirror can never disagree with the schema.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+
+from shared_gov.tenancy.names import TenantNames, quote_ident
+
+CATALOG_SCHEMA = "catalog"
+_HERE = Path(__file__).resolve().parent
+
+
+@cache
+def _script(tree: str) -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", str(_HERE / tree))
+    return ScriptDirectory.from_config(config)
+
+
+def head(tree: str) -> str:
+    """The head revision of ``tree`` (``catalog`` or ``tenant``)."""
+    revision = _script(tree).get_current_head()
+    if revision is None:
+        raise RuntimeError(f"the {tree} migration tree has no head")
+    return revision
+
+
+def _upgrade(conn: Connection, tree: str, version_schema: str) -> None:
+    script = _script(tree)
+
+    def upgrade_steps(rev: Any, _context: Any) -> Any:
+        return script._upgrade_revs("head", rev)
+
+    config = Config()
+    with EnvironmentContext(config, script, fn=upgrade_steps, destination_rev="head") as env:
+        env.configure(
+            connection=conn,
+            version_table_schema=version_schema,
+            transactional_ddl=True,
+        )
+        env.run_migrations()
+
+
+def upgrade_catalog(conn: Connection) -> None:
+    """Bring the catalog schema to head (in the caller's transaction)."""
+    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{CATALOG_SCHEMA}"'))
+    _upgrade(conn, "catalog", CATALOG_SCHEMA)
+
+
+def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
+    """Bring one tenant schema to head and mirror the revision in the catalog."""
+    conn.execute(text(f"SET LOCAL search_path TO {quote_ident(names.schema)}"))
+    _upgrade(conn, "tenant", names.schema)
+    revision = head("tenant")
+    conn.execute(
+        text(
+            f"UPDATE {CATALOG_SCHEMA}.tenants SET schema_revision = :rev, updated_at = now() "
+            "WHERE code = :code"
+        ),
+        {"rev": revision, "code": names.code},
+    )
+    conn.execute(text("SET LOCAL search_path TO DEFAULT"))
+    return revision

@@ -1,0 +1,1 @@
+"""Business domains. Each has models, schemas, repository, service, controllers."""

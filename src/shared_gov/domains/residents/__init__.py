@@ -1,0 +1,1 @@
+"""住民記録: residents, households, moves (異動) and history."""

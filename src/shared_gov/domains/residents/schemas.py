@@ -1,0 +1,152 @@
+"""Request and response bodies of the resident API (msgspec structs).
+
+Structural checks (types, lengths, formats) live here; rules that need the
+calendar, check digits or the database live in the service.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from shared_gov.domains.residents.models import ChangeEvent, EntryEvent
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+Kana = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Address = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Digits7 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{7}$")]
+Digits8 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{8}$")]
+Digits11 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{11}$")]
+Digits12 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")]
+Phone = Annotated[str, msgspec.Meta(pattern=r"^[0-9+\-() ]{6,20}$")]
+Relationship = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+Sex = Literal["male", "female"]
+ResidentType = Literal["japanese", "foreign"]
+
+
+class ResidentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A person entering the register (記載) through an entry event."""
+
+    event: EntryEvent
+    family_name: Name
+    given_name: Name
+    family_name_kana: Kana
+    given_name_kana: Kana
+    birth_date: date
+    sex: Sex
+    address: Address
+    move_date: date
+    """異動日: the day of the birth or move-in."""
+    notified_on: date
+    """届出日."""
+    postal_code: Digits7 | None = None
+    individual_number: Digits12 | None = None
+    juminhyo_code: Digits11 | None = None
+    household_no: Digits8 | None = None
+    """Join this household; omit to create a new household headed by this person."""
+    relationship: Relationship | None = None
+    resident_since: date | None = None
+    """住民となった年月日; defaults to ``move_date``."""
+    resident_type: ResidentType = "japanese"
+    phone: Phone | None = None
+    former_surname: Name | None = None
+    domicile: Address | None = None
+    previous_address: Address | None = None
+
+
+class MoveCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A change (修正) or removal (消除) event for a registered person."""
+
+    event: ChangeEvent
+    move_date: date
+    notified_on: date
+    address: Address | None = None
+    postal_code: Digits7 | None = None
+    family_name: Name | None = None
+    given_name: Name | None = None
+    family_name_kana: Kana | None = None
+    given_name_kana: Kana | None = None
+    former_surname: Name | None = None
+    forward_address: Address | None = None
+    """転出先 for ``move_out_domestic``; country for ``move_out_abroad``."""
+    previous_head_relationship: Relationship | None = None
+    """For ``head_of_household_change``: the former head's new 続柄."""
+
+
+class ResidentSearch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Exactly one of: ``atena_no``; ``individual_number``; ``family_name_kana`` + ``birth_date``."""
+
+    atena_no: Digits8 | None = None
+    individual_number: Digits12 | None = None
+    family_name_kana: Kana | None = None
+    birth_date: date | None = None
+
+
+class ResidentOut(msgspec.Struct, kw_only=True):
+    id: str
+    atena_no: str
+    state: str
+    version: int
+    history_no: int
+    resident_type: str
+    household_no: str
+    relationship: str
+    family_name: str
+    given_name: str
+    family_name_kana: str
+    given_name_kana: str
+    birth_date: date
+    sex: str
+    address: str
+    postal_code: str | None
+    individual_number: str | None
+    juminhyo_code: str | None
+    phone: str | None
+    former_surname: str | None
+    domicile: str | None
+    previous_address: str | None
+    forward_address: str | None
+    resident_since: date
+    address_since: date
+    notified_on: date
+    removed_on: date | None
+
+
+class SearchResult(msgspec.Struct, kw_only=True):
+    count: int
+    residents: list[ResidentOut]
+
+
+class HistoryEntry(msgspec.Struct, kw_only=True):
+    history_no: int
+    reason: str
+    reason_ja: str
+    move_date: date
+    notified_on: date
+    processed_on: date
+    recorded_at: datetime
+    snapshot: dict[str, Any]
+
+
+class HistoryOut(msgspec.Struct, kw_only=True):
+    resident_id: str
+    entries: list[HistoryEntry]
+
+
+class HouseholdMember(msgspec.Struct, kw_only=True):
+    id: str
+    atena_no: str
+    family_name: str
+    given_name: str
+    family_name_kana: str
+    given_name_kana: str
+    relationship: str
+    state: str
+
+
+class HouseholdOut(msgspec.Struct, kw_only=True):
+    household_no: str
+    head_id: str | None
+    members: list[HouseholdMember]

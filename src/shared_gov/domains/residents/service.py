@@ -1,0 +1,362 @@
+"""Resident record (住民記録) use cases.
+
+Every function takes the tenant unit of work and the acting principal,
+authorises first (DESIGN.md rule 2), then works through the repository.
+Rules enforced here, from 住民記録システム標準仕様書 (see FACTS.md):
+
+- 異動日 may be today or earlier, except for ``move_out_domestic`` (a planned
+  転出 may be dated in the future). 処理日 is always today (JST).
+- Each change stores a full snapshot under the next 履歴番号, starting at 1.
+- Writes to an existing record need the current version (ETag / If-Match):
+  428 without it, 412 when stale, so two staff cannot overwrite each other.
+- A removed person (転出, 死亡, 職権消除) keeps the record with its state.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from dataclasses import replace
+from datetime import date
+
+import asyncpg
+
+from shared_gov import errors
+from shared_gov.auth.principal import Principal
+from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
+from shared_gov.clock import today_jst
+from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.residents import repository as repo
+from shared_gov.domains.residents.models import (
+    HEAD,
+    REASON_JA,
+    RELATIONSHIPS,
+    REMOVAL_STATE,
+    ChangeEvent,
+    Resident,
+)
+from shared_gov.domains.residents.schemas import MoveCreate, ResidentCreate, ResidentSearch
+from shared_gov.errors import FieldError
+from shared_gov.policy import Action, authorize
+
+SEARCH_LIMIT = 50
+
+
+def etag(resident: Resident) -> str:
+    return f'"v{resident.version}"'
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """The version an If-Match header names; None for ``*``. 428 when absent."""
+    if header is None or not header.strip():
+        raise errors.precondition_required("this change needs an If-Match header with the ETag")
+    value = header.strip()
+    if value == "*":
+        return None
+    if value.startswith('"v') and value.endswith('"') and value[2:-1].isdigit():
+        return int(value[2:-1])
+    raise errors.precondition_failed("If-Match does not name a version of this record")
+
+
+def normalize_kana(value: str) -> str:
+    """NFKC (half-width to full-width), hiragana to katakana, no spaces."""
+    text = unicodedata.normalize("NFKC", value).replace(" ", "").replace("\u3000", "")
+    return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in text)
+
+
+def _is_katakana(value: str) -> bool:
+    return bool(value) and all("ァ" <= c <= "ヺ" or c in "ー・" for c in value)
+
+
+def _check_kana(problems: list[FieldError], pointer: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    kana = normalize_kana(value)
+    if not _is_katakana(kana):
+        problems.append(FieldError(pointer, "must be written in kana"))
+    return kana
+
+
+def _check_not_future(problems: list[FieldError], pointer: str, value: date, today: date) -> None:
+    if value > today:
+        problems.append(FieldError(pointer, "must be today or earlier"))
+
+
+def _parse_id(resident_id: str) -> str:
+    try:
+        return str(uuid.UUID(resident_id))
+    except ValueError:
+        raise errors.not_found("no such resident") from None
+
+
+async def register(
+    uow: TenantUnitOfWork, principal: Principal, data: ResidentCreate
+) -> Resident:
+    """Enter a person in the register through an entry event (記載)."""
+    authorize(principal, Action.RESIDENT_REGISTER, uow.code)
+    today = today_jst()
+    problems: list[FieldError] = []
+    family_kana = _check_kana(problems, "/family_name_kana", data.family_name_kana)
+    given_kana = _check_kana(problems, "/given_name_kana", data.given_name_kana)
+    _check_not_future(problems, "/birth_date", data.birth_date, today)
+    _check_not_future(problems, "/move_date", data.move_date, today)
+    _check_not_future(problems, "/notified_on", data.notified_on, today)
+    if data.move_date < data.birth_date:
+        problems.append(FieldError("/move_date", "must not be before the birth date"))
+    if data.resident_since is not None:
+        _check_not_future(problems, "/resident_since", data.resident_since, today)
+    if data.individual_number is not None and not is_valid_individual_number(
+        data.individual_number
+    ):
+        problems.append(FieldError("/individual_number", "check digit does not match"))
+    if data.household_no is not None and not is_valid_serial(data.household_no):
+        problems.append(FieldError("/household_no", "check digit does not match"))
+    if data.relationship is not None and data.relationship not in RELATIONSHIPS:
+        problems.append(FieldError("/relationship", "not a known 続柄"))
+    if data.household_no is not None and data.relationship in (None, HEAD):
+        problems.append(
+            FieldError("/relationship", "required, and not 世帯主, when joining a household")
+        )
+    if data.household_no is None and data.relationship not in (None, HEAD):
+        problems.append(FieldError("/relationship", "a new household is headed by this person"))
+    if problems:
+        raise errors.invalid(problems)
+
+    resident_id = str(uuid.uuid4())
+    household_no = data.household_no
+    if household_no is not None:
+        exists, _head = await repo.household_head(uow, household_no)
+        if not exists:
+            raise errors.invalid_field("/household_no", "no such household in this town")
+    else:
+        household_no = await repo.create_household(uow, resident_id)
+    resident = Resident(
+        id=resident_id,
+        atena_no=await repo.next_atena_no(uow),
+        version=1,
+        state="active",
+        resident_type=data.resident_type,
+        household_no=household_no,
+        relationship=data.relationship or HEAD,
+        family_name=data.family_name,
+        given_name=data.given_name,
+        family_name_kana=family_kana or "",
+        given_name_kana=given_kana or "",
+        birth_date=data.birth_date,
+        sex=data.sex,
+        address=data.address,
+        postal_code=data.postal_code,
+        individual_number=data.individual_number,
+        juminhyo_code=data.juminhyo_code,
+        phone=data.phone,
+        former_surname=data.former_surname,
+        domicile=data.domicile,
+        previous_address=data.previous_address,
+        forward_address=None,
+        resident_since=data.resident_since or data.move_date,
+        address_since=data.move_date,
+        notified_on=data.notified_on,
+        removed_on=None,
+        history_no=1,
+    )
+    try:
+        await repo.insert(uow, resident)
+    except asyncpg.UniqueViolationError as exc:
+        raise _duplicate(exc) from None
+    await repo.append_history(
+        uow,
+        resident,
+        reason=data.event.value,
+        move_date=data.move_date,
+        notified_on=data.notified_on,
+        processed_on=today,
+    )
+    return resident
+
+
+def _duplicate(exc: asyncpg.UniqueViolationError) -> errors.DomainError:
+    # Name the field, never the value.
+    constraint = getattr(exc, "constraint_name", "") or ""
+    if "individual_number" in constraint:
+        return errors.conflict("another resident of this town has this individual number")
+    if "juminhyo" in constraint:
+        return errors.conflict("another resident of this town has this 住民票コード")
+    return errors.conflict("the record conflicts with an existing one")
+
+
+async def get(uow: TenantUnitOfWork, principal: Principal, resident_id: str) -> Resident:
+    authorize(principal, Action.RESIDENT_READ, uow.code)
+    resident = await repo.get(uow, _parse_id(resident_id))
+    if resident is None:
+        raise errors.not_found("no such resident")
+    return resident
+
+
+async def search(
+    uow: TenantUnitOfWork, principal: Principal, query: ResidentSearch
+) -> list[Resident]:
+    """Find residents by 宛名番号, individual number, or kana family name + birth date."""
+    authorize(principal, Action.RESIDENT_SEARCH, uow.code)
+    modes = [
+        query.atena_no is not None,
+        query.individual_number is not None,
+        query.family_name_kana is not None or query.birth_date is not None,
+    ]
+    if sum(modes) != 1:
+        raise errors.invalid_field(
+            "/",
+            "give exactly one of: atena_no; individual_number; family_name_kana with birth_date",
+        )
+    if query.atena_no is not None:
+        return await repo.find_by_atena_no(uow, query.atena_no)
+    if query.individual_number is not None:
+        if not is_valid_individual_number(query.individual_number):
+            raise errors.invalid_field("/individual_number", "check digit does not match")
+        return await repo.find_by_individual_number(uow, query.individual_number)
+    if query.family_name_kana is None or query.birth_date is None:
+        raise errors.invalid_field("/", "family_name_kana and birth_date go together")
+    problems: list[FieldError] = []
+    kana = _check_kana(problems, "/family_name_kana", query.family_name_kana)
+    if problems or kana is None:
+        raise errors.invalid(problems)
+    return await repo.find_by_kana_and_birth(uow, kana, query.birth_date, SEARCH_LIMIT)
+
+
+async def history(
+    uow: TenantUnitOfWork, principal: Principal, resident_id: str
+) -> list[dict[str, object]]:
+    authorize(principal, Action.RESIDENT_HISTORY, uow.code)
+    rid = _parse_id(resident_id)
+    entries = await repo.history(uow, rid)
+    if not entries:
+        raise errors.not_found("no such resident")
+    for entry in entries:
+        entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
+    return entries
+
+
+async def household(
+    uow: TenantUnitOfWork, principal: Principal, household_no: str
+) -> tuple[str | None, list[Resident]]:
+    authorize(principal, Action.HOUSEHOLD_READ, uow.code)
+    if not is_valid_serial(household_no):
+        raise errors.not_found("no such household")
+    exists, head = await repo.household_head(uow, household_no)
+    if not exists:
+        raise errors.not_found("no such household")
+    return head, await repo.household_members(uow, household_no)
+
+
+async def move(
+    uow: TenantUnitOfWork,
+    principal: Principal,
+    resident_id: str,
+    data: MoveCreate,
+    expected_version: int | None,
+) -> Resident:
+    """Apply a change or removal event (修正・消除) under optimistic concurrency."""
+    authorize(principal, Action.RESIDENT_MOVE, uow.code)
+    rid = _parse_id(resident_id)
+    today = today_jst()
+    problems: list[FieldError] = []
+    if data.event is not ChangeEvent.MOVE_OUT_DOMESTIC:
+        _check_not_future(problems, "/move_date", data.move_date, today)
+    _check_not_future(problems, "/notified_on", data.notified_on, today)
+    changes = _event_changes(data, problems)
+    if problems:
+        raise errors.invalid(problems)
+
+    current = await repo.get(uow, rid, lock=True)
+    if current is None:
+        raise errors.not_found("no such resident")
+    if expected_version is not None and expected_version != current.version:
+        raise errors.precondition_failed("the record changed since it was read; reload it")
+    if current.state != "active":
+        raise errors.conflict(f"the resident is no longer registered (state {current.state})")
+    if data.move_date < current.birth_date:
+        raise errors.invalid_field("/move_date", "must not be before the birth date")
+
+    event = data.event
+    updated = replace(current, **changes)
+    if event in REMOVAL_STATE:
+        updated.state = REMOVAL_STATE[event]
+        updated.removed_on = data.move_date
+    elif event is ChangeEvent.MOVE_WITHIN_TOWN:
+        updated.previous_address = current.address
+        updated.address_since = data.move_date
+    elif event is ChangeEvent.HOUSEHOLD_SPLIT:
+        if current.relationship == HEAD:
+            raise errors.conflict("the head of a household cannot split from it")
+        updated.household_no = await repo.create_household(uow, current.id)
+        updated.relationship = HEAD
+    elif event is ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE:
+        await _make_head(uow, current, data, today)
+        updated.relationship = HEAD
+    await _save(uow, updated, event.value, data.move_date, data.notified_on, today)
+    return updated
+
+
+def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, object]:
+    """Validate the fields an event needs and return the record changes they make."""
+    event = data.event
+    changes: dict[str, object] = {}
+    if event is ChangeEvent.MOVE_WITHIN_TOWN:
+        if data.address is None:
+            problems.append(FieldError("/address", "required for move_within_town"))
+        changes["address"] = data.address
+        changes["postal_code"] = data.postal_code
+    elif event is ChangeEvent.NAME_CHANGE:
+        for name in ("family_name", "given_name", "family_name_kana", "given_name_kana"):
+            value = getattr(data, name)
+            if name.endswith("_kana"):
+                value = _check_kana(problems, f"/{name}", value)
+            if value is not None:
+                changes[name] = value
+        if not changes:
+            problems.append(FieldError("/family_name", "name_change needs at least one name"))
+        if data.former_surname is not None:
+            changes["former_surname"] = data.former_surname
+    elif event is ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE:
+        rel = data.previous_head_relationship
+        if rel is None or rel not in RELATIONSHIPS or rel == HEAD:
+            problems.append(
+                FieldError("/previous_head_relationship", "the former head's new 続柄 is required")
+            )
+    elif event in (ChangeEvent.MOVE_OUT_DOMESTIC, ChangeEvent.MOVE_OUT_ABROAD):
+        changes["forward_address"] = data.forward_address
+    return changes
+
+
+async def _make_head(
+    uow: TenantUnitOfWork, current: Resident, data: MoveCreate, today: date
+) -> None:
+    if current.relationship == HEAD:
+        raise errors.conflict("the resident already heads the household")
+    _exists, head_id = await repo.household_head(uow, current.household_no)
+    if head_id is not None and head_id != current.id:
+        former = await repo.get(uow, head_id, lock=True)
+        if former is not None and former.state == "active":
+            demoted = replace(former, relationship=data.previous_head_relationship or "同居人")
+            await _save(
+                uow, demoted, ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE.value,
+                data.move_date, data.notified_on, today,
+            )
+    await repo.set_household_head(uow, current.household_no, current.id)
+
+
+async def _save(
+    uow: TenantUnitOfWork,
+    resident: Resident,
+    reason: str,
+    move_date: date,
+    notified_on: date,
+    today: date,
+) -> None:
+    resident.version += 1
+    resident.history_no += 1
+    resident.notified_on = notified_on
+    await repo.update(uow, resident)
+    await repo.append_history(
+        uow, resident, reason=reason, move_date=move_date, notified_on=notified_on,
+        processed_on=today,
+    )

@@ -1,0 +1,119 @@
+"""Typed settings read from ``SHARED_GOV_*`` environment variables.
+
+Every setting has one variable; ``get_settings()`` is cached so the hot path
+never re-reads the environment. Outside development (``SHARED_GOV_ENV`` other
+than ``dev``/``test``) the defaults that are only safe on a laptop — the
+embedded database and the built-in token issuer on loopback — are refused,
+so a production deployment cannot start on them by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+_ENVIRONMENTS = ("dev", "test", "prod")
+_ROLE_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or unsafe for the chosen environment."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(f"SHARED_GOV_{name}")
+    return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"SHARED_GOV_{name} must be an integer") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All settings of one process. Build with :func:`get_settings`."""
+
+    env: str
+    data_dir: Path
+    database_url: str | None
+    """None means: start the embedded PostgreSQL (pgserver) in ``data_dir``."""
+    role_prefix: str
+    """Prefix of tenant database roles (roles are cluster-wide, schemas are not)."""
+    issuer: str
+    audience: str
+    host: str
+    port: int
+    pool_min: int
+    pool_max: int
+    pool_max_queries: int
+    """Queries before a pooled connection is recycled: bounds per-backend catalog caches."""
+    pool_max_inactive: float
+    pool_acquire_timeout: float
+    migrate_concurrency: int
+    log_level: str
+    access_log: bool
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env in ("dev", "test")
+
+    def check_safe(self) -> None:
+        """Refuse laptop-only defaults outside development."""
+        if self.is_dev:
+            return
+        if self.database_url is None:
+            raise SettingsError(
+                "SHARED_GOV_DATABASE_URL is required outside development; "
+                "the embedded PostgreSQL is for local use only"
+            )
+        if re.match(r"^https?://(127\.0\.0\.1|localhost)", self.issuer):
+            raise SettingsError(
+                "SHARED_GOV_ISSUER points at loopback; set the public URL of the issuer"
+            )
+
+
+def load_settings() -> Settings:
+    """Read the environment now (tests use this to build variants)."""
+    env = _env("ENV", "dev") or "dev"
+    if env not in _ENVIRONMENTS:
+        raise SettingsError(f"SHARED_GOV_ENV must be one of {', '.join(_ENVIRONMENTS)}")
+    role_prefix = _env("ROLE_PREFIX", "sg") or "sg"
+    if not _ROLE_PREFIX.match(role_prefix):
+        raise SettingsError("SHARED_GOV_ROLE_PREFIX must match ^[a-z][a-z0-9_]{0,30}$")
+    port = _int("PORT", 8000)
+    host = _env("HOST", "127.0.0.1") or "127.0.0.1"
+    settings = Settings(
+        env=env,
+        data_dir=Path(_env("DATA_DIR", ".shared-gov") or ".shared-gov").resolve(),
+        database_url=_env("DATABASE_URL"),
+        role_prefix=role_prefix,
+        issuer=_env("ISSUER", f"http://{host}:{port}") or "",
+        audience=_env("AUDIENCE", "shared-gov") or "shared-gov",
+        host=host,
+        port=port,
+        pool_min=_int("POOL_MIN", 2),
+        pool_max=_int("POOL_MAX", 10),
+        pool_max_queries=_int("POOL_MAX_QUERIES", 5000),
+        pool_max_inactive=float(_int("POOL_MAX_INACTIVE_SECONDS", 300)),
+        pool_acquire_timeout=float(_int("POOL_ACQUIRE_TIMEOUT_SECONDS", 5)),
+        migrate_concurrency=_int("MIGRATE_CONCURRENCY", 8),
+        log_level=(_env("LOG_LEVEL", "info") or "info").lower(),
+        access_log=(_env("ACCESS_LOG", "1") or "1") not in ("0", "false", "no"),
+    )
+    settings.check_safe()
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,155 @@
+"""Onboarding a town: catalog row, role, schema, tables and departments in one go.
+
+Everything happens in one transaction, serialised per town by an advisory
+lock, so a failure leaves nothing behind and two concurrent onboardings of the
+same town cannot race. Onboarding an unchanged manifest again changes nothing
+(and costs one catalog read); a changed manifest updates names and
+departments. Departments dropped from a manifest are deactivated, not
+deleted: audit records and staff permissions still refer to them.
+
+Privileges: the schema belongs to the migrating role. The tenant's NOLOGIN
+role gets USAGE on its schema and, through default privileges, DML on the
+tables migrations create now or later; it never gets CREATE, never sees the
+catalog, and may not rewrite resident history.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Connection, text
+
+from shared_gov.db.migrations.runner import CATALOG_SCHEMA, head, upgrade_tenant
+from shared_gov.tenancy.manifest import Manifest
+from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
+
+Outcome = Literal["created", "updated", "unchanged"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionResult:
+    code: str
+    outcome: Outcome
+
+
+def provision(conn: Connection, manifest: Manifest, role_prefix: str) -> ProvisionResult:
+    """Create or update one tenant inside the caller's transaction (sync, for run_sync)."""
+    names = tenant_names(manifest.code, role_prefix)
+    document = manifest.to_json()
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.tenant.' || :c, 0))"),
+        {"c": names.code},
+    )
+    row = conn.execute(
+        text(
+            f"SELECT status, manifest, schema_revision FROM {CATALOG_SCHEMA}.tenants "
+            "WHERE code = :c FOR UPDATE"
+        ),
+        {"c": names.code},
+    ).one_or_none()
+    outcome: Outcome
+    if row is None:
+        conn.execute(
+            text(
+                f"INSERT INTO {CATALOG_SCHEMA}.tenants (code, name, name_kana, prefecture, "
+                "population, status, schema_name, role_name, manifest) VALUES "
+                "(:code, :name, :kana, :pref, :pop, 'active', :schema, :role, "
+                "CAST(:manifest AS jsonb))"
+            ),
+            _catalog_params(manifest, names, document),
+        )
+        outcome = "created"
+    elif (
+        row.status == "active"
+        and row.manifest == document
+        and row.schema_revision == head("tenant")
+    ):
+        return ProvisionResult(names.code, "unchanged")
+    else:
+        outcome = "created" if row.status == "offboarded" else "updated"
+        conn.execute(
+            text(
+                f"UPDATE {CATALOG_SCHEMA}.tenants SET name = :name, name_kana = :kana, "
+                "prefecture = :pref, population = :pop, status = 'active', schema_name = :schema, "
+                "role_name = :role, manifest = CAST(:manifest AS jsonb), offboarded_at = NULL, "
+                "updated_at = now() WHERE code = :code"
+            ),
+            _catalog_params(manifest, names, document),
+        )
+    _ensure_role_and_schema(conn, names)
+    upgrade_tenant(conn, names)
+    _lock_down_tables(conn, names)
+    _sync_departments(conn, manifest)
+    return ProvisionResult(names.code, outcome)
+
+
+def _catalog_params(
+    manifest: Manifest, names: TenantNames, document: dict[str, object]
+) -> dict[str, object]:
+    return {
+        "code": names.code,
+        "name": manifest.name,
+        "kana": manifest.name_kana,
+        "pref": manifest.prefecture,
+        "pop": manifest.population,
+        "schema": names.schema,
+        "role": names.role,
+        "manifest": json.dumps(document, ensure_ascii=False),
+    }
+
+
+def _ensure_role_and_schema(conn: Connection, names: TenantNames) -> None:
+    role = quote_ident(names.role)
+    schema = quote_ident(names.schema)
+    exists = conn.execute(
+        text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": names.role}
+    ).scalar()
+    if not exists:
+        conn.execute(text(f"CREATE ROLE {role} NOLOGIN NOINHERIT"))
+    # The service's login role must be able to SET ROLE to the tenant role.
+    conn.execute(text(f"GRANT {role} TO CURRENT_USER"))
+    conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+    conn.execute(text(f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"))
+    conn.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {role}"))
+    conn.execute(
+        text(
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"
+        )
+    )
+    conn.execute(
+        text(
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
+            f"GRANT USAGE, SELECT ON SEQUENCES TO {role}"
+        )
+    )
+
+
+def _lock_down_tables(conn: Connection, names: TenantNames) -> None:
+    role = quote_ident(names.role)
+    schema = quote_ident(names.schema)
+    # The migration bookkeeping is the platform's, and history is append-only.
+    conn.execute(text(f"REVOKE ALL ON {schema}.alembic_version FROM {role}"))
+    conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.resident_history FROM {role}"))
+
+
+def _sync_departments(conn: Connection, manifest: Manifest) -> None:
+    codes = [d.code for d in manifest.departments]
+    conn.execute(
+        text(
+            f"INSERT INTO {CATALOG_SCHEMA}.departments (tenant_code, code, name, active) "
+            "SELECT :t, d.code, d.name, true FROM unnest(CAST(:codes AS text[]), "
+            "CAST(:dnames AS text[])) AS d(code, name) "
+            "ON CONFLICT (tenant_code, code) DO UPDATE SET name = EXCLUDED.name, active = true"
+        ),
+        {"t": manifest.code, "codes": codes, "dnames": [d.name for d in manifest.departments]},
+    )
+    conn.execute(
+        text(
+            f"UPDATE {CATALOG_SCHEMA}.departments SET active = false "
+            "WHERE tenant_code = :t AND active AND NOT (code = ANY(CAST(:codes AS text[])))"
+        ),
+        {"t": manifest.code, "codes": codes},
+    )

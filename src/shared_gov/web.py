@@ -1,0 +1,71 @@
+"""Request plumbing shared by every controller: app services, the principal
+dependency, and the tenant scope that opens a unit of work.
+
+Controllers stay thin (DESIGN.md rule 1): they resolve the principal, enter
+the tenant scope and call a service. :func:`tenant_scope` refuses a caller
+from another town with the same 404 a missing tenant gets, before any
+database work, and binds the tenant code to the request's log context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from litestar import Request
+
+from shared_gov import errors, policy
+from shared_gov.auth.issuer import BuiltinIssuer
+from shared_gov.auth.principal import Principal
+from shared_gov.auth.verify import TokenVerifier
+from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.settings import Settings
+from shared_gov.tenancy.registry import TenantRegistry
+
+
+@dataclass(slots=True)
+class Services:
+    """Process-wide objects the handlers use, stored on ``app.state.services``."""
+
+    settings: Settings
+    db: Database
+    registry: TenantRegistry
+    issuer: BuiltinIssuer
+    verifier: TokenVerifier
+
+
+def services(request: Request[Any, Any, Any]) -> Services:
+    result: Services = request.app.state.services
+    return result
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Litestar dependency: the verified caller, or 401."""
+    header = request.headers.get("authorization")
+    if header is None:
+        raise errors.unauthorized()
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise errors.unauthorized()
+    principal = services(request).verifier.verify(token.strip())
+    structlog.contextvars.bind_contextvars(actor=principal.actor)
+    return principal
+
+
+@asynccontextmanager
+async def tenant_scope(
+    request: Request[Any, Any, Any], principal: Principal, code: str
+) -> AsyncIterator[TenantUnitOfWork]:
+    """Open a unit of work on town ``code`` for ``principal`` (404 if not theirs)."""
+    structlog.contextvars.bind_contextvars(tenant=code)
+    if not policy.may_enter(principal, code):
+        raise errors.not_found()
+    svc = services(request)
+    names = await svc.registry.get(code)
+    if names is None:
+        raise errors.not_found()
+    async with svc.db.tenant(names) as uow:
+        yield uow

@@ -1,0 +1,152 @@
+"""Shared fixtures: a real PostgreSQL for the whole session.
+
+With ``SHARED_GOV_DATABASE_URL`` set (CI: the server on 127.0.0.1:5432) the
+session creates its own database there; otherwise it starts the embedded
+server (pgserver) in a temporary directory. Either way it uses a unique role
+prefix, because roles are cluster-wide, and drops the database and every
+role it created at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from shared_gov.app import create_app
+from shared_gov.auth.issuer import BuiltinIssuer
+from shared_gov.db import Database
+from shared_gov.db.urls import with_database
+from shared_gov.settings import Settings, load_settings
+from shared_gov.tenancy import service as tenancy
+from shared_gov.tenancy.manifest import load_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+TENANTS_DIR = ROOT / "tenants"
+KAGA = "172065"
+KOMATSU = "172031"
+
+
+def _admin_url(tmp_root: Path) -> str:
+    url = os.environ.get("SHARED_GOV_DATABASE_URL")
+    if url:
+        return url
+    import pgserver
+
+    pgdata = tmp_root / "pg"
+    server = pgserver.get_server(str(pgdata))
+    _KEEP.append(server)
+    return f"postgresql://postgres@/postgres?host={pgdata}"
+
+
+_KEEP: list[object] = []
+
+
+async def _create_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_everything(admin_url: str, name: str, role_prefix: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        roles = await conn.fetch(
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE $1", role_prefix + "\\_%"
+        )
+        for r in roles:
+            await conn.execute(f'DROP ROLE IF EXISTS "{r["rolname"]}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return secrets.token_hex(4)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory, run_id: str) -> Iterator[str]:
+    admin = _admin_url(tmp_path_factory.mktemp("db"))
+    name = f"sgtest_{run_id}"
+    asyncio.run(_create_database(admin, name))
+    yield with_database(admin, name)
+    asyncio.run(_drop_everything(admin, name, f"sgt{run_id}"))
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, run_id: str, database_url: str) -> Settings:
+    base = load_settings()
+    return dataclasses.replace(
+        base,
+        env="test",
+        data_dir=tmp_path_factory.mktemp("data"),
+        database_url=database_url,
+        role_prefix=f"sgt{run_id}",
+        issuer="http://testserver.local",
+        audience="shared-gov",
+        pool_min=1,
+        pool_max=10,
+        access_log=True,
+    )
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    assert settings.database_url
+    database = Database(settings.database_url, settings)
+    await database.open()
+    await tenancy.migrate_catalog(database)
+    for town in ("kaga", "komatsu"):
+        await tenancy.onboard(database, load_manifest(TENANTS_DIR / f"{town}.toml"))
+    yield database
+    await database.close()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, db: Database) -> Litestar:
+    assert settings.database_url
+    return create_app(settings, settings.database_url)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def issuer(app: Litestar, client: Any) -> BuiltinIssuer:
+    result: BuiltinIssuer = app.state.services.issuer
+    return result
+
+
+@pytest.fixture(scope="session")
+def tokens(issuer: BuiltinIssuer) -> dict[str, str]:
+    """Ready tokens: staff of Kaga and Komatsu, an auditor, an operator."""
+    return {
+        "kaga": issuer.mint(subject="k-0001", tenant=KAGA, department="shimin", roles=["staff"]),
+        "komatsu": issuer.mint(
+            subject="m-0001", tenant=KOMATSU, department="shimin", roles=["staff"]
+        ),
+        "kaga_auditor": issuer.mint(
+            subject="k-9001", tenant=KAGA, department="kansa", roles=["auditor"]
+        ),
+        "operator": issuer.mint(subject="op-1", tenant=None, department=None, roles=["operator"]),
+    }
+
+
+def auth(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
