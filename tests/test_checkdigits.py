@@ -96,17 +96,28 @@ def test_lgcode_wrong_check_digit(code: str) -> None:
 
 @pytest.mark.parametrize(
     "code",
-    ["", "13101", "1310160", "13101 6", " 131016", "131016\n", "13101-6", "a31016", "13101x"],
+    [
+        "",
+        "13101",
+        "1310160",
+        "13101 6",
+        " 131016",
+        "131016\n",
+        "13101-6",
+        "a31016",
+        "13101x",
+        "１３１０１６",
+    ],
 )
 def test_lgcode_rejects_bad_format(code: str) -> None:
-    """Wrong length, whitespace, newline and letters are rejected."""
+    """Wrong length, whitespace, newline, letters and full-width digits are rejected."""
     assert not is_valid_lgcode(code)
 
 
 @pytest.mark.parametrize("ch", NON_ASCII_DIGITS)
 def test_lgcode_rejects_non_ascii_digits(ch: str) -> None:
     """Unicode digits that str.isdigit would accept are rejected."""
-    assert not is_valid_lgcode("１３１０１６")
+    assert ch.isdigit()  # the trap this guards against
     assert not is_valid_lgcode(_with_char("131016", 0, ch))
     assert not is_valid_lgcode(_with_char("131016", 5, ch))
 

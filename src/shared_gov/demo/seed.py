@@ -348,7 +348,7 @@ def _couple_elderly(rng: random.Random, room: int) -> list[_Draft] | None:
     return [_Draft("世帯主", head_age, head_sex), _spouse(rng, head_age, head_sex)]
 
 
-def _couple_young(rng: random.Random, room: int) -> list[_Draft] | None:
+def _couple_working_age(rng: random.Random, room: int) -> list[_Draft] | None:
     if room < 2:
         return None
     head_sex: Sex = "male" if rng.random() < 0.92 else "female"
@@ -516,7 +516,7 @@ _SHAPES: Final[tuple[tuple[_Shape, float], ...]] = (
     (_single_elderly, 13.0),
     (_single_adult, 18.0),
     (_couple_elderly, 13.0),
-    (_couple_young, 12.0),
+    (_couple_working_age, 12.0),
     (_nuclear, 15.0),
     (_single_parent, 4.5),
     (_three_generations, 4.5),
@@ -533,7 +533,7 @@ _SHAPE_CUM_WEIGHTS: Final = tuple(accumulate(weight for _, weight in _SHAPES))
 # Households that more often live in an apartment building.
 _APARTMENT_SHAPES: Final[dict[_Shape, float]] = {
     _single_adult: 0.7,
-    _couple_young: 0.5,
+    _couple_working_age: 0.5,
     _cohabitants: 0.8,
     _single_parent: 0.5,
     _nuclear: 0.15,
@@ -544,18 +544,21 @@ _APARTMENT_SHAPES: Final[dict[_Shape, float]] = {
 # --- Dates --------------------------------------------------------------------
 
 
-def _years_before(d: date, years: int) -> date:
-    """The same calendar day ``years`` earlier; 29 Feb falls back to 28 Feb."""
+def _add_years(d: date, years: int) -> date:
+    """The same calendar day ``years`` later (or earlier, if negative).
+
+    29 February becomes 28 February in a common year.
+    """
     try:
-        return d.replace(year=d.year - years)
+        return d.replace(year=d.year + years)
     except ValueError:
-        return d.replace(year=d.year - years, day=28)
+        return d.replace(year=d.year + years, day=28)
 
 
 def _birth_date(rng: random.Random, age: int, today: date) -> date:
     """A uniformly random birth date of someone who is ``age`` on ``today``."""
-    latest = _years_before(today, age)
-    earliest = _years_before(today, age + 1) + timedelta(days=1)
+    latest = _add_years(today, -age)
+    earliest = _add_years(today, -(age + 1)) + timedelta(days=1)
     return earliest + timedelta(days=rng.randint(0, (latest - earliest).days))
 
 
@@ -628,7 +631,7 @@ class _Town:
             rng.shuffle(rooms)
             name = rng.choice(_BUILDING_STYLES) + lot[0].removesuffix("町")
             if rng.random() < 0.4:
-                name += rng.choice(("Ⅰ", "Ⅱ", "A", "B", "東", "西"))
+                name += rng.choice(("東", "西", "南", "北"))
             self.buildings.append((lot, name, rooms))
 
     # -- addresses --
@@ -753,9 +756,9 @@ class _Town:
         address, postal_code, in_apartment = self.address(apartment)
         # Moved in once the head was an adult (so after the oldest member was
         # born); apartment dwellers move more often.
-        earliest = min(_years_before(members[0].birth_date, -18), self.today)
+        earliest = min(_add_years(members[0].birth_date, 18), self.today)
         if in_apartment:
-            earliest = max(earliest, _years_before(self.today, 12))
+            earliest = max(earliest, _add_years(self.today, -12))
         resident_since = _random_date(rng, earliest, self.today)
         return SyntheticHousehold(
             address=address,

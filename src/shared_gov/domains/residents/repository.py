@@ -150,3 +150,17 @@ async def history(uow: TenantUnitOfWork, resident_id: str) -> list[dict[str, Any
         resident_id,
     )
     return [dict(r) for r in rows]
+
+
+async def count(uow: TenantUnitOfWork) -> int:
+    """How many records the town holds (any state)."""
+    result: int = await uow.fetchval("SELECT count(*) FROM residents")
+    return result
+
+
+async def sample_ids(uow: TenantUnitOfWork, limit: int) -> list[str]:
+    """Ids of a few active residents, for demos and benchmarks."""
+    rows = await uow.fetch(
+        "SELECT id FROM residents WHERE state = 'active' ORDER BY atena_no LIMIT $1", limit
+    )
+    return [str(r["id"]) for r in rows]

@@ -1,0 +1,1 @@
+"""The ``shared-gov`` command line (typer + rich)."""

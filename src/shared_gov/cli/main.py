@@ -1,0 +1,255 @@
+"""``shared-gov``: operate the platform from a terminal.
+
+Every command reads the same ``SHARED_GOV_*`` settings as the service. With
+no ``SHARED_GOV_DATABASE_URL`` it starts (or joins) the embedded PostgreSQL in
+the data directory, so a fresh checkout needs nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shared_gov import errors
+from shared_gov.auth.issuer import builtin_issuer
+from shared_gov.db import Database
+from shared_gov.db.embedded import start_embedded
+from shared_gov.logs import configure_logging
+from shared_gov.settings import Settings, get_settings
+from shared_gov.tenancy import service as tenancy
+from shared_gov.tenancy.manifest import load_manifest
+
+app = typer.Typer(help="shared-gov: backend of a shared municipal cloud.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Onboard, list and offboard towns.", no_args_is_help=True)
+demo_app = typer.Typer(help="Synthetic demo data.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(demo_app, name="demo")
+
+err = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+_TTL = re.compile(r"^(\d+)([smhd]?)$")
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    url = start_embedded(settings.data_dir)
+    # Child processes (server workers) must join the same cluster.
+    os.environ["SHARED_GOV_DATABASE_URL"] = url
+    return url
+
+
+def _run(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Open the database, run ``work``, close; domain errors exit with status 2."""
+    settings = get_settings()
+    configure_logging(os.environ.get("SHARED_GOV_LOG_LEVEL", "warning"))
+    url = _database_url(settings)
+
+    async def main() -> T:
+        db = Database(url, settings)
+        await db.open()
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(main())
+    except errors.DomainError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        for item in exc.extra.get("errors", []):
+            err.print(f"  {item['pointer']}: {item['detail']}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Migrate the catalog, then every tenant that is behind (skips those at head)."""
+
+    async def work(db: Database) -> tenancy.MigrateReport:
+        with Progress(
+            TextColumn("[bold]migrate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("tenants", total=0)
+
+            def on_start(n: int) -> None:
+                progress.update(task, total=n)
+
+            def on_done(code: str, failure: str | None) -> None:
+                progress.advance(task)
+                if failure:
+                    progress.console.print(f"[red]FAILED[/red] {code}: {failure}")
+
+            return await tenancy.migrate_all(db, on_start=on_start, on_done=on_done)
+
+    report = _run(work)
+    err.print(
+        f"{report.total} tenants, {report.behind} behind, {len(report.upgraded)} upgraded, "
+        f"{len(report.failed)} failed"
+    )
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@tenants_app.command("onboard")
+def tenants_onboard(
+    manifests: Annotated[list[Path], typer.Argument(help="tenants/*.toml files")],
+) -> None:
+    """Validate manifests and provision each town (idempotent)."""
+    loaded = []
+    for path in manifests:
+        try:
+            loaded.append(load_manifest(path))
+        except errors.DomainError as exc:
+            err.print(f"[red]{path}[/red]: {exc.detail}")
+            for item in exc.extra.get("errors", []):
+                err.print(f"  {item['pointer']}: {item['detail']}")
+            raise typer.Exit(2) from None
+
+    async def work(db: Database) -> None:
+        await tenancy.migrate_catalog(db)
+        for manifest in loaded:
+            result = await tenancy.onboard(db, manifest)
+            out.print(f"{result.code} {manifest.name}: {result.outcome}")
+
+    _run(work)
+
+
+@tenants_app.command("list")
+def tenants_list(
+    all_: Annotated[bool, typer.Option("--all", help="include offboarded towns")] = False,
+) -> None:
+    """List towns with their status and schema revision."""
+    rows = _run(lambda db: tenancy.list_tenants(db, include_offboarded=all_))
+    table = Table("code", "name", "prefecture", "status", "revision", "departments")
+    for r in rows:
+        table.add_row(
+            r.code, r.name, r.prefecture, r.status, r.schema_revision or "-",
+            " ".join(d["code"] for d in r.departments),
+        )
+    out.print(table)
+
+
+@tenants_app.command("offboard")
+def tenants_offboard(
+    code: str,
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: drops the town's schema")] = False,
+    export_dir: Annotated[
+        Path | None, typer.Option(help="where the export goes (default <data_dir>/exports)")
+    ] = None,
+) -> None:
+    """Mark inactive, export the town's data to a file, then drop its schema and role."""
+    if not yes:
+        err.print("offboarding drops the town's data after exporting it; pass --yes to confirm")
+        raise typer.Exit(2)
+    target = export_dir or get_settings().data_dir / "exports"
+    path = _run(lambda db: tenancy.offboard(db, code, target))
+    out.print(f"exported to {path}; schema and role dropped")
+
+
+def _ttl_seconds(ttl: str) -> int:
+    match = _TTL.match(ttl)
+    if not match:
+        raise typer.BadParameter("use e.g. 900, 15m, 8h or 1d")
+    number, unit = int(match.group(1)), match.group(2) or "s"
+    return number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+@app.command()
+def token(
+    tenant: Annotated[str | None, typer.Option(help="town code, e.g. 172065")] = None,
+    staff: Annotated[str | None, typer.Option(help="staff id (sub claim)")] = None,
+    department: Annotated[str | None, typer.Option(help="department code, e.g. kaigo")] = None,
+    role: Annotated[str, typer.Option(help="staff | admin | auditor")] = "staff",
+    mfa: Annotated[bool, typer.Option("--mfa", help="token shows two-factor auth")] = False,
+    ttl: Annotated[str, typer.Option(help="lifetime: 900, 15m, 8h, 1d")] = "8h",
+    operator: Annotated[bool, typer.Option("--operator", help="platform operator token")] = False,
+) -> None:
+    """Print a token from the built-in issuer, and nothing else, on stdout."""
+    settings = get_settings()
+    issuer = builtin_issuer(settings.data_dir, settings.issuer, settings.audience)
+    seconds = _ttl_seconds(ttl)
+    if operator:
+        value = issuer.mint(
+            subject=staff or "operator", tenant=None, department=None, roles=["operator"],
+            mfa=mfa, ttl_seconds=seconds,
+        )
+    else:
+        if not tenant or not staff:
+            raise typer.BadParameter("--tenant and --staff are required (or --operator)")
+        if role not in ("staff", "admin", "auditor"):
+            raise typer.BadParameter("--role must be staff, admin or auditor")
+        value = issuer.mint(
+            subject=staff, tenant=tenant, department=department, roles=[role], mfa=mfa,
+            ttl_seconds=seconds,
+        )
+    sys.stdout.write(value + "\n")
+
+
+@demo_app.command("seed")
+def demo_seed(
+    tenant: Annotated[str, typer.Option(help="town code")],
+    residents: Annotated[int, typer.Option(help="how many synthetic residents")] = 1000,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same people)")] = 1,
+) -> None:
+    """Add synthetic residents and households to a town."""
+    from shared_gov.demo.loader import seed_town
+
+    count = _run(lambda db: seed_town(db, tenant, residents, seed, progress_console=err))
+    out.print(f"{tenant}: {count} residents added")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="migrate, onboard tenants/*.toml, seed once, print tokens")
+    ] = False,
+    demo_residents: Annotated[int, typer.Option(help="residents per demo town")] = 1000,
+) -> None:
+    """Serve the API (granian). With --demo, prepare the demo towns first."""
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    _database_url(settings)
+    if demo:
+        from shared_gov.demo.loader import prepare_demo
+
+        lines = _run(lambda db: prepare_demo(db, Path("tenants"), demo_residents, err))
+        for line in lines:
+            out.print(line, soft_wrap=True, highlight=False)
+    out.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "shared_gov.app:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        log_access=False,
+    ).serve()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
