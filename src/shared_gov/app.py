@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from litestar import Litestar, Request, Response, get
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -51,13 +52,15 @@ def _problem(exc: errors.DomainError, request: Request[Any, Any, Any]) -> Respon
 
 
 def _domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    assert isinstance(exc, errors.DomainError)
+    if not isinstance(exc, errors.DomainError):  # pragma: no cover - registered for it
+        return _internal_error_handler(request, exc)
     return _problem(exc, request)
 
 
 def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Litestar's body/parameter validation -> 422 with JSON pointers, values removed."""
-    assert isinstance(exc, ValidationException)
+    if not isinstance(exc, ValidationException):  # pragma: no cover - registered for it
+        return _internal_error_handler(request, exc)
     problems: list[errors.FieldError] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
@@ -77,7 +80,8 @@ def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
 
 
 def _http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for it
+        return _internal_error_handler(request, exc)
     status = exc.status_code
     slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(status, "http")
     detail = {404: "no such resource", 405: "method not allowed"}.get(
@@ -88,7 +92,9 @@ def _http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
     )
     headers = dict(exc.headers or {})
     return Response(
-        content=problem.problem(), status_code=status, media_type=errors.PROBLEM_JSON,
+        content=problem.problem(),
+        status_code=status,
+        media_type=errors.PROBLEM_JSON,
         headers=headers,
     )
 
@@ -108,7 +114,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
     """Bind a request id to the log context and log one line per request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         structlog.contextvars.clear_contextvars()
@@ -128,7 +134,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+                message["headers"] = headers
             await send(message)
 
         try:

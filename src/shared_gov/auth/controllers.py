@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from litestar import Controller, Request, get
 
@@ -11,7 +11,7 @@ from shared_gov.web import services
 
 class WellKnownController(Controller):
     path = "/.well-known"
-    tags = ["identity"]
+    tags = ("identity",)
 
     @get("/openid-configuration", summary="OpenID discovery of the built-in issuer")
     async def discovery(self, request: Request[Any, Any, Any]) -> dict[str, Any]:

@@ -90,15 +90,15 @@ class TokenVerifier:
             registry.validate(claims)
         except JoseError as exc:
             return self._reject(type(exc).__name__)
-        principal = _principal_from_claims(claims)
-        if principal is None:
+        verified = _principal_from_claims(claims)
+        if verified is None:
             return self._reject("claims")
         exp = int(claims["exp"])
         nbf = int(claims.get("nbf", now))
-        self._cache[digest] = (principal, exp, nbf)
+        self._cache[digest] = (verified, exp, nbf)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        return principal
+        return verified
 
     def _reject(self, reason: str) -> Principal:
         log.info("auth.rejected", reason=reason)

@@ -140,7 +140,11 @@ def tenants_list(
     table = Table("code", "name", "prefecture", "status", "revision", "departments")
     for r in rows:
         table.add_row(
-            r.code, r.name, r.prefecture, r.status, r.schema_revision or "-",
+            r.code,
+            r.name,
+            r.prefecture,
+            r.status,
+            r.schema_revision or "-",
             " ".join(d["code"] for d in r.departments),
         )
     out.print(table)
@@ -187,8 +191,12 @@ def token(
     seconds = _ttl_seconds(ttl)
     if operator:
         value = issuer.mint(
-            subject=staff or "operator", tenant=None, department=None, roles=["operator"],
-            mfa=mfa, ttl_seconds=seconds,
+            subject=staff or "operator",
+            tenant=None,
+            department=None,
+            roles=["operator"],
+            mfa=mfa,
+            ttl_seconds=seconds,
         )
     else:
         if not tenant or not staff:
@@ -196,7 +204,11 @@ def token(
         if role not in ("staff", "admin", "auditor"):
             raise typer.BadParameter("--role must be staff, admin or auditor")
         value = issuer.mint(
-            subject=staff, tenant=tenant, department=department, roles=[role], mfa=mfa,
+            subject=staff,
+            tenant=tenant,
+            department=department,
+            roles=[role],
+            mfa=mfa,
             ttl_seconds=seconds,
         )
     sys.stdout.write(value + "\n")
@@ -221,7 +233,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port")] = None,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
     demo: Annotated[
-        bool, typer.Option("--demo", help="migrate, onboard tenants/*.toml, seed once, print tokens")
+        bool,
+        typer.Option("--demo", help="migrate, onboard tenants/*.toml, seed once, print tokens"),
     ] = False,
     demo_residents: Annotated[int, typer.Option(help="residents per demo town")] = 1000,
 ) -> None:

@@ -27,7 +27,7 @@ def start_embedded(data_dir: Path, database: str = DATABASE) -> str:
 
     pgdata = data_dir / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(pgdata))
+    server = pgserver.get_server(str(pgdata))  # type: ignore[attr-defined]
     admin_url = f"postgresql://postgres@/postgres?host={pgdata}"
     _run_blocking(_ensure_database(admin_url, database))
     # Keep a reference so the server object (and its cleanup hook) lives as

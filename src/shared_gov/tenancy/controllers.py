@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -34,11 +34,13 @@ class OnboardOut(msgspec.Struct, kw_only=True):
 
 class TenantController(Controller):
     path = "/api/v1/tenants"
-    tags = ["tenants"]
+    tags = ("tenants",)
 
     @post("/", status_code=201, summary="Onboard or update a tenant from its manifest (operator)")
     async def onboard(
-        self, request: Request[Any, Any, Any], principal: NamedDependency[Principal],
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
         data: JSONBody[Manifest],
     ) -> Response[OnboardOut]:
         authorize_operator(principal)

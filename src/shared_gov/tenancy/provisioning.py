@@ -21,7 +21,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, text
 
-from shared_gov.db.migrations.runner import CATALOG_SCHEMA, head, upgrade_tenant
+from shared_gov.db.migrations.runner import head, upgrade_tenant
 from shared_gov.tenancy.manifest import Manifest
 from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
 
@@ -44,7 +44,7 @@ def provision(conn: Connection, manifest: Manifest, role_prefix: str) -> Provisi
     )
     row = conn.execute(
         text(
-            f"SELECT status, manifest, schema_revision FROM {CATALOG_SCHEMA}.tenants "
+            "SELECT status, manifest, schema_revision FROM catalog.tenants "
             "WHERE code = :c FOR UPDATE"
         ),
         {"c": names.code},
@@ -53,7 +53,7 @@ def provision(conn: Connection, manifest: Manifest, role_prefix: str) -> Provisi
     if row is None:
         conn.execute(
             text(
-                f"INSERT INTO {CATALOG_SCHEMA}.tenants (code, name, name_kana, prefecture, "
+                "INSERT INTO catalog.tenants (code, name, name_kana, prefecture, "
                 "population, status, schema_name, role_name, manifest) VALUES "
                 "(:code, :name, :kana, :pref, :pop, 'active', :schema, :role, "
                 "CAST(:manifest AS jsonb))"
@@ -71,7 +71,7 @@ def provision(conn: Connection, manifest: Manifest, role_prefix: str) -> Provisi
         outcome = "created" if row.status == "offboarded" else "updated"
         conn.execute(
             text(
-                f"UPDATE {CATALOG_SCHEMA}.tenants SET name = :name, name_kana = :kana, "
+                "UPDATE catalog.tenants SET name = :name, name_kana = :kana, "
                 "prefecture = :pref, population = :pop, status = 'active', schema_name = :schema, "
                 "role_name = :role, manifest = CAST(:manifest AS jsonb), offboarded_at = NULL, "
                 "updated_at = now() WHERE code = :code"
@@ -139,7 +139,7 @@ def _sync_departments(conn: Connection, manifest: Manifest) -> None:
     codes = [d.code for d in manifest.departments]
     conn.execute(
         text(
-            f"INSERT INTO {CATALOG_SCHEMA}.departments (tenant_code, code, name, active) "
+            "INSERT INTO catalog.departments (tenant_code, code, name, active) "
             "SELECT :t, d.code, d.name, true FROM unnest(CAST(:codes AS text[]), "
             "CAST(:dnames AS text[])) AS d(code, name) "
             "ON CONFLICT (tenant_code, code) DO UPDATE SET name = EXCLUDED.name, active = true"
@@ -148,7 +148,7 @@ def _sync_departments(conn: Connection, manifest: Manifest) -> None:
     )
     conn.execute(
         text(
-            f"UPDATE {CATALOG_SCHEMA}.departments SET active = false "
+            "UPDATE catalog.departments SET active = false "
             "WHERE tenant_code = :t AND active AND NOT (code = ANY(CAST(:codes AS text[])))"
         ),
         {"t": manifest.code, "codes": codes},

@@ -15,7 +15,6 @@ import asyncio
 import time
 
 from shared_gov.db.engine import Database
-from shared_gov.db.migrations.runner import CATALOG_SCHEMA
 from shared_gov.tenancy.names import TenantNames, tenant_names
 
 
@@ -30,9 +29,7 @@ class TenantRegistry:
 
     async def refresh(self) -> None:
         async with self._db.catalog() as conn:
-            rows = await conn.fetch(
-                f"SELECT code FROM {CATALOG_SCHEMA}.tenants WHERE status = 'active'"
-            )
+            rows = await conn.fetch("SELECT code FROM catalog.tenants WHERE status = 'active'")
         prefix = self._db.settings.role_prefix
         self._tenants = {r["code"]: tenant_names(r["code"], prefix) for r in rows}
         self._loaded_at = time.monotonic()

@@ -13,21 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared_gov import errors
 from shared_gov.db.engine import Database
-from shared_gov.db.migrations.runner import CATALOG_SCHEMA, head, upgrade_catalog, upgrade_tenant
+from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
+from shared_gov.db.urls import sqlalchemy_url
+from shared_gov.domains.residents import repository as residents_repository
 from shared_gov.logs import get_logger
 from shared_gov.tenancy.manifest import Manifest
-from shared_gov.tenancy.names import quote_ident, tenant_names
+from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
 from shared_gov.tenancy.provisioning import ProvisionResult, provision
 
 log = get_logger(__name__)
@@ -46,7 +51,7 @@ class TenantInfo:
 
 
 async def migrate_catalog(db: Database) -> None:
-    async with db.engine().begin() as conn:
+    async with _lock(), db.engine().begin() as conn:
         # Serialise concurrent migrators (two operators, two deploy hooks).
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('shared_gov.catalog'))"))
         await conn.run_sync(upgrade_catalog)
@@ -54,10 +59,8 @@ async def migrate_catalog(db: Database) -> None:
 
 async def onboard(db: Database, manifest: Manifest) -> ProvisionResult:
     """Provision ``manifest`` in one transaction; idempotent."""
-    async with db.engine().begin() as conn:
-        result: ProvisionResult = await conn.run_sync(
-            provision, manifest, db.settings.role_prefix
-        )
+    async with _lock(), db.engine().begin() as conn:
+        result: ProvisionResult = await conn.run_sync(provision, manifest, db.settings.role_prefix)
     log.info("tenant.onboard", tenant=result.code, outcome=result.outcome)
     return result
 
@@ -70,20 +73,68 @@ class MigrateReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+# Alembic installs its ``op``/``context`` proxies module-globally, so two
+# migrations interleaved on one event loop would write through each other's
+# context. Within a process they are serialised by this lock; parallelism
+# comes from worker processes (see :func:`migrate_all`).
+_alembic_lock: asyncio.Lock | None = None
+
+
+def _lock() -> asyncio.Lock:
+    global _alembic_lock
+    if _alembic_lock is None:
+        _alembic_lock = asyncio.Lock()
+    return _alembic_lock
+
+
+async def _upgrade_one(engine: AsyncEngine, names: TenantNames) -> None:
+    async with _lock(), engine.begin() as conn:
+        await conn.run_sync(upgrade_tenant, names)
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+
+
+# --- worker processes -------------------------------------------------------
+_worker_state: dict[str, Any] = {}
+
+
+def _worker_upgrade(url: str, role_prefix: str, code: str) -> str | None:
+    """Runs in a worker process: upgrade one tenant, return None or the failure."""
+    loop = _worker_state.get("loop")
+    if loop is None:
+        loop = _worker_state["loop"] = asyncio.new_event_loop()
+        _worker_state["engine"] = create_async_engine(sqlalchemy_url(url), pool_size=1)
+    try:
+        names = tenant_names(code, role_prefix)
+        loop.run_until_complete(_upgrade_one(_worker_state["engine"], names))
+    except Exception as exc:
+        return _failure(exc)
+    return None
+
+
 async def migrate_all(
     db: Database,
     *,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[str, str | None], None] | None = None,
 ) -> MigrateReport:
-    """Catalog first, then every active tenant that is behind the tenant head."""
+    """Catalog first, then every active tenant that is behind the tenant head.
+
+    All revisions come from the catalog mirror in one query, so a no-op run
+    costs one query however many towns there are. Tenants that are behind
+    are upgraded each in its own transaction, in up to
+    ``SHARED_GOV_MIGRATE_CONCURRENCY`` worker processes when there are many,
+    and one town's failure never stops the others.
+    """
     await migrate_catalog(db)
     target = head("tenant")
     async with db.engine().connect() as conn:
         rows = (
             await conn.execute(
                 text(
-                    f"SELECT code, schema_revision FROM {CATALOG_SCHEMA}.tenants "
+                    "SELECT code, schema_revision FROM catalog.tenants "
                     "WHERE status = 'active' ORDER BY code"
                 )
             )
@@ -93,43 +144,60 @@ async def migrate_all(
     report.behind = len(behind)
     if on_start:
         on_start(len(behind))
-    limit = asyncio.Semaphore(max(1, db.settings.migrate_concurrency))
 
-    async def one(code: str) -> None:
-        async with limit:
-            try:
-                names = tenant_names(code, db.settings.role_prefix)
-                async with db.engine().begin() as conn:
-                    await conn.run_sync(upgrade_tenant, names)
-            except Exception as exc:  # one town's failure must not stop the others
-                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-                report.failed[code] = reason
-                log.error("tenant.migrate_failed", tenant=code, error=type(exc).__name__)
-                if on_done:
-                    on_done(code, reason)
-                return
+    def record(code: str, failure: str | None) -> None:
+        if failure is None:
             report.upgraded.append(code)
-            if on_done:
-                on_done(code, None)
+        else:
+            report.failed[code] = failure
+            log.error("tenant.migrate_failed", tenant=code)
+        if on_done:
+            on_done(code, failure)
 
-    await asyncio.gather(*(one(code) for code in behind))
+    workers = min(db.settings.migrate_concurrency, len(behind) // PER_WORKER_MINIMUM)
+    if workers <= 1:
+        for code in behind:
+            try:
+                await _upgrade_one(db.engine(), tenant_names(code, db.settings.role_prefix))
+            except Exception as exc:  # one town's failure must not stop the others
+                record(code, _failure(exc))
+            else:
+                record(code, None)
+        return report
+    context = multiprocessing.get_context("spawn")
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {
+            code: loop.run_in_executor(pool, _worker_upgrade, db.url, db.settings.role_prefix, code)
+            for code in behind
+        }
+        for code, future in futures.items():
+            try:
+                failure = await future
+            except Exception as exc:  # a crashed worker fails its towns, not the run
+                failure = _failure(exc)
+            record(code, failure)
     return report
 
 
+# Below this many tenants per worker, process start-up costs more than it saves.
+PER_WORKER_MINIMUM = 20
+
+
 async def list_tenants(db: Database, *, include_offboarded: bool = False) -> list[TenantInfo]:
-    where = "" if include_offboarded else "WHERE t.status <> 'offboarded'"
     async with db.catalog() as conn:
         rows = await conn.fetch(
-            f"""
+            """
             SELECT t.code, t.name, t.name_kana, t.prefecture, t.population, t.status,
                    t.schema_revision,
                    COALESCE(json_agg(json_build_object('code', d.code, 'name', d.name)
                             ORDER BY d.code) FILTER (WHERE d.active), '[]') AS departments
-            FROM {CATALOG_SCHEMA}.tenants t
-            LEFT JOIN {CATALOG_SCHEMA}.departments d ON d.tenant_code = t.code
-            {where}
+            FROM catalog.tenants t
+            LEFT JOIN catalog.departments d ON d.tenant_code = t.code
+            WHERE $1 OR t.status <> 'offboarded'
             GROUP BY t.code ORDER BY t.code
-            """
+            """,
+            include_offboarded,
         )
     return [
         TenantInfo(
@@ -153,24 +221,18 @@ async def offboard(db: Database, code: str, export_dir: Path) -> Path:
     names = tenant_names(code, db.settings.role_prefix)
     async with db.catalog() as conn:
         status = await conn.fetchval(
-            f"UPDATE {CATALOG_SCHEMA}.tenants SET status = 'inactive', updated_at = now() "
+            "UPDATE catalog.tenants SET status = 'inactive', updated_at = now() "
             "WHERE code = $1 AND status <> 'offboarded' RETURNING status",
             code,
         )
     if status is None:
         raise errors.not_found("no such active tenant")
-    export_dir.mkdir(parents=True, exist_ok=True)
+    export_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, tiny
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = export_dir / f"{code}-{stamp}.json"
     document: dict[str, Any] = {"tenant": code, "exported_at": stamp}
     async with db.tenant(names) as uow:
-        for table, order in (
-            ("households", "household_no"),
-            ("residents", "atena_no"),
-            ("resident_history", "resident_id, history_no"),
-        ):
-            rows = await uow.fetch(f"SELECT to_jsonb(x) AS j FROM {table} x ORDER BY {order}")
-            document[table] = [r["j"] for r in rows]
+        document.update(await residents_repository.export_all(uow))
     # The export holds personal data: readable by the operator account only.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -186,7 +248,7 @@ async def offboard(db: Database, code: str, export_dir: Path) -> Path:
             await conn.execute(text(f"DROP ROLE {role}"))
         await conn.execute(
             text(
-                f"UPDATE {CATALOG_SCHEMA}.tenants SET status = 'offboarded', "
+                "UPDATE catalog.tenants SET status = 'offboarded', "
                 "schema_revision = NULL, offboarded_at = now(), updated_at = now() "
                 "WHERE code = :c"
             ),

@@ -64,12 +64,17 @@ def upgrade_catalog(conn: Connection) -> None:
 
 def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
     """Bring one tenant schema to head and mirror the revision in the catalog."""
+    # Same key as provisioning: two migrators never work on one town at once.
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.tenant.' || :c, 0))"),
+        {"c": names.code},
+    )
     conn.execute(text(f"SET LOCAL search_path TO {quote_ident(names.schema)}"))
     _upgrade(conn, "tenant", names.schema)
     revision = head("tenant")
     conn.execute(
         text(
-            f"UPDATE {CATALOG_SCHEMA}.tenants SET schema_revision = :rev, updated_at = now() "
+            "UPDATE catalog.tenants SET schema_revision = :rev, updated_at = now() "
             "WHERE code = :code"
         ),
         {"rev": revision, "code": names.code},

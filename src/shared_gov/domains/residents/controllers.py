@@ -6,7 +6,7 @@ URLs or access logs.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -36,9 +36,9 @@ def _out(resident: Resident) -> ResidentOut:
     return msgspec.convert(resident, ResidentOut, from_attributes=True)
 
 
-def _with_etag(resident: Resident, status: int = 200, location: str | None = None) -> Response[
-    ResidentOut
-]:
+def _with_etag(
+    resident: Resident, status: int = 200, location: str | None = None
+) -> Response[ResidentOut]:
     headers = {"ETag": service.etag(resident)}
     if location:
         headers["Location"] = location
@@ -47,7 +47,7 @@ def _with_etag(resident: Resident, status: int = 200, location: str | None = Non
 
 class ResidentController(Controller):
     path = "/api/v1/tenants/{code:str}"
-    tags = ["residents"]
+    tags = ("residents",)
 
     @post("/residents", status_code=201, summary="Register a person (記載)")
     async def register(
@@ -132,7 +132,5 @@ class ResidentController(Controller):
         return HouseholdOut(
             household_no=household_no,
             head_id=head,
-            members=[
-                msgspec.convert(m, HouseholdMember, from_attributes=True) for m in members
-            ],
+            members=[msgspec.convert(m, HouseholdMember, from_attributes=True) for m in members],
         )

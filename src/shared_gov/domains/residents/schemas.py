@@ -76,7 +76,7 @@ class MoveCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ResidentSearch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Exactly one of: ``atena_no``; ``individual_number``; ``family_name_kana`` + ``birth_date``."""
+    """Exactly one of: ``atena_no``; ``individual_number``; kana family name + birth date."""
 
     atena_no: Digits8 | None = None
     individual_number: Digits12 | None = None

@@ -18,6 +18,7 @@ import unicodedata
 import uuid
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import asyncpg
 
@@ -89,9 +90,7 @@ def _parse_id(resident_id: str) -> str:
         raise errors.not_found("no such resident") from None
 
 
-async def register(
-    uow: TenantUnitOfWork, principal: Principal, data: ResidentCreate
-) -> Resident:
+async def register(uow: TenantUnitOfWork, principal: Principal, data: ResidentCreate) -> Resident:
     """Enter a person in the register through an entry event (記載)."""
     authorize(principal, Action.RESIDENT_REGISTER, uow.code)
     today = today_jst()
@@ -296,10 +295,10 @@ async def move(
     return updated
 
 
-def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, object]:
+def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, Any]:
     """Validate the fields an event needs and return the record changes they make."""
     event = data.event
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if event is ChangeEvent.MOVE_WITHIN_TOWN:
         if data.address is None:
             problems.append(FieldError("/address", "required for move_within_town"))
@@ -338,8 +337,12 @@ async def _make_head(
         if former is not None and former.state == "active":
             demoted = replace(former, relationship=data.previous_head_relationship or "同居人")
             await _save(
-                uow, demoted, ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE.value,
-                data.move_date, data.notified_on, today,
+                uow,
+                demoted,
+                ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE.value,
+                data.move_date,
+                data.notified_on,
+                today,
             )
     await repo.set_household_head(uow, current.household_no, current.id)
 
@@ -357,6 +360,10 @@ async def _save(
     resident.notified_on = notified_on
     await repo.update(uow, resident)
     await repo.append_history(
-        uow, resident, reason=reason, move_date=move_date, notified_on=notified_on,
+        uow,
+        resident,
+        reason=reason,
+        move_date=move_date,
+        notified_on=notified_on,
         processed_on=today,
     )

@@ -39,9 +39,7 @@ def upgrade() -> None:
             "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
         sa.Column("offboarded_at", sa.DateTime(timezone=True)),
-        sa.CheckConstraint(
-            "status IN ('active', 'inactive', 'offboarded')", name="tenants_status"
-        ),
+        sa.CheckConstraint("status IN ('active', 'inactive', 'offboarded')", name="tenants_status"),
         sa.CheckConstraint("code ~ '^[0-9]{6}$'", name="tenants_code_digits"),
         schema=SCHEMA,
     )

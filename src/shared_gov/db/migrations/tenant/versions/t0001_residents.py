@@ -81,9 +81,7 @@ def upgrade() -> None:
             "state IN ('active', 'moved_out', 'deceased', 'removed')", name="residents_state"
         ),
     )
-    op.create_index(
-        "residents_individual_number", "residents", ["individual_number"], unique=True
-    )
+    op.create_index("residents_individual_number", "residents", ["individual_number"], unique=True)
     op.create_index("residents_juminhyo_code", "residents", ["juminhyo_code"], unique=True)
     op.create_index("residents_kana_birth", "residents", ["family_name_kana", "birth_date"])
     op.create_index("residents_household", "residents", ["household_no"])

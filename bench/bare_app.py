@@ -1,0 +1,136 @@
+"""The baseline the tenancy benchmark measures the service against.
+
+A bare Litestar app with nothing of shared-gov's request path: no token
+verification, no tenant registry, no tenant binding, no middleware, no
+access log. ``GET /rows/{id}`` reads one row of the plain table
+``bench_plain.items`` through an asyncpg pool and returns it as JSON. The
+pool is sized like the service's (``SHARED_GOV_POOL_MIN``/``_MAX`` through
+the same settings) and, like :mod:`shared_gov.db.engine`, skips asyncpg's
+``RESET ALL`` on release, so the ratio "service ÷ bare" isolates what the
+service adds per request. The row holds a handful of text columns of about
+the size of a resident record, so both apps move similar JSON.
+
+Serve it the way the benchmark serves the service::
+
+    SHARED_GOV_DATABASE_URL=postgresql://... \\
+    granian --interface asgi --factory --workers 2 --working-dir bench bare_app:create_bare_app
+
+:func:`create_plain_table` creates and fills the table (the benchmark calls
+it once per run; other benchmarks can reuse it).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+from litestar import Litestar, get
+from litestar.exceptions import NotFoundException
+
+from shared_gov.settings import load_settings
+
+SCHEMA = "bench_plain"
+TABLE = f"{SCHEMA}.items"
+_SELECT = (
+    "SELECT id, family_name, given_name, family_name_kana, given_name_kana, birth_date, sex, "
+    f"address, postal_code, phone, household_no, relationship, notes FROM {TABLE} WHERE id = $1"
+)
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Pool reset hook: nothing to reset (same choice as the service)."""
+
+
+def create_bare_app() -> Litestar:
+    """The baseline app; reads ``SHARED_GOV_DATABASE_URL``."""
+    url = os.environ.get("SHARED_GOV_DATABASE_URL")
+    if not url:
+        raise RuntimeError("set SHARED_GOV_DATABASE_URL to the benchmark database")
+    settings = load_settings()
+    state: dict[str, asyncpg.Pool] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        state["pool"] = await asyncpg.create_pool(
+            url, min_size=settings.pool_min, max_size=settings.pool_max, reset=_keep_session
+        )
+        try:
+            yield
+        finally:
+            await state.pop("pool").close()
+
+    @get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/rows/{row_id:uuid}")
+    async def read_row(row_id: uuid.UUID) -> dict[str, Any]:
+        row = await state["pool"].fetchrow(_SELECT, row_id)
+        if row is None:
+            raise NotFoundException()
+        out = dict(row)
+        out["id"] = str(out["id"])
+        return out
+
+    return Litestar(
+        route_handlers=[health, read_row], lifespan=[lifespan], logging_config=None, debug=False
+    )
+
+
+_FAMILY = ("佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村")
+_FAMILY_KANA = ("サトウ", "スズキ", "タカハシ", "タナカ", "イトウ", "ワタナベ", "ヤマモト", "ナカムラ")
+_GIVEN = ("陽菜", "蓮", "結衣", "悠真", "さくら", "大翔", "美咲", "湊")
+_GIVEN_KANA = ("ヒナ", "レン", "ユイ", "ユウマ", "サクラ", "ヒロト", "ミサキ", "ミナト")
+
+
+async def create_plain_table(conn: asyncpg.Connection, rows: int) -> list[str]:
+    """(Re)create ``bench_plain.items`` with ``rows`` synthetic rows; returns their ids."""
+    await conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    await conn.execute(f"CREATE SCHEMA {SCHEMA}")
+    await conn.execute(
+        f"""
+        CREATE TABLE {TABLE} (
+            id uuid PRIMARY KEY,
+            family_name text NOT NULL,
+            given_name text NOT NULL,
+            family_name_kana text NOT NULL,
+            given_name_kana text NOT NULL,
+            birth_date date NOT NULL,
+            sex text NOT NULL,
+            address text NOT NULL,
+            postal_code text,
+            phone text,
+            household_no text NOT NULL,
+            relationship text NOT NULL,
+            notes text
+        )
+        """
+    )
+    records = []
+    for i in range(rows):
+        k = i % len(_FAMILY)
+        records.append(
+            (
+                uuid.uuid4(),
+                _FAMILY[k],
+                _GIVEN[(i // 8) % len(_GIVEN)],
+                _FAMILY_KANA[k],
+                _GIVEN_KANA[(i // 8) % len(_GIVEN_KANA)],
+                date(1950, 1, 1) + timedelta(days=(i * 37) % 25_000),
+                "female" if i % 2 else "male",
+                f"石川県加賀市大聖寺{i % 9 + 1}丁目{i % 30 + 1}番{i % 17 + 1}号 加賀ハイツ{i % 300 + 101}号室",
+                f"922{i % 10_000:04d}",
+                f"0761-{i % 100:02d}-{i % 10_000:04d}",
+                f"{i // 3 + 1:08d}",
+                "世帯主" if i % 3 == 0 else "子",
+                "転入 令和5年4月1日 東京都千代田区から; 前住所 東京都千代田区永田町1丁目7番1号",
+            )
+        )
+    await conn.copy_records_to_table("items", schema_name=SCHEMA, records=records)
+    await conn.execute(f"ANALYZE {TABLE}")
+    return [str(r[0]) for r in records]
