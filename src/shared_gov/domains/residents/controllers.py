@@ -6,7 +6,7 @@ URLs or access logs.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post

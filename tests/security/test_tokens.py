@@ -1,0 +1,346 @@
+"""Bearer-token verification on a real endpoint.
+
+Every bad token — missing, wrong scheme, unsigned, key-confused, expired,
+not yet valid, for another issuer or audience, tampered, signed by a foreign
+key, lacking the claims we need, oversized or plain garbage — gets the same
+401 problem+json with a ``WWW-Authenticate`` challenge, and nothing of the
+token ever reaches the logs. A valid token, by contrast, gets through.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import structlog
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from structlog.testing import capture_logs
+
+from shared_gov.auth.issuer import BuiltinIssuer
+from tests.conftest import KAGA, KOMATSU, auth
+from tests.factories import resident_body
+
+PROBLEM_JSON = "application/problem+json"
+LEEWAY = 30  # seconds, as in shared_gov.auth.verify
+_DROP = object()
+
+
+def _url(resident_id: str | None = None) -> str:
+    return f"/api/v1/tenants/{KAGA}/residents/{resident_id or uuid.uuid4()}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64json(value: dict[str, Any]) -> str:
+    return _b64(json.dumps(value, separators=(",", ":")).encode())
+
+
+def _unb64json(segment: str) -> dict[str, Any]:
+    padded = segment + "=" * (-len(segment) % 4)
+    result: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded))
+    return result
+
+
+def _claims(issuer: BuiltinIssuer, **overrides: Any) -> dict[str, Any]:
+    """Claims of a valid Kaga staff token; ``_DROP`` removes a claim."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer.issuer,
+        "aud": issuer.audience,
+        "sub": "k-0042",
+        "tenant": KAGA,
+        "dept": "shimin",
+        "roles": ["staff"],
+        "amr": ["pwd"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": str(uuid.uuid4()),
+    }
+    for name, value in overrides.items():
+        if value is _DROP:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return claims
+
+
+def _sign(claims: dict[str, Any], key: RSAKey, kid: str) -> str:
+    return jwt.encode({"alg": "RS256", "kid": kid, "typ": "JWT"}, claims, key)
+
+
+def _hs256(issuer: BuiltinIssuer, secret: bytes) -> str:
+    """A token whose header says HS256, MACed with ``secret`` (key-confusion attack)."""
+    header = _b64json({"alg": "HS256", "kid": issuer.kid, "typ": "JWT"})
+    payload = _b64json(_claims(issuer))
+    signing_input = f"{header}.{payload}".encode()
+    mac = hmac.new(secret, signing_input, hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64(mac)}"
+
+
+def _alg_none(issuer: BuiltinIssuer) -> str:
+    header = _b64json({"alg": "none", "kid": issuer.kid, "typ": "JWT"})
+    return f"{header}.{_b64json(_claims(issuer))}."
+
+
+def _tampered(issuer: BuiltinIssuer) -> str:
+    """A valid Kaga token whose payload now says Komatsu; header and signature kept."""
+    header, payload, signature = _sign(_claims(issuer), issuer.key, issuer.kid).split(".")
+    claims = _unb64json(payload)
+    claims["tenant"] = KOMATSU
+    return f"{header}.{_b64json(claims)}.{signature}"
+
+
+@pytest.fixture(scope="module")
+def foreign_key() -> RSAKey:
+    """An RSA key the server has never seen."""
+    return RSAKey.generate_key(2048, private=True)
+
+
+def _bad_tokens(issuer: BuiltinIssuer, foreign: RSAKey) -> dict[str, Callable[[], str]]:
+    now = int(time.time())
+    public_pem = issuer.key.as_pem(private=False)
+    public_n = str(issuer.key.as_dict(private=False)["n"])
+    return {
+        "alg_none": lambda: _alg_none(issuer),
+        "hs256_public_pem": lambda: _hs256(issuer, public_pem),
+        "hs256_public_jwk_n": lambda: _hs256(issuer, public_n.encode()),
+        "expired": lambda: issuer.mint(
+            subject="k-0042",
+            tenant=KAGA,
+            department="shimin",
+            roles=["staff"],
+            now=now - 3600,
+            ttl_seconds=3600 - LEEWAY - 60,
+        ),
+        "nbf_in_future": lambda: issuer.mint(
+            subject="k-0042",
+            tenant=KAGA,
+            department="shimin",
+            roles=["staff"],
+            extra={"nbf": now + LEEWAY + 120},
+        ),
+        "wrong_iss": lambda: _sign(
+            _claims(issuer, iss="https://idp.evil.example"), issuer.key, issuer.kid
+        ),
+        "wrong_aud": lambda: _sign(_claims(issuer, aud="some-other-api"), issuer.key, issuer.kid),
+        "tampered_tenant": lambda: _tampered(issuer),
+        "unknown_kid_foreign_key": lambda: _sign(_claims(issuer), foreign, "unknown-kid-1"),
+        "right_kid_foreign_key": lambda: _sign(_claims(issuer), foreign, issuer.kid),
+        "missing_sub": lambda: _sign(_claims(issuer, sub=_DROP), issuer.key, issuer.kid),
+        "staff_without_tenant": lambda: _sign(
+            _claims(issuer, tenant=_DROP), issuer.key, issuer.kid
+        ),
+        "operator_with_tenant": lambda: issuer.mint(
+            subject="op-9", tenant=KAGA, department=None, roles=["operator"]
+        ),
+        "over_8kb": lambda: issuer.mint(
+            subject="k-0042",
+            tenant=KAGA,
+            department="shimin",
+            roles=["staff"],
+            extra={"padding": "x" * 9000},
+        ),
+        "garbage": lambda: "this-is-not.a-jwt-at-all",
+    }
+
+
+BAD_TOKEN_CASES = [
+    "alg_none",
+    "hs256_public_pem",
+    "hs256_public_jwk_n",
+    "expired",
+    "nbf_in_future",
+    "wrong_iss",
+    "wrong_aud",
+    "tampered_tenant",
+    "unknown_kid_foreign_key",
+    "right_kid_foreign_key",
+    "missing_sub",
+    "staff_without_tenant",
+    "operator_with_tenant",
+    "over_8kb",
+    "garbage",
+]
+
+
+def _assert_401_problem(response: Any) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    challenge = response.headers.get("www-authenticate")
+    assert challenge is not None
+    assert challenge.lower().startswith("bearer")
+    body = response.json()
+    assert body["status"] == 401
+    assert body["type"].endswith("/unauthorized")
+    assert body["title"]
+    assert body["detail"]
+    # Nothing about the resident leaks through a 401.
+    assert "family_name" not in body
+
+
+def _logged_strings(events: list[dict[str, Any]]) -> Iterator[str]:
+    """Every key and value of every captured event, flattened to strings."""
+
+    def walk(value: Any) -> Iterator[str]:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield str(k)
+                yield from walk(v)
+        elif isinstance(value, list | tuple | set | frozenset):
+            for v in value:
+                yield from walk(v)
+        else:
+            yield str(value)
+
+    for event in events:
+        yield from walk(event)
+
+
+def _token_parts(token: str) -> list[str]:
+    """The secret-ish parts of a token that must never be logged."""
+    parts = token.split(".")
+    if len(parts) == 3:
+        # payload and signature; long enough to be unmistakable.
+        return [p for p in parts[1:] if len(p) >= 8]
+    return [token]
+
+
+async def test_missing_authorization_header_is_401(client: Any) -> None:
+    """A request without an Authorization header gets a 401 problem with a challenge."""
+    r = await client.get(_url())
+    _assert_401_problem(r)
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "Token", "Bearer:", "Bearerx"])
+async def test_non_bearer_scheme_is_401(
+    client: Any, tokens: dict[str, str], scheme: str
+) -> None:
+    """A valid token sent under any scheme other than Bearer is refused with 401."""
+    r = await client.get(_url(), headers={"Authorization": f"{scheme} {tokens['kaga']}"})
+    _assert_401_problem(r)
+
+
+async def test_bearer_without_token_is_401(client: Any) -> None:
+    """``Authorization: Bearer`` with nothing after it is refused with 401."""
+    r = await client.get(_url(), headers={"Authorization": "Bearer "})
+    _assert_401_problem(r)
+
+
+@pytest.mark.parametrize("case", BAD_TOKEN_CASES)
+async def test_bad_token_is_401_and_never_logged(
+    client: Any, issuer: BuiltinIssuer, foreign_key: RSAKey, case: str
+) -> None:
+    """Each bad token gets a 401 problem+json with WWW-Authenticate; the rejection is
+    logged with a reason, and no logged key or value contains any part of the token."""
+    token = _bad_tokens(issuer, foreign_key)[case]()
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as events:
+        r = await client.get(_url(), headers=auth(token))
+    _assert_401_problem(r)
+    for part in _token_parts(token):
+        assert part not in r.text
+    rejected = [e for e in events if e.get("event") == "auth.rejected"]
+    assert rejected, f"no auth.rejected event was logged: {events}"
+    assert all(e.get("reason") for e in rejected)
+    logged = list(_logged_strings(events))
+    for part in _token_parts(token):
+        leaks = [s for s in logged if part in s]
+        assert not leaks, f"token part logged for {case}"
+
+
+async def test_over_8kb_token_is_refused_even_when_validly_signed(
+    client: Any, issuer: BuiltinIssuer
+) -> None:
+    """The 8 KB cap applies before verification: a correctly signed but oversized
+    token is still 401 and is logged as too large."""
+    token = issuer.mint(
+        subject="k-0042",
+        tenant=KAGA,
+        department="shimin",
+        roles=["staff"],
+        extra={"padding": "x" * 9000},
+    )
+    assert len(token) > 8192
+    with capture_logs() as events:
+        r = await client.get(_url(), headers=auth(token))
+    _assert_401_problem(r)
+    assert [e.get("reason") for e in events if e.get("event") == "auth.rejected"] == ["too_large"]
+
+
+async def test_tokens_within_the_clock_leeway_are_accepted(
+    client: Any, issuer: BuiltinIssuer
+) -> None:
+    """A token that expired a few seconds ago, or whose nbf is a few seconds ahead,
+    is still accepted (30 s leeway for clock skew): the request reaches the
+    service and gets 404 for an unknown resident, not 401."""
+    now = int(time.time())
+    just_expired = issuer.mint(
+        subject="k-0042",
+        tenant=KAGA,
+        department="shimin",
+        roles=["staff"],
+        now=now - 600,
+        ttl_seconds=600 - 5,
+    )
+    nbf_soon = issuer.mint(
+        subject="k-0042", tenant=KAGA, department="shimin", roles=["staff"], extra={"nbf": now + 5}
+    )
+    for token in (just_expired, nbf_soon):
+        r = await client.get(_url(), headers=auth(token))
+        assert r.status_code == 404, r.text
+
+
+async def test_tampered_token_is_refused_after_the_original_was_used(
+    client: Any, issuer: BuiltinIssuer
+) -> None:
+    """Using a valid token first (so it is cached) does not let a tampered copy of it
+    through: the cache is keyed by the exact token string."""
+    valid = _sign(_claims(issuer), issuer.key, issuer.kid)
+    ok = await client.get(_url(), headers=auth(valid))
+    assert ok.status_code == 404, ok.text
+    header, payload, signature = valid.split(".")
+    claims = _unb64json(payload)
+    claims["roles"] = ["staff", "admin"]
+    r = await client.get(_url(), headers=auth(f"{header}.{_b64json(claims)}.{signature}"))
+    _assert_401_problem(r)
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+async def test_valid_token_gets_through(
+    client: Any, tokens: dict[str, str], scheme: str
+) -> None:
+    """A valid staff token (scheme matched case-insensitively, RFC 7235) reads the
+    town's resident (200) and gets a plain 404 — not 401 — for an unknown id."""
+    token = tokens["kaga"]
+    created = await client.post(
+        f"/api/v1/tenants/{KAGA}/residents", json=resident_body(), headers=auth(token)
+    )
+    assert created.status_code == 201, created.text
+    resident_id = created.json()["id"]
+    headers = {"Authorization": f"{scheme} {token}"}
+    r = await client.get(_url(resident_id), headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == resident_id
+    missing = await client.get(_url(), headers=headers)
+    assert missing.status_code == 404
+    assert "www-authenticate" not in missing.headers
+
+
+async def test_freshly_minted_custom_token_gets_through(
+    client: Any, issuer: BuiltinIssuer
+) -> None:
+    """The hand-built claims used by the bad-token cases are themselves valid when
+    signed by the issuer's key, so each bad case fails for its one defect only."""
+    token = _sign(_claims(issuer), issuer.key, issuer.kid)
+    r = await client.get(_url(), headers=auth(token))
+    assert r.status_code == 404, r.text
