@@ -121,7 +121,7 @@ def bench_database() -> Iterator[BenchDatabase]:
 
             pgdata = workdir / "pg"
             print(f"database: embedded PostgreSQL (pgserver) in {pgdata}", flush=True)
-            server = pgserver.get_server(str(pgdata))
+            server = pgserver.get_server(str(pgdata))  # type: ignore[attr-defined]
             admin_url = f"postgresql://postgres@/postgres?host={pgdata}"
         else:
             print(f"database: {name} on the server of SHARED_GOV_DATABASE_URL", flush=True)

@@ -38,7 +38,8 @@ SCHEMA = "bench_plain"
 TABLE = f"{SCHEMA}.items"
 _SELECT = (
     "SELECT id, family_name, given_name, family_name_kana, given_name_kana, birth_date, sex, "
-    f"address, postal_code, phone, household_no, relationship, notes FROM {TABLE} WHERE id = $1"
+    "address, postal_code, phone, household_no, relationship, domicile, previous_address, "
+    f"notes FROM {TABLE} WHERE id = $1"
 )
 
 
@@ -83,7 +84,16 @@ def create_bare_app() -> Litestar:
 
 
 _FAMILY = ("佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村")
-_FAMILY_KANA = ("サトウ", "スズキ", "タカハシ", "タナカ", "イトウ", "ワタナベ", "ヤマモト", "ナカムラ")
+_FAMILY_KANA = (
+    "サトウ",
+    "スズキ",
+    "タカハシ",
+    "タナカ",
+    "イトウ",
+    "ワタナベ",
+    "ヤマモト",
+    "ナカムラ",
+)
 _GIVEN = ("陽菜", "蓮", "結衣", "悠真", "さくら", "大翔", "美咲", "湊")
 _GIVEN_KANA = ("ヒナ", "レン", "ユイ", "ユウマ", "サクラ", "ヒロト", "ミサキ", "ミナト")
 
@@ -107,6 +117,8 @@ async def create_plain_table(conn: asyncpg.Connection, rows: int) -> list[str]:
             phone text,
             household_no text NOT NULL,
             relationship text NOT NULL,
+            domicile text,
+            previous_address text,
             notes text
         )
         """
@@ -123,11 +135,14 @@ async def create_plain_table(conn: asyncpg.Connection, rows: int) -> list[str]:
                 _GIVEN_KANA[(i // 8) % len(_GIVEN_KANA)],
                 date(1950, 1, 1) + timedelta(days=(i * 37) % 25_000),
                 "female" if i % 2 else "male",
-                f"石川県加賀市大聖寺{i % 9 + 1}丁目{i % 30 + 1}番{i % 17 + 1}号 加賀ハイツ{i % 300 + 101}号室",
+                f"石川県加賀市大聖寺{i % 9 + 1}丁目{i % 30 + 1}番{i % 17 + 1}号 "
+                f"加賀ハイツ{i % 300 + 101}号室",
                 f"922{i % 10_000:04d}",
                 f"0761-{i % 100:02d}-{i % 10_000:04d}",
                 f"{i // 3 + 1:08d}",
                 "世帯主" if i % 3 == 0 else "子",
+                f"石川県加賀市大聖寺{i % 9 + 1}丁目{i % 30 + 1}番地",
+                f"東京都千代田区永田町{i % 3 + 1}丁目{i % 20 + 1}番{i % 9 + 1}号",
                 "転入 令和5年4月1日 東京都千代田区から; 前住所 東京都千代田区永田町1丁目7番1号",
             )
         )

@@ -1,11 +1,386 @@
-from typing import Any
-from tests.conftest import KAGA, auth
+"""Errors are RFC 9457 problem+json, reveal nothing about other towns, and never
+echo a submitted personal value — neither to the client nor into the logs."""
 
-async def test_probe(client: Any, tokens: dict[str, str]) -> None:
-    h = auth(tokens["kaga"])
-    base = f"/api/v1/tenants/{KAGA}/residents"
-    for m, p, raw in [("DELETE", "/health", None), ("GET", base + "/search", None), ("POST", base, b'{"a" 1}'), ("POST", base, b'{"family_name": "MARKER_x'), ("POST", base, b'\xff\xfe'), ("POST", base, b'{"a":1}{')]:
-        kw = {"headers": {**h, "content-type": "application/json"}}
-        if raw is not None: kw["content"] = raw
-        r = await client.request(m, p, **kw)
-        print(m, p, raw, r.status_code, dict(r.headers), r.text)
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from shared_gov.checkdigits import make_serial
+from shared_gov.clock import today_jst
+from tests.conftest import KAGA, KOMATSU, auth
+from tests.factories import resident_body
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://shared-gov.example/problems/"
+RESIDENTS = f"/api/v1/tenants/{KAGA}/residents"
+
+
+def _assert_problem(response: Any, status: int, slug: str | None = None) -> dict[str, Any]:
+    """The response is a problem+json document of ``status`` with the four members."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert isinstance(body["type"], str)
+    assert body["type"].startswith(PROBLEM_BASE)
+    if slug is not None:
+        assert body["type"] == PROBLEM_BASE + slug
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    return body
+
+
+def _pointers(body: dict[str, Any]) -> list[str]:
+    errors = body.get("errors")
+    assert isinstance(errors, list)
+    assert errors
+    for item in errors:
+        assert isinstance(item["pointer"], str)
+        assert item["pointer"].startswith("/")
+        assert isinstance(item["detail"], str)
+    return [item["pointer"] for item in errors]
+
+
+async def _register(client: Any, token: str, **overrides: Any) -> dict[str, Any]:
+    r = await client.post(RESIDENTS, json=resident_body(**overrides), headers=auth(token))
+    assert r.status_code == 201, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+def _strip_instance(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "instance"}
+
+
+# --- shape of routing and parsing errors --------------------------------------
+
+
+async def test_unknown_route_is_404_problem(client: Any, tokens: dict[str, str]) -> None:
+    """A path no route matches gets a 404 problem+json."""
+    r = await client.get("/api/v1/no-such-thing", headers=auth(tokens["kaga"]))
+    _assert_problem(r, 404, "not-found")
+
+
+async def test_wrong_method_is_405_problem_with_allow(client: Any) -> None:
+    """A known path with a method it does not support gets a 405 problem+json whose
+    Allow header lists the supported methods (RFC 9110 §15.5.6)."""
+    r = await client.delete("/health")
+    _assert_problem(r, 405, "method-not-allowed")
+    assert "GET" in r.headers["allow"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"family_name": ',
+        b'{"family_name" "x"}',
+        b'{"family_name": "x"}}',
+        b"\xff\xfe\x00",
+        b"{'single': 'quotes'}",
+    ],
+    ids=["truncated", "missing-colon", "trailing", "not-utf8", "single-quotes"],
+)
+async def test_malformed_json_is_400_problem(
+    client: Any, tokens: dict[str, str], raw: bytes
+) -> None:
+    """A body that is not JSON gets a 400 problem+json, never a 500."""
+    r = await client.post(
+        RESIDENTS,
+        content=raw,
+        headers=auth(tokens["kaga"], **{"content-type": "application/json"}),
+    )
+    _assert_problem(r, 400)
+
+
+@pytest.mark.parametrize("raw", [b'{"family_name": ', b'{"family_name" "x"}', b"\xff"])
+async def test_malformed_json_has_a_stable_bad_request_type_and_title(
+    client: Any, tokens: dict[str, str], raw: bytes
+) -> None:
+    """Every malformed body gets the same problem type (bad-request) and the same
+    title; only ``detail`` may vary."""
+    r = await client.post(
+        RESIDENTS,
+        content=raw,
+        headers=auth(tokens["kaga"], **{"content-type": "application/json"}),
+    )
+    body = _assert_problem(r, 400, "bad-request")
+    assert body["title"] == "Bad request"
+
+
+@pytest.mark.parametrize("raw", [b"[1, 2]", b'"text"', b"42", b"null"])
+async def test_body_that_is_not_an_object_is_rejected(
+    client: Any, tokens: dict[str, str], raw: bytes
+) -> None:
+    """A JSON body that is not an object (array, string, number, null) is a
+    client error (400/422 problem+json), never a 500 and never a 201."""
+    r = await client.post(
+        RESIDENTS,
+        content=raw,
+        headers=auth(tokens["kaga"], **{"content-type": "application/json"}),
+    )
+    assert r.status_code in (400, 422), r.text
+    _assert_problem(r, r.status_code)
+
+
+async def test_unknown_field_is_422_with_pointer_and_no_echo(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    """An unknown member of the body gets 422 with an ``errors`` list of JSON
+    pointers; neither the unknown key nor its value is echoed."""
+    body = resident_body(MARKER_key_q7="MARKER_value_q7")
+    r = await client.post(RESIDENTS, json=body, headers=auth(tokens["kaga"]))
+    problem = _assert_problem(r, 422, "validation")
+    assert _pointers(problem)
+    assert "unknown field" in [e["detail"] for e in problem["errors"]]
+    assert "MARKER" not in r.text
+
+
+# --- not found looks the same whatever the reason ------------------------------
+
+
+async def test_non_uuid_resident_id_is_404(client: Any, tokens: dict[str, str]) -> None:
+    """A resident id that is not a UUID is simply not found (404), not a 422/500."""
+    for rid in ("not-a-uuid", "1", "00000000-0000-0000-0000-00000000000g"):
+        r = await client.get(f"{RESIDENTS}/{rid}", headers=auth(tokens["kaga"]))
+        _assert_problem(r, 404, "not-found")
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["172066", "999999", "132225"],
+    ids=["bad-check-digit", "unknown", "valid-but-not-onboarded"],
+)
+async def test_unknown_tenant_code_is_404(client: Any, tokens: dict[str, str], code: str) -> None:
+    """A tenant code that is not an onboarded town gets 404."""
+    r = await client.get(
+        f"/api/v1/tenants/{code}/residents/{uuid.uuid4()}", headers=auth(tokens["kaga"])
+    )
+    _assert_problem(r, 404, "not-found")
+
+
+@pytest.mark.parametrize("code", ["abc", "17206", "1720655", "１７２０６５", "t_172065"])
+async def test_invalid_tenant_code_format_is_404(
+    client: Any, tokens: dict[str, str], code: str
+) -> None:
+    """A tenant segment that is not six ASCII digits gets 404 (not 422 or 500)."""
+    r = await client.get(
+        f"/api/v1/tenants/{code}/residents/{uuid.uuid4()}", headers=auth(tokens["kaga"])
+    )
+    _assert_problem(r, 404, "not-found")
+
+
+async def test_other_towns_resident_is_indistinguishable_from_a_missing_one(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    """Komatsu staff asking for an existing Kaga resident get exactly the 404 body they
+    get for a resident id that exists nowhere (apart from ``instance``), with no data."""
+    resident = await _register(client, tokens["kaga"])
+    komatsu = auth(tokens["komatsu"])
+    existing = await client.get(f"{RESIDENTS}/{resident['id']}", headers=komatsu)
+    missing = await client.get(f"{RESIDENTS}/{uuid.uuid4()}", headers=komatsu)
+    a = _assert_problem(existing, 404, "not-found")
+    b = _assert_problem(missing, 404, "not-found")
+    assert _strip_instance(a) == _strip_instance(b)
+    for value in (
+        resident["id"],
+        resident["atena_no"],
+        resident["household_no"],
+        resident["individual_number"],
+        resident["family_name"],
+    ):
+        assert value not in existing.text
+    # Komatsu's own URL does not reach Kaga's record either.
+    own = await client.get(f"/api/v1/tenants/{KOMATSU}/residents/{resident['id']}", headers=komatsu)
+    own_missing = await client.get(
+        f"/api/v1/tenants/{KOMATSU}/residents/{uuid.uuid4()}", headers=komatsu
+    )
+    assert _strip_instance(_assert_problem(own, 404)) == _strip_instance(
+        _assert_problem(own_missing, 404)
+    )
+    assert resident["family_name"] not in own.text
+
+
+async def test_operator_token_cannot_read_residents(client: Any, tokens: dict[str, str]) -> None:
+    """A platform operator gets 404 on resident records, like a missing resident."""
+    resident = await _register(client, tokens["kaga"])
+    operator = auth(tokens["operator"])
+    existing = await client.get(f"{RESIDENTS}/{resident['id']}", headers=operator)
+    missing = await client.get(f"{RESIDENTS}/{uuid.uuid4()}", headers=operator)
+    a = _assert_problem(existing, 404, "not-found")
+    assert _strip_instance(a) == _strip_instance(_assert_problem(missing, 404))
+    assert resident["family_name"] not in existing.text
+    assert resident["atena_no"] not in existing.text
+
+
+async def test_routing_errors_carry_a_request_id_and_are_logged(client: Any) -> None:
+    """Even a request that matches no route gets an X-Request-Id and one access-log
+    line, so probes of unknown paths are traceable."""
+    with capture_logs() as events:
+        r = await client.get("/api/v1/no-such-thing")
+    _assert_problem(r, 404)
+    assert r.headers.get("x-request-id")
+    assert [e for e in events if e.get("event") == "request" and e.get("status") == 404]
+
+
+# --- submitted values are never echoed ------------------------------------------
+
+MARKER = "MARKER_xyz"
+BAD_NUMBER = "983205673210"  # FACTS.md: invalid individual number (check digit 4)
+
+
+def _marker_cases() -> dict[str, tuple[str, str, Any]]:
+    """(method, path suffix, body) of requests carrying a marked invalid value."""
+    today = today_jst()
+    future = (today + timedelta(days=30)).isoformat()
+    return {
+        "sex": ("POST", "", resident_body(sex=MARKER + "_sex")),
+        "event": ("POST", "", resident_body(event=MARKER + "_event")),
+        "resident_type": ("POST", "", resident_body(resident_type=MARKER + "_type")),
+        "relationship": (
+            "POST",
+            "",
+            resident_body(relationship=MARKER + "_rel", household_no=make_serial(9_999_998)),
+        ),
+        "family_name_too_long": ("POST", "", resident_body(family_name=MARKER * 6)),
+        "given_name_wrong_type": ("POST", "", resident_body(given_name=["MARKER_xyz_list"])),
+        "kana_with_kanji": ("POST", "", resident_body(family_name_kana=MARKER + "山田")),
+        "birth_date": ("POST", "", resident_body(birth_date=MARKER + "-01-01")),
+        "postal_code": ("POST", "", resident_body(postal_code=MARKER)),
+        "phone": ("POST", "", resident_body(phone=MARKER + "_phone")),
+        "juminhyo_code": ("POST", "", resident_body(juminhyo_code=MARKER)),
+        "individual_number_check_digit": (
+            "POST",
+            "",
+            resident_body(individual_number=BAD_NUMBER),
+        ),
+        "individual_number_format": (
+            "POST",
+            "",
+            resident_body(individual_number=MARKER + "12"),
+        ),
+        "future_move_date_with_marked_address": (
+            "POST",
+            "",
+            resident_body(move_date=future, address=MARKER + "_address"),
+        ),
+        "search_bad_number": ("POST", "/search", {"individual_number": BAD_NUMBER}),
+        "search_kana": (
+            "POST",
+            "/search",
+            {"family_name_kana": MARKER + "漢字", "birth_date": "1980-04-01"},
+        ),
+        "search_unknown_field": ("POST", "/search", {"name": MARKER + "_name"}),
+        "move_bad_event": (
+            "POST",
+            "/{id}/moves",
+            {"event": MARKER + "_event", "move_date": "2020-01-01", "notified_on": "2020-01-01"},
+        ),
+        "move_address_too_long": (
+            "POST",
+            "/{id}/moves",
+            {
+                "event": "move_within_town",
+                "move_date": "2020-01-01",
+                "notified_on": "2020-01-01",
+                "address": MARKER * 30,
+            },
+        ),
+        "move_kana": (
+            "POST",
+            "/{id}/moves",
+            {
+                "event": "name_change",
+                "move_date": today.isoformat(),
+                "notified_on": today.isoformat(),
+                "family_name_kana": MARKER + "漢",
+            },
+        ),
+    }
+
+
+def _logged_strings(events: list[dict[str, Any]]) -> Iterator[str]:
+    def walk(value: Any) -> Iterator[str]:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield str(k)
+                yield from walk(v)
+        elif isinstance(value, list | tuple | set | frozenset):
+            for v in value:
+                yield from walk(v)
+        else:
+            yield str(value)
+
+    for event in events:
+        yield from walk(event)
+
+
+@pytest.mark.parametrize("case", sorted(_marker_cases()))
+async def test_invalid_values_are_never_echoed_or_logged(
+    client: Any, tokens: dict[str, str], case: str
+) -> None:
+    """A request carrying an invalid, marked value gets a 4xx problem+json; neither
+    the response body nor any log event (with its bound context) contains the
+    marker or the submitted number."""
+    resident = await _register(client, tokens["kaga"])
+    method, suffix, body = _marker_cases()[case]
+    path = RESIDENTS + suffix.replace("{id}", resident["id"])
+    headers = auth(tokens["kaga"], **{"If-Match": '"v1"'})
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as events:
+        r = await client.request(method, path, json=body, headers=headers)
+    assert 400 <= r.status_code < 500, r.text
+    _assert_problem(r, r.status_code)
+    assert MARKER not in r.text
+    assert BAD_NUMBER not in r.text
+    assert events, "the access log should have recorded the request"
+    for logged in _logged_strings(events):
+        assert MARKER not in logged
+        assert BAD_NUMBER not in logged
+
+
+async def test_malformed_json_with_marker_is_not_echoed(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    """Even when the body cannot be parsed, no part of it comes back or is logged."""
+    raw = ('{"family_name": "' + MARKER + '", "sex": ' + MARKER).encode()
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as events:
+        r = await client.post(
+            RESIDENTS,
+            content=raw,
+            headers=auth(tokens["kaga"], **{"content-type": "application/json"}),
+        )
+    _assert_problem(r, 400)
+    assert MARKER not in r.text
+    assert not [s for s in _logged_strings(events) if MARKER in s]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("family_name", "あ" * 51),
+        ("sex", "other"),
+        ("birth_date", "1980-13-45"),
+        ("postal_code", "922-0000"),
+        ("event", "teleport"),
+        ("phone", "call me"),
+    ],
+    ids=["too-long", "enum", "date", "pattern", "event-enum", "phone-pattern"],
+)
+async def test_structural_errors_point_at_the_field(
+    client: Any, tokens: dict[str, str], field: str, value: Any
+) -> None:
+    """A value of the wrong type, length, format or enum gets 422 with the JSON
+    pointer of that field (RFC 6901), e.g. ``/sex``."""
+    r = await client.post(
+        RESIDENTS, json=resident_body(**{field: value}), headers=auth(tokens["kaga"])
+    )
+    problem = _assert_problem(r, 422, "validation")
+    assert _pointers(problem) == [f"/{field}"]

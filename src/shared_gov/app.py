@@ -8,10 +8,12 @@ with the application's lifespan. Run it with any ASGI server, e.g.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -19,6 +21,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,7 +38,7 @@ from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy.controllers import TenantController
 from shared_gov.tenancy.registry import TenantRegistry
 from shared_gov.validation import msgspec_error_to_field
-from shared_gov.web import Services, provide_principal
+from shared_gov.web import BearerAuthenticationMiddleware, Services, provide_principal
 
 log = get_logger("shared_gov.http")
 
@@ -70,7 +73,12 @@ def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
         source = item.get("source")
         key = str(item.get("key", ""))
         if source == "body" or key == "data":
-            problems.append(msgspec_error_to_field(message))
+            field = msgspec_error_to_field(message)
+            if key and key != "data" and field.pointer in ("", "/"):
+                # Litestar moves msgspec's "$.data.x" location into `key`.
+                pointer = "/" + re.sub(r"\[(\d+)\]", r".\1", key).replace(".", "/")
+                field = errors.FieldError(pointer, field.detail)
+            problems.append(field)
         else:
             problems.append(errors.FieldError(f"/{source or 'request'}/{key}", "invalid value"))
     if not problems:
@@ -79,16 +87,29 @@ def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
     return _problem(errors.invalid(problems), request)
 
 
+_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "too-large",
+}
+
+
 def _http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if not isinstance(exc, HTTPException):  # pragma: no cover - registered for it
         return _internal_error_handler(request, exc)
     status = exc.status_code
-    slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(status, "http")
-    detail = {404: "no such resource", 405: "method not allowed"}.get(
-        status, exc.detail if status < 500 else "internal error"
-    )
+    slug = _SLUGS.get(status, "http")
+    detail = {
+        400: "the request body is not valid JSON or not the expected shape",
+        404: "no such resource",
+        405: "method not allowed",
+        413: "the request body is too large",
+    }.get(status, "the request could not be processed" if status < 500 else "internal error")
+    # RFC 9457 §3.1.3: the title does not change from occurrence to occurrence.
     problem = errors.DomainError(
-        detail=detail, status=status, type_slug=slug, title=str(detail).capitalize()
+        detail=detail, status=status, type_slug=slug, title=HTTPStatus(status).phrase.capitalize()
     )
     headers = dict(exc.headers or {})
     return Response(
@@ -189,7 +210,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         finally:
             await db.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, WellKnownController, TenantController, ResidentController],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers={
@@ -198,7 +219,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             HTTPException: _http_error_handler,
             Exception: _internal_error_handler,
         },
-        middleware=[request_context_middleware],
+        # Authentication runs before the body is parsed, so anonymous callers
+        # get 401 and never make us decode their payloads.
+        middleware=[
+            DefineMiddleware(
+                BearerAuthenticationMiddleware,
+                exclude=["^/health$", "^/\\.well-known/", "^/docs"],
+            )
+        ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="shared-gov",
@@ -210,3 +238,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         logging_config=None,
         debug=False,
     )
+    # Outermost: also covers requests that match no route (404/405 probes).
+    app.asgi_handler = request_context_middleware(app.asgi_handler)
+    return app

@@ -16,6 +16,8 @@ from typing import Any
 
 import structlog
 from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from shared_gov import errors, policy
 from shared_gov.auth.issuer import BuiltinIssuer
@@ -42,17 +44,30 @@ def services(request: Request[Any, Any, Any]) -> Services:
     return result
 
 
+class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
+    """Verify the bearer token before anything else about the request is read."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        header = connection.headers.get("authorization")
+        if header is None:
+            raise errors.unauthorized()
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise errors.unauthorized()
+        services_: Services = connection.app.state.services
+        principal = services_.verifier.verify(token.strip())
+        structlog.contextvars.bind_contextvars(actor=principal.actor)
+        return AuthenticationResult(user=principal, auth=None)
+
+
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-    """Litestar dependency: the verified caller, or 401."""
-    header = request.headers.get("authorization")
-    if header is None:
+    """Litestar dependency: the caller the authentication middleware verified."""
+    user = request.scope.get("user")
+    if not isinstance(user, Principal):
         raise errors.unauthorized()
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise errors.unauthorized()
-    principal = services(request).verifier.verify(token.strip())
-    structlog.contextvars.bind_contextvars(actor=principal.actor)
-    return principal
+    return user
 
 
 @asynccontextmanager

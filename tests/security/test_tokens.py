@@ -152,6 +152,16 @@ def _bad_tokens(issuer: BuiltinIssuer, foreign: RSAKey) -> dict[str, Callable[[]
             extra={"padding": "x" * 9000},
         ),
         "garbage": lambda: "this-is-not.a-jwt-at-all",
+        "rs512_not_pinned": lambda: jwt.encode(
+            {"alg": "RS512", "kid": issuer.kid}, _claims(issuer), issuer.key, algorithms=["RS512"]
+        ),
+        "missing_exp": lambda: _sign(_claims(issuer, exp=_DROP), issuer.key, issuer.kid),
+        "tenant_bad_check_digit": lambda: _sign(
+            _claims(issuer, tenant="172066"), issuer.key, issuer.kid
+        ),
+        "roles_not_a_list": lambda: _sign(_claims(issuer, roles="staff"), issuer.key, issuer.kid),
+        "no_known_role": lambda: _sign(_claims(issuer, roles=["root"]), issuer.key, issuer.kid),
+        "header_not_an_object": lambda: f"WzFd.{_b64json(_claims(issuer))}.c2lnbmF0dXJl",
     }
 
 
@@ -171,6 +181,12 @@ BAD_TOKEN_CASES = [
     "operator_with_tenant",
     "over_8kb",
     "garbage",
+    "rs512_not_pinned",
+    "missing_exp",
+    "tenant_bad_check_digit",
+    "roles_not_a_list",
+    "no_known_role",
+    "header_not_an_object",
 ]
 
 
@@ -223,9 +239,7 @@ async def test_missing_authorization_header_is_401(client: Any) -> None:
 
 
 @pytest.mark.parametrize("scheme", ["Basic", "Token", "Bearer:", "Bearerx"])
-async def test_non_bearer_scheme_is_401(
-    client: Any, tokens: dict[str, str], scheme: str
-) -> None:
+async def test_non_bearer_scheme_is_401(client: Any, tokens: dict[str, str], scheme: str) -> None:
     """A valid token sent under any scheme other than Bearer is refused with 401."""
     r = await client.get(_url(), headers={"Authorization": f"{scheme} {tokens['kaga']}"})
     _assert_401_problem(r)
@@ -256,6 +270,14 @@ async def test_bad_token_is_401_and_never_logged(
     for part in _token_parts(token):
         leaks = [s for s in logged if part in s]
         assert not leaks, f"token part logged for {case}"
+
+
+@pytest.mark.parametrize("raw", [b"Bearer \xe9.\xe9.\xe9", b"Bearer \xff\xfe", b"Bearer a\tb"])
+async def test_non_ascii_token_bytes_are_401(client: Any, raw: bytes) -> None:
+    """Header bytes that cannot be a JWT (non-ASCII, control characters) are a 401,
+    not a 500."""
+    r = await client.get(_url(), headers={"Authorization": raw})
+    _assert_401_problem(r)
 
 
 async def test_over_8kb_token_is_refused_even_when_validly_signed(
@@ -316,9 +338,7 @@ async def test_tampered_token_is_refused_after_the_original_was_used(
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
-async def test_valid_token_gets_through(
-    client: Any, tokens: dict[str, str], scheme: str
-) -> None:
+async def test_valid_token_gets_through(client: Any, tokens: dict[str, str], scheme: str) -> None:
     """A valid staff token (scheme matched case-insensitively, RFC 7235) reads the
     town's resident (200) and gets a plain 404 — not 401 — for an unknown id."""
     token = tokens["kaga"]
@@ -336,11 +356,29 @@ async def test_valid_token_gets_through(
     assert "www-authenticate" not in missing.headers
 
 
-async def test_freshly_minted_custom_token_gets_through(
-    client: Any, issuer: BuiltinIssuer
-) -> None:
+async def test_freshly_minted_custom_token_gets_through(client: Any, issuer: BuiltinIssuer) -> None:
     """The hand-built claims used by the bad-token cases are themselves valid when
     signed by the issuer's key, so each bad case fails for its one defect only."""
     token = _sign(_claims(issuer), issuer.key, issuer.kid)
     r = await client.get(_url(), headers=auth(token))
     assert r.status_code == 404, r.text
+
+
+async def test_invalid_body_without_token_is_401(client: Any) -> None:
+    """Authentication comes before input validation: a well-formed but invalid body
+    sent without a token gets 401, not a 422 that would describe the schema."""
+    r = await client.post(
+        f"/api/v1/tenants/{KAGA}/residents", json={"family_name": 1, "unknown": True}
+    )
+    _assert_401_problem(r)
+
+
+async def test_malformed_body_without_token_is_401(client: Any) -> None:
+    """An unauthenticated POST is refused with 401 before its body is read, even when
+    the body is not valid JSON."""
+    r = await client.post(
+        f"/api/v1/tenants/{KAGA}/residents",
+        content=b'{"family_name": ',
+        headers={"content-type": "application/json"},
+    )
+    _assert_401_problem(r)

@@ -1,0 +1,471 @@
+"""Tenancy benchmark (issue #2): provisioning, no-op migrate, and the request path at scale.
+
+Run from the repository root::
+
+    python bench/tenancy.py [--towns N] [--all] [--residents R] [--duration S]
+
+It onboards the first N municipalities of ``../shared/data/municipalities.csv``
+(designated-city wards excluded; ``--all`` = all 1,741 municipalities) into a
+throw-away database, then prints, next to their targets:
+
+- provisioning seconds per tenant (median, p95), measured around
+  :func:`shared_gov.tenancy.service.onboard`;
+- wall seconds of a no-op ``shared-gov migrate`` over all of them (the real
+  CLI in a subprocess, interpreter start-up included);
+- p50 latency of a resident GET when every request goes to one town versus
+  when requests rotate through all N towns, and their ratio;
+- resident GET throughput of the service versus ``bench/bare_app.py``, both
+  served by granian with 2 workers and loaded by wrk in the same run, as a
+  ratio; with the service as configured by default (JSON access log on) and
+  again with ``SHARED_GOV_ACCESS_LOG=0``.
+
+Timings are reported, never asserted: the script exits 0 even when a target
+is missed (it says MISSED). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+from rich.console import Console
+
+import _harness as h
+import bare_app
+from shared_gov.auth.issuer import builtin_issuer
+from shared_gov.db import Database
+from shared_gov.demo.loader import seed_town
+from shared_gov.domains.residents import repository
+from shared_gov.logs import configure_logging
+from shared_gov.settings import Settings, load_settings
+from shared_gov.tenancy import service as tenancy
+from shared_gov.tenancy.manifest import Manifest, parse_manifest
+from shared_gov.tenancy.names import tenant_names
+
+CSV_PATH = h.ROOT.parent / "shared" / "data" / "municipalities.csv"
+ALL_MUNICIPALITIES = 1741
+
+# Targets of issue #2.
+TARGET_PROVISION_MEDIAN_S = 0.1
+TARGET_MIGRATE_ALL_S = 3.0
+TARGET_LATENCY_RATIO = 1.1
+TARGET_THROUGHPUT_RATIO = 0.7
+
+# The departments every demo town in tenants/*.toml has.
+DEPARTMENTS = [
+    {"code": "shimin", "name": "市民課"},
+    {"code": "kaigo", "name": "介護保険課"},
+    {"code": "kaikei", "name": "会計課"},
+    {"code": "zeimu", "name": "税務課"},
+    {"code": "kansa", "name": "監査委員事務局"},
+    {"code": "hoken", "name": "保険年金課"},
+    {"code": "bousai", "name": "危機管理課"},
+]
+PLACEHOLDER_POPULATION = 10_000
+"""The CSV has no population; every town gets the same order of magnitude."""
+
+SERVICE = "shared_gov.app:create_app"
+BARE = "bare_app:create_bare_app"
+
+
+# --------------------------------------------------------------------------- towns
+
+
+def is_ward(row: dict[str, str]) -> bool:
+    """A designated-city ward (行政区), e.g. ``札幌市 中央区``: part of a city, not a tenant.
+
+    The CSV writes wards as "<city> <ward>"; Tokyo's 23 special wards (特別区,
+    e.g. ``千代田区``) are municipalities in their own right and have no space.
+    """
+    return " " in row["city"].strip()
+
+
+def municipalities(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r for r in rows if not is_ward(r)]
+
+
+def manifest_for(row: dict[str, str]) -> Manifest:
+    return parse_manifest(
+        {
+            "code": row["lgcode"],
+            "name": row["city"],
+            "name_kana": row["citykana"],
+            "prefecture": row["pref"],
+            "population": PLACEHOLDER_POPULATION,
+            "departments": DEPARTMENTS,
+        }
+    )
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+@dataclass(slots=True)
+class Prepared:
+    provision_seconds: list[float]
+    residents: dict[str, list[str]]
+    """Town code -> ids of a few of its residents."""
+    bare_ids: list[str]
+    seed_seconds: float
+
+
+async def prepare(settings: Settings, manifests: Sequence[Manifest], residents: int) -> Prepared:
+    """Onboard (timed), seed a few residents per town, fill the bare table."""
+    assert settings.database_url
+    db = Database(settings.database_url, settings)
+    await db.open()
+    try:
+        await tenancy.migrate_catalog(db)
+        provision_seconds: list[float] = []
+        for i, manifest in enumerate(manifests, start=1):
+            started = time.perf_counter()
+            result = await tenancy.onboard(db, manifest)
+            provision_seconds.append(time.perf_counter() - started)
+            assert result.outcome == "created", (manifest.code, result.outcome)
+            if i % 100 == 0 or i == len(manifests):
+                print(f"  onboarded {i}/{len(manifests)}", flush=True)
+        quiet = Console(quiet=True)
+        ids: dict[str, list[str]] = {}
+        started = time.perf_counter()
+        for i, manifest in enumerate(manifests, start=1):
+            code = manifest.code
+            await seed_town(db, code, residents, seed=int(code), progress_console=quiet)
+            async with db.tenant(tenant_names(code, settings.role_prefix)) as uow:
+                ids[code] = await repository.sample_ids(uow, residents)
+            assert ids[code], code
+            if i % 100 == 0 or i == len(manifests):
+                print(f"  seeded {i}/{len(manifests)}", flush=True)
+        seed_seconds = time.perf_counter() - started
+    finally:
+        await db.close()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        bare_ids = await bare_app.create_plain_table(conn, sum(len(v) for v in ids.values()))
+    finally:
+        await conn.close()
+    return Prepared(provision_seconds, ids, bare_ids, seed_seconds)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def check_targets(base_url: str, targets: Sequence[h.Target]) -> int:
+    """Fail fast unless the first and last targets answer 200; returns a body size."""
+    size = 0
+    for t in (targets[0], targets[-1]):
+        headers = {"Authorization": t.authorization} if t.authorization else {}
+        response = httpx.get(base_url + t.path, headers=headers, timeout=10.0)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {t.path} -> {response.status_code}: {response.text[:300]}")
+        size = len(response.content)
+    return size
+
+
+@dataclass(slots=True)
+class Round:
+    bare: h.LoadResult
+    service: h.LoadResult
+    service_no_log: h.LoadResult
+    latency_one: h.LoadResult
+    latency_all: h.LoadResult
+
+
+def fmt_ratio(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--towns", type=int, default=200, help="first N municipalities")
+    parser.add_argument(
+        "--all", action="store_true", help=f"all {ALL_MUNICIPALITIES:,} municipalities"
+    )
+    parser.add_argument("--residents", type=int, default=5, help="residents seeded per town")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
+    parser.add_argument("--warmup", type=float, default=3.0, help="discarded seconds before each")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (throughput)")
+    parser.add_argument("--rounds", type=int, default=4, help="repeat the HTTP measurements")
+    args = parser.parse_args(argv)
+    if args.towns < 1 or args.residents < 1 or args.rounds < 1 or args.duration <= 0:
+        parser.error("--towns, --residents, --rounds and --duration must be positive")
+
+    if not CSV_PATH.exists():
+        print(f"skipped: file absent: {CSV_PATH} (the municipality list lives outside the repo)")
+        return 0
+    towns = municipalities(CSV_PATH)
+    selected = towns if args.all else towns[: args.towns]
+    manifests = [manifest_for(r) for r in selected]
+    configure_logging("warning")
+    wrk = h.wrk_path()
+    if wrk is None:
+        print(h.WRK_MISSING, flush=True)
+    print(
+        f"tenancy benchmark: {len(manifests)} towns (of {len(towns)} municipalities in the CSV, "
+        f"wards excluded), {args.residents} residents each, {args.duration:g} s per load run, "
+        f"{args.rounds} round(s), load tool: {'wrk' if wrk else 'python fallback'}",
+        flush=True,
+    )
+
+    with h.bench_database() as bdb:
+        port = h.free_port()
+        issuer_url = f"http://{h.LOOPBACK}:{port}"
+        settings = dataclasses.replace(
+            load_settings(),
+            env="dev",
+            database_url=bdb.url,
+            role_prefix=bdb.role_prefix,
+            data_dir=bdb.data_dir,
+            issuer=issuer_url,
+            log_level="warning",
+        )
+        print("set-up: onboarding, seeding ...", flush=True)
+        prep = asyncio.run(prepare(settings, manifests, args.residents))
+
+        # No-op migrate: the real CLI, interpreter start-up included.
+        migrate_env = bdb.env()
+        migrate_seconds: list[float] = []
+        for _ in range(args.rounds):
+            seconds, result = h.timed_command([h.tool("shared-gov"), "migrate"], migrate_env)
+            if result.returncode != 0 or " 0 behind" not in result.stderr:
+                raise RuntimeError(f"migrate failed or was not a no-op: {result.stderr[-500:]}")
+            migrate_seconds.append(seconds)
+        migrate_line = result.stderr.strip().splitlines()[-1]
+
+        # One staff token per town, from the issuer key the servers will load.
+        issuer = builtin_issuer(bdb.data_dir, issuer_url, settings.audience)
+        tokens = {
+            m.code: "Bearer "
+            + issuer.mint(
+                subject=f"bench-{m.code}", tenant=m.code, department="shimin", roles=["staff"]
+            )
+            for m in manifests
+        }
+        first = manifests[0].code
+        one_town = [
+            h.Target(f"/api/v1/tenants/{first}/residents/{rid}", tokens[first])
+            for rid in prep.residents[first]
+        ]
+        # Interleaved so consecutive requests go to different towns.
+        all_towns = [
+            h.Target(f"/api/v1/tenants/{code}/residents/{ids[j]}", tokens[code])
+            for j in range(args.residents)
+            for code, ids in prep.residents.items()
+            if j < len(ids)
+        ]
+        bare_targets = [h.Target(f"/rows/{rid}") for rid in prep.bare_ids]
+
+        service_env = bdb.env(
+            SHARED_GOV_ISSUER=issuer_url, SHARED_GOV_ACCESS_LOG=None, SHARED_GOV_LOG_LEVEL=None
+        )
+        no_log_env = {**service_env, "SHARED_GOV_ACCESS_LOG": "0"}
+        bare_env = bdb.env()
+
+        def load(
+            base: str, targets: Sequence[h.Target], connections: int, seconds: float | None = None
+        ) -> h.LoadResult:
+            return h.run_load(
+                base,
+                targets,
+                duration=seconds or args.duration,
+                connections=connections,
+                workdir=bdb.workdir,
+            )
+
+        # All three servers run side by side (an idle one costs nothing), so the
+        # baseline and the service are measured in short alternating slices:
+        # a neighbour's load on this machine hits both sides of each ratio.
+        rounds: list[Round] = []
+        sizes: dict[str, int] = {}
+        load_before = os.getloadavg()[0]
+        with contextlib.ExitStack() as stack:
+            bare_url = stack.enter_context(
+                h.serve(BARE, bare_env, log_path=bdb.workdir / "bare.log", working_dir=h.BENCH_DIR)
+            )
+            service_url = stack.enter_context(
+                h.serve(
+                    SERVICE,
+                    service_env,
+                    log_path=bdb.workdir / "service.log",
+                    port=port,
+                    working_dir=h.ROOT,
+                )
+            )
+            no_log_url = stack.enter_context(
+                h.serve(
+                    SERVICE,
+                    no_log_env,
+                    log_path=bdb.workdir / "service-nolog.log",
+                    working_dir=h.ROOT,
+                )
+            )
+            sizes["bare"] = check_targets(bare_url, bare_targets)
+            check_targets(service_url, one_town)
+            sizes["service"] = check_targets(service_url, all_towns)
+            check_targets(no_log_url, all_towns)
+            print(f"warm-up ({args.warmup:g} s per server and path set)", flush=True)
+            for base, targets, c in (
+                (bare_url, bare_targets, args.connections),
+                (service_url, all_towns, args.connections),
+                (no_log_url, all_towns, args.connections),
+                (service_url, one_town, 1),
+            ):
+                if args.warmup > 0:
+                    load(base, targets, c, args.warmup)
+            for r in range(1, args.rounds + 1):
+                print(f"round {r}/{args.rounds}", flush=True)
+                bare = load(bare_url, bare_targets, args.connections)
+                print(f"  bare app throughput              {bare.brief()}", flush=True)
+                service = load(service_url, all_towns, args.connections)
+                print(f"  service throughput               {service.brief()}", flush=True)
+                no_log = load(no_log_url, all_towns, args.connections)
+                print(f"  service throughput, no access log {no_log.brief()}", flush=True)
+                lat_one = load(service_url, one_town, 1)
+                print(f"  service latency, 1 town, c=1     {lat_one.brief()}", flush=True)
+                lat_all = load(service_url, all_towns, 1)
+                print(
+                    f"  service latency, {len(manifests)} towns, c=1 {lat_all.brief()}", flush=True
+                )
+                rounds.append(Round(bare, service, no_log, lat_one, lat_all))
+        load_after = os.getloadavg()[0]
+
+    report(args, manifests, prep, migrate_seconds, migrate_line, rounds, sizes, wrk is not None)
+    print(
+        f"load average (1 min) before / after the HTTP runs: {load_before:.2f} / {load_after:.2f}"
+    )
+    return 0
+
+
+def report(
+    args: argparse.Namespace,
+    manifests: Sequence[Manifest],
+    prep: Prepared,
+    migrate_seconds: list[float],
+    migrate_line: str,
+    rounds: list[Round],
+    sizes: dict[str, int],
+    used_wrk: bool,
+) -> None:
+    n = len(manifests)
+    prov = prep.provision_seconds
+    decile = max(1, n // 10)
+    prov_median = h.median(prov)
+    migrate_median = h.median(migrate_seconds)
+    lat_one = h.median([r.latency_one.p50_ms for r in rounds])
+    lat_all = h.median([r.latency_all.p50_ms for r in rounds])
+    lat_ratio = h.median([r.latency_all.p50_ms / r.latency_one.p50_ms for r in rounds])
+    tp_ratio = h.median([r.service.rps / r.bare.rps for r in rounds])
+    tp_ratio_nolog = h.median([r.service_no_log.rps / r.bare.rps for r in rounds])
+    failures = [
+        name
+        for r in rounds
+        for name, res in (
+            ("bare", r.bare),
+            ("service", r.service),
+            ("service (no access log)", r.service_no_log),
+            ("latency 1 town", r.latency_one),
+            ("latency N towns", r.latency_all),
+        )
+        if not res.ok
+    ]
+
+    def row(what: str, value: str, target: str, verdict: str) -> None:
+        print(f"{what:<46} {value:>12}   {target:<10} {verdict}")
+
+    print()
+    print(f"== tenancy benchmark: {n} towns, {args.residents} residents each ==")
+    row("what", "measured", "target", "")
+    row(
+        "provisioning per tenant, median (s)",
+        f"{prov_median:.3f}",
+        f"<= {TARGET_PROVISION_MEDIAN_S}",
+        h.verdict(prov_median, TARGET_PROVISION_MEDIAN_S, higher_is_better=False),
+    )
+    row("provisioning per tenant, p95 (s)", f"{h.percentile(prov, 95):.3f}", "", "")
+    row(
+        f"  median of first / last {decile} tenants (s)",
+        f"{h.median(prov[:decile]):.3f}/{h.median(prov[-decile:]):.3f}",
+        "",
+        "",
+    )
+    row(
+        f"no-op `shared-gov migrate`, {n} tenants (s)",
+        f"{migrate_median:.2f}",
+        f"<= {TARGET_MIGRATE_ALL_S}",
+        h.verdict(migrate_median, TARGET_MIGRATE_ALL_S, higher_is_better=False),
+    )
+    row("  runs (s)", " ".join(f"{s:.2f}" for s in migrate_seconds), "", migrate_line)
+    row("resident GET p50, 1 town, c=1 (ms)", f"{lat_one:.2f}", "", "")
+    row(f"resident GET p50, {n} towns, c=1 (ms)", f"{lat_all:.2f}", "", "")
+    row(
+        f"  latency ratio {n} towns / 1 town",
+        fmt_ratio(lat_ratio),
+        f"<= {TARGET_LATENCY_RATIO}",
+        h.verdict(lat_ratio, TARGET_LATENCY_RATIO, higher_is_better=False),
+    )
+    row(
+        f"bare app GET, c={args.connections} (req/s)",
+        f"{h.median([r.bare.rps for r in rounds]):.0f}",
+        "",
+        "",
+    )
+    row(
+        f"service resident GET, c={args.connections} (req/s)",
+        f"{h.median([r.service.rps for r in rounds]):.0f}",
+        "",
+        "",
+    )
+    row(
+        "  throughput ratio service / bare",
+        fmt_ratio(tp_ratio),
+        f">= {TARGET_THROUGHPUT_RATIO}",
+        h.verdict(tp_ratio, TARGET_THROUGHPUT_RATIO, higher_is_better=True),
+    )
+    row(
+        "service, SHARED_GOV_ACCESS_LOG=0 (req/s)",
+        f"{h.median([r.service_no_log.rps for r in rounds]):.0f}",
+        "",
+        "",
+    )
+    row(
+        "  throughput ratio, access log off / bare",
+        fmt_ratio(tp_ratio_nolog),
+        f">= {TARGET_THROUGHPUT_RATIO}",
+        h.verdict(tp_ratio_nolog, TARGET_THROUGHPUT_RATIO, higher_is_better=True),
+    )
+    print()
+    print(
+        "per-round ratios (service/bare, no-log/bare, latency N/1): "
+        + "; ".join(
+            f"{r.service.rps / r.bare.rps:.2f}, {r.service_no_log.rps / r.bare.rps:.2f}, "
+            f"{r.latency_all.p50_ms / r.latency_one.p50_ms:.2f}"
+            for r in rounds
+        )
+    )
+    print(
+        f"response bodies: service {sizes.get('service', 0)} B, bare {sizes.get('bare', 0)} B; "
+        f"seeding took {prep.seed_seconds:.1f} s"
+    )
+    if failures:
+        print(f"WARNING: errors or non-2xx responses during: {', '.join(sorted(set(failures)))}")
+    if not used_wrk:
+        print(
+            "NOTE: measured with the Python fallback load generator; install wrk for real numbers"
+        )
+    print("Timings are context, not tests: this script exits 0 whatever the verdicts.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
