@@ -32,6 +32,7 @@ from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.auth.verify import TokenVerifier
 from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
+from shared_gov.db.notify import ChangeListener
 from shared_gov.domains.residents.controllers import ResidentController
 from shared_gov.logs import configure_logging, get_logger
 from shared_gov.settings import Settings, get_settings
@@ -199,15 +200,19 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         verifier=TokenVerifier(
             issuer=issuer.issuer, audience=issuer.audience, keys=issuer.public_keyset()
         ),
+        changes=ChangeListener(db.url),
     )
+    svc.changes.subscribe(lambda _tenant: svc.registry.invalidate())
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.open()
+        await svc.changes.start()
         app.state.services = svc
         try:
             yield
         finally:
+            await svc.changes.stop()
             await db.close()
 
     app = Litestar(

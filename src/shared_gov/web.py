@@ -24,6 +24,7 @@ from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.verify import TokenVerifier
 from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.db.notify import ChangeListener
 from shared_gov.settings import Settings
 from shared_gov.tenancy.registry import TenantRegistry
 
@@ -37,6 +38,8 @@ class Services:
     registry: TenantRegistry
     issuer: BuiltinIssuer
     verifier: TokenVerifier
+    changes: ChangeListener
+    """Subscribe here to drop caches when a town's permissions or issuer change."""
 
 
 def services(request: Request[Any, Any, Any]) -> Services:
@@ -57,7 +60,7 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         if scheme.lower() != "bearer" or not token:
             raise errors.unauthorized()
         services_: Services = connection.app.state.services
-        principal = services_.verifier.verify(token.strip())
+        principal = await services_.verifier.verify(token.strip())
         structlog.contextvars.bind_contextvars(actor=principal.actor)
         return AuthenticationResult(user=principal, auth=None)
 

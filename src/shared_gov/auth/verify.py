@@ -58,7 +58,7 @@ class TokenVerifier:
         self._cache: OrderedDict[bytes, tuple[Principal, int, int]] = OrderedDict()
         self._cache_size = cache_size
 
-    def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> Principal:
         """The principal of a valid token; raises a 401 DomainError otherwise."""
         if len(token) > MAX_TOKEN_BYTES:
             return self._reject("too_large")

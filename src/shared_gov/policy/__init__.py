@@ -48,3 +48,14 @@ def authorize(principal: Principal, action: Action, tenant_code: str) -> None:
 
 def authorize_operator(principal: Principal) -> None:
     authorize(principal, Action.TENANT_MANAGE, "")
+
+
+def authorize_admin(principal: Principal, tenant_code: str) -> None:
+    """Town administration (departments, staff permissions, issuer): the town's
+    admins and platform operators. Other towns get 404, the town's other staff 403."""
+    if principal.is_operator:
+        return
+    if principal.tenant != tenant_code:
+        raise errors.not_found()
+    if "admin" not in principal.roles:
+        raise errors.forbidden("administering the town needs the admin role")

@@ -10,22 +10,45 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from shared_gov import errors
 from shared_gov.checkdigits import is_valid_lgcode
+from shared_gov.policy.purposes import purposes
 
 DeptCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,31}$", max_length=32)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class Department(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """A department (課) of the town: a short ASCII code and its Japanese name."""
+    """A department (課) of the town: a short ASCII code, its Japanese name, and
+    the purposes it starts with (later changed through the admin API)."""
 
     code: DeptCode
     name: ShortText
+    purposes: Annotated[list[str], msgspec.Meta(max_length=50)] = []
+
+
+Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
+ClaimName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")]
+
+
+class IssuerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The town's own OpenID Connect issuer for staff tokens."""
+
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=300)]
+    audience: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    jwks_uri: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=500)] | None = None
+    jwks: dict[str, Any] | None = None
+    """Inline JWKS, for IdPs that cannot be reached from the platform."""
+    algorithms: Annotated[list[Algorithm], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["RS256"]
+    )
+    staff_claim: ClaimName = "sub"
+    department_claim: ClaimName = "dept"
+    roles_claim: ClaimName = "roles"
 
 
 class Manifest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -41,6 +64,8 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """First digits of the town's postal codes, used by the demo seeder only."""
     phone_area_code: Annotated[str, msgspec.Meta(pattern=r"^0[0-9]{1,4}$")] = "03"
     """Telephone area code, used by the demo seeder only."""
+    issuer: IssuerConfig | None = None
+    """The town's own identity provider; without it, only the built-in issuer."""
 
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = msgspec.to_builtins(self)
@@ -53,10 +78,19 @@ def validate_manifest(manifest: Manifest) -> Manifest:
     if not is_valid_lgcode(manifest.code):
         problems.append(errors.FieldError("/code", "check digit does not match"))
     seen: set[str] = set()
+    known = purposes()
     for i, dept in enumerate(manifest.departments):
         if dept.code in seen:
             problems.append(errors.FieldError(f"/departments/{i}/code", "duplicate department"))
         seen.add(dept.code)
+        for j, code in enumerate(dept.purposes):
+            if code not in known:
+                problems.append(
+                    errors.FieldError(f"/departments/{i}/purposes/{j}", "unknown purpose")
+                )
+    issuer = manifest.issuer
+    if issuer is not None and (issuer.jwks_uri is None) == (issuer.jwks is None):
+        problems.append(errors.FieldError("/issuer", "give exactly one of jwks_uri and jwks"))
     if problems:
         raise errors.invalid(problems)
     return manifest

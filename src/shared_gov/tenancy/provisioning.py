@@ -82,6 +82,10 @@ def provision(conn: Connection, manifest: Manifest, role_prefix: str) -> Provisi
     upgrade_tenant(conn, names)
     _lock_down_tables(conn, names)
     _sync_departments(conn, manifest)
+    if manifest.issuer is not None:
+        _sync_issuer(conn, manifest)
+    # Other workers drop their cached permissions and issuers for this town.
+    conn.execute(text("SELECT pg_notify('shared_gov_policy', :c)"), {"c": names.code})
     return ProvisionResult(names.code, outcome)
 
 
@@ -137,19 +141,57 @@ def _lock_down_tables(conn: Connection, names: TenantNames) -> None:
 
 def _sync_departments(conn: Connection, manifest: Manifest) -> None:
     codes = [d.code for d in manifest.departments]
-    conn.execute(
+    inserted = conn.execute(
         text(
             "INSERT INTO catalog.departments (tenant_code, code, name, active) "
             "SELECT :t, d.code, d.name, true FROM unnest(CAST(:codes AS text[]), "
             "CAST(:dnames AS text[])) AS d(code, name) "
-            "ON CONFLICT (tenant_code, code) DO UPDATE SET name = EXCLUDED.name, active = true"
+            "ON CONFLICT (tenant_code, code) DO UPDATE SET name = EXCLUDED.name, active = true "
+            "RETURNING code, (xmax = 0) AS created"
         ),
         {"t": manifest.code, "codes": codes, "dnames": [d.name for d in manifest.departments]},
-    )
+    ).all()
+    # A manifest's purposes seed a NEW department only: afterwards the town's
+    # admins own them (PUT …/departments/{code}), and re-onboarding must not
+    # silently undo their decisions.
+    new = {row.code for row in inserted if row.created}
+    for dept in manifest.departments:
+        if dept.code in new and dept.purposes:
+            conn.execute(
+                text(
+                    "INSERT INTO catalog.department_purposes (tenant_code, department, purpose) "
+                    "SELECT :t, :d, unnest(CAST(:p AS text[])) ON CONFLICT DO NOTHING"
+                ),
+                {"t": manifest.code, "d": dept.code, "p": dept.purposes},
+            )
     conn.execute(
         text(
             "UPDATE catalog.departments SET active = false "
             "WHERE tenant_code = :t AND active AND NOT (code = ANY(CAST(:codes AS text[])))"
         ),
         {"t": manifest.code, "codes": codes},
+    )
+
+
+def _sync_issuer(conn: Connection, manifest: Manifest) -> None:
+    issuer = manifest.issuer
+    assert issuer is not None
+    conn.execute(text("DELETE FROM catalog.issuers WHERE tenant_code = :t"), {"t": manifest.code})
+    conn.execute(
+        text(
+            "INSERT INTO catalog.issuers (issuer, tenant_code, audience, jwks_uri, jwks, "
+            "algorithms, staff_claim, department_claim, roles_claim) VALUES (:iss, :t, :aud, "
+            ":uri, CAST(:jwks AS jsonb), CAST(:algs AS text[]), :sc, :dc, :rc)"
+        ),
+        {
+            "iss": issuer.url,
+            "t": manifest.code,
+            "aud": issuer.audience,
+            "uri": issuer.jwks_uri,
+            "jwks": None if issuer.jwks is None else json.dumps(issuer.jwks),
+            "algs": list(issuer.algorithms),
+            "sc": issuer.staff_claim,
+            "dc": issuer.department_claim,
+            "rc": issuer.roles_claim,
+        },
     )
