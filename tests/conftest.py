@@ -137,9 +137,13 @@ def issuer(app: Litestar, client: Any) -> BuiltinIssuer:
 def tokens(issuer: BuiltinIssuer) -> dict[str, str]:
     """Ready tokens: staff of Kaga and Komatsu, an auditor, an operator."""
     return {
-        "kaga": issuer.mint(subject="k-0001", tenant=KAGA, department="shimin", roles=["staff"]),
+        # 市民課 staff with two-factor authentication: may use every field for
+        # juki.registration, the purpose auth() states by default.
+        "kaga": issuer.mint(
+            subject="k-0001", tenant=KAGA, department="shimin", roles=["staff"], mfa=True
+        ),
         "komatsu": issuer.mint(
-            subject="m-0001", tenant=KOMATSU, department="shimin", roles=["staff"]
+            subject="m-0001", tenant=KOMATSU, department="shimin", roles=["staff"], mfa=True
         ),
         "kaga_auditor": issuer.mint(
             subject="k-9001", tenant=KAGA, department="kansa", roles=["auditor"]
@@ -148,5 +152,12 @@ def tokens(issuer: BuiltinIssuer) -> dict[str, str]:
     }
 
 
-def auth(token: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", **extra}
+DEFAULT_PURPOSE = "juki.registration"
+
+
+def auth(token: str, purpose: str | None = DEFAULT_PURPOSE, **extra: str) -> dict[str, str]:
+    """Headers for a request: bearer token and (unless None) the X-Purpose."""
+    headers = {"Authorization": f"Bearer {token}", **extra}
+    if purpose is not None:
+        headers["X-Purpose"] = purpose
+    return headers

@@ -26,7 +26,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared_gov import __version__, errors
+from shared_gov import __version__, errors, policy
 from shared_gov.auth.controllers import WellKnownController
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.auth.verify import TokenVerifier
@@ -35,6 +35,7 @@ from shared_gov.db.embedded import start_embedded
 from shared_gov.db.notify import ChangeListener
 from shared_gov.domains.residents.controllers import ResidentController
 from shared_gov.logs import configure_logging, get_logger
+from shared_gov.policy.permissions import PermissionStore
 from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy.controllers import TenantController
 from shared_gov.tenancy.registry import TenantRegistry
@@ -201,8 +202,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             issuer=issuer.issuer, audience=issuer.audience, keys=issuer.public_keyset()
         ),
         changes=ChangeListener(db.url),
+        # Refuses to start on an invalid policy (PolicyError).
+        policy=policy.engine(),
+        permissions=PermissionStore(db),
     )
     svc.changes.subscribe(lambda _tenant: svc.registry.invalidate())
+    svc.changes.subscribe(svc.permissions.invalidate)
+    svc.changes.subscribe(svc.policy.invalidate)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

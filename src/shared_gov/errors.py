@@ -64,8 +64,12 @@ def unauthorized(detail: str = "a valid bearer token is required") -> DomainErro
     )
 
 
-def forbidden(detail: str) -> DomainError:
-    return DomainError(detail, 403, "forbidden", "Forbidden")
+def forbidden(detail: str, policies: list[str] | None = None) -> DomainError:
+    """403 inside the caller's own town, with ``reason`` naming the failed condition."""
+    extra: dict[str, Any] = {"reason": detail}
+    if policies is not None:
+        extra["policies"] = policies
+    return DomainError(detail, 403, "forbidden", "Forbidden", extra=extra)
 
 
 def not_found(detail: str = "no such resource") -> DomainError:

@@ -25,6 +25,9 @@ from shared_gov.auth.principal import Principal
 from shared_gov.auth.verify import TokenVerifier
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.db.notify import ChangeListener
+from shared_gov.policy import Access, Actor, PolicyEngine
+from shared_gov.policy.permissions import PermissionStore
+from shared_gov.policy.purposes import purpose_from_header
 from shared_gov.settings import Settings
 from shared_gov.tenancy.registry import TenantRegistry
 
@@ -40,6 +43,8 @@ class Services:
     verifier: TokenVerifier
     changes: ChangeListener
     """Subscribe here to drop caches when a town's permissions or issuer change."""
+    policy: PolicyEngine
+    permissions: PermissionStore
 
 
 def services(request: Request[Any, Any, Any]) -> Services:
@@ -73,17 +78,45 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return user
 
 
-@asynccontextmanager
-async def tenant_scope(
-    request: Request[Any, Any, Any], principal: Principal, code: str
-) -> AsyncIterator[TenantUnitOfWork]:
-    """Open a unit of work on town ``code`` for ``principal`` (404 if not theirs)."""
-    structlog.contextvars.bind_contextvars(tenant=code)
+async def access_for(
+    svc: Services, principal: Principal, code: str, purpose_header: str | None
+) -> Access:
+    """The caller's Access to town ``code`` for the purpose stated in X-Purpose.
+
+    Order matters: a caller from another town gets 404 before anything else
+    (not even whether the purpose exists is revealed); then a missing or
+    unknown purpose is 400; permissions come from the town's cached snapshot.
+    """
     if not policy.may_enter(principal, code):
         raise errors.not_found()
-    svc = services(request)
     names = await svc.registry.get(code)
     if names is None:
         raise errors.not_found()
+    purpose = purpose_from_header(purpose_header)
+    town = await svc.permissions.town(code)
+    actor = Actor(
+        tenant=principal.tenant,
+        department=principal.department or "",
+        roles=principal.roles,
+        mfa=principal.mfa,
+        purposes=town.purposes_for(principal.subject, principal.department),
+        operator=principal.is_operator,
+        staff_id=principal.subject,
+    )
+    structlog.contextvars.bind_contextvars(purpose=purpose.code)
+    return Access(principal, actor, purpose, svc.policy)
+
+
+@asynccontextmanager
+async def tenant_scope(
+    request: Request[Any, Any, Any], principal: Principal, code: str, purpose: str | None
+) -> AsyncIterator[tuple[TenantUnitOfWork, Access]]:
+    """Open a unit of work on town ``code`` for ``principal`` acting for ``purpose``."""
+    structlog.contextvars.bind_contextvars(tenant=code)
+    svc = services(request)
+    access = await access_for(svc, principal, code, purpose)
+    names = await svc.registry.get(code)
+    if names is None:  # pragma: no cover - checked in access_for
+        raise errors.not_found()
     async with svc.db.tenant(names) as uow:
-        yield uow
+        yield uow, access

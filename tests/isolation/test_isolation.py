@@ -51,16 +51,25 @@ def _requests(resident: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] |
 
 
 @pytest.mark.parametrize("index", range(7))
-@pytest.mark.parametrize("who", ["komatsu", "operator", "kaga_auditor"])
-async def test_foreign_callers_get_404_and_no_data(
-    client: Any, tokens: dict[str, str], kaga_resident: dict[str, Any], index: int, who: str
+@pytest.mark.parametrize(
+    ("who", "status"), [("komatsu", 404), ("operator", 404), ("kaga_auditor", 403)]
+)
+async def test_outsiders_get_no_data(
+    client: Any,
+    tokens: dict[str, str],
+    kaga_resident: dict[str, Any],
+    index: int,
+    who: str,
+    status: int,
 ) -> None:
-    """Town B's staff, operators and non-staff roles get 404 on every resident endpoint
-    of town A, and the body carries nothing of A's record."""
+    """Town B's staff and operators get 404 on every resident endpoint of town A; the
+    town's own auditors get 403 with a reason. No body carries anything of the record."""
     method, path, body = _requests(kaga_resident)[index]
     headers = auth(tokens[who], **{"If-Match": '"v1"'})
     r = await client.request(method, path, json=body, headers=headers)
-    assert r.status_code == 404, (who, path, r.text)
+    assert r.status_code == status, (who, path, r.text)
+    if status == 403:
+        assert r.json()["reason"] == "auditors read the audit log, not personal fields"
     assert r.headers["content-type"].startswith("application/problem+json")
     for value in (kaga_resident["id"], kaga_resident["atena_no"], "イソレーション"):
         assert value not in r.text

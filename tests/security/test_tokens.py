@@ -347,7 +347,7 @@ async def test_valid_token_gets_through(client: Any, tokens: dict[str, str], sch
     )
     assert created.status_code == 201, created.text
     resident_id = created.json()["id"]
-    headers = {"Authorization": f"{scheme} {token}"}
+    headers = {"Authorization": f"{scheme} {token}", "X-Purpose": "juki.registration"}
     r = await client.get(_url(resident_id), headers=headers)
     assert r.status_code == 200, r.text
     assert r.json()["id"] == resident_id

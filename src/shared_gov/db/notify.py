@@ -13,6 +13,7 @@ request never races the notification.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 import asyncpg
@@ -50,10 +51,8 @@ class ChangeListener:
         self._closing = True
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         if self._conn is not None and not self._conn.is_closed():
             await self._conn.close()
 
@@ -68,7 +67,8 @@ class ChangeListener:
                 self._conn = await asyncpg.connect(self._url)
                 await self._conn.add_listener(CHANNEL, self._on_notify)
                 self.publish_locally("*")
-                while not self._conn.is_closed():
+                # asyncpg has no "closed" event to await; poll the flag.
+                while not self._conn.is_closed():  # noqa: ASYNC110
                     await asyncio.sleep(1.0)
             except asyncio.CancelledError:
                 raise

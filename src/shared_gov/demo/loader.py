@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from shared_gov import policy
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import today_jst
@@ -23,6 +24,8 @@ from shared_gov.demo.seed import SyntheticHousehold, generate_town
 from shared_gov.domains.residents import repository, service
 from shared_gov.domains.residents.models import EntryEvent
 from shared_gov.domains.residents.schemas import ResidentCreate
+from shared_gov.policy import Access, Actor
+from shared_gov.policy.purposes import purposes
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import Manifest, load_manifest
 from shared_gov.tenancy.names import tenant_names
@@ -30,12 +33,22 @@ from shared_gov.tenancy.names import tenant_names
 BATCH = 200
 
 
-def _seeder(code: str) -> Principal:
-    return Principal("demo-seeder", code, "shimin", frozenset({"staff"}), frozenset())
+def _seeder(code: str) -> Access:
+    """The demo seeder acts as 市民課 staff doing registration work, through Cedar."""
+    principal = Principal("demo-seeder", code, "shimin", frozenset({"staff"}), frozenset())
+    actor = Actor(
+        tenant=code,
+        department="shimin",
+        roles=principal.roles,
+        mfa=False,
+        purposes=frozenset({"juki.registration"}),
+        staff_id=principal.subject,
+    )
+    return Access(principal, actor, purposes()["juki.registration"], policy.engine())
 
 
 async def _register_household(
-    uow: TenantUnitOfWork, principal: Principal, household: SyntheticHousehold
+    uow: TenantUnitOfWork, access: Access, household: SyntheticHousehold
 ) -> int:
     household_no: str | None = None
     for person in household.members:
@@ -59,7 +72,7 @@ async def _register_household(
             notified_on=min(move_date + timedelta(days=7), today_jst()),
             phone=person.phone,
         )
-        resident = await service.register(uow, principal, data)
+        resident = await service.register(uow, access, data)
         household_no = resident.household_no
     return len(household.members)
 
@@ -82,7 +95,7 @@ async def seed_town(
         seed=seed * 1_000_003 + existing,
         today=today_jst(),
     )
-    principal = _seeder(code)
+    access = _seeder(code)
     added = 0
     with Progress(
         TextColumn(f"[bold]seed {code}"),
@@ -95,7 +108,7 @@ async def seed_town(
         for start in range(0, len(households), BATCH // 3):
             async with db.tenant(names) as uow:
                 for household in households[start : start + BATCH // 3]:
-                    n = await _register_household(uow, principal, household)
+                    n = await _register_household(uow, access, household)
                     added += n
                     progress.advance(task, n)
     return added

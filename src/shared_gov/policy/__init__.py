@@ -1,61 +1,77 @@
-"""Authorisation decisions.
+"""Authorisation: Cedar decides (see ``policies/`` and :mod:`.engine`).
 
-Interim rule until the Cedar engine lands (issue #3): staff of a town may act
-on that town's residents; operators may manage tenants but never read
-residents; anything else is answered 404 — not 403 — so that nobody learns
-what exists in another town (DESIGN.md rule 3).
-
-Services call :func:`authorize` before touching personal data. Controllers
-call :func:`may_enter` first to refuse a foreign caller before any database
-work.
+- :func:`engine` is the process's validated :class:`~.engine.PolicyEngine`.
+- :class:`~.access.Access` is what services receive: principal, actor
+  attributes, stated purpose; ``require()`` for record actions and
+  ``field_view()`` for per-field decisions.
+- :func:`may_enter` refuses callers from other towns before any database
+  work, with the same 404 a missing resource gets (DESIGN.md rule 3); inside
+  their own town, a deny is a 403 with the reason.
+- Managing tenants (onboarding) is the platform operators' alone and is not a
+  town's policy question, so :func:`authorize_operator` is plain code.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from functools import cache
 
 from shared_gov import errors
 from shared_gov.auth.principal import Principal
+from shared_gov.policy.access import Access, FieldView, denied
+from shared_gov.policy.engine import Actor, Decision, PolicyEngine, PolicyError, Query, Resource
+from shared_gov.policy.purposes import default_policies_dir
+
+__all__ = [
+    "Access",
+    "Actor",
+    "Decision",
+    "FieldView",
+    "PolicyEngine",
+    "PolicyError",
+    "Query",
+    "Resource",
+    "authorize_admin",
+    "authorize_operator",
+    "engine",
+    "may_enter",
+]
 
 
-class Action(StrEnum):
-    RESIDENT_READ = "resident.read"
-    RESIDENT_SEARCH = "resident.search"
-    RESIDENT_REGISTER = "resident.register"
-    RESIDENT_MOVE = "resident.move"
-    RESIDENT_HISTORY = "resident.history"
-    HOUSEHOLD_READ = "household.read"
-    TENANT_MANAGE = "tenant.manage"
-
-
-_STAFF_ROLES = frozenset({"staff", "admin"})
+@cache
+def engine() -> PolicyEngine:
+    """The validated policies of this process (raises PolicyError if invalid)."""
+    return PolicyEngine(default_policies_dir())
 
 
 def may_enter(principal: Principal, tenant_code: str) -> bool:
-    """Whether the principal may act inside ``tenant_code`` at all."""
-    return principal.tenant == tenant_code and bool(principal.roles & _STAFF_ROLES)
-
-
-def authorize(principal: Principal, action: Action, tenant_code: str) -> None:
-    """Raise 404 unless ``principal`` may perform ``action`` in ``tenant_code``."""
-    if action is Action.TENANT_MANAGE:
-        if not principal.is_operator:
-            raise errors.not_found()
-        return
-    if not may_enter(principal, tenant_code):
-        raise errors.not_found()
+    """Whether the principal belongs to ``tenant_code`` (else: 404, no data)."""
+    return principal.tenant == tenant_code
 
 
 def authorize_operator(principal: Principal) -> None:
-    authorize(principal, Action.TENANT_MANAGE, "")
-
-
-def authorize_admin(principal: Principal, tenant_code: str) -> None:
-    """Town administration (departments, staff permissions, issuer): the town's
-    admins and platform operators. Other towns get 404, the town's other staff 403."""
-    if principal.is_operator:
-        return
-    if principal.tenant != tenant_code:
+    """Tenant onboarding and listing: operators only; everyone else gets 404."""
+    if not principal.is_operator:
         raise errors.not_found()
-    if "admin" not in principal.roles:
-        raise errors.forbidden("administering the town needs the admin role")
+
+
+def authorize_admin(principal: Principal, tenant_code: str, area: str = "issuer") -> None:
+    """Town administration (``area``: departments, staff, issuer), decided by Cedar.
+
+    Other towns get 404; the town's own non-admin staff get 403 with the reason.
+    """
+    if not principal.is_operator and principal.tenant != tenant_code:
+        raise errors.not_found()
+    actor = Actor(
+        tenant=principal.tenant,
+        department=principal.department or "",
+        roles=principal.roles,
+        mfa=principal.mfa,
+        purposes=frozenset(),
+        operator=principal.is_operator,
+        staff_id=principal.subject,
+    )
+    decision = engine().decide(actor, Query("administer", Resource("Town", tenant_code), area=area))
+    if not decision.allowed:
+        if principal.is_operator:
+            raise errors.not_found()
+        raise denied(decision)

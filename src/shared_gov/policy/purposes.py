@@ -38,7 +38,7 @@ POLICY_FIELDS: tuple[str, ...] = (
     "relationship",
     "resident_type",
 )
-RECORD_ACTIONS = frozenset({"search", "register", "move", "history", "household"})
+RECORD_ACTIONS = frozenset({"search", "register", "move", "history", "household", "protect"})
 
 
 @dataclass(frozen=True, slots=True)

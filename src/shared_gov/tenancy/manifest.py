@@ -40,7 +40,9 @@ class IssuerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=300)]
     audience: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    jwks_uri: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=500)] | None = None
+    jwks_uri: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=500)] | None = (
+        None
+    )
     jwks: dict[str, Any] | None = None
     """Inline JWKS, for IdPs that cannot be reached from the platform."""
     algorithms: Annotated[list[Algorithm], msgspec.Meta(min_length=1)] = msgspec.field(

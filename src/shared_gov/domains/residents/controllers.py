@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter
 
@@ -26,23 +26,61 @@ from shared_gov.domains.residents.schemas import (
     ResidentOut,
     ResidentSearch,
     SearchResult,
+    SupportMeasure,
 )
+from shared_gov.policy import FieldView
 from shared_gov.web import tenant_scope
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 
 
-def _out(resident: Resident) -> ResidentOut:
-    return msgspec.convert(resident, ResidentOut, from_attributes=True)
+_META = (
+    "id",
+    "atena_no",
+    "state",
+    "version",
+    "history_no",
+    "resident_since",
+    "address_since",
+    "notified_on",
+    "removed_on",
+    "support_measure",
+)
+_MEMBER_FIELDS = (
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "relationship",
+)
+Purpose = Annotated[
+    str | None,
+    HeaderParameter(name="X-Purpose", description="purpose of use, see policies/purposes.toml"),
+]
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
+
+
+def _out(resident: Resident, view: FieldView) -> ResidentOut:
+    """Only the fields the policy allows for this caller and purpose."""
+    values: dict[str, Any] = {name: getattr(resident, name) for name in _META}
+    values.update({name: getattr(resident, name) for name in view.allowed})
+    return ResidentOut(**values, withheld=list(view.withheld), withheld_reasons=dict(view.reasons))
+
+
+def _member(resident: Resident, view: FieldView) -> HouseholdMember:
+    values = {n: getattr(resident, n) for n in _MEMBER_FIELDS if n in view.allowed}
+    return HouseholdMember(
+        id=resident.id, atena_no=resident.atena_no, state=resident.state, **values
+    )
 
 
 def _with_etag(
-    resident: Resident, status: int = 200, location: str | None = None
+    resident: Resident, view: FieldView, status: int = 200, location: str | None = None
 ) -> Response[ResidentOut]:
     headers = {"ETag": service.etag(resident)}
     if location:
         headers["Location"] = location
-    return Response(_out(resident), status_code=status, headers=headers)
+    return Response(_out(resident, view), status_code=status, headers=headers)
 
 
 class ResidentController(Controller):
@@ -56,10 +94,12 @@ class ResidentController(Controller):
         principal: NamedDependency[Principal],
         code: TenantCode,
         data: JSONBody[ResidentCreate],
+        purpose: Purpose = None,
     ) -> Response[ResidentOut]:
-        async with tenant_scope(request, principal, code) as uow:
-            resident = await service.register(uow, principal, data)
-        return _with_etag(resident, 201, f"/api/v1/tenants/{code}/residents/{resident.id}")
+        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+            resident = await service.register(uow, access, data)
+            view = access.field_view(code, resident.support_measure)
+        return _with_etag(resident, view, 201, f"/api/v1/tenants/{code}/residents/{resident.id}")
 
     @get("/residents/{resident_id:str}", summary="Current record of a resident")
     async def read(
@@ -68,10 +108,11 @@ class ResidentController(Controller):
         principal: NamedDependency[Principal],
         code: TenantCode,
         resident_id: FromPath[str],
+        purpose: Purpose = None,
     ) -> Response[ResidentOut]:
-        async with tenant_scope(request, principal, code) as uow:
-            resident = await service.get(uow, principal, resident_id)
-        return _with_etag(resident)
+        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+            resident, view = await service.get(uow, access, resident_id)
+        return _with_etag(resident, view)
 
     @post(
         "/residents/{resident_id:str}/moves",
@@ -85,12 +126,36 @@ class ResidentController(Controller):
         code: TenantCode,
         resident_id: FromPath[str],
         data: JSONBody[MoveCreate],
-        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
+        if_match: IfMatch = None,
+        purpose: Purpose = None,
     ) -> Response[ResidentOut]:
         expected = service.parse_if_match(if_match)
-        async with tenant_scope(request, principal, code) as uow:
-            resident = await service.move(uow, principal, resident_id, data, expected)
-        return _with_etag(resident)
+        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+            resident = await service.move(uow, access, resident_id, data, expected)
+            view = access.field_view(code, resident.support_measure)
+        return _with_etag(resident, view)
+
+    @put(
+        "/residents/{resident_id:str}/support-measure",
+        summary="Set or lift 支援措置 (市民課, juki.registration); needs If-Match",
+    )
+    async def support_measure(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        resident_id: FromPath[str],
+        data: JSONBody[SupportMeasure],
+        if_match: IfMatch = None,
+        purpose: Purpose = None,
+    ) -> Response[ResidentOut]:
+        expected = service.parse_if_match(if_match)
+        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+            resident = await service.set_support_measure(
+                uow, access, resident_id, data.active, expected
+            )
+            view = access.field_view(code, resident.support_measure)
+        return _with_etag(resident, view)
 
     @get("/residents/{resident_id:str}/history", summary="Every snapshot (履歴), in order")
     async def history(
@@ -99,12 +164,17 @@ class ResidentController(Controller):
         principal: NamedDependency[Principal],
         code: TenantCode,
         resident_id: FromPath[str],
+        purpose: Purpose = None,
     ) -> HistoryOut:
-        async with tenant_scope(request, principal, code) as uow:
-            entries = await service.history(uow, principal, resident_id)
+        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+            entries, view = await service.history(uow, access, resident_id)
+        hidden = set(view.withheld)
+        for entry in entries:
+            entry["snapshot"] = {k: v for k, v in entry["snapshot"].items() if k not in hidden}
         return HistoryOut(
             resident_id=resident_id,
             entries=[msgspec.convert(e, HistoryEntry) for e in entries],
+            withheld=list(view.withheld),
         )
 
     @post("/residents/search", status_code=200, summary="Search residents (values in the body)")
@@ -114,10 +184,12 @@ class ResidentController(Controller):
         principal: NamedDependency[Principal],
         code: TenantCode,
         data: JSONBody[ResidentSearch],
+        purpose: Purpose = None,
     ) -> SearchResult:
-        async with tenant_scope(request, principal, code) as uow:
-            found = await service.search(uow, principal, data)
-        return SearchResult(count=len(found), residents=[_out(r) for r in found])
+        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+            found = await service.search(uow, access, data)
+            shaped = [_out(r, access.field_view(code, r.support_measure)) for r in found]
+        return SearchResult(count=len(shaped), residents=shaped)
 
     @get("/households/{household_no:str}", summary="Members of a household (世帯)")
     async def household(
@@ -126,11 +198,9 @@ class ResidentController(Controller):
         principal: NamedDependency[Principal],
         code: TenantCode,
         household_no: FromPath[str],
+        purpose: Purpose = None,
     ) -> HouseholdOut:
-        async with tenant_scope(request, principal, code) as uow:
-            head, members = await service.household(uow, principal, household_no)
-        return HouseholdOut(
-            household_no=household_no,
-            head_id=head,
-            members=[msgspec.convert(m, HouseholdMember, from_attributes=True) for m in members],
-        )
+        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+            head, members = await service.household(uow, access, household_no)
+            shaped = [_member(m, access.field_view(code, m.support_measure)) for m in members]
+        return HouseholdOut(household_no=household_no, head_id=head, members=shaped)

@@ -136,6 +136,8 @@ class Resident:
     notified_on: date
     removed_on: date | None
     history_no: int
+    support_measure: bool = False
+    """支援措置: whereabouts withheld from all but 市民課's registration work."""
 
     def snapshot(self) -> dict[str, Any]:
         """The full record as JSON-ready values, kept with each history entry."""

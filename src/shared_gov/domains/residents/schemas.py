@@ -85,33 +85,49 @@ class ResidentSearch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ResidentOut(msgspec.Struct, kw_only=True):
+    """A record as this caller may see it.
+
+    Personal fields the policy withholds for the stated purpose are absent and
+    named in ``withheld`` (with the reason for each in ``withheld_reasons``);
+    a field present with ``null`` is one the record simply does not have.
+    """
+
     id: str
     atena_no: str
     state: str
     version: int
     history_no: int
-    resident_type: str
-    household_no: str
-    relationship: str
-    family_name: str
-    given_name: str
-    family_name_kana: str
-    given_name_kana: str
-    birth_date: date
-    sex: str
-    address: str
-    postal_code: str | None
-    individual_number: str | None
-    juminhyo_code: str | None
-    phone: str | None
-    former_surname: str | None
-    domicile: str | None
-    previous_address: str | None
-    forward_address: str | None
     resident_since: date
     address_since: date
     notified_on: date
     removed_on: date | None
+    support_measure: bool
+    resident_type: str | msgspec.UnsetType = msgspec.UNSET
+    household_no: str | msgspec.UnsetType = msgspec.UNSET
+    relationship: str | msgspec.UnsetType = msgspec.UNSET
+    family_name: str | msgspec.UnsetType = msgspec.UNSET
+    given_name: str | msgspec.UnsetType = msgspec.UNSET
+    family_name_kana: str | msgspec.UnsetType = msgspec.UNSET
+    given_name_kana: str | msgspec.UnsetType = msgspec.UNSET
+    birth_date: date | msgspec.UnsetType = msgspec.UNSET
+    sex: str | msgspec.UnsetType = msgspec.UNSET
+    address: str | msgspec.UnsetType = msgspec.UNSET
+    postal_code: str | msgspec.UnsetType | None = msgspec.UNSET
+    individual_number: str | msgspec.UnsetType | None = msgspec.UNSET
+    juminhyo_code: str | msgspec.UnsetType | None = msgspec.UNSET
+    phone: str | msgspec.UnsetType | None = msgspec.UNSET
+    former_surname: str | msgspec.UnsetType | None = msgspec.UNSET
+    domicile: str | msgspec.UnsetType | None = msgspec.UNSET
+    previous_address: str | msgspec.UnsetType | None = msgspec.UNSET
+    forward_address: str | msgspec.UnsetType | None = msgspec.UNSET
+    withheld: list[str] = msgspec.field(default_factory=list)
+    withheld_reasons: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class SupportMeasure(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Set (true) or lift (false) 支援措置 on a record."""
+
+    active: bool
 
 
 class SearchResult(msgspec.Struct, kw_only=True):
@@ -133,17 +149,21 @@ class HistoryEntry(msgspec.Struct, kw_only=True):
 class HistoryOut(msgspec.Struct, kw_only=True):
     resident_id: str
     entries: list[HistoryEntry]
+    withheld: list[str] = msgspec.field(default_factory=list)
+    """Personal fields removed from every snapshot for this caller and purpose."""
 
 
 class HouseholdMember(msgspec.Struct, kw_only=True):
+    """A member as this caller may see them (withheld fields are absent)."""
+
     id: str
     atena_no: str
-    family_name: str
-    given_name: str
-    family_name_kana: str
-    given_name_kana: str
-    relationship: str
     state: str
+    family_name: str | msgspec.UnsetType = msgspec.UNSET
+    given_name: str | msgspec.UnsetType = msgspec.UNSET
+    family_name_kana: str | msgspec.UnsetType = msgspec.UNSET
+    given_name_kana: str | msgspec.UnsetType = msgspec.UNSET
+    relationship: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class HouseholdOut(msgspec.Struct, kw_only=True):

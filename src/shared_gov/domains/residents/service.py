@@ -23,7 +23,6 @@ from typing import Any
 import asyncpg
 
 from shared_gov import errors
-from shared_gov.auth.principal import Principal
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
@@ -38,7 +37,7 @@ from shared_gov.domains.residents.models import (
 )
 from shared_gov.domains.residents.schemas import MoveCreate, ResidentCreate, ResidentSearch
 from shared_gov.errors import FieldError
-from shared_gov.policy import Action, authorize
+from shared_gov.policy import Access, FieldView
 
 SEARCH_LIMIT = 50
 
@@ -90,9 +89,9 @@ def _parse_id(resident_id: str) -> str:
         raise errors.not_found("no such resident") from None
 
 
-async def register(uow: TenantUnitOfWork, principal: Principal, data: ResidentCreate) -> Resident:
+async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) -> Resident:
     """Enter a person in the register through an entry event (記載)."""
-    authorize(principal, Action.RESIDENT_REGISTER, uow.code)
+    access.require("register", tenant=uow.code)
     today = today_jst()
     problems: list[FieldError] = []
     family_kana = _check_kana(problems, "/family_name_kana", data.family_name_kana)
@@ -183,19 +182,24 @@ def _duplicate(exc: asyncpg.UniqueViolationError) -> errors.DomainError:
     return errors.conflict("the record conflicts with an existing one")
 
 
-async def get(uow: TenantUnitOfWork, principal: Principal, resident_id: str) -> Resident:
-    authorize(principal, Action.RESIDENT_READ, uow.code)
+async def get(
+    uow: TenantUnitOfWork, access: Access, resident_id: str
+) -> tuple[Resident, FieldView]:
+    """The current record and the fields this caller may see of it."""
+    # Refuse before reading anything when not a single field could be shown.
+    access.readable(uow.code, support_measure=False)
     resident = await repo.get(uow, _parse_id(resident_id))
     if resident is None:
         raise errors.not_found("no such resident")
-    return resident
+    return resident, access.readable(uow.code, resident.support_measure)
 
 
-async def search(
-    uow: TenantUnitOfWork, principal: Principal, query: ResidentSearch
-) -> list[Resident]:
-    """Find residents by 宛名番号, individual number, or kana family name + birth date."""
-    authorize(principal, Action.RESIDENT_SEARCH, uow.code)
+async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -> list[Resident]:
+    """Find residents by 宛名番号, individual number, or kana family name + birth date.
+
+    Looking a person up by individual number is a use of it: the search itself
+    needs a listed purpose and two-factor authentication.
+    """
     modes = [
         query.atena_no is not None,
         query.individual_number is not None,
@@ -206,6 +210,9 @@ async def search(
             "/",
             "give exactly one of: atena_no; individual_number; family_name_kana with birth_date",
         )
+    access.require(
+        "search", tenant=uow.code, by_individual_number=query.individual_number is not None
+    )
     if query.atena_no is not None:
         return await repo.find_by_atena_no(uow, query.atena_no)
     if query.individual_number is not None:
@@ -222,22 +229,25 @@ async def search(
 
 
 async def history(
-    uow: TenantUnitOfWork, principal: Principal, resident_id: str
-) -> list[dict[str, object]]:
-    authorize(principal, Action.RESIDENT_HISTORY, uow.code)
+    uow: TenantUnitOfWork, access: Access, resident_id: str
+) -> tuple[list[dict[str, Any]], FieldView]:
+    """Every snapshot, and the fields of them this caller may see."""
+    access.require("history", tenant=uow.code)
     rid = _parse_id(resident_id)
-    entries = await repo.history(uow, rid)
-    if not entries:
+    current = await repo.get(uow, rid)
+    if current is None:
         raise errors.not_found("no such resident")
+    view = access.readable(uow.code, current.support_measure)
+    entries = await repo.history(uow, rid)
     for entry in entries:
         entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
-    return entries
+    return entries, view
 
 
 async def household(
-    uow: TenantUnitOfWork, principal: Principal, household_no: str
+    uow: TenantUnitOfWork, access: Access, household_no: str
 ) -> tuple[str | None, list[Resident]]:
-    authorize(principal, Action.HOUSEHOLD_READ, uow.code)
+    access.require("household", tenant=uow.code)
     if not is_valid_serial(household_no):
         raise errors.not_found("no such household")
     exists, head = await repo.household_head(uow, household_no)
@@ -248,13 +258,13 @@ async def household(
 
 async def move(
     uow: TenantUnitOfWork,
-    principal: Principal,
+    access: Access,
     resident_id: str,
     data: MoveCreate,
     expected_version: int | None,
 ) -> Resident:
     """Apply a change or removal event (修正・消除) under optimistic concurrency."""
-    authorize(principal, Action.RESIDENT_MOVE, uow.code)
+    access.require("move", tenant=uow.code)
     rid = _parse_id(resident_id)
     today = today_jst()
     problems: list[FieldError] = []
@@ -292,6 +302,25 @@ async def move(
         await _make_head(uow, current, data, today)
         updated.relationship = HEAD
     await _save(uow, updated, event.value, data.move_date, data.notified_on, today)
+    return updated
+
+
+async def set_support_measure(
+    uow: TenantUnitOfWork,
+    access: Access,
+    resident_id: str,
+    active: bool,
+    expected_version: int | None,
+) -> Resident:
+    """Set or lift 支援措置 on a record (市民課 only, by policy)."""
+    access.require("protect", tenant=uow.code)
+    current = await repo.get(uow, _parse_id(resident_id), lock=True)
+    if current is None:
+        raise errors.not_found("no such resident")
+    if expected_version is not None and expected_version != current.version:
+        raise errors.precondition_failed("the record changed since it was read; reload it")
+    updated = replace(current, support_measure=active, version=current.version + 1)
+    await repo.update(uow, updated)
     return updated
 
 

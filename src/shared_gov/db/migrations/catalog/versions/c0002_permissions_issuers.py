@@ -72,9 +72,7 @@ def upgrade() -> None:
         sa.Column("department_claim", sa.Text, nullable=False, server_default="dept"),
         sa.Column("roles_claim", sa.Text, nullable=False, server_default="roles"),
         _now(),
-        sa.CheckConstraint(
-            "(jwks_uri IS NULL) <> (jwks IS NULL)", name="issuers_one_key_source"
-        ),
+        sa.CheckConstraint("(jwks_uri IS NULL) <> (jwks IS NULL)", name="issuers_one_key_source"),
         schema=SCHEMA,
     )
 

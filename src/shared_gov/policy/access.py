@@ -1,0 +1,98 @@
+"""What a service receives to authorise its work: :class:`Access`.
+
+An ``Access`` binds the verified principal, the actor attributes Cedar reads
+(including the purposes granted to this person), the purpose stated for this
+request, and the engine. Services call :meth:`Access.require` before a
+record-level action and :meth:`Access.field_view` to learn which fields of a
+record they may return. Denials raise 403 with a ``reason`` naming the failed
+condition and the determining policy ids (kept for the audit record).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared_gov import errors
+from shared_gov.auth.principal import Principal
+from shared_gov.policy.engine import Actor, Decision, PolicyEngine, Query, Resource
+from shared_gov.policy.purposes import POLICY_FIELDS, Purpose
+
+
+@dataclass(frozen=True, slots=True)
+class FieldView:
+    """Which personal fields of one class of record may be returned."""
+
+    allowed: frozenset[str]
+    withheld: tuple[str, ...]
+    reasons: dict[str, str]
+
+    @property
+    def empty(self) -> bool:
+        return not self.allowed
+
+
+@dataclass(slots=True)
+class Access:
+    principal: Principal
+    actor: Actor
+    purpose: Purpose | None
+    engine: PolicyEngine
+    decisions: list[tuple[str, Decision]] = field(default_factory=list)
+    """Every decision taken for this request (action or field, decision): for audit."""
+    _views: dict[tuple[str, bool], FieldView] = field(default_factory=dict)
+
+    def require(
+        self,
+        action: str,
+        *,
+        tenant: str,
+        support_measure: bool = False,
+        by_individual_number: bool = False,
+    ) -> Decision:
+        """Allow a record-level action or raise 403 with the reason."""
+        decision = self.engine.decide(
+            self.actor,
+            Query(
+                action,
+                Resource("Record", tenant, support_measure=support_measure),
+                self.purpose,
+                by_individual_number,
+            ),
+        )
+        self.decisions.append((action, decision))
+        if not decision.allowed:
+            raise denied(decision)
+        return decision
+
+    def field_view(self, tenant: str, support_measure: bool) -> FieldView:
+        """Per-field decisions for records of this town and protection class."""
+        key = (tenant, support_measure)
+        view = self._views.get(key)
+        if view is not None:
+            return view
+        queries = [
+            Query("read", Resource("Field", tenant, name, support_measure), self.purpose)
+            for name in POLICY_FIELDS
+        ]
+        decisions = self.engine.decide_many(self.actor, queries)
+        allowed = frozenset(n for n, d in zip(POLICY_FIELDS, decisions, strict=True) if d.allowed)
+        reasons = {
+            n: d.reason or "denied"
+            for n, d in zip(POLICY_FIELDS, decisions, strict=True)
+            if not d.allowed
+        }
+        view = FieldView(allowed, tuple(n for n in POLICY_FIELDS if n not in allowed), reasons)
+        self._views[key] = view
+        return view
+
+    def readable(self, tenant: str, support_measure: bool) -> FieldView:
+        """The field view, or 403 when not a single field may be read."""
+        view = self.field_view(tenant, support_measure)
+        if view.empty:
+            first = next(iter(view.reasons.values()), "no field may be read")
+            raise errors.forbidden(first)
+        return view
+
+
+def denied(decision: Decision) -> errors.DomainError:
+    return errors.forbidden(decision.reason or "denied by policy", list(decision.policy_ids))

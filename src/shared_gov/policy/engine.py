@@ -1,0 +1,340 @@
+"""The Cedar policy engine: loading, validation, cached decisions, explanations.
+
+Policies live in ``policies/*.cedar`` (the platform's, reviewed) and
+``policies/tenants/<code>/*.cedar`` (a town's own). Everything is validated
+against ``policies/schema.cedarschema`` when the engine is built, so the
+service refuses to start on an invalid policy. A town's files may only
+``forbid``: Cedar's rule that a forbid always wins then guarantees a town can
+narrow, but never widen, what the platform allows. A town's policies are
+evaluated only for requests on that town.
+
+Decisions are cached on exactly what the policies read — the actor's
+attributes (town, department, roles, MFA, granted purposes; not the staff id),
+the action, the resource's attributes and the purpose — so listing 100
+residents × 18 fields costs a handful of engine calls, batched into one
+``is_authorized_batch``. :meth:`PolicyEngine.invalidate` empties the cache
+when policies, permissions or agreements change.
+
+Cedar explains an Allow or a forbid by the policies that determined it, but
+a default deny has no reason; :func:`explain` names the failed condition so
+staff, auditors and the audit record get a sentence, not just "denied".
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+
+from shared_gov.policy.purposes import Purpose
+
+NAMESPACE = "SharedGov"
+WHEREABOUTS = frozenset({"address", "postal_code", "previous_address", "forward_address", "phone"})
+_CACHE_SIZE = 50_000
+
+
+class PolicyError(ValueError):
+    """A policy file is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The attributes of the acting principal that policies read.
+
+    ``staff_id`` is carried for logs and audit but is not part of the cache
+    key: no policy reads it.
+    """
+
+    tenant: str | None
+    department: str
+    roles: frozenset[str]
+    mfa: bool
+    purposes: frozenset[str]
+    operator: bool = False
+    staff_id: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """What is acted on: a field of a record, a record, a town, an audit log."""
+
+    kind: str  # "Field" | "Record" | "Town" | "AuditLog"
+    tenant: str
+    name: str = ""
+    support_measure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    policy_ids: tuple[str, ...]
+    """The @id of each policy that determined the decision (empty on default deny)."""
+    reason: str | None = None
+    """Why it was denied, in one sentence; None when allowed."""
+
+
+def _context(purpose: Purpose | None, by_individual_number: bool) -> dict[str, Any]:
+    return {
+        "purpose": purpose.code if purpose else "",
+        "purpose_fields": sorted(purpose.fields) if purpose else [],
+        "purpose_actions": sorted(purpose.actions) if purpose else [],
+        "purpose_individual_number": bool(purpose and purpose.individual_number),
+        "by_individual_number": by_individual_number,
+    }
+
+
+def _uid(kind: str, ident: str) -> dict[str, str]:
+    return {"type": f"{NAMESPACE}::{kind}", "id": ident}
+
+
+def _principal_entity(actor: Actor) -> dict[str, Any]:
+    if actor.operator:
+        return {"uid": _uid("Operator", "p"), "attrs": {}, "parents": []}
+    return {
+        "uid": _uid("Staff", "p"),
+        "attrs": {
+            "tenant": actor.tenant or "",
+            "department": actor.department,
+            "roles": sorted(actor.roles),
+            "mfa": actor.mfa,
+            "purposes": sorted(actor.purposes),
+        },
+        "parents": [],
+    }
+
+
+def _resource_entity(resource: Resource, ident: str) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"tenant": resource.tenant}
+    if resource.kind == "Field":
+        attrs.update(name=resource.name, support_measure=resource.support_measure)
+    elif resource.kind == "Record":
+        attrs.update(support_measure=resource.support_measure)
+    return {"uid": _uid(resource.kind, ident), "attrs": attrs, "parents": []}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One question to the engine."""
+
+    action: str
+    resource: Resource
+    purpose: Purpose | None = None
+    by_individual_number: bool = False
+    area: str = ""
+    """For ``administer``: "departments", "staff" or "issuer"."""
+
+
+class PolicyEngine:
+    """Validated policy sets (platform + each town's) and the decision cache."""
+
+    def __init__(self, policies_dir: Path) -> None:
+        self.policies_dir = policies_dir
+        schema_text = (policies_dir / "schema.cedarschema").read_text(encoding="utf-8")
+        self._schema = cedarpy.Schema.from_str(schema_text)
+        self._schema_text = schema_text
+        platform = _read_cedar(sorted(policies_dir.glob("*.cedar")))
+        problems = _validate(platform, schema_text, "platform", town=False)
+        self._platform_text = platform
+        self._sets: dict[str | None, cedarpy.PolicySet] = {}
+        self._annotations: dict[str | None, dict[str, str]] = {}
+        self._towns: dict[str, str] = {}
+        tenants_dir = policies_dir / "tenants"
+        if tenants_dir.is_dir():
+            for town_dir in sorted(p for p in tenants_dir.iterdir() if p.is_dir()):
+                text = _read_cedar(sorted(town_dir.glob("*.cedar")))
+                if text.strip():
+                    problems += _validate(text, schema_text, f"town {town_dir.name}", town=True)
+                    self._towns[town_dir.name] = text
+        if problems:
+            raise PolicyError(problems)
+        self._cache: OrderedDict[tuple[Any, ...], Decision] = OrderedDict()
+        self.generation = 0
+        self.engine_calls = 0
+
+    @property
+    def towns_with_policies(self) -> list[str]:
+        return sorted(self._towns)
+
+    def _policy_set(self, tenant: str | None) -> tuple[cedarpy.PolicySet, dict[str, str]]:
+        key = tenant if tenant in self._towns else None
+        if key not in self._sets:
+            text = self._platform_text + ("\n" + self._towns[key] if key else "")
+            self._sets[key] = cedarpy.PolicySet.from_str(text)
+            document = json.loads(cedarpy.policies_to_json_str(text))
+            self._annotations[key] = {
+                pid: str(p.get("annotations", {}).get("id", pid))
+                for pid, p in document["staticPolicies"].items()
+            }
+        return self._sets[key], self._annotations[key]
+
+    def invalidate(self, _tenant: str = "*") -> None:
+        """Forget every cached decision (permissions, policies or agreements changed)."""
+        self._cache.clear()
+        self.generation += 1
+
+    def decide(self, actor: Actor, query: Query) -> Decision:
+        return self.decide_many(actor, [query])[0]
+
+    def decide_many(self, actor: Actor, queries: Sequence[Query]) -> list[Decision]:
+        """Decisions for ``queries`` in order; uncached ones go to Cedar in one batch."""
+        keys = [_cache_key(actor, q) for q in queries]
+        results: list[Decision | None] = []
+        missing: dict[tuple[Any, ...], Query] = {}
+        for key, query in zip(keys, queries, strict=True):
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+            elif key not in missing:
+                missing[key] = query
+            results.append(cached)
+        if missing:
+            computed = self._evaluate(actor, list(missing.values()))
+            for key, decision in zip(missing, computed, strict=True):
+                self._cache[key] = decision
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+            results = [
+                r if r is not None else self._cache[k] for r, k in zip(results, keys, strict=True)
+            ]
+        return [r for r in results if r is not None]
+
+    def _evaluate(self, actor: Actor, queries: list[Query]) -> list[Decision]:
+        # Requests in one batch may concern different towns (cross-town reads
+        # later); group by the town whose policy set applies.
+        by_town: dict[str | None, list[int]] = {}
+        for i, q in enumerate(queries):
+            by_town.setdefault(q.resource.tenant, []).append(i)
+        out: list[Decision | None] = [None] * len(queries)
+        for town, indexes in by_town.items():
+            policy_set, annotations = self._policy_set(town)
+            entities = [_principal_entity(actor)]
+            requests = []
+            principal_uid = entities[0]["uid"]
+            seen: dict[Resource, str] = {}
+            for i in indexes:
+                q = queries[i]
+                ident = seen.get(q.resource)
+                if ident is None:
+                    ident = seen[q.resource] = f"r{len(seen)}"
+                    entities.append(_resource_entity(q.resource, ident))
+                context: dict[str, Any] = (
+                    {"area": q.area}
+                    if q.action == "administer"
+                    else {}
+                    if q.action == "audit"
+                    else _context(q.purpose, q.by_individual_number)
+                )
+                requests.append(
+                    {
+                        "principal": principal_uid,
+                        "action": _uid("Action", q.action),
+                        "resource": _uid(q.resource.kind, ident),
+                        "context": context,
+                    }
+                )
+            self.engine_calls += 1
+            answers = cedarpy.is_authorized_batch(requests, policy_set, entities, self._schema)
+            for i, answer in zip(indexes, answers, strict=True):
+                if answer.diagnostics.errors:
+                    # An evaluation error is a deny, and a bug worth seeing.
+                    out[i] = Decision(False, (), "the policy could not be evaluated")
+                    continue
+                ids = tuple(annotations.get(pid, pid) for pid in answer.diagnostics.reasons)
+                if answer.allowed:
+                    out[i] = Decision(True, ids)
+                else:
+                    out[i] = Decision(False, ids, explain(actor, queries[i], ids))
+        return [d for d in out if d is not None]
+
+
+def _cache_key(actor: Actor, q: Query) -> tuple[Any, ...]:
+    return (
+        actor,
+        q.action,
+        q.resource,
+        q.purpose.code if q.purpose else None,
+        q.by_individual_number,
+        q.area,
+    )
+
+
+def _read_cedar(paths: Iterable[Path]) -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in paths)
+
+
+def _validate(text: str, schema: str, label: str, *, town: bool) -> list[str]:
+    problems: list[str] = []
+    result = cedarpy.validate_policies(text, schema)
+    if not result.validation_passed:
+        problems += [f"{label}: {e}" for e in result.errors]
+        return problems
+    document = json.loads(cedarpy.policies_to_json_str(text))
+    for pid, policy in document.get("staticPolicies", {}).items():
+        annotation = policy.get("annotations", {}).get("id")
+        if not annotation:
+            problems.append(f"{label}: policy {pid} has no @id annotation")
+        if town and policy.get("effect") != "forbid":
+            problems.append(
+                f"{label}: policy {annotation or pid} is a permit; towns may only forbid"
+            )
+    if document.get("templates"):
+        problems.append(f"{label}: policy templates are not used here")
+    return problems
+
+
+def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
+    """One sentence naming the condition that failed (Cedar gives none for a default deny)."""
+    r = query.resource
+    purpose = query.purpose
+    personal = r.kind in ("Field", "Record")
+    if actor.operator and personal:
+        return "operators never read or change residents"
+    if personal and "auditor" in actor.roles:
+        return "auditors read the audit log, not personal fields"
+    if actor.tenant != r.tenant and not actor.operator:
+        return "the record belongs to another town"
+    if r.kind == "Town":
+        if actor.operator:
+            return f"operators may not administer a town's {query.area}"
+        return "administering the town needs the admin role"
+    if r.kind == "AuditLog":
+        return "reading the audit log needs the auditor role"
+    if not actor.roles & {"staff", "admin"}:
+        return "only staff act on resident records"
+    if purpose is None:
+        return "no purpose of use was stated"
+    if purpose.code not in actor.purposes:
+        return (
+            f"purpose {purpose.code} is not granted to this staff member"
+            f" (department {actor.department or 'none'})"
+        )
+    if r.kind == "Field":
+        if r.name not in purpose.fields:
+            return f"purpose {purpose.code} does not cover {r.name}"
+        if r.name == "individual_number" and not purpose.individual_number:
+            return f"purpose {purpose.code} is not a listed use of the individual number"
+        if r.name == "individual_number" and not actor.mfa:
+            return "two-factor authentication required"
+        if r.support_measure and r.name in WHEREABOUTS:
+            return "withheld under support measures (支援措置)"
+    else:
+        if query.action not in purpose.actions:
+            return f"purpose {purpose.code} does not cover {query.action}"
+        if query.by_individual_number and not purpose.individual_number:
+            return f"purpose {purpose.code} is not a listed use of the individual number"
+        if query.by_individual_number and not actor.mfa:
+            return "two-factor authentication required"
+        if query.action == "protect" and actor.department != "shimin":
+            return "only 市民課 sets support measures"
+    if policy_ids:
+        return "denied by policy " + ", ".join(policy_ids)
+    return "no policy permits this"

@@ -1,0 +1,107 @@
+"""Staff permissions: purposes granted per department and per person.
+
+As the resident-records standard asks, permissions are granted per person and
+per organisation, never by rank. A staff member's purposes are their
+department's (if the department is active) plus their own grants; a person
+can also be suspended (``active = false``: no purposes at all). If the
+platform has a department on file for the person and the token names another
+one, the department's purposes are not granted — the identity provider and
+the town's records disagree, and the safe answer is less.
+
+Permissions live in the catalog and are cached per town in each process;
+changes invalidate the cache locally and, through LISTEN/NOTIFY, in every
+other worker (see :mod:`shared_gov.db.notify`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from shared_gov.db.engine import Database
+from shared_gov.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRecord:
+    staff_id: str
+    department: str | None
+    active: bool
+    purposes: frozenset[str]
+
+
+@dataclass(slots=True)
+class TownPermissions:
+    departments: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Active departments and their purposes."""
+    staff: dict[str, StaffRecord] = field(default_factory=dict)
+
+    def purposes_for(self, staff_id: str, department: str | None) -> frozenset[str]:
+        record = self.staff.get(staff_id)
+        if record is not None and not record.active:
+            return frozenset()
+        granted: frozenset[str] = frozenset()
+        dept_ok = record is None or record.department is None or record.department == department
+        if department and dept_ok:
+            granted = self.departments.get(department, frozenset())
+        if record is not None:
+            granted = granted | record.purposes
+        return granted
+
+
+class PermissionStore:
+    """Per-town permission snapshots, loaded on first use and on invalidation."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._towns: dict[str, TownPermissions] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def invalidate(self, tenant: str = "*") -> None:
+        if tenant == "*":
+            self._towns.clear()
+        else:
+            self._towns.pop(tenant, None)
+
+    async def town(self, tenant: str) -> TownPermissions:
+        cached = self._towns.get(tenant)
+        if cached is not None:
+            return cached
+        lock = self._locks.setdefault(tenant, asyncio.Lock())
+        async with lock:
+            cached = self._towns.get(tenant)
+            if cached is None:
+                cached = await self._load(tenant)
+                self._towns[tenant] = cached
+        return cached
+
+    async def _load(self, tenant: str) -> TownPermissions:
+        async with self._db.catalog() as conn:
+            depts = await conn.fetch(
+                """
+                SELECT d.code, COALESCE(array_agg(p.purpose) FILTER (WHERE p.purpose IS NOT NULL),
+                                        '{}') AS purposes
+                FROM catalog.departments d
+                LEFT JOIN catalog.department_purposes p
+                       ON p.tenant_code = d.tenant_code AND p.department = d.code
+                WHERE d.tenant_code = $1 AND d.active
+                GROUP BY d.code
+                """,
+                tenant,
+            )
+            staff = await conn.fetch(
+                "SELECT staff_id, department, active, purposes FROM catalog.staff "
+                "WHERE tenant_code = $1",
+                tenant,
+            )
+        return TownPermissions(
+            departments={r["code"]: frozenset(r["purposes"]) for r in depts},
+            staff={
+                r["staff_id"]: StaffRecord(
+                    r["staff_id"], r["department"], r["active"], frozenset(r["purposes"])
+                )
+                for r in staff
+            },
+        )
