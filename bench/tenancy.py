@@ -33,6 +33,7 @@ import dataclasses
 import os
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,16 +63,14 @@ TARGET_MIGRATE_ALL_S = 3.0
 TARGET_LATENCY_RATIO = 1.1
 TARGET_THROUGHPUT_RATIO = 0.7
 
-# The departments every demo town in tenants/*.toml has.
-DEPARTMENTS = [
-    {"code": "shimin", "name": "市民課"},
-    {"code": "kaigo", "name": "介護保険課"},
-    {"code": "kaikei", "name": "会計課"},
-    {"code": "zeimu", "name": "税務課"},
-    {"code": "kansa", "name": "監査委員事務局"},
-    {"code": "hoken", "name": "保険年金課"},
-    {"code": "bousai", "name": "危機管理課"},
-]
+# Departments (and the purposes they start with) are copied from this demo
+# town, so benchmark towns are configured like the real ones; the constant is
+# the fallback if the file is gone.
+DEPARTMENTS_FROM = h.ROOT / "tenants" / "kaga.toml"
+FALLBACK_DEPARTMENTS: list[dict[str, object]] = [{"code": "shimin", "name": "市民課"}]
+STAFF_DEPARTMENT = "shimin"
+PURPOSE = "juki.registration"
+"""市民課 staff reading a record for 住民基本台帳事務, as the tests do."""
 PLACEHOLDER_POPULATION = 10_000
 """The CSV has no population; every town gets the same order of magnitude."""
 
@@ -97,7 +96,15 @@ def municipalities(path: Path) -> list[dict[str, str]]:
     return [r for r in rows if not is_ward(r)]
 
 
-def manifest_for(row: dict[str, str]) -> Manifest:
+def departments() -> list[dict[str, object]]:
+    if not DEPARTMENTS_FROM.exists():
+        return FALLBACK_DEPARTMENTS
+    with DEPARTMENTS_FROM.open("rb") as fh:
+        found: list[dict[str, object]] = tomllib.load(fh).get("departments", [])
+    return found or FALLBACK_DEPARTMENTS
+
+
+def manifest_for(row: dict[str, str], depts: list[dict[str, object]]) -> Manifest:
     return parse_manifest(
         {
             "code": row["lgcode"],
@@ -105,7 +112,7 @@ def manifest_for(row: dict[str, str]) -> Manifest:
             "name_kana": row["citykana"],
             "prefecture": row["pref"],
             "population": PLACEHOLDER_POPULATION,
-            "departments": DEPARTMENTS,
+            "departments": depts,
         }
     )
 
@@ -166,8 +173,7 @@ def check_targets(base_url: str, targets: Sequence[h.Target]) -> int:
     """Fail fast unless the first and last targets answer 200; returns a body size."""
     size = 0
     for t in (targets[0], targets[-1]):
-        headers = {"Authorization": t.authorization} if t.authorization else {}
-        response = httpx.get(base_url + t.path, headers=headers, timeout=10.0)
+        response = httpx.get(base_url + t.path, headers=t.header_dict(), timeout=10.0)
         if response.status_code != 200:
             raise RuntimeError(f"GET {t.path} -> {response.status_code}: {response.text[:300]}")
         size = len(response.content)
@@ -207,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     towns = municipalities(CSV_PATH)
     selected = towns if args.all else towns[: args.towns]
-    manifests = [manifest_for(r) for r in selected]
+    depts = departments()
+    manifests = [manifest_for(r, depts) for r in selected]
     configure_logging("warning")
     wrk = h.wrk_path()
     if wrk is None:
@@ -215,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"tenancy benchmark: {len(manifests)} towns (of {len(towns)} municipalities in the CSV, "
         f"wards excluded), {args.residents} residents each, {args.duration:g} s per load run, "
-        f"{args.rounds} round(s), load tool: {'wrk' if wrk else 'python fallback'}",
+        f"{args.rounds} round(s), load tool: {'wrk' if wrk else 'python fallback'}, "
+        f"code {h.revision()}",
         flush=True,
     )
 
@@ -246,21 +254,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # One staff token per town, from the issuer key the servers will load.
         issuer = builtin_issuer(bdb.data_dir, issuer_url, settings.audience)
-        tokens = {
-            m.code: "Bearer "
-            + issuer.mint(
-                subject=f"bench-{m.code}", tenant=m.code, department="shimin", roles=["staff"]
+        headers = {
+            m.code: (
+                (
+                    "Authorization",
+                    "Bearer "
+                    + issuer.mint(
+                        subject=f"bench-{m.code}",
+                        tenant=m.code,
+                        department=STAFF_DEPARTMENT,
+                        roles=["staff"],
+                        mfa=True,
+                    ),
+                ),
+                ("X-Purpose", PURPOSE),
             )
             for m in manifests
         }
         first = manifests[0].code
         one_town = [
-            h.Target(f"/api/v1/tenants/{first}/residents/{rid}", tokens[first])
+            h.Target(f"/api/v1/tenants/{first}/residents/{rid}", headers[first])
             for rid in prep.residents[first]
         ]
         # Interleaved so consecutive requests go to different towns.
         all_towns = [
-            h.Target(f"/api/v1/tenants/{code}/residents/{ids[j]}", tokens[code])
+            h.Target(f"/api/v1/tenants/{code}/residents/{ids[j]}", headers[code])
             for j in range(args.residents)
             for code, ids in prep.residents.items()
             if j < len(ids)

@@ -30,6 +30,7 @@ def cli_env(
     monkeypatch.setenv("SHARED_GOV_ROLE_PREFIX", settings.role_prefix)
     monkeypatch.setenv("SHARED_GOV_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SHARED_GOV_ISSUER", "http://127.0.0.1:8000")
+    monkeypatch.setenv("COLUMNS", "200")  # rich tables must not wrap the asserted text
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
@@ -109,3 +110,62 @@ def test_offboard_needs_confirmation(cli_env: Path) -> None:
     result = runner.invoke(app, ["tenants", "offboard", KAGA])
     assert result.exit_code == 2
     assert "--yes" in result.output
+
+
+def test_policy_explain_prints_each_field_and_why(cli_env: Path) -> None:
+    """`policy explain` shows the decision and the failed condition per field."""
+    result = runner.invoke(
+        app,
+        [
+            "policy",
+            "explain",
+            "--tenant",
+            KAGA,
+            "--staff",
+            "k-0001",
+            "--purpose",
+            "kaigo.premium",
+            "--department",
+            "kaigo",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "individual_number" in result.stdout
+    assert "does not cover individual_number" in result.stdout
+    one = runner.invoke(
+        app,
+        [
+            "policy",
+            "explain",
+            "--tenant",
+            KAGA,
+            "--staff",
+            "k-0001",
+            "--purpose",
+            "kaigo.qualification",
+            "--department",
+            "kaigo",
+            "--field",
+            "individual_number",
+        ],
+    )
+    assert "two-factor authentication required" in one.stdout
+    with_mfa = runner.invoke(
+        app,
+        [
+            "policy",
+            "explain",
+            "--tenant",
+            KAGA,
+            "--staff",
+            "k-0001",
+            "--purpose",
+            "kaigo.qualification",
+            "--department",
+            "kaigo",
+            "--field",
+            "individual_number",
+            "--mfa",
+        ],
+    )
+    assert "allow" in with_mfa.stdout

@@ -27,14 +27,16 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_gov import __version__, errors, policy
-from shared_gov.auth.controllers import WellKnownController
+from shared_gov.auth.controllers import IssuerController, WellKnownController
 from shared_gov.auth.issuer import builtin_issuer
+from shared_gov.auth.registry import IssuerRegistry, catalog_loader
 from shared_gov.auth.verify import TokenVerifier
 from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
 from shared_gov.db.notify import ChangeListener
 from shared_gov.domains.residents.controllers import ResidentController
 from shared_gov.logs import configure_logging, get_logger
+from shared_gov.policy.controllers import PurposeController, TownAdminController
 from shared_gov.policy.permissions import PermissionStore
 from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy.controllers import TenantController
@@ -199,7 +201,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         registry=TenantRegistry(db),
         issuer=issuer,
         verifier=TokenVerifier(
-            issuer=issuer.issuer, audience=issuer.audience, keys=issuer.public_keyset()
+            issuer=issuer.issuer,
+            audience=issuer.audience,
+            keys=issuer.public_keyset(),
+            registry=IssuerRegistry(catalog_loader(db)),
         ),
         changes=ChangeListener(db.url),
         # Refuses to start on an invalid policy (PolicyError).
@@ -207,6 +212,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         permissions=PermissionStore(db),
     )
     svc.changes.subscribe(lambda _tenant: svc.registry.invalidate())
+    svc.changes.subscribe(svc.verifier.invalidate_issuers)
     svc.changes.subscribe(svc.permissions.invalidate)
     svc.changes.subscribe(svc.policy.invalidate)
 
@@ -222,7 +228,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await db.close()
 
     app = Litestar(
-        route_handlers=[health, WellKnownController, TenantController, ResidentController],
+        route_handlers=[
+            health,
+            WellKnownController,
+            IssuerController,
+            TenantController,
+            ResidentController,
+            TownAdminController,
+            PurposeController,
+        ],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers={
             errors.DomainError: _domain_error_handler,

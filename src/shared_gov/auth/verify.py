@@ -1,31 +1,46 @@
-"""Bearer-token verification.
+"""Bearer-token verification for the built-in issuer and towns' own issuers.
 
-Checks, in order: size (8 KB cap, before any parsing), header algorithm
-against the pinned list (never ``none``, never HS* for a public-key issuer),
-signature against the issuer's JWKS, then ``iss``, ``aud``, ``exp``, ``nbf``
-and the claims we need (``sub``; ``tenant`` unless the token is an
-operator's). Every failure is the same 401 to the client; the log line says
-which check failed and never carries token content.
+Checks, in order: size (8 KB cap, before any parsing); the ``iss`` claim,
+read from the still-unverified token, picks the issuer — the built-in one,
+or a town's from the in-memory :class:`~shared_gov.auth.registry.IssuerRegistry`
+(unknown issuers are refused without a database query or a fetch); the
+header algorithm against that issuer's pinned list (never ``none``, never
+HS*); the key by ``kid`` (a town's JWKS is refetched for an unknown kid, at
+most once per 30 s); the signature; then ``iss``, ``aud``, ``exp``, ``nbf``
+and the claims we need. Every failure is the same 401 to the client; the
+log line says which check failed and never carries token content.
+
+Built-in tokens name their town in a ``tenant`` claim and may act for any
+town (it is the platform's issuer). A town issuer's tokens act for that town
+only: the principal's tenant is the issuer's town, a ``tenant`` claim naming
+another town is refused, staff id, department and roles come from the claims
+the town configured, and roles are limited to staff, admin and auditor — a
+town's IdP can never make an operator.
 
 Verified tokens are cached by their exact string for at most their remaining
-lifetime (and ``exp``/``nbf`` are re-checked on every hit), which takes the
-RSA verification off the hot path for the common case of a client reusing
-its token.
+lifetime (``exp``/``nbf`` re-checked on every hit), which takes the signature
+check off the hot path for a client reusing its token. A cached town token
+is only reused while its issuer's registry entry is the same object and its
+key is still published, so removing an issuer or rotating a key out takes
+effect on the next request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any, NoReturn
 
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from shared_gov import errors
 from shared_gov.auth.principal import ROLES, Principal
+from shared_gov.auth.registry import IssuerEntry, IssuerRegistry
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.logs import get_logger
 
@@ -33,10 +48,15 @@ log = get_logger(__name__)
 
 MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 30
+TOWN_ROLES = frozenset({"staff", "admin", "auditor"})
+"""What a town's own IdP may grant; ``operator`` is the platform's alone."""
+
+# (principal, exp, nbf, issuer entry or None for the built-in issuer, kid)
+_Cached = tuple[Principal, int, int, IssuerEntry | None, str | None]
 
 
 class TokenVerifier:
-    """Verifies tokens of one issuer (the built-in one, for now)."""
+    """Verifies tokens of the built-in issuer and of the towns' registered issuers."""
 
     def __init__(
         self,
@@ -47,73 +67,174 @@ class TokenVerifier:
         algorithms: tuple[str, ...] = ("RS256",),
         clock: Callable[[], float] = time.time,
         cache_size: int = 10_000,
+        registry: IssuerRegistry | None = None,
     ) -> None:
         if not algorithms or any(a == "none" or a.startswith("HS") for a in algorithms):
             raise ValueError("public-key issuers may only pin asymmetric algorithms")
         self.issuer = issuer
         self.audience = audience
+        self.registry = registry
+        """Towns' issuers; None means built-in tokens only."""
         self._keys = keys
         self._algorithms = algorithms
         self._clock = clock
-        self._cache: OrderedDict[bytes, tuple[Principal, int, int]] = OrderedDict()
+        self._cache: OrderedDict[bytes, _Cached] = OrderedDict()
         self._cache_size = cache_size
+
+    def invalidate_issuers(self, tenant: str = "*") -> None:
+        """Drop cached issuer configuration (a ChangeListener callback)."""
+        if self.registry is not None:
+            self.registry.invalidate(tenant)
 
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token; raises a 401 DomainError otherwise."""
         if len(token) > MAX_TOKEN_BYTES:
-            return self._reject("too_large")
+            _reject("too_large")
         now = int(self._clock())
         digest = hashlib.blake2b(token.encode(), digest_size=20).digest()
         cached = self._cache.get(digest)
         if cached is not None:
-            principal, exp, nbf = cached
-            if nbf - LEEWAY_SECONDS <= now < exp + LEEWAY_SECONDS:
-                self._cache.move_to_end(digest)
+            principal, exp, nbf, entry, kid = cached
+            if nbf - LEEWAY_SECONDS <= now < exp + LEEWAY_SECONDS and await self._still_trusted(
+                entry, kid
+            ):
+                if digest in self._cache:
+                    self._cache.move_to_end(digest)
                 return principal
-            del self._cache[digest]
-        try:
-            decoded = jwt.decode(token, self._keys, algorithms=list(self._algorithms))
-        except JoseError as exc:
-            return self._reject(type(exc).__name__)
-        except (ValueError, TypeError, KeyError):
-            return self._reject("malformed")
-        claims = decoded.claims
-        registry = jwt.JWTClaimsRegistry(
-            now=now,
-            leeway=LEEWAY_SECONDS,
-            iss={"essential": True, "value": self.issuer},
-            aud={"essential": True, "value": self.audience},
-            sub={"essential": True},
-            exp={"essential": True},
-        )
-        try:
-            registry.validate(claims)
-        except JoseError as exc:
-            return self._reject(type(exc).__name__)
-        verified = _principal_from_claims(claims)
-        if verified is None:
-            return self._reject("claims")
-        exp = int(claims["exp"])
-        nbf = int(claims.get("nbf", now))
-        self._cache[digest] = (verified, exp, nbf)
+            self._cache.pop(digest, None)
+        header, unverified = _peek(token)
+        iss = unverified.get("iss")
+        if iss == self.issuer:
+            principal, exp, nbf = self._verify_builtin(token, now)
+            entry, kid = None, None
+        else:
+            entry = await self._entry(iss)
+            kid = header.get("kid")
+            principal, exp, nbf = await self._verify_town(token, header, entry, now)
+        self._cache[digest] = (principal, exp, nbf, entry, kid)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        return verified
+        return principal
 
-    def _reject(self, reason: str) -> Principal:
+    async def _still_trusted(self, entry: IssuerEntry | None, kid: str | None) -> bool:
+        if entry is None:
+            return True
+        if self.registry is None:  # pragma: no cover - entries come from the registry
+            return False
+        current = await self.registry.get(entry.issuer)
+        return current is entry and entry.keys.fresh(kid)
+
+    def _verify_builtin(self, token: str, now: int) -> tuple[Principal, int, int]:
+        claims = _decode(token, self._keys, self._algorithms)
+        _check_registered_claims(claims, now, self.issuer, self.audience, "sub")
+        principal = _principal_from_claims(claims)
+        if principal is None:
+            _reject("claims")
+        return principal, int(claims["exp"]), int(claims.get("nbf", now))
+
+    async def _entry(self, iss: object) -> IssuerEntry:
+        if not isinstance(iss, str) or self.registry is None:
+            _reject("unknown_issuer")
+        entry = await self.registry.get(iss)
+        if entry is None:
+            _reject("unknown_issuer")
+        return entry
+
+    async def _verify_town(
+        self, token: str, header: dict[str, Any], entry: IssuerEntry, now: int
+    ) -> tuple[Principal, int, int]:
+        town = entry.tenant
+        if header.get("alg") not in entry.algorithms:
+            _reject("alg_not_allowed", town)
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            _reject("malformed", town)
+        keys, reason = await entry.keys.keys_for(kid)
+        if keys is None:
+            _reject(reason, town)
+        claims = _decode(token, keys, entry.algorithms, town)
+        _check_registered_claims(claims, now, entry.issuer, entry.audience, None, town)
+        named = claims.get("tenant")
+        if named is not None and named != town:
+            _reject("tenant_mismatch", town)
+        principal = _principal_for_town(entry, claims)
+        if principal is None:
+            _reject("claims", town)
+        return principal, int(claims["exp"]), int(claims.get("nbf", now))
+
+
+def _reject(reason: str, issuer_tenant: str | None = None) -> NoReturn:
+    if issuer_tenant is None:
         log.info("auth.rejected", reason=reason)
-        raise errors.unauthorized()
+    else:
+        log.info("auth.rejected", reason=reason, issuer_tenant=issuer_tenant)
+    raise errors.unauthorized()
+
+
+def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims of a token whose signature is NOT yet checked."""
+    try:
+        obj = jws.extract_compact(token.encode("ascii"))
+        header = obj.headers()
+        claims = json.loads(obj.payload)
+    except JoseError as exc:
+        _reject(type(exc).__name__)
+    except (ValueError, TypeError, KeyError):
+        _reject("malformed")
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        _reject("malformed")
+    return dict(header), claims
+
+
+def _decode(
+    token: str, keys: KeySet, algorithms: tuple[str, ...], town: str | None = None
+) -> dict[str, Any]:
+    try:
+        decoded = jwt.decode(token, keys, algorithms=list(algorithms))
+    except JoseError as exc:
+        _reject(type(exc).__name__, town)
+    except (ValueError, TypeError, KeyError):
+        _reject("malformed", town)
+    claims: dict[str, Any] = decoded.claims
+    return claims
+
+
+def _check_registered_claims(
+    claims: dict[str, Any],
+    now: int,
+    issuer: str,
+    audience: str,
+    subject_claim: str | None,
+    town: str | None = None,
+) -> None:
+    options: dict[str, Any] = {
+        "iss": {"essential": True, "value": issuer},
+        "aud": {"essential": True, "value": audience},
+        "exp": {"essential": True},
+    }
+    if subject_claim is not None:
+        options[subject_claim] = {"essential": True}
+    registry = jwt.JWTClaimsRegistry(now=now, leeway=LEEWAY_SECONDS, **options)
+    try:
+        registry.validate(claims)
+    except JoseError as exc:
+        _reject(type(exc).__name__, town)
+
+
+def _string_list(value: object) -> list[str] | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return value
 
 
 def _principal_from_claims(claims: dict[str, object]) -> Principal | None:
+    """The built-in issuer's claims: sub, tenant, dept, roles, amr."""
     sub = claims.get("sub")
-    roles_claim = claims.get("roles", [])
-    amr_claim = claims.get("amr", [])
+    roles_claim = _string_list(claims.get("roles", []))
+    amr_claim = _string_list(claims.get("amr", []))
     if not isinstance(sub, str) or not sub or len(sub) > 128:
         return None
-    if not isinstance(roles_claim, list) or not all(isinstance(r, str) for r in roles_claim):
-        return None
-    if not isinstance(amr_claim, list) or not all(isinstance(a, str) for a in amr_claim):
+    if roles_claim is None or amr_claim is None:
         return None
     roles = frozenset(roles_claim) & ROLES
     tenant = claims.get("tenant")
@@ -130,3 +251,36 @@ def _principal_from_claims(claims: dict[str, object]) -> Principal | None:
     if not roles:
         return None
     return Principal(sub, tenant, dept, roles, frozenset(amr_claim))
+
+
+def claim(claims: dict[str, Any], name: str) -> object:
+    """A claim by name; a dotted name not present as such walks nested objects
+    (``realm_access.roles`` in Keycloak tokens)."""
+    if name in claims:
+        return claims[name]
+    value: object = claims
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _principal_for_town(entry: IssuerEntry, claims: dict[str, Any]) -> Principal | None:
+    """A town issuer's claims, mapped as the town configured them."""
+    staff = claim(claims, entry.staff_claim)
+    if isinstance(staff, int) and not isinstance(staff, bool):
+        staff = str(staff)
+    if not isinstance(staff, str) or not staff or len(staff) > 128:
+        return None
+    dept = claim(claims, entry.department_claim)
+    if dept is not None and (not isinstance(dept, str) or not dept or len(dept) > 32):
+        return None
+    roles_claim = _string_list(claim(claims, entry.roles_claim))
+    amr_claim = _string_list(claims.get("amr", []))
+    if roles_claim is None or amr_claim is None:
+        return None
+    roles = frozenset(roles_claim) & TOWN_ROLES
+    if not roles:
+        return None
+    return Principal(staff, entry.tenant, dept, roles, frozenset(amr_claim))

@@ -1,0 +1,220 @@
+"""Town administration endpoints: departments, staff permissions, purposes,
+and the explanation of a decision (what a town admin uses when staff ask why
+they cannot see something)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
+
+from shared_gov import errors
+from shared_gov.auth.principal import Principal
+from shared_gov.policy import admin, authorize_admin
+from shared_gov.policy.explain import FieldExplanation, explain_staff
+from shared_gov.policy.purposes import purposes
+from shared_gov.web import services
+
+TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
+DeptCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+StaffId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class DepartmentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    purposes: list[str] = msgspec.field(default_factory=list)
+    active: bool = True
+
+
+class DepartmentOut(msgspec.Struct, kw_only=True):
+    code: str
+    name: str
+    active: bool
+    purposes: list[str]
+
+
+class StaffIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    department: DeptCode | None = None
+    """Pin the person to a department: tokens naming another one get no department purposes."""
+    active: bool = True
+    """False suspends the person: no purposes at all."""
+    purposes: list[str] = msgspec.field(default_factory=list)
+    """Purposes granted to this person in addition to their department's."""
+    note: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class StaffOut(msgspec.Struct, kw_only=True):
+    staff_id: str
+    department: str | None
+    active: bool
+    purposes: list[str]
+    note: str | None
+
+
+class PurposeOut(msgspec.Struct, kw_only=True):
+    code: str
+    name: str
+    legal_basis: str
+    individual_number: bool
+    actions: list[str]
+    fields: list[str]
+
+
+class ExplainOut(msgspec.Struct, kw_only=True):
+    staff_id: str
+    department: str | None
+    granted_purposes: list[str]
+    purpose: str
+    fields: list[FieldExplanation]
+
+
+async def _town(
+    request: Request[Any, Any, Any], principal: Principal, code: str, area: str
+) -> None:
+    authorize_admin(principal, code, area)
+    if await services(request).registry.get(code) is None:
+        raise errors.not_found()
+
+
+def _changed(request: Request[Any, Any, Any], code: str) -> None:
+    services(request).changes.publish_locally(code)
+
+
+class TownAdminController(Controller):
+    path = "/api/v1/tenants/{code:str}"
+    tags = ("administration",)
+
+    @get("/departments", summary="Departments and the purposes granted to each (admin)")
+    async def departments(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+    ) -> list[DepartmentOut]:
+        await _town(request, principal, code, "departments")
+        rows = await admin.list_departments(services(request).db, code)
+        return [msgspec.convert(r, DepartmentOut, from_attributes=True) for r in rows]
+
+    @put("/departments/{department:str}", summary="Create or update a department (admin)")
+    async def put_department(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        department: FromPath[DeptCode],
+        data: JSONBody[DepartmentIn],
+    ) -> DepartmentOut:
+        await _town(request, principal, code, "departments")
+        row = await admin.put_department(
+            services(request).db, code, department, data.name, data.purposes, data.active
+        )
+        _changed(request, code)
+        return msgspec.convert(row, DepartmentOut, from_attributes=True)
+
+    @get("/staff", summary="Per-person permissions on record (admin)")
+    async def staff(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+    ) -> list[StaffOut]:
+        await _town(request, principal, code, "staff")
+        rows = await admin.list_staff(services(request).db, code)
+        return [msgspec.convert(r, StaffOut, from_attributes=True) for r in rows]
+
+    @get("/staff/{staff_id:str}", summary="One person's permissions (admin)")
+    async def get_staff(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        staff_id: FromPath[StaffId],
+    ) -> StaffOut:
+        await _town(request, principal, code, "staff")
+        row = await admin.get_staff(services(request).db, code, staff_id)
+        return msgspec.convert(row, StaffOut, from_attributes=True)
+
+    @put("/staff/{staff_id:str}", summary="Set a person's permissions (admin)")
+    async def put_staff(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        staff_id: FromPath[StaffId],
+        data: JSONBody[StaffIn],
+    ) -> StaffOut:
+        await _town(request, principal, code, "staff")
+        row = await admin.put_staff(
+            services(request).db,
+            code,
+            staff_id,
+            department=data.department,
+            active=data.active,
+            granted=data.purposes,
+            note=data.note,
+        )
+        _changed(request, code)
+        return msgspec.convert(row, StaffOut, from_attributes=True)
+
+    @delete("/staff/{staff_id:str}", summary="Forget a person's own permissions (admin)")
+    async def delete_staff(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        staff_id: FromPath[StaffId],
+    ) -> None:
+        await _town(request, principal, code, "staff")
+        await admin.delete_staff(services(request).db, code, staff_id)
+        _changed(request, code)
+
+    @get("/staff/{staff_id:str}/explain", summary="Why a person may or may not see each field")
+    async def explain(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        staff_id: FromPath[StaffId],
+        purpose: Annotated[str, QueryParameter(description="purpose code")],
+        department: Annotated[str | None, QueryParameter()] = None,
+        mfa: Annotated[bool, QueryParameter()] = False,
+        support_measure: Annotated[bool, QueryParameter()] = False,
+    ) -> ExplainOut:
+        await _town(request, principal, code, "staff")
+        svc = services(request)
+        result = await explain_staff(
+            svc.permissions,
+            svc.policy,
+            tenant=code,
+            staff_id=staff_id,
+            purpose_code=purpose,
+            department=department,
+            mfa=mfa,
+            support_measure=support_measure,
+        )
+        return msgspec.convert(result, ExplainOut, from_attributes=True)
+
+
+class PurposeController(Controller):
+    path = "/api/v1/purposes"
+    tags = ("administration",)
+
+    @get("/", summary="Purposes of use and what each covers")
+    async def list_purposes(self, principal: NamedDependency[Principal]) -> list[PurposeOut]:
+        return [
+            PurposeOut(
+                code=p.code,
+                name=p.name,
+                legal_basis=p.legal_basis,
+                individual_number=p.individual_number,
+                actions=sorted(p.actions),
+                fields=sorted(p.fields),
+            )
+            for p in purposes().values()
+        ]
+
+
+__all__ = ["PurposeController", "Response", "TownAdminController"]
