@@ -22,8 +22,12 @@ install: $(STAMP) ## Create .venv and install the project with its dev tools
 run: $(STAMP) ## Start PostgreSQL (embedded unless SHARED_GOV_DATABASE_URL), migrate, onboard + seed demo towns, serve on :8000
 	$(BIN)/shared-gov serve --demo
 
-test: $(STAMP) ## Run the whole test suite against a real PostgreSQL
+test: $(STAMP) ## Validate the Cedar policies, then run the test suite against a real PostgreSQL
+	$(BIN)/shared-gov policy validate
 	$(BIN)/pytest
+
+policy: $(STAMP) ## Validate the Cedar policies against their schema
+	$(BIN)/shared-gov policy validate
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict on src/
 	$(BIN)/ruff check src tests bench

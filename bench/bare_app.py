@@ -143,7 +143,8 @@ async def create_plain_table(conn: asyncpg.Connection, rows: int) -> list[str]:
                 "世帯主" if i % 3 == 0 else "子",
                 f"石川県加賀市大聖寺{i % 9 + 1}丁目{i % 30 + 1}番地",
                 f"東京都千代田区永田町{i % 3 + 1}丁目{i % 20 + 1}番{i % 9 + 1}号",
-                "転入 令和5年4月1日 東京都千代田区から; 前住所 東京都千代田区永田町1丁目7番1号",
+                "転入 令和5年4月1日 東京都千代田区から; 前住所 東京都千代田区永田町1丁目7番1号; "
+                "本籍 石川県加賀市大聖寺地方町1番地",
             )
         )
     await conn.copy_records_to_table("items", schema_name=SCHEMA, records=records)

@@ -143,7 +143,11 @@ async def prepare_demo(
     await tenancy.migrate_all(db)
     settings = db.settings
     issuer = builtin_issuer(settings.data_dir, settings.issuer, settings.audience)
-    lines = ["", "Demo towns — a staff token (市民課, 8 h) and a request that works as printed:"]
+    lines = [
+        "",
+        "Demo towns — a 市民課 staff token (8 h, no 2FA, so the individual number is",
+        "withheld) and a request that works as printed:",
+    ]
     for manifest in manifests:
         names = tenant_names(manifest.code, settings.role_prefix)
         async with db.tenant(names) as uow:
@@ -162,7 +166,7 @@ async def prepare_demo(
             "",
             f"# {manifest.name} ({manifest.code})",
             f"TOKEN_{manifest.code}={token}",
-            f"curl -s -H 'Authorization: Bearer {token}' "
+            f"curl -s -H 'Authorization: Bearer {token}' -H 'X-Purpose: juki.certificate' "
             f"{settings.issuer}/api/v1/tenants/{manifest.code}/{target}",
         ]
     return lines
