@@ -169,6 +169,48 @@ async def _drop_everything(admin_url: str, name: str, role_prefix: str) -> None:
         await conn.close()
 
 
+@dataclass(frozen=True, slots=True)
+class BackendMemory:
+    backends: int
+    total_mb: float
+    max_mb: float
+
+
+def backend_memory(url: str) -> BackendMemory | None:
+    """Private (anonymous) memory of the PostgreSQL backends connected to ``url``'s database.
+
+    Catalog and plan caches live there (DESIGN.md: ~140 KB per tenant schema a
+    backend has touched). Only possible when the server runs on this machine
+    and /proc is readable; None otherwise.
+    """
+    pids = asyncio.run(_backend_pids(url))
+    sizes = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+                return None
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Anonymous:"):
+                    sizes.append(int(line.split()[1]) / 1024)
+        except OSError:
+            return None
+    if not sizes:
+        return None
+    return BackendMemory(len(sizes), sum(sizes), max(sizes))
+
+
+async def _backend_pids(url: str) -> list[int]:
+    conn = await asyncpg.connect(url, timeout=30)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
+
+
 # --------------------------------------------------------------------------- servers
 
 
@@ -419,13 +461,19 @@ def wrk_script(targets: Sequence[Target]) -> str:
         """
 local reqs = {}
 local i = 0
+local threads = 0
+
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
 
 function init(args)
   for k, t in ipairs(targets) do
     reqs[k] = wrk.format("GET", t[1], header_sets[t[2]])
   end
-  -- threads start at different places of the rotation
-  i = math.random(#reqs) - 1
+  -- each run (and each thread) starts at another place of the rotation
+  i = ((tonumber(args[1]) or 0) + 7919 * wrk.thread:get("id")) % #reqs
 end
 
 function request()
@@ -471,6 +519,8 @@ def _wrk_load(
                 "-s",
                 str(script),
                 base_url,
+                "--",
+                str(secrets.randbelow(len(targets))),
             ],
             capture_output=True,
             text=True,

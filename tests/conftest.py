@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from shared_gov.app import create_app
 from shared_gov.auth.issuer import BuiltinIssuer
@@ -122,9 +122,28 @@ async def app(settings: Settings, db: Database) -> Litestar:
 
 
 @pytest.fixture(scope="session")
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client running the app in the test's own event loop.
+
+    Unlike Litestar's AsyncTestClient (which runs the app in another thread
+    and blocks the caller per request), httpx's ASGITransport lets requests
+    really run concurrently — needed by the isolation and rotation tests.
+    """
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        # Enter and leave the lifespan in one task (anyio cancel scopes require it).
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run_lifespan())
+    await started.wait()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
         yield c
+    stop.set()
+    await task
 
 
 @pytest.fixture(scope="session")

@@ -214,6 +214,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     svc.changes.subscribe(lambda _tenant: svc.registry.invalidate())
     svc.changes.subscribe(svc.verifier.invalidate_issuers)
     svc.changes.subscribe(svc.permissions.invalidate)
+    svc.changes.subscribe(db.keyring.invalidate)
     svc.changes.subscribe(svc.policy.invalidate)
 
     @asynccontextmanager

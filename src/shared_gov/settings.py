@@ -61,6 +61,11 @@ class Settings:
     migrate_concurrency: int
     log_level: str
     access_log: bool
+    key_provider: str = "local"
+    """Where towns' key-encryption keys live: "local" (key files) or "pkcs11" (an HSM)."""
+    pkcs11_library: str | None = None
+    pkcs11_token: str | None = None
+    pkcs11_pin: str | None = None
 
     @property
     def is_dev(self) -> bool:
@@ -78,6 +83,10 @@ class Settings:
         if re.match(r"^https?://(127\.0\.0\.1|localhost)", self.issuer):
             raise SettingsError(
                 "SHARED_GOV_ISSUER points at loopback; set the public URL of the issuer"
+            )
+        if self.key_provider == "pkcs11" and not (self.pkcs11_library and self.pkcs11_token):
+            raise SettingsError(
+                "SHARED_GOV_PKCS11_LIBRARY and SHARED_GOV_PKCS11_TOKEN are required for pkcs11"
             )
 
 
@@ -108,7 +117,13 @@ def load_settings() -> Settings:
         migrate_concurrency=_int("MIGRATE_CONCURRENCY", 8),
         log_level=(_env("LOG_LEVEL", "info") or "info").lower(),
         access_log=(_env("ACCESS_LOG", "1") or "1") not in ("0", "false", "no"),
+        key_provider=_env("KEY_PROVIDER", "local") or "local",
+        pkcs11_library=_env("PKCS11_LIBRARY"),
+        pkcs11_token=_env("PKCS11_TOKEN"),
+        pkcs11_pin=_env("PKCS11_PIN"),
     )
+    if settings.key_provider not in ("local", "pkcs11"):
+        raise SettingsError("SHARED_GOV_KEY_PROVIDER must be local or pkcs11")
     settings.check_safe()
     return settings
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import structlog
 from litestar import Controller, Request, Response, delete, get, put
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, PathParameter
+from litestar.params import Body, PathParameter
 
 from shared_gov import errors
 from shared_gov.auth import issuers
@@ -37,6 +37,17 @@ class WellKnownController(Controller):
 
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
+IssuerBody = Annotated[
+    dict[str, Any],
+    Body(
+        title="IssuerConfig",
+        description=(
+            "The manifest's [issuer] table as JSON: url, audience, exactly one of "
+            "jwks_uri and jwks (public keys only), algorithms (RS*, PS*, ES256, ES384, "
+            "EdDSA; never none or HS*), staff_claim, department_claim, roles_claim."
+        ),
+    ),
+]
 
 
 class IssuerOut(IssuerConfig, kw_only=True, frozen=True):
@@ -77,7 +88,7 @@ class IssuerController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         code: TenantCode,
-        data: JSONBody[dict[str, Any]],
+        data: IssuerBody,
     ) -> Response[IssuerOut]:
         _authorize(principal, code)
         svc = services(request)

@@ -18,10 +18,10 @@ failed fetch keeps the last good keys; with none, the token is refused
 (401). Nothing of a token or a JWKS is ever logged — only the town, a reason
 and counts.
 
-A reload keeps an issuer's entry object (and its fetched keys) when its
-configuration did not change, so verified tokens stay cached; a change, a
-removal, or an invalidation naming the town replaces or drops the entry, and
-the verifier's cache notices because it compares entry identity.
+A reload keeps an issuer's entry object (with its fetched keys and its
+refetch limit) when its configuration did not change, so verified tokens
+stay cached; a changed configuration gets a new entry and a removed one
+none, and the verifier's cache notices because it compares entry identity.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ async def fetch_jwks(uri: str, seconds: float) -> object:
                 body += chunk
                 if len(body) > MAX_JWKS_BYTES:
                     raise JwksError("too_large")
-    except TimeoutError:
+    except (TimeoutError, httpx.TimeoutException):
         raise JwksError("timeout") from None
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         raise JwksError(type(exc).__name__) from None
@@ -247,10 +247,13 @@ class JwksSource:
         """The key set to verify a token with ``kid``, or None and a reason.
 
         Fetches (at most once per ``min_refetch_interval``) when there are
-        no keys yet, the kid is unknown, or the keys are old; concurrent
-        callers wait for the one fetch in flight.
+        no keys yet, the kid is unknown, or the keys are old. Callers that
+        need the fetch wait for the one in flight; a token whose key is
+        merely due for a refresh is checked with the current keys meanwhile.
         """
         if self.fresh(kid) or self._uri is None:
+            return self._lookup(kid)
+        if self.knows(kid) and self._lock.locked():
             return self._lookup(kid)
         async with self._lock:
             if not self.fresh(kid):
@@ -359,11 +362,15 @@ class IssuerRegistry:
         self._lock = asyncio.Lock()
 
     def invalidate(self, tenant: str = "*") -> None:
-        """Reload on next use. Naming a town also drops its entry (and its
-        fetched keys); ``"*"`` keeps entries whose configuration is unchanged."""
+        """Reload on next use (``tenant``: the town that changed, or ``"*"``).
+
+        The reload reads every town, so the argument only documents the
+        caller. Entries whose configuration is unchanged are kept with their
+        fetched keys and refetch limit: a notification about a town's staff
+        permissions must not reset the 30 s limit or cost a JWKS fetch.
+        """
+        del tenant
         self._generation += 1
-        if tenant != "*":
-            self._entries = {k: v for k, v in self._entries.items() if v.tenant != tenant}
 
     def _fresh(self) -> bool:
         return (

