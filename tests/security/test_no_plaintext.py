@@ -10,6 +10,7 @@ plaintext leak into a ``bytea`` column would look in a dump).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
@@ -133,7 +134,8 @@ async def test_no_marker_in_dump_or_logs(
     assert events, "the requests must have logged something"
     assert settings.database_url
     dump = tmp_path / "dump.sql"
-    subprocess.run(  # noqa: S603 - fixed binary, our own database URL
+    await asyncio.to_thread(
+        subprocess.run,  # fixed binary, our own database URL
         [_pg_dump(), "--no-owner", "--file", str(dump), settings.database_url],
         check=True,
         timeout=120,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -98,6 +98,16 @@ class TenantUnitOfWork:
 
     async def executemany(self, query: str, args: list[tuple[Any, ...]]) -> None:
         await self._conn.executemany(query, args)
+
+    async def copy_records(
+        self, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]]
+    ) -> None:
+        """Bulk load with COPY (binary), inside this unit of work's transaction."""
+        await self._conn.copy_records_to_table(table, records=records, columns=list(columns))
+
+    def cursor(self, query: str, *args: Any) -> Any:
+        """A server-side cursor (async iterator of records) within the transaction."""
+        return self._conn.cursor(query, *args)
 
 
 def binding_sql(names: TenantNames) -> str:

@@ -95,3 +95,10 @@ def _lock_down(conn: Connection, names: TenantNames) -> None:
     # The migration bookkeeping is the platform's, and history is append-only.
     conn.execute(text(f"REVOKE ALL ON {schema}.alembic_version FROM {role}"))
     conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.resident_history FROM {role}"))
+    # Bulk import moves the serial-number sequences past the imported numbers.
+    conn.execute(
+        text(
+            f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {schema}.atena_seq, "
+            f"{schema}.household_seq TO {role}"
+        )
+    )

@@ -47,6 +47,7 @@ REASON_JA: dict[str, str] = {
     "move_out_abroad": "国外転出",
     "death": "死亡",
     "ex_officio_removal": "職権消除",
+    "import": "データ移行",
 }
 
 # Removal events and the state they leave the record in. The record stays.

@@ -310,3 +310,102 @@ async def export_all(uow: TenantUnitOfWork) -> dict[str, list[dict[str, Any]]]:
         "residents": [r.snapshot() for r in residents],
         "resident_history": json.loads(json.dumps(entries, default=str)),
     }
+
+
+async def existing_unique_values(
+    uow: TenantUnitOfWork, individual_numbers: list[str], juminhyo_codes: list[str]
+) -> tuple[set[str], set[str]]:
+    """Which of these numbers active residents of the town already have (bulk import)."""
+    keys = _keys(uow)
+    in_values = {keys.index("individual_number", normalize_digits(n)) for n in individual_numbers}
+    jc_values = {keys.index("juminhyo_code", normalize_digits(c)) for c in juminhyo_codes}
+    rows = await uow.fetch(
+        _SELECT + " WHERE state = 'active' AND (bidx_individual_number = ANY($1::bigint[]) "
+        "OR bidx_juminhyo_code = ANY($2::bigint[]))",
+        sorted(in_values),
+        sorted(jc_values),
+    )
+    found = [_resident(keys, r) for r in rows]
+    return (
+        {r.individual_number for r in found if r.individual_number} & set(individual_numbers),
+        {r.juminhyo_code for r in found if r.juminhyo_code} & set(juminhyo_codes),
+    )
+
+
+async def copy_in(
+    uow: TenantUnitOfWork,
+    residents: list[Resident],
+    households: dict[str, str | None],
+    processed_on: date,
+    on_progress: Any = None,
+) -> None:
+    """Bulk-load records with COPY: households, residents, one history entry each."""
+    keys = _keys(uow)
+    await uow.copy_records("households", ("household_no", "head_id"), list(households.items()))
+    chunk = 2000
+    for start in range(0, len(residents), chunk):
+        batch = residents[start : start + chunk]
+        rows = []
+        history_rows = []
+        for r in batch:
+            values = _row(keys, r)
+            rows.append(tuple(values[c] for c in _WRITTEN))
+            history_rows.append(
+                (
+                    r.id,
+                    r.history_no,
+                    "import",
+                    r.address_since,
+                    r.notified_on,
+                    processed_on,
+                    keys.encrypt(
+                        "resident_history",
+                        "snapshot",
+                        f"{r.id}/{r.history_no}",
+                        json.dumps(r.snapshot(), ensure_ascii=False),
+                    ),
+                )
+            )
+        await uow.copy_records("residents", _WRITTEN, rows)
+        await uow.copy_records(
+            "resident_history",
+            (
+                "resident_id",
+                "history_no",
+                "reason",
+                "move_date",
+                "notified_on",
+                "processed_on",
+                "snapshot",
+            ),
+            history_rows,
+        )
+        if on_progress:
+            on_progress(len(batch))
+    await uow.execute(
+        "SELECT setval('atena_seq', GREATEST((SELECT max(left(atena_no, 7)::bigint) "
+        "FROM residents), 1)), setval('household_seq', GREATEST((SELECT "
+        "max(left(household_no, 7)::bigint) FROM households), 1))"
+    )
+
+
+async def iter_all(uow: TenantUnitOfWork) -> Any:
+    """Every record of the town, decrypted, in 宛名番号 order (streamed)."""
+    keys = _keys(uow)
+    async for row in uow.cursor(_SELECT + " ORDER BY atena_no"):
+        yield _resident(keys, row)
+
+
+async def find_atena_numbers(uow: TenantUnitOfWork, atena_numbers: list[str]) -> list[Resident]:
+    """Residents holding any of these 宛名番号."""
+    rows = await uow.fetch(_SELECT + " WHERE atena_no = ANY($1::text[])", atena_numbers)
+    keys = _keys(uow)
+    return [_resident(keys, r) for r in rows]
+
+
+async def existing_households(uow: TenantUnitOfWork, household_numbers: list[str]) -> set[str]:
+    rows = await uow.fetch(
+        "SELECT household_no FROM households WHERE household_no = ANY($1::text[])",
+        household_numbers,
+    )
+    return {r["household_no"] for r in rows}
