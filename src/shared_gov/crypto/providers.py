@@ -28,6 +28,7 @@ or PINs.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import secrets
@@ -528,6 +529,9 @@ class _TokenSession:
         self.opened = True
         return session
 
+    def reset_lock(self) -> None:
+        self._lock = threading.RLock()
+
     def discard(self) -> None:
         import pkcs11
 
@@ -544,6 +548,18 @@ class _TokenSession:
 _token_sessions: dict[tuple[str, str], _TokenSession] = {}
 _library_pids: dict[str, int] = {}
 _registry_lock = threading.Lock()
+
+
+def _reset_locks_after_fork() -> None:
+    # A lock held by another thread at fork() stays held forever in the
+    # child, where that thread does not exist: start the child with fresh ones.
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for shared in _token_sessions.values():
+        shared.reset_lock()
+
+
+os.register_at_fork(after_in_child=_reset_locks_after_fork)
 
 
 def _library(path: str) -> Pkcs11Library:
@@ -607,8 +623,8 @@ class Pkcs11KeyProvider:
     Concurrent creation by two processes cannot be made atomic in PKCS#11.
     Duplicate KEKs with the same label are harmless: unwrap tries each one,
     and GCM authentication picks the right one. A duplicate signing key pair
-    is resolved by create-then-check: a process that finds another town
-    signing key after creating its own deletes its own.
+    is resolved by create-then-check: a process that finds another signing
+    key for the town after creating its own deletes its own.
     """
 
     name: str = "pkcs11"
@@ -618,14 +634,20 @@ class Pkcs11KeyProvider:
         self._token_label = token_label
         self._user_pin = user_pin
         self._shared: _TokenSession | None = None
+        self._shared_lock = threading.Lock()
+        if importlib.util.find_spec("pkcs11") is None:
+            raise KeyProviderError(
+                "the pkcs11 key provider needs python-pkcs11 (pip install python-pkcs11)"
+            )
         # Fail at start-up, not on the first request, if the library, token
         # or PIN is wrong.
         self._run(lambda session: None)
 
     def _token_session(self) -> _TokenSession:
-        if self._shared is None:
-            self._shared = _acquire(self._library_path, self._token_label, self._user_pin)
-        return self._shared
+        with self._shared_lock:
+            if self._shared is None:
+                self._shared = _acquire(self._library_path, self._token_label, self._user_pin)
+            return self._shared
 
     def _run(self, operation: Callable[[pkcs11.Session], _T]) -> _T:
         shared = self._token_session()
@@ -642,7 +664,8 @@ class Pkcs11KeyProvider:
 
         A later call on this provider opens it again.
         """
-        shared, self._shared = self._shared, None
+        with self._shared_lock:
+            shared, self._shared = self._shared, None
         if shared is not None:
             _release(shared)
 
