@@ -32,7 +32,9 @@ from shared_gov.crypto.providers import (
     WrapError,
     load_provider,
 )
-from tests.crypto.conftest import SoftHsm, wipe_token
+from tests.crypto.softhsm import SoftHsm, softhsm_fixture, wipe_token
+
+__all__ = ["softhsm_fixture"]  # imported to register the fixture here
 
 TOWN = "172065"
 OTHER = "172031"

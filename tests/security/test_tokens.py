@@ -658,3 +658,13 @@ async def test_jwks_fetch_failure_is_401_not_500(
         assert idp.fetches() == 1
     finally:
         await client.delete(issuer_url(KAGA), headers=auth(tokens["operator"], None))
+
+
+async def test_deeply_nested_unverified_payload_is_401(client: Any) -> None:
+    """The issuer is chosen from claims read before the signature is checked; a
+    payload nested 1500 deep (under 8 KB, beyond the JSON parser's recursion limit)
+    is a 401, not a 500."""
+    nested = "[" * 1500 + "]" * 1500
+    token = f"{_b64json({'alg': 'RS256', 'kid': 'k1'})}.{_b64(nested.encode())}.c2lnbmF0dXJl"
+    assert len(token) < 8192
+    await _assert_refused_quietly(client, token, "malformed")

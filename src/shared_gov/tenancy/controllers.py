@@ -46,7 +46,9 @@ class TenantController(Controller):
         authorize_operator(principal)
         svc = services(request)
         result = await service.onboard(svc.db, validate_manifest(data))
-        svc.registry.invalidate()
+        # This worker's caches (tenants, issuers, permissions, keys) at once;
+        # the others through the NOTIFY provisioning committed.
+        svc.changes.publish_locally(result.code)
         status = 201 if result.outcome == "created" else 200
         return Response(OnboardOut(code=result.code, outcome=result.outcome), status_code=status)
 

@@ -21,6 +21,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, text
 
+from shared_gov import errors
 from shared_gov.crypto.keyring import Keyring
 from shared_gov.db.migrations.runner import head, upgrade_tenant
 from shared_gov.tenancy.manifest import Manifest
@@ -174,6 +175,11 @@ def _sync_issuer(conn: Connection, manifest: Manifest) -> None:
     issuer = manifest.issuer
     if issuer is None:
         return
+    owner = conn.execute(
+        text("SELECT tenant_code FROM catalog.issuers WHERE issuer = :iss"), {"iss": issuer.url}
+    ).scalar()
+    if owner is not None and owner != manifest.code:
+        raise errors.conflict("another town has registered this issuer")
     conn.execute(text("DELETE FROM catalog.issuers WHERE tenant_code = :t"), {"t": manifest.code})
     conn.execute(
         text(

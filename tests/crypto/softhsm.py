@@ -1,4 +1,7 @@
-"""Fixtures for the crypto unit tests: a fresh SoftHSM2 token, no database.
+"""A fresh SoftHSM2 token for the PKCS#11 tests (no database).
+
+A module rather than a conftest.py, so the tests also run with
+``--noconftest``: test modules import the fixture to register it.
 
 The token lives in a temporary directory for the whole test session (a
 PKCS#11 library reads its configuration once per process). Without SoftHSM2
@@ -51,8 +54,8 @@ def find_library() -> str | None:
     return next((p for p in LIBRARY_PATHS if Path(p).is_file()), None)
 
 
-@pytest.fixture(scope="session")
-def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
+@pytest.fixture(scope="session", name="softhsm")
+def softhsm_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
     if importlib.util.find_spec("pkcs11") is None:
         unavailable("python-pkcs11 is not installed (pip install python-pkcs11)")
     library = find_library()
