@@ -61,6 +61,8 @@ class Settings:
     migrate_concurrency: int
     log_level: str
     access_log: bool
+    audit: bool = True
+    """Record every access in the audit log (off only for benchmarks' baselines)."""
     key_provider: str = "local"
     """Where towns' key-encryption keys live: "local" (key files) or "pkcs11" (an HSM)."""
     pkcs11_library: str | None = None
@@ -117,6 +119,7 @@ def load_settings() -> Settings:
         migrate_concurrency=_int("MIGRATE_CONCURRENCY", 8),
         log_level=(_env("LOG_LEVEL", "info") or "info").lower(),
         access_log=(_env("ACCESS_LOG", "1") or "1") not in ("0", "false", "no"),
+        audit=(_env("AUDIT", "1") or "1") not in ("0", "false", "no"),
         key_provider=_env("KEY_PROVIDER", "local") or "local",
         pkcs11_library=_env("PKCS11_LIBRARY"),
         pkcs11_token=_env("PKCS11_TOKEN"),

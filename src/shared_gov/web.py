@@ -20,6 +20,8 @@ from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from shared_gov import errors, policy
+from shared_gov.audit.recorder import Actor as AuditActor
+from shared_gov.audit.recorder import AuditEvent, record, record_apart
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.verify import TokenVerifier
@@ -107,16 +109,64 @@ async def access_for(
     return Access(principal, actor, purpose, svc.policy)
 
 
+def audit_actor(
+    request: Request[Any, Any, Any], principal: Principal, purpose: str | None
+) -> AuditActor:
+    return AuditActor(
+        subject=principal.subject,
+        tenant=principal.tenant,
+        department=principal.department,
+        roles=tuple(sorted(principal.roles)),
+        auth_strength="mfa" if principal.mfa else "single",
+        client_addr=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        purpose=(purpose or "")[:64] or None,
+    )
+
+
+_OUTCOMES = {403: "denied", 404: "not_found", 400: "denied"}
+
+
 @asynccontextmanager
 async def tenant_scope(
-    request: Request[Any, Any, Any], principal: Principal, code: str, purpose: str | None
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    code: str,
+    purpose: str | None,
+    action: str,
 ) -> AsyncIterator[tuple[TenantUnitOfWork, Access]]:
-    """Open a unit of work on town ``code`` for ``principal`` acting for ``purpose``."""
+    """Open a unit of work on town ``code`` for ``principal`` acting for ``purpose``.
+
+    Every access is audited: the event is written in the unit of work's own
+    transaction just before it commits (no audit, no access); a refused or
+    failed attempt is written in a transaction of its own after the rollback,
+    including attempts from other towns (in the target town's log).
+    """
     structlog.contextvars.bind_contextvars(tenant=code)
     svc = services(request)
-    access = await access_for(svc, principal, code, purpose)
+    actor = audit_actor(request, principal, purpose)
     names = await svc.registry.get(code)
+    try:
+        access = await access_for(svc, principal, code, purpose)
+    except errors.DomainError as exc:
+        if names is not None and svc.settings.audit:
+            reason = "caller from another town" if exc.status == 404 else exc.detail
+            event = AuditEvent(action=action, outcome="denied", reason=reason)
+            await record_apart(svc.db, names, actor, event)
+        raise
     if names is None:  # pragma: no cover - checked in access_for
         raise errors.not_found()
-    async with svc.db.tenant(names) as uow:
-        yield uow, access
+    access.audit = AuditEvent(action=action)
+    try:
+        async with svc.db.tenant(names) as uow:
+            yield uow, access
+            if svc.settings.audit:
+                await record(uow, actor, access.audit)
+    except errors.DomainError as exc:
+        if svc.settings.audit and exc.status < 500:
+            event = access.audit
+            event.outcome = _OUTCOMES.get(exc.status, "error")
+            event.reason = str(exc.extra.get("reason") or exc.detail)
+            event.policy_ids = list(exc.extra.get("policies", []))
+            await record_apart(svc.db, names, actor, event)
+        raise

@@ -36,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from shared_gov.crypto.blind import BlindIndex, plan_bits
+from shared_gov.crypto.blind import MAX_BITS, BlindIndex, plan_bits
 from shared_gov.crypto.envelope import FieldCipher, aad
 from shared_gov.crypto.providers import KeyProvider, load_provider
 from shared_gov.logs import get_logger
@@ -71,7 +71,16 @@ ENCRYPTED: dict[str, tuple[str, ...]] = {
     "resident_history": ("snapshot",),
 }
 DEK_NAMES: tuple[str, ...] = tuple(f"{t}.{c}" for t, cols in ENCRYPTED.items() for c in cols)
-BLIND_INDEXES: tuple[str, ...] = ("individual_number", "kana_birth", "phone", "juminhyo_code")
+BLIND_INDEXES: tuple[str, ...] = (
+    "individual_number",
+    "kana_birth",
+    "phone",
+    "juminhyo_code",
+    # Keyed hash of resident ids in the audit log: auditors search by resident
+    # without the log naming anyone. Full width: it must not collide.
+    "audit_subject",
+)
+FULL_WIDTH_INDEXES = frozenset({"audit_subject"})
 REENCRYPT_GRACE_SECONDS = 5.0
 
 
@@ -133,7 +142,8 @@ class Keyring:
             )
         }
         wanted = [("dek", n, None) for n in DEK_NAMES] + [
-            ("bidx", n, plan_bits(population)) for n in BLIND_INDEXES
+            ("bidx", n, MAX_BITS if n in FULL_WIDTH_INDEXES else plan_bits(population))
+            for n in BLIND_INDEXES
         ]
         created = 0
         for kind, name, bits in wanted:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared_gov import errors
+from shared_gov.audit.recorder import AuditEvent
 from shared_gov.auth.principal import Principal
 from shared_gov.policy.engine import Actor, Decision, PolicyEngine, Query, Resource
 from shared_gov.policy.purposes import POLICY_FIELDS, Purpose
@@ -37,6 +38,8 @@ class Access:
     actor: Actor
     purpose: Purpose | None
     engine: PolicyEngine
+    audit: AuditEvent = field(default_factory=lambda: AuditEvent(action="unknown"))
+    """What this request touched; services fill it, the tenant scope records it."""
     decisions: list[tuple[str, Decision]] = field(default_factory=list)
     """Every decision taken for this request (action or field, decision): for audit."""
     _views: dict[tuple[str, bool], FieldView] = field(default_factory=dict)

@@ -135,6 +135,9 @@ def _ensure_role_and_schema(conn: Connection, names: TenantNames) -> None:
             f"GRANT USAGE, SELECT ON SEQUENCES TO {role}"
         )
     )
+    # The town writes its audit log only through audit.record().
+    conn.execute(text(f"GRANT USAGE ON SCHEMA audit TO {role}"))
+    conn.execute(text(f"GRANT EXECUTE ON FUNCTION audit.record(jsonb) TO {role}"))
 
 
 def _sync_departments(conn: Connection, manifest: Manifest) -> None:

@@ -54,7 +54,7 @@ async def migrate_catalog(db: Database) -> None:
     async with _lock(), db.engine().begin() as conn:
         # Serialise concurrent migrators (two operators, two deploy hooks).
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('shared_gov.catalog'))"))
-        await conn.run_sync(upgrade_catalog)
+        await conn.run_sync(upgrade_catalog, db.settings.role_prefix)
 
 
 async def onboard(db: Database, manifest: Manifest) -> ProvisionResult:

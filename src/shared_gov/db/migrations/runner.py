@@ -56,9 +56,12 @@ def _upgrade(conn: Connection, tree: str, version_schema: str) -> None:
         env.run_migrations()
 
 
-def upgrade_catalog(conn: Connection) -> None:
+def upgrade_catalog(conn: Connection, role_prefix: str) -> None:
     """Bring the catalog schema to head (in the caller's transaction)."""
     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{CATALOG_SCHEMA}"'))
+    # Catalog migrations that create platform roles (the audit owner) name
+    # them with the deployment's prefix.
+    conn.execute(text("SELECT set_config('shared_gov.role_prefix', :p, true)"), {"p": role_prefix})
     _upgrade(conn, "catalog", CATALOG_SCHEMA)
 
 

@@ -96,7 +96,10 @@ class ResidentController(Controller):
         data: JSONBody[ResidentCreate],
         purpose: Purpose = None,
     ) -> Response[ResidentOut]:
-        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+        async with tenant_scope(request, principal, code, purpose, "resident.register") as (
+            uow,
+            access,
+        ):
             resident = await service.register(uow, access, data)
             view = access.field_view(code, resident.support_measure)
         return _with_etag(resident, view, 201, f"/api/v1/tenants/{code}/residents/{resident.id}")
@@ -110,7 +113,10 @@ class ResidentController(Controller):
         resident_id: FromPath[str],
         purpose: Purpose = None,
     ) -> Response[ResidentOut]:
-        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+        async with tenant_scope(request, principal, code, purpose, "resident.read") as (
+            uow,
+            access,
+        ):
             resident, view = await service.get(uow, access, resident_id)
         return _with_etag(resident, view)
 
@@ -130,7 +136,10 @@ class ResidentController(Controller):
         purpose: Purpose = None,
     ) -> Response[ResidentOut]:
         expected = service.parse_if_match(if_match)
-        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+        async with tenant_scope(request, principal, code, purpose, "resident.move") as (
+            uow,
+            access,
+        ):
             resident = await service.move(uow, access, resident_id, data, expected)
             view = access.field_view(code, resident.support_measure)
         return _with_etag(resident, view)
@@ -150,7 +159,10 @@ class ResidentController(Controller):
         purpose: Purpose = None,
     ) -> Response[ResidentOut]:
         expected = service.parse_if_match(if_match)
-        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+        async with tenant_scope(request, principal, code, purpose, "resident.protect") as (
+            uow,
+            access,
+        ):
             resident = await service.set_support_measure(
                 uow, access, resident_id, data.active, expected
             )
@@ -166,7 +178,10 @@ class ResidentController(Controller):
         resident_id: FromPath[str],
         purpose: Purpose = None,
     ) -> HistoryOut:
-        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+        async with tenant_scope(request, principal, code, purpose, "resident.history") as (
+            uow,
+            access,
+        ):
             entries, view = await service.history(uow, access, resident_id)
         hidden = set(view.withheld)
         for entry in entries:
@@ -186,7 +201,10 @@ class ResidentController(Controller):
         data: JSONBody[ResidentSearch],
         purpose: Purpose = None,
     ) -> SearchResult:
-        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+        async with tenant_scope(request, principal, code, purpose, "resident.search") as (
+            uow,
+            access,
+        ):
             found = await service.search(uow, access, data)
             shaped = [_out(r, access.field_view(code, r.support_measure)) for r in found]
         return SearchResult(count=len(shaped), residents=shaped)
@@ -200,7 +218,10 @@ class ResidentController(Controller):
         household_no: FromPath[str],
         purpose: Purpose = None,
     ) -> HouseholdOut:
-        async with tenant_scope(request, principal, code, purpose) as (uow, access):
+        async with tenant_scope(request, principal, code, purpose, "household.read") as (
+            uow,
+            access,
+        ):
             head, members = await service.household(uow, access, household_no)
             shaped = [_member(m, access.field_view(code, m.support_measure)) for m in members]
         return HouseholdOut(household_no=household_no, head_id=head, members=shaped)

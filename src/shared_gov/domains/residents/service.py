@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -38,8 +39,12 @@ from shared_gov.domains.residents.models import (
 from shared_gov.domains.residents.schemas import MoveCreate, ResidentCreate, ResidentSearch
 from shared_gov.errors import FieldError
 from shared_gov.policy import Access, FieldView
+from shared_gov.policy.purposes import POLICY_FIELDS
 
 SEARCH_LIMIT = 50
+MEMBER_FIELDS = frozenset(
+    {"family_name", "given_name", "family_name_kana", "given_name_kana", "relationship"}
+)
 
 
 def etag(resident: Resident) -> str:
@@ -169,7 +174,16 @@ async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) 
         notified_on=data.notified_on,
         processed_on=today,
     )
+    written = [f for f in POLICY_FIELDS if getattr(resident, f, None) is not None]
+    _touched(access, [resident.id], written, rows=1)
     return resident
+
+
+def _touched(access: Access, subjects: list[str], fields: Iterable[str], rows: int) -> None:
+    """Tell the audit record what this request touched (ids are hashed when written)."""
+    access.audit.subjects.extend(subjects)
+    access.audit.fields.extend(fields)
+    access.audit.rows += rows
 
 
 def _duplicate(exc: asyncpg.UniqueViolationError) -> errors.DomainError:
@@ -191,7 +205,9 @@ async def get(
     resident = await repo.get(uow, _parse_id(resident_id))
     if resident is None:
         raise errors.not_found("no such resident")
-    return resident, access.readable(uow.code, resident.support_measure)
+    view = access.readable(uow.code, resident.support_measure)
+    _touched(access, [resident.id], view.allowed, rows=1)
+    return resident, view
 
 
 async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -> list[Resident]:
@@ -229,6 +245,15 @@ async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -
     for name in searched:
         if name not in view.allowed:
             raise errors.forbidden(view.reasons.get(name, "the purpose does not cover " + name))
+    found = await _find(uow, query)
+    fields = set(searched)
+    for r in found:
+        fields |= access.field_view(uow.code, r.support_measure).allowed
+    _touched(access, [r.id for r in found], fields, rows=len(found))
+    return found
+
+
+async def _find(uow: TenantUnitOfWork, query: ResidentSearch) -> list[Resident]:
     if query.atena_no is not None:
         return await repo.find_by_atena_no(uow, query.atena_no)
     if query.individual_number is not None:
@@ -259,6 +284,7 @@ async def history(
     entries = await repo.history(uow, rid)
     for entry in entries:
         entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
+    _touched(access, [rid], view.allowed, rows=len(entries))
     return entries, view
 
 
@@ -271,7 +297,12 @@ async def household(
     exists, head = await repo.household_head(uow, household_no)
     if not exists:
         raise errors.not_found("no such household")
-    return head, await repo.household_members(uow, household_no)
+    members = await repo.household_members(uow, household_no)
+    fields: set[str] = set()
+    for m in members:
+        fields |= access.field_view(uow.code, m.support_measure).allowed & MEMBER_FIELDS
+    _touched(access, [m.id for m in members], fields, rows=len(members))
+    return head, members
 
 
 async def move(
@@ -320,6 +351,8 @@ async def move(
         await _make_head(uow, current, data, today)
         updated.relationship = HEAD
     await _save(uow, updated, event.value, data.move_date, data.notified_on, today)
+    changed = [f for f in POLICY_FIELDS if getattr(updated, f, None) != getattr(current, f, None)]
+    _touched(access, [current.id], changed, rows=1)
     return updated
 
 
@@ -339,6 +372,7 @@ async def set_support_measure(
         raise errors.precondition_failed("the record changed since it was read; reload it")
     updated = replace(current, support_measure=active, version=current.version + 1)
     await repo.update(uow, updated)
+    _touched(access, [current.id], ["support_measure"], rows=1)
     return updated
 
 

@@ -1,0 +1,252 @@
+"""Helpers shared by ``bench/policy.py`` and ``bench/crypto.py``.
+
+Towns, seeding, tokens and "service versus baseline" HTTP comparisons on top
+of :mod:`_harness` (which owns the database, the servers and the load
+generator). Like the harness, nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+import _harness as h
+from shared_gov.auth.issuer import BuiltinIssuer
+from shared_gov.db import Database
+from shared_gov.demo.loader import seed_town
+from shared_gov.domains.residents import repository
+from shared_gov.settings import Settings, load_settings
+from shared_gov.tenancy import service as tenancy
+from shared_gov.tenancy.manifest import Manifest, parse_manifest
+from shared_gov.tenancy.names import tenant_names
+
+SERVICE = "shared_gov.app:create_app"
+TOWN_TEMPLATE = h.ROOT / "tenants" / "kaga.toml"
+FALLBACK_TOWN: dict[str, Any] = {
+    "name": "加賀市",
+    "name_kana": "かがし",
+    "prefecture": "石川県",
+    "population": 63000,
+    "departments": [
+        {"code": "shimin", "name": "市民課", "purposes": ["juki.certificate", "juki.registration"]}
+    ],
+}
+STAFF_DEPARTMENT = "shimin"
+PURPOSE = "juki.registration"
+"""市民課 staff doing 住民基本台帳事務: covers all 18 personal fields."""
+WARM_PASSES = 3
+
+
+# --------------------------------------------------------------------------- towns
+
+
+def town_manifest(code: str, *, population: int | None = None) -> Manifest:
+    """A town configured like the demo town 加賀市 (departments and their purposes).
+
+    Several benchmark towns may share the template's name: only the code is
+    unique in the catalog, and identical names keep the seeded data alike.
+    """
+    if TOWN_TEMPLATE.exists():
+        with TOWN_TEMPLATE.open("rb") as fh:
+            data: dict[str, Any] = tomllib.load(fh)
+    else:
+        data = dict(FALLBACK_TOWN)
+    data["code"] = code
+    if population is not None:
+        data["population"] = population
+    return parse_manifest(data)
+
+
+def run_settings(bdb: h.BenchDatabase, issuer_url: str) -> Settings:
+    """This process's settings for the run (what the servers get through ``bdb.env``)."""
+    return dataclasses.replace(
+        load_settings(),
+        env="dev",
+        database_url=bdb.url,
+        role_prefix=bdb.role_prefix,
+        data_dir=bdb.data_dir,
+        issuer=issuer_url,
+        log_level="warning",
+    )
+
+
+async def open_database(settings: Settings) -> Database:
+    assert settings.database_url
+    db = Database(settings.database_url, settings)
+    await db.open()
+    await tenancy.migrate_catalog(db)
+    return db
+
+
+async def onboard(db: Database, manifest: Manifest) -> None:
+    result = await tenancy.onboard(db, manifest)
+    if result.outcome != "created":
+        raise RuntimeError(f"onboarding {manifest.code}: {result.outcome}")
+
+
+async def seed(db: Database, code: str, residents: int, seed_value: int) -> list[str]:
+    """Register ``residents`` synthetic people through the service; return their ids."""
+    await seed_town(db, code, residents, seed=seed_value, progress_console=Console(quiet=True))
+    async with db.tenant(tenant_names(code, db.settings.role_prefix)) as uow:
+        ids = await repository.sample_ids(uow, residents)
+    if not ids:
+        raise RuntimeError(f"seeding {code} produced no residents")
+    return ids
+
+
+def staff_headers(issuer: BuiltinIssuer, code: str) -> tuple[tuple[str, str], ...]:
+    """A 市民課 staff token with two-factor authentication, stating juki.registration."""
+    token = issuer.mint(
+        subject=f"bench-{code}",
+        tenant=code,
+        department=STAFF_DEPARTMENT,
+        roles=["staff"],
+        mfa=True,
+    )
+    return (("Authorization", "Bearer " + token), ("X-Purpose", PURPOSE))
+
+
+def resident_targets(
+    code: str, ids: Sequence[str], headers: tuple[tuple[str, str], ...]
+) -> list[h.Target]:
+    return [h.Target(f"/api/v1/tenants/{code}/residents/{rid}", headers) for rid in ids]
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def check_targets(base_url: str, targets: Sequence[h.Target]) -> dict[str, Any]:
+    """Fail fast unless the first and last targets answer 200; returns the last body."""
+    body: dict[str, Any] = {}
+    for t in (targets[0], targets[-1]):
+        response = httpx.get(base_url + t.path, headers=t.header_dict(), timeout=10.0)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {t.path} -> {response.status_code}: {response.text[:300]}")
+        body = response.json()
+    return body
+
+
+def warm_up(
+    label: str,
+    base_url: str,
+    targets: Sequence[h.Target],
+    *,
+    connections: int,
+    min_seconds: float,
+    max_seconds: float,
+    workdir: Any,
+) -> None:
+    """Load until every path was requested a few times (per-process caches fill per worker)."""
+    done, spent = 0, 0.0
+    while spent < min_seconds or (done < WARM_PASSES * len(targets) and spent < max_seconds):
+        chunk = h.run_load(
+            base_url,
+            targets,
+            duration=min(10.0, max(1.0, min_seconds)),
+            connections=connections,
+            workdir=workdir,
+        )
+        done, spent = done + chunk.requests, spent + chunk.seconds
+        if chunk.requests == 0:
+            break
+    print(f"  warm-up {label}: {done} requests in {spent:.0f} s", flush=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    label: str
+    base_url: str
+    targets: Sequence[h.Target]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Per-round load results of a measured side and its baseline."""
+
+    measured: list[h.LoadResult]
+    baseline: list[h.LoadResult]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [
+            m.rps / b.rps if b.rps else float("nan")
+            for m, b in zip(self.measured, self.baseline, strict=True)
+        ]
+
+    @property
+    def ratio(self) -> float:
+        return h.median(self.ratios)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in (*self.measured, *self.baseline))
+
+
+def compare_throughput(
+    measured: Side,
+    baseline: Side,
+    *,
+    rounds: int,
+    duration: float,
+    connections: int,
+    workdir: Any,
+) -> Comparison:
+    """Short alternating slices, order swapped every round (ABBA), so drift hits both sides."""
+    m_results: list[h.LoadResult] = []
+    b_results: list[h.LoadResult] = []
+    for r in range(1, rounds + 1):
+        order = (measured, baseline) if r % 2 else (baseline, measured)
+        for side in order:
+            result = h.run_load(
+                side.base_url,
+                side.targets,
+                duration=duration,
+                connections=connections,
+                workdir=workdir,
+            )
+            (m_results if side is measured else b_results).append(result)
+            print(f"  round {r}/{rounds} {side.label:<28} {result.brief()}", flush=True)
+    return Comparison(m_results, b_results)
+
+
+# --------------------------------------------------------------------------- timing/report
+
+
+def time_samples(
+    fn: Callable[[], object], samples: int, *, clock: Callable[[], float]
+) -> list[float]:
+    """Wall seconds of ``samples`` separate calls of ``fn``."""
+    out: list[float] = []
+    for _ in range(samples):
+        t0 = clock()
+        fn()
+        out.append(clock() - t0)
+    return out
+
+
+def spread(values: Sequence[float]) -> str:
+    """min/median/max, for the log (the median is what is reported)."""
+    if not values:
+        return "n/a"
+    return f"min {min(values):.3g} / median {statistics.median(values):.3g} / max {max(values):.3g}"
+
+
+def row(what: str, value: str, target: str = "", verdict: str = "") -> None:
+    print(f"{what:<58} {value:>14}   {target:<10} {verdict}")
+
+
+def ratio_row(what: str, value: float, target: float, *, higher_is_better: bool) -> None:
+    sign = ">=" if higher_is_better else "<="
+    row(
+        what,
+        f"{value:.2f}",
+        f"{sign} {target}",
+        h.verdict(value, target, higher_is_better=higher_is_better),
+    )

@@ -1,0 +1,98 @@
+"""The only writer of the audit log.
+
+One event per access to personal data, written through the SECURITY DEFINER
+function ``audit.record`` in the SAME transaction as the access: if the audit
+write fails, the access fails and returns nothing. Denied and failed attempts
+are written in a transaction of their own, since the access's transaction is
+rolled back. Resident ids are recorded as keyed hashes (the town's
+``audit_subject`` key), so auditors can search by resident while the log names
+nobody.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.tenancy.names import TenantNames
+
+INDIVIDUAL_NUMBER = "individual_number"
+
+
+@dataclass(slots=True)
+class AuditEvent:
+    """What one request did (or tried to do) to personal data."""
+
+    action: str
+    resource_type: str = "resident"
+    subjects: list[str] = field(default_factory=list)
+    """Resident ids; hashed before they are written."""
+    fields: list[str] = field(default_factory=list)
+    rows: int = 0
+    outcome: str = "allowed"
+    reason: str | None = None
+    policy_ids: list[str] = field(default_factory=list)
+    agreement_id: str | None = None
+
+    @property
+    def individual_number(self) -> bool:
+        return INDIVIDUAL_NUMBER in self.fields
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acted, as the log records it (no names: ids, roles, department)."""
+
+    subject: str
+    tenant: str | None
+    department: str | None
+    roles: tuple[str, ...]
+    auth_strength: str
+    client_addr: str | None
+    user_agent: str | None
+    purpose: str | None
+
+
+def _payload(keys_hash: Any, actor: Actor, event: AuditEvent) -> dict[str, Any]:
+    # A dict: the connection's jsonb codec encodes it (a str would become a
+    # JSON string scalar).
+    context = structlog.contextvars.get_contextvars()
+    return {
+        "request_id": context.get("request_id"),
+        "actor": actor.subject,
+        "actor_tenant": actor.tenant,
+        "department": actor.department,
+        "roles": list(actor.roles),
+        "auth_strength": actor.auth_strength,
+        "client_addr": actor.client_addr,
+        "user_agent": (actor.user_agent or "")[:200] or None,
+        "action": event.action,
+        "resource_type": event.resource_type,
+        "subjects": [str(keys_hash(s)) for s in event.subjects],
+        "fields": sorted(set(event.fields)),
+        "rows": event.rows,
+        "individual_number": event.individual_number,
+        "purpose": actor.purpose,
+        "agreement_id": event.agreement_id,
+        "outcome": event.outcome,
+        "reason": event.reason,
+        "policy_ids": event.policy_ids,
+    }
+
+
+async def record(uow: TenantUnitOfWork, actor: Actor, event: AuditEvent) -> None:
+    """Write ``event`` in the unit of work's own transaction (the access's)."""
+    keys = uow.keys
+    if keys is None:  # pragma: no cover - Database always provides keys
+        raise RuntimeError("this unit of work has no keys")
+    payload = _payload(lambda rid: keys.index("audit_subject", rid), actor, event)
+    await uow.execute("SELECT audit.record($1::jsonb)", payload)
+
+
+async def record_apart(db: Database, names: TenantNames, actor: Actor, event: AuditEvent) -> None:
+    """Write ``event`` in a transaction of its own (denials, failures)."""
+    async with db.tenant(names) as uow:
+        await record(uow, actor, event)
