@@ -123,14 +123,14 @@ def resident_targets(
 
 
 def check_targets(base_url: str, targets: Sequence[h.Target]) -> dict[str, Any]:
-    """Fail fast unless the first and last targets answer 200; returns the last body."""
-    body: dict[str, Any] = {}
+    """Fail fast unless the first and last targets answer 200; returns the first body."""
+    bodies: list[dict[str, Any]] = []
     for t in (targets[0], targets[-1]):
         response = httpx.get(base_url + t.path, headers=t.header_dict(), timeout=10.0)
         if response.status_code != 200:
             raise RuntimeError(f"GET {t.path} -> {response.status_code}: {response.text[:300]}")
-        body = response.json()
-    return body
+        bodies.append(response.json())
+    return bodies[0]
 
 
 def warm_up(
@@ -239,7 +239,7 @@ def spread(values: Sequence[float]) -> str:
 
 
 def row(what: str, value: str, target: str = "", verdict: str = "") -> None:
-    print(f"{what:<58} {value:>14}   {target:<10} {verdict}")
+    print(f"{what:<64} {value:>14}   {target:<10} {verdict}")
 
 
 def ratio_row(what: str, value: float, target: float, *, higher_is_better: bool) -> None:

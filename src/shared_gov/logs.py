@@ -51,6 +51,17 @@ def _drop_personal_keys(
 _configured = False
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is now, not to the one seen at set-up
+    (a test runner or a CLI harness may swap and close it in between)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", *, force: bool = False) -> None:
     """Set up structlog to emit one JSON object per line on stderr."""
     global _configured
@@ -67,7 +78,7 @@ def configure_logging(level: str = "info", *, force: bool = False) -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     _configured = True

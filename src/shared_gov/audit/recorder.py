@@ -96,3 +96,32 @@ async def record_apart(db: Database, names: TenantNames, actor: Actor, event: Au
     """Write ``event`` in a transaction of its own (denials, failures)."""
     async with db.tenant(names) as uow:
         await record(uow, actor, event)
+
+
+def operator_actor(command: str) -> Actor:
+    """The actor of an operator's command-line job (import, export, rotation)."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        user = "unknown"
+    return Actor(
+        subject=f"os:{user}"[:64],
+        tenant=None,
+        department=None,
+        roles=("operator",),
+        auth_strength="local",
+        client_addr=None,
+        user_agent=f"shared-gov {command}",
+        purpose="operations",
+    )
+
+
+async def record_as_town(conn: Any, keys: Any, role: str, actor: Actor, event: AuditEvent) -> None:
+    """Record from a platform-role transaction (key rotation batches): become the
+    town's role for the one call, so the event lands in that town's log."""
+    payload = _payload(lambda rid: keys.index("audit_subject", rid), actor, event)
+    await conn.execute("SELECT set_config('role', $1, true)", role)
+    await conn.execute("SELECT audit.record($1::jsonb)", payload)
+    await conn.execute("SELECT set_config('role', 'none', true)")

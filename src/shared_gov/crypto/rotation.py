@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared_gov import errors
+from shared_gov.audit.recorder import AuditEvent, operator_actor, record_as_town
 from shared_gov.crypto.envelope import DecryptError, FieldCipher
 from shared_gov.crypto.keyring import (
     DEK_NAMES,
@@ -207,6 +208,7 @@ async def _reencrypt_batch(
             sorted(corrupt),
             batch,
         )
+        touched: list[str] = []
         for r in rows:
             context = (tenant, table, col, r["rid"])
             try:
@@ -223,6 +225,24 @@ async def _reencrypt_batch(
                 cipher.encrypt(plaintext, context),
             )
             moved += 1
+            touched.append(r["rid"].split("/")[0])
+        if touched:
+            # Rewriting rows is an access to personal data: one event per batch,
+            # in the batch's transaction, in the town's own log.
+            names = tenant_names(tenant, db.settings.role_prefix)
+            await record_as_town(
+                conn,
+                keys,
+                names.role,
+                operator_actor("keys rotate-dek"),
+                AuditEvent(
+                    action="keys.reencrypt",
+                    resource_type=table,
+                    subjects=sorted(set(touched)),
+                    fields=[col],
+                    rows=len(touched),
+                ),
+            )
     return moved if moved or not rows else -1
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TextIO
 
+from shared_gov.audit.recorder import AuditEvent, operator_actor, record
 from shared_gov.checkdigits import (
     is_valid_individual_number,
     is_valid_juminhyo_code,
@@ -36,6 +37,7 @@ from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import HEAD, RELATIONSHIPS, Resident
 from shared_gov.domains.residents.service import normalize_kana
+from shared_gov.policy.purposes import POLICY_FIELDS
 
 # (column, Japanese label, required)
 COLUMNS: tuple[tuple[str, str, bool], ...] = (
@@ -66,6 +68,7 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("removed_on", "消除年月日", False),
 )
 HEADER = [c for c, _, _ in COLUMNS]
+ALL_FIELDS = tuple(c for c in HEADER if c in POLICY_FIELDS)
 _SEX = {"1": "male", "2": "female"}
 _SEX_CODE = {v: k for k, v in _SEX.items()}
 _TYPE = {"1": "japanese", "2": "foreign"}
@@ -259,6 +262,13 @@ async def import_csv(
     if errors:
         raise ImportRejected(errors)
     await repo.copy_in(uow, residents, households, today_jst(), on_progress)
+    # One event for the whole load, in the same transaction (no audit, no import).
+    # Bulk jobs record counts, not every subject: the file itself is the list.
+    await record(
+        uow,
+        operator_actor("residents import"),
+        AuditEvent(action="residents.import", fields=list(ALL_FIELDS), rows=len(residents)),
+    )
     return len(residents)
 
 
@@ -279,6 +289,11 @@ async def export_csv(uow: TenantUnitOfWork, stream: TextIO) -> int:
     async for resident in repo.iter_all(uow):
         writer.writerow(_cells(resident))
         count += 1
+    await record(
+        uow,
+        operator_actor("residents export"),
+        AuditEvent(action="residents.export", fields=list(ALL_FIELDS), rows=count),
+    )
     return count
 
 
