@@ -479,6 +479,19 @@ def test_local_rejects_a_damaged_key_file(tmp_path: Path) -> None:
         p.wrap(TOWN, 1, DATA_KEY, AAD)
 
 
+def test_local_publish_keeps_exactly_the_bytes_written(tmp_path: Path) -> None:
+    from shared_gov.crypto.providers import _publish
+
+    path = tmp_path / "kek-v1.key"
+    first, second = os.urandom(32), os.urandom(32)
+    assert _publish(path, first) is True
+    assert path.read_bytes() == first  # not overwritten after publishing
+    assert _publish(path, second) is False  # the loser does not replace it
+    assert path.read_bytes() == first
+    assert [f.name for f in tmp_path.iterdir()] == ["kek-v1.key"]  # no temporary left
+    assert mode(path) == 0o600
+
+
 def _race_ensure(
     directory: str, barrier: Any, results: Any, signing: bool
 ) -> None:  # runs in a child process

@@ -205,6 +205,7 @@ def _publish(path: Path, data: bytes) -> bool:
     """
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
+    published = False
     try:
         try:
             os.fchmod(fd, 0o600)  # exact mode whatever the umask
@@ -216,10 +217,16 @@ def _publish(path: Path, data: bytes) -> bool:
             os.link(tmp, path)
         except FileExistsError:
             return False
+        published = True
         return True
     finally:
-        # The temporary name holds the key too: overwrite it, not just unlink.
-        _shred(tmp)
+        if published:
+            # Same inode as the published key now: drop the extra name only
+            # (overwriting it would change the key under its readers).
+            tmp.unlink()
+        else:
+            # An unused copy of a key: overwrite it, not just unlink it.
+            _shred(tmp)
         _fsync_dir(path.parent)
 
 
