@@ -168,6 +168,12 @@ def tokens(issuer: BuiltinIssuer) -> dict[str, str]:
             subject="k-9001", tenant=KAGA, department="kansa", roles=["auditor"]
         ),
         "operator": issuer.mint(subject="op-1", tenant=None, department=None, roles=["operator"]),
+        "kaga_admin": issuer.mint(
+            subject="k-admin", tenant=KAGA, department="somu", roles=["admin"]
+        ),
+        "komatsu_admin": issuer.mint(
+            subject="m-admin", tenant=KOMATSU, department="somu", roles=["admin"]
+        ),
     }
 
 

@@ -290,3 +290,42 @@ async def test_offboarding_shreds_keys(
     export = next(tmp_path.glob(f"{code}-*.json"))  # noqa: ASYNC240 - one small file
     exported = json.loads(export.read_text(encoding="utf-8"))
     assert exported["residents"][0]["address"] == "東京都東久留米市本町1-1"
+
+
+async def test_rotation_waits_for_writers_still_holding_the_old_key(
+    db: Database, client: Any, tokens: dict[str, str]
+) -> None:
+    """A transaction that loaded the old key before the rotation and commits after its
+    batches: the key is not retired under it, and its row ends on the new version."""
+    from shared_gov.domains.residents import repository
+    from shared_gov.domains.residents.models import Resident
+
+    person = await _register(client, tokens["kaga"])
+    names = tenant_names(KAGA, db.settings.role_prefix)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_writer() -> None:
+        async with db.tenant(names) as uow:
+            current = await repository.get(uow, person["id"], lock=True)
+            assert isinstance(current, Resident)
+            current.former_surname = "遅延"
+            current.version += 1
+            await repository.update(uow, current)  # written with the old key
+            started.set()
+            await release.wait()
+
+    writer = asyncio.create_task(slow_writer())
+    await started.wait()
+    rotation = asyncio.create_task(rotate_dek(db, KAGA, "former_surname", grace_seconds=0))
+    await asyncio.sleep(0.5)
+    assert not rotation.done(), "retirement must wait for the open writer"
+    release.set()
+    await writer
+    result = await asyncio.wait_for(rotation, 30)
+    assert result.retired
+    r = await client.get(f"{BASE}/residents/{person['id']}", headers=auth(tokens["kaga"]))
+    assert r.status_code == 200
+    assert r.json()["former_surname"] == "遅延"
+    row = await _raw_row(db, KAGA, person["id"])
+    assert int.from_bytes(row["former_surname"][1:5], "big") == result.version

@@ -251,10 +251,10 @@ async def kaga_idp(
     idp = TownIdp(jwks_server, KAGA)
     idp.add_key("k1", 0)
     idp.publish("k1")
-    r = await register(client, tokens["operator"], idp)
+    r = await register(client, tokens["kaga_admin"], idp)
     assert r.status_code == 201, r.text
     yield idp
-    await client.delete(issuer_url(KAGA), headers=auth(tokens["operator"], None))
+    await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
 
 
 # --- the API ----------------------------------------------------------------
@@ -263,14 +263,14 @@ async def kaga_idp(
 async def test_put_get_delete_round_trip(
     client: Any, tokens: dict[str, str], jwks_server: JwksServer
 ) -> None:
-    """An operator registers Kaga's issuer (201), replaces it (200), reads it back
+    """Kaga's admin registers Kaga's issuer (201), replaces it (200), reads it back
     in the manifest's shape, removes it (204); afterwards GET and DELETE are 404."""
     idp = TownIdp(jwks_server, KAGA)
-    headers = auth(tokens["operator"], None)
-    created = await register(client, tokens["operator"], idp)
+    headers = auth(tokens["kaga_admin"], None)
+    created = await register(client, tokens["kaga_admin"], idp)
     assert created.status_code == 201, created.text
     assert created.json()["tenant"] == KAGA
-    replaced = await register(client, tokens["operator"], idp, roles_claim="groups")
+    replaced = await register(client, tokens["kaga_admin"], idp, roles_claim="groups")
     assert replaced.status_code == 200, replaced.text
     got = await client.get(issuer_url(KAGA), headers=headers)
     assert got.status_code == 200, got.text
@@ -319,7 +319,7 @@ async def test_town_admin_manages_own_issuer_only(
             "url"
         ] == idp.issuer
     finally:
-        await client.delete(issuer_url(KAGA), headers=auth(tokens["operator"], None))
+        await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
 
 
 _UNKNOWN_TOWN = "47999" + lgcode_check_digit("47999")
@@ -332,7 +332,7 @@ async def test_unknown_or_malformed_town_is_404(
 ) -> None:
     """PUT, GET and DELETE for a town that does not exist (or is no town code) are 404."""
     idp = TownIdp(jwks_server, code)
-    headers = auth(tokens["operator"], None)
+    headers = auth(tokens["kaga_admin"], None)
     assert (await client.put(issuer_url(code), json=idp.config(), headers=headers)).status_code == (
         404
     )
@@ -396,11 +396,11 @@ async def test_invalid_issuer_is_422_with_pointer(
     body = idp.config()
     body.update(overrides)
     body = {k: v for k, v in body.items() if v is not None}
-    r = await client.put(issuer_url(KAGA), json=body, headers=auth(tokens["operator"], None))
+    r = await client.put(issuer_url(KAGA), json=body, headers=auth(tokens["kaga_admin"], None))
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert pointer in [e["pointer"] for e in r.json()["errors"]]
-    got = await client.get(issuer_url(KAGA), headers=auth(tokens["operator"], None))
+    got = await client.get(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
     assert got.status_code == 404
 
 
@@ -409,7 +409,7 @@ async def test_issuer_url_of_another_town_or_the_platform_is_409(
 ) -> None:
     """An issuer belongs to one town: Komatsu cannot register Kaga's issuer URL, and no
     town can register the built-in issuer's URL (409 either way)."""
-    headers = auth(tokens["operator"], None)
+    headers = auth(tokens["komatsu_admin"], None)
     body = kaga_idp.config()
     r = await client.put(issuer_url(KOMATSU), json=body, headers=headers)
     assert r.status_code == 409, r.text
@@ -433,10 +433,10 @@ async def test_a_change_commits_a_notification(
             "shared_gov_policy", lambda *args: received.put_nowait(str(args[3]))
         )
         idp = TownIdp(jwks_server, KOMATSU)
-        r = await register(client, tokens["operator"], idp)
+        r = await register(client, tokens["komatsu_admin"], idp)
         assert r.status_code == 201, r.text
         assert await asyncio.wait_for(received.get(), 5) == KOMATSU
-        r = await client.delete(issuer_url(KOMATSU), headers=auth(tokens["operator"], None))
+        r = await client.delete(issuer_url(KOMATSU), headers=auth(tokens["komatsu_admin"], None))
         assert r.status_code == 204
         assert await asyncio.wait_for(received.get(), 5) == KOMATSU
     finally:
@@ -635,7 +635,7 @@ async def test_town_roles_come_from_the_configured_claim(
     idp = TownIdp(jwks_server, KOMATSU, roles_claim="groups")
     idp.add_key("c1", 0)
     idp.publish("c1")
-    r = await register(client, tokens["operator"], idp)
+    r = await register(client, tokens["komatsu_admin"], idp)
     assert r.status_code == 201, r.text
     try:
         admin = idp.mint("c1", groups=["admin", "operator"])
@@ -646,7 +646,7 @@ async def test_town_roles_come_from_the_configured_claim(
         r = await client.get(issuer_url(KOMATSU), headers=auth(staff, None))
         assert r.status_code == 403, r.text
     finally:
-        await client.delete(issuer_url(KOMATSU), headers=auth(tokens["operator"], None))
+        await client.delete(issuer_url(KOMATSU), headers=auth(tokens["komatsu_admin"], None))
 
 
 async def test_inline_jwks_needs_no_fetch(
@@ -655,14 +655,14 @@ async def test_inline_jwks_needs_no_fetch(
     """An issuer registered with an inline JWKS verifies its tokens without any HTTP."""
     idp = TownIdp(jwks_server, KAGA)
     idp.add_key("inline-1", 0)
-    r = await register(client, tokens["operator"], idp, jwks_uri=None, jwks=_inline_jwks())
+    r = await register(client, tokens["kaga_admin"], idp, jwks_uri=None, jwks=_inline_jwks())
     assert r.status_code == 201, r.text
     try:
         r = await client.get(resident_url(), headers=auth(idp.mint("inline-1")))
         assert r.status_code == 404, r.text
         assert idp.fetches() == 0
     finally:
-        await client.delete(issuer_url(KAGA), headers=auth(tokens["operator"], None))
+        await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
 
 
 async def test_builtin_tokens_still_act_for_a_town_with_its_own_issuer(
@@ -860,9 +860,9 @@ async def test_the_writing_process_invalidates_before_answering(
     # The ChangeListener holds the original bound method; only the handler sees the spy.
     monkeypatch.setattr(verifier, "invalidate_issuers", spy)
     idp = TownIdp(jwks_server, KAGA)
-    assert (await register(client, tokens["operator"], idp)).status_code == 201
+    assert (await register(client, tokens["kaga_admin"], idp)).status_code == 201
     assert calls == [KAGA]
-    headers = auth(tokens["operator"], None)
+    headers = auth(tokens["kaga_admin"], None)
     assert (await client.delete(issuer_url(KAGA), headers=headers)).status_code == 204
     assert calls == [KAGA, KAGA]
 
@@ -902,3 +902,17 @@ async def test_concurrent_misses_share_one_fetch() -> None:
     release.set()
     keys, _ = await refresh
     assert keys is not None
+
+
+async def test_operators_cannot_register_a_towns_issuer(
+    client: Any, tokens: dict[str, str], jwks_server: Any
+) -> None:
+    """An operator who could register an IdP could mint a town's staff tokens and read
+    residents: registering, reading or removing a town's issuer is the town admins' alone."""
+    idp = TownIdp(jwks_server, KAGA)
+    r = await client.put(
+        issuer_url(KAGA), json=idp.config(), headers=auth(tokens["operator"], None)
+    )
+    assert r.status_code == 404
+    r = await client.get(issuer_url(KAGA), headers=auth(tokens["operator"], None))
+    assert r.status_code == 404

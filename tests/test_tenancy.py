@@ -123,7 +123,7 @@ async def test_offboarding_exports_then_drops_schema_and_role(
     manifest = load_manifest(TENANTS_DIR / "kiyose.toml")
     await tenancy.onboard(db, manifest)
     code = manifest.code
-    token = issuer.mint(subject="c-1", tenant=code, department="shimin", roles=["staff"])
+    token = issuer.mint(subject="c-1", tenant=code, department="shimin", roles=["staff"], mfa=True)
     created = await client.post(
         f"/api/v1/tenants/{code}/residents",
         json=resident_body(address="東京都清瀬市中里1-1"),

@@ -129,6 +129,9 @@ def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> 
 
     if isinstance(exc, UNAVAILABLE_ERRORS):
         return _problem(errors.unavailable("the database is unreachable; retry"), request)
+    if isinstance(exc, RecursionError):
+        # Litestar decodes untyped JSON recursively: "[[[[…" is bad input, not a bug.
+        return _problem(errors.bad_request("the request body is nested too deeply"), request)
     # Log the type only: exception messages from drivers can quote values.
     log.error("request.failed", error=type(exc).__name__)
     problem = errors.DomainError("internal error", 500, "internal", "Internal error")
@@ -205,6 +208,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             audience=issuer.audience,
             keys=issuer.public_keyset(),
             registry=IssuerRegistry(catalog_loader(db)),
+            # Outside development, towns' staff come from towns' own IdPs only.
+            builtin_for_towns=settings.is_dev,
         ),
         changes=ChangeListener(db.url),
         # Refuses to start on an invalid policy (PolicyError).

@@ -115,7 +115,7 @@ CASES = [
     ("admin-staff", ADMIN, "administer", Resource("Town", KAGA), None, False, "staff", True, None),
     ("staff-cannot-administer", SHIMIN, "administer", Resource("Town", KAGA), None, False, "staff", False, "admin role"),
     ("other-admin", KOMATSU_ADMIN, "administer", Resource("Town", KAGA), None, False, "staff", False, "another town"),
-    ("operator-issuer", OPERATOR, "administer", Resource("Town", KAGA), None, False, "issuer", True, None),
+    ("operator-no-issuer", OPERATOR, "administer", Resource("Town", KAGA), None, False, "issuer", False, "operators may not administer"),
     ("operator-not-staff", OPERATOR, "administer", Resource("Town", KAGA), None, False, "staff", False, "operators may not administer"),
 ]
 # fmt: on

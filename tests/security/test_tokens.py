@@ -424,14 +424,14 @@ def idp_clock(app: Litestar, client: Any, monkeypatch: pytest.MonkeyPatch) -> It
 async def town_idp(
     client: Any, tokens: dict[str, str], idp_server: JwksServer
 ) -> AsyncIterator[TownIdp]:
-    """Kaga's own IdP with key ``k1``, registered by an operator; removed afterwards."""
+    """Kaga's own IdP with key ``k1``, registered by its admin; removed afterwards."""
     idp = TownIdp(idp_server, KAGA)
     idp.add_key("k1", 0)
     idp.publish("k1")
-    r = await register(client, tokens["operator"], idp)
+    r = await register(client, tokens["kaga_admin"], idp)
     assert r.status_code == 201, r.text
     yield idp
-    await client.delete(issuer_url(KAGA), headers=auth(tokens["operator"], None))
+    await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
 
 
 def _resident_url(code: str) -> str:
@@ -491,7 +491,7 @@ async def test_token_of_a_removed_issuer_is_401(
     even one that was verified and cached a moment before."""
     token = town_idp.mint("k1")
     assert (await client.get(_url(), headers=auth(token))).status_code == 404
-    removed = await client.delete(issuer_url(KAGA), headers=auth(tokens["operator"], None))
+    removed = await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
     assert removed.status_code == 204
     await _assert_refused_quietly(client, token, "unknown_issuer")
 
@@ -595,12 +595,12 @@ async def test_issuer_pinning_es256_refuses_rs256(
     idp = TownIdp(idp_server, KAGA)
     idp.add_key("k1", 0)
     idp.publish("k1")
-    r = await register(client, tokens["operator"], idp, algorithms=["ES256"])
+    r = await register(client, tokens["kaga_admin"], idp, algorithms=["ES256"])
     assert r.status_code == 201, r.text
     try:
         await _assert_refused_quietly(client, idp.mint("k1"), "alg_not_allowed")
     finally:
-        await client.delete(issuer_url(KAGA), headers=auth(tokens["operator"], None))
+        await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
 
 
 @pytest.mark.parametrize(
@@ -647,7 +647,7 @@ async def test_jwks_fetch_failure_is_401_not_500(
     idp = TownIdp(idp_server, KAGA)
     idp.add_key("k1", 0)
     idp_server.serve(idp.path, route)
-    r = await register(client, tokens["operator"], idp)
+    r = await register(client, tokens["kaga_admin"], idp)
     assert r.status_code == 201, r.text
     try:
         started = time.monotonic()
@@ -657,7 +657,7 @@ async def test_jwks_fetch_failure_is_401_not_500(
         assert [(e["issuer_tenant"], e["error"]) for e in failed] == [(KAGA, error)]
         assert idp.fetches() == 1
     finally:
-        await client.delete(issuer_url(KAGA), headers=auth(tokens["operator"], None))
+        await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
 
 
 async def test_deeply_nested_unverified_payload_is_401(client: Any) -> None:

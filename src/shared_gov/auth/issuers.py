@@ -69,7 +69,7 @@ async def put_issuer(db: Database, code: str, config: IssuerConfig) -> bool:
             "SELECT tenant_code FROM catalog.issuers WHERE issuer = $1", config.url
         )
         if owner is not None and owner != code:
-            raise errors.conflict("this issuer URL is registered to another town")
+            raise errors.conflict("this issuer URL cannot be registered for this town")
         replaced = await conn.fetchval(
             "DELETE FROM catalog.issuers WHERE tenant_code = $1 RETURNING 1", code
         )
@@ -90,7 +90,7 @@ async def put_issuer(db: Database, code: str, config: IssuerConfig) -> bool:
             )
         except asyncpg.UniqueViolationError:
             # Another town registered the same URL concurrently.
-            raise errors.conflict("this issuer URL is registered to another town") from None
+            raise errors.conflict("this issuer URL cannot be registered for this town") from None
         await conn.execute(_NOTIFY, CHANNEL, code)
     return replaced is None
 

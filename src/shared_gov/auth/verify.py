@@ -69,6 +69,7 @@ class TokenVerifier:
         clock: Callable[[], float] = time.time,
         cache_size: int = 10_000,
         registry: IssuerRegistry | None = None,
+        builtin_for_towns: bool = True,
     ) -> None:
         if not algorithms or any(a == "none" or a.startswith("HS") for a in algorithms):
             raise ValueError("public-key issuers may only pin asymmetric algorithms")
@@ -76,6 +77,9 @@ class TokenVerifier:
         self.audience = audience
         self.registry = registry
         """Towns' issuers; None means built-in tokens only."""
+        self.builtin_for_towns = builtin_for_towns
+        """Whether built-in tokens may act as a town's staff (development only:
+        whoever holds the built-in key could otherwise mint any town's staff)."""
         self._keys = keys
         self._algorithms = algorithms
         self._clock = clock
@@ -133,6 +137,8 @@ class TokenVerifier:
         principal = _principal_from_claims(claims)
         if principal is None:
             _reject("claims")
+        if principal.tenant is not None and not self.builtin_for_towns:
+            _reject("builtin_staff_disabled")
         return principal, int(claims["exp"]), int(claims.get("nbf", now))
 
     async def _entry(self, iss: object) -> IssuerEntry:

@@ -211,6 +211,9 @@ def token(
             raise typer.BadParameter("--tenant and --staff are required (or --operator)")
         if role not in ("staff", "admin", "auditor"):
             raise typer.BadParameter("--role must be staff, admin or auditor")
+        if not settings.is_dev:
+            # The service refuses such tokens outside development anyway; say so here.
+            raise typer.BadParameter("town staff tokens come from the town's own IdP outside dev")
         value = issuer.mint(
             subject=staff,
             tenant=tenant,

@@ -130,6 +130,11 @@ class Keyring:
     # --- provisioning (sync, inside the onboarding transaction) -------------------
     def provision(self, conn: Connection, tenant: str, population: int) -> int:
         """Create the KEK and every missing data/blind-index key; returns keys created."""
+        # Serialised with key rotations of the same town (crypto.rotation).
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.keyops.' || :t, 0))"),
+            {"t": tenant},
+        )
         kek_version = self.provider.ensure_kek(tenant)
         existing = {
             (r.kind, r.name)
@@ -234,9 +239,11 @@ class Keyring:
         return TownKeys(tenant, ciphers, indexes, write)
 
 
+# Retired data keys are loaded too (for reading only): rows a stale worker
+# wrote after retirement stay readable; retired keys just get no new writes.
 FETCH_KEYS_SQL = (
     "SELECT kind, name, version, wrapped, kek_version, bits, state FROM catalog.data_keys "
-    "WHERE tenant_code = $1 AND state IN ('active', 'decrypt') ORDER BY kind, name, version"
+    "WHERE tenant_code = $1 AND length(wrapped) > 0 ORDER BY kind, name, version"
 )
 
 

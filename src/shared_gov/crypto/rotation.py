@@ -37,6 +37,12 @@ from shared_gov.tenancy.names import quote_ident, tenant_names
 
 log = get_logger(__name__)
 
+_KEYOPS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.keyops.' || $1, 0))"
+# Every tenant unit of work holds this lock SHARED for its whole transaction
+# (see db.engine.binding_sql); retiring a key takes it EXCLUSIVE, so no
+# transaction that might still write with the old key is in flight.
+_WRITERS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.dek.' || $1, 0))"
+
 # The key version inside an envelope: bytes 2..5 (after the format byte).
 _VERSION_SQL = "('x' || encode(substring({col} from 2 for 4), 'hex'))::bit(32)::int"
 
@@ -108,11 +114,14 @@ async def status(db: Database, tenant: str | None = None) -> list[KeyStatus]:
 async def rotate_kek(db: Database, tenant: str) -> tuple[int, int]:
     """Re-wrap every data key of ``tenant`` under a new KEK; returns (version, keys)."""
     provider = db.keyring.provider
-    new = await asyncio.to_thread(provider.rotate_kek, tenant)
     async with db.catalog() as conn:
+        # One key operation per town at a time, and the new KEK only after the
+        # lock: a DEK created meanwhile is then seen and re-wrapped too.
+        await conn.execute(_KEYOPS_LOCK, tenant)
+        new = await asyncio.to_thread(provider.rotate_kek, tenant)
         rows = await conn.fetch(
             "SELECT kind, name, version, wrapped, kek_version FROM catalog.data_keys "
-            "WHERE tenant_code = $1 AND state <> 'retired' FOR UPDATE",
+            "WHERE tenant_code = $1 AND length(wrapped) > 0 FOR UPDATE",
             tenant,
         )
         for r in rows:
@@ -140,6 +149,7 @@ async def rotate_kek(db: Database, tenant: str) -> tuple[int, int]:
 async def _start_rotation(db: Database, tenant: str, name: str) -> tuple[list[int], int]:
     """Create the new write version unless a rotation is already in progress."""
     async with db.catalog() as conn:
+        await conn.execute(_KEYOPS_LOCK, tenant)
         rows = await conn.fetch(
             "SELECT version, state, kek_version FROM catalog.data_keys WHERE tenant_code = $1 "
             "AND kind = 'dek' AND name = $2 AND state <> 'retired' ORDER BY version FOR UPDATE",
@@ -297,22 +307,34 @@ async def rotate_dek(
         if await _remaining(db, tenant, table, col, old, corrupt):
             await asyncio.sleep(0.05)  # rows locked by writers right now: come back
             continue
-        # A writer whose cache had not yet heard of the new key could still write
-        # with the old one: wait, then sweep once more before retiring it.
+        # Give workers time to hear of the new write key, then retire under the
+        # writers' lock taken exclusively: every transaction that might still
+        # write with the old key has finished, and the recount sees its rows.
         await asyncio.sleep(grace_seconds)
-        if await _remaining(db, tenant, table, col, old, corrupt):
-            continue
+        if corrupt:
+            return RotationResult(new, done, sorted(corrupt), retired=False)
+        schema = quote_ident(tenant_names(tenant, db.settings.role_prefix).schema)
+        async with db.catalog() as conn:
+            await conn.execute(_WRITERS_LOCK, tenant)
+            late = await conn.fetchval(
+                f"SELECT count(*) FROM {schema}.{table} "  # noqa: S608
+                f"WHERE {_old_rows_sql(table, col)}",
+                old,
+                sorted(corrupt),
+            )
+            if late:
+                continue
+            # The wrapped key stays: a worker that missed every notification and
+            # still writes with it later leaves rows that remain readable.
+            await conn.execute(
+                "UPDATE catalog.data_keys SET state = 'retired' "
+                "WHERE tenant_code = $1 AND kind = 'dek' AND name = $2 "
+                "AND version = ANY($3::int[])",
+                tenant,
+                name,
+                old,
+            )
+            await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", tenant)
         break
-    if corrupt:
-        return RotationResult(new, done, sorted(corrupt), retired=False)
-    async with db.catalog() as conn:
-        await conn.execute(
-            "UPDATE catalog.data_keys SET state = 'retired', wrapped = '\\x'::bytea "
-            "WHERE tenant_code = $1 AND kind = 'dek' AND name = $2 AND version = ANY($3::int[])",
-            tenant,
-            name,
-            old,
-        )
-        await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", tenant)
     db.keyring.invalidate(tenant)
     return RotationResult(new, done, [], retired=True)

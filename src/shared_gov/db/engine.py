@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared_gov import errors
 from shared_gov.crypto.keyring import FETCH_KEYS_SQL, Keyring, TownKeys, provider_from_settings
+from shared_gov.crypto.providers import KeyNotFound
 from shared_gov.db.urls import plain_url, sqlalchemy_url
 from shared_gov.logs import get_logger
 from shared_gov.settings import Settings
@@ -118,12 +119,16 @@ def binding_sql(names: TenantNames) -> str:
     them as literals is safe (and required: simple-protocol queries take no
     parameters).
     """
+    # The shared advisory lock marks this transaction as a possible writer with
+    # the town's current data keys; retiring a key waits for all of them.
     return (
         "BEGIN; SELECT set_config('search_path', '"
         + names.schema
         + "', true), set_config('role', '"
         + names.role
-        + "', true)"
+        + "', true), pg_advisory_xact_lock_shared(hashtextextended('shared_gov.dek."
+        + names.code
+        + "', 0))"
     )
 
 
@@ -205,7 +210,8 @@ class Database:
         # never hold two pooled connections at once.
         try:
             keys = await self.town_keys(names.code)
-        except LookupError as exc:
+        except (LookupError, KeyNotFound) as exc:
+            # No keys: the town was offboarded (keys shredded) or never set up.
             raise errors.not_found() from exc
         async with self._acquire() as conn:
             try:

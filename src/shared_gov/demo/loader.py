@@ -40,7 +40,7 @@ def _seeder(code: str) -> Access:
         tenant=code,
         department="shimin",
         roles=principal.roles,
-        mfa=False,
+        mfa=True,  # it records individual numbers, which needs two-factor auth
         purposes=frozenset({"juki.registration"}),
         staff_id=principal.subject,
     )

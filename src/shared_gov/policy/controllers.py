@@ -19,7 +19,7 @@ from shared_gov.policy.purposes import purposes
 from shared_gov.web import services
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
-DeptCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+DeptCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,31}\Z")]
 StaffId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 

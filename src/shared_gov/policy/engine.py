@@ -34,7 +34,9 @@ import cedarpy
 from shared_gov.policy.purposes import Purpose
 
 NAMESPACE = "SharedGov"
-WHEREABOUTS = frozenset({"address", "postal_code", "previous_address", "forward_address", "phone"})
+WHEREABOUTS = frozenset(
+    {"address", "postal_code", "previous_address", "forward_address", "phone", "household_no"}
+)
 _CACHE_SIZE = 50_000
 
 

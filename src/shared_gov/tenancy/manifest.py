@@ -18,7 +18,7 @@ from shared_gov import errors
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy.purposes import purposes
 
-DeptCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,31}$", max_length=32)]
+DeptCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,31}\Z", max_length=32)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -32,15 +32,15 @@ class Department(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
-ClaimName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")]
+ClaimName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}\Z")]
 
 
 class IssuerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """The town's own OpenID Connect issuer for staff tokens."""
 
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=300)]
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+\Z", max_length=300)]
     audience: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    jwks_uri: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=500)] | None = (
+    jwks_uri: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+\Z", max_length=500)] | None = (
         None
     )
     jwks: dict[str, Any] | None = None
@@ -56,15 +56,15 @@ class IssuerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class Manifest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """What ``tenants/<town>.toml`` holds."""
 
-    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")]
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")]
     name: ShortText
     name_kana: ShortText
     prefecture: ShortText
     population: Annotated[int, msgspec.Meta(ge=1, le=20_000_000)]
     departments: Annotated[list[Department], msgspec.Meta(min_length=1, max_length=200)]
-    postal_prefix: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{3,5}$")] = "100"
+    postal_prefix: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{3,5}\Z")] = "100"
     """First digits of the town's postal codes, used by the demo seeder only."""
-    phone_area_code: Annotated[str, msgspec.Meta(pattern=r"^0[0-9]{1,4}$")] = "03"
+    phone_area_code: Annotated[str, msgspec.Meta(pattern=r"^0[0-9]{1,4}\Z")] = "03"
     """Telephone area code, used by the demo seeder only."""
     issuer: IssuerConfig | None = None
     """The town's own identity provider; without it, only the built-in issuer."""

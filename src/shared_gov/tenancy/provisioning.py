@@ -88,7 +88,10 @@ def provision(
     upgrade_tenant(conn, names)
     keyring.provision(conn, names.code, manifest.population)
     _sync_departments(conn, manifest)
-    if manifest.issuer is not None:
+    if manifest.issuer is not None and (outcome == "created" or not _has_issuer(conn, names.code)):
+        # The manifest names the town's first identity provider; afterwards only
+        # the town's own admins change it (an operator who could swap it could
+        # mint the town's staff tokens).
         _sync_issuer(conn, manifest)
     # Other workers drop their cached permissions and issuers for this town.
     conn.execute(text("SELECT pg_notify('shared_gov_policy', :c)"), {"c": names.code})
@@ -182,7 +185,7 @@ def _sync_issuer(conn: Connection, manifest: Manifest) -> None:
         text("SELECT tenant_code FROM catalog.issuers WHERE issuer = :iss"), {"iss": issuer.url}
     ).scalar()
     if owner is not None and owner != manifest.code:
-        raise errors.conflict("another town has registered this issuer")
+        raise errors.conflict("this issuer URL cannot be registered for this town")
     conn.execute(text("DELETE FROM catalog.issuers WHERE tenant_code = :t"), {"t": manifest.code})
     conn.execute(
         text(
@@ -201,4 +204,12 @@ def _sync_issuer(conn: Connection, manifest: Manifest) -> None:
             "dc": issuer.department_claim,
             "rc": issuer.roles_claim,
         },
+    )
+
+
+def _has_issuer(conn: Connection, code: str) -> bool:
+    return bool(
+        conn.execute(
+            text("SELECT 1 FROM catalog.issuers WHERE tenant_code = :t"), {"t": code}
+        ).scalar()
     )

@@ -16,11 +16,13 @@ from shared_gov.domains.residents.models import ChangeEvent, EntryEvent
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
 Kana = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Address = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Digits7 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{7}$")]
-Digits8 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{8}$")]
-Digits11 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{11}$")]
-Digits12 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")]
-Phone = Annotated[str, msgspec.Meta(pattern=r"^[0-9+\-() ]{6,20}$")]
+# \Z, not $: msgspec searches with Python's re, where $ also matches before a
+# final newline ("12345678901\n" would pass and dodge uniqueness).
+Digits7 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{7}\Z")]
+Digits8 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{8}\Z")]
+Digits11 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{11}\Z")]
+Digits12 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}\Z")]
+Phone = Annotated[str, msgspec.Meta(pattern=r"^[0-9+\-() ]{6,20}\Z")]
 Relationship = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
 Sex = Literal["male", "female"]
 ResidentType = Literal["japanese", "foreign"]

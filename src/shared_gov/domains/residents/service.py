@@ -58,8 +58,15 @@ def parse_if_match(header: str | None) -> int | None:
     value = header.strip()
     if value == "*":
         return None
-    if value.startswith('"v') and value.endswith('"') and value[2:-1].isdigit():
-        return int(value[2:-1])
+    digits = value[2:-1]
+    if (
+        value.startswith('"v')
+        and value.endswith('"')
+        and 0 < len(digits) <= 9
+        and digits.isascii()
+        and digits.isdigit()
+    ):
+        return int(digits)
     raise errors.precondition_failed("If-Match does not name a version of this record")
 
 
@@ -95,8 +102,14 @@ def _parse_id(resident_id: str) -> str:
 
 
 async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) -> Resident:
-    """Enter a person in the register through an entry event (記載)."""
-    access.require("register", tenant=uow.code)
+    """Enter a person in the register through an entry event (記載).
+
+    Recording an individual number uses it (and a duplicate would confirm it
+    exists): that needs 2FA and a listed purpose, like searching by it.
+    """
+    access.require(
+        "register", tenant=uow.code, by_individual_number=data.individual_number is not None
+    )
     today = today_jst()
     problems: list[FieldError] = []
     family_kana = _check_kana(problems, "/family_name_kana", data.family_name_kana)
@@ -245,7 +258,13 @@ async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -
     for name in searched:
         if name not in view.allowed:
             raise errors.forbidden(view.reasons.get(name, "the purpose does not cover " + name))
-    found = await _find(uow, query)
+    # A protected record is only found by a field this caller may see on it
+    # (else searching by phone would confirm a hidden number).
+    found = [
+        r
+        for r in await _find(uow, query)
+        if all(n in access.field_view(uow.code, r.support_measure).allowed for n in searched)
+    ]
     fields = set(searched)
     for r in found:
         fields |= access.field_view(uow.code, r.support_measure).allowed
@@ -297,7 +316,13 @@ async def household(
     exists, head = await repo.household_head(uow, household_no)
     if not exists:
         raise errors.not_found("no such household")
-    members = await repo.household_members(uow, household_no)
+    # A protected member (支援措置) is not listed to anyone who may not see
+    # their address: membership of a household discloses where they live.
+    members = [
+        m
+        for m in await repo.household_members(uow, household_no)
+        if not m.support_measure or "address" in access.field_view(uow.code, True).allowed
+    ]
     fields: set[str] = set()
     for m in members:
         fields |= access.field_view(uow.code, m.support_measure).allowed & MEMBER_FIELDS

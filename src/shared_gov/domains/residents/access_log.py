@@ -1,0 +1,259 @@
+"""A resident's access report (アクセス記録の開示), from the town's audit log.
+
+Staff handling a resident's disclosure request (purpose ``juki.disclosure``)
+get every event of the town's log that names the resident: when, which town
+and department, for what purpose, which action and fields, and the outcome.
+Never who: the staff member's id, address, terminal and request id stay in
+the log for auditors.
+
+Left out on purpose:
+- Auditors' own queries (resource type ``audit_log``): oversight of staff is
+  not a use of the resident's data, and showing it would warn the person
+  under investigation.
+- Events an auditor suppressed until a release date (see
+  :mod:`shared_gov.audit.suppressions`). The report then says that entries
+  are withheld and until when, without revealing how many or which.
+
+The log is read as the platform role (tenant roles cannot read it), and the
+resident's existence is checked in the town's own unit of work, which also
+records this report as an access. The two never hold pooled connections at
+the same time: authorisation is checked first without the database, the log
+is read, then the unit of work re-checks everything and records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, Parameter, PathParameter
+
+from shared_gov import errors
+from shared_gov.audit.queries import parse_instant, subject_hash
+from shared_gov.audit.suppressions import LATEST_UNTIL_SQL
+from shared_gov.auth.principal import Principal
+from shared_gov.clock import JST, now_jst, today_jst
+from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.policy import Access
+from shared_gov.policy.purposes import purposes
+from shared_gov.web import access_for, services, tenant_scope
+
+DISCLOSURE = "juki.disclosure"
+"""The one purpose this report is given for (住民基本台帳法 / 個人情報保護法 開示)."""
+ACTION = "history"
+"""The record action juki.disclosure covers; Cedar decides it like any other."""
+
+ACTION_JA: dict[str, str] = {
+    "resident.register": "住民記録の記載",
+    "resident.read": "住民記録の閲覧",
+    "resident.search": "住民記録の検索",
+    "resident.move": "異動の記録",
+    "resident.history": "履歴の閲覧",
+    "resident.protect": "支援措置の設定・解除",
+    "resident.access_log": "アクセス記録の開示",
+    "household.read": "世帯の閲覧",
+    "residents.import": "一括登録",
+    "residents.export": "一括抽出",
+    "keys.reencrypt": "暗号鍵の更新（再暗号化）",
+}
+
+
+class Named(msgspec.Struct, kw_only=True):
+    code: str
+    name: str | None
+
+
+class AccessEntry(msgspec.Struct, kw_only=True):
+    occurred_at: datetime
+    """Japan time."""
+    town: Named | None
+    """The town of the staff who acted (another town's, under an agreement); None
+    for the platform's own operations."""
+    department: Named | None
+    purpose: Named | None
+    action: str
+    action_ja: str | None
+    fields: list[str]
+    individual_number: bool
+    outcome: str
+
+
+class Withheld(msgspec.Struct, kw_only=True):
+    until: date
+    """The latest release date of the withheld entries."""
+    note: str
+
+
+class AccessLogOut(msgspec.Struct, kw_only=True):
+    resident_id: str
+    tenant: str
+    generated_at: datetime
+    entries: list[AccessEntry]
+    withheld: Withheld | None
+    """Set when some entries are withheld; which and how many is not said."""
+
+
+def require_disclosure(access: Access, tenant: str) -> None:
+    """Only for juki.disclosure, and only when Cedar grants its action."""
+    if access.purpose is None or access.purpose.code != DISCLOSURE:
+        raise errors.forbidden(f"the access report is given only for purpose {DISCLOSURE}")
+    access.require(ACTION, tenant=tenant)
+
+
+async def load(
+    db: Database,
+    tenant: str,
+    resident_id: str,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[list[AccessEntry], date | None]:
+    """The visible entries, and the latest release date of withheld ones (if any)."""
+    hashed = await subject_hash(db, tenant, resident_id)
+    async with db.catalog() as conn:
+        rows = await conn.fetch(
+            f"""
+            SELECT e.occurred_at, e.actor_tenant, e.department, e.purpose, e.action, e.fields,
+                   e.individual_number, e.outcome, ({LATEST_UNTIL_SQL}) AS withheld_until
+            FROM audit.events e
+            WHERE e.tenant = $1 AND e.subjects @> ARRAY[$2::bigint]
+              AND e.resource_type <> 'audit_log'
+              AND ($3::timestamptz IS NULL OR e.occurred_at >= $3)
+              AND ($4::timestamptz IS NULL OR e.occurred_at < $4)
+            ORDER BY e.occurred_at, e.event_id
+            """,  # noqa: S608 - a fixed subquery; values are parameters
+            tenant,
+            hashed,
+            since,
+            until,
+        )
+        towns = sorted({r["actor_tenant"] for r in rows if r["actor_tenant"]})
+        town_names = {
+            r["code"]: r["name"]
+            for r in await conn.fetch(
+                "SELECT code, name FROM catalog.tenants WHERE code = ANY($1::text[])", towns
+            )
+        }
+        department_names = {
+            (r["tenant_code"], r["code"]): r["name"]
+            for r in await conn.fetch(
+                "SELECT tenant_code, code, name FROM catalog.departments "
+                "WHERE tenant_code = ANY($1::text[])",
+                towns,
+            )
+        }
+    known = purposes()
+    today = today_jst()
+    entries: list[AccessEntry] = []
+    withheld: date | None = None
+    for r in rows:
+        release: date | None = r["withheld_until"]
+        if release is not None and today < release:
+            withheld = max(withheld or release, release)
+            continue
+        town = r["actor_tenant"]
+        dept = r["department"]
+        purpose = known.get(r["purpose"] or "")
+        entries.append(
+            AccessEntry(
+                occurred_at=r["occurred_at"].astimezone(JST),
+                town=Named(code=town, name=town_names.get(town)) if town else None,
+                department=(
+                    Named(code=dept, name=department_names.get((town, dept)))
+                    if dept and town
+                    else None
+                ),
+                purpose=(
+                    Named(code=r["purpose"], name=purpose.name if purpose else None)
+                    if r["purpose"]
+                    else None
+                ),
+                action=r["action"],
+                action_ja=ACTION_JA.get(r["action"]),
+                fields=sorted(r["fields"]),
+                individual_number=r["individual_number"],
+                outcome=r["outcome"],
+            )
+        )
+    return entries, withheld
+
+
+async def _exists(uow: TenantUnitOfWork, resident_id: str) -> bool:
+    found = await uow.fetchval("SELECT 1 FROM residents WHERE id = $1", uuid.UUID(resident_id))
+    return found is not None
+
+
+def _canonical(resident_id: str) -> str | None:
+    try:
+        return str(uuid.UUID(resident_id))
+    except ValueError:
+        return None
+
+
+PurposeHeader = Annotated[
+    str | None,
+    HeaderParameter(name="X-Purpose", description="juki.disclosure"),
+]
+
+
+class ResidentAccessLogController(Controller):
+    path = "/api/v1/tenants/{code:str}"
+    tags = ("residents",)
+
+    @get(
+        "/residents/{resident_id:str}/access-log",
+        summary="Who (which town, department, purpose) accessed a resident's record",
+    )
+    async def access_log(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: Annotated[str, PathParameter(description="6-digit local government code")],
+        resident_id: FromPath[str],
+        purpose: PurposeHeader = None,
+        since: Annotated[str | None, Parameter(query="from")] = None,
+        until: Annotated[str | None, Parameter(query="to")] = None,
+    ) -> AccessLogOut:
+        svc = services(request)
+        rid = _canonical(resident_id)
+        start = parse_instant(since, "from")
+        end = parse_instant(until, "to")
+        entries: list[AccessEntry] = []
+        withheld: date | None = None
+        # Read the log only for a caller who will pass; anyone else falls
+        # through to tenant_scope, which refuses again and records it. (Should
+        # permissions change in between, the scope's check is the one that counts.)
+        try:
+            require_disclosure(await access_for(svc, principal, code, purpose), code)
+            allowed = True
+        except errors.DomainError:
+            allowed = False
+        if allowed and rid is not None:
+            entries, withheld = await load(svc.db, code, rid, start, end)
+        async with tenant_scope(request, principal, code, purpose, "resident.access_log") as (
+            uow,
+            access,
+        ):
+            require_disclosure(access, code)
+            if rid is None or not await _exists(uow, rid):
+                raise errors.not_found("no such resident")
+            # The report returns no personal field, only the log's metadata.
+            access.audit.subjects.append(rid)
+            access.audit.rows = len(entries)
+        return AccessLogOut(
+            resident_id=rid,
+            tenant=code,
+            generated_at=now_jst(),
+            entries=entries,
+            withheld=(
+                Withheld(
+                    until=withheld,
+                    note="一部の記録は、この日まで開示を保留しています。",
+                )
+                if withheld
+                else None
+            ),
+        )
