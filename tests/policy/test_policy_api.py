@@ -230,6 +230,8 @@ async def test_support_measure_hides_whereabouts(
         },
         headers=auth(mint(issuer, "kaigo"), purpose="kaigo.qualification"),
     )
+    assert search.status_code == 200
+    assert search.json()["count"] == 1
     assert address not in search.text
 
 

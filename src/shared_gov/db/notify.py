@@ -21,6 +21,7 @@ import asyncpg
 from shared_gov.logs import get_logger
 
 CHANNEL = "shared_gov_policy"
+HEARTBEAT_SECONDS = 10.0
 log = get_logger(__name__)
 
 Callback = Callable[[str], None]
@@ -67,11 +68,20 @@ class ChangeListener:
                 self._conn = await asyncpg.connect(self._url)
                 await self._conn.add_listener(CHANNEL, self._on_notify)
                 self.publish_locally("*")
-                # asyncpg has no "closed" event to await; poll the flag.
-                while not self._conn.is_closed():  # noqa: ASYNC110
-                    await asyncio.sleep(1.0)
+                # A connection dropped silently (NAT, firewall) still looks open:
+                # ping it, and reconnect (which drops every cache) when it fails.
+                while not self._conn.is_closed():
+                    await asyncio.sleep(HEARTBEAT_SECONDS)
+                    await asyncio.wait_for(self._conn.execute("SELECT 1"), HEARTBEAT_SECONDS)
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (
+                OSError,
+                TimeoutError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+            ) as exc:
                 log.warning("notify.listener_down", error=type(exc).__name__)
+                if self._conn is not None:
+                    self._conn.terminate()
             await asyncio.sleep(1.0)

@@ -218,6 +218,14 @@ async def list_tenants(db: Database, *, include_offboarded: bool = False) -> lis
     ]
 
 
+async def conn_status(db: Database, code: str) -> str | None:
+    async with db.catalog() as conn:
+        status: str | None = await conn.fetchval(
+            "SELECT status FROM catalog.tenants WHERE code = $1", code
+        )
+    return status
+
+
 async def offboard(db: Database, code: str, export_dir: Path) -> Path:
     """Mark inactive, export everything to a JSON file, drop schema and role, destroy keys."""
     names = tenant_names(code, db.settings.role_prefix)
@@ -228,6 +236,12 @@ async def offboard(db: Database, code: str, export_dir: Path) -> Path:
             code,
         )
     if status is None:
+        offboarded = await conn_status(db, code) == "offboarded"
+        if offboarded:
+            # Re-running finishes an interrupted crypto-shredding (idempotent).
+            db.keyring.provider.destroy(code)
+            db.keyring.invalidate(code)
+            raise errors.conflict("already offboarded; its keys are destroyed")
         raise errors.not_found("no such active tenant")
     export_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, tiny
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

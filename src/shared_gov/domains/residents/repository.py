@@ -319,6 +319,16 @@ async def existing_unique_values(
     keys = _keys(uow)
     in_values = {keys.index("individual_number", normalize_digits(n)) for n in individual_numbers}
     jc_values = {keys.index("juminhyo_code", normalize_digits(c)) for c in juminhyo_codes}
+    # The same locks registration takes (in a fixed order): a registration
+    # committing during the import cannot slip a duplicate in.
+    lock_keys = sorted(
+        [f"{uow.code}:bidx_individual_number:{v}" for v in in_values]
+        + [f"{uow.code}:bidx_juminhyo_code:{v}" for v in jc_values]
+    )
+    await uow.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k",
+        lock_keys,
+    )
     rows = await uow.fetch(
         _SELECT + " WHERE state = 'active' AND (bidx_individual_number = ANY($1::bigint[]) "
         "OR bidx_juminhyo_code = ANY($2::bigint[]))",
