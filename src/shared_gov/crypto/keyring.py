@@ -65,10 +65,14 @@ RESIDENT_COLUMNS: tuple[str, ...] = (
     "forward_address",
     "relationship",
     "resident_type",
+    "resident_since",
+    "address_since",
+    "notified_on",
+    "removed_on",
 )
 ENCRYPTED: dict[str, tuple[str, ...]] = {
     "residents": RESIDENT_COLUMNS,
-    "resident_history": ("snapshot",),
+    "resident_history": ("snapshot", "reason", "move_date", "notified_on"),
 }
 DEK_NAMES: tuple[str, ...] = tuple(f"{t}.{c}" for t, cols in ENCRYPTED.items() for c in cols)
 BLIND_INDEXES: tuple[str, ...] = (

@@ -37,6 +37,12 @@ POLICY_FIELDS: tuple[str, ...] = (
     "household_no",
     "relationship",
     "resident_type",
+    # Record dates: for a birth they are the birth date, for a death the date
+    # of death, so they are decided like any other personal field.
+    "resident_since",
+    "address_since",
+    "notified_on",
+    "removed_on",
 )
 RECORD_ACTIONS = frozenset({"search", "register", "move", "history", "household", "protect"})
 

@@ -30,7 +30,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, Parameter, PathParameter
+from litestar.params import FromPath, HeaderParameter, PathParameter, QueryParameter
 
 from shared_gov import errors
 from shared_gov.audit.queries import parse_instant, subject_hash
@@ -214,8 +214,8 @@ class ResidentAccessLogController(Controller):
         code: Annotated[str, PathParameter(description="6-digit local government code")],
         resident_id: FromPath[str],
         purpose: PurposeHeader = None,
-        since: Annotated[str | None, Parameter(query="from")] = None,
-        until: Annotated[str | None, Parameter(query="to")] = None,
+        since: Annotated[str | None, QueryParameter(name="from")] = None,
+        until: Annotated[str | None, QueryParameter(name="to")] = None,
     ) -> AccessLogOut:
         svc = services(request)
         rid = _canonical(resident_id)

@@ -34,18 +34,7 @@ from shared_gov.web import tenant_scope
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 
 
-_META = (
-    "id",
-    "atena_no",
-    "state",
-    "version",
-    "history_no",
-    "resident_since",
-    "address_since",
-    "notified_on",
-    "removed_on",
-    "support_measure",
-)
+_META = ("id", "atena_no", "state", "version", "history_no", "support_measure")
 _MEMBER_FIELDS = (
     "family_name",
     "given_name",
@@ -186,6 +175,8 @@ class ResidentController(Controller):
         hidden = set(view.withheld)
         for entry in entries:
             entry["snapshot"] = {k: v for k, v in entry["snapshot"].items() if k not in hidden}
+            if "resident_since" in hidden:
+                del entry["move_date"], entry["notified_on"]
         return HistoryOut(
             resident_id=resident_id,
             entries=[msgspec.convert(e, HistoryEntry) for e in entries],

@@ -38,7 +38,7 @@ _ALL = tuple(f.name for f in fields(Resident))
 ENCRYPTED = tuple(c for c in _ALL if c in RESIDENT_COLUMNS)
 PLAIN = tuple(c for c in _ALL if c not in RESIDENT_COLUMNS)
 BLIND = ("bidx_individual_number", "bidx_kana_birth", "bidx_phone", "bidx_juminhyo_code")
-_DATES = frozenset({"birth_date"})
+_DATES = frozenset({"birth_date", "resident_since", "address_since", "notified_on", "removed_on"})
 
 # Statement texts are assembled once, at import, from the fixed column lists
 # above; no runtime value ever reaches them.
@@ -233,6 +233,42 @@ async def household_members(uow: TenantUnitOfWork, household_no: str) -> list[Re
     return [_resident(keys, r) for r in rows]
 
 
+def _history_row(
+    keys: TownKeys,
+    resident: Resident,
+    reason: str,
+    move_date: date,
+    notified_on: date,
+    processed_on: date,
+) -> tuple[Any, ...]:
+    """One history entry as stored: 事由, 異動日, 届出日 and the snapshot encrypted."""
+    place = f"{resident.id}/{resident.history_no}"
+
+    def seal(column: str, value: str) -> bytes | None:
+        return keys.encrypt("resident_history", column, place, value)
+
+    return (
+        resident.id,
+        resident.history_no,
+        seal("reason", reason),
+        seal("move_date", move_date.isoformat()),
+        seal("notified_on", notified_on.isoformat()),
+        processed_on,
+        seal("snapshot", json.dumps(resident.snapshot(), ensure_ascii=False)),
+    )
+
+
+_HISTORY_COLUMNS = (
+    "resident_id",
+    "history_no",
+    "reason",
+    "move_date",
+    "notified_on",
+    "processed_on",
+    "snapshot",
+)
+
+
 async def append_history(
     uow: TenantUnitOfWork,
     resident: Resident,
@@ -245,18 +281,7 @@ async def append_history(
     await uow.execute(
         "INSERT INTO resident_history (resident_id, history_no, reason, move_date, notified_on, "
         "processed_on, snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        resident.id,
-        resident.history_no,
-        reason,
-        move_date,
-        notified_on,
-        processed_on,
-        _keys(uow).encrypt(
-            "resident_history",
-            "snapshot",
-            f"{resident.id}/{resident.history_no}",
-            json.dumps(resident.snapshot(), ensure_ascii=False),
-        ),
+        *_history_row(_keys(uow), resident, reason, move_date, notified_on, processed_on),
     )
 
 
@@ -269,14 +294,22 @@ async def history(uow: TenantUnitOfWork, resident_id: str) -> list[dict[str, Any
     keys = _keys(uow)
     entries = []
     for r in rows:
-        entry = dict(r)
-        entry["snapshot"] = json.loads(
-            keys.decrypt(
-                "resident_history", "snapshot", f"{resident_id}/{r['history_no']}", r["snapshot"]
-            )
-            or "{}"
+        place = f"{resident_id}/{r['history_no']}"
+
+        def unseal(column: str, row: Any = r, where: str = place) -> str:
+            return keys.decrypt("resident_history", column, where, row[column]) or ""
+
+        entries.append(
+            {
+                "history_no": r["history_no"],
+                "reason": unseal("reason"),
+                "move_date": date.fromisoformat(unseal("move_date")),
+                "notified_on": date.fromisoformat(unseal("notified_on")),
+                "processed_on": r["processed_on"],
+                "recorded_at": r["recorded_at"],
+                "snapshot": json.loads(unseal("snapshot") or "{}"),
+            }
         )
-        entries.append(entry)
     return entries
 
 
@@ -361,35 +394,10 @@ async def copy_in(
             values = _row(keys, r)
             rows.append(tuple(values[c] for c in _WRITTEN))
             history_rows.append(
-                (
-                    r.id,
-                    r.history_no,
-                    "import",
-                    r.address_since,
-                    r.notified_on,
-                    processed_on,
-                    keys.encrypt(
-                        "resident_history",
-                        "snapshot",
-                        f"{r.id}/{r.history_no}",
-                        json.dumps(r.snapshot(), ensure_ascii=False),
-                    ),
-                )
+                _history_row(keys, r, "import", r.address_since, r.notified_on, processed_on)
             )
         await uow.copy_records("residents", _WRITTEN, rows)
-        await uow.copy_records(
-            "resident_history",
-            (
-                "resident_id",
-                "history_no",
-                "reason",
-                "move_date",
-                "notified_on",
-                "processed_on",
-                "snapshot",
-            ),
-            history_rows,
-        )
+        await uow.copy_records("resident_history", _HISTORY_COLUMNS, history_rows)
         if on_progress:
             on_progress(len(batch))
     await uow.execute(

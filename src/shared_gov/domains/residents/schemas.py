@@ -101,11 +101,11 @@ class ResidentOut(msgspec.Struct, kw_only=True):
     state: str
     version: int
     history_no: int
-    resident_since: date
-    address_since: date
-    notified_on: date
-    removed_on: date | None
     support_measure: bool
+    resident_since: date | msgspec.UnsetType = msgspec.UNSET
+    address_since: date | msgspec.UnsetType = msgspec.UNSET
+    notified_on: date | msgspec.UnsetType = msgspec.UNSET
+    removed_on: date | None | msgspec.UnsetType = msgspec.UNSET
     resident_type: str | msgspec.UnsetType = msgspec.UNSET
     household_no: str | msgspec.UnsetType = msgspec.UNSET
     relationship: str | msgspec.UnsetType = msgspec.UNSET
@@ -140,14 +140,17 @@ class SearchResult(msgspec.Struct, kw_only=True):
 
 
 class HistoryEntry(msgspec.Struct, kw_only=True):
+    """One 履歴. 異動日 and 届出日 are record dates: shown only to purposes that
+    may see them (a birth's 異動日 is the birth date)."""
+
     history_no: int
     reason: str
     reason_ja: str
-    move_date: date
-    notified_on: date
     processed_on: date
     recorded_at: datetime
     snapshot: dict[str, Any]
+    move_date: date | msgspec.UnsetType = msgspec.UNSET
+    notified_on: date | msgspec.UnsetType = msgspec.UNSET
 
 
 class HistoryOut(msgspec.Struct, kw_only=True):

@@ -45,8 +45,17 @@ ENCRYPTED = (
     "forward_address",
     "relationship",
     "resident_type",
+    # Record dates are personal too: for a birth they equal the birth date,
+    # for a death the removal date is the date of death.
+    "resident_since",
+    "address_since",
+    "notified_on",
+    "removed_on",
 )
 REQUIRED = {
+    "resident_since",
+    "address_since",
+    "notified_on",
     "family_name",
     "given_name",
     "family_name_kana",
@@ -78,10 +87,6 @@ def upgrade() -> None:
         ),
         *[sa.Column(name, sa.LargeBinary, nullable=name not in REQUIRED) for name in ENCRYPTED],
         *[sa.Column(name, sa.BigInteger) for name in BLIND],
-        sa.Column("resident_since", sa.Date, nullable=False),
-        sa.Column("address_since", sa.Date, nullable=False),
-        sa.Column("notified_on", sa.Date, nullable=False),
-        sa.Column("removed_on", sa.Date),
         sa.Column("history_no", sa.Integer, nullable=False),
         sa.Column("support_measure", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column(
@@ -101,9 +106,11 @@ def upgrade() -> None:
         "resident_history",
         sa.Column("resident_id", pg.UUID, sa.ForeignKey("residents.id"), primary_key=True),
         sa.Column("history_no", sa.Integer, primary_key=True),
-        sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("move_date", sa.Date, nullable=False),
-        sa.Column("notified_on", sa.Date, nullable=False),
+        # 異動事由, 異動日 and 届出日 are encrypted (a birth's 異動日 is the birth
+        # date); 処理日 and the recording time are the platform's own metadata.
+        sa.Column("reason", sa.LargeBinary, nullable=False),
+        sa.Column("move_date", sa.LargeBinary, nullable=False),
+        sa.Column("notified_on", sa.LargeBinary, nullable=False),
         sa.Column("processed_on", sa.Date, nullable=False),
         sa.Column(
             "recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
