@@ -12,6 +12,7 @@ import statistics
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -214,6 +215,18 @@ def compare_throughput(
             (m_results if side is measured else b_results).append(result)
             print(f"  round {r}/{rounds} {side.label:<28} {result.brief()}", flush=True)
     return Comparison(m_results, b_results)
+
+
+def log_problems(log_path: Path, limit: int = 8) -> str:
+    """A few server log lines that are not a 200 access line (what went wrong)."""
+    try:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    odd = [ln for ln in lines if '"status": 200' not in ln and '"status":200' not in ln]
+    shown = odd[:limit]
+    more = f"\n... {len(odd) - limit} more" if len(odd) > limit else ""
+    return "\n".join(shown) + more if shown else "(nothing but 200s)"
 
 
 # --------------------------------------------------------------------------- timing/report

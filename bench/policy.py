@@ -281,6 +281,9 @@ def measure_http(args: argparse.Namespace) -> tuple[c.Comparison, dict[str, int]
                 connections=args.connections,
                 workdir=bdb.workdir,
             )
+            if not comparison.ok:
+                for name in ("cedar.log", "interim.log"):
+                    print(f"--- {name}, not 200 ---\n{c.log_problems(bdb.workdir / name)}")
     return comparison, sizes
 
 
@@ -313,9 +316,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--residents", type=int, default=200, help="residents seeded (GET targets)")
     parser.add_argument("--samples", type=int, default=2000, help="timed decisions per figure")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per load slice")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per load slice")
     parser.add_argument("--warmup", type=float, default=3.0, help="minimum warm-up seconds")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating load rounds")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating load rounds (ABBA)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--skip-http", action="store_true", help="in-process figures only")
     args = parser.parse_args(argv)
