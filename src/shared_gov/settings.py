@@ -86,9 +86,12 @@ class Settings:
             raise SettingsError(
                 "SHARED_GOV_ISSUER points at loopback; set the public URL of the issuer"
             )
-        if self.key_provider == "pkcs11" and not (self.pkcs11_library and self.pkcs11_token):
+        if self.key_provider == "pkcs11" and not (
+            self.pkcs11_library and self.pkcs11_token and self.pkcs11_pin
+        ):
             raise SettingsError(
-                "SHARED_GOV_PKCS11_LIBRARY and SHARED_GOV_PKCS11_TOKEN are required for pkcs11"
+                "SHARED_GOV_PKCS11_LIBRARY, SHARED_GOV_PKCS11_TOKEN and SHARED_GOV_PKCS11_PIN "
+                "are required for pkcs11"
             )
 
 

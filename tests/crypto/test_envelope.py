@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -223,3 +224,41 @@ def test_errors_carry_no_plaintext_or_key() -> None:
         assert K1.hex() not in text
         assert repr(K1)[2:-1] not in text
         assert blob.hex() not in text
+
+
+# --- the cached context prefix ---------------------------------------------------------------
+
+
+def test_changing_contexts_on_one_cipher(cipher: FieldCipher) -> None:
+    # The cipher caches the encoding of all parts but the last: alternating
+    # contexts must never reuse another context's bytes.
+    contexts = [CONTEXT, ("172031", *CONTEXT[1:]), (*CONTEXT[:3], "other-row"), ("x",), ()]
+    blobs = [cipher.encrypt(VALUE, c) for c in contexts]
+    for _ in range(2):
+        for c, blob in zip(contexts, blobs, strict=True):
+            assert cipher.decrypt(blob, c) == VALUE
+            assert AESGCM(K1).decrypt(blob[5:17], blob[17:], aad(*c, "1")) == VALUE
+            for other in contexts:
+                if other != c:
+                    with pytest.raises(DecryptError):
+                        cipher.decrypt(blob, other)
+
+
+def test_threads_with_different_contexts(cipher: FieldCipher) -> None:
+    failures: list[BaseException] = []
+
+    def work(town: str) -> None:
+        try:
+            for i in range(2_000):
+                context = (town, "residents", "phone", str(i))
+                value = f"{town}/{i}".encode()
+                assert cipher.decrypt(cipher.encrypt(value, context), context) == value
+        except BaseException as exc:  # collected: a thread's failure is otherwise lost
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(town,)) for town in ("172065", "172031")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []

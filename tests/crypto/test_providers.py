@@ -679,6 +679,28 @@ def test_pkcs11_duplicate_kek_labels_still_unwrap(
     assert hsm_provider.unwrap(TOWN, 1, second, AAD) == DATA_KEY
 
 
+def test_pkcs11_concurrent_signing_key_creation_backs_off(
+    objects: Inspect, hsm_provider: Pkcs11KeyProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pkcs11
+
+    create = Pkcs11KeyProvider._generate_signing_pair
+    rival: list[str] = []
+
+    def racing(self: Pkcs11KeyProvider, session: Any, tenant: str) -> str:
+        # Another process creates the town's signing key at the same moment.
+        rival.append(create(self, session, tenant))
+        return create(self, session, tenant)
+
+    monkeypatch.setattr(Pkcs11KeyProvider, "_generate_signing_pair", racing)
+    hsm_provider.ensure_kek(TOWN)
+    # Ours stepped back: only the rival's pair is left, and it is the one used.
+    assert [k.label for k in objects(CLASS=pkcs11.ObjectClass.PRIVATE_KEY)] == rival
+    assert [k.label for k in objects(CLASS=pkcs11.ObjectClass.PUBLIC_KEY)] == rival
+    public = hsm_provider.signing_public_key(TOWN)
+    assert verify(public, hsm_provider.sign(TOWN, b"m"), b"m")
+
+
 def test_pkcs11_providers_share_the_login(softhsm: SoftHsm) -> None:
     first = Pkcs11KeyProvider(softhsm.library, softhsm.token_label, softhsm.user_pin)
     second = Pkcs11KeyProvider(softhsm.library, softhsm.token_label, softhsm.user_pin)

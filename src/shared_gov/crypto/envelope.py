@@ -62,11 +62,7 @@ def aad(*parts: str) -> bytes:
 
 
 def _encode(parts: Sequence[str], tail: bytes) -> bytes:
-    """``aad(*parts) + tail`` in one join (the hot path's only allocation-heavy step)."""
-    # A bare str is a Sequence[str] too: it would silently bind one part per
-    # character, and a later call with the proper tuple would fail to decrypt.
-    if isinstance(parts, str):
-        raise TypeError("context must be a sequence of strings, not a string")
+    """``aad(*parts) + tail`` in one join."""
     # list + join measured faster than bytearray += or struct.pack of a format.
     out: list[bytes] = []
     append = out.append
@@ -86,7 +82,14 @@ class FieldCipher:
     safe to share between threads and tasks.
     """
 
-    __slots__ = ("_readers", "_write_aead", "_write_header", "_write_tail", "write_version")
+    __slots__ = (
+        "_head",
+        "_readers",
+        "_write_aead",
+        "_write_header",
+        "_write_tail",
+        "write_version",
+    )
 
     def __init__(self, keys: Mapping[int, bytes], write_version: int) -> None:
         if write_version not in keys:
@@ -104,11 +107,36 @@ class FieldCipher:
         self.write_version: int = write_version
         self._write_aead, self._write_tail = self._readers[write_version]
         self._write_header = bytes([FORMAT_VERSION]) + write_version.to_bytes(4, "big")
+        # The encoded leading context parts, with the parts they encode.
+        self._head: tuple[tuple[str, ...], bytes] = ((), b"")
+
+    def _aad(self, context: Sequence[str], tail: bytes) -> bytes:
+        """``aad(*context) + tail``, reusing the encoding of all parts but the last.
+
+        A cipher serves one column of one town, so (tenant, table, column)
+        repeat on every call and only the row id changes: one cached entry
+        saves about a fifth of a decrypt. It is a single attribute replaced
+        whole, so concurrent threads never pair one context's key with
+        another's bytes.
+        """
+        # A bare str is a Sequence[str] too: it would silently bind one part
+        # per character, and a later call with the proper tuple would fail.
+        if isinstance(context, str):
+            raise TypeError("context must be a sequence of strings, not a string")
+        if not context:
+            return tail
+        leading = tuple(context[:-1])
+        head = self._head
+        if head[0] != leading:
+            head = (leading, _encode(leading, b""))
+            self._head = head
+        last = context[-1].encode()
+        return b"".join((head[1], _pack_len(len(last)), last, tail))
 
     def encrypt(self, plaintext: bytes, context: Sequence[str]) -> bytes:
         """Encrypt ``plaintext`` for the place ``context`` names (tenant, table, column, row id)."""
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._write_aead.encrypt(nonce, plaintext, _encode(context, self._write_tail))
+        sealed = self._write_aead.encrypt(nonce, plaintext, self._aad(context, self._write_tail))
         return self._write_header + nonce + sealed
 
     def decrypt(self, blob: bytes, context: Sequence[str]) -> bytes:
@@ -129,7 +157,7 @@ class FieldCipher:
         aead, tail = reader
         try:
             return aead.decrypt(
-                blob[_VERSION_END:_NONCE_END], blob[_NONCE_END:], _encode(context, tail)
+                blob[_VERSION_END:_NONCE_END], blob[_NONCE_END:], self._aad(context, tail)
             )
         except InvalidTag:
             # Tampered, truncated inside the ciphertext, or moved to another
