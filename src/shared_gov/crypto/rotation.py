@@ -165,7 +165,11 @@ async def _start_rotation(db: Database, tenant: str, name: str) -> tuple[list[in
         new = active + 1
         kek = await asyncio.to_thread(db.keyring.provider.current_kek_version, tenant)
         wrapped = await asyncio.to_thread(
-            db.keyring.provider.wrap, tenant, kek, os.urandom(32), _wrap_aad(tenant, "dek", name, new)
+            db.keyring.provider.wrap,
+            tenant,
+            kek,
+            os.urandom(32),
+            _wrap_aad(tenant, "dek", name, new),
         )
         await conn.execute(
             "UPDATE catalog.data_keys SET state = 'decrypt' WHERE tenant_code = $1 "

@@ -62,19 +62,19 @@ ACTION_JA: dict[str, str] = {
 }
 
 
-class Named(msgspec.Struct, kw_only=True):
+class AccessLogRef(msgspec.Struct, kw_only=True):
     code: str
     name: str | None
 
 
-class AccessEntry(msgspec.Struct, kw_only=True):
+class AccessLogEntry(msgspec.Struct, kw_only=True):
     occurred_at: datetime
     """Japan time."""
-    town: Named | None
+    town: AccessLogRef | None
     """The town of the staff who acted (another town's, under an agreement); None
     for the platform's own operations."""
-    department: Named | None
-    purpose: Named | None
+    department: AccessLogRef | None
+    purpose: AccessLogRef | None
     action: str
     action_ja: str | None
     fields: list[str]
@@ -82,7 +82,7 @@ class AccessEntry(msgspec.Struct, kw_only=True):
     outcome: str
 
 
-class Withheld(msgspec.Struct, kw_only=True):
+class AccessLogWithheld(msgspec.Struct, kw_only=True):
     until: date
     """The latest release date of the withheld entries."""
     note: str
@@ -92,8 +92,8 @@ class AccessLogOut(msgspec.Struct, kw_only=True):
     resident_id: str
     tenant: str
     generated_at: datetime
-    entries: list[AccessEntry]
-    withheld: Withheld | None
+    entries: list[AccessLogEntry]
+    withheld: AccessLogWithheld | None
     """Set when some entries are withheld; which and how many is not said."""
 
 
@@ -110,7 +110,7 @@ async def load(
     resident_id: str,
     since: datetime | None,
     until: datetime | None,
-) -> tuple[list[AccessEntry], date | None]:
+) -> tuple[list[AccessLogEntry], date | None]:
     """The visible entries, and the latest release date of withheld ones (if any)."""
     hashed = await subject_hash(db, tenant, resident_id)
     async with db.catalog() as conn:
@@ -147,7 +147,7 @@ async def load(
         }
     known = purposes()
     today = today_jst()
-    entries: list[AccessEntry] = []
+    entries: list[AccessLogEntry] = []
     withheld: date | None = None
     for r in rows:
         release: date | None = r["withheld_until"]
@@ -158,16 +158,16 @@ async def load(
         dept = r["department"]
         purpose = known.get(r["purpose"] or "")
         entries.append(
-            AccessEntry(
+            AccessLogEntry(
                 occurred_at=r["occurred_at"].astimezone(JST),
-                town=Named(code=town, name=town_names.get(town)) if town else None,
+                town=AccessLogRef(code=town, name=town_names.get(town)) if town else None,
                 department=(
-                    Named(code=dept, name=department_names.get((town, dept)))
+                    AccessLogRef(code=dept, name=department_names.get((town, dept)))
                     if dept and town
                     else None
                 ),
                 purpose=(
-                    Named(code=r["purpose"], name=purpose.name if purpose else None)
+                    AccessLogRef(code=r["purpose"], name=purpose.name if purpose else None)
                     if r["purpose"]
                     else None
                 ),
@@ -214,24 +214,29 @@ class ResidentAccessLogController(Controller):
         code: Annotated[str, PathParameter(description="6-digit local government code")],
         resident_id: FromPath[str],
         purpose: PurposeHeader = None,
-        since: Annotated[str | None, QueryParameter(name="from")] = None,
-        until: Annotated[str | None, QueryParameter(name="to")] = None,
+        since: Annotated[
+            str | None, QueryParameter(name="from", description="ISO 8601, inclusive; JST")
+        ] = None,
+        until: Annotated[
+            str | None, QueryParameter(name="to", description="ISO 8601, exclusive; JST")
+        ] = None,
     ) -> AccessLogOut:
         svc = services(request)
         rid = _canonical(resident_id)
-        start = parse_instant(since, "from")
-        end = parse_instant(until, "to")
-        entries: list[AccessEntry] = []
+        entries: list[AccessLogEntry] = []
         withheld: date | None = None
         # Read the log only for a caller who will pass; anyone else falls
-        # through to tenant_scope, which refuses again and records it. (Should
-        # permissions change in between, the scope's check is the one that counts.)
+        # through to tenant_scope, which refuses again and records it. The
+        # scope's check is the one that counts: a grant revoked in between
+        # returns nothing, a grant arriving in between an empty report.
         try:
             require_disclosure(await access_for(svc, principal, code, purpose), code)
             allowed = True
         except errors.DomainError:
             allowed = False
         if allowed and rid is not None:
+            start = parse_instant(since, "from")
+            end = parse_instant(until, "to")
             entries, withheld = await load(svc.db, code, rid, start, end)
         async with tenant_scope(request, principal, code, purpose, "resident.access_log") as (
             uow,
@@ -249,7 +254,7 @@ class ResidentAccessLogController(Controller):
             generated_at=now_jst(),
             entries=entries,
             withheld=(
-                Withheld(
+                AccessLogWithheld(
                     until=withheld,
                     note="一部の記録は、この日まで開示を保留しています。",
                 )
