@@ -27,6 +27,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_gov import __version__, errors, policy
+from shared_gov.audit.auditor_controllers import AuditorController
 from shared_gov.auth.controllers import IssuerController, WellKnownController
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.auth.registry import IssuerRegistry, catalog_loader
@@ -34,6 +35,7 @@ from shared_gov.auth.verify import TokenVerifier
 from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
 from shared_gov.db.notify import ChangeListener
+from shared_gov.domains.residents.access_log import ResidentAccessLogController
 from shared_gov.domains.residents.controllers import ResidentController
 from shared_gov.logs import configure_logging, get_logger
 from shared_gov.policy.controllers import PurposeController, TownAdminController
@@ -240,6 +242,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             IssuerController,
             TenantController,
             ResidentController,
+            ResidentAccessLogController,
+            AuditorController,
             TownAdminController,
             PurposeController,
         ],

@@ -1,0 +1,512 @@
+"""Standard analyses of a town's audit log (住民記録システム標準仕様書: 操作ログ).
+
+The operation-log requirements name late-night and holiday access, failed
+attempts and bulk searches; DESIGN.md adds individual-number use. Each
+analysis reads one time window of one town's log and returns findings, and
+every finding links to the events behind it: their ids (the first
+:data:`EVENT_IDS_PER_FINDING`) and a ready ``/audit/events`` query.
+
+- **After hours**: events outside office hours (default 8:30–17:30 JST), on
+  weekends, on Japanese public holidays (the maintained ``holidays``
+  package) and on the year-end closure (12/29–1/3, closed by each town's
+  休日条例), one finding per actor and day.
+- **Bulk access**: one actor touching more than N distinct residents
+  (default 100) within any sliding hour, not just a clock hour, so a burst
+  across 10:59–11:01 is not split in two. Bulk jobs that record a row count
+  without naming subjects (imports, exports) count their rows.
+- **Repeated denials**: at least M denials (default 5) for one actor in the
+  window. Tokens that fail verification never reach a town, so "failed
+  logins" are the identity provider's log; what reaches us is a denial.
+- **Individual-number reads**: per actor, how many allowed accesses touched
+  個人番号 and for how many residents, by purpose.
+
+Times of day are Japan time, computed as UTC + 9 hours in SQL: Japan has no
+daylight saving time, and this needs no time-zone database in the server.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import asyncpg
+import holidays
+import msgspec
+
+from shared_gov.audit.queries import EventFilter, events_url, filter_params
+from shared_gov.clock import JST
+from shared_gov.db import Database
+
+OFFICE_OPENS = time(8, 30)
+OFFICE_CLOSES = time(17, 30)
+WEEKENDS_CLOSED = True
+YEAR_END_CLOSURE: tuple[tuple[int, int], ...] = (
+    (12, 29),
+    (12, 30),
+    (12, 31),
+    (1, 1),
+    (1, 2),
+    (1, 3),
+)
+"""Days the town hall is closed by ordinance (地方自治法 第4条の2), beyond public holidays."""
+YEAR_END_NAME = "年末年始（閉庁日）"
+BULK_RESIDENTS = 100
+BULK_WINDOW = timedelta(hours=1)
+DENIALS = 5
+DEFAULT_WINDOW = timedelta(days=7)
+MAX_WINDOW = timedelta(days=366)
+EVENT_IDS_PER_FINDING = 100
+MAX_FINDINGS = 500
+"""Per analysis; beyond it the report says ``truncated`` (narrow the window)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisSettings:
+    opens: time = OFFICE_OPENS
+    closes: time = OFFICE_CLOSES
+    weekends: bool = WEEKENDS_CLOSED
+    bulk_residents: int = BULK_RESIDENTS
+    denials: int = DENIALS
+
+
+class AfterHours(msgspec.Struct, kw_only=True):
+    actor: str | None
+    actor_tenant: str | None
+    departments: list[str]
+    day: date
+    """Japan date."""
+    kind: str
+    """``holiday`` (public holiday or closure day), ``weekend`` or ``after_hours``."""
+    holiday: str | None
+    events: int
+    first: datetime
+    last: datetime
+    event_ids: list[str]
+    more_events: bool
+    """True when ``events`` exceeds the ids listed: follow ``query``."""
+    query: str
+
+
+class BulkAccess(msgspec.Struct, kw_only=True):
+    actor: str | None
+    actor_tenant: str | None
+    window_start: datetime
+    window_end: datetime
+    residents: int
+    events: int
+    event_ids: list[str]
+    more_events: bool
+    query: str
+
+
+class RepeatedDenials(msgspec.Struct, kw_only=True):
+    actor: str | None
+    actor_tenant: str | None
+    denials: int
+    first: datetime
+    last: datetime
+    actions: list[str]
+    reasons: list[str]
+    event_ids: list[str]
+    more_events: bool
+    query: str
+
+
+class IndividualNumberReads(msgspec.Struct, kw_only=True):
+    actor: str | None
+    actor_tenant: str | None
+    departments: list[str]
+    purposes: list[str]
+    reads: int
+    residents: int
+    first: datetime
+    last: datetime
+    query: str
+
+
+class AnalysisSettingsOut(msgspec.Struct, kw_only=True):
+    office_hours: str
+    weekends_closed: bool
+    time_zone: str
+    bulk_residents_per_hour: int
+    denials: int
+
+
+class AnalysisReport(msgspec.Struct, kw_only=True):
+    tenant: str
+    since: datetime = msgspec.field(name="from")
+    until: datetime = msgspec.field(name="to")
+    settings: AnalysisSettingsOut
+    after_hours: list[AfterHours]
+    bulk_access: list[BulkAccess]
+    repeated_denials: list[RepeatedDenials]
+    individual_number_reads: list[IndividualNumberReads]
+    truncated: bool
+    """Some analysis had more than MAX_FINDINGS findings: narrow the window."""
+
+    @property
+    def findings(self) -> int:
+        return (
+            len(self.after_hours)
+            + len(self.bulk_access)
+            + len(self.repeated_denials)
+            + len(self.individual_number_reads)
+        )
+
+
+def closed_days(since: date, until: date) -> dict[date, str]:
+    """Public holidays (振替休日 and 国民の休日 included) and closure days in
+    ``[since, until]``, with their Japanese names."""
+    years = range(since.year, until.year + 1)
+    result: dict[date, str] = {}
+    for year in years:
+        for month, day in YEAR_END_CLOSURE:
+            result[date(year, month, day)] = YEAR_END_NAME
+    # Statutory names win over the closure label (1/1 is 元日).
+    result.update(holidays.country_holidays("JP", years=years, language="ja").items())
+    return {d: n for d, n in sorted(result.items()) if since <= d <= until}
+
+
+_LOCAL = "((occurred_at AT TIME ZONE 'UTC') + interval '9 hours')"
+_RANGE = "tenant = $1 AND occurred_at >= $2 AND occurred_at < $3"
+
+
+def _ids(values: list[Any]) -> list[str]:
+    return [str(v) for v in values]
+
+
+def _jst(moment: datetime) -> datetime:
+    return moment.astimezone(JST)
+
+
+def _actor_params(actor: str | None, actor_tenant: str | None) -> list[tuple[str, Any]]:
+    return [("actor", actor), ("actor_tenant", actor_tenant)]
+
+
+async def _after_hours(
+    conn: asyncpg.Connection,
+    tenant: str,
+    since: datetime,
+    until: datetime,
+    s: AnalysisSettings,
+) -> tuple[list[AfterHours], bool]:
+    closed = closed_days(_jst(since).date(), _jst(until).date())
+    rows = await conn.fetch(
+        f"""
+        WITH flagged AS (
+            SELECT event_id, occurred_at, actor, actor_tenant, department,
+                   {_LOCAL}::date AS day
+            FROM audit.events
+            WHERE {_RANGE}
+              AND ({_LOCAL}::date = ANY($4::date[])
+                   OR ($5 AND extract(isodow FROM {_LOCAL}) >= 6)
+                   OR {_LOCAL}::time < $6 OR {_LOCAL}::time >= $7)
+        )
+        SELECT actor_tenant, actor, day, count(*) AS events,
+               min(occurred_at) AS first, max(occurred_at) AS last,
+               COALESCE(array_agg(DISTINCT department) FILTER (WHERE department IS NOT NULL),
+                        '{{}}') AS departments,
+               (array_agg(event_id ORDER BY occurred_at, event_id))[1:$8] AS event_ids
+        FROM flagged
+        GROUP BY actor_tenant, actor, day
+        ORDER BY day, actor_tenant, actor
+        LIMIT $9
+        """,  # noqa: S608 - fixed SQL fragments; values are parameters
+        tenant,
+        since,
+        until,
+        list(closed),
+        s.weekends,
+        s.opens,
+        s.closes,
+        EVENT_IDS_PER_FINDING,
+        MAX_FINDINGS + 1,
+    )
+    out = []
+    for r in rows[:MAX_FINDINGS]:
+        day: date = r["day"]
+        name = closed.get(day)
+        kind = "holiday" if name else "weekend" if day.isoweekday() >= 6 else "after_hours"
+        start = datetime.combine(day, time(0), JST)
+        query = events_url(
+            tenant,
+            [
+                *_actor_params(r["actor"], r["actor_tenant"]),
+                ("from", max(start, since)),
+                ("to", min(start + timedelta(days=1), until)),
+            ],
+        )
+        out.append(
+            AfterHours(
+                actor=r["actor"],
+                actor_tenant=r["actor_tenant"],
+                departments=sorted(r["departments"]),
+                day=day,
+                kind=kind,
+                holiday=name,
+                events=r["events"],
+                first=_jst(r["first"]),
+                last=_jst(r["last"]),
+                event_ids=_ids(r["event_ids"]),
+                more_events=r["events"] > len(r["event_ids"]),
+                query=query,
+            )
+        )
+    return out, len(rows) > MAX_FINDINGS
+
+
+_BULK_SCOPE = "outcome = 'allowed' AND resource_type = 'resident'"
+
+
+async def _bulk(
+    conn: asyncpg.Connection,
+    tenant: str,
+    since: datetime,
+    until: datetime,
+    s: AnalysisSettings,
+) -> tuple[list[BulkAccess], bool]:
+    # Cheap pre-filter: the actors whose total touches in the whole window
+    # exceed N (an upper bound of any hour's distinct residents).
+    candidates = await conn.fetch(
+        f"""
+        SELECT actor_tenant, actor FROM audit.events
+        WHERE {_RANGE} AND {_BULK_SCOPE}
+        GROUP BY actor_tenant, actor
+        HAVING sum(CASE WHEN cardinality(subjects) > 0 THEN cardinality(subjects)
+                        ELSE rows_returned END) > $4
+        ORDER BY actor_tenant, actor
+        """,  # noqa: S608 - fixed SQL fragments
+        tenant,
+        since,
+        until,
+        s.bulk_residents,
+    )
+    out: list[BulkAccess] = []
+    for c in candidates:
+        events = await conn.fetch(
+            f"""
+            SELECT event_id, occurred_at, subjects, rows_returned FROM audit.events
+            WHERE {_RANGE} AND {_BULK_SCOPE}
+              AND actor IS NOT DISTINCT FROM $4 AND actor_tenant IS NOT DISTINCT FROM $5
+            ORDER BY occurred_at, event_id
+            """,  # noqa: S608 - fixed SQL fragments
+            tenant,
+            since,
+            until,
+            c["actor"],
+            c["actor_tenant"],
+        )
+        for first, last, residents in _bursts(events, s.bulk_residents):
+            window = events[first:last]
+            start = window[0]["occurred_at"]
+            end = start + BULK_WINDOW
+            flt = EventFilter(
+                actor=c["actor"],
+                actor_tenant=c["actor_tenant"],
+                outcome="allowed",
+                resource_type="resident",
+                since=_jst(start),
+                until=_jst(end),
+            )
+            out.append(
+                BulkAccess(
+                    actor=c["actor"],
+                    actor_tenant=c["actor_tenant"],
+                    window_start=_jst(start),
+                    window_end=_jst(end),
+                    residents=residents,
+                    events=len(window),
+                    event_ids=_ids([e["event_id"] for e in window[:EVENT_IDS_PER_FINDING]]),
+                    more_events=len(window) > EVENT_IDS_PER_FINDING,
+                    query=events_url(tenant, filter_params(flt, None)),
+                )
+            )
+            if len(out) > MAX_FINDINGS:
+                return out[:MAX_FINDINGS], True
+    return out, False
+
+
+def _bursts(events: list[asyncpg.Record], limit: int) -> list[tuple[int, int, int]]:
+    """Windows ``events[first:last]`` spanning less than an hour from their first
+    event and touching more than ``limit`` distinct residents.
+
+    A two-pointer sweep over time-ordered events: O(subjects touched). After
+    a burst is reported the sweep restarts past it, so one burst is one
+    finding, and a later burst the same day is another.
+    """
+    found: list[tuple[int, int, int]] = []
+    seen: Counter[int] = Counter()
+    anonymous = 0  # rows of bulk jobs that name no subjects
+    n = len(events)
+    i = j = 0
+
+    def touch(k: int, step: int) -> int:
+        subjects = events[k]["subjects"]
+        if not subjects:
+            rows: int = events[k]["rows_returned"]
+            return step * rows
+        for subject in subjects:
+            seen[subject] += step
+            if seen[subject] <= 0:
+                del seen[subject]
+        return 0
+
+    while i < n:
+        end = events[i]["occurred_at"] + BULK_WINDOW
+        while j < n and events[j]["occurred_at"] < end:
+            anonymous += touch(j, 1)
+            j += 1
+        residents = len(seen) + anonymous
+        if residents > limit:
+            found.append((i, j, residents))
+            seen.clear()
+            anonymous = 0
+            i = j
+            continue
+        anonymous += touch(i, -1)
+        i += 1
+    return found
+
+
+async def _denials(
+    conn: asyncpg.Connection,
+    tenant: str,
+    since: datetime,
+    until: datetime,
+    s: AnalysisSettings,
+) -> tuple[list[RepeatedDenials], bool]:
+    rows = await conn.fetch(
+        f"""
+        SELECT actor_tenant, actor, count(*) AS denials,
+               min(occurred_at) AS first, max(occurred_at) AS last,
+               array_agg(DISTINCT action) AS actions,
+               COALESCE(array_agg(DISTINCT reason) FILTER (WHERE reason IS NOT NULL),
+                        '{{}}') AS reasons,
+               (array_agg(event_id ORDER BY occurred_at, event_id))[1:$5] AS event_ids
+        FROM audit.events
+        WHERE {_RANGE} AND outcome = 'denied'
+        GROUP BY actor_tenant, actor
+        HAVING count(*) >= $4
+        ORDER BY count(*) DESC, actor_tenant, actor
+        LIMIT $6
+        """,  # noqa: S608 - fixed SQL fragments
+        tenant,
+        since,
+        until,
+        s.denials,
+        EVENT_IDS_PER_FINDING,
+        MAX_FINDINGS + 1,
+    )
+    out = [
+        RepeatedDenials(
+            actor=r["actor"],
+            actor_tenant=r["actor_tenant"],
+            denials=r["denials"],
+            first=_jst(r["first"]),
+            last=_jst(r["last"]),
+            actions=sorted(r["actions"]),
+            # Reasons are the server's own sentences, never a submitted value.
+            reasons=sorted(r["reasons"])[:20],
+            event_ids=_ids(r["event_ids"]),
+            more_events=r["denials"] > len(r["event_ids"]),
+            query=events_url(
+                tenant,
+                [
+                    *_actor_params(r["actor"], r["actor_tenant"]),
+                    ("outcome", "denied"),
+                    ("from", _jst(since)),
+                    ("to", _jst(until)),
+                ],
+            ),
+        )
+        for r in rows[:MAX_FINDINGS]
+    ]
+    return out, len(rows) > MAX_FINDINGS
+
+
+async def _individual_number(
+    conn: asyncpg.Connection, tenant: str, since: datetime, until: datetime
+) -> tuple[list[IndividualNumberReads], bool]:
+    rows = await conn.fetch(
+        """
+        SELECT e.actor_tenant, e.actor, count(DISTINCT e.event_id) AS reads,
+               count(DISTINCT s.subject) AS residents,
+               min(e.occurred_at) AS first, max(e.occurred_at) AS last,
+               COALESCE(array_agg(DISTINCT e.department)
+                        FILTER (WHERE e.department IS NOT NULL), '{}') AS departments,
+               COALESCE(array_agg(DISTINCT e.purpose)
+                        FILTER (WHERE e.purpose IS NOT NULL), '{}') AS purposes
+        FROM audit.events e
+        LEFT JOIN LATERAL unnest(e.subjects) AS s(subject) ON true
+        WHERE e.tenant = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3
+          AND e.individual_number AND e.outcome = 'allowed'
+        GROUP BY e.actor_tenant, e.actor
+        ORDER BY count(DISTINCT e.event_id) DESC, e.actor_tenant, e.actor
+        LIMIT $4
+        """,
+        tenant,
+        since,
+        until,
+        MAX_FINDINGS + 1,
+    )
+    out = [
+        IndividualNumberReads(
+            actor=r["actor"],
+            actor_tenant=r["actor_tenant"],
+            departments=sorted(r["departments"]),
+            purposes=sorted(r["purposes"]),
+            reads=r["reads"],
+            residents=r["residents"],
+            first=_jst(r["first"]),
+            last=_jst(r["last"]),
+            query=events_url(
+                tenant,
+                [
+                    *_actor_params(r["actor"], r["actor_tenant"]),
+                    ("individual_number", True),
+                    ("outcome", "allowed"),
+                    ("from", _jst(since)),
+                    ("to", _jst(until)),
+                ],
+            ),
+        )
+        for r in rows[:MAX_FINDINGS]
+    ]
+    return out, len(rows) > MAX_FINDINGS
+
+
+async def analyse(
+    db: Database,
+    tenant: str,
+    since: datetime,
+    until: datetime,
+    settings: AnalysisSettings | None = None,
+) -> AnalysisReport:
+    """Run every analysis on ``[since, until)`` of the town's log, in one snapshot."""
+    s = settings or AnalysisSettings()
+    async with db.catalog() as conn:
+        # One snapshot for all four analyses, so their counts agree.
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        after_hours, t1 = await _after_hours(conn, tenant, since, until, s)
+        bulk, t2 = await _bulk(conn, tenant, since, until, s)
+        denials, t3 = await _denials(conn, tenant, since, until, s)
+        numbers, t4 = await _individual_number(conn, tenant, since, until)
+    return AnalysisReport(
+        tenant=tenant,
+        since=_jst(since),
+        until=_jst(until),
+        settings=AnalysisSettingsOut(
+            office_hours=f"{s.opens:%H:%M}-{s.closes:%H:%M}",
+            weekends_closed=s.weekends,
+            time_zone="Asia/Tokyo (UTC+09:00)",
+            bulk_residents_per_hour=s.bulk_residents,
+            denials=s.denials,
+        ),
+        after_hours=after_hours,
+        bulk_access=bulk,
+        repeated_denials=denials,
+        individual_number_reads=numbers,
+        truncated=t1 or t2 or t3 or t4,
+    )
