@@ -8,6 +8,7 @@ generator). Like the harness, nothing here asserts a timing.
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import tomllib
 from collections.abc import Callable, Sequence
@@ -169,10 +170,17 @@ class Side:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """Per-round load results of a measured side and its baseline."""
+    """Per-round load results of a measured side and its baseline.
+
+    Beside throughput, the CPU time the server's processes (granian and its
+    workers, not PostgreSQL) used per request during each slice: on a machine
+    shared with other work, CPU per request moves much less than req/s.
+    """
 
     measured: list[h.LoadResult]
     baseline: list[h.LoadResult]
+    measured_cpu_us: list[float]
+    baseline_cpu_us: list[float]
 
     @property
     def ratios(self) -> list[float]:
@@ -186,8 +194,46 @@ class Comparison:
         return h.median(self.ratios)
 
     @property
+    def cpu_ratio(self) -> float:
+        """Median of per-round (measured CPU/request ÷ baseline CPU/request)."""
+        return h.median(
+            [m / b for m, b in zip(self.measured_cpu_us, self.baseline_cpu_us, strict=True) if b]
+        )
+
+    @property
     def ok(self) -> bool:
         return all(r.ok for r in (*self.measured, *self.baseline))
+
+
+def server_pids(base_url: str) -> list[int]:
+    """The granian processes (main and workers) serving ``base_url``, found through /proc."""
+    port = base_url.rsplit(":", 1)[1].encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--port" in argv and port in argv and any(a.endswith(b"granian") for a in argv[:2]):
+            pids.append(int(entry.name))
+    return pids
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds the processes have used so far (0 for vanished ones)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / _TICK
 
 
 def compare_throughput(
@@ -200,11 +246,14 @@ def compare_throughput(
     workdir: Any,
 ) -> Comparison:
     """Short alternating slices, order swapped every round (ABBA), so drift hits both sides."""
-    m_results: list[h.LoadResult] = []
-    b_results: list[h.LoadResult] = []
+    results: dict[str, list[h.LoadResult]] = {"m": [], "b": []}
+    cpu: dict[str, list[float]] = {"m": [], "b": []}
+    pids = {id(side): server_pids(side.base_url) for side in (measured, baseline)}
     for r in range(1, rounds + 1):
         order = (measured, baseline) if r % 2 else (baseline, measured)
         for side in order:
+            key = "m" if side is measured else "b"
+            before = cpu_seconds(pids[id(side)])
             result = h.run_load(
                 side.base_url,
                 side.targets,
@@ -212,9 +261,16 @@ def compare_throughput(
                 connections=connections,
                 workdir=workdir,
             )
-            (m_results if side is measured else b_results).append(result)
-            print(f"  round {r}/{rounds} {side.label:<28} {result.brief()}", flush=True)
-    return Comparison(m_results, b_results)
+            used = cpu_seconds(pids[id(side)]) - before
+            per_request = used / result.requests * 1e6 if result.requests else float("nan")
+            results[key].append(result)
+            cpu[key].append(per_request)
+            print(
+                f"  round {r}/{rounds} {side.label:<26} {result.brief()}  "
+                f"server CPU {per_request:5.0f} µs/req",
+                flush=True,
+            )
+    return Comparison(results["m"], results["b"], cpu["m"], cpu["b"])
 
 
 def log_problems(log_path: Path, limit: int = 8) -> str:

@@ -617,7 +617,12 @@ def report_http(args: argparse.Namespace, r: HttpResult) -> None:
         f"{h.median([x.p50_ms for x in comp.measured]):.2f}/"
         f"{h.median([x.p50_ms for x in comp.baseline]):.2f}",
     )
-    print("per-round ratios: " + ", ".join(f"{x:.3f}" for x in comp.ratios))
+    c.row(
+        "server CPU per request, encrypted / plaintext (µs)",
+        f"{h.median(comp.measured_cpu_us):.0f}/{h.median(comp.baseline_cpu_us):.0f}",
+    )
+    c.row("  CPU per request ratio encrypted / plaintext (context)", f"{comp.cpu_ratio:.2f}")
+    print("per-round throughput ratios: " + ", ".join(f"{x:.3f}" for x in comp.ratios))
     print(
         f"bodies: encrypted {r.body_bytes['encrypted']} B, plaintext {r.body_bytes['plaintext']} B "
         f"({r.body_bytes['differing_fields']} fields differ besides id/atena_no); stored "

@@ -303,7 +303,12 @@ def report_http(args: argparse.Namespace, comp: c.Comparison, sizes: dict[str, i
         f"{h.median([r.p50_ms for r in comp.measured]):.2f}/"
         f"{h.median([r.p50_ms for r in comp.baseline]):.2f}",
     )
-    print("per-round ratios: " + ", ".join(f"{x:.3f}" for x in comp.ratios))
+    c.row(
+        "server CPU per request, Cedar / interim (µs)",
+        f"{h.median(comp.measured_cpu_us):.0f}/{h.median(comp.baseline_cpu_us):.0f}",
+    )
+    c.row("  CPU per request ratio Cedar / interim (context)", f"{comp.cpu_ratio:.2f}")
+    print("per-round throughput ratios: " + ", ".join(f"{x:.3f}" for x in comp.ratios))
     print(
         f"response: {sizes['fields']} top-level keys, {sizes['withheld']} withheld "
         "(identical bodies from both servers)"

@@ -159,6 +159,8 @@ class PolicyEngine:
         if problems:
             raise PolicyError(problems)
         self._cache: OrderedDict[tuple[Any, ...], Decision] = OrderedDict()
+        self.views: dict[tuple[Any, ...], tuple[int, Any]] = {}
+        """Whole per-field views by (actor, purpose, town, protection), for Access."""
         self.generation = 0
         self.engine_calls = 0
 
@@ -181,6 +183,7 @@ class PolicyEngine:
     def invalidate(self, _tenant: str = "*") -> None:
         """Forget every cached decision (permissions, policies or agreements changed)."""
         self._cache.clear()
+        self.views.clear()
         self.generation += 1
 
     def decide(self, actor: Actor, query: Query) -> Decision:

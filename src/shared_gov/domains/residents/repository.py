@@ -60,6 +60,10 @@ _UPDATE = (
 )
 
 
+_REGISTRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+_REGISTRATION_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
+
+
 def _keys(uow: TenantUnitOfWork) -> TownKeys:
     if uow.keys is None:  # pragma: no cover - Database always provides keys
         raise RuntimeError("this unit of work has no keys")
@@ -153,6 +157,10 @@ async def _ensure_unique(uow: TenantUnitOfWork, resident: Resident) -> None:
     """
     keys = _keys(uow)
     blind = _blind(keys, resident)
+    # Shared with other registrations, exclusive for a bulk import (one lock
+    # for the whole file instead of one per number, which would exhaust
+    # PostgreSQL's lock table on a real register).
+    await uow.execute(_REGISTRATION_LOCK_SHARED, f"{uow.code}:registration")
     for field_name, column, message in (
         ("individual_number", "bidx_individual_number", "this individual number"),
         ("juminhyo_code", "bidx_juminhyo_code", "this 住民票コード"),
@@ -352,27 +360,29 @@ async def existing_unique_values(
     keys = _keys(uow)
     in_values = {keys.index("individual_number", normalize_digits(n)) for n in individual_numbers}
     jc_values = {keys.index("juminhyo_code", normalize_digits(c)) for c in juminhyo_codes}
-    # The same locks registration takes (in a fixed order): a registration
-    # committing during the import cannot slip a duplicate in.
-    lock_keys = sorted(
-        [f"{uow.code}:bidx_individual_number:{v}" for v in in_values]
-        + [f"{uow.code}:bidx_juminhyo_code:{v}" for v in jc_values]
-    )
-    await uow.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k",
-        lock_keys,
-    )
+    # Registrations hold this lock shared: while the import holds it, none can
+    # commit a duplicate behind the check below.
+    await uow.execute(_REGISTRATION_LOCK, f"{uow.code}:registration")
     rows = await uow.fetch(
-        _SELECT + " WHERE state = 'active' AND (bidx_individual_number = ANY($1::bigint[]) "
+        "SELECT id, individual_number, juminhyo_code FROM residents WHERE state = 'active' "
+        "AND (bidx_individual_number = ANY($1::bigint[]) "
         "OR bidx_juminhyo_code = ANY($2::bigint[]))",
         sorted(in_values),
         sorted(jc_values),
     )
-    found = [_resident(keys, r) for r in rows]
-    return (
-        {r.individual_number for r in found if r.individual_number} & set(individual_numbers),
-        {r.juminhyo_code for r in found if r.juminhyo_code} & set(juminhyo_codes),
-    )
+    # Only the two numbers are decrypted: candidates grow with the town (the
+    # indexes collide on purpose), whole records would cost ten times more.
+    numbers: set[str] = set()
+    codes: set[str] = set()
+    for r in rows:
+        rid = str(r["id"])
+        number = keys.decrypt("residents", "individual_number", rid, r["individual_number"])
+        code = keys.decrypt("residents", "juminhyo_code", rid, r["juminhyo_code"])
+        if number:
+            numbers.add(number)
+        if code:
+            codes.add(code)
+    return numbers & set(individual_numbers), codes & set(juminhyo_codes)
 
 
 async def copy_in(
