@@ -30,10 +30,12 @@ import asyncio
 import contextlib
 import csv
 import dataclasses
+import json
 import os
 import sys
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,8 +378,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rounds.append(Round(bare, service, no_log, lat_one, lat_all))
             memory = h.backend_memory(bdb.url)
         load_after = os.getloadavg()[0]
+        log_notes = scan_service_log(bdb.workdir / "service.log")
 
     report(args, manifests, prep, migrate_seconds, migrate_line, rounds, sizes, wrk is not None)
+    for note in log_notes:
+        print(note)
     if memory is not None:
         print(
             f"PostgreSQL backends of the three servers at the end: {memory.backends}, private "
@@ -387,6 +392,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"load average (1 min) before / after the HTTP runs: {load_before:.2f} / {load_after:.2f}"
     )
     return 0
+
+
+def scan_service_log(path: Path) -> list[str]:
+    """Non-2xx statuses and warning/error events in the service's JSON log."""
+    statuses: Counter[int] = Counter()
+    events: Counter[str] = Counter()
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        status = entry.get("status")
+        if entry.get("event") == "request" and isinstance(status, int) and status >= 300:
+            statuses[status] += 1
+        if entry.get("level") in ("warning", "error", "critical"):
+            events[f"{entry.get('level')} {entry.get('event')}"] += 1
+    notes = []
+    if statuses:
+        notes.append(
+            "service log, non-2xx responses: "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
+        )
+    if events:
+        notes.append(
+            "service log, warnings/errors: "
+            + ", ".join(f"{k}: {v}" for k, v in events.most_common(5))
+        )
+    return notes
 
 
 def report(

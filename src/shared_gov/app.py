@@ -8,6 +8,7 @@ with the application's lifespan. Run it with any ASGI server, e.g.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -28,6 +29,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_gov import __version__, errors, policy
 from shared_gov.audit.auditor_controllers import AuditorController
+from shared_gov.audit.controllers import AuditController
+from shared_gov.audit.sealer import Sealer
 from shared_gov.auth.controllers import IssuerController, WellKnownController
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.auth.registry import IssuerRegistry, catalog_loader
@@ -86,7 +89,8 @@ def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
                 field = errors.FieldError(pointer, field.detail)
             problems.append(field)
         else:
-            problems.append(errors.FieldError(f"/{source or 'request'}/{key}", "invalid value"))
+            where = getattr(source, "value", source) or "request"
+            problems.append(errors.FieldError(f"/{where}/{key}", "invalid value"))
     if not problems:
         detail = "the request body is not valid JSON" if "JSON" in exc.detail else "invalid input"
         return _problem(errors.bad_request(detail), request)
@@ -224,14 +228,20 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     svc.changes.subscribe(db.keyring.invalidate)
     svc.changes.subscribe(svc.policy.invalidate)
 
+    # One sealer per worker; an advisory lock makes exactly one of them the leader.
+    sealer = Sealer(db)
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.open()
         await svc.changes.start()
         app.state.services = svc
+        sealing = asyncio.create_task(sealer.run_forever(), name="audit-sealer")
         try:
             yield
         finally:
+            sealer.stop()
+            await sealing
             await svc.changes.stop()
             await db.close()
 
@@ -244,6 +254,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             ResidentController,
             ResidentAccessLogController,
             AuditorController,
+            AuditController,
             TownAdminController,
             PurposeController,
         ],

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from shared_gov import errors
 from shared_gov.auth.issuer import builtin_issuer
+from shared_gov.cli.audit import audit_app
 from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
 from shared_gov.logs import configure_logging
@@ -38,6 +39,7 @@ policy_app = typer.Typer(help="Validate and explain Cedar policies.", no_args_is
 app.add_typer(policy_app, name="policy")
 keys_app = typer.Typer(help="Towns' encryption keys: status and rotation.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 residents_app = typer.Typer(
     help="Bulk import and export of a town's register.", no_args_is_help=True
 )

@@ -1,0 +1,156 @@
+"""Auditors' endpoints for the sealed log under ``/api/v1/tenants/{code}/audit``.
+
+- ``GET …/audit/checkpoint``: the town's latest signed checkpoint and public key;
+- ``GET …/audit/proofs/inclusion?event=<uuid>``: where an event sits in that tree;
+- ``GET …/audit/proofs/consistency?first=N&second=M``: the tree of M leaves
+  extends the tree of N leaves.
+
+Everything is base64 and verifiable offline with the algorithms in
+``docs/audit.md`` (hashlib and an Ed25519 library are enough). Cedar decides
+who may ask (action ``audit`` on the town's ``AuditLog``: its auditors); the
+town's other staff get 403 with the reason, other towns and operators 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, QueryParameter
+
+from shared_gov import errors, policy
+from shared_gov.audit import tlog
+from shared_gov.auth.principal import Principal
+from shared_gov.policy import Actor, Query, Resource
+from shared_gov.policy.access import denied
+from shared_gov.web import services
+
+__all__ = ["AuditController", "authorize_audit"]
+
+TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
+
+
+class SubtreeOut(msgspec.Struct, kw_only=True):
+    start: int
+    size: int
+    hash: str
+
+
+class CheckpointOut(msgspec.Struct, kw_only=True):
+    tenant: str
+    tree_size: int
+    root_hash: str
+    """base64 SHA-256 root (RFC 6962 MTH of the town's first ``tree_size`` events)."""
+    signed_at: str
+    algorithm: str
+    public_key: str
+    """base64 raw 32-byte Ed25519 public key of the town."""
+    signature: str
+    """base64 Ed25519 signature of ``body``."""
+    body: str
+    """The signed text, rebuilt from the fields above (docs/audit.md)."""
+    subtrees: list[SubtreeOut]
+    """Complete subtrees whose fold is the root: save them to locate a later rewrite."""
+
+
+class InclusionOut(msgspec.Struct, kw_only=True):
+    event_id: str
+    seq: int
+    tree_size: int
+    leaf_hash: str
+    path: list[str]
+    checkpoint: CheckpointOut
+
+
+class ConsistencyOut(msgspec.Struct, kw_only=True):
+    first: int
+    second: int
+    proof: list[str]
+    first_checkpoint: CheckpointOut | None
+    second_checkpoint: CheckpointOut | None
+
+
+def authorize_audit(principal: Principal, tenant_code: str) -> None:
+    """Reading town ``tenant_code``'s audit log, decided by Cedar (action ``audit``).
+
+    Other towns get 404 before any policy or database work; the town's own
+    staff without the auditor role get 403 with the reason; operators, who
+    are not a town's auditors, get 404.
+    """
+    if not principal.is_operator and principal.tenant != tenant_code:
+        raise errors.not_found()
+    actor = Actor(
+        tenant=principal.tenant,
+        department=principal.department or "",
+        roles=principal.roles,
+        mfa=principal.mfa,
+        purposes=frozenset(),
+        operator=principal.is_operator,
+        staff_id=principal.subject,
+    )
+    decision = policy.engine().decide(actor, Query("audit", Resource("AuditLog", tenant_code)))
+    if not decision.allowed:
+        if principal.is_operator:
+            raise errors.not_found()
+        raise denied(decision)
+
+
+async def _authorized(request: Request[Any, Any, Any], principal: Principal, code: str) -> None:
+    authorize_audit(principal, code)
+    if await services(request).registry.get(code) is None:
+        raise errors.not_found()
+
+
+class AuditController(Controller):
+    path = "/api/v1/tenants/{code:str}/audit"
+    tags = ("audit",)
+
+    @get("/checkpoint", summary="The town's latest signed checkpoint (auditors)")
+    async def checkpoint(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+    ) -> CheckpointOut:
+        await _authorized(request, principal, code)
+        async with services(request).db.catalog() as conn:
+            head = await tlog.latest_checkpoint(conn, code, with_subtrees=True)
+        if head is None:
+            raise errors.not_found("the town's audit log has no checkpoint yet")
+        return msgspec.convert(head.to_json(), CheckpointOut)
+
+    @get("/proofs/inclusion", summary="Inclusion proof of an event in the latest checkpoint")
+    async def inclusion(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        event: Annotated[uuid.UUID, QueryParameter(description="event id")],
+    ) -> InclusionOut:
+        await _authorized(request, principal, code)
+        async with services(request).db.catalog() as conn:
+            proof = await tlog.inclusion(conn, code, event)
+        if proof is None:
+            raise errors.not_found("no such event in the town's latest checkpoint (yet)")
+        return msgspec.convert(proof.to_json(), InclusionOut)
+
+    @get("/proofs/consistency", summary="Consistency proof between two tree sizes")
+    async def consistency(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        first: Annotated[int, QueryParameter(ge=1, description="the older tree size")],
+        second: Annotated[int, QueryParameter(ge=1, description="the newer tree size")],
+    ) -> ConsistencyOut:
+        await _authorized(request, principal, code)
+        if first > second:
+            raise errors.bad_request("first must not exceed second")
+        async with services(request).db.catalog() as conn:
+            proof = await tlog.consistency(conn, code, first, second)
+        if proof is None:
+            raise errors.not_found("the latest checkpoint is smaller than second")
+        return msgspec.convert(proof.to_json(), ConsistencyOut)

@@ -1,0 +1,207 @@
+"""``shared-gov audit``: seal the audit log, save a checkpoint, re-verify everything.
+
+- ``seal``: one sealing pass now (everything sealable), or ``--loop`` to run
+  like a service worker (competes for the sealer lease; Ctrl-C stops).
+- ``checkpoint --tenant CODE``: print the town's latest signed checkpoint as
+  JSON, to keep somewhere the platform cannot rewrite.
+- ``verify --tenant CODE [--trusted-checkpoint FILE]``: recompute every leaf
+  from the events, rebuild the tree, check every signature and root, and
+  that the log extends the saved checkpoint. Exit status 1 on any problem,
+  with the first bad position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from shared_gov.audit import tlog
+from shared_gov.audit.sealer import Sealer
+from shared_gov.audit.verify import VerifyReport, verify_tenant
+from shared_gov.crypto.providers import KeyNotFound, validate_tenant
+from shared_gov.db import Database
+
+audit_app = typer.Typer(
+    help="Tamper-evident audit log: seal, checkpoints, verification.", no_args_is_help=True
+)
+
+Tenant = Annotated[str, typer.Option(help="town code, e.g. 172065")]
+# Decoding and hashing events is most of `verify`; worker processes overlap
+# it with the tree rebuild here (measured: 55,000 -> 77,000 events/s over 10^6
+# events with 2 workers on 2 cores; 4 on 2 cores is slower).
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0
+T = TypeVar("T")
+
+
+# shared_gov.cli.main imports this module to register `audit_app`; importing it
+# back at module level would be circular, so its helpers are looked up on use.
+def _run(work: Callable[[Database], Awaitable[T]]) -> T:
+    from shared_gov.cli import main
+
+    return main._run(work)
+
+
+def _consoles() -> tuple[Console, Console]:
+    from shared_gov.cli import main
+
+    return main.out, main.err
+
+
+def _tenant(code: str) -> str:
+    try:
+        return validate_tenant(code)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@audit_app.command("seal")
+def seal(
+    loop: Annotated[
+        bool, typer.Option("--loop", help="keep sealing (as the leader) until interrupted")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="seconds between passes")] = 1.0,
+    batch: Annotated[int, typer.Option(help="events per transaction")] = 5000,
+) -> None:
+    """Seal committed events into each town's tree and sign checkpoints."""
+    out, err = _consoles()
+    if batch < 1 or interval <= 0:
+        raise typer.BadParameter("--batch must be >= 1 and --interval > 0")
+    if loop:
+
+        async def forever(db: Database) -> None:
+            await Sealer(db, interval=interval, batch=batch).run_forever()
+
+        err.print(f"sealing every {interval:.1f} s while holding the sealer lease; Ctrl-C stops")
+        try:
+            _run(forever)
+        except KeyboardInterrupt:
+            err.print("stopped")
+        return
+
+    started = time.perf_counter()
+    result = _run(lambda db: Sealer(db, interval=interval, batch=batch).seal_once())
+    seconds = time.perf_counter() - started
+    towns = ", ".join(f"{t}→{n}" for t, n in sorted(result.sizes.items())) or "none"
+    out.print(
+        f"{result.events} events sealed in {seconds:.2f} s; {result.checkpoints} checkpoints; "
+        f"tree sizes: {towns}"
+    )
+    for town in result.unsigned:
+        err.print(f"[yellow]warning:[/yellow] town {town} has no signing key: no checkpoint")
+
+
+@audit_app.command("checkpoint")
+def checkpoint(tenant: Tenant) -> None:
+    """Print the town's latest signed checkpoint as JSON (save it: `> file.json`)."""
+    _, err = _consoles()
+    code = _tenant(tenant)
+
+    async def work(db: Database) -> tlog.Checkpoint | None:
+        async with db.catalog() as conn:
+            return await tlog.latest_checkpoint(conn, code, with_subtrees=True)
+
+    head = _run(work)
+    if head is None:
+        err.print(f"town {code} has no checkpoint yet (run `shared-gov audit seal`)")
+        raise typer.Exit(1)
+    sys.stdout.write(json.dumps(head.to_json(), indent=2, ensure_ascii=False) + "\n")
+
+
+def _load_trusted(path: Path) -> tlog.Checkpoint:
+    try:
+        return tlog.Checkpoint.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}") from None
+
+
+def _print_report(report: VerifyReport, seconds: float) -> None:
+    out, err = _consoles()
+    rate = report.leaves / seconds if seconds > 0 else 0.0
+    out.print(
+        f"town {report.tenant}: {report.leaves} leaves, {report.nodes} stored nodes, "
+        f"{report.checkpoints} checkpoints; signed and matching up to size "
+        f"{report.verified_size}; {seconds:.2f} s ({rate:,.0f} events/s)"
+    )
+    if report.ok:
+        out.print("[green]OK[/green]: every leaf, node, root and signature verifies")
+        return
+    for problem in report.problems:
+        where = "" if problem.position is None else f" [position {problem.position}]"
+        err.print(f"[red]{problem.kind}[/red]{where}: {problem.detail}")
+    listed = {p.kind for p in report.problems}
+    for kind, count in sorted(report.counts.items()):
+        shown = sum(1 for p in report.problems if p.kind == kind)
+        if kind in listed and count > shown:
+            err.print(f"  … and {count - shown} more {kind}")
+    first = report.first_bad
+    if first is not None and first.position is not None:
+        span = "" if first.end is None else f" (somewhere in {first.position}..{first.end - 1})"
+        err.print(
+            f"[red bold]FAILED[/red bold]: first bad position {first.position}{span}: {first.kind}"
+        )
+    else:
+        err.print("[red bold]FAILED[/red bold]: see the problems above")
+
+
+@audit_app.command("verify")
+def verify(
+    tenant: Tenant,
+    trusted_checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="a checkpoint saved earlier with `audit checkpoint` (JSON)"),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(help="processes decoding and hashing events in parallel (0: this one)"),
+    ] = DEFAULT_WORKERS,
+) -> None:
+    """Re-verify the town's whole log from its events; exit 1 on any problem."""
+    _, err = _consoles()
+    code = _tenant(tenant)
+    if workers < 0:
+        raise typer.BadParameter("--workers must be >= 0")
+    trusted = _load_trusted(trusted_checkpoint) if trusted_checkpoint else None
+
+    async def work(db: Database) -> VerifyReport:
+        provider = db.keyring.provider
+        try:
+            public_key: bytes | None = await asyncio.to_thread(provider.signing_public_key, code)
+        except KeyNotFound:
+            # An offboarded town's key is shredded: the saved checkpoint's key
+            # is then the only trustworthy one.
+            public_key = trusted.public_key if trusted else None
+            err.print(f"[yellow]warning:[/yellow] town {code} has no signing key in the provider")
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]verify {task.fields[town]}[/bold] {task.completed:,} leaves"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("verify", total=None, town=code)
+            async with db.pool.acquire() as conn:
+                return await verify_tenant(
+                    conn,
+                    code,
+                    public_key=public_key,
+                    trusted=trusted,
+                    progress=lambda n: progress.update(task, completed=n),
+                    workers=workers,
+                    url=db.url,
+                )
+
+    started = time.perf_counter()
+    report = _run(work)
+    _print_report(report, time.perf_counter() - started)
+    if not report.ok:
+        raise typer.Exit(1)
