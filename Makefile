@@ -41,6 +41,9 @@ format: $(STAMP) ## Apply ruff formatting and safe fixes
 bench: $(STAMP) ## Benchmarks (ratios against a baseline measured in the same run)
 	@command -v wrk >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1) || echo "wrk unavailable: falling back to the built-in load generator"
 	$(BIN)/python bench/tenancy.py
+	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/crypto.py
+	$(BIN)/python bench/audit_verify.py
 
 clean: ## Remove the virtualenv, caches and the local data directory
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
