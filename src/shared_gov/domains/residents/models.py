@@ -85,27 +85,6 @@ RELATIONSHIPS = frozenset(
     }
 )
 
-# Personal fields of a resident. Only repository.py reads or writes their
-# columns; the encryption issue changes how they are stored, there alone.
-PERSONAL_FIELDS: tuple[str, ...] = (
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "birth_date",
-    "sex",
-    "address",
-    "postal_code",
-    "individual_number",
-    "juminhyo_code",
-    "phone",
-    "former_surname",
-    "domicile",
-    "previous_address",
-    "forward_address",
-)
-
-
 @dataclass(slots=True)
 class Resident:
     """The current state of one person's record (the highest 履歴番号)."""
