@@ -191,3 +191,33 @@ async def test_even_the_owner_cannot_update_delete_or_truncate(db: Database) -> 
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
                 async with conn.transaction():
                     await conn.execute(statement)
+
+
+async def test_a_hostile_user_agent_cannot_break_the_audit_write(
+    client: Any, tokens: dict[str, str], db: Database, person: dict[str, Any]
+) -> None:
+    """Control characters in User-Agent (NUL is refused by jsonb) are dropped from the
+    event instead of failing the audit write and with it the request."""
+    r = await client.get(
+        f"{BASE}/residents/{person['id']}",
+        headers=auth(
+            tokens["kaga"], **{"X-Request-ID": "audit-ua", "User-Agent": "evil\x00\x1b[31m"}
+        ),
+    )
+    assert r.status_code == 200
+    (e,) = await _events(db, KAGA, "audit-ua")
+    assert e["user_agent"] == "evil[31m"
+
+
+async def test_a_hostile_purpose_header_is_still_a_recorded_400(
+    client: Any, tokens: dict[str, str], db: Database, person: dict[str, Any]
+) -> None:
+    """An unknown X-Purpose with control characters gets its 400 and a denied event."""
+    r = await client.get(
+        f"{BASE}/residents/{person['id']}",
+        headers=auth(tokens["kaga"], purpose="x\x01y", **{"X-Request-ID": "audit-bad-purpose"}),
+    )
+    assert r.status_code == 400
+    (e,) = await _events(db, KAGA, "audit-bad-purpose")
+    assert e["outcome"] == "denied"
+    assert e["purpose"] == "xy"

@@ -62,25 +62,31 @@ def _payload(keys_hash: Any, actor: Actor, event: AuditEvent) -> dict[str, Any]:
     context = structlog.contextvars.get_contextvars()
     return {
         "request_id": context.get("request_id"),
-        "actor": actor.subject,
+        "actor": _printable(actor.subject),
         "actor_tenant": actor.tenant,
-        "department": actor.department,
+        "department": _printable(actor.department or "") or None,
         "roles": list(actor.roles),
         "auth_strength": actor.auth_strength,
         "client_addr": actor.client_addr,
-        "user_agent": (actor.user_agent or "")[:200] or None,
+        "user_agent": _printable(actor.user_agent or "")[:200] or None,
         "action": event.action,
         "resource_type": event.resource_type,
         "subjects": [str(keys_hash(s)) for s in event.subjects],
         "fields": sorted(set(event.fields)),
         "rows": event.rows,
         "individual_number": event.individual_number,
-        "purpose": actor.purpose,
+        "purpose": _printable(actor.purpose or "") or None,
         "agreement_id": event.agreement_id,
         "outcome": event.outcome,
         "reason": event.reason,
         "policy_ids": event.policy_ids,
     }
+
+
+def _printable(text: str) -> str:
+    # A client-chosen header: control characters (NUL above all, which jsonb
+    # refuses) must not make the audit write, and so the access, fail.
+    return "".join(c for c in text if c.isprintable())
 
 
 async def record(uow: TenantUnitOfWork, actor: Actor, event: AuditEvent) -> None:
