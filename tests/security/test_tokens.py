@@ -15,7 +15,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -29,15 +29,20 @@ from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
 from tests.conftest import KAGA, KOMATSU, auth
 from tests.factories import resident_body
-from tests.test_issuers import (
+from tests.test_issuers import (  # the fixtures are shared, not copied
     FakeClock,
     JwksServer,
     Route,
     TownIdp,
+    clock,
     issuer_url,
+    jwks_server,
+    kaga_idp,
     register,
     registry_of,
 )
+
+__all__ = ["clock", "jwks_server", "kaga_idp"]  # fixtures used by the tests below
 
 PROBLEM_JSON = "application/problem+json"
 LEEWAY = 30  # seconds, as in shared_gov.auth.verify
@@ -402,38 +407,6 @@ async def test_malformed_body_without_token_is_401(client: Any) -> None:
 # rejection is logged with a reason, and nothing of the token reaches the logs.
 
 
-@pytest.fixture(scope="module")
-def idp_server() -> Iterator[JwksServer]:
-    server = JwksServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def idp_clock(app: Litestar, client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClock]:
-    """The issuer registry's clock, moved by the test (the 30 s refetch limit)."""
-    fake = FakeClock()
-    registry = registry_of(app)
-    monkeypatch.setattr(registry.policy, "clock", fake)
-    yield fake
-    registry.invalidate("*")
-
-
-@pytest.fixture
-async def town_idp(
-    client: Any, tokens: dict[str, str], idp_server: JwksServer
-) -> AsyncIterator[TownIdp]:
-    """Kaga's own IdP with key ``k1``, registered by its admin; removed afterwards."""
-    idp = TownIdp(idp_server, KAGA)
-    idp.add_key("k1", 0)
-    idp.publish("k1")
-    r = await register(client, tokens["kaga_admin"], idp)
-    assert r.status_code == 201, r.text
-    yield idp
-    await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
-
-
 def _resident_url(code: str) -> str:
     return f"/api/v1/tenants/{code}/residents/{uuid.uuid4()}"
 
@@ -463,33 +436,33 @@ def _town_hs256(idp: TownIdp, secret: bytes) -> str:
     return f"{header}.{payload}.{_b64(mac)}"
 
 
-async def test_town_token_gets_through(client: Any, town_idp: TownIdp) -> None:
+async def test_town_token_gets_through(client: Any, kaga_idp: TownIdp) -> None:
     """Control for the cases below: a good token of Kaga's IdP reaches the service
     (404 for an unknown resident) and acts as the IdP's staff member of Kaga."""
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as events:
-        r = await client.get(_url(), headers=auth(town_idp.mint("k1")))
+        r = await client.get(_url(), headers=auth(kaga_idp.mint("k1")))
     assert r.status_code == 404, r.text
     assert {e.get("actor") for e in events if e.get("event") == "request"} == {f"{KAGA}/ext-0042"}
 
 
-async def test_town_token_claiming_another_town_is_401(client: Any, town_idp: TownIdp) -> None:
+async def test_town_token_claiming_another_town_is_401(client: Any, kaga_idp: TownIdp) -> None:
     """The issuer decides the town: a Kaga-IdP token whose ``tenant`` claim says
     Komatsu is refused, wherever it is sent; without the claim it acts for Kaga
     only (Komatsu's data is 404 to it)."""
-    lying = town_idp.mint("k1", tenant=KOMATSU)
+    lying = kaga_idp.mint("k1", tenant=KOMATSU)
     await _assert_refused_quietly(client, lying, "tenant_mismatch", _resident_url(KOMATSU))
     await _assert_refused_quietly(client, lying, "tenant_mismatch", _resident_url(KAGA))
-    honest = town_idp.mint("k1")
+    honest = kaga_idp.mint("k1")
     r = await client.get(_resident_url(KOMATSU), headers=auth(honest))
     assert r.status_code == 404, r.text
 
 
 async def test_token_of_a_removed_issuer_is_401(
-    client: Any, tokens: dict[str, str], town_idp: TownIdp
+    client: Any, tokens: dict[str, str], kaga_idp: TownIdp
 ) -> None:
     """Removing Kaga's issuer (DELETE) refuses its tokens on the very next request,
     even one that was verified and cached a moment before."""
-    token = town_idp.mint("k1")
+    token = kaga_idp.mint("k1")
     assert (await client.get(_url(), headers=auth(token))).status_code == 404
     removed = await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
     assert removed.status_code == 204
@@ -497,13 +470,13 @@ async def test_token_of_a_removed_issuer_is_401(
 
 
 async def test_issuer_removed_by_another_process_is_refused_after_its_notification(
-    client: Any, db: Database, town_idp: TownIdp
+    client: Any, db: Database, kaga_idp: TownIdp
 ) -> None:
     """A removal committed elsewhere (another worker, here a separate connection)
     with ``pg_notify('shared_gov_policy', town)`` reaches this process through its
     ChangeListener: the cached token is refused within moments, long before the
     registry's 60 s safety reload."""
-    token = town_idp.mint("k1")
+    token = kaga_idp.mint("k1")
     assert (await client.get(_url(), headers=auth(token))).status_code == 404
     async with db.catalog() as conn:
         await conn.execute("DELETE FROM catalog.issuers WHERE tenant_code = $1", KAGA)
@@ -517,82 +490,82 @@ async def test_issuer_removed_by_another_process_is_refused_after_its_notificati
 
 
 async def test_unknown_kid_refetches_at_most_once_per_30_seconds(
-    client: Any, town_idp: TownIdp, idp_clock: FakeClock, foreign_key: RSAKey
+    client: Any, kaga_idp: TownIdp, clock: FakeClock, foreign_key: RSAKey
 ) -> None:
     """A forged ``kid`` is refused after at most one JWKS refetch; a second forged
     kid within 30 s triggers no fetch at all (counted on the IdP); after 30 s one
     more refetch is allowed."""
-    good = town_idp.mint("k1")
+    good = kaga_idp.mint("k1")
     assert (await client.get(_url(), headers=auth(good))).status_code == 404
-    assert town_idp.fetches() == 1
-    idp_clock.advance(31)
-    first = town_idp.mint("forged-1", key=foreign_key)
+    assert kaga_idp.fetches() == 1
+    clock.advance(31)
+    first = kaga_idp.mint("forged-1", key=foreign_key)
     await _assert_refused_quietly(client, first, "unknown_kid")
-    assert town_idp.fetches() == 2
-    second = town_idp.mint("forged-2", key=foreign_key)
+    assert kaga_idp.fetches() == 2
+    second = kaga_idp.mint("forged-2", key=foreign_key)
     await _assert_refused_quietly(client, second, "unknown_kid")
     await _assert_refused_quietly(client, first, "unknown_kid")
-    assert town_idp.fetches() == 2
-    idp_clock.advance(29)
-    await _assert_refused_quietly(client, town_idp.mint("forged-3", key=foreign_key), "unknown_kid")
-    assert town_idp.fetches() == 2
-    idp_clock.advance(2)
-    await _assert_refused_quietly(client, town_idp.mint("forged-4", key=foreign_key), "unknown_kid")
-    assert town_idp.fetches() == 3
+    assert kaga_idp.fetches() == 2
+    clock.advance(29)
+    await _assert_refused_quietly(client, kaga_idp.mint("forged-3", key=foreign_key), "unknown_kid")
+    assert kaga_idp.fetches() == 2
+    clock.advance(2)
+    await _assert_refused_quietly(client, kaga_idp.mint("forged-4", key=foreign_key), "unknown_kid")
+    assert kaga_idp.fetches() == 3
     # The real key still works throughout.
-    assert (await client.get(_url(), headers=auth(town_idp.mint("k1")))).status_code == 404
+    assert (await client.get(_url(), headers=auth(kaga_idp.mint("k1")))).status_code == 404
 
 
 async def test_forged_kids_on_a_cold_cache_cost_one_fetch(
-    client: Any, town_idp: TownIdp, foreign_key: RSAKey
+    client: Any, kaga_idp: TownIdp, foreign_key: RSAKey
 ) -> None:
     """Before any key was fetched, a burst of forged kids causes exactly one fetch."""
     for i in range(5):
-        token = town_idp.mint(f"forged-{i}", key=foreign_key)
+        token = kaga_idp.mint(f"forged-{i}", key=foreign_key)
         await _assert_refused_quietly(client, token, "unknown_kid")
-    assert town_idp.fetches() == 1
+    assert kaga_idp.fetches() == 1
 
 
 async def test_right_kid_wrong_key_is_401(
-    client: Any, town_idp: TownIdp, foreign_key: RSAKey
+    client: Any, kaga_idp: TownIdp, foreign_key: RSAKey
 ) -> None:
     """A token naming the IdP's real kid but signed by another key fails the signature."""
-    token = town_idp.mint("k1", key=foreign_key)
+    token = kaga_idp.mint("k1", key=foreign_key)
     await _assert_refused_quietly(client, token, "BadSignatureError")
 
 
 @pytest.mark.parametrize("secret", ["pem", "jwk_n"])
 async def test_hs256_signed_with_the_town_public_key_is_401(
-    client: Any, town_idp: TownIdp, secret: str
+    client: Any, kaga_idp: TownIdp, secret: str
 ) -> None:
     """HS256 "signed" with the town IdP's public key (as PEM or as the JWK modulus)
     is refused on the pinned algorithm list, before any key is fetched."""
-    key = town_idp.keys["k1"]
+    key = kaga_idp.keys["k1"]
     raw = key.as_pem(private=False) if secret == "pem" else str(key.as_dict()["n"]).encode()
-    await _assert_refused_quietly(client, _town_hs256(town_idp, raw), "alg_not_allowed")
-    assert town_idp.fetches() == 0
+    await _assert_refused_quietly(client, _town_hs256(kaga_idp, raw), "alg_not_allowed")
+    assert kaga_idp.fetches() == 0
 
 
 @pytest.mark.parametrize("alg", ["RS512", "PS256", "none"])
 async def test_alg_outside_the_issuers_pinned_list_is_401(
-    client: Any, town_idp: TownIdp, alg: str
+    client: Any, kaga_idp: TownIdp, alg: str
 ) -> None:
     """Kaga pinned RS256: a token correctly signed with its key under RS512 or PS256,
     or an unsigned ``alg: none`` token, is refused without fetching keys."""
     if alg == "none":
         header = _b64json({"alg": "none", "kid": "k1", "typ": "JWT"})
-        token = f"{header}.{_b64json(town_idp.claims())}."
+        token = f"{header}.{_b64json(kaga_idp.claims())}."
     else:
-        token = town_idp.mint("k1", alg=alg)
+        token = kaga_idp.mint("k1", alg=alg)
     await _assert_refused_quietly(client, token, "alg_not_allowed")
-    assert town_idp.fetches() == 0
+    assert kaga_idp.fetches() == 0
 
 
 async def test_issuer_pinning_es256_refuses_rs256(
-    client: Any, tokens: dict[str, str], idp_server: JwksServer
+    client: Any, tokens: dict[str, str], jwks_server: JwksServer
 ) -> None:
     """Pinning is per issuer: a town that pinned ES256 gets RS256 tokens refused."""
-    idp = TownIdp(idp_server, KAGA)
+    idp = TownIdp(jwks_server, KAGA)
     idp.add_key("k1", 0)
     idp.publish("k1")
     r = await register(client, tokens["kaga_admin"], idp, algorithms=["ES256"])
@@ -614,11 +587,11 @@ async def test_issuer_pinning_es256_refuses_rs256(
     ids=["expired", "builtin_audience", "no_iss", "operator_only"],
 )
 async def test_bad_town_tokens_are_401(
-    client: Any, town_idp: TownIdp, overrides: dict[str, Any]
+    client: Any, kaga_idp: TownIdp, overrides: dict[str, Any]
 ) -> None:
     """Expired, for another audience, without ``iss`` (so no issuer can be chosen),
     or granting only ``operator`` (never from a town's IdP): all 401."""
-    token = town_idp.mint("k1", **overrides)
+    token = kaga_idp.mint("k1", **overrides)
     with capture_logs() as events:
         r = await client.get(_url(), headers=auth(token))
     _assert_401_problem(r)
@@ -636,7 +609,7 @@ async def test_jwks_fetch_failure_is_401_not_500(
     app: Litestar,
     client: Any,
     tokens: dict[str, str],
-    idp_server: JwksServer,
+    jwks_server: JwksServer,
     monkeypatch: pytest.MonkeyPatch,
     route: Route,
     error: str,
@@ -644,9 +617,9 @@ async def test_jwks_fetch_failure_is_401_not_500(
     """When the IdP answers 500 or too slowly, the token gets 401 (never 500) within
     the fetch deadline, and the failure is logged with its kind only."""
     monkeypatch.setattr(registry_of(app).policy, "timeout", 0.3)
-    idp = TownIdp(idp_server, KAGA)
+    idp = TownIdp(jwks_server, KAGA)
     idp.add_key("k1", 0)
-    idp_server.serve(idp.path, route)
+    jwks_server.serve(idp.path, route)
     r = await register(client, tokens["kaga_admin"], idp)
     assert r.status_code == 201, r.text
     try:
