@@ -85,6 +85,7 @@ RELATIONSHIPS = frozenset(
     }
 )
 
+
 @dataclass(slots=True)
 class Resident:
     """The current state of one person's record (the highest 履歴番号)."""
