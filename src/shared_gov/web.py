@@ -22,9 +22,10 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from shared_gov import errors, policy
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record, record_apart
+from shared_gov.auth.failures import FailedLoginGate, report_failed_login
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.auth.principal import Principal
-from shared_gov.auth.verify import TokenVerifier
+from shared_gov.auth.verify import TokenRejected, TokenVerifier
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.db.notify import ChangeListener
 from shared_gov.policy import Access, Actor, PolicyEngine
@@ -55,21 +56,56 @@ def services(request: Request[Any, Any, Any]) -> Services:
 
 
 class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
-    """Verify the bearer token before anything else about the request is read."""
+    """Verify the bearer token before anything else about the request is read.
+
+    Every refusal (the same 401 as ever) is reported first: a denied
+    ``authenticate`` event in the log of the town the token points at, or a
+    warning log line, both rate limited per client address and town (see
+    :mod:`shared_gov.auth.failures`).
+    """
+
+    GATE_STATE_KEY = "failed_logins"
+    """Where the process's :class:`FailedLoginGate` lives on ``app.state``."""
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         header = connection.headers.get("authorization")
         if header is None:
+            await self._report(connection, "missing token", None)
             raise errors.unauthorized()
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
+            kind = "not a bearer token" if scheme.lower() != "bearer" else "missing token"
+            await self._report(connection, kind, None)
             raise errors.unauthorized()
         services_: Services = connection.app.state.services
-        principal = await services_.verifier.verify(token.strip())
+        try:
+            principal = await services_.verifier.verify(token.strip())
+        except TokenRejected as exc:
+            await self._report(connection, exc.kind, exc.town)
+            raise
         structlog.contextvars.bind_contextvars(actor=principal.actor)
         return AuthenticationResult(user=principal, auth=None)
+
+    async def _report(
+        self, connection: ASGIConnection[Any, Any, Any, Any], kind: str, town: str | None
+    ) -> None:
+        state = connection.app.state
+        gate = state.get(self.GATE_STATE_KEY)
+        if not isinstance(gate, FailedLoginGate):
+            gate = state[self.GATE_STATE_KEY] = FailedLoginGate()
+        services_: Services = state.services
+        await report_failed_login(
+            kind=kind,
+            town=town,
+            client_addr=connection.client.host if connection.client else None,
+            user_agent=connection.headers.get("user-agent"),
+            gate=gate,
+            db=services_.db,
+            registry=services_.registry,
+            audit=services_.settings.audit,
+        )
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:

@@ -15,8 +15,12 @@ every finding links to the events behind it: their ids (the first
   across 10:59–11:01 is not split in two. Bulk jobs that record a row count
   without naming subjects (imports, exports) count their rows.
 - **Repeated denials**: at least M denials (default 5) for one actor in the
-  window. Tokens that fail verification never reach a town, so "failed
-  logins" are the identity provider's log; what reaches us is a denial.
+  window (failed logins excepted: their actor is always ``unauthenticated``).
+- **Failed logins**: at least M refused bearer tokens (default 5, the same
+  threshold) from one client address in the window. A token that fails
+  verification but points at the town is recorded as a denied
+  ``authenticate`` event (:mod:`shared_gov.auth.failures`); the reasons say
+  how it failed (``expired``, ``bad signature``, ...).
 - **Individual-number reads**: per actor, how many allowed accesses touched
   個人番号 and for how many residents, by purpose.
 
@@ -55,6 +59,9 @@ YEAR_END_NAME = "年末年始（閉庁日）"
 BULK_RESIDENTS = 100
 BULK_WINDOW = timedelta(hours=1)
 DENIALS = 5
+"""Also the threshold of failed logins per client address."""
+FAILED_LOGIN = "authenticate"
+"""The action of a refused bearer token (shared_gov.auth.failures.ACTION)."""
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_WINDOW = timedelta(days=366)
 EVENT_IDS_PER_FINDING = 100
@@ -114,6 +121,18 @@ class RepeatedDenials(msgspec.Struct, kw_only=True):
     query: str
 
 
+class FailedLogins(msgspec.Struct, kw_only=True):
+    client_addr: str | None
+    failures: int
+    first: datetime
+    last: datetime
+    reasons: list[str]
+    event_ids: list[str]
+    more_events: bool
+    query: str
+    """Every failed login of the window (the events API has no address filter)."""
+
+
 class IndividualNumberReads(msgspec.Struct, kw_only=True):
     actor: str | None
     actor_tenant: str | None
@@ -142,6 +161,7 @@ class AnalysisReport(msgspec.Struct, kw_only=True):
     after_hours: list[AfterHours]
     bulk_access: list[BulkAccess]
     repeated_denials: list[RepeatedDenials]
+    failed_logins: list[FailedLogins]
     individual_number_reads: list[IndividualNumberReads]
     truncated: bool
     """Some analysis had more than MAX_FINDINGS findings: narrow the window."""
@@ -152,6 +172,7 @@ class AnalysisReport(msgspec.Struct, kw_only=True):
             len(self.after_hours)
             + len(self.bulk_access)
             + len(self.repeated_denials)
+            + len(self.failed_logins)
             + len(self.individual_number_reads)
         )
 
@@ -386,7 +407,7 @@ async def _denials(
                         '{{}}') AS reasons,
                (array_agg(event_id ORDER BY occurred_at, event_id))[1:$5] AS event_ids
         FROM audit.events
-        WHERE {_RANGE} AND outcome = 'denied'
+        WHERE {_RANGE} AND outcome = 'denied' AND action <> '{FAILED_LOGIN}'
         GROUP BY actor_tenant, actor
         HAVING count(*) >= $4
         ORDER BY count(*) DESC, actor_tenant, actor
@@ -420,6 +441,60 @@ async def _denials(
                     ("to", _jst(until)),
                 ],
             ),
+        )
+        for r in rows[:MAX_FINDINGS]
+    ]
+    return out, len(rows) > MAX_FINDINGS
+
+
+async def _failed_logins(
+    conn: asyncpg.Connection,
+    tenant: str,
+    since: datetime,
+    until: datetime,
+    s: AnalysisSettings,
+) -> tuple[list[FailedLogins], bool]:
+    rows = await conn.fetch(
+        f"""
+        SELECT client_addr, count(*) AS failures,
+               min(occurred_at) AS first, max(occurred_at) AS last,
+               COALESCE(array_agg(DISTINCT reason) FILTER (WHERE reason IS NOT NULL),
+                        '{{}}') AS reasons,
+               (array_agg(event_id ORDER BY occurred_at, event_id))[1:$5] AS event_ids
+        FROM audit.events
+        WHERE {_RANGE} AND outcome = 'denied' AND action = '{FAILED_LOGIN}'
+        GROUP BY client_addr
+        HAVING count(*) >= $4
+        ORDER BY count(*) DESC, client_addr
+        LIMIT $6
+        """,  # noqa: S608 - fixed SQL fragments
+        tenant,
+        since,
+        until,
+        s.denials,
+        EVENT_IDS_PER_FINDING,
+        MAX_FINDINGS + 1,
+    )
+    query = events_url(
+        tenant,
+        [
+            ("action", FAILED_LOGIN),
+            ("outcome", "denied"),
+            ("from", _jst(since)),
+            ("to", _jst(until)),
+        ],
+    )
+    out = [
+        FailedLogins(
+            client_addr=r["client_addr"],
+            failures=r["failures"],
+            first=_jst(r["first"]),
+            last=_jst(r["last"]),
+            # The verifier's fixed wording (auth.verify._KINDS), never token content.
+            reasons=sorted(r["reasons"])[:20],
+            event_ids=_ids(r["event_ids"]),
+            more_events=r["failures"] > len(r["event_ids"]),
+            query=query,
         )
         for r in rows[:MAX_FINDINGS]
     ]
@@ -487,11 +562,12 @@ async def analyse(
     """Run every analysis on ``[since, until)`` of the town's log, in one snapshot."""
     s = settings or AnalysisSettings()
     async with db.catalog() as conn:
-        # One snapshot for all four analyses, so their counts agree.
+        # One snapshot for all the analyses, so their counts agree.
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         after_hours, t1 = await _after_hours(conn, tenant, since, until, s)
         bulk, t2 = await _bulk(conn, tenant, since, until, s)
         denials, t3 = await _denials(conn, tenant, since, until, s)
+        failed_logins, t5 = await _failed_logins(conn, tenant, since, until, s)
         numbers, t4 = await _individual_number(conn, tenant, since, until)
     return AnalysisReport(
         tenant=tenant,
@@ -507,6 +583,7 @@ async def analyse(
         after_hours=after_hours,
         bulk_access=bulk,
         repeated_denials=denials,
+        failed_logins=failed_logins,
         individual_number_reads=numbers,
-        truncated=t1 or t2 or t3 or t4,
+        truncated=t1 or t2 or t3 or t4 or t5,
     )

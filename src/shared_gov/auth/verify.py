@@ -23,6 +23,12 @@ check off the hot path for a client reusing its token. A cached town token
 is only reused while its issuer's registry entry is the same object and its
 key is still published, so removing an issuer or rotating a key out takes
 effect on the next request.
+
+A refusal is a :class:`TokenRejected` (the same 401 to the client): it names
+the check that failed (``failure``; ``kind`` is its short wording for the
+audit log) and the town the unverified token points at, if any (the
+registered issuer's town, else a well-formed ``tenant`` claim), so that the
+authentication middleware can record the failed login in that town's log.
 """
 
 from __future__ import annotations
@@ -109,13 +115,20 @@ class TokenVerifier:
             self._cache.pop(digest, None)
         obj, claims = _parse(token)
         iss = claims.get("iss")
-        if iss == self.issuer:
-            principal, exp, nbf = self._verify_builtin(obj, claims, now)
-            entry, kid = None, None
-        else:
-            entry = await self._entry(iss)
-            kid = obj.headers().get("kid")
-            principal, exp, nbf = await self._verify_town(obj, claims, entry, now)
+        try:
+            if iss == self.issuer:
+                principal, exp, nbf = self._verify_builtin(obj, claims, now)
+                entry, kid = None, None
+            else:
+                entry = await self._entry(iss)
+                kid = obj.headers().get("kid")
+                principal, exp, nbf = await self._verify_town(obj, claims, entry, now)
+        except TokenRejected as exc:
+            # A registered issuer's refusals already name its town; otherwise
+            # the token's own claim is the only hint of whom it was aimed at.
+            if exc.town is None:
+                exc.town = _claimed_town(claims)
+            raise
         self._cache[digest] = (principal, exp, nbf, entry, kid)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -173,12 +186,75 @@ class TokenVerifier:
         return principal, int(claims["exp"]), int(claims.get("nbf", now))
 
 
-def _reject(reason: str, issuer_tenant: str | None = None) -> NoReturn:
+# What the audit log says for each failed check: short, fixed wording (never a
+# claim value or a library message, which can quote the token's content).
+_KINDS = {
+    "too_large": "token too large",
+    "malformed": "malformed token",
+    "DecodeError": "malformed token",
+    "InvalidPayloadError": "malformed token",
+    "MissingHeaderError": "malformed token",
+    "InvalidHeaderValueError": "malformed token",
+    "UnsupportedHeaderError": "malformed token",
+    "MissingCritHeaderError": "malformed token",
+    "unknown_issuer": "unknown issuer",
+    "builtin_staff_disabled": "built-in token refused",
+    "alg_not_allowed": "algorithm not allowed",
+    "UnsupportedAlgorithmError": "algorithm not allowed",
+    "MissingAlgorithmError": "algorithm not allowed",
+    "ConflictAlgorithmError": "algorithm not allowed",
+    "unknown_kid": "unknown key",
+    "MissingKeyError": "unknown key",
+    "InvalidKeyIdError": "unknown key",
+    "jwks_unavailable": "issuer keys unavailable",
+    "BadSignatureError": "bad signature",
+    "ExpiredTokenError": "expired",
+    "InvalidClaimError": "invalid claim",
+    "MissingClaimError": "missing claim",
+    "claims": "unusable claims",
+    "tenant_mismatch": "tenant mismatch",
+}
+
+
+class TokenRejected(errors.DomainError):
+    """A refused token: the usual 401, plus what the middleware may audit."""
+
+    def __init__(self, failure: str, town: str | None = None, kind: str | None = None) -> None:
+        base = errors.unauthorized()
+        super().__init__(base.detail, base.status, base.type_slug, base.title, headers=base.headers)
+        self.failure = failure
+        """The failed check, as logged in ``auth.rejected`` (e.g. ``ExpiredTokenError``)."""
+        self.town = town
+        """The town the token points at (issuer's town or ``tenant`` claim), unverified."""
+        self._kind = kind
+
+    @property
+    def kind(self) -> str:
+        """The failure in a few fixed words, for the audit log."""
+        return self._kind or _KINDS.get(self.failure, "invalid token")
+
+
+# The claim names joserfc reports are ours (fixed strings), never values.
+_CLAIM_KINDS = {
+    "nbf": "not yet valid",
+    "iat": "not yet valid",
+    "iss": "wrong issuer or audience",
+    "aud": "wrong issuer or audience",
+}
+
+
+def _reject(reason: str, issuer_tenant: str | None = None, kind: str | None = None) -> NoReturn:
     if issuer_tenant is None:
         log.info("auth.rejected", reason=reason)
     else:
         log.info("auth.rejected", reason=reason, issuer_tenant=issuer_tenant)
-    raise errors.unauthorized()
+    raise TokenRejected(reason, issuer_tenant, kind)
+
+
+def _claimed_town(claims: dict[str, Any]) -> str | None:
+    """The ``tenant`` claim when it is a well-formed town code (unverified)."""
+    tenant = claims.get("tenant")
+    return tenant if isinstance(tenant, str) and is_valid_lgcode(tenant) else None
 
 
 def _parse(token: str) -> tuple[CompactSignature, dict[str, Any]]:
@@ -233,7 +309,8 @@ def _check_registered_claims(
     try:
         registry.validate(claims)
     except JoseError as exc:
-        _reject(type(exc).__name__, town)
+        claim_name = getattr(exc, "claim", None)
+        _reject(type(exc).__name__, town, _CLAIM_KINDS.get(claim_name) if claim_name else None)
 
 
 def _string_list(value: object) -> list[str] | None:
