@@ -9,10 +9,12 @@ key that names a personal field, in case someone logs a dict by mistake.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import structlog
 
@@ -49,22 +51,35 @@ def _drop_personal_keys(
 
 
 _configured = False
+Stream = Literal["stdout", "stderr"]
+_stream: Stream = "stderr"
 
 
-class _CurrentStderr:
-    """Writes to whatever ``sys.stderr`` is now, not to the one seen at set-up
-    (a test runner or a CLI harness may swap and close it in between)."""
+class _CurrentStream:
+    """Writes to whatever ``sys.stdout``/``sys.stderr`` is now, not to the one
+    seen at set-up (a test runner or a CLI harness may swap and close it in
+    between). Which of the two is chosen by :func:`configure_logging`."""
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        return (sys.stdout if _stream == "stdout" else sys.stderr).write(text)
 
     def flush(self) -> None:
-        sys.stderr.flush()
+        (sys.stdout if _stream == "stdout" else sys.stderr).flush()
 
 
-def configure_logging(level: str = "info", *, force: bool = False) -> None:
-    """Set up structlog to emit one JSON object per line on stderr."""
-    global _configured
+def configure_logging(
+    level: str = "info", *, force: bool = False, stream: Stream = "stderr"
+) -> None:
+    """Set up structlog to emit one JSON object per line on ``stream``.
+
+    The service logs to stdout (what container runtimes and journald collect
+    as the service's output); CLI commands keep stderr, because their stdout
+    is their result (a token, a table). The stream applies at every call,
+    also when logging was configured before: the process's latest caller (a
+    server worker, a CLI command) decides where its lines go.
+    """
+    global _configured, _stream
+    _stream = stream
     if _configured and not force:
         return
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -78,7 +93,7 @@ def configure_logging(level: str = "info", *, force: bool = False) -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStream()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     _configured = True
@@ -88,3 +103,52 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A logger for module ``name``; binds nothing personal."""
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per record, shaped like our structlog lines.
+
+    For libraries that log through the standard library (the granian server
+    process: start-up, workers spawned and respawned), so every line the
+    service writes is JSON. Messages are the library's own text; they carry
+    no request data (granian's access log stays off: ours has request ids).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "event": record.getMessage(),
+            "logger": record.name,
+            "level": record.levelname.lower(),
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            line["error"] = record.exc_info[0].__name__
+        return json.dumps(line, ensure_ascii=False)
+
+
+def stdlib_json_logging(level: str = "info") -> dict[str, Any]:
+    """A :func:`logging.config.dictConfig` document: JSON lines on stdout."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonLogFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            },
+            # granian's dictConfig names an "access" handler; ours is JSON too.
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            },
+        },
+        "loggers": {
+            "_granian": {"handlers": ["console"], "level": level.upper(), "propagate": False},
+            "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+        # Other libraries' warnings, as JSON too (their info lines are noise).
+        "root": {"handlers": ["console"], "level": "WARNING"},
+    }

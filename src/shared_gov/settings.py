@@ -3,12 +3,15 @@
 Every setting has one variable; ``get_settings()`` is cached so the hot path
 never re-reads the environment. Outside development (``SHARED_GOV_ENV`` other
 than ``dev``/``test``) the defaults that are only safe on a laptop — the
-embedded database and the built-in token issuer on loopback — are refused,
-so a production deployment cannot start on them by accident.
+embedded database, the built-in token issuer on loopback, key files instead
+of an HSM, the audit log switched off — are refused, so a production
+deployment cannot start on them by accident. Secrets may come from files
+(``SHARED_GOV_PKCS11_PIN_FILE``) instead of the environment.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -68,6 +71,8 @@ class Settings:
     pkcs11_library: str | None = None
     pkcs11_token: str | None = None
     pkcs11_pin: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses/networks of TLS-terminating proxies whose X-Forwarded-For is believed."""
 
     @property
     def is_dev(self) -> bool:
@@ -86,13 +91,58 @@ class Settings:
             raise SettingsError(
                 "SHARED_GOV_ISSUER points at loopback; set the public URL of the issuer"
             )
-        if self.key_provider == "pkcs11" and not (
-            self.pkcs11_library and self.pkcs11_token and self.pkcs11_pin
-        ):
+        if not self.issuer.startswith("https://") or "://0.0.0.0" in self.issuer:
+            raise SettingsError(
+                "SHARED_GOV_ISSUER must be the service's public https:// URL outside development"
+            )
+        if self.key_provider != "pkcs11":
+            # Key files next to the data protect nothing from whoever reads the
+            # disk or its backups: keys must live in an HSM.
+            raise SettingsError(
+                "SHARED_GOV_KEY_PROVIDER=pkcs11 is required outside development; "
+                "the local key files are for laptops and demos"
+            )
+        if not (self.pkcs11_library and self.pkcs11_token and self.pkcs11_pin):
             raise SettingsError(
                 "SHARED_GOV_PKCS11_LIBRARY, SHARED_GOV_PKCS11_TOKEN and SHARED_GOV_PKCS11_PIN "
-                "are required for pkcs11"
+                "(or SHARED_GOV_PKCS11_PIN_FILE) are required for pkcs11"
             )
+        if not self.audit:
+            raise SettingsError(
+                "SHARED_GOV_AUDIT=0 is for benchmarks only; every access must be audited"
+            )
+        if not 1 <= self.pool_min <= self.pool_max:
+            raise SettingsError("need 1 <= SHARED_GOV_POOL_MIN <= SHARED_GOV_POOL_MAX")
+
+
+def _secret(name: str) -> str | None:
+    """``SHARED_GOV_<name>``, or the first line of the file ``SHARED_GOV_<name>_FILE`` names.
+
+    A file keeps the secret out of the process environment (readable in
+    /proc by the same user, shown by ``docker inspect``): systemd credentials
+    and container secrets are files.
+    """
+    path = _env(f"{name}_FILE")
+    if path is None:
+        return _env(name)
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise SettingsError(f"SHARED_GOV_{name}_FILE cannot be read ({exc.strerror})") from None
+    return lines[0] if lines and lines[0] else None
+
+
+def _networks(name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses or networks (CIDR)."""
+    items = [item.strip() for item in (_env(name) or "").split(",") if item.strip()]
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"SHARED_GOV_{name} takes IP addresses or networks, e.g. 10.0.0.0/24"
+            ) from None
+    return tuple(items)
 
 
 def load_settings() -> Settings:
@@ -126,7 +176,8 @@ def load_settings() -> Settings:
         key_provider=_env("KEY_PROVIDER", "local") or "local",
         pkcs11_library=_env("PKCS11_LIBRARY"),
         pkcs11_token=_env("PKCS11_TOKEN"),
-        pkcs11_pin=_env("PKCS11_PIN"),
+        pkcs11_pin=_secret("PKCS11_PIN"),
+        trusted_proxies=_networks("TRUSTED_PROXIES"),
     )
     if settings.key_provider not in ("local", "pkcs11"):
         raise SettingsError("SHARED_GOV_KEY_PROVIDER must be local or pkcs11")

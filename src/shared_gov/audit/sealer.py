@@ -45,6 +45,7 @@ import asyncpg
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from shared_gov import metrics
 from shared_gov.audit import merkle
 from shared_gov.audit.tlog import EVENT_SELECT, Checkpoint, values_leaf_hash
 from shared_gov.crypto.providers import KeyNotFound, KeyProvider
@@ -340,6 +341,7 @@ class Sealer:
                     log.info("audit.sealer.leader")
             if self.is_leader:
                 result = await self._drain(one)
+                metrics.AUDIT_SEALER_LAST_PASS.set_to_current_time()
                 if result.events:
                     log.debug("audit.sealed", events=result.events, towns=len(result.sizes))
             await self._sleep(self.interval)

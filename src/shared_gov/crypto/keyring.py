@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from shared_gov import metrics
 from shared_gov.crypto.blind import MAX_BITS, BlindIndex, plan_bits
 from shared_gov.crypto.envelope import FieldCipher, aad
 from shared_gov.crypto.providers import KeyProvider, load_provider
@@ -204,7 +205,9 @@ class Keyring:
         """The town's keys; ``fetch(tenant)`` returns its catalog rows on a cache miss."""
         cached = self._towns.get(tenant)
         if cached is not None:
+            metrics.KEY_CACHE_HIT.inc()
             return cached
+        metrics.KEY_CACHE_MISS.inc()
         lock = self._locks.setdefault(tenant, asyncio.Lock())
         async with lock:
             while (cached := self._towns.get(tenant)) is None:
