@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLES = frozenset({"staff", "admin", "auditor", "operator"})
+ROLES = frozenset({"staff", "admin", "auditor", "integration", "operator"})
+"""``integration``: a department system's client (reads the town's event feed)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,9 @@ Built-in tokens name their town in a ``tenant`` claim and may act for any
 town (it is the platform's issuer). A town issuer's tokens act for that town
 only: the principal's tenant is the issuer's town, a ``tenant`` claim naming
 another town is refused, staff id, department and roles come from the claims
-the town configured, and roles are limited to staff, admin and auditor — a
-town's IdP can never make an operator.
+the town configured, and roles are limited to staff, admin, auditor and
+integration (a department system's client) — a town's IdP can never make an
+operator.
 
 Verified tokens are cached by their exact string for at most their remaining
 lifetime (``exp``/``nbf`` re-checked on every hit), which takes the signature
@@ -55,7 +56,7 @@ log = get_logger(__name__)
 
 MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 30
-TOWN_ROLES = frozenset({"staff", "admin", "auditor"})
+TOWN_ROLES = frozenset({"staff", "admin", "auditor", "integration"})
 """What a town's own IdP may grant; ``operator`` is the platform's alone."""
 
 # (principal, exp, nbf, issuer entry or None for the built-in issuer, kid)

@@ -95,9 +95,11 @@ def _lock_down(conn: Connection, names: TenantNames) -> None:
     """
     role = quote_ident(names.role)
     schema = quote_ident(names.schema)
-    # The migration bookkeeping is the platform's, and history is append-only.
+    # The migration bookkeeping is the platform's; history and events are append-only.
     conn.execute(text(f"REVOKE ALL ON {schema}.alembic_version FROM {role}"))
     conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.resident_history FROM {role}"))
+    # The outbox too: integrations trust that an event they read stays as it was.
+    conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.events FROM {role}"))
     # Bulk import moves the serial-number sequences past the imported numbers.
     conn.execute(
         text(

@@ -11,7 +11,8 @@ Import validates every row before writing anything (check digits, dates,
 required fields, codes, kana, duplicates in the file and in the town); on any
 error nothing is written and the report lists row, column and reason — never
 the value. Valid files are encrypted and indexed in bulk and loaded with COPY
-in one transaction. Export writes the same layout, decrypted, so importing an
+in one transaction, with one ``resident.registered`` event per record
+(:mod:`.events`). Export writes the same layout, decrypted, so importing an
 export reproduces the same records (same ids, 宛名番号 and 世帯番号).
 """
 
@@ -34,6 +35,7 @@ from shared_gov.checkdigits import (
 )
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.residents import events
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import HEAD, RELATIONSHIPS, Resident
 from shared_gov.domains.residents.service import normalize_kana
@@ -148,6 +150,10 @@ def parse(stream: TextIO) -> tuple[list[Resident], list[RowError]]:
         for column, check, reason in checks:
             if row.get(column) and not check(row[column]):
                 bad(column, reason)
+        # The register's 宛名番号 are 8 digits (search, sequences and events
+        # rely on it).
+        if row.get("atena_no") and len(row["atena_no"]) != 8:
+            bad("atena_no", "must be 8 digits")
         if row.get("id"):
             try:
                 row["id"] = str(uuid.UUID(row["id"]))
@@ -262,6 +268,18 @@ async def import_csv(
     if errors:
         raise ImportRejected(errors)
     await repo.copy_in(uow, residents, households, today_jst(), on_progress)
+    # One event per record, in bulk and in the load's transaction. The shared
+    # import_id tells consumers this is a data migration, not a wave of
+    # registrations to act on.
+    import_id = str(uuid.uuid4())
+    await events.emit_many(
+        uow,
+        events.REGISTERED,
+        [r.id for r in residents],
+        each={"atena_no": [r.atena_no for r in residents]},
+        history_no="1",
+        import_id=import_id,
+    )
     # One event for the whole load, in the same transaction (no audit, no import).
     # Bulk jobs record counts, not every subject: the file itself is the list.
     await record(

@@ -1,0 +1,176 @@
+"""The town's event feed for its own integrations: ``GET /api/v1/tenants/{code}/events``.
+
+Departments' systems poll it with the cursor of their last page and react to
+what changed (see :mod:`.events` for what an event holds and docs/events.md
+for the protocol).
+
+Who may read: the town's own principals with the ``integration`` role (a
+department system's client, from the town's IdP) or the ``admin`` role —
+Cedar action ``read_events`` on the town's ``Town`` entity
+(policies/events.cedar). The town's other staff get 403 with the reason;
+other towns and operators get the 404 a missing town gets.
+
+No ``X-Purpose`` is needed: the feed carries ids and field names, never a
+personal value, and a consumer that wants the values reads the record through
+the resident API, where its purpose is checked per field. The read is still
+written to the town's audit log (action ``events.read``, resource type
+``event_feed``) with the page's residents as subjects (hashed, as always):
+an event about a person is still about that person, so auditors — and the
+resident, in their access report — can tell which of the town's systems
+were told of a change, and when. That costs one insert in the read's own
+transaction, and only for pages that returned events: empty polls disclose
+nothing and would otherwise be most of the log. Refusals are always recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+import structlog
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, QueryParameter
+
+from shared_gov import errors, policy
+from shared_gov.audit.recorder import Actor as AuditActor
+from shared_gov.audit.recorder import AuditEvent, record, record_apart
+from shared_gov.auth.principal import Principal
+from shared_gov.domains.residents import events
+from shared_gov.policy import Actor, Query, Resource
+from shared_gov.tenancy.names import TenantNames
+from shared_gov.web import Services, audit_actor, services
+
+__all__ = ["ACTION", "RESOURCE", "EventController", "authorize_reader"]
+
+ACTION = "events.read"
+RESOURCE = "event_feed"
+DENIED = "reading the town's events needs the integration or admin role"
+
+TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
+
+
+class EventOut(msgspec.Struct, kw_only=True):
+    """One event: ids and field names, never a value."""
+
+    event_id: str
+    """Stable id of this event: use it to make handling idempotent."""
+    cursor: str
+    """This event's position: ``after=<cursor>`` resumes right after it."""
+    type: str
+    resident_id: str
+    fields: list[str]
+    """Names of the record fields the change set (empty for a new record)."""
+    ids: dict[str, str]
+    """Other ids: ``history_no`` (the history entry of the change), ``atena_no``,
+    ``import_id`` for a bulk import, and others a flow adds."""
+    occurred_at: datetime
+    """When the change's transaction started (not the 異動日, which is personal)."""
+
+
+class EventPage(msgspec.Struct, kw_only=True):
+    events: list[EventOut]
+    count: int
+    next: str
+    """Pass as ``after`` on the next read, also when this page was empty."""
+    more: bool
+    """The page is full: read again at once. Otherwise wait before polling."""
+
+
+async def authorize_reader(
+    request: Request[Any, Any, Any], principal: Principal, code: str
+) -> tuple[Services, TenantNames, AuditActor]:
+    """Let the town's integrations and admins in; record and raise any refusal."""
+    structlog.contextvars.bind_contextvars(tenant=code)
+    svc = services(request)
+    names = await svc.registry.get(code)
+    actor = audit_actor(request, principal, request.headers.get("x-purpose"))
+    try:
+        # Other towns and operators: the same 404 as a town that does not exist.
+        if names is None or not policy.may_enter(principal, code):
+            raise errors.not_found()
+        policy_actor = Actor(
+            tenant=principal.tenant,
+            department=principal.department or "",
+            roles=principal.roles,
+            mfa=principal.mfa,
+            purposes=frozenset(),
+            operator=principal.is_operator,
+            staff_id=principal.subject,
+        )
+        decision = svc.policy.decide(policy_actor, Query("read_events", Resource("Town", code)))
+        if not decision.allowed:
+            raise errors.forbidden(DENIED, list(decision.policy_ids))
+    except errors.DomainError as exc:
+        if names is not None and svc.settings.audit:
+            reason = exc.detail
+            if exc.status == 404:
+                reason = (
+                    "operators do not read a town's events"
+                    if principal.is_operator
+                    else "caller from another town"
+                )
+            event = AuditEvent(
+                action=ACTION,
+                resource_type=RESOURCE,
+                outcome="denied",
+                reason=reason,
+                policy_ids=list(exc.extra.get("policies", [])),
+            )
+            await record_apart(svc.db, names, actor, event)
+        raise
+    return svc, names, actor
+
+
+class EventController(Controller):
+    path = "/api/v1/tenants/{code:str}/events"
+    tags = ("events",)
+
+    @get(
+        "/",
+        summary="The town's domain events after a cursor (integrations and admins)",
+    )
+    async def list_events(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        after: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=64, description="``next`` of the previous page; omit to start"
+            ),
+        ] = None,
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=events.MAX_LIMIT, description="events per page")
+        ] = events.DEFAULT_LIMIT,
+        kinds: Annotated[
+            list[str] | None,
+            QueryParameter(name="type", description="only these types (repeatable)"),
+        ] = None,
+    ) -> EventPage:
+        svc, names, actor = await authorize_reader(request, principal, code)
+        # Input is checked after the caller: another town learns nothing,
+        # not even whether its cursor would have parsed.
+        cursor = events.Cursor.decode(after, code) if after else None
+        wanted = events.parse_kinds(kinds)
+        async with svc.db.tenant(names) as uow:
+            page = await events.read(uow, cursor, limit=limit, kinds=wanted)
+            if page.events and svc.settings.audit:
+                await record(
+                    uow,
+                    actor,
+                    AuditEvent(
+                        action=ACTION,
+                        resource_type=RESOURCE,
+                        subjects=[e["resident_id"] for e in page.events],
+                        rows=len(page.events),
+                    ),
+                )
+        return EventPage(
+            events=[msgspec.convert(e, EventOut) for e in page.events],
+            count=len(page.events),
+            next=page.next.encode(code),
+            more=page.more,
+        )
