@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 import uuid
 from pathlib import Path
@@ -228,11 +229,11 @@ def test_several_workers_get_a_private_metrics_dir(monkeypatch: pytest.MonkeyPat
     try:
         assert private is not None
         assert private.is_dir()
-        import os
-
         assert os.environ[metrics.MULTIPROC_ENV] == str(private)
     finally:
-        monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+        # Not monkeypatch: it would restore the variable (set by the code under
+        # test) at teardown, and later child processes would find it.
+        os.environ.pop(metrics.MULTIPROC_ENV, None)
         if private is not None:
             private.rmdir()
 
