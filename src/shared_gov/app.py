@@ -40,9 +40,13 @@ from shared_gov.db.embedded import start_embedded
 from shared_gov.db.notify import ChangeListener
 from shared_gov.domains.residents.access_log import ResidentAccessLogController
 from shared_gov.domains.residents.controllers import ResidentController
+from shared_gov.domains.residents.events_controllers import EventController
 from shared_gov.logs import configure_logging, get_logger
+from shared_gov.observability import AUTH_EXCLUDE, metrics_endpoint, metrics_middleware, ready
+from shared_gov.policy.agreement_controllers import AgreementController
 from shared_gov.policy.controllers import PurposeController, TownAdminController
 from shared_gov.policy.permissions import PermissionStore
+from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy.controllers import TenantController
 from shared_gov.tenancy.registry import TenantRegistry
@@ -199,7 +203,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     """Build the application. Without a URL, starts the embedded PostgreSQL."""
     global access_log_enabled
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, stream="stdout")
     access_log_enabled = settings.access_log
     url = database_url or settings.database_url or start_embedded(settings.data_dir)
     db = Database(url, settings)
@@ -248,15 +252,19 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app = Litestar(
         route_handlers=[
             health,
+            ready,
+            metrics_endpoint,
             WellKnownController,
             IssuerController,
             TenantController,
             ResidentController,
             ResidentAccessLogController,
+            EventController,
             AuditorController,
             AuditController,
             TownAdminController,
             PurposeController,
+            AgreementController,
         ],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers={
@@ -270,7 +278,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         middleware=[
             DefineMiddleware(
                 BearerAuthenticationMiddleware,
-                exclude=["^/health$", "^/\\.well-known/", "^/docs"],
+                exclude=["^/health$", "^/\\.well-known/", "^/docs", *AUTH_EXCLUDE],
             )
         ],
         lifespan=[lifespan],
@@ -284,6 +292,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         logging_config=None,
         debug=False,
     )
+    app.asgi_handler = metrics_middleware(app.asgi_handler)
+    app.asgi_handler = behind_proxies(app.asgi_handler, settings.trusted_proxies)
     # Outermost: also covers requests that match no route (404/405 probes).
     app.asgi_handler = request_context_middleware(app.asgi_handler)
     return app

@@ -33,6 +33,8 @@ class DomainError(Exception):
     title: str = "Bad request"
     extra: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    audit: dict[str, Any] = field(default_factory=dict)
+    """Reason and policy ids for the audit record only (never in the response)."""
 
     def __str__(self) -> str:
         return self.detail

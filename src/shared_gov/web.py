@@ -9,6 +9,8 @@ database work, and binds the tenant code to the request's log context.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from shared_gov.auth.principal import Principal
 from shared_gov.auth.verify import TokenRejected, TokenVerifier
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.db.notify import ChangeListener
-from shared_gov.policy import Access, Actor, PolicyEngine
+from shared_gov.policy import Access, Actor, PolicyEngine, agreements
 from shared_gov.policy.permissions import PermissionStore
 from shared_gov.policy.purposes import purpose_from_header
 from shared_gov.settings import Settings
@@ -170,6 +172,8 @@ async def tenant_scope(
     code: str,
     purpose: str | None,
     action: str,
+    *,
+    agreement: str | None = None,
 ) -> AsyncIterator[tuple[TenantUnitOfWork, Access]]:
     """Open a unit of work on town ``code`` for ``principal`` acting for ``purpose``.
 
@@ -177,9 +181,23 @@ async def tenant_scope(
     transaction just before it commits (no audit, no access); a refused or
     failed attempt is written in a transaction of its own after the rollback,
     including attempts from other towns (in the target town's log).
+
+    ``agreement`` is the X-Agreement header of the endpoints that serve other
+    towns under a sharing agreement (resident read and search): with it, staff
+    of another town get a unit of work on ``code`` whose every decision is
+    taken under the agreement (see :func:`_shared_scope`).
     """
     structlog.contextvars.bind_contextvars(tenant=code)
     svc = services(request)
+    if (
+        agreement is not None
+        and principal.tenant is not None
+        and principal.tenant != code
+        and not principal.is_operator
+    ):
+        async with _shared_scope(request, principal, code, purpose, action, agreement) as scope:
+            yield scope
+        return
     actor = audit_actor(request, principal, purpose)
     names = await svc.registry.get(code)
     try:
@@ -200,9 +218,100 @@ async def tenant_scope(
                 await record(uow, actor, access.audit)
     except errors.DomainError as exc:
         if svc.settings.audit and exc.status < 500:
-            event = access.audit
-            event.outcome = _OUTCOMES.get(exc.status, "error")
-            event.reason = str(exc.extra.get("reason") or exc.detail)
-            event.policy_ids = list(exc.extra.get("policies", []))
-            await record_apart(svc.db, names, actor, event)
+            _refused(access.audit, exc)
+            await record_apart(svc.db, names, actor, access.audit)
         raise
+
+
+def _refused(event: AuditEvent, exc: errors.DomainError) -> None:
+    # A refusal answered with 404 (under an agreement) is still a denial.
+    event.outcome = "denied" if exc.audit.get("reason") else _OUTCOMES.get(exc.status, "error")
+    event.reason = str(exc.audit.get("reason") or exc.extra.get("reason") or exc.detail)
+    event.policy_ids = list(exc.audit.get("policies") or exc.extra.get("policies", []))
+
+
+@asynccontextmanager
+async def _shared_scope(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    code: str,
+    purpose: str | None,
+    action: str,
+    agreement_header: str,
+) -> AsyncIterator[tuple[TenantUnitOfWork, Access]]:
+    """A recipient town's staff acting on town ``code`` under a sharing agreement.
+
+    One transaction for both towns: bound to the provider (``code``) for the
+    work, which therefore still runs as the provider's role and reaches nothing
+    else. The agreement is read in that transaction after taking its shared
+    advisory lock, so a revocation committed before is seen and one committed
+    after waits for this request. The provider's log records who read what
+    under which agreement; the recipient's log records what its staff
+    obtained; both commit with the access or neither does. Whatever is wrong
+    (no agreement, not a party, revoked, expired, not covered) the caller gets
+    the same 404 as for a missing resident; the reason goes to both logs.
+    """
+    svc = services(request)
+    actor = audit_actor(request, principal, purpose)
+    provider = await svc.registry.get(code)
+    recipient = await svc.registry.get(principal.tenant or "")
+    agreement_id = agreements.parse_id(agreement_header)
+    if provider is None or recipient is None:
+        raise errors.not_found()
+    event = AuditEvent(action=action, agreement_id=str(agreement_id) if agreement_id else None)
+    try:
+        if agreement_id is None:
+            raise errors.bad_request("X-Agreement must be an agreement id")
+        purpose_ = purpose_from_header(purpose)
+        town = await svc.permissions.town(recipient.code)
+        access = Access(
+            principal,
+            Actor(
+                tenant=principal.tenant,
+                department=principal.department or "",
+                roles=principal.roles,
+                mfa=principal.mfa,
+                purposes=town.purposes_for(principal.subject, principal.department),
+                staff_id=principal.subject,
+            ),
+            purpose_,
+            svc.policy,
+        )
+        structlog.contextvars.bind_contextvars(purpose=purpose_.code)
+        access.audit = event
+        lock = agreements.lock_name(agreement_id)
+        async with svc.db.pair(provider, recipient, [lock]) as (at_provider, at_recipient):
+            terms = await agreements.terms_in(at_provider, agreement_id)
+            if terms is None:
+                exc = errors.not_found()
+                exc.audit["reason"] = "no such agreement with this town"
+                raise exc
+            access.agreement = terms
+            access.now = int(time.time())
+            yield at_provider, access
+            if svc.settings.audit:
+                await record(at_provider, actor, event)
+                await record(at_recipient, actor, _obtained(event, code))
+    except errors.DomainError as exc:
+        if svc.settings.audit and exc.status < 500:
+            _refused(event, exc)
+            async with svc.db.pair(provider, recipient) as (at_provider, at_recipient):
+                await record(at_provider, actor, event)
+                await record(at_recipient, actor, _obtained(event, code))
+        if exc.status == 404:
+            # One 404 for everything: "no such resident" from the service would
+            # tell a missing record from one the agreement does not cover.
+            raise errors.not_found() from exc
+        raise
+
+
+def _obtained(event: AuditEvent, provider: str) -> AuditEvent:
+    """The recipient's record of the same access: what its staff obtained, and from whom."""
+    prefix = f"from town {provider} under agreement"
+    return dataclasses.replace(
+        event,
+        subjects=list(event.subjects),
+        fields=list(event.fields),
+        policy_ids=list(event.policy_ids),
+        reason=f"{prefix}: {event.reason}" if event.reason else prefix,
+    )

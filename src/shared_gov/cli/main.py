@@ -190,7 +190,7 @@ def token(
     tenant: Annotated[str | None, typer.Option(help="town code, e.g. 172065")] = None,
     staff: Annotated[str | None, typer.Option(help="staff id (sub claim)")] = None,
     department: Annotated[str | None, typer.Option(help="department code, e.g. kaigo")] = None,
-    role: Annotated[str, typer.Option(help="staff | admin | auditor")] = "staff",
+    role: Annotated[str, typer.Option(help="staff | admin | auditor | integration")] = "staff",
     mfa: Annotated[bool, typer.Option("--mfa", help="token shows two-factor auth")] = False,
     ttl: Annotated[str, typer.Option(help="lifetime: 900, 15m, 8h, 1d")] = "8h",
     operator: Annotated[bool, typer.Option("--operator", help="platform operator token")] = False,
@@ -211,8 +211,8 @@ def token(
     else:
         if not tenant or not staff:
             raise typer.BadParameter("--tenant and --staff are required (or --operator)")
-        if role not in ("staff", "admin", "auditor"):
-            raise typer.BadParameter("--role must be staff, admin or auditor")
+        if role not in ("staff", "admin", "auditor", "integration"):
+            raise typer.BadParameter("--role must be staff, admin, auditor or integration")
         if not settings.is_dev:
             # The service refuses such tokens outside development anyway; say so here.
             raise typer.BadParameter("town staff tokens come from the town's own IdP outside dev")
@@ -446,17 +446,23 @@ def keys_rotate_dek(
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
-    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="worker processes", envvar="SHARED_GOV_WORKERS", min=1)
+    ] = 1,
     demo: Annotated[
         bool,
         typer.Option("--demo", help="migrate, onboard tenants/*.toml, seed once, print tokens"),
     ] = False,
     demo_residents: Annotated[int, typer.Option(help="residents per demo town")] = 1000,
 ) -> None:
-    """Serve the API (granian). With --demo, prepare the demo towns first."""
+    """Serve the API (granian workers). With --demo, prepare the demo towns first."""
+    from shared_gov import serving
+
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    if demo and not settings.is_dev:
+        raise typer.BadParameter("--demo seeds synthetic towns: development only")
     _database_url(settings)
     if demo:
         from shared_gov.demo.loader import prepare_demo
@@ -464,19 +470,10 @@ def serve(
         lines = _run(lambda db: prepare_demo(db, Path("tenants"), demo_residents, err))
         for line in lines:
             out.print(line, soft_wrap=True, highlight=False)
-    out.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    Granian(
-        "shared_gov.app:create_app",
-        factory=True,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        log_access=False,
-    ).serve()
+    if settings.is_dev:
+        # Outside development stdout carries JSON log lines only.
+        out.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    serving.serve(settings, host=host, port=port, workers=workers)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -111,7 +113,72 @@ class TenantUnitOfWork:
         return self._conn.cursor(query, *args)
 
 
-def binding_sql(names: TenantNames) -> str:
+class PairedUnitOfWork(TenantUnitOfWork):
+    """One town's side of a transaction shared by two towns (cross-town work).
+
+    Both sides use the same connection and transaction; before each statement
+    the connection is re-bound to this side's schema and role if the other
+    side used it last, so each side's SQL still runs as its own town's role
+    and can reach nothing else. Used for reads under an agreement (both towns'
+    audit events commit with the read, or neither does) and for one-stop moves
+    (the new town's record and the old town's removal commit together).
+    """
+
+    __slots__ = ("_pair",)
+
+    def __init__(
+        self, conn: asyncpg.Connection, names: TenantNames, keys: TownKeys, pair: _Binding
+    ) -> None:
+        super().__init__(conn, names, keys)
+        self._pair = pair
+
+    async def _bind(self) -> None:
+        if self._pair.current != self.names:
+            await self._conn.execute(rebinding_sql(self.names))
+            self._pair.current = self.names
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        await self._bind()
+        return await super().fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        await self._bind()
+        return await super().fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        await self._bind()
+        return await super().fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        await self._bind()
+        return await super().execute(query, *args)
+
+    async def executemany(self, query: str, args: list[tuple[Any, ...]]) -> None:
+        await self._bind()
+        await super().executemany(query, args)
+
+    async def copy_records(
+        self, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]]
+    ) -> None:
+        await self._bind()
+        await super().copy_records(table, columns, records)
+
+    def cursor(self, query: str, *args: Any) -> Any:
+        # A cursor is consumed lazily, after the other side may have re-bound.
+        raise NotImplementedError("cursors are not available in a two-town transaction")
+
+
+@dataclass(slots=True)
+class _Binding:
+    current: TenantNames
+
+
+def rebinding_sql(names: TenantNames) -> str:
+    """Switch the open transaction to another town (same literals as binding_sql)."""
+    return binding_sql(names).removeprefix("BEGIN; ")
+
+
+def binding_sql(names: TenantNames, extra_locks: Sequence[str] = ()) -> str:
     """BEGIN plus the tenant binding, as one simple-protocol round trip.
 
     The identifiers come from :func:`shared_gov.tenancy.names.tenant_names`,
@@ -121,6 +188,13 @@ def binding_sql(names: TenantNames) -> str:
     """
     # The shared advisory lock marks this transaction as a possible writer with
     # the town's current data keys; retiring a key waits for all of them.
+    # ``extra_locks`` are further shared locks (e.g. the agreement a cross-town
+    # read relies on, so that a revocation waits for reads in flight); their
+    # names must be made of safe characters only (checked).
+    locks = "".join(
+        ", pg_advisory_xact_lock_shared(hashtextextended('" + _lock_name(lock) + "', 0))"
+        for lock in extra_locks
+    )
     return (
         "BEGIN; SELECT set_config('search_path', '"
         + names.schema
@@ -129,7 +203,17 @@ def binding_sql(names: TenantNames) -> str:
         + "', true), pg_advisory_xact_lock_shared(hashtextextended('shared_gov.dek."
         + names.code
         + "', 0))"
+        + locks
     )
+
+
+_LOCK_NAME = re.compile(r"^[a-z0-9_.\-]{1,100}$")
+
+
+def _lock_name(name: str) -> str:
+    if not _LOCK_NAME.match(name):
+        raise ValueError("unsafe advisory lock name")
+    return name
 
 
 class Database:
@@ -224,6 +308,42 @@ class Database:
                 raise errors.unavailable("the database is unreachable; retry") from exc
             try:
                 yield TenantUnitOfWork(conn, names, keys)
+            except BaseException:
+                await _rollback_quietly(conn)
+                raise
+            try:
+                await conn.execute("COMMIT")
+            except UNAVAILABLE_ERRORS as exc:
+                raise errors.unavailable("the database went away during commit") from exc
+
+    @asynccontextmanager
+    async def pair(
+        self, first: TenantNames, second: TenantNames, extra_locks: Sequence[str] = ()
+    ) -> AsyncIterator[tuple[PairedUnitOfWork, PairedUnitOfWork]]:
+        """One transaction for work on two towns; starts bound to ``first``.
+
+        Commit on success, roll back on error: both towns' changes (and audit
+        events) land together or not at all.
+        """
+        try:
+            first_keys = await self.town_keys(first.code)
+            second_keys = await self.town_keys(second.code)
+        except (LookupError, KeyNotFound) as exc:
+            raise errors.not_found() from exc
+        async with self._acquire() as conn:
+            try:
+                await conn.execute(binding_sql(first, extra_locks))
+            except asyncpg.InvalidParameterValueError as exc:
+                await _rollback_quietly(conn)
+                raise errors.not_found() from exc
+            except UNAVAILABLE_ERRORS as exc:
+                raise errors.unavailable("the database is unreachable; retry") from exc
+            binding = _Binding(first)
+            try:
+                yield (
+                    PairedUnitOfWork(conn, first, first_keys, binding),
+                    PairedUnitOfWork(conn, second, second_keys, binding),
+                )
             except BaseException:
                 await _rollback_quietly(conn)
                 raise

@@ -6,6 +6,12 @@ request, and the engine. Services call :meth:`Access.require` before a
 record-level action and :meth:`Access.field_view` to learn which fields of a
 record they may return. Denials raise 403 with a ``reason`` naming the failed
 condition and the determining policy ids (kept for the audit record).
+
+A cross-town request carries the agreement it relies on (``agreement`` and
+the request time ``now``); every decision is then taken under it, and every
+denial is a plain 404 to the caller (DESIGN.md rule 3: without a valid
+agreement nobody learns what exists in another town), with the reason kept
+for the audit record only.
 """
 
 from __future__ import annotations
@@ -15,7 +21,14 @@ from dataclasses import dataclass, field
 from shared_gov import errors
 from shared_gov.audit.recorder import AuditEvent
 from shared_gov.auth.principal import Principal
-from shared_gov.policy.engine import Actor, Decision, PolicyEngine, Query, Resource
+from shared_gov.policy.engine import (
+    Actor,
+    AgreementTerms,
+    Decision,
+    PolicyEngine,
+    Query,
+    Resource,
+)
 from shared_gov.policy.purposes import POLICY_FIELDS, Purpose
 
 
@@ -42,7 +55,11 @@ class Access:
     """What this request touched; services fill it, the tenant scope records it."""
     decisions: list[tuple[str, Decision]] = field(default_factory=list)
     """Every decision taken for this request (action or field, decision): for audit."""
-    _views: dict[tuple[str, bool], FieldView] = field(default_factory=dict)
+    agreement: AgreementTerms | None = None
+    """The agreement a cross-town request relies on; None inside the caller's own town."""
+    now: int = 0
+    """Request time in Unix seconds (read by the policies only with an agreement)."""
+    _views: dict[tuple[str, bool, str], FieldView] = field(default_factory=dict)
 
     def require(
         self,
@@ -60,24 +77,38 @@ class Access:
                 Resource("Record", tenant, support_measure=support_measure),
                 self.purpose,
                 by_individual_number,
+                agreement=self.agreement,
+                now=self.now,
             ),
         )
         self.decisions.append((action, decision))
         if not decision.allowed:
-            raise denied(decision)
+            raise self.refusal(decision.reason or "denied by policy", list(decision.policy_ids))
         return decision
 
-    def field_view(self, tenant: str, support_measure: bool) -> FieldView:
-        """Per-field decisions for records of this town and protection class."""
-        key = (tenant, support_measure)
+    def refusal(self, reason: str, policies: list[str] | None = None) -> errors.DomainError:
+        """403 with the reason at home; under an agreement, 404 (reason for the audit only)."""
+        if self.agreement is None:
+            return errors.forbidden(reason, policies)
+        exc = errors.not_found()
+        exc.audit.update(reason=reason, policies=policies or [])
+        return exc
+
+    def field_view(self, tenant: str, support_measure: bool, state: str = "active") -> FieldView:
+        """Per-field decisions for records of this town, protection class and state."""
+        key = (tenant, support_measure, state)
         view = self._views.get(key)
         if view is not None:
             return view
+        terms = self.agreement
         shared_key = (
             self.actor,
             self.purpose.code if self.purpose else None,
             tenant,
             support_measure,
+            state,
+            terms,
+            terms.phase(self.now) if terms is not None else None,
         )
         cached = self.engine.views.get(shared_key)
         if cached is not None and cached[0] == self.engine.generation:
@@ -85,7 +116,13 @@ class Access:
             self._views[key] = shared
             return shared
         queries = [
-            Query("read", Resource("Field", tenant, name, support_measure), self.purpose)
+            Query(
+                "read",
+                Resource("Field", tenant, name, support_measure, state),
+                self.purpose,
+                agreement=terms,
+                now=self.now,
+            )
             for name in POLICY_FIELDS
         ]
         decisions = self.engine.decide_many(self.actor, queries)
@@ -103,12 +140,12 @@ class Access:
         self.engine.views[shared_key] = (self.engine.generation, view)
         return view
 
-    def readable(self, tenant: str, support_measure: bool) -> FieldView:
-        """The field view, or 403 when not a single field may be read."""
-        view = self.field_view(tenant, support_measure)
+    def readable(self, tenant: str, support_measure: bool, state: str = "active") -> FieldView:
+        """The field view, or 403 (404 under an agreement) when not one field may be read."""
+        view = self.field_view(tenant, support_measure, state)
         if view.empty:
             first = next(iter(view.reasons.values()), "no field may be read")
-            raise errors.forbidden(first)
+            raise self.refusal(first)
         return view
 
 

@@ -23,6 +23,7 @@ staff, auditors and the audit record get a sentence, not just "denied".
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from typing import Any
 
 import cedarpy
 
+from shared_gov import metrics
 from shared_gov.policy.purposes import Purpose
 
 NAMESPACE = "SharedGov"
@@ -38,6 +40,7 @@ WHEREABOUTS = frozenset(
     {"address", "postal_code", "previous_address", "forward_address", "phone", "household_no"}
 )
 _CACHE_SIZE = 50_000
+_READS_NOW = re.compile(r'context\s*(\.\s*now\b|\[\s*"now"\s*\])')
 
 
 class PolicyError(ValueError):
@@ -73,6 +76,37 @@ class Resource:
     tenant: str
     name: str = ""
     support_measure: bool = False
+    state: str = "active"
+    """The record's state (active, moved_out, ...): the standing move agreement reads it."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementTerms:
+    """One version of a sharing agreement, as the policies read it.
+
+    Times are Unix seconds. The whole value is part of the decision cache key,
+    so a new version (accepted, revoked, changed) never reuses a decision.
+    """
+
+    agreement_id: str
+    version: int
+    provider: str
+    recipient: str
+    """A town code, or "*" (every tenant) for the standing move agreement."""
+    kind: str
+    status: str
+    departments: frozenset[str]
+    purposes: frozenset[str]
+    fields: frozenset[str]
+    actions: frozenset[str]
+    valid_from: int
+    valid_until: int
+
+    def phase(self, now: int) -> int:
+        """-1 before, 0 within, 1 after the validity window (both ends included)."""
+        if now < self.valid_from:
+            return -1
+        return 0 if now <= self.valid_until else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +118,44 @@ class Decision:
     """Why it was denied, in one sentence; None when allowed."""
 
 
-def _context(purpose: Purpose | None, by_individual_number: bool) -> dict[str, Any]:
-    return {
+def _context(q: Query) -> dict[str, Any]:
+    purpose = q.purpose
+    context: dict[str, Any] = {
         "purpose": purpose.code if purpose else "",
         "purpose_fields": sorted(purpose.fields) if purpose else [],
         "purpose_actions": sorted(purpose.actions) if purpose else [],
         "purpose_individual_number": bool(purpose and purpose.individual_number),
-        "by_individual_number": by_individual_number,
+        "by_individual_number": q.by_individual_number,
+    }
+    if q.agreement is not None:
+        # ``now`` is present only with an agreement, and the policies compare
+        # it only with that agreement's validity window: that is what lets
+        # decisions be cached per window phase instead of per second.
+        context["agreement"] = {"__entity": _uid("Agreement", _agreement_ident(q.agreement))}
+        context["now"] = q.now
+    return context
+
+
+def _agreement_ident(terms: AgreementTerms) -> str:
+    return f"{terms.agreement_id}@{terms.version}"
+
+
+def _agreement_entity(terms: AgreementTerms) -> dict[str, Any]:
+    return {
+        "uid": _uid("Agreement", _agreement_ident(terms)),
+        "attrs": {
+            "provider": terms.provider,
+            "recipient": terms.recipient,
+            "kind": terms.kind,
+            "status": terms.status,
+            "departments": sorted(terms.departments),
+            "purposes": sorted(terms.purposes),
+            "fields": sorted(terms.fields),
+            "actions": sorted(terms.actions),
+            "valid_from": terms.valid_from,
+            "valid_until": terms.valid_until,
+        },
+        "parents": [],
     }
 
 
@@ -117,9 +182,11 @@ def _principal_entity(actor: Actor) -> dict[str, Any]:
 def _resource_entity(resource: Resource, ident: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {"tenant": resource.tenant}
     if resource.kind == "Field":
-        attrs.update(name=resource.name, support_measure=resource.support_measure)
+        attrs.update(
+            name=resource.name, support_measure=resource.support_measure, state=resource.state
+        )
     elif resource.kind == "Record":
-        attrs.update(support_measure=resource.support_measure)
+        attrs.update(support_measure=resource.support_measure, state=resource.state)
     return {"uid": _uid(resource.kind, ident), "attrs": attrs, "parents": []}
 
 
@@ -132,7 +199,11 @@ class Query:
     purpose: Purpose | None = None
     by_individual_number: bool = False
     area: str = ""
-    """For ``administer``: "departments", "staff" or "issuer"."""
+    """For ``administer``: "departments", "staff", "issuer" or "agreements"."""
+    agreement: AgreementTerms | None = None
+    """The agreement a cross-town request relies on (X-Agreement)."""
+    now: int = 0
+    """Request time (Unix seconds); read by the policies only with an agreement."""
 
 
 class PolicyEngine:
@@ -210,7 +281,7 @@ class PolicyEngine:
             results = [
                 r if r is not None else self._cache[k] for r, k in zip(results, keys, strict=True)
             ]
-        return [r for r in results if r is not None]
+        return metrics.count_decisions([r for r in results if r is not None])
 
     def _evaluate(self, actor: Actor, queries: list[Query]) -> list[Decision]:
         # Requests in one batch may concern different towns (cross-town reads
@@ -225,8 +296,12 @@ class PolicyEngine:
             requests = []
             principal_uid = entities[0]["uid"]
             seen: dict[Resource, str] = {}
+            agreements: set[AgreementTerms] = set()
             for i in indexes:
                 q = queries[i]
+                if q.agreement is not None and q.agreement not in agreements:
+                    agreements.add(q.agreement)
+                    entities.append(_agreement_entity(q.agreement))
                 ident = seen.get(q.resource)
                 if ident is None:
                     ident = seen[q.resource] = f"r{len(seen)}"
@@ -235,8 +310,8 @@ class PolicyEngine:
                     {"area": q.area}
                     if q.action == "administer"
                     else {}
-                    if q.action == "audit"
-                    else _context(q.purpose, q.by_individual_number)
+                    if q.action in ("audit", "read_events")
+                    else _context(q)
                 )
                 requests.append(
                     {
@@ -269,6 +344,8 @@ def _cache_key(actor: Actor, q: Query) -> tuple[Any, ...]:
         q.purpose.code if q.purpose else None,
         q.by_individual_number,
         q.area,
+        q.agreement,
+        q.agreement.phase(q.now) if q.agreement is not None else None,
     )
 
 
@@ -282,6 +359,10 @@ def _validate(text: str, schema: str, label: str, *, town: bool) -> list[str]:
     if not result.validation_passed:
         problems += [f"{label}: {e}" for e in result.errors]
         return problems
+    if town and _READS_NOW.search(text):
+        # Decisions under agreements are cached per validity phase, which is
+        # only sound while no policy compares ``now`` with anything else.
+        problems.append(f"{label}: a town's policy may not read context.now")
     document = json.loads(cedarpy.policies_to_json_str(text))
     for pid, policy in document.get("staticPolicies", {}).items():
         annotation = policy.get("annotations", {}).get("id")
@@ -306,7 +387,12 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
     if personal and "auditor" in actor.roles:
         return "auditors read the audit log, not personal fields"
     if actor.tenant != r.tenant and not actor.operator:
-        return "the record belongs to another town"
+        terms = query.agreement
+        if terms is None or not personal:
+            return "the record belongs to another town"
+        return _explain_agreement(actor, query, terms)
+    if query.action == "read_events":
+        return "reading the town's events needs the integration or admin role"
     if r.kind == "Town":
         if actor.operator:
             return f"operators may not administer a town's {query.area}"
@@ -343,3 +429,59 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
     if policy_ids:
         return "denied by policy " + ", ".join(policy_ids)
     return "no policy permits this"
+
+
+def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str:
+    """Why a cross-town request under ``terms`` was denied (for the audit record)."""
+    r = query.resource
+    purpose = query.purpose.code if query.purpose else ""
+    field_or_action = r.name if r.kind == "Field" else query.action
+    checks = (
+        (terms.status != "active", f"agreement {terms.agreement_id} is {terms.status}"),
+        (terms.provider != r.tenant, "the agreement's provider is another town"),
+        (
+            terms.recipient not in (actor.tenant, "*"),
+            "the agreement's recipient is another town",
+        ),
+        (terms.phase(query.now) < 0, "the agreement is not yet in force"),
+        (terms.phase(query.now) > 0, "the agreement has expired"),
+        (
+            actor.department not in terms.departments,
+            f"the agreement does not cover department {actor.department or 'none'}",
+        ),
+        (purpose not in terms.purposes, f"the agreement does not cover purpose {purpose}"),
+        (
+            r.kind == "Field" and r.name not in terms.fields,
+            f"the agreement does not cover {r.name}",
+        ),
+        (
+            (r.kind == "Field" and "read" not in terms.actions)
+            or (r.kind == "Record" and query.action not in terms.actions),
+            f"the agreement does not cover {'read' if r.kind == 'Field' else query.action}",
+        ),
+        (
+            terms.kind == "standing_move" and r.kind == "Field" and r.state != "moved_out",
+            "the standing move agreement covers only residents who registered a move-out",
+        ),
+        (not actor.roles & {"staff", "admin"}, "only staff act on resident records"),
+        (
+            purpose not in actor.purposes,
+            f"purpose {purpose} is not granted to this staff member",
+        ),
+        (
+            query.purpose is not None and r.kind == "Field" and r.name not in query.purpose.fields,
+            f"purpose {purpose} does not cover {field_or_action}",
+        ),
+        (
+            r.kind == "Field" and r.support_measure and r.name in WHEREABOUTS,
+            "withheld under support measures (支援措置)",
+        ),
+        (
+            r.name == "individual_number" and not actor.mfa,
+            "two-factor authentication required",
+        ),
+    )
+    for failed, sentence in checks:
+        if failed:
+            return sentence
+    return "no policy permits this under the agreement"

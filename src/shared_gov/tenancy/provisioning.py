@@ -24,6 +24,7 @@ from sqlalchemy import Connection, text
 from shared_gov import errors
 from shared_gov.crypto.keyring import Keyring
 from shared_gov.db.migrations.runner import head, upgrade_tenant
+from shared_gov.policy import agreements
 from shared_gov.tenancy.manifest import Manifest
 from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
 
@@ -72,6 +73,7 @@ def provision(
     ):
         # Keys are checked even then: a town onboarded before encryption gets them.
         created = keyring.provision(conn, names.code, manifest.population)
+        created = agreements.ensure_standing(conn, names.code) or created
         return ProvisionResult(names.code, "updated" if created else "unchanged")
     else:
         outcome = "created" if row.status == "offboarded" else "updated"
@@ -88,6 +90,7 @@ def provision(
     upgrade_tenant(conn, names)
     keyring.provision(conn, names.code, manifest.population)
     _sync_departments(conn, manifest)
+    agreements.ensure_standing(conn, names.code)
     if manifest.issuer is not None and (outcome == "created" or not _has_issuer(conn, names.code)):
         # The manifest names the town's first identity provider; afterwards only
         # the town's own admins change it (an operator who could swap it could

@@ -14,7 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter
 
 from shared_gov.auth.principal import Principal
-from shared_gov.domains.residents import service
+from shared_gov.domains.residents import flows, service
 from shared_gov.domains.residents.models import Resident
 from shared_gov.domains.residents.schemas import (
     HistoryEntry,
@@ -22,6 +22,7 @@ from shared_gov.domains.residents.schemas import (
     HouseholdMember,
     HouseholdOut,
     MoveCreate,
+    OneStopMoveIn,
     ResidentCreate,
     ResidentOut,
     ResidentSearch,
@@ -29,7 +30,7 @@ from shared_gov.domains.residents.schemas import (
     SupportMeasure,
 )
 from shared_gov.policy import FieldView
-from shared_gov.web import tenant_scope
+from shared_gov.web import audit_actor, services, tenant_scope
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 
@@ -47,6 +48,13 @@ Purpose = Annotated[
     HeaderParameter(name="X-Purpose", description="purpose of use, see policies/purposes.toml"),
 ]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
+AgreementHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="X-Agreement",
+        description="staff of another town: the id of the sharing agreement relied on",
+    ),
+]
 
 
 def _out(resident: Resident, view: FieldView) -> ResidentOut:
@@ -90,8 +98,36 @@ class ResidentController(Controller):
             access,
         ):
             resident = await service.register(uow, access, data)
-            view = access.field_view(code, resident.support_measure)
+            view = access.field_view(code, resident.support_measure, resident.state)
         return _with_etag(resident, view, 201, f"/api/v1/tenants/{code}/residents/{resident.id}")
+
+    @post(
+        "/residents/one-stop-move-in",
+        status_code=201,
+        summary="Move-in citing the old town's record when it is a tenant (one-stop move)",
+    )
+    async def one_stop_move_in(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        data: JSONBody[OneStopMoveIn],
+        purpose: Purpose = None,
+    ) -> Response[ResidentOut]:
+        result = await flows.one_stop_move_in(
+            services(request),
+            principal,
+            audit_actor(request, principal, purpose),
+            code,
+            purpose,
+            data,
+        )
+        resident = result.resident
+        response = _with_etag(
+            resident, result.view, 201, f"/api/v1/tenants/{code}/residents/{resident.id}"
+        )
+        response.headers["X-Transfer-ID"] = result.transfer_id
+        return response
 
     @get("/residents/{resident_id:str}", summary="Current record of a resident")
     async def read(
@@ -101,11 +137,11 @@ class ResidentController(Controller):
         code: TenantCode,
         resident_id: FromPath[str],
         purpose: Purpose = None,
+        agreement: AgreementHeader = None,
     ) -> Response[ResidentOut]:
-        async with tenant_scope(request, principal, code, purpose, "resident.read") as (
-            uow,
-            access,
-        ):
+        async with tenant_scope(
+            request, principal, code, purpose, "resident.read", agreement=agreement
+        ) as (uow, access):
             resident, view = await service.get(uow, access, resident_id)
         return _with_etag(resident, view)
 
@@ -130,7 +166,7 @@ class ResidentController(Controller):
             access,
         ):
             resident = await service.move(uow, access, resident_id, data, expected)
-            view = access.field_view(code, resident.support_measure)
+            view = access.field_view(code, resident.support_measure, resident.state)
         return _with_etag(resident, view)
 
     @put(
@@ -155,7 +191,7 @@ class ResidentController(Controller):
             resident = await service.set_support_measure(
                 uow, access, resident_id, data.active, expected
             )
-            view = access.field_view(code, resident.support_measure)
+            view = access.field_view(code, resident.support_measure, resident.state)
         return _with_etag(resident, view)
 
     @get("/residents/{resident_id:str}/history", summary="Every snapshot (履歴), in order")
@@ -191,13 +227,13 @@ class ResidentController(Controller):
         code: TenantCode,
         data: JSONBody[ResidentSearch],
         purpose: Purpose = None,
+        agreement: AgreementHeader = None,
     ) -> SearchResult:
-        async with tenant_scope(request, principal, code, purpose, "resident.search") as (
-            uow,
-            access,
-        ):
+        async with tenant_scope(
+            request, principal, code, purpose, "resident.search", agreement=agreement
+        ) as (uow, access):
             found = await service.search(uow, access, data)
-            shaped = [_out(r, access.field_view(code, r.support_measure)) for r in found]
+            shaped = [_out(r, access.field_view(code, r.support_measure, r.state)) for r in found]
         return SearchResult(count=len(shaped), residents=shaped)
 
     @get("/households/{household_no:str}", summary="Members of a household (世帯)")
@@ -214,5 +250,7 @@ class ResidentController(Controller):
             access,
         ):
             head, members = await service.household(uow, access, household_no)
-            shaped = [_member(m, access.field_view(code, m.support_measure)) for m in members]
+            shaped = [
+                _member(m, access.field_view(code, m.support_measure, m.state)) for m in members
+            ]
         return HouseholdOut(household_no=household_no, head_id=head, members=shaped)

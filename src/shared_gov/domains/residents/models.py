@@ -48,7 +48,10 @@ REASON_JA: dict[str, str] = {
     "death": "死亡",
     "ex_officio_removal": "職権消除",
     "import": "データ移行",
+    "move_out_confirmed": "転出確定（転入通知）",
 }
+# A planned 転出 confirmed by the new town's 転入通知 (one-stop move between tenants).
+CONFIRMED_REASON = "move_out_confirmed"
 
 # Removal events and the state they leave the record in. The record stays.
 REMOVAL_STATE: dict[ChangeEvent, str] = {

@@ -212,6 +212,12 @@ async def find_by_individual_number(uow: TenantUnitOfWork, number: str) -> list[
     ]
 
 
+async def find_by_juminhyo_code(uow: TenantUnitOfWork, code: str) -> list[Resident]:
+    wanted = normalize_digits(code)
+    found = await _candidates(uow, "bidx_juminhyo_code", _keys(uow).index("juminhyo_code", wanted))
+    return [r for r in found if r.juminhyo_code and normalize_digits(r.juminhyo_code) == wanted]
+
+
 async def find_by_phone(uow: TenantUnitOfWork, phone: str) -> list[Resident]:
     wanted = normalize_digits(phone)
     found = await _candidates(uow, "bidx_phone", _keys(uow).index("phone", wanted))

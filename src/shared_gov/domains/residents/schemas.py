@@ -58,6 +58,29 @@ class ResidentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     previous_address: Address | None = None
 
 
+class OneStopMoveIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A 転入届 citing the old town's record, when that town is a tenant here.
+
+    Name, birth date, sex, 個人番号, 住民票コード, 本籍 … come from the old town's
+    record under its standing move agreement; the body carries only what the
+    resident declares at the new town's counter.
+    """
+
+    from_tenant: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")]
+    """The old town's local government code."""
+    resident_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    """The resident's id in the old town; or give ``juminhyo_code``."""
+    juminhyo_code: Digits11 | None = None
+    address: Address
+    postal_code: Digits7 | None = None
+    move_date: date
+    """異動日: the day the person moved in (also the actual 転出 date in the old town)."""
+    notified_on: date
+    household_no: Digits8 | None = None
+    relationship: Relationship | None = None
+    phone: Phone | None = None
+
+
 class MoveCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A change (修正) or removal (消除) event for a registered person."""
 

@@ -10,6 +10,8 @@ Rules enforced here, from 住民記録システム標準仕様書 (see FACTS.md)
 - Writes to an existing record need the current version (ETag / If-Match):
   428 without it, 412 when stale, so two staff cannot overwrite each other.
 - A removed person (転出, 死亡, 職権消除) keeps the record with its state.
+- Every change writes its domain event (:mod:`.events`) in its own
+  transaction: the event exists exactly when the change does.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from shared_gov import errors
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.residents import events
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import (
+    CONFIRMED_REASON,
     HEAD,
     REASON_JA,
     RELATIONSHIPS,
@@ -94,7 +98,7 @@ def _check_not_future(problems: list[FieldError], pointer: str, value: date, tod
         problems.append(FieldError(pointer, "must be today or earlier"))
 
 
-def _parse_id(resident_id: str) -> str:
+def parse_id(resident_id: str) -> str:
     try:
         return str(uuid.UUID(resident_id))
     except ValueError:
@@ -187,6 +191,14 @@ async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) 
         notified_on=data.notified_on,
         processed_on=today,
     )
+    # A new record: no field names (consumers read the record they need).
+    await events.emit(
+        uow,
+        events.ENTRY_KINDS[data.event],
+        resident.id,
+        atena_no=resident.atena_no,
+        history_no=str(resident.history_no),
+    )
     written = [f for f in POLICY_FIELDS if getattr(resident, f, None) is not None]
     _touched(access, [resident.id], written, rows=1)
     return resident
@@ -213,12 +225,15 @@ async def get(
     uow: TenantUnitOfWork, access: Access, resident_id: str
 ) -> tuple[Resident, FieldView]:
     """The current record and the fields this caller may see of it."""
-    # Refuse before reading anything when not a single field could be shown.
-    access.readable(uow.code, support_measure=False)
-    resident = await repo.get(uow, _parse_id(resident_id))
+    # Refuse before reading anything when not a single field could be shown
+    # (at home; under an agreement what may be shown depends on the record's
+    # state, and every refusal is the same 404 as a missing record anyway).
+    if access.agreement is None:
+        access.readable(uow.code, support_measure=False)
+    resident = await repo.get(uow, parse_id(resident_id))
     if resident is None:
         raise errors.not_found("no such resident")
-    view = access.readable(uow.code, resident.support_measure)
+    view = access.readable(uow.code, resident.support_measure, resident.state)
     _touched(access, [resident.id], view.allowed, rows=1)
     return resident, view
 
@@ -254,20 +269,28 @@ async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -
         if query.atena_no is None
         else ()
     )
-    view = access.field_view(uow.code, support_measure=False)
+    # Under the standing move agreement only moved-out records are readable;
+    # the search key must be readable on some record this caller may find.
+    states = ("active",) if access.agreement is None else ("active", "moved_out")
+    views = [access.field_view(uow.code, False, state) for state in states]
     for name in searched:
-        if name not in view.allowed:
-            raise errors.forbidden(view.reasons.get(name, "the purpose does not cover " + name))
+        if not any(name in v.allowed for v in views):
+            raise access.refusal(views[0].reasons.get(name, "the purpose does not cover " + name))
+
+    def view_of(r: Resident) -> FieldView:
+        return access.field_view(uow.code, r.support_measure, r.state)
+
     # A protected record is only found by a field this caller may see on it
-    # (else searching by phone would confirm a hidden number).
+    # (else searching by phone would confirm a hidden number); a record of
+    # which nothing may be shown is not found at all.
     found = [
         r
         for r in await _find(uow, query)
-        if all(n in access.field_view(uow.code, r.support_measure).allowed for n in searched)
+        if not view_of(r).empty and all(n in view_of(r).allowed for n in searched)
     ]
     fields = set(searched)
     for r in found:
-        fields |= access.field_view(uow.code, r.support_measure).allowed
+        fields |= view_of(r).allowed
     _touched(access, [r.id for r in found], fields, rows=len(found))
     return found
 
@@ -295,11 +318,11 @@ async def history(
 ) -> tuple[list[dict[str, Any]], FieldView]:
     """Every snapshot, and the fields of them this caller may see."""
     access.require("history", tenant=uow.code)
-    rid = _parse_id(resident_id)
+    rid = parse_id(resident_id)
     current = await repo.get(uow, rid)
     if current is None:
         raise errors.not_found("no such resident")
-    view = access.readable(uow.code, current.support_measure)
+    view = access.readable(uow.code, current.support_measure, current.state)
     entries = await repo.history(uow, rid)
     for entry in entries:
         entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
@@ -339,7 +362,7 @@ async def move(
 ) -> Resident:
     """Apply a change or removal event (修正・消除) under optimistic concurrency."""
     access.require("move", tenant=uow.code)
-    rid = _parse_id(resident_id)
+    rid = parse_id(resident_id)
     today = today_jst()
     problems: list[FieldError] = []
     if data.event is not ChangeEvent.MOVE_OUT_DOMESTIC:
@@ -376,6 +399,14 @@ async def move(
         await _make_head(uow, current, data, today)
         updated.relationship = HEAD
     await _save(uow, updated, event.value, data.move_date, data.notified_on, today)
+    await events.emit(
+        uow,
+        events.CHANGE_KINDS[event],
+        current.id,
+        events.changed_fields(current, updated),
+        atena_no=current.atena_no,
+        history_no=str(updated.history_no),
+    )
     changed = [f for f in POLICY_FIELDS if getattr(updated, f, None) != getattr(current, f, None)]
     _touched(access, [current.id], changed, rows=1)
     return updated
@@ -390,13 +421,18 @@ async def set_support_measure(
 ) -> Resident:
     """Set or lift 支援措置 on a record (市民課 only, by policy)."""
     access.require("protect", tenant=uow.code)
-    current = await repo.get(uow, _parse_id(resident_id), lock=True)
+    current = await repo.get(uow, parse_id(resident_id), lock=True)
     if current is None:
         raise errors.not_found("no such resident")
     if expected_version is not None and expected_version != current.version:
         raise errors.precondition_failed("the record changed since it was read; reload it")
     updated = replace(current, support_measure=active, version=current.version + 1)
     await repo.update(uow, updated)
+    # Departments must learn of 支援措置 to stop disclosing; the flag itself is
+    # shown with every record, so the event tells no more than a read would.
+    await events.emit(
+        uow, events.CHANGED, current.id, ["support_measure"], atena_no=current.atena_no
+    )
     _touched(access, [current.id], ["support_measure"], rows=1)
     return updated
 
@@ -450,6 +486,14 @@ async def _make_head(
                 data.notified_on,
                 today,
             )
+            await events.emit(
+                uow,
+                events.CHANGED,
+                former.id,
+                events.changed_fields(former, demoted),
+                atena_no=former.atena_no,
+                history_no=str(demoted.history_no),
+            )
     await repo.set_household_head(uow, current.household_no, current.id)
 
 
@@ -473,3 +517,21 @@ async def _save(
         notified_on=notified_on,
         processed_on=today,
     )
+
+
+async def carry_support_measure(uow: TenantUnitOfWork, resident: Resident) -> Resident:
+    """Set 支援措置 on a record just created by a one-stop move (see :mod:`.flows`)."""
+    updated = replace(resident, support_measure=True, version=resident.version + 1)
+    await repo.update(uow, updated)
+    await events.emit(
+        uow, events.CHANGED, resident.id, ["support_measure"], atena_no=resident.atena_no
+    )
+    return updated
+
+
+async def confirm_move_out(
+    uow: TenantUnitOfWork, before: Resident, after: Resident, notified_on: date
+) -> None:
+    """Record the actual 転出 date of a planned move-out (転入通知 from the new town)."""
+    today = today_jst()
+    await _save(uow, after, CONFIRMED_REASON, after.removed_on or today, notified_on, today)

@@ -1,0 +1,212 @@
+"""One-stop move between two towns of the deployment (転入届 citing the old town's record).
+
+When a resident moves from town A to town B and both are tenants, B's 市民課
+does not re-key the 転出証明書: it cites A's record (by A's resident id or
+住民票コード) and the flow, in ONE database transaction bound in turn to each
+town's role:
+
+1. reads B's own permissions (``register`` for the stated purpose);
+2. reads A's standing move agreement (created at onboarding) inside the
+   transaction, under its shared lock, and decides under it, per field, what
+   of A's record may cross: the agreement covers only residents who registered
+   a move-out, and 支援措置 keeps their whereabouts at home (so a protected
+   person's previous address is not copied — the flag is);
+3. creates B's record from those fields plus what the resident declares at
+   B's counter (new address, dates, household), re-encrypted under B's keys
+   by B's repository — it is simply a registration in B;
+4. confirms A's move-out with the actual move date (転入通知, 住民基本台帳法
+   第9条 第1項: the new town notifies the old one, which records it) as a new
+   history entry of A's record;
+5. writes both towns' domain events and audit events.
+
+Everything commits together or nothing does. If A is not a tenant of this
+deployment, B registers the move-in from the paper certificate as usual
+(``POST …/residents``); the request says so with a 422.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from shared_gov import errors
+from shared_gov.audit.recorder import Actor as AuditActor
+from shared_gov.audit.recorder import AuditEvent, record
+from shared_gov.auth.principal import Principal
+from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.residents import events, service
+from shared_gov.domains.residents import repository as repo
+from shared_gov.domains.residents.models import EntryEvent, Resident
+from shared_gov.domains.residents.schemas import OneStopMoveIn, ResidentCreate
+from shared_gov.policy import Access, FieldView, agreements
+from shared_gov.web import Services, access_for
+
+# What a 転出証明書 gives the new town, and so what B's record takes from A's.
+_COPIED = (
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "birth_date",
+    "sex",
+    "individual_number",
+    "juminhyo_code",
+    "former_surname",
+    "domicile",
+    "resident_type",
+)
+_REQUIRED = (
+    "family_name",
+    "given_name",
+    "family_name_kana",
+    "given_name_kana",
+    "birth_date",
+    "sex",
+)
+
+
+@dataclass(slots=True)
+class MoveResult:
+    resident: Resident
+    view: FieldView
+    transfer_id: str
+
+
+async def one_stop_move_in(
+    svc: Services,
+    principal: Principal,
+    actor: AuditActor,
+    code: str,
+    purpose_header: str | None,
+    data: OneStopMoveIn,
+) -> MoveResult:
+    """Register in town ``code`` (B) a person moving from another tenant (A)."""
+    if (data.resident_id is None) == (data.juminhyo_code is None):
+        raise errors.invalid_field("/", "give exactly one of resident_id and juminhyo_code")
+    new = await svc.registry.get(code)
+    if new is None or principal.tenant != code:
+        raise errors.not_found()
+    if data.from_tenant == code:
+        raise errors.invalid_field("/from_tenant", "a move within the town is move_within_town")
+    old = await svc.registry.get(data.from_tenant)
+    if old is None:
+        raise errors.invalid_field(
+            "/from_tenant",
+            "not a town of this deployment: register the move-in from the 転出証明書 "
+            "with POST /api/v1/tenants/{code}/residents",
+        )
+    standing = await agreements.standing_agreement(svc.db, old.code)
+    transfer_id = str(uuid.uuid4())
+    event_b = AuditEvent(action="resident.move_in_from_town", agreement_id=str(standing))
+    event_a = AuditEvent(action="resident.move_out_confirmed", agreement_id=str(standing))
+    try:
+        access_b = await access_for(svc, principal, code, purpose_header)
+        access_b.audit = event_b
+        access_a = Access(principal, access_b.actor, access_b.purpose, svc.policy, audit=event_a)
+        if standing is None:
+            raise _refused(f"town {old.code} has no standing move agreement")
+        lock = agreements.lock_name(standing)
+        async with svc.db.pair(new, old, [lock]) as (at_b, at_a):
+            terms = await agreements.terms_in(at_a, standing)
+            if terms is None:  # pragma: no cover - created with the town
+                raise _refused("the standing move agreement is not readable")
+            access_a.agreement, access_a.now = terms, int(time.time())
+            result = await _move(at_b, at_a, access_b, access_a, data, transfer_id)
+            if svc.settings.audit:
+                await record(at_a, actor, event_a)
+                await record(at_b, actor, event_b)
+    except errors.DomainError as exc:
+        if svc.settings.audit and exc.status < 500:
+            for event in (event_a, event_b):
+                event.outcome = "denied" if exc.audit.get("reason") else _outcome(exc.status)
+                event.reason = str(exc.audit.get("reason") or exc.extra.get("reason") or exc.detail)
+            async with svc.db.pair(new, old) as (at_b, at_a):
+                await record(at_a, actor, event_a)
+                await record(at_b, actor, event_b)
+        if exc.status == 404:
+            raise errors.not_found("no such resident, or not moving out to this town") from exc
+        raise
+    return result
+
+
+def _refused(reason: str) -> errors.DomainError:
+    exc = errors.not_found()
+    exc.audit["reason"] = reason
+    return exc
+
+
+def _outcome(status: int) -> str:
+    return {403: "denied", 404: "not_found", 400: "denied"}.get(status, "error")
+
+
+async def _move(
+    at_b: TenantUnitOfWork,
+    at_a: TenantUnitOfWork,
+    access_b: Access,
+    access_a: Access,
+    data: OneStopMoveIn,
+    transfer_id: str,
+) -> MoveResult:
+    # Citing by 住民票コード is a search in A; by A's id, a read.
+    if data.juminhyo_code is not None:
+        access_a.require("search", tenant=at_a.code)
+        found = [
+            r
+            for r in await repo.find_by_juminhyo_code(at_a, data.juminhyo_code)
+            if r.state == "moved_out"
+        ]
+        if len(found) != 1:
+            raise _refused("no resident with a registered move-out has this 住民票コード")
+        leaving = await repo.get(at_a, found[0].id, lock=True)
+    else:
+        leaving = await repo.get(at_a, service.parse_id(data.resident_id or ""), lock=True)
+    if leaving is None:
+        raise _refused("no such resident in the old town")
+    view_a = access_a.readable(at_a.code, leaving.support_measure, leaving.state)
+    if leaving.state != "moved_out" or leaving.removed_on is None:  # pragma: no cover - policy
+        raise _refused("the resident has not registered a move-out")
+    missing = [name for name in _REQUIRED if name not in view_a.allowed]
+    if missing:
+        raise access_a.refusal("the agreement does not give " + ", ".join(missing))
+    if data.move_date < leaving.birth_date:
+        raise errors.invalid_field("/move_date", "must not be before the birth date")
+
+    copied: dict[str, Any] = {n: getattr(leaving, n) for n in _COPIED if n in view_a.allowed}
+    create = ResidentCreate(
+        event=EntryEvent.MOVE_IN_DOMESTIC,
+        address=data.address,
+        postal_code=data.postal_code,
+        move_date=data.move_date,
+        notified_on=data.notified_on,
+        household_no=data.household_no,
+        relationship=data.relationship,
+        phone=data.phone,
+        # 前住所: A's address, unless 支援措置 keeps it in A.
+        previous_address=leaving.address if "address" in view_a.allowed else None,
+        **copied,
+    )
+    arrived = await service.register(at_b, access_b, create)
+    if leaving.support_measure:
+        # The protection follows the person; B's 市民課 renews the application
+        # with them (支援措置の申出 is made to each town).
+        arrived = await service.carry_support_measure(at_b, arrived)
+    # A: the planned 転出 becomes the actual one, on the day B registered.
+    confirmed = replace(leaving, removed_on=data.move_date)
+    await service.confirm_move_out(at_a, leaving, confirmed, data.notified_on)
+    await events.emit(
+        at_a,
+        events.CHANGED,
+        leaving.id,
+        ["removed_on"],
+        atena_no=leaving.atena_no,
+        history_no=str(confirmed.history_no),
+        transfer_id=transfer_id,
+        to_town=at_b.code,
+    )
+    access_a.audit.subjects.append(leaving.id)
+    access_a.audit.fields.extend(sorted(set(copied) | {"removed_on"}))
+    access_a.audit.rows = 1
+    view_b = access_b.field_view(at_b.code, arrived.support_measure, arrived.state)
+    return MoveResult(arrived, view_b, transfer_id)

@@ -1,0 +1,207 @@
+"""HTTP endpoints of sharing agreements: propose, accept, revoke, list, show.
+
+The providing town's admin proposes; the recipient town's admin accepts;
+either town's admin revokes. Any principal of a party town may list and read
+its agreements (staff need the id for ``X-Agreement``); anyone else gets 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from shared_gov import errors
+from shared_gov.auth.principal import Principal
+from shared_gov.policy import agreements, authorize_admin
+from shared_gov.web import services
+
+Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class AgreementIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A proposal by the providing town."""
+
+    provider: Code
+    recipient: Code
+    recipient_departments: Annotated[list[Name], msgspec.Meta(max_length=50)]
+    purposes: Annotated[list[Name], msgspec.Meta(max_length=50)]
+    fields: Annotated[list[Name], msgspec.Meta(max_length=50)]
+    actions: Annotated[list[Name], msgspec.Meta(max_length=2)]
+    """``read`` and/or ``search``."""
+    legal_basis: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    valid_from: datetime
+    valid_until: datetime
+    """Inclusive, to the second; both with a time zone offset."""
+
+
+class AgreementVersionOut(msgspec.Struct, kw_only=True):
+    version: int
+    status: str
+    recipient_departments: list[str]
+    purposes: list[str]
+    fields: list[str]
+    actions: list[str]
+    legal_basis: str
+    valid_from: datetime
+    valid_until: datetime
+    changed_by: str
+    changed_by_tenant: str | None
+    changed_at: datetime
+
+
+class AgreementOut(AgreementVersionOut, kw_only=True):
+    id: str
+    provider: str
+    recipient: str
+    """A town code, or ``*`` for the standing move agreement (every tenant)."""
+    kind: str
+    in_force: bool
+    """Active and within its validity window right now."""
+    versions: list[AgreementVersionOut] | None = None
+
+
+def _version(row: dict[str, Any]) -> AgreementVersionOut:
+    return AgreementVersionOut(
+        version=row["version"],
+        status=row["status"],
+        recipient_departments=list(row["departments"]),
+        purposes=list(row["purposes"]),
+        fields=list(row["fields"]),
+        actions=list(row["actions"]),
+        legal_basis=row["legal_basis"],
+        valid_from=row["valid_from"],
+        valid_until=row["valid_until"],
+        changed_by=row["changed_by"],
+        changed_by_tenant=(row["changed_by_tenant"] or "").strip() or None,
+        changed_at=row["changed_at"],
+    )
+
+
+def _out(row: dict[str, Any], history: list[dict[str, Any]] | None = None) -> AgreementOut:
+    v = _version(row)
+    now = datetime.now(tz=row["valid_from"].tzinfo)
+    return AgreementOut(
+        id=str(row["agreement_id"]),
+        provider=row["provider"].strip(),
+        recipient=row["recipient"],
+        kind=row["kind"],
+        in_force=v.status == "active" and v.valid_from <= now <= v.valid_until,
+        versions=[_version(h) for h in history] if history is not None else None,
+        **msgspec.structs.asdict(v),
+    )
+
+
+def _party(principal: Principal, code: str) -> None:
+    """Only a party town's own principals see its agreements."""
+    if principal.is_operator or principal.tenant != code:
+        raise errors.not_found()
+
+
+def _agreement_id(value: str) -> uuid.UUID:
+    parsed = agreements.parse_id(value)
+    if parsed is None:
+        raise errors.not_found("no such agreement")
+    return parsed
+
+
+class AgreementController(Controller):
+    path = "/api/v1/agreements"
+    tags = ("agreements",)
+
+    @post("/", status_code=201, summary="Propose an agreement (the providing town's admin)")
+    async def propose(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        data: JSONBody[AgreementIn],
+    ) -> AgreementOut:
+        if principal.is_operator or principal.tenant is None:
+            raise errors.not_found()
+        authorize_admin(principal, principal.tenant, "agreements")
+        if data.provider != principal.tenant:
+            raise errors.forbidden("only the providing town's admin proposes an agreement")
+        row = await agreements.propose(
+            services(request).db,
+            agreements.Proposal(
+                provider=data.provider,
+                recipient=data.recipient,
+                recipient_departments=data.recipient_departments,
+                purposes=data.purposes,
+                fields=data.fields,
+                actions=data.actions,
+                legal_basis=data.legal_basis,
+                valid_from=data.valid_from,
+                valid_until=data.valid_until,
+            ),
+            principal.subject,
+        )
+        return _out(row)
+
+    async def _step(
+        self, request: Request[Any, Any, Any], principal: Principal, agreement_id: str, step: str
+    ) -> AgreementOut:
+        if principal.is_operator or principal.tenant is None:
+            raise errors.not_found()
+        authorize_admin(principal, principal.tenant, "agreements")
+        row = await agreements.transition(
+            services(request).db,
+            _agreement_id(agreement_id),
+            principal.tenant,
+            step,
+            principal.subject,
+        )
+        return _out(row)
+
+    @post("/{agreement_id:str}/accept", status_code=200, summary="Accept (the recipient's admin)")
+    async def accept(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        agreement_id: FromPath[str],
+    ) -> AgreementOut:
+        return await self._step(request, principal, agreement_id, "accept")
+
+    @post("/{agreement_id:str}/revoke", status_code=200, summary="Revoke (either party's admin)")
+    async def revoke(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        agreement_id: FromPath[str],
+    ) -> AgreementOut:
+        return await self._step(request, principal, agreement_id, "revoke")
+
+    @get("/", summary="Agreements a town is party to (its own principals)")
+    async def list_agreements(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        tenant: Annotated[Code, QueryParameter(description="the town's code")],
+        kind: Annotated[
+            Literal["bilateral", "standing_move"] | None,
+            QueryParameter(description="only this kind"),
+        ] = None,
+    ) -> list[AgreementOut]:
+        _party(principal, tenant)
+        rows = await agreements.list_for(services(request).db, tenant, kind)
+        return [_out(r) for r in rows]
+
+    @get("/{agreement_id:str}", summary="One agreement with every version (a party's principals)")
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        agreement_id: FromPath[str],
+    ) -> AgreementOut:
+        if principal.is_operator or principal.tenant is None:
+            raise errors.not_found()
+        history = await agreements.versions(
+            services(request).db, _agreement_id(agreement_id), principal.tenant
+        )
+        return _out(history[-1], history)
