@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from shared_gov.db import Database
 from shared_gov.db.migrations.runner import head
+from shared_gov.settings import Settings
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import Department, load_manifest
 from tests.conftest import KAGA, KOMATSU, TENANTS_DIR, auth
@@ -205,3 +206,19 @@ def test_shipped_manifests_are_valid(path: Path) -> None:
     manifest = load_manifest(path)
     codes = {d.code for d in manifest.departments}
     assert {"shimin", "kaigo", "kaikei", "zeimu", "kansa"} <= codes
+
+
+async def test_libpq_url_parameters_work_for_migrations_too(settings: Settings) -> None:
+    """``?sslmode=…`` (what operators put in a URL for TLS) used to break
+    migrations: SQLAlchemy passed it to asyncpg as an unknown keyword."""
+    assert settings.database_url
+    separator = "&" if "?" in settings.database_url else "?"
+    url = settings.database_url + separator + "sslmode=disable"
+    database = Database(url, settings)
+    await database.open()
+    try:
+        async with database.engine().connect() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+        await tenancy.migrate_catalog(database)  # at head: a no-op that connects
+    finally:
+        await database.close()

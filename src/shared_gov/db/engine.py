@@ -216,6 +216,23 @@ def _lock_name(name: str) -> str:
     return name
 
 
+def sqlalchemy_engine(url: str, **options: Any) -> AsyncEngine:
+    """SQLAlchemy async engine whose connections asyncpg opens from the URL itself.
+
+    SQLAlchemy's asyncpg dialect turns query parameters into keyword arguments,
+    and libpq's (``sslmode``, ``sslrootcert``, ``host=/socket/dir``) are not
+    asyncpg's; asyncpg's own DSN parser understands them, so the pool and the
+    migrations accept the same URL.
+    """
+    dsn = plain_url(url)
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(dsn)
+
+    parts = sqlalchemy_url(url).split("?", 1)[0]
+    return create_async_engine(parts, async_creator=connect, **options)
+
+
 class Database:
     """The process's database handles: an asyncpg pool and, lazily, an engine."""
 
@@ -257,8 +274,8 @@ class Database:
     def engine(self) -> AsyncEngine:
         """SQLAlchemy engine for migrations and provisioning (small pool)."""
         if self._engine is None:
-            self._engine = create_async_engine(
-                sqlalchemy_url(self.url),
+            self._engine = sqlalchemy_engine(
+                self.url,
                 pool_size=max(2, self.settings.migrate_concurrency),
                 max_overflow=0,
                 pool_pre_ping=True,

@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_gov import errors
-from shared_gov.db.engine import Database
+from shared_gov.db.engine import Database, sqlalchemy_engine
 from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
-from shared_gov.db.urls import sqlalchemy_url
 from shared_gov.domains.residents import repository as residents_repository
 from shared_gov.logs import get_logger
 from shared_gov.tenancy.manifest import Manifest
@@ -107,7 +106,7 @@ def _worker_upgrade(url: str, role_prefix: str, code: str) -> str | None:
     loop = _worker_state.get("loop")
     if loop is None:
         loop = _worker_state["loop"] = asyncio.new_event_loop()
-        _worker_state["engine"] = create_async_engine(sqlalchemy_url(url), pool_size=1)
+        _worker_state["engine"] = sqlalchemy_engine(url, pool_size=1)
     try:
         names = tenant_names(code, role_prefix)
         loop.run_until_complete(_upgrade_one(_worker_state["engine"], names))
