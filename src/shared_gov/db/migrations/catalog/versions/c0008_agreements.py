@@ -15,7 +15,7 @@
   what makes a revocation take effect on the next request.
 
 Revision ID: c0008
-Revises: c0006
+Revises: c0007
 Create Date: 2026-11-26
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "c0008"
-down_revision: str | None = "c0006"
+down_revision: str | None = "c0007"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
