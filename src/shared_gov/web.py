@@ -9,6 +9,7 @@ database work, and binds the tenant code to the request's log context.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator
@@ -23,12 +24,13 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from shared_gov import errors, policy
 from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.audit.recorder import AuditEvent, record, record_apart
+from shared_gov.audit.recorder import AuditEvent, record, record_apart, record_both
 from shared_gov.auth.failures import FailedLoginGate, report_failed_login
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.verify import TokenRejected, TokenVerifier
 from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.db.engine import BindingCheckFailed
 from shared_gov.db.notify import ChangeListener
 from shared_gov.policy import Access, Actor, PolicyEngine, agreements
 from shared_gov.policy.permissions import PermissionStore
@@ -163,6 +165,8 @@ def audit_actor(
 
 
 _OUTCOMES = {403: "denied", 404: "not_found", 400: "denied"}
+_TERMS = agreements.TermsCache()
+"""This process's cached agreement terms (verified in every request's binding)."""
 
 
 @asynccontextmanager
@@ -280,24 +284,37 @@ async def _shared_scope(
         structlog.contextvars.bind_contextvars(purpose=purpose_.code)
         access.audit = event
         lock = agreements.lock_name(agreement_id)
-        async with svc.db.pair(provider, recipient, [lock]) as (at_provider, at_recipient):
-            terms = await agreements.terms_in(at_provider, agreement_id)
+        async with contextlib.AsyncExitStack() as stack:
+            cached = _TERMS.get(agreement_id)
+            try:
+                checks = [agreements.check_call(agreement_id, cached)] if cached else []
+                at_provider, at_recipient = await stack.enter_async_context(
+                    svc.db.pair(provider, recipient, [lock], checks)
+                )
+            except BindingCheckFailed:
+                # The agreement changed since this process cached it: read it.
+                _TERMS.drop(agreement_id)
+                cached = None
+                at_provider, at_recipient = await stack.enter_async_context(
+                    svc.db.pair(provider, recipient, [lock])
+                )
+            terms = cached or await agreements.terms_in(at_provider, agreement_id)
             if terms is None:
                 exc = errors.not_found()
                 exc.audit["reason"] = "no such agreement with this town"
                 raise exc
+            if cached is None:
+                _TERMS.put(agreement_id, terms)
             access.agreement = terms
             access.now = int(time.time())
             yield at_provider, access
             if svc.settings.audit:
-                await record(at_provider, actor, event)
-                await record(at_recipient, actor, _obtained(event, code))
+                await record_both(at_provider, at_recipient, actor, event, _obtained(event, code))
     except errors.DomainError as exc:
         if svc.settings.audit and exc.status < 500:
             _refused(event, exc)
             async with svc.db.pair(provider, recipient) as (at_provider, at_recipient):
-                await record(at_provider, actor, event)
-                await record(at_recipient, actor, _obtained(event, code))
+                await record_both(at_provider, at_recipient, actor, event, _obtained(event, code))
         if exc.status == 404:
             # One 404 for everything: "no such resident" from the service would
             # tell a missing record from one the agreement does not cover.

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.db.engine import PairedUnitOfWork
 from shared_gov.tenancy.names import TenantNames
 
 INDIVIDUAL_NUMBER = "individual_number"
@@ -95,7 +96,27 @@ async def record(uow: TenantUnitOfWork, actor: Actor, event: AuditEvent) -> None
     if keys is None:  # pragma: no cover - Database always provides keys
         raise RuntimeError("this unit of work has no keys")
     payload = _payload(lambda rid: keys.index("audit_subject", rid), actor, event)
-    await uow.execute("SELECT audit.record($1::jsonb)", payload)
+    await uow.call("audit.record($1::jsonb)", payload)
+
+
+async def record_both(
+    first: PairedUnitOfWork,
+    second: PairedUnitOfWork,
+    actor: Actor,
+    first_event: AuditEvent,
+    second_event: AuditEvent,
+) -> None:
+    """Both towns' events of a cross-town access, in its transaction, in one round trip.
+
+    Each event goes to its own town's log (``audit.record`` takes the town
+    from the role it runs under) with the residents hashed under that town's
+    key.
+    """
+    payloads = [
+        _payload(lambda rid, keys=uow.keys: keys.index("audit_subject", rid), actor, event)
+        for uow, event in ((first, first_event), (second, second_event))
+    ]
+    await first.call_then(second, "audit.record($1::jsonb)", "audit.record($2::jsonb)", *payloads)
 
 
 async def record_apart(db: Database, names: TenantNames, actor: Actor, event: AuditEvent) -> None:

@@ -112,6 +112,14 @@ class TenantUnitOfWork:
         """A server-side cursor (async iterator of records) within the transaction."""
         return self._conn.cursor(query, *args)
 
+    async def call(self, function_call: str, *args: Any) -> Any:
+        """``SELECT <function_call>``: one function call, its single value returned.
+
+        A two-town transaction folds its re-binding into this same statement,
+        so e.g. the second town's audit event costs one round trip, not two.
+        """
+        return await self._conn.fetchval("SELECT " + function_call, *args)
+
 
 class PairedUnitOfWork(TenantUnitOfWork):
     """One town's side of a transaction shared by two towns (cross-town work).
@@ -167,6 +175,52 @@ class PairedUnitOfWork(TenantUnitOfWork):
         # A cursor is consumed lazily, after the other side may have re-bound.
         raise NotImplementedError("cursors are not available in a two-town transaction")
 
+    async def call(self, function_call: str, *args: Any) -> Any:
+        if self._pair.current == self.names:
+            return await super().call(function_call, *args)
+        # The sub-select's volatile set_config() calls run before the outer
+        # call (it needs the sub-select's row) and are never pruned (PostgreSQL
+        # keeps volatile outputs of a sub-select), so the function runs bound
+        # to this town. Privileges are checked at executor start, under the
+        # previous town's role, which holds the same grants on such functions.
+        value = await self._conn.fetchval(
+            "SELECT "  # noqa: S608 - a call our code writes; names validated
+            + function_call
+            + " FROM ("
+            + rebinding_sql(self.names)
+            + ") AS bound",
+            *args,
+        )
+        self._pair.current = self.names
+        return value
+
+    async def call_then(
+        self, other: PairedUnitOfWork, mine: str, theirs: str, *args: Any
+    ) -> list[Any]:
+        """Call ``mine`` bound to this town, then ``theirs`` bound to ``other``: ONE statement.
+
+        The two calls are the branches of a UNION ALL, which PostgreSQL runs
+        in order (these functions are parallel-unsafe, so no parallel plan):
+        the first under this town's role, the second after its sub-select has
+        re-bound the transaction to ``other``. Used for the two audit events
+        of a cross-town access.
+        """
+        if other._pair is not self._pair:
+            raise ValueError("not the same two-town transaction")
+        await self._bind()
+        rows = await self._conn.fetch(
+            "SELECT "  # noqa: S608 - calls our code writes; names validated
+            + mine
+            + " AS value UNION ALL SELECT "
+            + theirs
+            + " FROM ("
+            + rebinding_sql(other.names)
+            + ") AS bound",
+            *args,
+        )
+        self._pair.current = other.names
+        return [r["value"] for r in rows]
+
 
 @dataclass(slots=True)
 class _Binding:
@@ -178,7 +232,16 @@ def rebinding_sql(names: TenantNames) -> str:
     return binding_sql(names).removeprefix("BEGIN; ")
 
 
-def binding_sql(names: TenantNames, extra_locks: Sequence[str] = ()) -> str:
+class BindingCheckFailed(Exception):
+    """A check folded into the binding statement failed (SQLSTATE SGA01)."""
+
+
+CHECK_FAILED = "SGA01"
+
+
+def binding_sql(
+    names: TenantNames, extra_locks: Sequence[str] = (), extra_calls: Sequence[str] = ()
+) -> str:
     """BEGIN plus the tenant binding, as one simple-protocol round trip.
 
     The identifiers come from :func:`shared_gov.tenancy.names.tenant_names`,
@@ -195,6 +258,10 @@ def binding_sql(names: TenantNames, extra_locks: Sequence[str] = ()) -> str:
         ", pg_advisory_xact_lock_shared(hashtextextended('" + _lock_name(lock) + "', 0))"
         for lock in extra_locks
     )
+    # ``extra_calls`` are function calls evaluated after the locks (target
+    # list order), e.g. checking that a cached agreement is still current; the
+    # caller builds them from validated values only.
+    calls = "".join(", " + call for call in extra_calls)
     return (
         "BEGIN; SELECT set_config('search_path', '"
         + names.schema
@@ -204,6 +271,7 @@ def binding_sql(names: TenantNames, extra_locks: Sequence[str] = ()) -> str:
         + names.code
         + "', 0))"
         + locks
+        + calls
     )
 
 
@@ -335,12 +403,17 @@ class Database:
 
     @asynccontextmanager
     async def pair(
-        self, first: TenantNames, second: TenantNames, extra_locks: Sequence[str] = ()
+        self,
+        first: TenantNames,
+        second: TenantNames,
+        extra_locks: Sequence[str] = (),
+        extra_calls: Sequence[str] = (),
     ) -> AsyncIterator[tuple[PairedUnitOfWork, PairedUnitOfWork]]:
         """One transaction for work on two towns; starts bound to ``first``.
 
         Commit on success, roll back on error: both towns' changes (and audit
-        events) land together or not at all.
+        events) land together or not at all. A failed ``extra_calls`` check
+        raises :class:`BindingCheckFailed` before anything is yielded.
         """
         try:
             first_keys = await self.town_keys(first.code)
@@ -349,12 +422,17 @@ class Database:
             raise errors.not_found() from exc
         async with self._acquire() as conn:
             try:
-                await conn.execute(binding_sql(first, extra_locks))
+                await conn.execute(binding_sql(first, extra_locks, extra_calls))
             except asyncpg.InvalidParameterValueError as exc:
                 await _rollback_quietly(conn)
                 raise errors.not_found() from exc
             except UNAVAILABLE_ERRORS as exc:
                 raise errors.unavailable("the database is unreachable; retry") from exc
+            except asyncpg.PostgresError as exc:
+                await _rollback_quietly(conn)
+                if getattr(exc, "sqlstate", None) == CHECK_FAILED:
+                    raise BindingCheckFailed from exc
+                raise
             binding = _Binding(first)
             try:
                 yield (

@@ -109,6 +109,40 @@ async def terms_in(uow: TenantUnitOfWork, agreement_id: uuid.UUID) -> AgreementT
     return terms_from_row(row) if row is not None else None
 
 
+class TermsCache:
+    """Agreements' terms as last read by this process, checked on every use.
+
+    Reading the terms costs a round trip and a function call per cross-town
+    request. Instead, a request with cached terms folds
+    ``sharing.agreement_is(id, version)`` into its binding statement, after
+    the agreement's shared lock: if the version changed (accepted, revoked)
+    the binding fails with SQLSTATE SGA01 and the request reads afresh. The
+    check runs in the request's own transaction, so a revocation committed
+    before it is seen exactly as with a fresh read.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._terms: dict[uuid.UUID, AgreementTerms] = {}
+        self._size = size
+
+    def get(self, agreement_id: uuid.UUID) -> AgreementTerms | None:
+        return self._terms.get(agreement_id)
+
+    def put(self, agreement_id: uuid.UUID, terms: AgreementTerms) -> None:
+        if len(self._terms) >= self._size:
+            self._terms.clear()
+        self._terms[agreement_id] = terms
+
+    def drop(self, agreement_id: uuid.UUID) -> None:
+        self._terms.pop(agreement_id, None)
+
+
+def check_call(agreement_id: uuid.UUID, terms: AgreementTerms) -> str:
+    """The binding-statement call that fails unless ``terms`` are still current."""
+    # Both values are validated (a UUID object, an int): safe as literals.
+    return f"sharing.agreement_is('{agreement_id}'::uuid, {int(terms.version)})"
+
+
 # -- lifecycle (catalog) ------------------------------------------------------
 
 

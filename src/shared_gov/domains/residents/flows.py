@@ -33,7 +33,7 @@ from typing import Any
 
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.audit.recorder import AuditEvent, record
+from shared_gov.audit.recorder import AuditEvent, record_both
 from shared_gov.auth.principal import Principal
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import events, service
@@ -115,16 +115,14 @@ async def one_stop_move_in(
             access_a.agreement, access_a.now = terms, int(time.time())
             result = await _move(at_b, at_a, access_b, access_a, data, transfer_id)
             if svc.settings.audit:
-                await record(at_a, actor, event_a)
-                await record(at_b, actor, event_b)
+                await record_both(at_a, at_b, actor, event_a, event_b)
     except errors.DomainError as exc:
         if svc.settings.audit and exc.status < 500:
             for event in (event_a, event_b):
                 event.outcome = "denied" if exc.audit.get("reason") else _outcome(exc.status)
                 event.reason = str(exc.audit.get("reason") or exc.extra.get("reason") or exc.detail)
-            async with svc.db.pair(new, old) as (at_b, at_a):
-                await record(at_a, actor, event_a)
-                await record(at_b, actor, event_b)
+            async with svc.db.pair(old, new) as (at_a, at_b):
+                await record_both(at_a, at_b, actor, event_a, event_b)
         if exc.status == 404:
             raise errors.not_found("no such resident, or not moving out to this town") from exc
         raise
