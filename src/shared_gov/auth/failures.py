@@ -27,8 +27,8 @@ suppression of a window logs ``auth.failed.limited`` at once, and when the
 window is over its count is logged as ``auth.failed.suppressed`` (at the next
 failed login handled by the process, which sweeps finished windows). The
 limits are per worker process, so a deployment of W workers admits up to W
-times as much; the address is the TCP peer's (behind a proxy, the proxy's,
-unless the ASGI server is told to trust forwarded headers).
+times as much; the address is the client's as the app sees it: the TCP peer,
+or the X-Forwarded-For of a proxy listed in ``SHARED_GOV_TRUSTED_PROXIES``.
 
 Recording a failed login must never change the answer: if the audit write
 fails (database unavailable), the failure is logged and the client still gets
