@@ -11,13 +11,14 @@ nobody.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from shared_gov.db import Database, TenantUnitOfWork
-from shared_gov.db.engine import PairedUnitOfWork
+from shared_gov.db.engine import PairedUnitOfWork, dollar_quoted
 from shared_gov.tenancy.names import TenantNames
 
 INDIVIDUAL_NUMBER = "individual_number"
@@ -91,12 +92,24 @@ def _printable(text: str) -> str:
 
 
 async def record(uow: TenantUnitOfWork, actor: Actor, event: AuditEvent) -> None:
-    """Write ``event`` in the unit of work's own transaction (the access's)."""
+    """Write ``event`` in the unit of work's own transaction (the access's).
+
+    The call travels with the COMMIT (one round trip, see
+    :meth:`TenantUnitOfWork.at_commit`): it runs last, and if it fails the
+    access's transaction rolls back and the request fails.
+    """
     keys = uow.keys
     if keys is None:  # pragma: no cover - Database always provides keys
         raise RuntimeError("this unit of work has no keys")
     payload = _payload(lambda rid: keys.index("audit_subject", rid), actor, event)
-    await uow.call("audit.record($1::jsonb)", payload)
+    uow.at_commit(_record_sql(payload))
+
+
+def _record_sql(payload: dict[str, Any]) -> str:
+    # Inlined because it shares a simple query (no parameters) with COMMIT.
+    # json.dumps escapes every non-ASCII and control character, and the
+    # dollar-quote tag is chosen so that it does not occur in the text.
+    return "SELECT audit.record(" + dollar_quoted(json.dumps(payload)) + "::jsonb)"
 
 
 async def record_both(
@@ -106,17 +119,14 @@ async def record_both(
     first_event: AuditEvent,
     second_event: AuditEvent,
 ) -> None:
-    """Both towns' events of a cross-town access, in its transaction, in one round trip.
+    """Both towns' events of a cross-town access, each in its own town's log.
 
-    Each event goes to its own town's log (``audit.record`` takes the town
-    from the role it runs under) with the residents hashed under that town's
-    key.
+    Both travel with the COMMIT of the access's transaction, each preceded
+    by its town's binding (``audit.record`` takes the town from the role it
+    runs under), with the residents hashed under that town's key.
     """
-    payloads = [
-        _payload(lambda rid, keys=uow.keys: keys.index("audit_subject", rid), actor, event)
-        for uow, event in ((first, first_event), (second, second_event))
-    ]
-    await first.call_then(second, "audit.record($1::jsonb)", "audit.record($2::jsonb)", *payloads)
+    await record(first, actor, first_event)
+    await record(second, actor, second_event)
 
 
 async def record_apart(db: Database, names: TenantNames, actor: Actor, event: AuditEvent) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -52,6 +53,11 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    # A session the server ends between two statements (a fast shutdown, a
+    # terminated backend) leaves asyncpg holding an unsolicited FATAL; the next
+    # statement raises this, not a connection error, until the end of stream
+    # is read. The pool drops such a connection; a retry gets a fresh one.
+    asyncpg.InternalClientError,
 )
 
 
@@ -70,12 +76,17 @@ class TenantUnitOfWork:
     the asyncpg connection's query methods and nothing to change the binding.
     """
 
-    __slots__ = ("_conn", "keys", "names")
+    __slots__ = ("_at_commit", "_conn", "keys", "names")
 
     def __init__(
-        self, conn: asyncpg.Connection, names: TenantNames, keys: TownKeys | None = None
+        self,
+        conn: asyncpg.Connection,
+        names: TenantNames,
+        keys: TownKeys | None = None,
+        at_commit: list[str] | None = None,
     ) -> None:
         self._conn = conn
+        self._at_commit: list[str] = at_commit if at_commit is not None else []
         self.names = names
         self.keys = keys
         """The town's unwrapped keys (repositories encrypt and decrypt with them)."""
@@ -112,13 +123,17 @@ class TenantUnitOfWork:
         """A server-side cursor (async iterator of records) within the transaction."""
         return self._conn.cursor(query, *args)
 
-    async def call(self, function_call: str, *args: Any) -> Any:
-        """``SELECT <function_call>``: one function call, its single value returned.
+    def at_commit(self, statement: str) -> None:
+        """Send ``statement`` with this unit of work's COMMIT, in the same round trip.
 
-        A two-town transaction folds its re-binding into this same statement,
-        so e.g. the second town's audit event costs one round trip, not two.
+        For the audit event of the access (its write must commit with the
+        access or fail it): the statement and the COMMIT travel as one simple
+        query, executed in order; if the statement fails, the COMMIT is never
+        reached and the transaction rolls back. ``statement`` takes no
+        parameters: its values must be inlined safely by the caller (see
+        :func:`dollar_quoted`).
         """
-        return await self._conn.fetchval("SELECT " + function_call, *args)
+        self._at_commit.append(statement)
 
 
 class PairedUnitOfWork(TenantUnitOfWork):
@@ -135,9 +150,14 @@ class PairedUnitOfWork(TenantUnitOfWork):
     __slots__ = ("_pair",)
 
     def __init__(
-        self, conn: asyncpg.Connection, names: TenantNames, keys: TownKeys, pair: _Binding
+        self,
+        conn: asyncpg.Connection,
+        names: TenantNames,
+        keys: TownKeys,
+        pair: _Binding,
+        at_commit: list[str],
     ) -> None:
-        super().__init__(conn, names, keys)
+        super().__init__(conn, names, keys, at_commit)
         self._pair = pair
 
     async def _bind(self) -> None:
@@ -175,56 +195,28 @@ class PairedUnitOfWork(TenantUnitOfWork):
         # A cursor is consumed lazily, after the other side may have re-bound.
         raise NotImplementedError("cursors are not available in a two-town transaction")
 
-    async def call(self, function_call: str, *args: Any) -> Any:
-        if self._pair.current == self.names:
-            return await super().call(function_call, *args)
-        # The sub-select's volatile set_config() calls run before the outer
-        # call (it needs the sub-select's row) and are never pruned (PostgreSQL
-        # keeps volatile outputs of a sub-select), so the function runs bound
-        # to this town. Privileges are checked at executor start, under the
-        # previous town's role, which holds the same grants on such functions.
-        value = await self._conn.fetchval(
-            "SELECT "  # noqa: S608 - a call our code writes; names validated
-            + function_call
-            + " FROM ("
-            + rebinding_sql(self.names)
-            + ") AS bound",
-            *args,
-        )
-        self._pair.current = self.names
-        return value
-
-    async def call_then(
-        self, other: PairedUnitOfWork, mine: str, theirs: str, *args: Any
-    ) -> list[Any]:
-        """Call ``mine`` bound to this town, then ``theirs`` bound to ``other``: ONE statement.
-
-        The two calls are the branches of a UNION ALL, which PostgreSQL runs
-        in order (these functions are parallel-unsafe, so no parallel plan):
-        the first under this town's role, the second after its sub-select has
-        re-bound the transaction to ``other``. Used for the two audit events
-        of a cross-town access.
-        """
-        if other._pair is not self._pair:
-            raise ValueError("not the same two-town transaction")
-        await self._bind()
-        rows = await self._conn.fetch(
-            "SELECT "  # noqa: S608 - calls our code writes; names validated
-            + mine
-            + " AS value UNION ALL SELECT "
-            + theirs
-            + " FROM ("
-            + rebinding_sql(other.names)
-            + ") AS bound",
-            *args,
-        )
-        self._pair.current = other.names
-        return [r["value"] for r in rows]
+    def at_commit(self, statement: str) -> None:
+        # Deferred statements run after everything else, in order: each is
+        # preceded by its own town's binding, whichever town spoke last.
+        super().at_commit(rebinding_sql(self.names) + "; " + statement)
 
 
 @dataclass(slots=True)
 class _Binding:
     current: TenantNames
+
+
+def dollar_quoted(text: str) -> str:
+    """``text`` as a dollar-quoted SQL literal whose tag does not occur in it."""
+    while True:
+        tag = "$sg" + secrets.token_hex(4) + "$"
+        if tag not in text:
+            return tag + text + tag
+
+
+def commit_sql(statements: Sequence[str]) -> str:
+    """The deferred statements and COMMIT, as one simple query."""
+    return "".join(statement + "; " for statement in statements) + "COMMIT"
 
 
 def rebinding_sql(names: TenantNames) -> str:
@@ -391,15 +383,13 @@ class Database:
                 raise errors.not_found() from exc
             except UNAVAILABLE_ERRORS as exc:
                 raise errors.unavailable("the database is unreachable; retry") from exc
+            deferred: list[str] = []
             try:
-                yield TenantUnitOfWork(conn, names, keys)
+                yield TenantUnitOfWork(conn, names, keys, deferred)
             except BaseException:
                 await _rollback_quietly(conn)
                 raise
-            try:
-                await conn.execute("COMMIT")
-            except UNAVAILABLE_ERRORS as exc:
-                raise errors.unavailable("the database went away during commit") from exc
+            await _commit(conn, deferred)
 
     @asynccontextmanager
     async def pair(
@@ -434,18 +424,16 @@ class Database:
                     raise BindingCheckFailed from exc
                 raise
             binding = _Binding(first)
+            deferred: list[str] = []
             try:
                 yield (
-                    PairedUnitOfWork(conn, first, first_keys, binding),
-                    PairedUnitOfWork(conn, second, second_keys, binding),
+                    PairedUnitOfWork(conn, first, first_keys, binding, deferred),
+                    PairedUnitOfWork(conn, second, second_keys, binding, deferred),
                 )
             except BaseException:
                 await _rollback_quietly(conn)
                 raise
-            try:
-                await conn.execute("COMMIT")
-            except UNAVAILABLE_ERRORS as exc:
-                raise errors.unavailable("the database went away during commit") from exc
+            await _commit(conn, deferred)
 
     @asynccontextmanager
     async def catalog(self) -> AsyncIterator[asyncpg.Connection]:
@@ -456,6 +444,18 @@ class Database:
                     yield conn
             except UNAVAILABLE_ERRORS as exc:
                 raise errors.unavailable("the database is unreachable; retry") from exc
+
+
+async def _commit(conn: asyncpg.Connection, deferred: list[str]) -> None:
+    try:
+        await conn.execute(commit_sql(deferred))
+    except UNAVAILABLE_ERRORS as exc:
+        raise errors.unavailable("the database went away during commit") from exc
+    except BaseException:
+        # A deferred statement failed (the COMMIT was never reached): the
+        # transaction is aborted; end it before the connection goes back.
+        await _rollback_quietly(conn)
+        raise
 
 
 async def _rollback_quietly(conn: asyncpg.Connection) -> None:
