@@ -384,3 +384,169 @@ async def test_structural_errors_point_at_the_field(
     )
     problem = _assert_problem(r, 422, "validation")
     assert _pointers(problem) == [f"/{field}"]
+
+
+# --- values the database cannot take (found by the API fuzzer, tests/fuzz) ----
+
+TOWN = f"/api/v1/tenants/{KAGA}"
+BIGINT_MAX = 2**63 - 1
+_AGREEMENT = {
+    "provider": KAGA,
+    "recipient": KOMATSU,
+    "recipient_departments": ["shimin"],
+    "purposes": ["juki.registration"],
+    "fields": ["address"],
+    "actions": ["read"],
+    "legal_basis": "住民基本台帳法",
+    "valid_from": "2026-01-01T00:00:00+09:00",
+    "valid_until": "2027-01-01T00:00:00+09:00",
+}
+_MANIFEST = {
+    "code": "173657",
+    "name": "a\x00b",
+    "name_kana": "x",
+    "prefecture": "石川県",
+    "population": 1000,
+    "departments": [{"code": "shimin", "name": "市民課"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "role", "request_args", "pointer"),
+    [
+        # A NUL (U+0000) cannot be stored in or compared with PostgreSQL text.
+        (
+            "GET",
+            f"{TOWN}/audit/events",
+            "kaga_auditor",
+            {"params": {"actor": "a\x00b"}},
+            "/query/actor",
+        ),
+        ("GET", f"{TOWN}/staff/a%00b", "kaga_admin", {}, "/path/staff_id"),
+        ("PUT", f"{TOWN}/staff/k-nul", "kaga_admin", {"json": {"note": "a\x00b"}}, "/note"),
+        ("PUT", f"{TOWN}/departments/fuzz", "kaga_admin", {"json": {"name": "a\x00b"}}, "/name"),
+        (
+            "PUT",
+            f"{TOWN}/issuer",
+            "kaga_admin",
+            {
+                "json": {
+                    "url": "https://idp.example",
+                    "audience": "a\x00",
+                    "jwks_uri": "https://idp.example/k",
+                }
+            },
+            "/audience",
+        ),
+        (
+            "POST",
+            f"{TOWN}/audit/suppressions",
+            "kaga_auditor",
+            {"json": {"event_ids": [str(uuid.uuid4())], "until": "2030-01-01", "reason": "a\x00"}},
+            "/reason",
+        ),
+        (
+            "POST",
+            "/api/v1/agreements",
+            "kaga_admin",
+            {"json": {**_AGREEMENT, "legal_basis": "a\x00"}},
+            "/legal_basis",
+        ),
+        ("POST", "/api/v1/tenants", "operator", {"json": _MANIFEST}, "/name"),
+        # Path parameters were not checked at all: "abc\n" became a department code.
+        (
+            "PUT",
+            f"{TOWN}/departments/abc%0A",
+            "kaga_admin",
+            {"json": {"name": "x"}},
+            "/path/department",
+        ),
+        # Instants whose UTC form leaves datetime's range (year 0 or 10000).
+        (
+            "GET",
+            f"{TOWN}/audit/events",
+            "kaga_auditor",
+            {"params": {"from": "0001-01-01T00:00:00+09:00"}},
+            "/query/from",
+        ),
+        (
+            "GET",
+            f"{TOWN}/audit/events",
+            "kaga_auditor",
+            {"params": {"to": "9999-12-31T23:59:59-09:00"}},
+            "/query/to",
+        ),
+        (
+            "GET",
+            f"{TOWN}/audit/analyses",
+            "kaga_auditor",
+            {"params": {"from": "0001-01-01T00:00:00+09:00", "to": "0001-01-02"}},
+            "/query/from",
+        ),
+        (
+            "POST",
+            "/api/v1/agreements",
+            "kaga_admin",
+            {"json": {**_AGREEMENT, "valid_from": "0001-01-01T00:00:00+09:00"}},
+            "/valid_from",
+        ),
+        # Numbers beyond PostgreSQL's bigint.
+        (
+            "GET",
+            f"{TOWN}/audit/events",
+            "kaga_auditor",
+            {"params": {"format": "csv", "limit": 2**63}},
+            "/query/limit",
+        ),
+        (
+            "GET",
+            f"{TOWN}/audit/analyses",
+            "kaga_auditor",
+            {"params": {"bulk_threshold": 2**63}},
+            "/query/bulk_threshold",
+        ),
+    ],
+    ids=[
+        "audit-filter-nul",
+        "staff-id-nul",
+        "staff-note-nul",
+        "department-name-nul",
+        "issuer-audience-nul",
+        "suppression-reason-nul",
+        "agreement-legal-basis-nul",
+        "manifest-name-nul",
+        "department-code-newline",
+        "audit-from-year-0",
+        "audit-to-year-10000",
+        "analyses-from-year-0",
+        "agreement-from-year-0",
+        "export-limit-over-bigint",
+        "analyses-threshold-over-bigint",
+    ],
+)
+async def test_values_the_database_cannot_take_are_422_not_500(
+    client: Any,
+    tokens: dict[str, str],
+    method: str,
+    path: str,
+    role: str,
+    request_args: dict[str, Any],
+    pointer: str,
+) -> None:
+    """Each of these was a 500 (asyncpg CharacterNotInRepertoireError, DataError,
+    OverflowError); now a 422 naming the field, and nothing is written."""
+    r = await client.request(method, path, headers=auth(tokens[role], None), **request_args)
+    problem = _assert_problem(r, 422, "validation")
+    assert pointer in _pointers(problem)
+
+
+async def test_export_limit_up_to_bigint_is_served(client: Any, tokens: dict[str, str]) -> None:
+    """The bound is PostgreSQL's own: the largest bigint is still a valid limit."""
+    r = await client.get(
+        f"{TOWN}/audit/events",
+        params={"format": "csv", "limit": BIGINT_MAX, "actor": "nobody-nul-test"},
+        headers=auth(tokens["kaga_auditor"], None),
+    )
+    assert r.status_code == 200, r.text
+    # Litestar adds the charset to text/* itself; it used to be sent twice.
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"

@@ -43,6 +43,7 @@ from shared_gov.domains.residents.controllers import ResidentController
 from shared_gov.domains.residents.events_controllers import EventController
 from shared_gov.logs import configure_logging, get_logger
 from shared_gov.observability import AUTH_EXCLUDE, metrics_endpoint, metrics_middleware, ready
+from shared_gov.openapi import document_problems
 from shared_gov.policy.agreement_controllers import AgreementController
 from shared_gov.policy.controllers import PurposeController, TownAdminController
 from shared_gov.policy.permissions import PermissionStore
@@ -193,6 +194,9 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
 
 access_log_enabled = True
 
+# Paths served without a bearer token (regular expressions, as Litestar's exclude takes them).
+PUBLIC_PATHS = ("^/health$", "^/\\.well-known/", "^/docs", *AUTH_EXCLUDE)
+
 
 @get("/health", summary="Process is up", tags=["ops"])
 async def health() -> dict[str, str]:
@@ -278,7 +282,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         middleware=[
             DefineMiddleware(
                 BearerAuthenticationMiddleware,
-                exclude=["^/health$", "^/\\.well-known/", "^/docs", *AUTH_EXCLUDE],
+                exclude=list(PUBLIC_PATHS),
             )
         ],
         lifespan=[lifespan],
@@ -292,6 +296,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         logging_config=None,
         debug=False,
     )
+    document_problems(app, PUBLIC_PATHS)
     app.asgi_handler = metrics_middleware(app.asgi_handler)
     app.asgi_handler = behind_proxies(app.asgi_handler, settings.trusted_proxies)
     # Outermost: also covers requests that match no route (404/405 probes).

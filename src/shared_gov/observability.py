@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from litestar import Request, Response, get
 from litestar.enums import ScopeType
+from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_gov import metrics
@@ -159,7 +160,17 @@ class Readiness:
 _readiness = Readiness()
 
 
-@get("/ready", summary="Database and key provider reachable", tags=["ops"])
+@get(
+    "/ready",
+    summary="Database and key provider reachable",
+    tags=["ops"],
+    # Not a problem+json: load balancers and operators read the same report.
+    responses={
+        503: ResponseSpec(
+            dict[str, Any], description="Not ready, with Retry-After", generate_examples=False
+        )
+    },
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     checks = await _readiness.check(request.app.state.services)
     ok = all(state == "ok" for state in checks.values())

@@ -34,9 +34,11 @@ from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record_apart, record_as_town
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import now_jst
+from shared_gov.openapi import served_also_as
 from shared_gov.policy import Actor, Query, Resource
 from shared_gov.policy.access import denied
 from shared_gov.tenancy.names import TenantNames
+from shared_gov.validation import NO_NUL_PATTERN, NoNul
 from shared_gov.web import Services, audit_actor, services
 
 AUDIT_PURPOSE = "kansa.audit"
@@ -44,7 +46,10 @@ AUDIT_PURPOSE = "kansa.audit"
 RESOURCE = "audit_log"
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
-Text = Annotated[str | None, QueryParameter(max_length=128)]
+# No NUL: these filters are compared with text columns, which cannot hold one (it was a 500).
+Text = Annotated[str | None, QueryParameter(max_length=128, pattern=NO_NUL_PATTERN)]
+# Counts and LIMIT are PostgreSQL bigints: a larger number failed as a 500.
+BIGINT_MAX = 2**63 - 1
 _INSTANT = "ISO 8601 date or date-time; without an offset, Japan time"
 From = Annotated[str | None, QueryParameter(name="from", description=_INSTANT + " (inclusive)")]
 To = Annotated[str | None, QueryParameter(name="to", description=_INSTANT + " (exclusive)")]
@@ -87,7 +92,7 @@ class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     event_ids: Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=1000)]
     until: date
     """Release date: the events reappear in the resident's report on this day (JST)."""
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200), NoNul]
     """For auditors only, never shown to the resident. Name a case, not a person."""
 
 
@@ -190,7 +195,11 @@ class AuditorController(Controller):
     path = "/api/v1/tenants/{code:str}/audit"
     tags = ("audit",)
 
-    @get("/events", summary="Search the town's audit log (auditors); CSV / JSON Lines export")
+    @get(
+        "/events",
+        summary="Search the town's audit log (auditors); CSV / JSON Lines export",
+        operation_class=served_also_as("text/csv", "application/jsonl"),
+    )
     async def search_events(
         self,
         request: Request[Any, Any, Any],
@@ -212,7 +221,7 @@ class AuditorController(Controller):
         since: From = None,
         until: To = None,
         after: Annotated[str | None, QueryParameter(max_length=200)] = None,
-        limit: Annotated[int | None, QueryParameter(ge=1)] = None,
+        limit: Annotated[int | None, QueryParameter(ge=1, le=BIGINT_MAX)] = None,
         order: Annotated[Literal["asc", "desc"], QueryParameter()] = "asc",
         export: Annotated[Literal["json", "csv", "jsonl"], QueryParameter(name="format")] = "json",
     ) -> Response[Any]:
@@ -285,8 +294,10 @@ class AuditorController(Controller):
         office_start: Annotated[str | None, QueryParameter(description="HH:MM, JST")] = None,
         office_end: Annotated[str | None, QueryParameter(description="HH:MM, JST")] = None,
         weekends: Annotated[bool, QueryParameter()] = analyses.WEEKENDS_CLOSED,
-        bulk_threshold: Annotated[int, QueryParameter(ge=1)] = analyses.BULK_RESIDENTS,
-        denial_threshold: Annotated[int, QueryParameter(ge=1)] = analyses.DENIALS,
+        bulk_threshold: Annotated[
+            int, QueryParameter(ge=1, le=BIGINT_MAX)
+        ] = analyses.BULK_RESIDENTS,
+        denial_threshold: Annotated[int, QueryParameter(ge=1, le=BIGINT_MAX)] = analyses.DENIALS,
     ) -> analyses.AnalysisReport:
         svc, names, audit = await authorize_auditor(request, principal, code, "audit.analyses")
         start, end = _window(
@@ -395,7 +406,8 @@ async def _export(
         await _record(svc, names, audit, event)
         if export == "csv":
             chunks = await queries.primed(queries.csv_chunks(opened.rows()))
-            media_type, suffix = "text/csv; charset=utf-8", "csv"
+            # Litestar adds "; charset=utf-8" to text/* itself (it was sent twice).
+            media_type, suffix = "text/csv", "csv"
         else:
             chunks = await queries.primed(queries.jsonl_chunks(opened.rows()))
             media_type, suffix = "application/jsonl", "jsonl"

@@ -38,6 +38,7 @@ from shared_gov import errors
 from shared_gov.clock import JST
 from shared_gov.db import Database
 from shared_gov.db.engine import UNAVAILABLE_ERRORS
+from shared_gov.validation import instant_in_range
 
 OUTCOMES = ("allowed", "denied", "not_found", "error")
 DEFAULT_PAGE = 100
@@ -151,7 +152,10 @@ def parse_instant(value: str | None, name: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise errors.invalid_field(f"/query/{name}", "not an ISO 8601 date or date-time") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=JST)
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=JST)
+    if not instant_in_range(moment):
+        raise errors.invalid_field(f"/query/{name}", "out of range")
+    return moment
 
 
 def parse_resident_id(value: str, pointer: str) -> str:

@@ -19,10 +19,11 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from shared_gov import errors
 from shared_gov.auth.principal import Principal
 from shared_gov.policy import agreements, authorize_admin
+from shared_gov.validation import NoNul
 from shared_gov.web import services
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64), NoNul]
 
 
 class AgreementIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -35,7 +36,7 @@ class AgreementIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     fields: Annotated[list[Name], msgspec.Meta(max_length=50)]
     actions: Annotated[list[Name], msgspec.Meta(max_length=2)]
     """``read`` and/or ``search``."""
-    legal_basis: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    legal_basis: Annotated[str, msgspec.Meta(min_length=1, max_length=500), NoNul]
     valid_from: datetime
     valid_until: datetime
     """Inclusive, to the second; both with a time zone offset."""

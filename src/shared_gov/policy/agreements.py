@@ -32,6 +32,7 @@ from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.errors import FieldError
 from shared_gov.policy.engine import AgreementTerms
 from shared_gov.policy.purposes import POLICY_FIELDS, purposes
+from shared_gov.validation import instant_in_range
 
 ACTIONS = ("read", "search")
 STANDING_KIND = "standing_move"
@@ -225,6 +226,8 @@ async def _validate(conn: asyncpg.Connection, p: Proposal) -> None:
     for pointer, moment in (("/valid_from", p.valid_from), ("/valid_until", p.valid_until)):
         if moment.tzinfo is None:
             problems.append(FieldError(pointer, "must include a time zone offset"))
+        elif not instant_in_range(moment):
+            problems.append(FieldError(pointer, "out of range"))
     if not problems and p.valid_until <= p.valid_from:
         problems.append(FieldError("/valid_until", "must be after valid_from"))
     if not p.legal_basis.strip():

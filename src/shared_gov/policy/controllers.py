@@ -9,22 +9,28 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from shared_gov import errors
 from shared_gov.auth.principal import Principal
 from shared_gov.policy import admin, authorize_admin
 from shared_gov.policy.explain import FieldExplanation, explain_staff
 from shared_gov.policy.purposes import purposes
+from shared_gov.validation import NO_NUL_PATTERN, NoNul
 from shared_gov.web import services
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
-DeptCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,31}\Z")]
-StaffId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+DEPT_CODE = r"^[a-z][a-z0-9_]{1,31}\Z"
+DeptCode = Annotated[str, msgspec.Meta(pattern=DEPT_CODE)]
+# Path parameters take their rules from PathParameter: Litestar ignored the
+# msgspec.Meta of FromPath[DeptCode], so "abc\n" became a department code and
+# a NUL in a staff id reached the database (a 500).
+DeptPath = Annotated[str, PathParameter(pattern=DEPT_CODE)]
+StaffPath = Annotated[str, PathParameter(min_length=1, max_length=128, pattern=NO_NUL_PATTERN)]
 
 
 class DepartmentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64), NoNul]
     purposes: list[str] = msgspec.field(default_factory=list)
     active: bool = True
 
@@ -43,7 +49,7 @@ class StaffIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """False suspends the person: no purposes at all."""
     purposes: list[str] = msgspec.field(default_factory=list)
     """Purposes granted to this person in addition to their department's."""
-    note: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    note: Annotated[str, msgspec.Meta(max_length=200), NoNul] | None = None
 
 
 class StaffOut(msgspec.Struct, kw_only=True):
@@ -104,7 +110,7 @@ class TownAdminController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         code: TenantCode,
-        department: FromPath[DeptCode],
+        department: DeptPath,
         data: JSONBody[DepartmentIn],
     ) -> DepartmentOut:
         await _town(request, principal, code, "departments")
@@ -131,7 +137,7 @@ class TownAdminController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         code: TenantCode,
-        staff_id: FromPath[StaffId],
+        staff_id: StaffPath,
     ) -> StaffOut:
         await _town(request, principal, code, "staff")
         row = await admin.get_staff(services(request).db, code, staff_id)
@@ -143,7 +149,7 @@ class TownAdminController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         code: TenantCode,
-        staff_id: FromPath[StaffId],
+        staff_id: StaffPath,
         data: JSONBody[StaffIn],
     ) -> StaffOut:
         await _town(request, principal, code, "staff")
@@ -165,7 +171,7 @@ class TownAdminController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         code: TenantCode,
-        staff_id: FromPath[StaffId],
+        staff_id: StaffPath,
     ) -> None:
         await _town(request, principal, code, "staff")
         await admin.delete_staff(services(request).db, code, staff_id)
@@ -177,7 +183,7 @@ class TownAdminController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         code: TenantCode,
-        staff_id: FromPath[StaffId],
+        staff_id: StaffPath,
         purpose: Annotated[str, QueryParameter(description="purpose code")],
         department: Annotated[str | None, QueryParameter()] = None,
         mfa: Annotated[bool, QueryParameter()] = False,

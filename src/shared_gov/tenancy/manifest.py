@@ -17,9 +17,10 @@ import msgspec
 from shared_gov import errors
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy.purposes import purposes
+from shared_gov.validation import NoNul
 
 DeptCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,31}\Z", max_length=32)]
-ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64), NoNul]
 
 
 class Department(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -38,11 +39,12 @@ ClaimName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63
 class IssuerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """The town's own OpenID Connect issuer for staff tokens."""
 
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+\Z", max_length=300)]
-    audience: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    jwks_uri: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+\Z", max_length=500)] | None = (
-        None
-    )
+    # No NUL either: PostgreSQL text cannot hold one (it was a 500).
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s\x00]+\Z", max_length=300)]
+    audience: Annotated[str, msgspec.Meta(min_length=1, max_length=200), NoNul]
+    jwks_uri: (
+        Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s\x00]+\Z", max_length=500)] | None
+    ) = None
     jwks: dict[str, Any] | None = None
     """Inline JWKS, for IdPs that cannot be reached from the platform."""
     algorithms: Annotated[list[Algorithm], msgspec.Meta(min_length=1)] = msgspec.field(
