@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck bench policy clean
+.PHONY: help install run test lint format typecheck bench policy fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,10 @@ run: $(STAMP) ## Start PostgreSQL (embedded unless SHARED_GOV_DATABASE_URL), mig
 test: $(STAMP) ## Validate the Cedar policies, then run the test suite against a real PostgreSQL
 	$(BIN)/shared-gov policy validate
 	$(BIN)/pytest
+
+fuzz: $(STAMP) ## API fuzzing (schemathesis, docs/fuzzing.md): FUZZ_EXAMPLES cases per operation (200), new FUZZ_SEED each run
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} \
+		$(BIN)/pytest tests/fuzz --show-capture=no
 
 policy: $(STAMP) ## Validate the Cedar policies against their schema
 	$(BIN)/shared-gov policy validate
