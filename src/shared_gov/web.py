@@ -207,7 +207,9 @@ async def tenant_scope(
     try:
         access = await access_for(svc, principal, code, purpose)
     except errors.DomainError as exc:
-        if names is not None and svc.settings.audit:
+        # A refusal is recorded; a 503 (no connection for the permission
+        # lookup) decided nothing, and recording it would wait for the pool again.
+        if names is not None and svc.settings.audit and exc.status < 500:
             reason = "caller from another town" if exc.status == 404 else exc.detail
             event = AuditEvent(action=action, outcome="denied", reason=reason)
             await record_apart(svc.db, names, actor, event)

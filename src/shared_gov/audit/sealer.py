@@ -63,6 +63,8 @@ SEAL_LOCK: Final = "shared_gov.audit.seal"
 
 DEFAULT_BATCH: Final = 5000
 DEFAULT_INTERVAL: Final = 1.0
+MAX_RETRY_PAUSE: Final = 10.0
+"""Longest pause between attempts while the database (or key provider) keeps failing."""
 
 _POSITION_SQL: Final = (
     "SELECT xid, occurred_at, event_id FROM audit.leaves "
@@ -300,6 +302,7 @@ class Sealer:
         self.is_leader = False
         self._public_keys: dict[str, bytes] = {}
         self._stopping = asyncio.Event()
+        self._retry_pause = interval
 
     async def _drain(self, run: Callable[[], Awaitable[PassResult]]) -> PassResult:
         total = PassResult()
@@ -344,6 +347,8 @@ class Sealer:
                 metrics.AUDIT_SEALER_LAST_PASS.set_to_current_time()
                 if result.events:
                     log.debug("audit.sealed", events=result.events, towns=len(result.sizes))
+            # A round that worked: the next failure is retried after one interval.
+            self._retry_pause = self.interval
             await self._sleep(self.interval)
 
     async def _sleep(self, seconds: float) -> None:
@@ -368,7 +373,12 @@ class Sealer:
                 # provider hiccup: log (type and a bounded message; the audit
                 # tables hold no personal values) and retry.
                 log.warning("audit.sealer.failed", error=type(exc).__name__, detail=str(exc)[:200])
-                await self._sleep(min(10 * self.interval, 10.0))
+                # A blip (a restart, a session cut mid-batch) is retried after
+                # one interval, so sealing lags by seconds, not ten; a failure
+                # that persists backs off to MAX_RETRY_PAUSE (fewer warnings,
+                # fewer connection attempts and HSM calls).
+                await self._sleep(self._retry_pause)
+                self._retry_pause = min(2 * self._retry_pause, MAX_RETRY_PAUSE)
             finally:
                 self.is_leader = False
                 if conn is not None:

@@ -66,13 +66,23 @@ class ChangeListener:
         while not self._closing:
             try:
                 self._conn = await asyncpg.connect(self._url)
+                # A connection the server closes (a restart, a terminated
+                # session) wakes us at once: changes committed while we are
+                # not listening are never delivered, so the sooner we are
+                # back (dropping every cache) the shorter caches stay stale.
+                lost = asyncio.Event()
+                self._conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await self._conn.add_listener(CHANNEL, self._on_notify)
                 self.publish_locally("*")
                 # A connection dropped silently (NAT, firewall) still looks open:
                 # ping it, and reconnect (which drops every cache) when it fails.
                 while not self._conn.is_closed():
-                    await asyncio.sleep(HEARTBEAT_SECONDS)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), HEARTBEAT_SECONDS)
+                    if self._conn.is_closed():
+                        break
                     await asyncio.wait_for(self._conn.execute("SELECT 1"), HEARTBEAT_SECONDS)
+                log.warning("notify.listener_down", error="ConnectionClosed")
             except asyncio.CancelledError:
                 raise
             except (
