@@ -32,7 +32,7 @@ from shared_gov.auth.verify import TokenRejected, TokenVerifier
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.db.engine import BindingCheckFailed
 from shared_gov.db.notify import ChangeListener
-from shared_gov.policy import Access, Actor, PolicyEngine, agreements
+from shared_gov.policy import Access, PolicyEngine, agreements
 from shared_gov.policy.permissions import PermissionStore
 from shared_gov.policy.purposes import purpose_from_header
 from shared_gov.settings import Settings
@@ -136,15 +136,7 @@ async def access_for(
         raise errors.not_found()
     purpose = purpose_from_header(purpose_header)
     town = await svc.permissions.town(code)
-    actor = Actor(
-        tenant=principal.tenant,
-        department=principal.department or "",
-        roles=principal.roles,
-        mfa=principal.mfa,
-        purposes=town.purposes_for(principal.subject, principal.department),
-        operator=principal.is_operator,
-        staff_id=principal.subject,
-    )
+    actor = policy.actor_of(principal, town.purposes_for(principal.subject, principal.department))
     structlog.contextvars.bind_contextvars(purpose=purpose.code)
     return Access(principal, actor, purpose, svc.policy)
 
@@ -272,14 +264,7 @@ async def _shared_scope(
         town = await svc.permissions.town(recipient.code)
         access = Access(
             principal,
-            Actor(
-                tenant=principal.tenant,
-                department=principal.department or "",
-                roles=principal.roles,
-                mfa=principal.mfa,
-                purposes=town.purposes_for(principal.subject, principal.department),
-                staff_id=principal.subject,
-            ),
+            policy.actor_of(principal, town.purposes_for(principal.subject, principal.department)),
             purpose_,
             svc.policy,
         )

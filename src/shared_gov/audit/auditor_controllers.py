@@ -35,7 +35,7 @@ from shared_gov.audit.recorder import AuditEvent, record_apart, record_as_town
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import now_jst
 from shared_gov.openapi import served_also_as
-from shared_gov.policy import Actor, Query, Resource
+from shared_gov.policy import Query, Resource
 from shared_gov.policy.access import denied
 from shared_gov.tenancy.names import TenantNames
 from shared_gov.validation import NO_NUL_PATTERN, NoNul
@@ -129,16 +129,9 @@ async def authorize_auditor(
     try:
         if names is None or not policy.may_enter(principal, code):
             raise errors.not_found()
-        policy_actor = Actor(
-            tenant=principal.tenant,
-            department=principal.department or "",
-            roles=principal.roles,
-            mfa=principal.mfa,
-            purposes=frozenset(),
-            operator=principal.is_operator,
-            staff_id=principal.subject,
+        decision = svc.policy.decide(
+            policy.actor_of(principal), Query("audit", Resource("AuditLog", code))
         )
-        decision = svc.policy.decide(policy_actor, Query("audit", Resource("AuditLog", code)))
         if not decision.allowed:
             raise denied(decision)
     except errors.DomainError as exc:

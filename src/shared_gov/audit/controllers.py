@@ -24,7 +24,7 @@ from litestar.params import PathParameter, QueryParameter
 from shared_gov import errors, policy
 from shared_gov.audit import tlog
 from shared_gov.auth.principal import Principal
-from shared_gov.policy import Actor, Query, Resource
+from shared_gov.policy import Query, Resource
 from shared_gov.policy.access import denied
 from shared_gov.web import services
 
@@ -82,16 +82,9 @@ def authorize_audit(principal: Principal, tenant_code: str) -> None:
     """
     if not principal.is_operator and principal.tenant != tenant_code:
         raise errors.not_found()
-    actor = Actor(
-        tenant=principal.tenant,
-        department=principal.department or "",
-        roles=principal.roles,
-        mfa=principal.mfa,
-        purposes=frozenset(),
-        operator=principal.is_operator,
-        staff_id=principal.subject,
+    decision = policy.engine().decide(
+        policy.actor_of(principal), Query("audit", Resource("AuditLog", tenant_code))
     )
-    decision = policy.engine().decide(actor, Query("audit", Resource("AuditLog", tenant_code)))
     if not decision.allowed:
         if principal.is_operator:
             raise errors.not_found()

@@ -30,6 +30,7 @@ __all__ = [
     "PolicyError",
     "Query",
     "Resource",
+    "actor_of",
     "authorize_admin",
     "authorize_operator",
     "engine",
@@ -41,6 +42,19 @@ __all__ = [
 def engine() -> PolicyEngine:
     """The validated policies of this process (raises PolicyError if invalid)."""
     return PolicyEngine(default_policies_dir())
+
+
+def actor_of(principal: Principal, purposes: frozenset[str] = frozenset()) -> Actor:
+    """The attributes Cedar reads of ``principal``, with the purposes granted to them."""
+    return Actor(
+        tenant=principal.tenant,
+        department=principal.department or "",
+        roles=principal.roles,
+        mfa=principal.mfa,
+        purposes=purposes,
+        operator=principal.is_operator,
+        staff_id=principal.subject,
+    )
 
 
 def may_enter(principal: Principal, tenant_code: str) -> bool:
@@ -61,16 +75,9 @@ def authorize_admin(principal: Principal, tenant_code: str, area: str = "issuer"
     """
     if not principal.is_operator and principal.tenant != tenant_code:
         raise errors.not_found()
-    actor = Actor(
-        tenant=principal.tenant,
-        department=principal.department or "",
-        roles=principal.roles,
-        mfa=principal.mfa,
-        purposes=frozenset(),
-        operator=principal.is_operator,
-        staff_id=principal.subject,
+    decision = engine().decide(
+        actor_of(principal), Query("administer", Resource("Town", tenant_code), area=area)
     )
-    decision = engine().decide(actor, Query("administer", Resource("Town", tenant_code), area=area))
     if not decision.allowed:
         if principal.is_operator:
             raise errors.not_found()

@@ -38,7 +38,7 @@ from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record, record_apart
 from shared_gov.auth.principal import Principal
 from shared_gov.domains.residents import events
-from shared_gov.policy import Actor, Query, Resource
+from shared_gov.policy import Query, Resource
 from shared_gov.tenancy.names import TenantNames
 from shared_gov.web import Services, audit_actor, services
 
@@ -90,16 +90,9 @@ async def authorize_reader(
         # Other towns and operators: the same 404 as a town that does not exist.
         if names is None or not policy.may_enter(principal, code):
             raise errors.not_found()
-        policy_actor = Actor(
-            tenant=principal.tenant,
-            department=principal.department or "",
-            roles=principal.roles,
-            mfa=principal.mfa,
-            purposes=frozenset(),
-            operator=principal.is_operator,
-            staff_id=principal.subject,
+        decision = svc.policy.decide(
+            policy.actor_of(principal), Query("read_events", Resource("Town", code))
         )
-        decision = svc.policy.decide(policy_actor, Query("read_events", Resource("Town", code)))
         if not decision.allowed:
             raise errors.forbidden(DENIED, list(decision.policy_ids))
     except errors.DomainError as exc:
