@@ -50,6 +50,7 @@ bench: $(STAMP) ## Benchmarks (ratios against a baseline measured in the same ru
 	$(BIN)/python bench/audit_verify.py
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/sharing.py
+	$(BIN)/python bench/load.py
 
 clean: ## Remove the virtualenv, caches and the local data directory
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

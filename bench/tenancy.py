@@ -17,7 +17,17 @@ throw-away database, then prints, next to their targets:
 - resident GET throughput of the service versus ``bench/bare_app.py``, both
   served by granian with 2 workers and loaded by wrk in the same run, as a
   ratio; with the service as configured by default (JSON access log on) and
-  again with ``SHARED_GOV_ACCESS_LOG=0``.
+  again with ``SHARED_GOV_ACCESS_LOG=0``;
+- PostgreSQL memory per backend (issue #7): the private memory of one
+  connection after it has read a resident in every town (in process, no
+  recycling), i.e. what each tenant schema a backend touches costs it; then
+  the service again, once with ``SHARED_GOV_POOL_MAX_QUERIES`` at its default
+  and once with a value that never recycles, each loaded for
+  ``--memory-seconds`` over all N towns with a small pool (so that every
+  backend meets many towns), sampling every backend's private memory: the
+  default must keep the largest backend bounded while the other grows
+  towards "all towns";
+- the whole run's wall time and onboarding all N towns in total.
 
 Timings are reported, never asserted: the script exits 0 even when a target
 is missed (it says MISSED). See bench/README.md.
@@ -32,6 +42,7 @@ import csv
 import dataclasses
 import json
 import os
+import random
 import sys
 import time
 import tomllib
@@ -46,6 +57,8 @@ from rich.console import Console
 
 import _harness as h
 import bare_app
+from shared_gov.audit.recorder import Actor as AuditActor
+from shared_gov.audit.recorder import AuditEvent, record
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.db import Database
 from shared_gov.demo.loader import seed_town
@@ -80,6 +93,25 @@ PLACEHOLDER_POPULATION = 10_000
 
 SERVICE = "shared_gov.app:create_app"
 BARE = "bare_app:create_bare_app"
+TOUCH_ACTOR = AuditActor(
+    subject="bench-touch",
+    tenant=None,
+    department=STAFF_DEPARTMENT,
+    roles=("staff",),
+    auth_strength="mfa",
+    client_addr=None,
+    user_agent="bench/tenancy.py",
+    purpose=PURPOSE,
+)
+"""Who the in-process reads of the memory measurement are recorded as (per town)."""
+NEVER_RECYCLE = 1_000_000_000
+WALK_PASSES = 3
+WALK_SEED = 1741
+WALK_SAMPLES = 24
+"""Samples of the backend's memory along each in-process walk."""
+"""``SHARED_GOV_POOL_MAX_QUERIES`` that in effect never recycles a connection."""
+MEMORY_SLICE_S = 5.0
+"""Backend memory is sampled after every slice of this many seconds of load."""
 
 
 # --------------------------------------------------------------------------- towns
@@ -211,9 +243,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (throughput)")
     parser.add_argument("--rounds", type=int, default=4, help="repeat the HTTP measurements")
+    parser.add_argument(
+        "--memory-seconds",
+        type=float,
+        default=None,
+        help="load per recycling setting in the memory phase (default 90 with --all, else 20; "
+        "0 skips it)",
+    )
+    parser.add_argument(
+        "--memory-pool", type=int, default=2, help="pool size per worker in the memory phase"
+    )
     args = parser.parse_args(argv)
     if args.towns < 1 or args.residents < 1 or args.rounds < 1 or args.duration <= 0:
         parser.error("--towns, --residents, --rounds and --duration must be positive")
+    if args.memory_seconds is None:
+        args.memory_seconds = 90.0 if args.all else 20.0
+    if args.memory_seconds < 0 or args.memory_pool < 1:
+        parser.error("--memory-seconds must not be negative, --memory-pool must be positive")
+    run_started = time.perf_counter()
 
     if not CSV_PATH.exists():
         print(f"skipped: file absent: {CSV_PATH} (the municipality list lives outside the repo)")
@@ -248,6 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print("set-up: onboarding, seeding ...", flush=True)
         prep = asyncio.run(prepare(settings, manifests, args.residents))
+        print(
+            f"memory, in process: one connection reads a resident in every town, then "
+            f"{WALK_PASSES} × {len(manifests)} reads in random town order per recycling setting",
+            flush=True,
+        )
+        walks = asyncio.run(memory_walks(settings, prep.residents))
 
         # No-op migrate: the real CLI, interpreter start-up included.
         migrate_env = bdb.env()
@@ -379,6 +432,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             memory = h.backend_memory(bdb.url)
         load_after = os.getloadavg()[0]
         log_notes = scan_service_log(bdb.workdir / "service.log")
+        recycling: list[MemoryRun] = []
+        if args.memory_seconds > 0:
+            print(
+                f"memory: the service with a pool of {args.memory_pool} per worker, "
+                f"{args.memory_seconds:g} s of load over all {len(manifests)} towns per setting",
+                flush=True,
+            )
+            for label, max_queries in (("default", None), ("never", str(NEVER_RECYCLE))):
+                env = {
+                    **service_env,
+                    "SHARED_GOV_POOL_MIN": str(args.memory_pool),
+                    "SHARED_GOV_POOL_MAX": str(args.memory_pool),
+                }
+                env.pop("SHARED_GOV_POOL_MAX_QUERIES", None)
+                if max_queries is not None:
+                    env["SHARED_GOV_POOL_MAX_QUERIES"] = max_queries
+                recycling.append(
+                    memory_run(label, env, all_towns, args.memory_seconds, args.memory_pool, bdb)
+                )
+        load_end = os.getloadavg()[0]
 
     report(args, manifests, prep, migrate_seconds, migrate_line, rounds, sizes, wrk is not None)
     for note in log_notes:
@@ -391,7 +464,225 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"load average (1 min) before / after the HTTP runs: {load_before:.2f} / {load_after:.2f}"
     )
+    report_memory(args, len(manifests), walks, recycling)
+    print(
+        f"onboarding all {len(manifests)} towns: {sum(prep.provision_seconds):.1f} s; seeding "
+        f"{prep.seed_seconds:.1f} s; whole run {time.perf_counter() - run_started:.0f} s; "
+        f"load average (1 min) at the end {load_end:.2f}"
+    )
     return 0
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def private_mb(pid: int) -> float | None:
+    """Private (anonymous) memory of a local PostgreSQL backend, MB; None if unreadable."""
+    try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+            return None
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Anonymous:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def one_connection(
+    settings: Settings,
+    residents: dict[str, list[str]],
+    order: Sequence[str],
+    max_queries: int,
+    marks: set[int],
+) -> list[tuple[int, int, float]] | None:
+    """ONE pooled connection reading a resident in each town of ``order`` in turn.
+
+    What a resident GET does in the database, with the service's own code:
+    ``Database.tenant`` (binding), ``repository.get``, ``audit.record`` (the
+    event is written), commit; on a pool of one connection recycled after
+    ``max_queries`` queries, like the service's pools. After the reads
+    numbered in ``marks``: (reads so far, backend pid, its private MB).
+    None when the server's processes cannot be read (not on this machine).
+    """
+    one = dataclasses.replace(settings, pool_min=1, pool_max=1, pool_max_queries=max_queries)
+    assert one.database_url
+    db = Database(one.database_url, one)
+    await db.open()
+    samples: list[tuple[int, int, float]] = []
+    try:
+        for i, code in enumerate(order, start=1):
+            rid = residents[code][0]
+            async with db.tenant(tenant_names(code, one.role_prefix)) as uow:
+                await repository.get(uow, rid)
+                actor = dataclasses.replace(TOUCH_ACTOR, tenant=code)
+                await record(uow, actor, AuditEvent(action="resident.read", subjects=[rid], rows=1))
+                pid = int(await uow.fetchval("SELECT pg_backend_pid()")) if i in marks else 0
+            if pid:
+                mb = private_mb(pid)
+                if mb is None:
+                    return None
+                samples.append((i, pid, mb))
+    finally:
+        await db.close()
+    return samples
+
+
+@dataclass(slots=True)
+class Walks:
+    """In-process memory of one backend: every town once, then long walks per setting."""
+
+    towns: int
+    touch: list[tuple[int, int, float]]
+    """Every town once, in order, never recycled: (towns, pid, MB)."""
+    walks: dict[str, list[tuple[int, int, float]]]
+    """``WALK_PASSES`` × N reads in random town order, per recycling setting."""
+    default_max_queries: int
+
+
+async def memory_walks(settings: Settings, residents: dict[str, list[str]]) -> Walks | None:
+    codes = list(residents)
+    n = len(codes)
+    marks = {1, max(1, n // 4), max(1, n // 2), max(1, 3 * n // 4), n}
+    touch = await one_connection(settings, residents, codes, NEVER_RECYCLE, marks)
+    if touch is None:
+        return None
+    order = [code for _ in range(WALK_PASSES) for code in codes]
+    random.Random(WALK_SEED).shuffle(order)  # noqa: S311 - a reproducible order, not a secret
+    step = max(1, len(order) // WALK_SAMPLES)
+    marks = set(range(step, len(order) + 1, step))
+    walks: dict[str, list[tuple[int, int, float]]] = {}
+    for label, max_queries in (
+        ("default", settings.pool_max_queries),
+        ("never", NEVER_RECYCLE),
+    ):
+        walk = await one_connection(settings, residents, order, max_queries, marks)
+        if walk is None:
+            return None
+        walks[label] = walk
+        print(
+            f"  {label}: {len(order)} reads, largest {max(mb for *_, mb in walk):.1f} MB, "
+            f"{len({pid for _, pid, _ in walk})} backend(s)",
+            flush=True,
+        )
+    return Walks(n, touch, walks, settings.pool_max_queries)
+
+
+@dataclass(slots=True)
+class MemoryRun:
+    label: str
+    requests: int
+    seconds: float
+    samples: list[tuple[float, int, float, float]]
+    """(seconds into the load, backends, largest MB, total MB) after each slice."""
+    backends_seen: int
+    ok: bool
+
+
+async def _backend_pids(url: str) -> list[int]:
+    conn = await asyncpg.connect(url, timeout=30)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
+
+
+def memory_run(
+    label: str,
+    env: dict[str, str],
+    targets: Sequence[h.Target],
+    seconds: float,
+    pool: int,
+    bdb: h.BenchDatabase,
+) -> MemoryRun:
+    """Serve with ``env``, load it for ``seconds`` from a cold start, sample backend memory."""
+    samples: list[tuple[float, int, float, float]] = []
+    seen: set[int] = set()
+    requests, spent, ok = 0, 0.0, True
+    with h.serve(
+        SERVICE, env, log_path=bdb.workdir / f"service-memory-{label}.log", working_dir=h.ROOT
+    ) as url:
+        while spent < seconds:
+            result = h.run_load(
+                url,
+                targets,
+                duration=min(MEMORY_SLICE_S, max(1.0, seconds - spent)),
+                connections=h.WORKERS * pool,
+                workdir=bdb.workdir,
+            )
+            requests, spent, ok = (
+                requests + result.requests,
+                spent + result.seconds,
+                ok and result.ok,
+            )
+            pids = asyncio.run(_backend_pids(bdb.url))
+            sizes = [mb for mb in (private_mb(p) for p in pids) if mb is not None]
+            seen.update(pids)
+            if sizes:
+                samples.append((spent, len(sizes), max(sizes), sum(sizes)))
+            largest = f"{max(sizes):.1f}" if sizes else "n/a"
+            print(
+                f"  {label:<8} {spent:5.0f} s  {requests:7d} requests  backends {len(pids):2d}  "
+                f"largest {largest} MB",
+                flush=True,
+            )
+    return MemoryRun(label, requests, spent, samples, len(seen), ok)
+
+
+def report_memory(
+    args: argparse.Namespace,
+    towns: int,
+    walks: Walks | None,
+    runs: list[MemoryRun],
+) -> None:
+    print()
+    print(f"== PostgreSQL memory per backend, {towns} towns ==")
+    if walks is None:
+        print("not measured: the server's backends are not readable here (not a local server)")
+        return
+    first, last = walks.touch[0], walks.touch[-1]
+    per_town_kb = (last[2] - first[2]) * 1024 / (last[0] - first[0]) if last[0] > first[0] else 0
+    print(
+        "one backend (in process) reading a resident in every town, private memory after "
+        + ", ".join(f"{n} towns {mb:.1f} MB" for n, _pid, mb in walks.touch)
+        + f": {per_town_kb:.0f} KB per town touched"
+    )
+    labels = {
+        "default": f"SHARED_GOV_POOL_MAX_QUERIES={walks.default_max_queries} (this run's setting)",
+        "never": f"SHARED_GOV_POOL_MAX_QUERIES={NEVER_RECYCLE}",
+    }
+    for label, walk in walks.walks.items():
+        print(
+            f"in process, {walk[-1][0]} reads in random town order, {labels[label]}: largest "
+            f"{max(mb for *_, mb in walk):.1f} MB, at the end {walk[-1][2]:.1f} MB, "
+            f"{len({pid for _, pid, _ in walk})} backend(s)"
+        )
+        print("  MB along the walk: " + " ".join(f"{mb:.0f}" for *_, mb in walk))
+    service_labels = {
+        "default": "service, SHARED_GOV_POOL_MAX_QUERIES unset (default)",
+        "never": f"service, SHARED_GOV_POOL_MAX_QUERIES={NEVER_RECYCLE}",
+    }
+    for run in runs:
+        if not run.samples:
+            print(f"{service_labels[run.label]}: no samples (backends not readable)")
+            continue
+        peak = max(s[2] for s in run.samples)
+        end = run.samples[-1]
+        print(
+            f"{service_labels[run.label]}: {run.requests} requests in {run.seconds:.0f} s over "
+            f"all towns, pool {args.memory_pool} per worker, {run.backends_seen} backends seen "
+            f"({run.backends_seen - run.samples[0][1]} replaced by recycling); "
+            f"largest backend: peak {peak:.1f} MB, at the end {end[2]:.1f} MB; all backends at "
+            f"the end {end[3]:.0f} MB" + ("" if run.ok else "  [errors or non-2xx]")
+        )
+        print(
+            "  largest backend over time (s: MB): "
+            + ", ".join(f"{t:.0f}: {mb:.0f}" for t, _n, mb, _tot in run.samples)
+        )
 
 
 def scan_service_log(path: Path) -> list[str]:
