@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import structlog
 
@@ -58,13 +59,31 @@ _stream: Stream = "stderr"
 class _CurrentStream:
     """Writes to whatever ``sys.stdout``/``sys.stderr`` is now, not to the one
     seen at set-up (a test runner or a CLI harness may swap and close it in
-    between). Which of the two is chosen by :func:`configure_logging`."""
+    between). Which of the two is chosen by :func:`configure_logging`.
+
+    Each line goes out in ONE write: structlog's ``print()`` writes the
+    message and its newline separately, and with several worker processes on
+    one unbuffered stdout (``PYTHONUNBUFFERED=1``, as in the container) two
+    workers' lines could interleave and glue two JSON objects together.
+    """
+
+    def __init__(self) -> None:
+        self._pending = threading.local()
+
+    def _target(self) -> TextIO:
+        return sys.stdout if _stream == "stdout" else sys.stderr
 
     def write(self, text: str) -> int:
-        return (sys.stdout if _stream == "stdout" else sys.stderr).write(text)
+        pending: str = getattr(self._pending, "text", "")
+        if not text.endswith("\n"):
+            self._pending.text = pending + text
+            return len(text)
+        self._pending.text = ""
+        self._target().write(pending + text)
+        return len(text)
 
     def flush(self) -> None:
-        (sys.stdout if _stream == "stdout" else sys.stderr).flush()
+        self._target().flush()
 
 
 def configure_logging(
