@@ -8,9 +8,11 @@ generator). Like the harness, nothing here asserts a timing.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import statistics
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,6 +273,40 @@ def compare_throughput(
                 flush=True,
             )
     return Comparison(results["m"], results["b"], cpu["m"], cpu["b"])
+
+
+def scan_service_log(path: Path) -> list[str]:
+    """Statuses >= 300 and warning/error events in the service's JSON log."""
+    statuses: Counter[int] = Counter()
+    events: Counter[str] = Counter()
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        status = entry.get("status")
+        if entry.get("event") == "request" and isinstance(status, int) and status >= 300:
+            statuses[status] += 1
+        if entry.get("level") in ("warning", "error", "critical"):
+            events[f"{entry.get('level')} {entry.get('event')}"] += 1
+    notes = []
+    if statuses:
+        notes.append(
+            "service log, responses >= 300: "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
+        )
+    if events:
+        notes.append(
+            "service log, warnings/errors: "
+            + ", ".join(f"{k}: {v}" for k, v in events.most_common(5))
+        )
+    return notes
 
 
 def log_problems(log_path: Path, limit: int = 8) -> str:

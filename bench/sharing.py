@@ -42,7 +42,6 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -653,40 +652,6 @@ def report_moves(args: argparse.Namespace, r: MoveResult) -> None:
         print(f"WARNING: failed requests: {failures}")
 
 
-def scan_log(path: Path) -> list[str]:
-    """Statuses >= 300 and warning/error events in the service's JSON log."""
-    statuses: Counter[int] = Counter()
-    events: Counter[str] = Counter()
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return ["(no service log)"]
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        status = entry.get("status")
-        if entry.get("event") == "request" and isinstance(status, int) and status >= 300:
-            statuses[status] += 1
-        if entry.get("level") in ("warning", "error", "critical"):
-            events[f"{entry.get('level')} {entry.get('event')}"] += 1
-    notes = []
-    if statuses:
-        notes.append(
-            "service log, responses >= 300: "
-            + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
-        )
-    if events:
-        notes.append(
-            "service log, warnings/errors: "
-            + ", ".join(f"{k}: {v}" for k, v in events.most_common(5))
-        )
-    return notes
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -772,7 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     asyncio.run(town_rows(bdb.url, RECIPIENT, bdb.role_prefix)),
                 )
         load_after = os.getloadavg()[0]
-        notes = scan_log(log_path)
+        notes = c.scan_service_log(log_path)
     if reads is not None:
         report_reads(args, reads, wrk is not None)
     if moved is not None:

@@ -40,13 +40,11 @@ import asyncio
 import contextlib
 import csv
 import dataclasses
-import json
 import os
 import random
 import sys
 import time
 import tomllib
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +55,7 @@ from rich.console import Console
 
 import _harness as h
 import bare_app
+from _bench_common import scan_service_log
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record
 from shared_gov.auth.issuer import builtin_issuer
@@ -683,40 +682,6 @@ def report_memory(
             "  largest backend over time (s: MB): "
             + ", ".join(f"{t:.0f}: {mb:.0f}" for t, _n, mb, _tot in run.samples)
         )
-
-
-def scan_service_log(path: Path) -> list[str]:
-    """Non-2xx statuses and warning/error events in the service's JSON log."""
-    statuses: Counter[int] = Counter()
-    events: Counter[str] = Counter()
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        status = entry.get("status")
-        if entry.get("event") == "request" and isinstance(status, int) and status >= 300:
-            statuses[status] += 1
-        if entry.get("level") in ("warning", "error", "critical"):
-            events[f"{entry.get('level')} {entry.get('event')}"] += 1
-    notes = []
-    if statuses:
-        notes.append(
-            "service log, non-2xx responses: "
-            + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
-        )
-    if events:
-        notes.append(
-            "service log, warnings/errors: "
-            + ", ".join(f"{k}: {v}" for k, v in events.most_common(5))
-        )
-    return notes
 
 
 def report(
