@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import structlog
 from litestar import Litestar, Request, Response, get
 from litestar.di import Provide
@@ -138,6 +139,9 @@ def _http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
 def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     from shared_gov.db.engine import UNAVAILABLE_ERRORS
 
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        # statement_timeout: e.g. waiting behind a lock another session holds.
+        return _problem(errors.unavailable("the database did not answer in time; retry"), request)
     if isinstance(exc, UNAVAILABLE_ERRORS):
         return _problem(errors.unavailable("the database is unreachable; retry"), request)
     if isinstance(exc, RecursionError):

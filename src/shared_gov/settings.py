@@ -72,6 +72,10 @@ class Settings:
     pkcs11_token: str | None = None
     pkcs11_pin: str | None = None
     trusted_proxies: tuple[str, ...] = ()
+    statement_timeout: float = 30.0
+    """Seconds any one statement of the service may run (0: no limit). A stuck
+    query then ends with an error (a 503 for the caller) instead of holding
+    its connection, and the locks it took, until the pool runs dry."""
     """Addresses/networks of TLS-terminating proxies whose X-Forwarded-For is believed."""
 
     @property
@@ -169,6 +173,7 @@ def load_settings() -> Settings:
         pool_max_queries=_int("POOL_MAX_QUERIES", 5000),
         pool_max_inactive=float(_int("POOL_MAX_INACTIVE_SECONDS", 300)),
         pool_acquire_timeout=float(_int("POOL_ACQUIRE_TIMEOUT_SECONDS", 5)),
+        statement_timeout=float(_int("STATEMENT_TIMEOUT_SECONDS", 30)),
         migrate_concurrency=_int("MIGRATE_CONCURRENCY", 8),
         log_level=(_env("LOG_LEVEL", "info") or "info").lower(),
         access_log=(_env("ACCESS_LOG", "1") or "1") not in ("0", "false", "no"),

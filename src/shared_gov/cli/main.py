@@ -8,6 +8,7 @@ the data directory, so a fresh checkout needs nothing else.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import sys
@@ -67,7 +68,9 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
     url = _database_url(settings)
 
     async def main() -> T:
-        db = Database(url, settings)
+        # Operators' jobs (imports, rotations, exports) may legitimately run
+        # one long statement; the statement timeout protects the service.
+        db = Database(url, dataclasses.replace(settings, statement_timeout=0))
         await db.open()
         try:
             return await work(db)

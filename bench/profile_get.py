@@ -1,0 +1,211 @@
+"""Where a resident GET spends its CPU: a diagnostic, not a benchmark.
+
+Serves the service and the bare app side by side (the harness's way), loads
+each with wrk, and prints for each side: req/s, CPU per request of the server
+processes and of the PostgreSQL backends serving them (from ``/proc``), and,
+with ``--py-spy``, the functions with the most samples in one service worker
+(``py-spy record --format raw``, folded stacks, while the service is loaded).
+
+    SHARED_GOV_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/profile_get.py [--towns 6] [--residents 50] [--py-spy]
+
+Used to pick and check the changes recorded in ``bench/README.md``
+("Where the time goes"). Nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+
+import _bench_common as bc
+import _harness as h
+import bare_app
+from shared_gov.auth.issuer import builtin_issuer
+from shared_gov.tenancy.manifest import load_manifest
+
+BARE = "bare_app:create_bare_app"
+
+
+async def _prepare(
+    bdb: h.BenchDatabase, issuer_url: str, manifests: Sequence[Path], residents: int
+) -> tuple[list[h.Target], list[str]]:
+    settings = bc.run_settings(bdb, issuer_url)
+    db = await bc.open_database(settings)
+    per_town: dict[str, list[str]] = {}
+    issuer = builtin_issuer(settings.data_dir, settings.issuer, settings.audience)
+    try:
+        for path in manifests:
+            manifest = load_manifest(path)
+            await bc.onboard(db, manifest)
+            per_town[manifest.code] = await bc.seed(db, manifest.code, residents, 1)
+    finally:
+        await db.close()
+    # Interleave towns: consecutive requests go to different towns.
+    targets: list[h.Target] = []
+    headers = {code: bc.staff_headers(issuer, code) for code in per_town}
+    for i in range(residents):
+        for code, ids in per_town.items():
+            if i < len(ids):
+                targets.extend(bc.resident_targets(code, [ids[i]], headers[code]))
+    conn = await asyncpg.connect(bdb.url)
+    try:
+        bare_ids = await bare_app.create_plain_table(conn, len(targets))
+    finally:
+        await conn.close()
+    return targets, bare_ids
+
+
+async def _backends(url: str) -> list[int]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [r["pid"] for r in rows]
+
+
+def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            h.tool("py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _top(folded: Path, limit: int) -> None:
+    """Inclusive samples per function (each function once per stack)."""
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in folded.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        seen = set()
+        for frame in stack.split(";"):
+            name = (
+                frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1]
+            )
+            if name not in seen:
+                seen.add(name)
+                inclusive[name] += count
+    print(f"  py-spy: {total} samples in one worker")
+    for name, count in inclusive.most_common(limit):
+        print(f"  {100 * count / total:5.1f} %  {name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--towns", type=int, default=6)
+    parser.add_argument("--residents", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--py-spy", action="store_true")
+    parser.add_argument("--top", type=int, default=60)
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the service")
+    args = parser.parse_args(argv)
+
+    with h.bench_database() as bdb:
+        port = h.free_port()
+        issuer_url = f"http://127.0.0.1:{port}"
+        manifests = sorted((h.ROOT / "tenants").glob("*.toml"))[: args.towns]
+        targets, bare_ids = asyncio.run(_prepare(bdb, issuer_url, manifests, args.residents))
+        bare_targets = [h.Target(f"/rows/{rid}") for rid in bare_ids]
+        extra = dict(kv.split("=", 1) for kv in args.env)
+        service_env = bdb.env(SHARED_GOV_ISSUER=issuer_url, **extra)
+        with contextlib.ExitStack() as stack:
+            bare_url = stack.enter_context(
+                h.serve(BARE, bdb.env(), log_path=bdb.workdir / "bare.log", working_dir=h.BENCH_DIR)
+            )
+            service_url = stack.enter_context(
+                h.serve(
+                    bc.SERVICE,
+                    service_env,
+                    log_path=bdb.workdir / "service.log",
+                    port=port,
+                    working_dir=h.ROOT,
+                )
+            )
+            for label, url, tg in (
+                ("bare", bare_url, bare_targets),
+                ("service", service_url, targets),
+            ):
+                bc.warm_up(
+                    label,
+                    url,
+                    tg,
+                    connections=args.connections,
+                    min_seconds=3,
+                    max_seconds=30,
+                    workdir=bdb.workdir,
+                )
+            for r in range(args.rounds):
+                for label, url, tg in (
+                    ("bare", bare_url, bare_targets),
+                    ("service", service_url, targets),
+                ):
+                    pids = bc.server_pids(url)
+                    backends = asyncio.run(_backends(bdb.url))
+                    spy = None
+                    if args.py_spy and label == "service" and r == args.rounds - 1:
+                        workers = [p for p in pids if p != min(pids)]
+                        spy = _py_spy(workers[0], args.duration, bdb.workdir / "spy.txt")
+                    before, before_pg = bc.cpu_seconds(pids), bc.cpu_seconds(backends)
+                    result = h.run_load(
+                        url,
+                        tg,
+                        duration=args.duration,
+                        connections=args.connections,
+                        workdir=bdb.workdir,
+                    )
+                    used = bc.cpu_seconds(pids) - before
+                    used_pg = bc.cpu_seconds(backends) - before_pg
+                    n = max(1, result.requests)
+                    print(
+                        f"{label:8} {result.rps:8.0f} req/s  p50 {result.p50_ms:5.2f} ms  "
+                        f"server {used / n * 1e6:5.0f} µs/req  "
+                        f"postgres {used_pg / n * 1e6:5.0f} µs/req"
+                        f"{'' if result.ok else '  NOT OK'}",
+                        flush=True,
+                    )
+                    if spy is not None:
+                        spy.wait(timeout=args.duration + 30)
+                        _top(bdb.workdir / "spy.txt", args.top)
+            problems = bc.log_problems(bdb.workdir / "service.log")
+            if problems:
+                print(problems)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
