@@ -6,6 +6,12 @@ processes and of the PostgreSQL backends serving them (from ``/proc``), and,
 with ``--py-spy``, the functions with the most samples in one service worker
 (``py-spy record --format raw``, folded stacks, while the service is loaded).
 
+``--in-process`` instead calls the service's ASGI app directly in this
+process, one request after another (no server, no HTTP client), and prints
+the Python CPU time per request: the steadiest measure of the service's own
+Python cost on a noisy machine (``--profile`` adds a cProfile listing with a
+CPU-time clock).
+
     SHARED_GOV_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/profile_get.py [--towns 6] [--residents 50] [--py-spy]
 
@@ -18,12 +24,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import os
+import pstats
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -122,6 +132,81 @@ def _top(folded: Path, limit: int) -> None:
         print(f"  {100 * count / total:5.1f} %  {name}")
 
 
+async def _call(app: Any, target: h.Target) -> int:
+    """One GET through the ASGI app; returns the status."""
+    path = target.path
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in target.headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    return status[0]
+
+
+def in_process(targets: Sequence[h.Target], requests: int, profile: bool) -> None:
+    """Python CPU per resident GET with the app called directly (env already set)."""
+    import uvloop
+
+    from shared_gov.app import create_app
+
+    async def run() -> None:
+        app = create_app()
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        lifespan = asyncio.create_task(app(scope, inbox.get, outbox.put))
+        await inbox.put({"type": "lifespan.startup"})
+        await outbox.get()
+        try:
+            for i in range(max(600, 3 * len(targets))):  # warm every town's caches
+                await _call(app, targets[i % len(targets)])
+            profiler = cProfile.Profile(time.process_time) if profile else None
+            cpu, wall = time.process_time(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            for i in range(requests):
+                status = await _call(app, targets[i % len(targets)])
+                if status != 200:
+                    raise RuntimeError(f"GET answered {status}")
+            if profiler:
+                profiler.disable()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            print(
+                f"in process, {requests} GETs one after another: "
+                f"Python CPU {cpu / requests * 1e6:.0f} µs/req, "
+                f"wall {wall / requests * 1e6:.0f} µs/req"
+                + (" (under cProfile)" if profiler else ""),
+                flush=True,
+            )
+            if profiler:
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+        finally:
+            await inbox.put({"type": "lifespan.shutdown"})
+            await outbox.get()
+            await lifespan
+
+    uvloop.run(run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--towns", type=int, default=6)
@@ -132,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--py-spy", action="store_true")
     parser.add_argument("--top", type=int, default=60)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the service")
+    parser.add_argument("--in-process", action="store_true")
+    parser.add_argument("--requests", type=int, default=4000, help="with --in-process")
+    parser.add_argument("--profile", action="store_true", help="with --in-process: cProfile")
     args = parser.parse_args(argv)
 
     with h.bench_database() as bdb:
@@ -142,6 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         bare_targets = [h.Target(f"/rows/{rid}") for rid in bare_ids]
         extra = dict(kv.split("=", 1) for kv in args.env)
         service_env = bdb.env(SHARED_GOV_ISSUER=issuer_url, **extra)
+        if args.in_process:
+            os.environ.update(service_env)
+            os.environ.setdefault("SHARED_GOV_LOG_LEVEL", "warning")
+            in_process(targets, args.requests, args.profile)
+            return 0
         with contextlib.ExitStack() as stack:
             bare_url = stack.enter_context(
                 h.serve(BARE, bdb.env(), log_path=bdb.workdir / "bare.log", working_dir=h.BENCH_DIR)
