@@ -15,6 +15,12 @@ This module prepares what the workers share before the first one starts:
 - Logs: JSON lines on stdout from the workers (structlog) and from granian's
   own supervisor (its start-up and respawn messages), so a log collector gets
   one format.
+- A worker that dies (killed by the OOM killer, a crash in a native library)
+  is replaced by a new one outside development; granian gives up and the
+  service exits non-zero if a replaced worker dies again within 5.5 s (a
+  crash loop, e.g. a worker that cannot start). ``SHARED_GOV_RESPAWN_WORKERS``
+  (``1``/``0``) overrides the default, so tests can run the production
+  behaviour in the ``test`` environment.
 """
 
 from __future__ import annotations
@@ -33,12 +39,30 @@ from shared_gov import metrics
 from shared_gov.logs import configure_logging, get_logger, stdlib_json_logging
 from shared_gov.settings import Settings
 
-__all__ = ["WORKER_KILL_TIMEOUT", "behind_proxies", "serve"]
+__all__ = ["RESPAWN_ENV", "WORKER_KILL_TIMEOUT", "behind_proxies", "respawn_workers", "serve"]
 
 log = get_logger("shared_gov.serve")
 
 WORKER_KILL_TIMEOUT: Final = 30
 """Seconds a worker gets to finish its requests after SIGTERM before it is killed."""
+
+RESPAWN_ENV: Final = "SHARED_GOV_RESPAWN_WORKERS"
+
+
+def respawn_workers(settings: Settings) -> bool:
+    """Replace workers that die: outside development, unless ``SHARED_GOV_RESPAWN_WORKERS`` says.
+
+    In development a dead worker stops the service, so a crash is seen at
+    once rather than papered over by a replacement.
+    """
+    value = os.environ.get(RESPAWN_ENV, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ValueError(f"{RESPAWN_ENV} must be 1 or 0, not {value!r}")
+    return not settings.is_dev
 
 
 def behind_proxies(app: ASGIApp, trusted: tuple[str, ...]) -> ASGIApp:
@@ -77,6 +101,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
 
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    respawn = respawn_workers(settings)
     private_dir = _metrics_dir(workers)
     configure_logging(settings.log_level, stream="stdout")
     multiprocessing.set_start_method("spawn", force=True)
@@ -89,6 +114,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         env=settings.env,
         key_provider=settings.key_provider,
         metrics_dir=os.environ.get(metrics.MULTIPROC_ENV),
+        respawn=respawn,
     )
     try:
         Granian(
@@ -105,7 +131,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
             log_dictconfig=stdlib_json_logging(level),
             # A worker that dies (out of memory, a crashed native library) is
             # replaced instead of leaving the service with fewer workers.
-            respawn_failed_workers=not settings.is_dev,
+            respawn_failed_workers=respawn,
             workers_kill_timeout=WORKER_KILL_TIMEOUT,
         ).serve()
     finally:

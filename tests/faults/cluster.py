@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -241,6 +242,15 @@ class Service:
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def log_events(self) -> list[dict[str, Any]]:
+        """The service's JSON log lines (granian's supervisor lines included), parsed."""
+        events = []
+        for line in self.logs().splitlines():
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    events.append(json.loads(line))
+        return events
+
     def assert_running(self) -> None:
         code = self.process.poll()
         assert code is None, f"server exited with {code}:\n{self.logs()[-4000:]}"
@@ -274,11 +284,13 @@ class Service:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def start_service(town: Town, log: Path, env: Mapping[str, str] | None = None) -> Service:
+def start_service(
+    town: Town, log: Path, env: Mapping[str, str] | None = None, *, workers: int = 1
+) -> Service:
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             env=dict(env) if env is not None else town.env(),
             stdout=out,
             stderr=subprocess.STDOUT,
