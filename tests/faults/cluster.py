@@ -195,25 +195,38 @@ class Town:
         return env
 
 
-async def prepare_town(cluster: Cluster, data_dir: Path) -> Town:
-    database = "sgfaults"
+async def prepare_town(
+    cluster: Cluster,
+    data_dir: Path,
+    *,
+    database: str = "sgfaults",
+    role_prefix: str = "sgf",
+    **settings: Any,
+) -> Town:
+    """A database on the cluster, its catalog migrated and Kaga onboarded.
+
+    ``settings`` override the :class:`Settings` used to onboard (the key
+    provider, say); roles are cluster-wide, so each database needs its own
+    ``role_prefix``.
+    """
     conn = await asyncpg.connect(cluster.admin_url, timeout=30)
     try:
         await conn.execute(f'CREATE DATABASE "{database}"')
     finally:
         await conn.close()
-    settings = dataclasses.replace(
+    town_settings = dataclasses.replace(
         load_settings(),
         env="test",
         data_dir=data_dir,
         database_url=cluster.url(database),
-        role_prefix="sgf",
+        role_prefix=role_prefix,
         issuer=ISSUER,
         audience="shared-gov",
         pool_min=1,
         pool_max=4,
+        **settings,
     )
-    db = Database(cluster.url(database), settings)
+    db = Database(cluster.url(database), town_settings)
     await db.open()
     try:
         await tenancy.migrate_catalog(db)
@@ -221,7 +234,7 @@ async def prepare_town(cluster: Cluster, data_dir: Path) -> Town:
     finally:
         await db.close()
     issuer = builtin_issuer(data_dir, ISSUER, "shared-gov")
-    return Town(cluster, database, settings, issuer)
+    return Town(cluster, database, town_settings, issuer)
 
 
 def free_port() -> int:
