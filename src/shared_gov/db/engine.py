@@ -27,7 +27,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -72,6 +72,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+@dataclass(slots=True)
+class _Transaction:
+    """What the COMMIT of a unit of work needs to know (shared by a pair's sides)."""
+
+    deferred: list[str] = field(default_factory=list)
+    """Statements sent with the COMMIT (see :meth:`TenantUnitOfWork.at_commit`)."""
+    writes: bool = False
+    """Whether the unit of work changed data besides its audit event."""
+
+
 class TenantUnitOfWork:
     """One transaction bound to one tenant's schema and role.
 
@@ -79,17 +89,17 @@ class TenantUnitOfWork:
     the asyncpg connection's query methods and nothing to change the binding.
     """
 
-    __slots__ = ("_at_commit", "_conn", "keys", "names")
+    __slots__ = ("_conn", "_tx", "keys", "names")
 
     def __init__(
         self,
         conn: asyncpg.Connection,
         names: TenantNames,
         keys: TownKeys | None = None,
-        at_commit: list[str] | None = None,
+        tx: _Transaction | None = None,
     ) -> None:
         self._conn = conn
-        self._at_commit: list[str] = at_commit if at_commit is not None else []
+        self._tx = tx if tx is not None else _Transaction()
         self.names = names
         self.keys = keys
         """The town's unwrapped keys (repositories encrypt and decrypt with them)."""
@@ -110,16 +120,22 @@ class TenantUnitOfWork:
         return await self._conn.fetchval(query, *args)
 
     async def execute(self, query: str, *args: Any) -> str:
+        # Statements that change data go through execute, executemany or
+        # copy_records (reads use fetch*): a unit of work that used one is a
+        # write whose lost COMMIT acknowledgement is worth resolving.
+        self._tx.writes = True
         result: str = await self._conn.execute(query, *args)
         return result
 
     async def executemany(self, query: str, args: list[tuple[Any, ...]]) -> None:
+        self._tx.writes = True
         await self._conn.executemany(query, args)
 
     async def copy_records(
         self, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]]
     ) -> None:
         """Bulk load with COPY (binary), inside this unit of work's transaction."""
+        self._tx.writes = True
         await self._conn.copy_records_to_table(table, records=records, columns=list(columns))
 
     def cursor(self, query: str, *args: Any) -> Any:
@@ -136,7 +152,7 @@ class TenantUnitOfWork:
         parameters: its values must be inlined safely by the caller (see
         :func:`dollar_quoted`).
         """
-        self._at_commit.append(statement)
+        self._tx.deferred.append(statement)
 
 
 class PairedUnitOfWork(TenantUnitOfWork):
@@ -158,9 +174,9 @@ class PairedUnitOfWork(TenantUnitOfWork):
         names: TenantNames,
         keys: TownKeys,
         pair: _Binding,
-        at_commit: list[str],
+        tx: _Transaction,
     ) -> None:
-        super().__init__(conn, names, keys, at_commit)
+        super().__init__(conn, names, keys, tx)
         self._pair = pair
 
     async def _bind(self) -> None:
@@ -404,13 +420,13 @@ class Database:
                 raise errors.not_found() from exc
             except UNAVAILABLE_ERRORS as exc:
                 raise errors.unavailable("the database is unreachable; retry") from exc
-            deferred: list[str] = []
+            tx = _Transaction()
             try:
-                yield TenantUnitOfWork(conn, names, keys, deferred)
+                yield TenantUnitOfWork(conn, names, keys, tx)
             except BaseException:
                 await _rollback_quietly(conn)
                 raise
-            await _commit(conn, deferred)
+            await self._commit(conn, tx)
 
     @asynccontextmanager
     async def pair(
@@ -445,16 +461,16 @@ class Database:
                     raise BindingCheckFailed from exc
                 raise
             binding = _Binding(first)
-            deferred: list[str] = []
+            tx = _Transaction()
             try:
                 yield (
-                    PairedUnitOfWork(conn, first, first_keys, binding, deferred),
-                    PairedUnitOfWork(conn, second, second_keys, binding, deferred),
+                    PairedUnitOfWork(conn, first, first_keys, binding, tx),
+                    PairedUnitOfWork(conn, second, second_keys, binding, tx),
                 )
             except BaseException:
                 await _rollback_quietly(conn)
                 raise
-            await _commit(conn, deferred)
+            await self._commit(conn, tx)
 
     @asynccontextmanager
     async def catalog(self) -> AsyncIterator[asyncpg.Connection]:
@@ -466,17 +482,56 @@ class Database:
             except UNAVAILABLE_ERRORS as exc:
                 raise errors.unavailable("the database is unreachable; retry") from exc
 
+    async def _commit(self, conn: asyncpg.Connection, tx: _Transaction) -> None:
+        """Send the deferred statements and COMMIT; settle a lost acknowledgement.
 
-async def _commit(conn: asyncpg.Connection, deferred: list[str]) -> None:
-    try:
-        await conn.execute(commit_sql(deferred))
-    except UNAVAILABLE_ERRORS as exc:
-        raise errors.unavailable("the database went away during commit") from exc
-    except BaseException:
-        # A deferred statement failed (the COMMIT was never reached): the
-        # transaction is aborted; end it before the connection goes back.
-        await _rollback_quietly(conn)
-        raise
+        If the connection fails after the COMMIT was sent, the transaction may
+        have committed or not. For a read that is harmless (the caller gets
+        503, nothing changed; at most the log shows a read whose answer was
+        lost). For a write, answering 503 for a change that did commit would
+        have the caller retry into a 412 or a duplicate, so a write asks for
+        its transaction id first and, after a failure, asks a new connection
+        how that transaction ended (``pg_xact_status``): committed is success.
+        """
+        xid: str | None = None
+        try:
+            if tx.writes:
+                xid = await conn.fetchval("SELECT pg_current_xact_id()::text")
+            await conn.execute(commit_sql(tx.deferred))
+        except UNAVAILABLE_ERRORS as exc:
+            if xid is not None and await self._committed(xid):
+                log.warning("db.commit_ack_lost", outcome="committed")
+                return
+            raise errors.unavailable("the database went away during commit") from exc
+        except BaseException:
+            # A deferred statement failed (the COMMIT was never reached): the
+            # transaction is aborted; end it before the connection goes back.
+            await _rollback_quietly(conn)
+            raise
+
+    async def _committed(self, xid: str) -> bool:
+        """Whether transaction ``xid`` committed, asked on a new connection.
+
+        Retries while the database is unreachable (a restart, crash
+        recovery), for at most the pool's acquire timeout; unknown counts as
+        not committed (the caller gets 503, as before this check existed).
+        """
+        deadline = asyncio.get_running_loop().time() + self.settings.pool_acquire_timeout
+        while True:
+            try:
+                conn = await asyncpg.connect(self.url, timeout=self.settings.pool_acquire_timeout)
+                try:
+                    status = await conn.fetchval("SELECT pg_xact_status($1::text::xid8)", xid)
+                finally:
+                    await conn.close(timeout=self.settings.pool_acquire_timeout)
+            except (*UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
+                if asyncio.get_running_loop().time() >= deadline:
+                    log.warning("db.commit_ack_lost", outcome="unknown", error=type(exc).__name__)
+                    return False
+                await asyncio.sleep(0.2)
+                continue
+            # "in progress" cannot last: the session that ran it is gone.
+            return bool(status == "committed")
 
 
 async def _rollback_quietly(conn: asyncpg.Connection) -> None:
