@@ -382,7 +382,7 @@ def keys_status(
     from shared_gov.crypto.rotation import status
 
     rows = _run(lambda db: status(db, tenant))
-    table = Table("town", "kind", "name", "version", "state", "kek", "rows")
+    table = Table("town", "kind", "name", "version", "state", "kek", "bits", "rows")
     for r in rows:
         table.add_row(
             r.tenant,
@@ -391,6 +391,7 @@ def keys_status(
             str(r.version),
             r.state,
             str(r.kek_version),
+            "" if r.bits is None else str(r.bits),
             "" if r.rows is None else str(r.rows),
         )
     out.print(table)
@@ -441,6 +442,78 @@ def keys_rotate_dek(
             "the old key is kept until they are dealt with. Row ids:"
         )
         for rid in result.corrupt:
+            err.print(f"  {rid}")
+        raise typer.Exit(1)
+
+
+@keys_app.command("rotate-index")
+def keys_rotate_index(
+    tenant: Annotated[str, typer.Option(help="town code")],
+    index: Annotated[
+        str, typer.Option(help="individual_number, kana_birth, phone or juminhyo_code")
+    ],
+    bits: Annotated[
+        int | None,
+        typer.Option(help="index width (default: re-planned from the town's population)"),
+    ] = None,
+    batch: Annotated[int, typer.Option(help="rows per transaction", min=1)] = 500,
+    grace: Annotated[
+        float,
+        typer.Option(help="seconds workers get to hear of a key change before the next step"),
+    ] = 5.0,
+) -> None:
+    """New blind-index key; fills the second column in resumable batches, then switches.
+
+    Interrupted, run it again: it continues the same rotation (or finishes its
+    clean-up) instead of starting another.
+    """
+    from shared_gov.crypto.index_rotation import rotate_index
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"index {index}", total=None)
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            progress.update(task, description=f"{phase} {index}", completed=done, total=total)
+
+        result = _run(
+            lambda db: rotate_index(
+                db,
+                tenant,
+                index,
+                bits=bits,
+                batch=batch,
+                grace_seconds=grace,
+                on_progress=on_progress,
+            )
+        )
+    if result.cleanup_only:
+        out.print(
+            f"{tenant} {index}: finished the clean-up of the rotation to v{result.version} "
+            f"({result.cleared} old values erased); run again to rotate"
+        )
+        return
+    out.print(
+        f"{tenant} {index}: v{result.version} ({result.bits} bits); "
+        f"{result.filled} rows indexed with it"
+        + (
+            f"; old version retired and erased, {result.cleared} old values cleared"
+            if result.retired
+            else ""
+        )
+    )
+    if result.unreadable:
+        err.print(
+            f"[red]{len(result.unreadable)} rows did not decrypt[/red] (tampered or misplaced); "
+            "the old index key is kept until they are dealt with. Row ids:"
+        )
+        for rid in result.unreadable:
             err.print(f"  {rid}")
         raise typer.Exit(1)
 

@@ -19,6 +19,11 @@ Rotation without downtime:
   (each envelope names its key version); when a final sweep, after a grace
   period for late writers, finds no row on the old version, it is retired
   and its wrapped key deleted.
+- Blind-index rotation adds a new index key version too, but an index value
+  cannot say which key made it, so the two versions live in two columns
+  (:func:`index_column`: odd versions in ``bidx_<name>``, even ones in
+  ``bidx_<name>_alt``). While both are live every write stores both values
+  and searches look for either; see :mod:`shared_gov.crypto.index_rotation`.
 
 Crypto-shredding: :meth:`Keyring.shred` destroys the town's KEK in the
 provider and deletes its wrapped keys, which makes every ciphertext of the
@@ -86,6 +91,8 @@ BLIND_INDEXES: tuple[str, ...] = (
     "audit_subject",
 )
 FULL_WIDTH_INDEXES = frozenset({"audit_subject"})
+RESIDENT_INDEXES: tuple[str, ...] = BLIND_INDEXES[:4]
+"""The blind indexes stored beside residents' rows (and so rotatable)."""
 REENCRYPT_GRACE_SECONDS = 5.0
 
 
@@ -104,6 +111,9 @@ class TownKeys:
     indexes: dict[str, BlindIndex]
     versions: dict[str, int] = field(default_factory=dict)
     """Write version per DEK name (for status and tests)."""
+    index_versions: dict[str, tuple[tuple[int, BlindIndex], ...]] = field(default_factory=dict)
+    """Every live version of each blind index, oldest first: one, or two while
+    the index key is being rotated (both are written and searched)."""
 
     def encrypt(self, table: str, column: str, row_id: str, value: str | None) -> bytes | None:
         if value is None:
@@ -118,7 +128,14 @@ class TownKeys:
         return cipher.decrypt(bytes(blob), (self.tenant, table, column, row_id)).decode()
 
     def index(self, name: str, normalized: str) -> int:
+        """The value under the index's newest key (for indexes that are never rotated)."""
         return self.indexes[name].value(normalized)
+
+    def index_values(self, name: str, normalized: str) -> tuple[tuple[int, int], ...]:
+        """(version, value) under every live key of index ``name``, oldest first."""
+        return tuple(
+            (version, index.value(normalized)) for version, index in self.index_versions[name]
+        )
 
 
 class Keyring:
@@ -226,7 +243,10 @@ class Keyring:
         dek_keys: dict[str, dict[int, bytes]] = {}
         write: dict[str, int] = {}
         indexes: dict[str, BlindIndex] = {}
+        live: dict[str, list[tuple[int, BlindIndex]]] = {}
         for r in rows:
+            if r["kind"] == "bidx" and r["state"] not in ("active", "decrypt"):
+                continue  # retired index keys are erased; skip any left
             key = self.provider.unwrap(
                 tenant,
                 r["kek_version"],
@@ -237,21 +257,37 @@ class Keyring:
                 dek_keys.setdefault(r["name"], {})[r["version"]] = key
                 if r["state"] == "active":
                     write[r["name"]] = r["version"]
-            elif r["state"] == "active":
-                indexes[r["name"]] = BlindIndex(key, r["bits"])
+            else:
+                index = BlindIndex(key, r["bits"])
+                live.setdefault(r["name"], []).append((r["version"], index))
+                if r["state"] == "active":
+                    indexes[r["name"]] = index
         ciphers = {name: FieldCipher(keys, write[name]) for name, keys in dek_keys.items()}
         missing = set(DEK_NAMES) - set(ciphers) or set(BLIND_INDEXES) - set(indexes)
         if missing:
             raise LookupError(f"town {tenant} lacks keys: {sorted(missing)}")
-        return TownKeys(tenant, ciphers, indexes, write)
+        versions = {name: tuple(sorted(pairs, key=lambda p: p[0])) for name, pairs in live.items()}
+        return TownKeys(tenant, ciphers, indexes, write, versions)
 
 
 # Retired data keys are loaded too (for reading only): rows a stale worker
 # wrote after retirement stay readable; retired keys just get no new writes.
+# Retired blind-index keys have no use left (nothing is decrypted with them),
+# so their wrapped bytes are erased and this query skips them.
 FETCH_KEYS_SQL = (
     "SELECT kind, name, version, wrapped, kek_version, bits, state FROM catalog.data_keys "
     "WHERE tenant_code = $1 AND length(wrapped) > 0 ORDER BY kind, name, version"
 )
+
+
+def index_column(name: str, version: int) -> str:
+    """The residents column holding blind index ``name`` under key ``version``.
+
+    Odd versions live in ``bidx_<name>``, even ones in ``bidx_<name>_alt``, so
+    the old and the new key of a rotation always have a column each and the
+    switch at the end moves no data (see :mod:`shared_gov.crypto.index_rotation`).
+    """
+    return f"bidx_{name}" if version % 2 else f"bidx_{name}_alt"
 
 
 def iso(value: date | None) -> str | None:

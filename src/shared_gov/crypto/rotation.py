@@ -9,7 +9,10 @@
   drained and continues. When a final sweep after a grace period finds no row
   left on the old version, the old key is retired and its wrapped bytes are
   erased.
-- :func:`status` lists every key with the number of rows on each version.
+- :func:`status` lists every key with the number of rows on each version
+  (data keys) or holding a value under each version (blind indexes).
+
+Blind-index key rotation lives in :mod:`shared_gov.crypto.index_rotation`.
 
 These jobs run as the platform role with schema-qualified names, because a
 town's role may not rewrite its own history (append-only by design).
@@ -29,7 +32,9 @@ from shared_gov.crypto.keyring import (
     DEK_NAMES,
     ENCRYPTED,
     REENCRYPT_GRACE_SECONDS,
+    RESIDENT_INDEXES,
     _wrap_aad,
+    index_column,
 )
 from shared_gov.db.engine import Database
 from shared_gov.logs import get_logger
@@ -56,6 +61,10 @@ class KeyStatus:
     state: str
     kek_version: int
     rows: int | None
+    """Data keys: rows encrypted with this version. Resident blind indexes: rows
+    holding a value under this version (None for retired ones)."""
+    bits: int | None = None
+    """Blind indexes: how many bits of the HMAC are kept."""
 
 
 def column_name(value: str) -> str:
@@ -75,16 +84,21 @@ def _key_sql(table: str) -> str:
 
 
 async def status(db: Database, tenant: str | None = None) -> list[KeyStatus]:
-    """Every key of every (or one) town, and how many rows each DEK version encrypts."""
+    """Every key of every (or one) town, and how many rows each version serves.
+
+    For a data key: rows encrypted with that version. For a resident blind
+    index: rows holding a value under that version (during a rotation both
+    versions have values; at the end only the new one).
+    """
     async with db.catalog() as conn:
         rows = await conn.fetch(
-            "SELECT k.tenant_code, k.kind, k.name, k.version, k.state, k.kek_version "
+            "SELECT k.tenant_code, k.kind, k.name, k.version, k.state, k.kek_version, k.bits "
             "FROM catalog.data_keys k JOIN catalog.tenants t ON t.code = k.tenant_code "
             "WHERE t.status = 'active' AND ($1::text IS NULL OR k.tenant_code = $1) "
             "ORDER BY k.tenant_code, k.kind, k.name, k.version",
             tenant,
         )
-        counts: dict[tuple[str, str, int], int] = {}
+        counts: dict[tuple[str, str, str, int], int] = {}
         for town in sorted({r["tenant_code"] for r in rows}):
             schema = quote_ident(tenant_names(town, db.settings.role_prefix).schema)
             for table, columns in ENCRYPTED.items():
@@ -94,7 +108,26 @@ async def status(db: Database, tenant: str | None = None) -> list[KeyStatus]:
                         f"SELECT {version} AS v, count(*) AS n FROM {schema}.{table} "  # noqa: S608
                         f"WHERE {col} IS NOT NULL GROUP BY 1"
                     ):
-                        counts[(town, f"{table}.{col}", r["v"])] = r["n"]
+                        counts[(town, "dek", f"{table}.{col}", r["v"])] = r["n"]
+            # Each index has one column per version parity: one scan counts all.
+            stored = await conn.fetchrow(
+                "SELECT "  # noqa: S608
+                + ", ".join(
+                    f"count({index_column(n, v)}) AS {index_column(n, v)}"
+                    for n in RESIDENT_INDEXES
+                    for v in (1, 2)
+                )
+                + f" FROM {schema}.residents"
+            )
+            for r in rows:
+                if (
+                    r["tenant_code"] == town
+                    and r["kind"] == "bidx"
+                    and r["name"] in RESIDENT_INDEXES
+                    and r["state"] != "retired"
+                ):
+                    column = index_column(r["name"], r["version"])
+                    counts[(town, "bidx", r["name"], r["version"])] = stored[column]
     return [
         KeyStatus(
             r["tenant_code"],
@@ -103,9 +136,10 @@ async def status(db: Database, tenant: str | None = None) -> list[KeyStatus]:
             r["version"],
             r["state"],
             r["kek_version"],
-            counts.get((r["tenant_code"], r["name"], r["version"]), 0)
+            counts.get((r["tenant_code"], r["kind"], r["name"], r["version"]), 0)
             if r["kind"] == "dek"
-            else None,
+            else counts.get((r["tenant_code"], "bidx", r["name"], r["version"])),
+            r["bits"],
         )
         for r in rows
     ]

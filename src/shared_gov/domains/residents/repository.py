@@ -13,6 +13,13 @@ compare. Uniqueness of the individual number and 住民票コード among active
 residents is enforced under a transaction-level advisory lock on the index
 value, since a unique index cannot see through encryption.
 
+Blind-index key rotation: each index has two columns (``bidx_<name>`` for
+odd key versions, ``bidx_<name>_alt`` for even ones). Writes store a value
+under every live version of the town's index key and NULL in the other
+column; searches and the uniqueness check look for any live version's value.
+Outside a rotation that is one column; during one, both (see
+:mod:`shared_gov.crypto.index_rotation`).
+
 All statements run through a :class:`~shared_gov.db.TenantUnitOfWork`, i.e.
 inside a transaction already bound to one town's schema and role; names are
 unqualified on purpose (``search_path`` resolves them).
@@ -21,8 +28,10 @@ unqualified on purpose (``search_path`` resolves them).
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -30,15 +39,24 @@ import asyncpg
 from shared_gov import errors
 from shared_gov.checkdigits import make_serial
 from shared_gov.crypto.blind import compound, normalize_digits, normalize_kana
-from shared_gov.crypto.keyring import RESIDENT_COLUMNS, TownKeys
+from shared_gov.crypto.envelope import DecryptError
+from shared_gov.crypto.keyring import RESIDENT_COLUMNS, RESIDENT_INDEXES, TownKeys, index_column
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents.models import Resident
 
 _ALL = tuple(f.name for f in fields(Resident))
 ENCRYPTED = tuple(c for c in _ALL if c in RESIDENT_COLUMNS)
 PLAIN = tuple(c for c in _ALL if c not in RESIDENT_COLUMNS)
-BLIND = ("bidx_individual_number", "bidx_kana_birth", "bidx_phone", "bidx_juminhyo_code")
+# Both columns of every index (odd and even key versions), always written.
+BLIND = tuple(index_column(name, v) for name in RESIDENT_INDEXES for v in (1, 2))
 _DATES = frozenset({"birth_date", "resident_since", "address_since", "notified_on", "removed_on"})
+INDEX_SOURCES: dict[str, tuple[str, ...]] = {
+    "individual_number": ("individual_number",),
+    "kana_birth": ("family_name_kana", "birth_date"),
+    "phone": ("phone",),
+    "juminhyo_code": ("juminhyo_code",),
+}
+"""The personal fields each blind index is computed from."""
 
 # Statement texts are assembled once, at import, from the fixed column lists
 # above; no runtime value ever reaches them.
@@ -80,22 +98,32 @@ def _resident(keys: TownKeys, row: asyncpg.Record) -> Resident:
     return Resident(**values)
 
 
+def index_input(name: str, get: Callable[[str], str | None]) -> str | None:
+    """The normalised input of blind index ``name``; ``get(field)`` gives a field as text.
+
+    None when the field is empty (nothing is indexed). Writes, searches and
+    the rotation job all derive index inputs here, so they cannot disagree.
+    """
+    if name == "kana_birth":
+        kana, birth = get("family_name_kana"), get("birth_date")
+        return compound(normalize_kana(kana), birth) if kana and birth else None
+    value = get(name)
+    return normalize_digits(value) if value else None
+
+
+def _text(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def _blind(keys: TownKeys, r: Resident) -> dict[str, int | None]:
-    """Blind-index values of a record (None where the field is empty)."""
-    return {
-        "bidx_individual_number": keys.index(
-            "individual_number", normalize_digits(r.individual_number)
-        )
-        if r.individual_number
-        else None,
-        "bidx_kana_birth": keys.index(
-            "kana_birth", compound(normalize_kana(r.family_name_kana), r.birth_date.isoformat())
-        ),
-        "bidx_phone": keys.index("phone", normalize_digits(r.phone)) if r.phone else None,
-        "bidx_juminhyo_code": keys.index("juminhyo_code", normalize_digits(r.juminhyo_code))
-        if r.juminhyo_code
-        else None,
-    }
+    """Blind-index values of a record, per column (None where nothing is stored)."""
+    values: dict[str, int | None] = dict.fromkeys(BLIND)
+    for name in RESIDENT_INDEXES:
+        text = index_input(name, lambda f: _text(getattr(r, f)))
+        if text is not None:
+            for version, value in keys.index_values(name, text):
+                values[index_column(name, version)] = value
+    return values
 
 
 def _row(keys: TownKeys, r: Resident) -> dict[str, Any]:
@@ -109,12 +137,31 @@ def _row(keys: TownKeys, r: Resident) -> dict[str, Any]:
     return values
 
 
+@lru_cache(maxsize=256)
+def _matching(name: str, versions: tuple[int, ...], start: int = 1, many: bool = False) -> str:
+    """``(bidx_x = $1 OR bidx_x_alt = $2)``: a value under any live version of the key."""
+    test = "= ANY(${}::bigint[])" if many else "= ${}"
+    return (
+        "("
+        + " OR ".join(
+            f"{index_column(name, v)} {test.format(i)}" for i, v in enumerate(versions, start)
+        )
+        + ")"
+    )
+
+
 async def _candidates(
-    uow: TenantUnitOfWork, column: str, value: int, *, active_only: bool = False
+    uow: TenantUnitOfWork,
+    name: str,
+    values: Sequence[tuple[int, int]],
+    *,
+    active_only: bool = False,
 ) -> list[Resident]:
+    """Rows holding any of ``values`` ((key version, index value) pairs) in index ``name``."""
     keys = _keys(uow)
-    where = f" WHERE {column} = $1" + (" AND state = 'active'" if active_only else "")
-    rows = await uow.fetch(_SELECT + where + " ORDER BY atena_no", value)
+    where = " WHERE " + _matching(name, tuple(v for v, _ in values))
+    where += " AND state = 'active'" if active_only else ""
+    rows = await uow.fetch(_SELECT + where + " ORDER BY atena_no", *(x for _, x in values))
     return [_resident(keys, r) for r in rows]
 
 
@@ -151,31 +198,35 @@ async def set_household_head(uow: TenantUnitOfWork, household_no: str, head_id: 
 async def _ensure_unique(uow: TenantUnitOfWork, resident: Resident) -> None:
     """Individual number and 住民票コード are unique among active residents.
 
-    The advisory lock on (town, index, value) serialises two registrations of
-    the same number; candidates sharing the index value are decrypted and
-    compared, since the truncated index has deliberate collisions.
+    The advisory lock on (town, index column, value) serialises two
+    registrations of the same number; candidates sharing the index value are
+    decrypted and compared, since the truncated index has deliberate
+    collisions. During an index key rotation a writer locks the value under
+    every key version it knows, oldest first: two writers that know different
+    sets of versions (one has not heard of the rotation yet, or of its end)
+    always share one version, so they still exclude each other, and the
+    common order rules out deadlocks.
     """
     keys = _keys(uow)
-    blind = _blind(keys, resident)
     # Shared with other registrations, exclusive for a bulk import (one lock
     # for the whole file instead of one per number, which would exhaust
     # PostgreSQL's lock table on a real register).
     await uow.execute(_REGISTRATION_LOCK_SHARED, f"{uow.code}:registration")
-    for field_name, column, message in (
-        ("individual_number", "bidx_individual_number", "this individual number"),
-        ("juminhyo_code", "bidx_juminhyo_code", "this 住民票コード"),
+    for name, message in (
+        ("individual_number", "this individual number"),
+        ("juminhyo_code", "this 住民票コード"),
     ):
-        value = blind[column]
-        if value is None:
+        mine = getattr(resident, name)
+        if not mine:
             continue
-        await uow.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            f"{uow.code}:{column}:{value}",
-        )
-        for other in await _candidates(uow, column, value, active_only=True):
-            if other.id != resident.id and getattr(other, field_name) == getattr(
-                resident, field_name
-            ):
+        values = keys.index_values(name, normalize_digits(mine))
+        for version, value in values:
+            await uow.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                f"{uow.code}:{index_column(name, version)}:{value}",
+            )
+        for other in await _candidates(uow, name, values, active_only=True):
+            if other.id != resident.id and getattr(other, name) == mine:
                 raise errors.conflict(f"another resident of this town has {message}")
 
 
@@ -203,33 +254,30 @@ async def find_by_atena_no(uow: TenantUnitOfWork, atena_no: str) -> list[Residen
     return [_resident(keys, r) for r in rows]
 
 
+async def _find(uow: TenantUnitOfWork, name: str, wanted: str, field: str) -> list[Resident]:
+    found = await _candidates(uow, name, _keys(uow).index_values(name, wanted))
+    return [r for r in found if (v := getattr(r, field)) and normalize_digits(v) == wanted]
+
+
 async def find_by_individual_number(uow: TenantUnitOfWork, number: str) -> list[Resident]:
     wanted = normalize_digits(number)
-    value = _keys(uow).index("individual_number", wanted)
-    found = await _candidates(uow, "bidx_individual_number", value)
-    return [
-        r for r in found if r.individual_number and normalize_digits(r.individual_number) == wanted
-    ]
+    return await _find(uow, "individual_number", wanted, "individual_number")
 
 
 async def find_by_juminhyo_code(uow: TenantUnitOfWork, code: str) -> list[Resident]:
-    wanted = normalize_digits(code)
-    found = await _candidates(uow, "bidx_juminhyo_code", _keys(uow).index("juminhyo_code", wanted))
-    return [r for r in found if r.juminhyo_code and normalize_digits(r.juminhyo_code) == wanted]
+    return await _find(uow, "juminhyo_code", normalize_digits(code), "juminhyo_code")
 
 
 async def find_by_phone(uow: TenantUnitOfWork, phone: str) -> list[Resident]:
-    wanted = normalize_digits(phone)
-    found = await _candidates(uow, "bidx_phone", _keys(uow).index("phone", wanted))
-    return [r for r in found if r.phone and normalize_digits(r.phone) == wanted]
+    return await _find(uow, "phone", normalize_digits(phone), "phone")
 
 
 async def find_by_kana_and_birth(
     uow: TenantUnitOfWork, family_name_kana: str, birth_date: date, limit: int
 ) -> list[Resident]:
     kana = normalize_kana(family_name_kana)
-    value = _keys(uow).index("kana_birth", compound(kana, birth_date.isoformat()))
-    found = await _candidates(uow, "bidx_kana_birth", value)
+    values = _keys(uow).index_values("kana_birth", compound(kana, birth_date.isoformat()))
+    found = await _candidates(uow, "kana_birth", values)
     matches = [
         r
         for r in found
@@ -364,17 +412,27 @@ async def existing_unique_values(
 ) -> tuple[set[str], set[str]]:
     """Which of these numbers active residents of the town already have (bulk import)."""
     keys = _keys(uow)
-    in_values = {keys.index("individual_number", normalize_digits(n)) for n in individual_numbers}
-    jc_values = {keys.index("juminhyo_code", normalize_digits(c)) for c in juminhyo_codes}
+    where: list[str] = []
+    args: list[list[int]] = []
+    for name, wanted in (
+        ("individual_number", individual_numbers),
+        ("juminhyo_code", juminhyo_codes),
+    ):
+        # Values under every live version of the key (two during a rotation).
+        per_version: dict[int, set[int]] = {}
+        for n in wanted:
+            for version, value in keys.index_values(name, normalize_digits(n)):
+                per_version.setdefault(version, set()).add(value)
+        versions = tuple(sorted(per_version)) or tuple(v for v, _ in keys.index_versions[name])
+        where.append(_matching(name, versions, start=len(args) + 1, many=True))
+        args.extend(sorted(per_version.get(v, ())) for v in versions)
     # Registrations hold this lock shared: while the import holds it, none can
     # commit a duplicate behind the check below.
     await uow.execute(_REGISTRATION_LOCK, f"{uow.code}:registration")
     rows = await uow.fetch(
-        "SELECT id, individual_number, juminhyo_code FROM residents WHERE state = 'active' "
-        "AND (bidx_individual_number = ANY($1::bigint[]) "
-        "OR bidx_juminhyo_code = ANY($2::bigint[]))",
-        sorted(in_values),
-        sorted(jc_values),
+        "SELECT id, individual_number, juminhyo_code FROM residents WHERE state = 'active' "  # noqa: S608
+        "AND (" + " OR ".join(where) + ")",
+        *args,
     )
     # Only the two numbers are decrypted: candidates grow with the town (the
     # indexes collide on purpose), whole records would cost ten times more.
@@ -443,3 +501,122 @@ async def existing_households(uow: TenantUnitOfWork, household_numbers: list[str
         household_numbers,
     )
     return {r["household_no"] for r in rows}
+
+
+# --- blind-index key rotation (shared_gov.crypto.index_rotation) -------------------
+
+
+def missing_index_sql(name: str, version: int) -> str:
+    """WHERE clause: rows that should hold a value of index ``name`` under ``version`` but do not.
+
+    A row needs one when the index's first source field is set (every index
+    has a required or a single source field). Column names are unqualified.
+    """
+    return f"{index_column(name, version)} IS NULL AND {INDEX_SOURCES[name][0]} IS NOT NULL"
+
+
+_FIRST_ID = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(slots=True)
+class IndexFill:
+    """What one batch of an index rotation did."""
+
+    filled: list[str]
+    """Ids that got their value under the new key."""
+    last: str | None
+    """The batch's highest id: the next batch starts after it (None: end of the table)."""
+    unreadable: list[str]
+    """Ids whose source fields did not decrypt (tampered or misplaced): left alone."""
+    empty: list[str]
+    """Ids whose source field holds nothing to index (e.g. an empty phone number)."""
+
+
+async def index_backlog(uow: TenantUnitOfWork, name: str, version: int, skip: list[str]) -> int:
+    """How many rows still lack a value of index ``name`` under ``version`` (minus ``skip``)."""
+    result: int = await uow.fetchval(
+        f"SELECT count(*) FROM residents WHERE {missing_index_sql(name, version)} "  # noqa: S608
+        "AND NOT (id = ANY($1::uuid[]))",
+        skip,
+    )
+    return result
+
+
+async def fill_index(
+    uow: TenantUnitOfWork,
+    name: str,
+    version: int,
+    *,
+    after: str | None,
+    limit: int,
+    skip: list[str],
+) -> IndexFill:
+    """Give up to ``limit`` rows after id ``after`` their value of ``name`` under ``version``.
+
+    Walks the table in id order (the primary key), so a pass over the whole
+    town costs one index scan, not one table scan per batch. Rows a writer
+    holds are skipped (``SKIP LOCKED``) and picked up by the next pass; so
+    are rows a worker that had not heard of the rotation wrote meanwhile
+    (it stored NULL in the new column).
+    """
+    keys = _keys(uow)
+    index = dict(keys.index_versions[name]).get(version)
+    if index is None:
+        raise LookupError(f"the town's keys lack version {version} of index {name}")
+    sources = INDEX_SOURCES[name]
+    column = index_column(name, version)
+    rows = await uow.fetch(
+        f"SELECT id, {', '.join(sources)} FROM residents WHERE id > $1::uuid "  # noqa: S608
+        f"AND {missing_index_sql(name, version)} AND NOT (id = ANY($2::uuid[])) "
+        "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
+        after or _FIRST_ID,
+        skip,
+        limit,
+    )
+    result = IndexFill([], None, [], [])
+    values: list[int] = []
+    for r in rows:
+        rid = str(r["id"])
+        try:
+            texts = {f: keys.decrypt("residents", f, rid, r[f]) for f in sources}
+        except DecryptError:
+            result.unreadable.append(rid)
+            continue
+        text = index_input(name, texts.get)
+        if text is None:
+            result.empty.append(rid)
+            continue
+        result.filled.append(rid)
+        values.append(index.value(text))
+    if values:
+        await uow.execute(
+            f"UPDATE residents AS r SET {column} = v.value "  # noqa: S608
+            "FROM unnest($1::uuid[], $2::bigint[]) AS v(id, value) WHERE r.id = v.id",
+            result.filled,
+            values,
+        )
+    if len(rows) == limit:
+        result.last = str(rows[-1]["id"])
+    return result
+
+
+async def clear_index(uow: TenantUnitOfWork, name: str, version: int, limit: int) -> int:
+    """Erase up to ``limit`` values of index ``name`` under a retired ``version``.
+
+    Returns how many were erased.
+    """
+    column = index_column(name, version)
+    status = await uow.execute(
+        f"UPDATE residents SET {column} = NULL WHERE id IN (SELECT id FROM residents "  # noqa: S608
+        f"WHERE {column} IS NOT NULL LIMIT $1 FOR UPDATE SKIP LOCKED)",
+        limit,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def index_values_stored(uow: TenantUnitOfWork, name: str, version: int) -> int:
+    """How many rows hold a value in the column of ``name`` under ``version``."""
+    result: int = await uow.fetchval(
+        f"SELECT count(*) FROM residents WHERE {index_column(name, version)} IS NOT NULL"  # noqa: S608
+    )
+    return result
