@@ -28,6 +28,9 @@ sealer (which cannot sign while the HSM is away) signs every event.
 A third test takes SoftHSM2's token directory away under a running worker
 (what a lost or wrongly restored HSM partition looks like: a token without
 the towns' keys): no 500, and a reload serves again once the files are back.
+A fourth kills one of two workers while the HSM is away: its replacement
+cannot start, so ``serve`` exits non-zero (granian's crash-loop rule) and
+the supervisor's restart policy takes over.
 
 Two outcomes are known gaps today; the tests mark them with an imperative
 xfail for exactly the observed cause and check everything else: the fresh
@@ -38,6 +41,7 @@ token without keys reads as "no such town" (404) with ``/ready`` still 200.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -76,6 +80,7 @@ pytestmark = pytest.mark.faults
 SHIM_SOURCE = Path(__file__).with_name("pkcs11_fault.c")
 RECOVERY_LIMIT = 5.0
 SEALER_CATCH_UP = 15.0
+EXIT_LIMIT = 20.0
 CHANNEL = "shared_gov_policy"  # shared_gov.db.notify.CHANNEL
 
 
@@ -475,3 +480,93 @@ async def test_softhsm_token_directory_removed(
         )
     assert _is_unavailable(lost), f"{lost.status_code} {lost.text[:300]}"
     assert ready.status_code == 503
+
+
+# --- a worker dies while the HSM is away ------------------------------------------------
+
+
+async def test_worker_lost_during_hsm_outage(hsm_town: Town, hsm: Hsm, tmp_path: Path) -> None:
+    """Two workers with respawn on (production), the HSM away, one worker SIGKILLed.
+
+    Its replacement cannot start (the key provider logs in at start-up), so
+    granian sees a crash loop and ``serve`` exits non-zero — taking the other
+    worker, which was still serving cached towns, down with it. Then the
+    supervisor's restart policy (systemd ``Restart=on-failure``, a container
+    restart policy) takes over. Required: that exit, within ``EXIT_LIMIT``,
+    no 500 before it, and a restarted service that serves once the HSM is back.
+    """
+    env = hsm_town.env(
+        SHARED_GOV_POOL_MIN="1",
+        SHARED_GOV_POOL_MAX="2",
+        SHARED_GOV_RESPAWN_WORKERS="1",
+        SHARED_GOV_KEY_PROVIDER="pkcs11",
+        SHARED_GOV_PKCS11_LIBRARY=str(hsm.module),
+        SHARED_GOV_PKCS11_TOKEN=hsm.softhsm.token_label,
+        SHARED_GOV_PKCS11_PIN=hsm.softhsm.user_pin,
+        SOFTHSM2_CONF=str(hsm.softhsm.conf),
+        SG_FAULT_PKCS11_TARGET=hsm.softhsm.library,
+        SG_FAULT_PKCS11_FLAG=str(hsm.flag),
+    )
+    service = start_service(hsm_town, tmp_path / "serve.log", env, workers=2)
+    restarted: Service | None = None
+    try:
+        await service.wait_ready()
+        spawned = _spawned(service)
+        deadline = time.monotonic() + 30
+        while len(spawned) < 2 or not _all_started(service):
+            assert time.monotonic() < deadline, service.logs()[-3000:]
+            await asyncio.sleep(0.1)
+            spawned = _spawned(service)
+        async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as http:
+            created = await http.post(
+                f"{BASE}/residents",
+                json=synthetic_resident(),
+                headers=_headers(hsm_town, "hsm-k-0"),
+            )
+            assert created.status_code in (201, 503), created.text
+            hsm.down()
+            try:
+                os.kill(spawned[1], signal.SIGKILL)
+                started = time.monotonic()
+                statuses: set[int] = set()
+                while service.process.poll() is None and time.monotonic() - started < EXIT_LIMIT:
+                    with contextlib.suppress(httpx.TransportError):
+                        statuses.add((await http.get("/health")).status_code)
+                    await asyncio.sleep(0.1)
+                took = time.monotonic() - started
+            finally:
+                hsm.up()
+        code = service.process.poll()
+        lines = [str(e.get("event")) for e in service.log_events()]
+        print(
+            f"worker killed with the HSM away: serve exited {code} after {took:.2f} s "
+            f"(answers meanwhile: {sorted(statuses)}); crash loop logged: "
+            f"{'Worker crash loop detected, exiting' in lines}"
+        )
+        assert code is not None, f"serve still running:\n{service.logs()[-3000:]}"
+        assert code != 0
+        # The replacement died of the key provider (its traceback is on stderr).
+        assert "KeyProviderError" in service.logs()
+        assert 500 not in statuses
+        # The supervisor's restart, with the HSM back.
+        restarted = start_service(hsm_town, tmp_path / "restarted.log", env, workers=2)
+        await restarted.wait_ready()
+    finally:
+        hsm.up()
+        service.stop()
+        if restarted is not None:
+            restarted.stop()
+
+
+def _spawned(service: Service) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for event in service.log_events():
+        parts = str(event.get("event", "")).split()
+        if parts[:1] == ["Spawning"] and parts[-2:-1] == ["PID:"]:
+            found[int(parts[1].removeprefix("worker-"))] = int(parts[-1])
+    return found
+
+
+def _all_started(service: Service) -> bool:
+    lines = {str(e.get("event")) for e in service.log_events()}
+    return {"Started worker-1", "Started worker-2"} <= lines
