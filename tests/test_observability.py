@@ -7,6 +7,7 @@ are exercised in ``tests/deploy/test_production_serve.py``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -60,6 +61,39 @@ async def test_ready_fails_when_the_key_provider_fails(
     assert r.headers["retry-after"] == "5"
     assert r.json()["checks"] == {"database": "ok", "key_provider": "unavailable"}
     monkeypatch.undo()
+    assert (await client.get("/ready")).status_code == 200
+
+
+async def test_keys_missing_from_the_provider_are_503_and_not_ready(
+    client: Any, app: Litestar, tokens: dict[str, str]
+) -> None:
+    """A key provider that answers but lacks the towns' keys (a wrongly restored
+    HSM partition, the wrong token or key directory configured): the towns are
+    not "not found" (404) — the platform is unavailable (503), and /ready says so."""
+    created = await client.post(
+        f"/api/v1/tenants/{KAGA}/residents", json=resident_body(), headers=auth(tokens["kaga"])
+    )
+    assert created.status_code == 201, created.text
+    path = f"/api/v1/tenants/{KAGA}/residents/{created.json()['id']}"
+    keyring = app.state.services.db.keyring
+    if not hasattr(keyring.provider, "directory"):
+        pytest.skip("the local key provider's directory is what this test takes away")
+    keys_dir: Path = keyring.provider.directory
+    parked = keys_dir.with_name(keys_dir.name + ".parked")
+    await asyncio.to_thread(keys_dir.rename, parked)
+    try:
+        keyring.invalidate()  # as after a rotation's NOTIFY: keys must load afresh
+        r = await client.get(path, headers=auth(tokens["kaga"]))
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.headers.get("retry-after")
+        ready = await client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["key_provider"] == "keys_missing"
+    finally:
+        await asyncio.to_thread(parked.rename, keys_dir)
+    keyring.invalidate()
+    assert (await client.get(path, headers=auth(tokens["kaga"]))).status_code == 200
     assert (await client.get("/ready")).status_code == 200
 
 

@@ -36,6 +36,7 @@ from shared_gov.auth.controllers import IssuerController, WellKnownController
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.auth.registry import IssuerRegistry, catalog_loader
 from shared_gov.auth.verify import TokenVerifier
+from shared_gov.crypto.providers import KeyProviderError, WrapError
 from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
 from shared_gov.db.notify import ChangeListener
@@ -144,6 +145,11 @@ def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> 
         return _problem(errors.unavailable("the database did not answer in time; retry"), request)
     if isinstance(exc, UNAVAILABLE_ERRORS):
         return _problem(errors.unavailable("the database is unreachable; retry"), request)
+    if isinstance(exc, KeyProviderError) and not isinstance(exc, WrapError):
+        # The HSM is unreachable (or lacks a key) on a path that called the
+        # keyring directly (audit queries, sealing): the platform's fault.
+        log.warning("key_provider.unavailable", error=type(exc).__name__)
+        return _problem(errors.unavailable("the key provider is unavailable; retry"), request)
     if isinstance(exc, RecursionError):
         # Litestar decodes untyped JSON recursively: "[[[[…" is bad input, not a bug.
         return _problem(errors.bad_request("the request body is nested too deeply"), request)

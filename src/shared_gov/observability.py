@@ -117,12 +117,14 @@ class Readiness:
     def __init__(self, timeout: float = PROBE_TIMEOUT) -> None:
         self.timeout = timeout
         self._provider_call: asyncio.Future[list[int]] | None = None
+        self._probed_town: str | None = None
         self._last: dict[str, str] = {}
 
     async def check(self, services: Any) -> dict[str, str]:
         """``{"database": "ok" | "unavailable", "key_provider": ...}``."""
         database, keys = await asyncio.gather(
-            self._database(services), self._key_provider(services.db.keyring.provider)
+            self._database(services),
+            self._key_provider(services.db.keyring.provider, services.registry.known_code()),
         )
         checks = {"database": database[0], "key_provider": keys[0]}
         for name, (state, error) in (("database", database), ("key_provider", keys)):
@@ -143,17 +145,27 @@ class Readiness:
             return "unavailable", type(exc).__name__
         return "ok", None
 
-    async def _key_provider(self, provider: KeyProvider) -> tuple[str, str | None]:
+    async def _key_provider(
+        self, provider: KeyProvider, town: str | None
+    ) -> tuple[str, str | None]:
+        # Asking for a real town's KEK versions also catches a provider that
+        # answers but has lost its keys (a wrongly restored HSM partition, the
+        # wrong token configured): every town would then fail to load its keys.
         call = self._provider_call
         if call is None or call.done():
-            call = asyncio.ensure_future(asyncio.to_thread(provider.kek_versions, PROBE_TOWN))
+            call = asyncio.ensure_future(
+                asyncio.to_thread(provider.kek_versions, town or PROBE_TOWN)
+            )
             # Retrieve the outcome even if every waiter timed out first.
             call.add_done_callback(lambda f: f.cancelled() or f.exception())
             self._provider_call = call
+            self._probed_town = town
         try:
-            await asyncio.wait_for(asyncio.shield(call), self.timeout)
+            versions = await asyncio.wait_for(asyncio.shield(call), self.timeout)
         except Exception as exc:
             return "unavailable", type(exc).__name__
+        if self._probed_town is not None and not versions:
+            return "keys_missing", None
         return "ok", None
 
 

@@ -32,10 +32,10 @@ A fourth kills one of two workers while the HSM is away: its replacement
 cannot start, so ``serve`` exits non-zero (granian's crash-loop rule) and
 the supervisor's restart policy takes over.
 
-Two outcomes are known gaps today; the tests mark them with an imperative
-xfail for exactly the observed cause and check everything else: the fresh
-key load is answered 500 (``KeyProviderError`` is not mapped to 503), and a
-token without keys reads as "no such town" (404) with ``/ready`` still 200.
+Both used to be known gaps (a fresh key load answered 500; a token without
+keys read as "no such town", 404, with ``/ready`` still 200): a provider that
+is unreachable or lacks a key the catalog lists is now 503, and ``/ready``
+asks for a real town's KEK versions.
 """
 
 from __future__ import annotations
@@ -275,11 +275,8 @@ async def test_hsm_outage_fresh_key_load_answers_503(
 ) -> None:
     """A town whose keys must be unwrapped while the HSM is away: 503, not 500.
 
-    Known gap (an imperative xfail, only for exactly that cause): today these
-    answers are 500, because ``KeyProviderError`` from ``Keyring.town`` is
-    caught neither by ``Database.tenant()``/``pair()`` (db/engine.py catches
-    ``LookupError`` and ``KeyNotFound``) nor mapped by
-    ``app._internal_error_handler``. Everything else is checked first.
+    (``Database.town_keys`` turns the provider's errors into 503; they were
+    500 before.)
     """
     town, service = hsm_town, hsm_service
     answers: dict[str, httpx.Response] = {}
@@ -322,23 +319,8 @@ async def test_hsm_outage_fresh_key_load_answers_503(
     assert await _audited(town, list(answers)) == {}
     service.assert_running()
     wrong = {tag: r for tag, r in answers.items() if not _is_unavailable(r)}
-    if (
-        wrong
-        and all(r.status_code == 500 for r in wrong.values())
-        and _logged_key_provider_500(service)
-    ):
-        pytest.xfail(
-            f"known gap: {len(wrong)} of {len(answers)} fresh key loads answered 500 "
-            "(KeyProviderError not mapped to 503; see the docstring)"
-        )
     for tag, r in wrong.items():
         raise AssertionError(f"{tag}: {r.status_code} {r.text[:300]}")
-
-
-def _logged_key_provider_500(service: Service) -> bool:
-    """The service logged its 500s as KeyProviderError (the known gap), nothing else."""
-    failed = [e for e in service.log_events() if e.get("event") == "request.failed"]
-    return bool(failed) and all(e.get("error") == "KeyProviderError" for e in failed)
 
 
 # --- SoftHSM2's token directory removed ------------------------------------------------
@@ -381,11 +363,10 @@ async def test_softhsm_token_directory_removed(
 
     Required: no 500, no hang, the service keeps running, and after the files
     are back a reload (SIGHUP: fresh workers, fresh sessions) serves again.
-    Known gap (imperative xfail when exactly this is seen): an open SoftHSM2
-    session then finds no keys at all, so a fresh key load raises KeyNotFound
-    — answered 404, as for a town that does not exist — and ``/ready`` stays
-    200, because its probe (KEK versions of a town that has none) cannot tell
-    an empty token from a healthy one.
+    An open SoftHSM2 session then finds no keys at all, so a fresh key load
+    raises KeyNotFound for a town the catalog has keys for: 503 (it was 404,
+    as for a town that does not exist), and ``/ready`` 503 (``keys_missing``:
+    its probe asks for the KEK versions of a real town).
     """
     database = "sgfaults_hsm_dir"
     conn = await asyncpg.connect(fault_cluster.admin_url, timeout=30)
@@ -473,11 +454,6 @@ async def test_softhsm_token_directory_removed(
             )
     finally:
         service.stop()
-    if lost.status_code == 404 and ready.status_code == 200:
-        pytest.xfail(
-            "known gap: keys missing from the token read as 'no such town' (404) and "
-            "/ready stays 200"
-        )
     assert _is_unavailable(lost), f"{lost.status_code} {lost.text[:300]}"
     assert ready.status_code == 503
 

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared_gov import errors
 from shared_gov.crypto.keyring import FETCH_KEYS_SQL, Keyring, TownKeys, provider_from_settings
-from shared_gov.crypto.providers import KeyNotFound
+from shared_gov.crypto.providers import KeyNotFound, KeyProviderError, WrapError
 from shared_gov.db.urls import plain_url, sqlalchemy_url
 from shared_gov.logs import get_logger
 from shared_gov.settings import Settings
@@ -398,8 +398,24 @@ class Database:
         return rows
 
     async def town_keys(self, tenant: str) -> TownKeys:
-        """The town's unwrapped keys (cached; loaded from the catalog on first use)."""
-        return await self.keyring.town(self._fetch_keys, tenant)
+        """The town's unwrapped keys (cached; loaded from the catalog on first use).
+
+        Raises :class:`LookupError` when the catalog holds no (complete) keys
+        for the town: offboarded, or never set up. A key provider that cannot
+        be reached, or that lacks a key the catalog says the town has (a lost
+        or wrongly restored HSM partition, the wrong token configured), is
+        the platform's fault, not the caller's: 503, and an error in the log.
+        """
+        try:
+            return await self.keyring.town(self._fetch_keys, tenant)
+        except KeyNotFound as exc:
+            log.error("key_provider.key_missing", tenant=tenant)
+            raise errors.unavailable("the key provider is unavailable; retry") from exc
+        except WrapError:
+            raise  # damaged or tampered wrapped key: a real error (500), not a retry
+        except KeyProviderError as exc:
+            log.warning("key_provider.unavailable", error=type(exc).__name__)
+            raise errors.unavailable("the key provider is unavailable; retry") from exc
 
     @asynccontextmanager
     async def tenant(self, names: TenantNames) -> AsyncIterator[TenantUnitOfWork]:
@@ -408,7 +424,7 @@ class Database:
         # never hold two pooled connections at once.
         try:
             keys = await self.town_keys(names.code)
-        except (LookupError, KeyNotFound) as exc:
+        except LookupError as exc:
             # No keys: the town was offboarded (keys shredded) or never set up.
             raise errors.not_found() from exc
         async with self._acquire() as conn:
@@ -445,7 +461,7 @@ class Database:
         try:
             first_keys = await self.town_keys(first.code)
             second_keys = await self.town_keys(second.code)
-        except (LookupError, KeyNotFound) as exc:
+        except LookupError as exc:
             raise errors.not_found() from exc
         async with self._acquire() as conn:
             try:

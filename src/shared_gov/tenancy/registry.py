@@ -34,6 +34,14 @@ class TenantRegistry:
         self._tenants = {r["code"]: tenant_names(r["code"], prefix) for r in rows}
         self._loaded_at = time.monotonic()
 
+    def known_code(self) -> str | None:
+        """The code of an active tenant from the cache (no I/O), or None.
+
+        For probes that must ask about a town that really exists (``/ready``
+        checks that the key provider still holds that town's key).
+        """
+        return min(self._tenants, default=None)
+
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
 
