@@ -222,3 +222,59 @@ async def test_libpq_url_parameters_work_for_migrations_too(settings: Settings) 
         await tenancy.migrate_catalog(database)  # at head: a no-op that connects
     finally:
         await database.close()
+
+
+_SCHEMA_SHAPE = {
+    "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default "
+    "FROM information_schema.columns WHERE table_schema = :s ORDER BY 1, 2",
+    "indexes": "SELECT tablename, indexname, replace(indexdef, :s || '.', '') FROM pg_indexes "
+    "WHERE schemaname = :s ORDER BY 1, 2",
+    "constraints": "SELECT r.relname, c.conname, "
+    "replace(pg_get_constraintdef(c.oid), :s || '.', '') "
+    "FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+    "JOIN pg_class r ON r.oid = c.conrelid WHERE n.nspname = :s ORDER BY 1, 2",
+    "sequences": "SELECT sequence_name, start_value, increment FROM information_schema.sequences "
+    "WHERE sequence_schema = :s ORDER BY 1",
+    "functions": "SELECT p.proname, pg_get_function_arguments(p.oid) FROM pg_proc p "
+    "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = :s ORDER BY 1",
+    "triggers": "SELECT event_object_table, trigger_name, action_timing, event_manipulation "
+    "FROM information_schema.triggers WHERE trigger_schema = :s ORDER BY 1, 2, 4",
+}
+
+
+async def test_a_new_towns_one_script_builds_what_the_migrations_build(db: Database) -> None:
+    """Provisioning sends all tenant migrations as one script (Alembic's offline
+    rendering); it must build exactly what running them one by one builds."""
+    from sqlalchemy.util import await_only
+
+    from shared_gov.db.migrations.runner import _upgrade, fresh_tenant_script
+
+    def build_both(conn: Any) -> dict[str, tuple[list[Any], list[Any]]]:
+        conn.execute(text("CREATE SCHEMA zz_stepwise"))
+        conn.execute(text("CREATE SCHEMA zz_script"))
+        conn.execute(text("SET LOCAL search_path TO zz_stepwise"))
+        _upgrade(conn, "tenant", "zz_stepwise")
+        conn.execute(text("SET LOCAL search_path TO zz_script"))
+        await_only(conn.connection.driver_connection.execute(fresh_tenant_script()))
+        conn.execute(text("SET LOCAL search_path TO DEFAULT"))
+        shapes = {}
+        for name, query in _SCHEMA_SHAPE.items():
+            shapes[name] = tuple(
+                [tuple(r) for r in conn.execute(text(query), {"s": schema}).all()]
+                for schema in ("zz_stepwise", "zz_script")
+            )
+        shapes["version"] = tuple(
+            [tuple(r) for r in conn.execute(text(f"SELECT * FROM {schema}.alembic_version"))]
+            for schema in ("zz_stepwise", "zz_script")
+        )
+        return shapes
+
+    async with db.engine().connect() as conn:
+        try:
+            shapes = await conn.run_sync(build_both)
+        finally:
+            await conn.rollback()
+    assert shapes["columns"][0], "the stepwise migrations built nothing?"
+    for name, (stepwise, script) in shapes.items():
+        assert script == stepwise, name
+    assert shapes["version"][0] == [(head("tenant"),)]

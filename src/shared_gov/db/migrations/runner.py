@@ -10,6 +10,7 @@ transaction, so the catalog mirror can never disagree with the schema.
 
 from __future__ import annotations
 
+import io
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.util import await_only
 
 from shared_gov.tenancy.names import TenantNames, quote_ident
 
@@ -65,6 +67,52 @@ def upgrade_catalog(conn: Connection, role_prefix: str) -> None:
     _upgrade(conn, "catalog", CATALOG_SCHEMA)
 
 
+@cache
+def fresh_tenant_script() -> str:
+    """Every tenant migration from nothing to head, as one SQL script.
+
+    Rendered once per process by Alembic's offline mode (the same operations,
+    the same version-table rows) with unqualified names, so it builds
+    whichever schema ``search_path`` names. Provisioning a new town sends it
+    in one round trip instead of some forty statements, each prepared and
+    executed separately (0.03 s instead of ~0.07 s of a town's ~0.1 s).
+    Tenant migrations therefore must not read data in Python
+    (``op.get_bind()``): what they need at run time goes in SQL.
+    """
+    script = _script("tenant")
+    buffer = io.StringIO()
+
+    def upgrade_steps(rev: Any, _context: Any) -> Any:
+        return script._upgrade_revs("head", rev)
+
+    with EnvironmentContext(
+        Config(), script, fn=upgrade_steps, as_sql=True, starting_rev=None, destination_rev="head"
+    ) as env:
+        env.configure(
+            dialect_name="postgresql",
+            # Not the default pyformat: that would double every "%" in the
+            # migrations' SQL (format('... %I', ...) in t0005).
+            dialect_opts={"paramstyle": "named"},
+            output_buffer=buffer,
+            transactional_ddl=False,
+            literal_binds=True,
+        )
+        env.run_migrations()
+    return buffer.getvalue()
+
+
+def _is_fresh(conn: Connection, names: TenantNames) -> bool:
+    """No version table yet: the schema was just created, nothing to upgrade from."""
+    found = conn.execute(
+        text(
+            "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = :s "
+            "AND tablename = 'alembic_version'"
+        ),
+        {"s": names.schema},
+    ).scalar()
+    return found is None
+
+
 def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
     """Bring one tenant schema to head and mirror the revision in the catalog."""
     # Same key as provisioning: two migrators never work on one town at once.
@@ -73,7 +121,16 @@ def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
         {"c": names.code},
     )
     conn.execute(text(f"SET LOCAL search_path TO {quote_ident(names.schema)}"))
-    _upgrade(conn, "tenant", names.schema)
+    if _is_fresh(conn, names):
+        # One simple-protocol query on the driver connection (SQLAlchemy's
+        # asyncpg adapter prepares every statement, and a prepared statement
+        # holds one command), inside the caller's transaction.
+        driver = conn.connection.driver_connection
+        if driver is None:  # pragma: no cover - a checked-out connection has one
+            raise RuntimeError("no driver connection")
+        await_only(driver.execute(fresh_tenant_script()))
+    else:
+        _upgrade(conn, "tenant", names.schema)
     _lock_down(conn, names)
     revision = head("tenant")
     conn.execute(
