@@ -10,6 +10,15 @@ the same settings) and, like :mod:`shared_gov.db.engine`, skips asyncpg's
 service adds per request. The row holds a handful of text columns of about
 the size of a resident record, so both apps move similar JSON.
 
+``GET /rows/{id}/bound-audited`` is DESIGN.md's second reference line
+("the same with tenant binding + one audit INSERT"): the same read, in a
+transaction opened with the binding statement (``search_path`` and role in
+one ``set_config`` statement, as the service binds a town), followed by one
+row in ``bench_plain.audit`` sent with the ``COMMIT`` — what a durable,
+per-read audit record costs with nothing else of the service around it.
+Its role is ``<SHARED_GOV_ROLE_PREFIX>_plain`` (created with the table,
+dropped with the run's roles).
+
 Serve it the way the benchmark serves the service::
 
     SHARED_GOV_DATABASE_URL=postgresql://... \\
@@ -41,6 +50,22 @@ _SELECT = (
     "address, postal_code, phone, household_no, relationship, domicile, previous_address, "
     f"notes FROM {TABLE} WHERE id = $1"
 )
+
+
+_SELECT_BOUND = _SELECT.replace(f"FROM {TABLE}", "FROM items")
+# Sent with the COMMIT, like the service's audit event; the values are
+# inlined (a simple query takes no parameters): the id is a parsed UUID.
+_AUDIT = (
+    "INSERT INTO audit (request_id, actor, department, action, subject, fields, rows_returned, "
+    "purpose, outcome) VALUES ('{request}', 'bench-staff', 'shimin', 'resident.read', "
+    "'{subject}', '{{family_name,given_name,address,birth_date}}', 1, 'juki.registration', "
+    "'allowed'); COMMIT"
+)
+
+
+def plain_role(prefix: str) -> str:
+    """The role the bound reads run as (cluster-wide: named with the run's prefix)."""
+    return f"{prefix}_plain"
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
@@ -78,8 +103,32 @@ def create_bare_app() -> Litestar:
         out["id"] = str(out["id"])
         return out
 
+    binding = (
+        f"BEGIN; SELECT set_config('search_path', '{SCHEMA}', true), "
+        f"set_config('role', '{plain_role(settings.role_prefix)}', true)"
+    )
+
+    @get("/rows/{row_id:uuid}/bound-audited")
+    async def read_row_bound_audited(row_id: uuid.UUID) -> dict[str, Any]:
+        async with state["pool"].acquire() as conn:
+            await conn.execute(binding)
+            try:
+                row = await conn.fetchrow(_SELECT_BOUND, row_id)
+                if row is None:
+                    raise NotFoundException()
+                await conn.execute(_AUDIT.format(request=uuid.uuid4(), subject=row_id))
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+        out = dict(row)
+        out["id"] = str(out["id"])
+        return out
+
     return Litestar(
-        route_handlers=[health, read_row], lifespan=[lifespan], logging_config=None, debug=False
+        route_handlers=[health, read_row, read_row_bound_audited],
+        lifespan=[lifespan],
+        logging_config=None,
+        debug=False,
     )
 
 
@@ -98,10 +147,35 @@ _GIVEN = ("陽菜", "蓮", "結衣", "悠真", "さくら", "大翔", "美咲", 
 _GIVEN_KANA = ("ヒナ", "レン", "ユイ", "ユウマ", "サクラ", "ヒロト", "ミサキ", "ミナト")
 
 
-async def create_plain_table(conn: asyncpg.Connection, rows: int) -> list[str]:
-    """(Re)create ``bench_plain.items`` with ``rows`` synthetic rows; returns their ids."""
+async def create_plain_table(
+    conn: asyncpg.Connection, rows: int, role_prefix: str | None = None
+) -> list[str]:
+    """(Re)create ``bench_plain.items`` with ``rows`` synthetic rows; returns their ids.
+
+    With ``role_prefix``, also the audit table and the role of
+    ``/rows/{id}/bound-audited``.
+    """
     await conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
     await conn.execute(f"CREATE SCHEMA {SCHEMA}")
+    if role_prefix is not None:
+        role = plain_role(role_prefix)
+        await conn.execute(
+            f"""
+            CREATE TABLE {SCHEMA}.audit (
+                event_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                request_id text, actor text, department text, action text, subject text,
+                fields text[], rows_returned int, purpose text, outcome text
+            )
+            """
+        )
+        await conn.execute(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
+            f"THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"
+        )
+        await conn.execute(f"GRANT {role} TO CURRENT_USER")
+        await conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {role}")
+        await conn.execute(f"GRANT INSERT ON {SCHEMA}.audit TO {role}")
     await conn.execute(
         f"""
         CREATE TABLE {TABLE} (
@@ -149,4 +223,6 @@ async def create_plain_table(conn: asyncpg.Connection, rows: int) -> list[str]:
         )
     await conn.copy_records_to_table("items", schema_name=SCHEMA, records=records)
     await conn.execute(f"ANALYZE {TABLE}")
+    if role_prefix is not None:
+        await conn.execute(f"GRANT SELECT ON {TABLE} TO {plain_role(role_prefix)}")
     return [str(r[0]) for r in records]

@@ -69,7 +69,7 @@ async def _prepare(
                 targets.extend(bc.resident_targets(code, [ids[i]], headers[code]))
     conn = await asyncpg.connect(bdb.url)
     try:
-        bare_ids = await bare_app.create_plain_table(conn, len(targets))
+        bare_ids = await bare_app.create_plain_table(conn, len(targets), bdb.role_prefix)
     finally:
         await conn.close()
     return targets, bare_ids
@@ -228,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         manifests = sorted((h.ROOT / "tenants").glob("*.toml"))[: args.towns]
         targets, bare_ids = asyncio.run(_prepare(bdb, issuer_url, manifests, args.residents))
         bare_targets = [h.Target(f"/rows/{rid}") for rid in bare_ids]
+        audited_targets = [h.Target(f"/rows/{rid}/bound-audited") for rid in bare_ids]
         extra = dict(kv.split("=", 1) for kv in args.env)
         service_env = bdb.env(SHARED_GOV_ISSUER=issuer_url, **extra)
         if args.in_process:
@@ -248,10 +249,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     working_dir=h.ROOT,
                 )
             )
-            for label, url, tg in (
+            sides = (
                 ("bare", bare_url, bare_targets),
+                ("bare+bind+audit", bare_url, audited_targets),
                 ("service", service_url, targets),
-            ):
+            )
+            rates: dict[str, list[float]] = {label: [] for label, _, _ in sides}
+            for label, url, tg in sides:
                 bc.warm_up(
                     label,
                     url,
@@ -262,10 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     workdir=bdb.workdir,
                 )
             for r in range(args.rounds):
-                for label, url, tg in (
-                    ("bare", bare_url, bare_targets),
-                    ("service", service_url, targets),
-                ):
+                for label, url, tg in sides:
                     pids = bc.server_pids(url)
                     backends = asyncio.run(_backends(bdb.url))
                     spy = None
@@ -283,8 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     used = bc.cpu_seconds(pids) - before
                     used_pg = bc.cpu_seconds(backends) - before_pg
                     n = max(1, result.requests)
+                    rates[label].append(result.rps)
                     print(
-                        f"{label:8} {result.rps:8.0f} req/s  p50 {result.p50_ms:5.2f} ms  "
+                        f"{label:16} {result.rps:8.0f} req/s  p50 {result.p50_ms:5.2f} ms  "
                         f"server {used / n * 1e6:5.0f} µs/req  "
                         f"postgres {used_pg / n * 1e6:5.0f} µs/req"
                         f"{'' if result.ok else '  NOT OK'}",
@@ -293,6 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if spy is not None:
                         spy.wait(timeout=args.duration + 30)
                         _top(bdb.workdir / "spy.txt", args.top)
+            bare = h.median(rates["bare"])
+            for label, values in rates.items():
+                rate = h.median(values)
+                print(f"median {label:16} {rate:8.0f} req/s  ÷ bare {rate / bare:.2f}")
             problems = bc.log_problems(bdb.workdir / "service.log")
             if problems:
                 print(problems)
