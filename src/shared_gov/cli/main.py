@@ -319,6 +319,13 @@ def policy_explain(
 def residents_import(
     file: Annotated[Path, typer.Argument(help="CSV in the documented layout (UTF-8)")],
     tenant: Annotated[str, typer.Option(help="town code")],
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="processes that check and encrypt (default: one per core, up to 3; 0: none)",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
     """Load an existing register: all rows valid, or nothing is written."""
     from shared_gov.domains.residents.transfer import ImportRejected, import_csv, report
@@ -340,7 +347,9 @@ def residents_import(
             task = progress.add_task("rows", total=rows)
             with file.open(encoding="utf-8", newline="") as fh:
                 async with db.tenant(names) as uow:
-                    return await import_csv(uow, fh, lambda n: progress.advance(task, n))
+                    return await import_csv(
+                        uow, fh, lambda n: progress.advance(task, n), workers=workers
+                    )
 
     try:
         count = _run(work)
