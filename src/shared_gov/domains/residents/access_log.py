@@ -59,6 +59,7 @@ ACTION_JA: dict[str, str] = {
     "residents.import": "一括登録",
     "residents.export": "一括抽出",
     "keys.reencrypt": "暗号鍵の更新（再暗号化）",
+    "keys.reindex": "検索用索引の鍵の更新",
     "events.read": "異動の通知（庁内システム連携）",
 }
 

@@ -14,7 +14,7 @@ indexes are partial (only rows holding a value): small, and still used by
 
 Revision ID: t0006
 Revises: t0005
-Create Date: 2026-12-08
+Create Date: 2026-11-26
 """
 
 from collections.abc import Sequence
