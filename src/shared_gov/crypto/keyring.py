@@ -162,6 +162,12 @@ class TownKeys:
         )
 
 
+_INSERT_KEY = text(
+    "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
+    "kek_version, bits, state) VALUES (:t, :k, :n, :v, :w, :kv, :b, 'active')"
+)
+
+
 class Keyring:
     """Creates, caches, rotates and destroys towns' keys."""
 
@@ -196,43 +202,40 @@ class Keyring:
             ("bidx", n, MAX_BITS if n in FULL_WIDTH_INDEXES else plan_bits(population))
             for n in BLIND_INDEXES
         ]
-        created = 0
-        for kind, name, bits in wanted:
-            if (kind, name) in existing:
-                continue
-            self._insert_key(conn, tenant, kind, name, 1, bits, kek_version)
-            created += 1
-        return created
+        rows = [
+            self._new_key(tenant, kind, name, 1, bits, kek_version)
+            for kind, name, bits in wanted
+            if (kind, name) not in existing
+        ]
+        if rows:
+            # One statement for all of a new town's ~30 keys: the driver sends
+            # them in one batch instead of a round trip (and a prepare) each.
+            conn.execute(_INSERT_KEY, rows)
+        return len(rows)
 
-    def _insert_key(
+    def _new_key(
         self,
-        conn: Connection,
         tenant: str,
         kind: str,
         name: str,
         version: int,
         bits: int | None,
         kek_version: int,
-    ) -> None:
+    ) -> dict[str, object]:
+        """A fresh random key, wrapped by the town's KEK, as a catalog row."""
         key = os.urandom(32)
         wrapped = self.provider.wrap(
             tenant, kek_version, key, _wrap_aad(tenant, kind, name, version)
         )
-        conn.execute(
-            text(
-                "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
-                "kek_version, bits, state) VALUES (:t, :k, :n, :v, :w, :kv, :b, 'active')"
-            ),
-            {
-                "t": tenant,
-                "k": kind,
-                "n": name,
-                "v": version,
-                "w": wrapped,
-                "kv": kek_version,
-                "b": bits,
-            },
-        )
+        return {
+            "t": tenant,
+            "k": kind,
+            "n": name,
+            "v": version,
+            "w": wrapped,
+            "kv": kek_version,
+            "b": bits,
+        }
 
     # --- the hot path: cached unwrapped keys ---------------------------------------
     def invalidate(self, tenant: str = "*") -> None:
