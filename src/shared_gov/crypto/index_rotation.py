@@ -61,6 +61,7 @@ from shared_gov.crypto.keyring import (
     _wrap_aad,
     index_column,
 )
+from shared_gov.crypto.rotation import KEYOPS_LOCK, WRITERS_LOCK
 from shared_gov.db.engine import Database
 from shared_gov.domains.residents import repository as repo
 from shared_gov.logs import get_logger
@@ -68,10 +69,6 @@ from shared_gov.tenancy.names import quote_ident, tenant_names
 
 log = get_logger(__name__)
 
-_KEYOPS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.keyops.' || $1, 0))"
-# Every tenant unit of work holds this lock SHARED for its whole transaction
-# (see db.engine.binding_sql); taking it EXCLUSIVE waits for all of them.
-_WRITERS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.dek.' || $1, 0))"
 MIN_BITS, MAX_BITS = 8, 32
 """``--bits`` bounds: plan_bits' own clamp (short enough never to single anyone out)."""
 
@@ -119,7 +116,7 @@ async def _live_versions(db: Database, tenant: str, name: str) -> list[tuple[int
 async def _start(db: Database, tenant: str, name: str, bits: int | None) -> tuple[int, int, int]:
     """Create the new index key version unless a rotation is in progress: (old, new, bits)."""
     async with db.catalog() as conn:
-        await conn.execute(_KEYOPS_LOCK, tenant)
+        await conn.execute(KEYOPS_LOCK, tenant)
         rows = await conn.fetch(
             "SELECT version, state, bits FROM catalog.data_keys WHERE tenant_code = $1 "
             "AND kind = 'bidx' AND name = $2 AND state <> 'retired' ORDER BY version FOR UPDATE",
@@ -246,7 +243,7 @@ async def _fill(
         # write without the new value has ended, and the recount sees its rows.
         await asyncio.sleep(grace_seconds)
         async with db.catalog() as conn:
-            await conn.execute(_WRITERS_LOCK, tenant)
+            await conn.execute(WRITERS_LOCK, tenant)
             late = await conn.fetchval(
                 f"SELECT count(*) FROM {schema}.residents "  # noqa: S608
                 f"WHERE {repo.missing_index_sql(name, new)} AND NOT (id = ANY($1::uuid[]))",
@@ -298,7 +295,7 @@ async def _clean(
         schema = quote_ident(names.schema)
         column = index_column(name, old)
         async with db.catalog() as conn:
-            await conn.execute(_WRITERS_LOCK, tenant)
+            await conn.execute(WRITERS_LOCK, tenant)
             status = await conn.execute(
                 f"UPDATE {schema}.residents SET {column} = NULL "  # noqa: S608
                 f"WHERE {column} IS NOT NULL"

@@ -42,11 +42,12 @@ from shared_gov.tenancy.names import quote_ident, tenant_names
 
 log = get_logger(__name__)
 
-_KEYOPS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.keyops.' || $1, 0))"
+KEYOPS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.keyops.' || $1, 0))"
+"""Serialises a town's key operations (rotations, provisioning) with each other."""
 # Every tenant unit of work holds this lock SHARED for its whole transaction
 # (see db.engine.binding_sql); retiring a key takes it EXCLUSIVE, so no
 # transaction that might still write with the old key is in flight.
-_WRITERS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.dek.' || $1, 0))"
+WRITERS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.dek.' || $1, 0))"
 
 # The key version inside an envelope: bytes 2..5 (after the format byte).
 _VERSION_SQL = "('x' || encode(substring({col} from 2 for 4), 'hex'))::bit(32)::int"
@@ -151,7 +152,7 @@ async def rotate_kek(db: Database, tenant: str) -> tuple[int, int]:
     async with db.catalog() as conn:
         # One key operation per town at a time, and the new KEK only after the
         # lock: a DEK created meanwhile is then seen and re-wrapped too.
-        await conn.execute(_KEYOPS_LOCK, tenant)
+        await conn.execute(KEYOPS_LOCK, tenant)
         new = await asyncio.to_thread(provider.rotate_kek, tenant)
         rows = await conn.fetch(
             "SELECT kind, name, version, wrapped, kek_version FROM catalog.data_keys "
@@ -183,7 +184,7 @@ async def rotate_kek(db: Database, tenant: str) -> tuple[int, int]:
 async def _start_rotation(db: Database, tenant: str, name: str) -> tuple[list[int], int]:
     """Create the new write version unless a rotation is already in progress."""
     async with db.catalog() as conn:
-        await conn.execute(_KEYOPS_LOCK, tenant)
+        await conn.execute(KEYOPS_LOCK, tenant)
         rows = await conn.fetch(
             "SELECT version, state, kek_version FROM catalog.data_keys WHERE tenant_code = $1 "
             "AND kind = 'dek' AND name = $2 AND state <> 'retired' ORDER BY version FOR UPDATE",
@@ -353,7 +354,7 @@ async def rotate_dek(
             return RotationResult(new, done, sorted(corrupt), retired=False)
         schema = quote_ident(tenant_names(tenant, db.settings.role_prefix).schema)
         async with db.catalog() as conn:
-            await conn.execute(_WRITERS_LOCK, tenant)
+            await conn.execute(WRITERS_LOCK, tenant)
             late = await conn.fetchval(
                 f"SELECT count(*) FROM {schema}.{table} "  # noqa: S608
                 f"WHERE {_old_rows_sql(table, col)}",
