@@ -48,7 +48,6 @@ for ever and must stay searchable by resident.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,10 +57,9 @@ from shared_gov.crypto.blind import plan_bits
 from shared_gov.crypto.keyring import (
     REENCRYPT_GRACE_SECONDS,
     RESIDENT_INDEXES,
-    _wrap_aad,
     index_column,
 )
-from shared_gov.crypto.rotation import KEYOPS_LOCK, WRITERS_LOCK
+from shared_gov.crypto.rotation import KEYOPS_LOCK, WRITERS_LOCK, add_key_version
 from shared_gov.db.engine import Database
 from shared_gov.domains.residents import repository as repo
 from shared_gov.logs import get_logger
@@ -134,32 +132,7 @@ async def _start(db: Database, tenant: str, name: str, bits: int | None) -> tupl
                 "SELECT population FROM catalog.tenants WHERE code = $1", tenant
             )
             bits = plan_bits(population)
-        new = active["version"] + 1
-        kek = await asyncio.to_thread(db.keyring.provider.current_kek_version, tenant)
-        wrapped = await asyncio.to_thread(
-            db.keyring.provider.wrap,
-            tenant,
-            kek,
-            os.urandom(32),
-            _wrap_aad(tenant, "bidx", name, new),
-        )
-        await conn.execute(
-            "UPDATE catalog.data_keys SET state = 'decrypt' WHERE tenant_code = $1 "
-            "AND kind = 'bidx' AND name = $2 AND version = $3",
-            tenant,
-            name,
-            active["version"],
-        )
-        await conn.execute(
-            "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
-            "kek_version, bits, state) VALUES ($1, 'bidx', $2, $3, $4, $5, $6, 'active')",
-            tenant,
-            name,
-            new,
-            wrapped,
-            kek,
-            bits,
-        )
+        new = await add_key_version(db, conn, tenant, "bidx", name, active["version"], bits)
         # Every worker starts writing both values now.
         await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", tenant)
     db.keyring.invalidate(tenant)

@@ -25,6 +25,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import asyncpg
+
 from shared_gov import errors
 from shared_gov.audit.recorder import AuditEvent, operator_actor, record_as_town
 from shared_gov.crypto.envelope import DecryptError, FieldCipher
@@ -197,35 +199,54 @@ async def _start_rotation(db: Database, tenant: str, name: str) -> tuple[list[in
         active = next(r["version"] for r in rows if r["state"] == "active")
         if draining:
             return draining, active  # resume
-        new = active + 1
-        kek = await asyncio.to_thread(db.keyring.provider.current_kek_version, tenant)
-        wrapped = await asyncio.to_thread(
-            db.keyring.provider.wrap,
-            tenant,
-            kek,
-            os.urandom(32),
-            _wrap_aad(tenant, "dek", name, new),
-        )
-        await conn.execute(
-            "UPDATE catalog.data_keys SET state = 'decrypt' WHERE tenant_code = $1 "
-            "AND kind = 'dek' AND name = $2 AND version = $3",
-            tenant,
-            name,
-            active,
-        )
-        await conn.execute(
-            "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
-            "kek_version, state) VALUES ($1, 'dek', $2, $3, $4, $5, 'active')",
-            tenant,
-            name,
-            new,
-            wrapped,
-            kek,
-        )
+        new = await add_key_version(db, conn, tenant, "dek", name, active)
         # Every worker switches its write key now.
         await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", tenant)
     db.keyring.invalidate(tenant)
     return [active], new
+
+
+async def add_key_version(
+    db: Database,
+    conn: asyncpg.Connection,
+    tenant: str,
+    kind: str,
+    name: str,
+    active: int,
+    bits: int | None = None,
+) -> int:
+    """Make a new random key version (``active + 1``) the active one; returns it.
+
+    Wrapped under the town's current KEK, in the caller's transaction; the
+    old version stays readable (state ``decrypt``) until the rotation retires
+    it. Used by data-key and blind-index rotation alike.
+    """
+    new = active + 1
+    provider = db.keyring.provider
+    kek = await asyncio.to_thread(provider.current_kek_version, tenant)
+    wrapped = await asyncio.to_thread(
+        provider.wrap, tenant, kek, os.urandom(32), _wrap_aad(tenant, kind, name, new)
+    )
+    await conn.execute(
+        "UPDATE catalog.data_keys SET state = 'decrypt' WHERE tenant_code = $1 "
+        "AND kind = $2 AND name = $3 AND version = $4",
+        tenant,
+        kind,
+        name,
+        active,
+    )
+    await conn.execute(
+        "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
+        "kek_version, bits, state) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active')",
+        tenant,
+        kind,
+        name,
+        new,
+        wrapped,
+        kek,
+        bits,
+    )
+    return new
 
 
 def _old_rows_sql(table: str, col: str) -> str:
