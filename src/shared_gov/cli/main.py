@@ -61,6 +61,18 @@ def _database_url(settings: Settings) -> str:
     return url
 
 
+def _progress(label: str) -> Progress:
+    """The bar every long CLI job shows on stderr (gone when it finishes)."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
 def _run(work: Callable[[Database], Awaitable[T]]) -> T:
     """Open the database, run ``work``, close; domain errors exit with status 2."""
     settings = get_settings()
@@ -91,14 +103,7 @@ def migrate() -> None:
     """Migrate the catalog, then every tenant that is behind (skips those at head)."""
 
     async def work(db: Database) -> tenancy.MigrateReport:
-        with Progress(
-            TextColumn("[bold]migrate"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with _progress("[bold]migrate") as progress:
             task = progress.add_task("tenants", total=0)
 
             def on_start(n: int) -> None:
@@ -336,14 +341,7 @@ def residents_import(
 
     async def work(db: Database) -> int:
         names = tenant_names(tenant, db.settings.role_prefix)
-        with Progress(
-            TextColumn(f"[bold]import {tenant}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with _progress(f"[bold]import {tenant}") as progress:
             task = progress.add_task("rows", total=rows)
             with file.open(encoding="utf-8", newline="") as fh:
                 async with db.tenant(names) as uow:
@@ -424,14 +422,7 @@ def keys_rotate_dek(
     """New data key for one column; re-encrypts its rows in resumable batches."""
     from shared_gov.crypto.rotation import rotate_dek
 
-    with Progress(
-        TextColumn(f"[bold]re-encrypt {column}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with _progress(f"[bold]re-encrypt {column}") as progress:
         task = progress.add_task("rows", total=None)
 
         def on_progress(done: int, total: int) -> None:
@@ -478,14 +469,7 @@ def keys_rotate_index(
     """
     from shared_gov.crypto.index_rotation import rotate_index
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with _progress("[bold]{task.description}") as progress:
         task = progress.add_task(f"index {index}", total=None)
 
         def on_progress(phase: str, done: int, total: int) -> None:
