@@ -139,13 +139,9 @@ async def hsm_town(fault_cluster: Cluster, fault_root: Path, hsm: Hsm) -> Town:
     )
 
 
-@pytest.fixture(scope="module")
-async def hsm_service(
-    hsm_town: Town, hsm: Hsm, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Service]:
-    env = hsm_town.env(
-        SHARED_GOV_POOL_MIN="2",
-        SHARED_GOV_POOL_MAX="4",
+def _faulty_hsm_env(town: Town, hsm: Hsm, **extra: str) -> dict[str, str]:
+    """The service's environment with the fault-injecting PKCS#11 module in front of SoftHSM2."""
+    return town.env(
         SHARED_GOV_KEY_PROVIDER="pkcs11",
         SHARED_GOV_PKCS11_LIBRARY=str(hsm.module),
         SHARED_GOV_PKCS11_TOKEN=hsm.softhsm.token_label,
@@ -153,7 +149,15 @@ async def hsm_service(
         SOFTHSM2_CONF=str(hsm.softhsm.conf),
         SG_FAULT_PKCS11_TARGET=hsm.softhsm.library,
         SG_FAULT_PKCS11_FLAG=str(hsm.flag),
+        **extra,
     )
+
+
+@pytest.fixture(scope="module")
+async def hsm_service(
+    hsm_town: Town, hsm: Hsm, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Service]:
+    env = _faulty_hsm_env(hsm_town, hsm, SHARED_GOV_POOL_MIN="2", SHARED_GOV_POOL_MAX="4")
     server = start_service(hsm_town, tmp_path_factory.mktemp("serve-hsm") / "serve.log", env)
     try:
         await server.wait_ready()
@@ -471,17 +475,12 @@ async def test_worker_lost_during_hsm_outage(hsm_town: Town, hsm: Hsm, tmp_path:
     restart policy) takes over. Required: that exit, within ``EXIT_LIMIT``,
     no 500 before it, and a restarted service that serves once the HSM is back.
     """
-    env = hsm_town.env(
+    env = _faulty_hsm_env(
+        hsm_town,
+        hsm,
         SHARED_GOV_POOL_MIN="1",
         SHARED_GOV_POOL_MAX="2",
         SHARED_GOV_RESPAWN_WORKERS="1",
-        SHARED_GOV_KEY_PROVIDER="pkcs11",
-        SHARED_GOV_PKCS11_LIBRARY=str(hsm.module),
-        SHARED_GOV_PKCS11_TOKEN=hsm.softhsm.token_label,
-        SHARED_GOV_PKCS11_PIN=hsm.softhsm.user_pin,
-        SOFTHSM2_CONF=str(hsm.softhsm.conf),
-        SG_FAULT_PKCS11_TARGET=hsm.softhsm.library,
-        SG_FAULT_PKCS11_FLAG=str(hsm.flag),
     )
     service = start_service(hsm_town, tmp_path / "serve.log", env, workers=2)
     restarted: Service | None = None
