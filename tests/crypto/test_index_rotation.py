@@ -485,3 +485,13 @@ def test_cli_rotate_index_and_status(
         assert cells[1][6].isdigit()  # bits
     finally:
         get_settings.cache_clear()
+
+
+def test_rotation_grace_covers_the_listener_heartbeat() -> None:
+    """A worker whose LISTEN connection died silently learns of a key change
+    only through the heartbeat (a wait, then a probe with the same timeout);
+    a rotation must not retire a key before that (it would write with it)."""
+    from shared_gov.crypto.keyring import REENCRYPT_GRACE_SECONDS
+    from shared_gov.db.notify import HEARTBEAT_SECONDS
+
+    assert REENCRYPT_GRACE_SECONDS >= 2 * HEARTBEAT_SECONDS + 2

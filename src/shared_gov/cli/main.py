@@ -24,6 +24,7 @@ from rich.table import Table
 from shared_gov import errors
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.cli.audit import audit_app
+from shared_gov.crypto.keyring import REENCRYPT_GRACE_SECONDS
 from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
 from shared_gov.logs import configure_logging
@@ -459,8 +460,11 @@ def keys_rotate_index(
     batch: Annotated[int, typer.Option(help="rows per transaction", min=1)] = 500,
     grace: Annotated[
         float,
-        typer.Option(help="seconds workers get to hear of a key change before the next step"),
-    ] = 5.0,
+        typer.Option(
+            help="seconds workers get to hear of a key change before the next step "
+            "(less than the default only when every worker's listener is known to be up)"
+        ),
+    ] = REENCRYPT_GRACE_SECONDS,
 ) -> None:
     """New blind-index key; fills the second column in resumable batches, then switches.
 

@@ -95,7 +95,15 @@ BLIND_INDEXES: tuple[str, ...] = (
 FULL_WIDTH_INDEXES = frozenset({"audit_subject"})
 RESIDENT_INDEXES: tuple[str, ...] = BLIND_INDEXES[:4]
 """The blind indexes stored beside residents' rows (and so rotatable)."""
-REENCRYPT_GRACE_SECONDS = 5.0
+REENCRYPT_GRACE_SECONDS = 25.0
+"""How long a rotation waits for every worker to hear of a key change before it
+retires a key. A worker learns of changes through LISTEN/NOTIFY; one whose
+listening connection died silently finds out through the listener's heartbeat
+within ``2 × db.notify.HEARTBEAT_SECONDS`` (a wait, then a probe with the same
+timeout) and drops every cached key. Until then it writes with the keys it
+has: a retired data key would make its rows unreadable, a retired index key
+unfindable. So the grace covers the heartbeat bound with a margin (a test
+keeps the two constants in step)."""
 
 
 def _wrap_aad(tenant: str, kind: str, name: str, version: int) -> bytes:
