@@ -26,6 +26,7 @@ from shared_gov.app import create_app
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
 from shared_gov.db.urls import with_database
+from shared_gov.logs import configure_logging
 from shared_gov.settings import Settings, load_settings
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import load_manifest
@@ -70,6 +71,18 @@ async def _drop_everything(admin_url: str, name: str, role_prefix: str) -> None:
             await conn.execute(f'DROP ROLE IF EXISTS "{r["rolname"]}"')
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging_configured_first() -> None:
+    """Configure logging before any test does, at the service's level.
+
+    The first ``configure_logging`` of a process wins (loggers are cached on
+    first use), and a CLI command invoked in process configures ``warning``:
+    without this, whether later tests see ``info`` events depended on the order
+    the tests ran in.
+    """
+    configure_logging("info", force=True)
 
 
 @pytest.fixture(scope="session")

@@ -435,8 +435,12 @@ def _start_pool(keys: WriteKeys, workers: int) -> ProcessPoolExecutor:
         initializer=_start_worker,
         initargs=(keys,),
     )
-    for _ in range(workers):
-        pool.submit(_ready)
+    try:
+        for _ in range(workers):
+            pool.submit(_ready)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     return pool
 
 
@@ -553,9 +557,12 @@ async def _import(
     workers: int | None,
 ) -> int:
     workers = _worker_count(text.count("\n"), workers)
-    pool = _start_pool(write_keys, workers) if workers else None
+    pool = None
     chunks: _Chunks | None = None
     try:
+        # Inside the try: a pool that fails half-way through starting (no
+        # file descriptors, no memory) is still shut down below.
+        pool = _start_pool(write_keys, workers) if workers else None
         reader = csv.reader(io.StringIO(text, newline=""))
         del text
         header = next(reader, None) or []
@@ -587,7 +594,9 @@ async def _import(
         if chunks is not None:
             chunks.cancel()
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # Off the event loop: waiting for the chunks still running must not
+            # freeze the process's other tasks (the CLI's signal handling).
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
     # One event for the whole load, in the same transaction (no audit, no import).
     # Bulk jobs record counts, not every subject: the file itself is the list.
     await record(
