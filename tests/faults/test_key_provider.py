@@ -193,12 +193,26 @@ async def _drop_key_cache(town: Town) -> None:
         await conn.close()
 
 
-async def _until(probe: Any, accept: Any, within: float, what: str) -> tuple[httpx.Response, float]:
-    """Call ``probe()`` until ``accept(response)``; (response, seconds it took)."""
+async def _until(
+    probe: Any, accept: Any, within: float, what: str, *, reloading: bool = False
+) -> tuple[httpx.Response, float]:
+    """Call ``probe()`` until ``accept(response)``; (response, seconds it took).
+
+    ``reloading``: the server is replacing its workers (SIGHUP), which closes
+    kept-alive connections to the old ones; such a transport error is "not
+    yet", not a failure.
+    """
     started = time.monotonic()
     last: Any = None
     while time.monotonic() - started < within:
-        last = await probe()
+        try:
+            last = await probe()
+        except httpx.TransportError as exc:
+            if not reloading:
+                raise
+            last = exc
+            await asyncio.sleep(0.05)
+            continue
         if accept(last):
             return last, time.monotonic() - started
         await asyncio.sleep(0.05)
@@ -450,7 +464,11 @@ async def test_softhsm_token_directory_removed(
             # ... and fresh workers with fresh sessions (required).
             os.kill(service.process.pid, signal.SIGHUP)
             _, took = await _until(
-                lambda: read("hsm-d-back"), lambda r: r.status_code == 200, 30, "a read"
+                lambda: read("hsm-d-back"),
+                lambda r: r.status_code == 200,
+                30,
+                "a read",
+                reloading=True,
             )
             print(
                 f"files back: the running worker answered {stale.status_code}; "
