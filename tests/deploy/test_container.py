@@ -44,16 +44,15 @@ import time
 import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from shared_gov.clock import today_jst
 from shared_gov.db.urls import with_database
 from tests.conftest import KAGA, TENANTS_DIR
+from tests.deploy.flows import resident_flows
 from tests.deploy.test_production_serve import (
     IDP,
     IDP_AUDIENCE,
@@ -62,7 +61,6 @@ from tests.deploy.test_production_serve import (
     _drop,
     _run_sql_file,
 )
-from tests.factories import resident_body
 
 IMAGE_ENV = "SHARED_GOV_CONTAINER_IMAGE"
 STEP_TIMEOUT = 180
@@ -303,35 +301,7 @@ async def test_container_serves_the_readme_flows(container: Container) -> None:
             "X-Purpose": "juki.registration",
         }
         base = f"/api/v1/tenants/{KAGA}"
-        body = resident_body()
-        created = await http.post(f"{base}/residents", json=body, headers=h)
-        assert created.status_code == 201, created.text
-        rid = created.json()["id"]
-        read = await http.get(f"{base}/residents/{rid}", headers=h)
-        assert read.status_code == 200, read.text
-        assert read.json()["family_name"] == body["family_name"]
-        today = today_jst()
-        moved = await http.post(
-            f"{base}/residents/{rid}/moves",
-            headers={**h, "If-Match": read.headers["etag"]},
-            json={
-                "event": "move_within_town",
-                "address": "石川県加賀市山代温泉1-1",
-                "move_date": (today - timedelta(days=1)).isoformat(),
-                "notified_on": today.isoformat(),
-            },
-        )
-        assert moved.status_code == 200, moved.text
-        history = await http.get(f"{base}/residents/{rid}/history", headers=h)
-        assert history.status_code == 200, history.text
-        assert len(history.json()["entries"]) == 2
-        found = await http.post(
-            f"{base}/residents/search",
-            headers=h,
-            json={"family_name_kana": body["family_name_kana"], "birth_date": body["birth_date"]},
-        )
-        assert found.status_code == 200, found.text
-        assert rid in found.text
+        body = (await resident_flows(http, KAGA, h)).body
         auditor = {"Authorization": f"Bearer {idp.token('k-9001', 'kansa', ['auditor'])}"}
         events = await http.get(f"{base}/audit/events", headers=auditor)
         assert events.status_code == 200, events.text

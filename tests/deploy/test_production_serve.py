@@ -32,7 +32,6 @@ import time
 import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -43,10 +42,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from shared_gov.clock import today_jst
 from shared_gov.db.urls import with_database
 from tests.conftest import KAGA, ROOT, TENANTS_DIR
 from tests.crypto.softhsm import SoftHsm, softhsm_fixture, wipe_token
+from tests.deploy.flows import resident_flows
 from tests.deploy.proxy import CuttableProxy
 from tests.factories import resident_body
 
@@ -378,39 +377,17 @@ async def test_production_serve(deployment: Deployment) -> None:
             "X-Forwarded-For": CLIENT,
         }
         base = f"/api/v1/tenants/{KAGA}"
-        body = resident_body()
-        created = await http.post(f"{base}/residents", json=body, headers=h)
-        assert created.status_code == 201, created.text
+        flows = await resident_flows(http, KAGA, h)
+        rid, body, created, read, moved = (
+            flows.resident_id,
+            flows.body,
+            flows.created,
+            flows.read,
+            flows.moved,
+        )
         assert created.headers["etag"] == '"v1"'
-        rid = created.json()["id"]
         assert created.headers["location"].endswith(f"/residents/{rid}")
-
-        read = await http.get(f"{base}/residents/{rid}", headers=h)
-        assert read.status_code == 200, read.text
-        assert read.json()["family_name"] == body["family_name"]
-        today = today_jst()
-        moved = await http.post(
-            f"{base}/residents/{rid}/moves",
-            headers={**h, "If-Match": read.headers["etag"]},
-            json={
-                "event": "move_within_town",
-                "address": "石川県加賀市山代温泉1-1",
-                "move_date": (today - timedelta(days=1)).isoformat(),
-                "notified_on": today.isoformat(),
-            },
-        )
-        assert moved.status_code == 200, moved.text
         assert moved.headers["etag"] == '"v2"'
-        history = await http.get(f"{base}/residents/{rid}/history", headers=h)
-        assert history.status_code == 200, history.text
-        assert len(history.json()["entries"]) == 2
-        found = await http.post(
-            f"{base}/residents/search",
-            headers=h,
-            json={"family_name_kana": body["family_name_kana"], "birth_date": body["birth_date"]},
-        )
-        assert found.status_code == 200, found.text
-        assert rid in found.text
         household = await http.get(f"{base}/households/{moved.json()['household_no']}", headers=h)
         assert household.status_code == 200, household.text
         assert rid in household.text
