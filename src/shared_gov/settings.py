@@ -60,6 +60,10 @@ class Settings:
     pool_max_queries: int
     """Queries before a pooled connection is recycled: bounds per-backend catalog caches."""
     pool_max_inactive: float
+    statement_cache_size: int
+    """Prepared statements kept per pooled connection (asyncpg's LRU cache).
+    Hot reads are prepared once per town (``TenantUnitOfWork.town_statement``),
+    so this should exceed the number of towns times a few."""
     pool_acquire_timeout: float
     migrate_concurrency: int
     log_level: str
@@ -172,6 +176,7 @@ def load_settings() -> Settings:
         pool_max=_int("POOL_MAX", 10),
         pool_max_queries=_int("POOL_MAX_QUERIES", 5000),
         pool_max_inactive=float(_int("POOL_MAX_INACTIVE_SECONDS", 300)),
+        statement_cache_size=_int("STATEMENT_CACHE_SIZE", 2000),
         pool_acquire_timeout=float(_int("POOL_ACQUIRE_TIMEOUT_SECONDS", 5)),
         statement_timeout=float(_int("STATEMENT_TIMEOUT_SECONDS", 30)),
         migrate_concurrency=_int("MIGRATE_CONCURRENCY", 8),

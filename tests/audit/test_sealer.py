@@ -205,6 +205,43 @@ async def test_a_town_without_a_signing_key_is_sealed_without_a_checkpoint(
         assert await conn.fetchval(SIGNED_UP_TO_DATE, KAGA)
 
 
+class _FaultySigner(LocalKeyProvider):
+    """A device that returns wrong signatures (as a failing HSM driver might)."""
+
+    signatures_need_checking = True
+
+    def sign(self, tenant: str, message: bytes) -> bytes:
+        good = super().sign(tenant, message)
+        return bytes([good[0] ^ 1]) + good[1:]
+
+
+async def test_a_signature_that_does_not_verify_is_never_stored(db: Database) -> None:
+    """With a provider whose signatures need checking, a bad one fails the
+    pass (rolled back, retried later) instead of becoming a checkpoint that
+    looks forged."""
+    faulty = _FaultySigner(db.keyring.provider.directory)  # type: ignore[attr-defined]
+    async with db.catalog() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", SEAL_LOCK)
+            before = await tlog.latest_checkpoint(conn, KAGA)
+            event = await record(db, KAGA, "faulty-signer")
+            with pytest.raises(RuntimeError, match="does not verify"):
+                for _ in range(600):
+                    await seal_pass(conn, faulty)
+                    if await conn.fetchval("SELECT 1 FROM audit.leaves WHERE event_id = $1", event):
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            await tx.rollback()
+        assert await tlog.latest_checkpoint(conn, KAGA) == before
+    # The town's real key seals it afterwards.
+    await seal_until(Sealer(db), db, event)
+    async with db.catalog() as conn:
+        assert await conn.fetchval(SIGNED_UP_TO_DATE, KAGA)
+
+
 async def test_one_leader_at_a_time_and_another_takes_over(db: Database) -> None:
     """Workers compete for the session lock; one seals; when it stops, another leads."""
     lock = f"test.sealer.{secrets.token_hex(4)}"  # not the service's own lease

@@ -566,6 +566,34 @@ def test_local_signing_key_is_a_raw_ed25519_seed(tmp_path: Path) -> None:
     assert key.public_key().public_bytes_raw() == p.signing_public_key(TOWN)
 
 
+def test_local_signing_key_kept_parsed_still_follows_the_file(tmp_path: Path) -> None:
+    """The parsed signing key is reused, but a key destroyed or replaced by
+    another process (another provider on the same directory) takes effect at
+    once: no signature with a shredded key, no stale public key."""
+    service = LocalKeyProvider(tmp_path / "keys")
+    operator = LocalKeyProvider(tmp_path / "keys")
+    service.ensure_kek(TOWN)
+    old_public = service.signing_public_key(TOWN)
+    assert verify(old_public, service.sign(TOWN, b"m"), b"m")
+
+    operator.destroy(TOWN)
+    with pytest.raises(KeyNotFound):
+        service.sign(TOWN, b"m")
+    with pytest.raises(KeyNotFound):
+        service.signing_public_key(TOWN)
+
+    operator.ensure_kek(TOWN)  # the code onboarded again: new keys
+    new_public = operator.signing_public_key(TOWN)
+    assert new_public != old_public
+    assert service.signing_public_key(TOWN) == new_public
+    assert verify(new_public, service.sign(TOWN, b"m"), b"m")
+
+
+def test_signatures_need_checking_only_from_a_device(tmp_path: Path) -> None:
+    assert LocalKeyProvider(tmp_path).signatures_need_checking is False
+    assert Pkcs11KeyProvider.signatures_need_checking is True
+
+
 def test_local_town_provisioned_before_signing_keys_gets_one(tmp_path: Path) -> None:
     p = LocalKeyProvider(tmp_path / "keys")
     p.ensure_kek(TOWN)

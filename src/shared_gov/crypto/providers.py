@@ -88,6 +88,17 @@ class KeyProvider(Protocol):
     name: str
     """``"local"`` or ``"pkcs11"``."""
 
+    signatures_need_checking: bool
+    """Whether a signature from :meth:`sign` must be verified before it is relied on.
+
+    True for a device (an HSM behind a driver can fail in ways that yield a
+    wrong signature, and its public key is read separately); False when this
+    process signs with the ``cryptography`` library itself and
+    :meth:`signing_public_key` comes from the same key object, where a check
+    would only repeat the library's arithmetic (about three times the cost
+    of signing, per town and sealing pass).
+    """
+
     def ensure_kek(self, tenant: str) -> int:
         """Create KEK v1 (and the signing key) if the town has none; return the current version."""
         ...
@@ -272,20 +283,37 @@ def _read_key_file(path: Path, size: int, what: str) -> bytes:
     return data
 
 
+def _file_identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What tells one key file from its replacement: device, inode, size, mtime."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class LocalKeyProvider:
     """KEKs and signing keys as files under ``directory`` (embedded default).
 
     Layout: ``directory/<town>/kek-v<N>.key`` (32 random bytes) and
     ``directory/<town>/signing.key`` (a raw 32-byte Ed25519 private key),
-    files 0600, directories 0700. Nothing is cached in memory, so a KEK
+    files 0600, directories 0700. KEKs are never cached in memory, so a KEK
     rotated, retired or destroyed by another process takes effect at once.
-    Safe for concurrent use by threads and processes.
+    A town's signing key is kept parsed between uses (the sealer signs for
+    every active town about once a second, and reading and parsing the file
+    cost more than the signature); every use first checks the file's
+    identity with one ``lstat``, so a key destroyed or replaced by another
+    process takes effect at once too. Safe for concurrent use by threads and
+    processes.
     """
 
     name: str = "local"
+    signatures_need_checking: bool = False
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        # town -> (file identity, private key, raw public key)
+        self._signing: dict[str, tuple[tuple[int, int, int, int], Ed25519PrivateKey, bytes]] = {}
 
     # --- paths ---------------------------------------------------------------------
     def _town_dir(self, tenant: str, *, create: bool = False) -> Path:
@@ -386,8 +414,14 @@ class LocalKeyProvider:
             seed = Ed25519PrivateKey.generate().private_bytes_raw()
             _publish(folder / _SIGNING_FILE, seed)
 
-    def _signing_key(self, tenant: str) -> Ed25519PrivateKey:
+    def _signing_key(self, tenant: str) -> tuple[Ed25519PrivateKey, bytes]:
+        """The town's signing key and its raw public key (parsed once per key file)."""
         path = self._town_dir(tenant) / _SIGNING_FILE
+        identity = _file_identity(path)
+        cached = self._signing.get(tenant)
+        if cached is not None and identity is not None and cached[0] == identity:
+            return cached[1], cached[2]
+        self._signing.pop(tenant, None)
         try:
             seed = _read_key_file(path, ED25519_SEED_BYTES, f"signing key for town {tenant}")
         except KeyNotFound:
@@ -396,13 +430,18 @@ class LocalKeyProvider:
             self.current_kek_version(tenant)
             self._ensure_signing_key(tenant)
             seed = _read_key_file(path, ED25519_SEED_BYTES, f"signing key for town {tenant}")
-        return Ed25519PrivateKey.from_private_bytes(seed)
+        key = Ed25519PrivateKey.from_private_bytes(seed)
+        public = key.public_key().public_bytes_raw()
+        identity = _file_identity(path)
+        if identity is not None:
+            self._signing[tenant] = (identity, key, public)
+        return key, public
 
     def signing_public_key(self, tenant: str) -> bytes:
-        return self._signing_key(tenant).public_key().public_bytes_raw()
+        return self._signing_key(tenant)[1]
 
     def sign(self, tenant: str, message: bytes) -> bytes:
-        return self._signing_key(tenant).sign(message)
+        return self._signing_key(tenant)[0].sign(message)
 
 
 # --------------------------------------------------------------------------------------
@@ -635,6 +674,7 @@ class Pkcs11KeyProvider:
     """
 
     name: str = "pkcs11"
+    signatures_need_checking: bool = True
 
     def __init__(self, library: str, token_label: str, user_pin: str) -> None:
         self._library_path = library

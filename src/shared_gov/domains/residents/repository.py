@@ -182,7 +182,9 @@ async def _candidates(
     keys = _keys(uow)
     where = " WHERE " + _matching(name, tuple(v for v, _ in values))
     where += " AND state = 'active'" if active_only else ""
-    rows = await uow.fetch(_SELECT + where + " ORDER BY atena_no", *(x for _, x in values))
+    rows = await uow.fetch(
+        _SELECT + where + " ORDER BY atena_no", *(x for _, x in values), town_plan=True
+    )
     return [_resident(keys, r) for r in rows]
 
 
@@ -263,14 +265,15 @@ async def update(uow: TenantUnitOfWork, resident: Resident) -> None:
 
 
 async def get(uow: TenantUnitOfWork, resident_id: str, *, lock: bool = False) -> Resident | None:
+    # The hot reads keep their plans per town (TenantUnitOfWork.town_statement).
     row = await uow.fetchrow(
-        _SELECT + " WHERE id = $1" + (" FOR UPDATE" if lock else ""), resident_id
+        _SELECT + " WHERE id = $1" + (" FOR UPDATE" if lock else ""), resident_id, town_plan=True
     )
     return None if row is None else _resident(_keys(uow), row)
 
 
 async def find_by_atena_no(uow: TenantUnitOfWork, atena_no: str) -> list[Resident]:
-    rows = await uow.fetch(_SELECT + " WHERE atena_no = $1", atena_no)
+    rows = await uow.fetch(_SELECT + " WHERE atena_no = $1", atena_no, town_plan=True)
     keys = _keys(uow)
     return [_resident(keys, r) for r in rows]
 
@@ -311,6 +314,7 @@ async def household_members(uow: TenantUnitOfWork, household_no: str) -> list[Re
     rows = await uow.fetch(
         _SELECT + " WHERE household_no = $1 AND state = 'active' ORDER BY atena_no",
         household_no,
+        town_plan=True,
     )
     keys = _keys(uow)
     return [_resident(keys, r) for r in rows]
@@ -380,6 +384,7 @@ async def history(uow: TenantUnitOfWork, resident_id: str) -> list[dict[str, Any
         "SELECT history_no, reason, move_date, notified_on, processed_on, recorded_at, snapshot "
         "FROM resident_history WHERE resident_id = $1 ORDER BY history_no",
         resident_id,
+        town_plan=True,
     )
     keys = _keys(uow)
     entries = []
