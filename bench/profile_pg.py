@@ -6,8 +6,9 @@ that add one part at a time, over several towns (consecutive reads in
 different towns, as in production) and over one town. For each variant it
 prints the backend's CPU per GET (user + system, from ``/proc``), the
 client's CPU (asyncpg) and the wall time. The differences between variants
-are what binding, the read (and re-planning it when the town changes), the
-audit write and the WAL flush cost.
+are what binding, the read, the audit write and the WAL flush cost; the read
+is prepared once per town as the repository does it, and once more as one
+statement shared by all towns (re-planned whenever the town changes).
 
     SHARED_GOV_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/profile_pg.py [--towns 6] [--reads 3000]
@@ -60,18 +61,24 @@ PAYLOAD = {
 
 
 async def _measure(url: str, role_prefix: str, reads: list[tuple[str, str]], n: int) -> None:
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, statement_cache_size=2000)
     pid = await conn.fetchval("SELECT pg_backend_pid()")
     names = {code: tenant_names(code, role_prefix) for code, _ in reads}
     audit = "SELECT audit.record(" + dollar_quoted(json.dumps(PAYLOAD)) + "::jsonb)"
     select = _SELECT + " WHERE id = $1"
 
-    def variant(read: bool, record: bool, durable: bool = True) -> Callable[..., Awaitable[None]]:
+    # The repository's hot reads are prepared once per town (town_statement):
+    # the same comment, built here for the raw connection.
+    own = {code: "/* " + n.schema + " */ " + select for code, n in names.items()}
+
+    def variant(
+        read: bool, record: bool, durable: bool = True, shared: bool = False
+    ) -> Callable[..., Awaitable[None]]:
         async def run(items: Sequence[tuple[str, str]]) -> None:
             for code, rid in items:
                 await conn.execute(binding_sql(names[code]))
                 if read:
-                    await conn.fetchrow(select, rid)
+                    await conn.fetchrow(select if shared else own[code], rid)
                 deferred = [] if durable else ["SET LOCAL synchronous_commit = off"]
                 await conn.execute(commit_sql([*deferred, *([audit] if record else [])]))
 
@@ -80,6 +87,7 @@ async def _measure(url: str, role_prefix: str, reads: list[tuple[str, str]], n: 
     variants = [
         ("binding + COMMIT", variant(False, False)),
         ("binding + SELECT + COMMIT (audit off)", variant(True, False)),
+        ("  same, one SELECT shared by all towns", variant(True, False, shared=True)),
         ("binding + SELECT + audit/COMMIT (as shipped)", variant(True, True)),
         ("binding + audit/COMMIT", variant(False, True)),
         ("as shipped, synchronous_commit off (info)", variant(True, True, durable=False)),

@@ -21,8 +21,9 @@ throw-away database, then prints, next to their targets:
 - PostgreSQL memory per backend (issue #7): the private memory of one
   connection after it has read a resident in every town (in process, no
   recycling), i.e. what each tenant schema a backend touches costs it; then
-  the service again, once with ``SHARED_GOV_POOL_MAX_QUERIES`` at its default
-  and once with a value that never recycles, each loaded for
+  the service again, once with the pool's recycling at its defaults
+  (``SHARED_GOV_POOL_MAX_TOWNS``, ``SHARED_GOV_POOL_MAX_QUERIES``) and once
+  with values that never recycle, each loaded for
   ``--memory-seconds`` over all N towns with a small pool (so that every
   backend meets many towns), sampling every backend's private memory: the
   default must keep the largest backend bounded while the other grows
@@ -108,7 +109,7 @@ WALK_PASSES = 3
 WALK_SEED = 1741
 WALK_SAMPLES = 24
 """Samples of the backend's memory along each in-process walk."""
-"""``SHARED_GOV_POOL_MAX_QUERIES`` that in effect never recycles a connection."""
+"""``SHARED_GOV_POOL_MAX_TOWNS``/``_QUERIES`` that in effect never recycle a connection."""
 MEMORY_SLICE_S = 5.0
 """Backend memory is sampled after every slice of this many seconds of load."""
 
@@ -438,15 +439,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{args.memory_seconds:g} s of load over all {len(manifests)} towns per setting",
                 flush=True,
             )
-            for label, max_queries in (("default", None), ("never", str(NEVER_RECYCLE))):
+            for label, never in (("default", False), ("never", True)):
                 env = {
                     **service_env,
                     "SHARED_GOV_POOL_MIN": str(args.memory_pool),
                     "SHARED_GOV_POOL_MAX": str(args.memory_pool),
                 }
-                env.pop("SHARED_GOV_POOL_MAX_QUERIES", None)
-                if max_queries is not None:
-                    env["SHARED_GOV_POOL_MAX_QUERIES"] = max_queries
+                for knob in ("SHARED_GOV_POOL_MAX_QUERIES", "SHARED_GOV_POOL_MAX_TOWNS"):
+                    env.pop(knob, None)
+                    if never:
+                        env[knob] = str(NEVER_RECYCLE)
                 recycling.append(
                     memory_run(label, env, all_towns, args.memory_seconds, args.memory_pool, bdb)
                 )
@@ -492,19 +494,22 @@ async def one_connection(
     settings: Settings,
     residents: dict[str, list[str]],
     order: Sequence[str],
-    max_queries: int,
+    recycle: int | None,
     marks: set[int],
 ) -> list[tuple[int, int, float]] | None:
     """ONE pooled connection reading a resident in each town of ``order`` in turn.
 
     What a resident GET does in the database, with the service's own code:
     ``Database.tenant`` (binding), ``repository.get``, ``audit.record`` (the
-    event is written), commit; on a pool of one connection recycled after
-    ``max_queries`` queries, like the service's pools. After the reads
+    event is written), commit; on a pool of one connection recycled like the
+    service's pools (``recycle``: None for the run's settings, else the value
+    for both ``pool_max_queries`` and ``pool_max_towns``). After the reads
     numbered in ``marks``: (reads so far, backend pid, its private MB).
     None when the server's processes cannot be read (not on this machine).
     """
-    one = dataclasses.replace(settings, pool_min=1, pool_max=1, pool_max_queries=max_queries)
+    one = dataclasses.replace(settings, pool_min=1, pool_max=1)
+    if recycle is not None:
+        one = dataclasses.replace(one, pool_max_queries=recycle, pool_max_towns=recycle)
     assert one.database_url
     db = Database(one.database_url, one)
     await db.open()
@@ -536,7 +541,7 @@ class Walks:
     """Every town once, in order, never recycled: (towns, pid, MB)."""
     walks: dict[str, list[tuple[int, int, float]]]
     """``WALK_PASSES`` × N reads in random town order, per recycling setting."""
-    default_max_queries: int
+    default_recycling: str
 
 
 async def memory_walks(settings: Settings, residents: dict[str, list[str]]) -> Walks | None:
@@ -551,11 +556,8 @@ async def memory_walks(settings: Settings, residents: dict[str, list[str]]) -> W
     step = max(1, len(order) // WALK_SAMPLES)
     marks = set(range(step, len(order) + 1, step))
     walks: dict[str, list[tuple[int, int, float]]] = {}
-    for label, max_queries in (
-        ("default", settings.pool_max_queries),
-        ("never", NEVER_RECYCLE),
-    ):
-        walk = await one_connection(settings, residents, order, max_queries, marks)
+    for label, recycle in (("default", None), ("never", NEVER_RECYCLE)):
+        walk = await one_connection(settings, residents, order, recycle, marks)
         if walk is None:
             return None
         walks[label] = walk
@@ -564,7 +566,13 @@ async def memory_walks(settings: Settings, residents: dict[str, list[str]]) -> W
             f"{len({pid for _, pid, _ in walk})} backend(s)",
             flush=True,
         )
-    return Walks(n, touch, walks, settings.pool_max_queries)
+    return Walks(
+        n,
+        touch,
+        walks,
+        f"SHARED_GOV_POOL_MAX_TOWNS={settings.pool_max_towns}, "
+        f"SHARED_GOV_POOL_MAX_QUERIES={settings.pool_max_queries}",
+    )
 
 
 @dataclass(slots=True)
@@ -651,8 +659,8 @@ def report_memory(
         + f": {per_town_kb:.0f} KB per town touched"
     )
     labels = {
-        "default": f"SHARED_GOV_POOL_MAX_QUERIES={walks.default_max_queries} (this run's setting)",
-        "never": f"SHARED_GOV_POOL_MAX_QUERIES={NEVER_RECYCLE}",
+        "default": f"{walks.default_recycling} (this run's settings)",
+        "never": f"SHARED_GOV_POOL_MAX_TOWNS and _QUERIES={NEVER_RECYCLE}",
     }
     for label, walk in walks.walks.items():
         print(
@@ -662,8 +670,8 @@ def report_memory(
         )
         print("  MB along the walk: " + " ".join(f"{mb:.0f}" for *_, mb in walk))
     service_labels = {
-        "default": "service, SHARED_GOV_POOL_MAX_QUERIES unset (default)",
-        "never": f"service, SHARED_GOV_POOL_MAX_QUERIES={NEVER_RECYCLE}",
+        "default": "service, SHARED_GOV_POOL_MAX_TOWNS and _QUERIES unset (defaults)",
+        "never": f"service, SHARED_GOV_POOL_MAX_TOWNS and _QUERIES={NEVER_RECYCLE}",
     }
     for run in runs:
         if not run.samples:

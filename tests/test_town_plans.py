@@ -75,3 +75,37 @@ async def test_interleaved_towns_each_reuse_their_own_statement(one_connection: 
         )
     # Past PostgreSQL's five custom plans, the town's generic plan is reused.
     assert generic >= rounds - 5
+
+
+async def _backend_pid(database: Database, town: str) -> int:
+    async with database.tenant(tenant_names(town, database.settings.role_prefix)) as uow:
+        pid: int = await uow.fetchval("SELECT pg_backend_pid()")
+    return pid
+
+
+async def test_a_connection_is_kept_while_its_towns_fit_and_retired_past_them(
+    settings: Settings, db: Database
+) -> None:
+    """Per-town caches stay warm while a connection serves at most
+    ``pool_max_towns`` towns; one more town retires it (its backend's
+    per-town memory is bounded), and the pool opens a fresh one."""
+    assert settings.database_url
+    two = dataclasses.replace(settings, pool_min=1, pool_max=1, pool_max_towns=2)
+    database = Database(settings.database_url, two, db.keyring)
+    await database.open()
+    try:
+        first = await _backend_pid(database, KAGA)
+        for _ in range(20):  # many requests, two towns: never retired
+            for town in (KAGA, KOMATSU):
+                assert await _backend_pid(database, town) == first
+        one = dataclasses.replace(two, pool_max_towns=1)
+        database.settings = one
+        # The connection has served two towns, more than one: the next
+        # unit of work still runs on it, then it is retired.
+        assert await _backend_pid(database, KAGA) == first
+        second = await _backend_pid(database, KAGA)
+        assert second != first
+        # A fresh connection starts counting afresh.
+        assert await _backend_pid(database, KAGA) == second
+    finally:
+        await database.close()

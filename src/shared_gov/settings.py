@@ -58,7 +58,11 @@ class Settings:
     pool_min: int
     pool_max: int
     pool_max_queries: int
-    """Queries before a pooled connection is recycled: bounds per-backend catalog caches."""
+    """Queries before a pooled connection is recycled (a backstop; see pool_max_towns)."""
+    pool_max_towns: int
+    """Towns a pooled connection serves before it is retired: bounds the per-town
+    caches its backend keeps (~110 KB per town) without discarding them while a
+    deployment's towns all fit."""
     pool_max_inactive: float
     statement_cache_size: int
     """Prepared statements kept per pooled connection (asyncpg's LRU cache).
@@ -174,7 +178,8 @@ def load_settings() -> Settings:
         port=port,
         pool_min=_int("POOL_MIN", 2),
         pool_max=_int("POOL_MAX", 10),
-        pool_max_queries=_int("POOL_MAX_QUERIES", 5000),
+        pool_max_queries=_int("POOL_MAX_QUERIES", 50000),
+        pool_max_towns=_int("POOL_MAX_TOWNS", 500),
         pool_max_inactive=float(_int("POOL_MAX_INACTIVE_SECONDS", 300)),
         statement_cache_size=_int("STATEMENT_CACHE_SIZE", 2000),
         pool_acquire_timeout=float(_int("POOL_ACQUIRE_TIMEOUT_SECONDS", 5)),

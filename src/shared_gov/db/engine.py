@@ -22,6 +22,7 @@ only by migrations and provisioning, where Alembic needs it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
@@ -253,6 +254,21 @@ class _Binding:
     current: TenantNames
 
 
+class TownConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection that remembers which towns it has served.
+
+    Its backend keeps catalog, relation and plan caches for every town it
+    has served (~110 KB per town, never given back): the pool retires the
+    connection once it has served ``Settings.pool_max_towns`` towns, which
+    bounds that memory without discarding warm caches while a deployment's
+    towns all fit (bench/README.md, "1,741 towns").
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.towns: set[str] = set()
+
+
 def dollar_quoted(text: str) -> str:
     """``text`` as a dollar-quoted SQL literal whose tag does not occur in it."""
     while True:
@@ -363,8 +379,8 @@ class Database:
             self.url,
             min_size=s.pool_min,
             max_size=s.pool_max,
-            # Recycling bounds the ~140 KB of catalog cache a backend keeps for
-            # every tenant schema it has touched (DESIGN.md).
+            # A backstop: connections are retired by the towns they served
+            # (TownConnection), which is what bounds a backend's memory.
             max_queries=s.pool_max_queries,
             # Room for every town's own statements (town_plan) so that the
             # hot reads are not evicted between two uses; asyncpg's default
@@ -373,6 +389,7 @@ class Database:
             max_inactive_connection_lifetime=s.pool_max_inactive,
             init=_init_connection,
             reset=_keep_session,
+            connection_class=TownConnection,
             # Connecting is bounded like acquiring (asyncpg's default is 60 s).
             timeout=s.pool_acquire_timeout,
             server_settings=server_settings(s),
@@ -404,7 +421,7 @@ class Database:
         return self._engine
 
     @asynccontextmanager
-    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _acquire(self, *towns: str) -> AsyncIterator[asyncpg.Connection]:
         pool = self.pool
         # With an open idle connection in the pool, acquiring does not wait,
         # so the acquire timeout, which asyncpg enforces with a timed wait
@@ -419,9 +436,16 @@ class Database:
         except UNAVAILABLE_ERRORS as exc:
             log.warning("db.unavailable", error=type(exc).__name__)
             raise errors.unavailable("the database is busy or unreachable; retry") from exc
+        served: set[str] = conn.towns
+        served.update(towns)
         try:
             yield conn
         finally:
+            if len(served) > self.settings.pool_max_towns and not conn.is_closed():
+                # Retire it (see TownConnection); the pool opens a fresh one
+                # when it next needs one.
+                with contextlib.suppress(*UNAVAILABLE_ERRORS):
+                    await conn.close(timeout=self.settings.pool_acquire_timeout)
             await pool.release(conn)
 
     async def _fetch_keys(self, tenant: str) -> list[asyncpg.Record]:
@@ -459,7 +483,7 @@ class Database:
         except LookupError as exc:
             # No keys: the town was offboarded (keys shredded) or never set up.
             raise errors.not_found() from exc
-        async with self._acquire() as conn:
+        async with self._acquire(names.code) as conn:
             try:
                 await conn.execute(binding_sql(names))
             except asyncpg.InvalidParameterValueError as exc:
@@ -495,7 +519,7 @@ class Database:
             second_keys = await self.town_keys(second.code)
         except LookupError as exc:
             raise errors.not_found() from exc
-        async with self._acquire() as conn:
+        async with self._acquire(first.code, second.code) as conn:
             try:
                 await conn.execute(binding_sql(first, extra_locks, extra_calls))
             except asyncpg.InvalidParameterValueError as exc:
