@@ -42,6 +42,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import csv
 import gc
 import io
 import json
@@ -198,10 +199,18 @@ def _plain_ddl() -> list[str]:
 
 async def copy_baseline(url: str, data: bytes) -> float:
     """Seconds to COPY the CSV into the (emptied) plaintext table."""
+    return (await copy_baseline_cpu(url, data))[0]
+
+
+async def copy_baseline_cpu(url: str, data: bytes) -> tuple[float, float | None]:
+    """:func:`copy_baseline`, plus the CPU seconds its PostgreSQL backend spent
+    (None when ``/proc`` cannot show it: a server on another machine)."""
     conn = await asyncpg.connect(url, timeout=30)
     try:
         await conn.execute(f"TRUNCATE {PLAIN_TABLE}")
         await conn.execute("CHECKPOINT")
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        cpu0 = _proc_cpu(pid)
         started = time.perf_counter()
         await conn.copy_to_table(
             "residents_import",
@@ -212,12 +221,13 @@ async def copy_baseline(url: str, data: bytes) -> float:
             header=True,
         )
         seconds = time.perf_counter() - started
+        cpu1 = _proc_cpu(pid)
         copied = await conn.fetchval(f"SELECT count(*) FROM {PLAIN_TABLE}")
         if copied != data.count(b"\n") - 1:
             raise RuntimeError(f"COPY loaded {copied} rows")
     finally:
         await conn.close()
-    return seconds
+    return seconds, None if cpu0 is None or cpu1 is None else cpu1 - cpu0
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -456,23 +466,34 @@ async def _chunked_import(db: Database, code: str, text: str, chunk_rows: int) -
 async def _phases(db: Database, code: str, text: str) -> dict[str, float]:
     """The import's Python work, phase by phase, on one core, in memory (nothing written).
 
-    Uses the import's own functions: checking (transfer.parse) and sealing
-    (repository.seal_rows: every envelope, blind index and history entry), with
-    the cyclic garbage collector paused as the import pauses it.
+    Uses the import's own functions on its chunks: checking (csv.reader, then
+    transfer.check_columns) and sealing (transfer.CopyWriter: every envelope,
+    blind index, history entry and event, framed as binary COPY), with the
+    cyclic garbage collector paused as the import pauses it.
     """
     clock = time.process_time
     keys = await db.town_keys(code)
     assert keys.write_keys is not None
-    sealer = repo.bulk_sealer(keys.write_keys)
+    writer = transfer.CopyWriter(keys.write_keys)
+    import_id = str(uuid.uuid4())
+    today = date.today()
     enabled = gc.isenabled()
     gc.disable()
     try:
         t0 = clock()
-        residents, errors = transfer.parse(io.StringIO(text))
+        reader = csv.reader(io.StringIO(text, newline=""))
+        positions = transfer._positions(next(reader))
+        rows = [r for r in reader if r]
+        size = transfer.CHUNK_ROWS
+        checked = [
+            transfer.check_columns(rows[i : i + size], positions, 1 + i, today)
+            for i in range(0, len(rows), size)
+        ]
         t1 = clock()
-        if errors:
-            raise RuntimeError(f"{len(errors)} problems in the generated CSV")
-        repo.seal_rows(sealer, residents, date.today())
+        for _, columns in checked:
+            if columns is None:
+                raise RuntimeError("problems in the generated CSV")
+            writer.write(columns, today, import_id)
         t2 = clock()
     finally:
         if enabled:
@@ -757,9 +778,10 @@ def report_import(r: ImportResult, skip_rotation: bool) -> None:
         "worker processes, beside COPY):"
     )
     for what, seconds in (
-        ("check the CSV (transfer.parse)", p["parse"]),
+        ("check the CSV (csv.reader, transfer.check_columns)", p["parse"]),
         (
-            f"seal: {len(repo.ENCRYPTED)} envelopes, blind indexes, history (repository.seal_rows)",
+            f"seal: {len(repo.ENCRYPTED)} envelopes, blind indexes, history, events "
+            "(transfer.CopyWriter)",
             p["seal"],
         ),
     ):

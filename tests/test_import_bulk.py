@@ -7,12 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import random
+import struct
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import TextIO
+from typing import Any, TextIO
 
 import pytest
 
@@ -26,7 +29,7 @@ from shared_gov.checkdigits import (
 )
 from shared_gov.clock import today_jst
 from shared_gov.crypto.blind import BlindIndex
-from shared_gov.crypto.envelope import FieldCipher
+from shared_gov.crypto.envelope import NULL_FIELD, ColumnSealer, DecryptError, FieldCipher
 from shared_gov.crypto.keyring import (
     BLIND_INDEXES,
     DEK_NAMES,
@@ -34,8 +37,8 @@ from shared_gov.crypto.keyring import (
     WriteKeys,
 )
 from shared_gov.db import Database
+from shared_gov.domains.residents import events, transfer
 from shared_gov.domains.residents import repository as repo
-from shared_gov.domains.residents import transfer
 from shared_gov.domains.residents.models import RELATIONSHIPS, Resident
 from shared_gov.domains.residents.service import normalize_kana
 from shared_gov.domains.residents.transfer import (  # the reference parser's helpers
@@ -393,6 +396,326 @@ def test_write_keys_never_show_key_bytes() -> None:
             assert key.hex() not in text
 
 
+# --- the fast paths: the same as the plain ones ---------------------------------------
+
+
+def _columns_without_generated_ids(columns: transfer.Columns, file_ids: list[str]) -> list[Any]:
+    # Ids generated for rows without one are random on both sides.
+    ids = [i if i in file_ids else "generated" for i in columns[0]]
+    return [ids, *columns[1:]]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_column_checks_match_row_checks(seed: int) -> None:
+    """_check_clean (column by column, for clean chunks) never accepts a row the
+    row-by-row check refuses, and gives the same records, numbers and households."""
+    rng = random.Random(1000 + seed)  # noqa: S311 - reproducible test files, not secrets
+    text = _file(rng, rng.choice([1, 5, 30, 120]))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader)
+    if transfer._missing(header):
+        return
+    rows = [r for r in reader if r]
+    positions = transfer._positions(header)
+    today = today_jst()
+    slow, residents = transfer._check_one_by_one(rows, positions, 1, today)
+    fast = transfer._check_clean(rows, positions, 1, today)
+    if slow.problems:
+        assert fast is None
+        return
+    # Clean files (rare with these mutations) must take the fast path.
+    assert fast is not None
+    checked, columns = fast
+    assert (checked.first, checked.problems, checked.removed) == (1, {}, slow.removed)
+    assert checked.uniques == slow.uniques
+    file_ids = [c for c in slow.uniques[0] if c]
+    assert list(checked.households) == list(slow.households)
+    for household, head in checked.households.items():
+        assert head == slow.households[household] or head not in file_ids
+    assert _columns_without_generated_ids(columns, file_ids) == _columns_without_generated_ids(
+        transfer.record_columns(residents), file_ids
+    )
+
+
+def test_column_checks_take_clean_files_and_refuse_each_problem() -> None:
+    """A clean file goes the fast way; each single kind of problem sends it row by row."""
+    today = today_jst()
+    clean = [_row(n) for n in range(12)]
+    clean[5]["id"] = str(uuid.UUID(clean[5]["id"])).upper()  # accepted, stored canonical
+    clean[6]["id"] = ""
+    clean[7]["state"] = "moved_out"
+    clean[7]["removed_on"] = "2020-03-31"
+    clean[8]["family_name_kana"] = "ｵﾋﾞﾋﾛ"
+    positions = transfer._positions(list(HEADER))
+    rows = [[r[c] for c in HEADER] for r in clean]
+    fast = transfer._check_clean(rows, positions, 1, today)
+    assert fast is not None
+    slow, _ = transfer._check_one_by_one(rows, positions, 1, today)
+    assert fast[0].uniques == slow.uniques
+    assert fast[0].removed == slow.removed
+    assert fast[1][0][5] == clean[5]["id"].lower()
+    assert fast[1][RECORD_AT["family_name_kana"]][8] == "オビヒロ"
+    for column, bad in [
+        ("atena_no", make_serial(1)[:-1] + "0"),
+        ("atena_no", "0000019"),
+        ("household_no", "12"),
+        ("individual_number", "123456789012"),
+        ("juminhyo_code", "123"),
+        ("postal_code", "080-0101"),
+        ("birth_date", "2999-01-01"),
+        ("birth_date", "1990-02-30"),
+        ("id", "not-a-uuid"),
+        ("sex", "3"),
+        ("resident_type", "9"),
+        ("state", "gone"),
+        ("relationship", "他人"),
+        ("family_name_kana", "帯広"),
+        ("family_name", "長" * 51),
+        ("address", ""),
+    ]:
+        broken = [dict(r) for r in clean]
+        broken[3][column] = bad
+        rows = [[r[c] for c in HEADER] for r in broken]
+        assert transfer._check_clean(rows, positions, 1, today) is None, (column, bad)
+        assert transfer._check_one_by_one(rows, positions, 1, today)[0].problems, (column, bad)
+    removed = [dict(r) for r in clean]
+    removed[2]["state"], removed[2]["removed_on"] = "deceased", ""
+    rows = [[r[c] for c in HEADER] for r in removed]
+    assert transfer._check_clean(rows, positions, 1, today) is None
+
+
+RECORD_AT = {name: i for i, name in enumerate(transfer.RECORD_FIELDS)}
+
+
+def _check_file_errors(chunks: list[transfer.Checked], slow: bool) -> list[RowError]:
+    errors = transfer.FileErrors()
+    if slow:  # the row-by-row way only
+        errors._add_distinct = lambda checked: False  # type: ignore[method-assign]
+    return [e for c in chunks for e in errors.add(c)]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_duplicates_within_the_file_found_as_row_by_row(seed: int) -> None:
+    """FileErrors' set-based pass for chunks without a repeated value reports what the
+    row-by-row pass reports, whatever repeats where (removed records included)."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    pool = [f"{n:08d}" for n in range(12)]
+    chunks = []
+    for first in range(1, 60, 6):
+        removed = [rng.random() < 0.2 for _ in range(6)]
+        uniques = tuple(
+            [
+                rng.choice([*pool, ""]) if rng.random() < 0.3 else f"{column}{first + k}"
+                for k in range(6)
+            ]
+            for column in range(4)
+        )
+        chunks.append(transfer.Checked(first, {}, removed, uniques, {}))
+    assert _check_file_errors(chunks, slow=False) == _check_file_errors(chunks, slow=True)
+
+
+def _read_rows(text: str) -> tuple[list[str], list[list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    return next(reader, None) or [], [r for r in reader if r]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 100])
+def test_files_are_cut_into_chunks_of_whole_rows(
+    chunk_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However the file is written (quotes, line breaks in cells, \r\n or \r, blank
+    lines, no final line break), the chunks hold the rows csv.reader reads, in order,
+    CHUNK_ROWS to a chunk."""
+    monkeypatch.setattr(transfer, "CHUNK_ROWS", chunk_rows)
+    rng = random.Random(chunk_rows)  # noqa: S311 - reproducible test files, not secrets
+    for _ in range(400):
+        lines = []
+        for _ in range(rng.randrange(0, 12)):
+            cells = [rng.choice(["a", "", "  ", "ｶﾅ", "x y"]) for _ in range(rng.randrange(1, 4))]
+            if rng.random() < 0.05:
+                cells.append('"quoted\nline, with comma"')
+            lines.append("" if rng.random() < 0.1 else ",".join(cells))
+        end = rng.choice(["\n", "\n", "\r\n", "\r"])
+        text = end.join(lines) + (end if rng.random() < 0.5 else "")
+        header, chunks, rows = transfer._read(text)
+        assert (header, [r for c in chunks for r in transfer._rows(c)]) == _read_rows(text)
+        sizes = [len(transfer._rows(c)) for c in chunks]
+        assert all(size == chunk_rows for size in sizes[:-1])
+        assert all(0 < size <= chunk_rows for size in sizes[-1:])
+        if rows is not None:
+            assert rows == _read_rows(text)[1]
+
+
+def _decode_copy(data: bytes) -> list[list[bytes | None]]:
+    """Rows of a binary COPY payload, each field as bytes (None for NULL)."""
+    assert data[:11] == b"PGCOPY\n\xff\r\n\x00"
+    at = 19
+    rows: list[list[bytes | None]] = []
+    while True:
+        (count,) = struct.unpack_from(">h", data, at)
+        at += 2
+        if count == -1:
+            assert at == len(data)
+            return rows
+        row: list[bytes | None] = []
+        for _ in range(count):
+            (length,) = struct.unpack_from(">i", data, at)
+            at += 4
+            if length < 0:
+                row.append(None)
+            else:
+                row.append(data[at : at + length])
+                at += length
+        rows.append(row)
+
+
+def _field(column: str, raw: bytes | None) -> Any:
+    """A binary COPY field as the value the single-record writers pass to asyncpg."""
+    if raw is None:
+        return None
+    if column in ("id", "resident_id"):
+        return str(uuid.UUID(bytes=raw))
+    if column in ("version", "history_no"):
+        return struct.unpack(">i", raw)[0]
+    if column.startswith("bidx_"):
+        return struct.unpack(">q", raw)[0]
+    if column == "support_measure":
+        return raw == b"\x01"
+    if column == "processed_on":
+        return date(2000, 1, 1) + timedelta(days=struct.unpack(">i", raw)[0])
+    if column in ("atena_no", "state", "household_no"):
+        return raw.decode()
+    return raw  # an envelope
+
+
+@pytest.mark.parametrize("rotating", [False, True])
+def test_copy_payloads_are_what_single_writes_store(rotating: bool) -> None:
+    """CopyWriter (column by column, framed as binary COPY) and _row/_history_row (one
+    record) agree: same plain and blind-index values, envelopes that decrypt to the
+    same text in the same place, the same history entry and snapshot; one event each."""
+    keys = _keys(rotating)
+    assert keys.write_keys is not None
+    text = to_csv_text(
+        [list(_row(n, phone="０１５５-３１-１０００" if n == 4 else "").values()) for n in range(9)]
+    )
+    residents, errors = transfer.parse(io.StringIO(text))
+    assert errors == []
+    residents[2] = replace(residents[2], individual_number=None, juminhyo_code=None)
+    processed = date(2026, 1, 5)
+    sealed = transfer.CopyWriter(keys.write_keys).write(
+        transfer.record_columns(residents), processed, str(uuid.UUID(int=7))
+    )
+    rows = _decode_copy(sealed.residents)
+    history = _decode_copy(sealed.history)
+    assert len(rows) == len(history) == len(residents)
+    for r, row, entry in zip(residents, rows, history, strict=True):
+        single = repo._row(keys, r)
+        stored = {c: _field(c, v) for c, v in zip(transfer.RESIDENT_COLUMNS, row, strict=True)}
+        assert set(stored) == set(repo._WRITTEN)
+        for column in repo._WRITTEN:
+            mine, theirs = stored[column], single[column]
+            if column in repo.ENCRYPTED:
+                assert (mine is None) == (theirs is None), column
+                if mine is not None:
+                    assert mine[:5] == theirs[:5]  # format and key version
+                    assert keys.decrypt("residents", column, r.id, mine) == keys.decrypt(
+                        "residents", column, r.id, theirs
+                    )
+            else:
+                assert mine == theirs, column
+        reference = repo._history_row(keys, r, "import", r.address_since, r.notified_on, processed)
+        their_entry = dict(zip(repo._HISTORY_COLUMNS, reference, strict=True))
+        mine_entry = {c: _field(c, v) for c, v in zip(transfer.HISTORY_COLUMNS, entry, strict=True)}
+        assert set(mine_entry) == set(their_entry)
+        place = f"{r.id}/{r.history_no}"
+        for column, value in their_entry.items():
+            if isinstance(value, bytes):
+                assert keys.decrypt("resident_history", column, place, mine_entry[column]) == (
+                    keys.decrypt("resident_history", column, place, value)
+                )
+            else:
+                assert mine_entry[column] == value, column
+        snapshot = keys.decrypt("resident_history", "snapshot", place, mine_entry["snapshot"])
+        assert snapshot == repo._snapshot(r).decode()  # the same document, byte for byte
+    assert sealed.events.resident_ids == [r.id for r in residents]
+    assert sealed.events.each == {"atena_no": [r.atena_no for r in residents]}
+    assert sealed.events.shared == {"history_no": "1", "import_id": str(uuid.UUID(int=7))}
+    if rotating:  # both versions of every index are written during a rotation
+        by_column = dict(zip(transfer.RESIDENT_COLUMNS, rows[0], strict=True))
+        assert by_column["bidx_kana_birth"] is not None
+        assert by_column["bidx_kana_birth_alt"] is not None
+
+
+def test_column_sealer_writes_field_cipher_envelopes() -> None:
+    """ColumnSealer's fields: a 4-byte length, then an envelope FieldCipher decrypts at
+    the same place (NULL for None); a fresh nonce each; the key never in a repr."""
+    key = random.Random(3).randbytes(32)  # noqa: S311 - a fixed test key, never a real one
+    sealer = ColumnSealer(key, 5, ("016365", "residents", "address"))
+    ids = [str(uuid.UUID(int=n)) for n in range(4)]
+    values = ["帯広".encode(), None, b"", b"x" * 300]
+    fields = sealer.copy_fields(ColumnSealer.places(ids), values)
+    cipher = FieldCipher({5: key}, 5)
+    for rid, value, field in zip(ids, values, fields, strict=True):
+        (length,) = struct.unpack_from(">i", field)
+        if value is None:
+            assert field == NULL_FIELD
+            continue
+        assert length == len(field) - 4
+        blob = field[4:]
+        assert FieldCipher.key_version(blob) == 5
+        assert cipher.decrypt(blob, ("016365", "residents", "address", rid)) == value
+        with pytest.raises(DecryptError):
+            cipher.decrypt(blob, ("016365", "residents", "address", ids[0] + "x"))
+    assert len({f[9:21] for f in fields if f != NULL_FIELD}) == 3  # nonces
+    assert key.hex() not in repr(sealer) + repr(transfer.CopyWriter(_keys(False).write_keys))  # type: ignore[arg-type]
+
+
+def test_events_take_checked_atena_numbers_as_they_are() -> None:
+    """batch() checks ``each`` values and takes ``checked_each`` ones (the import's
+    宛名番号, checked by the events' own rule when the file is read) as they are."""
+    rids = [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))]
+    atena = [make_serial(1), make_serial(2)]
+    check = events.id_check("atena_no")
+    assert [check(a) for a in atena] == atena
+    assert check("1234567") is None
+    assert check(make_serial(1)[:-1] + "0") is None
+    assert all(transfer._EVENT_ATENA(a) for a in atena)
+    trusted = events.batch(
+        events.REGISTERED, rids, checked_each={"atena_no": atena}, import_id=rids[0]
+    )
+    checked = events.batch(events.REGISTERED, rids, each={"atena_no": atena}, import_id=rids[0])
+    assert trusted == checked
+    with pytest.raises(ValueError, match="shape"):
+        events.batch(events.REGISTERED, rids, each={"atena_no": ["00000018", atena[1]]})
+    with pytest.raises(ValueError, match="overlap"):
+        events.batch(
+            events.REGISTERED, rids, each={"atena_no": atena}, checked_each={"atena_no": atena}
+        )
+    with pytest.raises(ValueError, match="one value per resident"):
+        events.batch(events.REGISTERED, rids, checked_each={"atena_no": atena[:1]})
+    with pytest.raises(ValueError, match=r"is a field"):
+        events.batch(events.REGISTERED, rids, checked_each={"phone": ["x", "y"]})
+
+
+async def test_event_ids_never_misalign() -> None:
+    """Id lists travel as comma-separated texts: a value with a comma (which no
+    checked id has) is refused before anything is sent."""
+    rids = [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))]
+    bad = events.batch(events.REGISTERED, rids, checked_each={"atena_no": ["1,2", "3"]})
+    with pytest.raises(ValueError, match="comma"):
+        await events.emit_batch(None, bad)  # type: ignore[arg-type]  # refused before any SQL
+
+
+def test_workers_are_started_without_the_entry_script() -> None:
+    """While the pool starts, __main__ is a bare module: spawned workers do not run
+    the program's entry script again (the CLI: over a second of imports each)."""
+    saved = sys.modules["__main__"]
+    with transfer._bare_main():
+        assert not hasattr(sys.modules["__main__"], "__file__")
+        assert getattr(sys.modules["__main__"], "__spec__", None) is None
+    assert sys.modules["__main__"] is saved
+
+
 # --- loading in chunks ----------------------------------------------------------------
 
 
@@ -448,6 +771,7 @@ async def test_loading_in_chunks_with_workers_matches_loading_in_one_go(
     async with db.tenant(tenant_names(OTOFUKE, db.settings.role_prefix)) as uow:
         assert await import_csv(uow, io.StringIO(text), seen.append, workers=2) == 40
     assert seen == [7, 7, 7, 7, 7, 5]
+    assert multiprocessing.active_children() == []  # the workers were waited for
     monkeypatch.setattr(transfer, "CHUNK_ROWS", 2000)
     async with db.tenant(tenant_names(MEMURO, db.settings.role_prefix)) as uow:
         assert await import_csv(uow, io.StringIO(text), workers=0) == 40
@@ -466,6 +790,37 @@ async def test_loading_in_chunks_with_workers_matches_loading_in_one_go(
         assert heads[make_serial(4000)] == rows[0]["id"]
     assert exports[0] == exports[1]
     assert (await _state(db, OTOFUKE))[:3] == (40, 40, 13)
+
+
+async def test_every_way_of_writing_a_file_loads_the_same(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same rows as plain lines, with \r\n and blank lines, and with quoted cells
+    (commas, quotes): each way of cutting the file into chunks, loaded by workers,
+    gives the same register."""
+    towns = ("473618", "473626", "473758")
+    for code in towns:
+        await _town(db, code)
+    rows = [_row(500 + n) for n in range(30)]
+    plain = _csv(rows)
+    lines = plain.split("\n")
+    crlf = "\r\n".join(line if n % 7 else line + "\r\n" for n, line in enumerate(lines))
+    quoted = [dict(r) for r in rows]
+    for n in (3, 17):
+        quoted[n]["address"] = f'北海道河東郡音更町{n}, "東"'
+        quoted[n]["domicile"] = "北海道,\n河東郡"
+    monkeypatch.setattr(transfer, "CHUNK_ROWS", 4)
+    exports = []
+    for code, text in zip(towns, (plain, crlf, _csv(quoted)), strict=True):
+        async with db.tenant(tenant_names(code, db.settings.role_prefix)) as uow:
+            assert await import_csv(uow, io.StringIO(text, newline=""), workers=2) == 30
+            out = io.StringIO()
+            await export_csv(uow, out)
+            exports.append(out.getvalue())
+    assert exports[0] == exports[1]
+    assert exports[2] != exports[0]
+    assert exports[2] == _csv(quoted).replace("\r\n", "\n")
+    assert multiprocessing.active_children() == []
 
 
 @pytest.mark.parametrize("workers", [0, 2])

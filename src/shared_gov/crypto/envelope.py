@@ -19,20 +19,23 @@ that.
 
 This module is on the hot path (a GET decrypts ~18 fields): each key's AESGCM
 object and the constant parts of header and AAD are built once, in the
-constructor.
+constructor. Bulk writers (the resident import) seal a whole column at once
+with :class:`ColumnSealer`, which writes the same blobs straight into the
+fields of a binary ``COPY``.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Mapping, Sequence
-from typing import Final
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from typing import Final, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["FORMAT_VERSION", "DecryptError", "FieldCipher", "aad"]
+__all__ = ["FORMAT_VERSION", "NULL_FIELD", "ColumnSealer", "DecryptError", "FieldCipher", "aad"]
 
 FORMAT_VERSION: Final = 1
 KEY_BYTES: Final = 32
@@ -45,7 +48,11 @@ HEADER_BYTES: Final = _NONCE_END
 MIN_BLOB_BYTES: Final = HEADER_BYTES + TAG_BYTES
 
 _pack_len = struct.Struct(">I").pack
+_pack_field_len = struct.Struct(">i").pack
 _unpack_version = struct.Struct(">I").unpack_from
+
+NULL_FIELD: Final = b"\xff\xff\xff\xff"
+"""A NULL field of PostgreSQL's binary ``COPY`` format (length -1, no bytes)."""
 
 
 class DecryptError(Exception):
@@ -176,3 +183,81 @@ class FieldCipher:
             raise DecryptError(f"unknown blob format {blob[0]}")
         version: int = _unpack_version(blob, 1)[0]
         return version
+
+
+class _Prefixes(dict[int, bytes]):
+    """Ciphertext length -> the field length and blob header that precede the nonce."""
+
+    __slots__ = ("_header",)
+
+    def __init__(self, header: bytes) -> None:
+        super().__init__()
+        self._header = header
+
+    def __missing__(self, length: int) -> bytes:
+        prefix = self[length] = _pack_field_len(HEADER_BYTES + length) + self._header
+        return prefix
+
+
+class ColumnSealer:
+    """Envelopes of many values of one column, as fields of a binary ``COPY`` (bulk import).
+
+    Writes the blobs :meth:`FieldCipher.encrypt` writes for the context
+    (tenant, table, column, row id) and key ``version``: format byte, key
+    version, a fresh random 96-bit nonce, ciphertext and tag, AAD =
+    ``aad(tenant, table, column, row id, str(version))``. Each is preceded by
+    its 4-byte length, so a row of a binary COPY is the concatenation of its
+    fields (``NULL_FIELD`` for None).
+
+    Built for throughput: the AESGCM object, header and AAD parts are made
+    once; a column's nonces come from one ``os.urandom`` call; the per-value
+    steps run as ``map`` over C callables instead of a Python loop per value
+    (AES-GCM itself is then about 85% of the cost, measured). Built from
+    key bytes, so worker processes make their own.
+    """
+
+    __slots__ = ("_encrypt", "_head", "_prefixes", "_tail")
+
+    def __init__(self, key: bytes, version: int, context: Sequence[str]) -> None:
+        if isinstance(context, str):
+            raise TypeError("context must be a sequence of strings, not a string")
+        if not 0 <= version <= _MAX_KEY_VERSION:
+            raise ValueError(f"data key version {version} does not fit in 4 bytes")
+        if len(key) != KEY_BYTES:
+            raise ValueError(f"data key version {version} is {len(key)} bytes, not 32")
+        self._encrypt = AESGCM(bytes(key)).encrypt
+        self._head = aad(*context)
+        self._tail = aad(str(version))
+        self._prefixes = _Prefixes(bytes([FORMAT_VERSION]) + version.to_bytes(4, "big"))
+
+    def __repr__(self) -> str:
+        return "ColumnSealer()"  # never the key
+
+    @staticmethod
+    def places(row_ids: Iterable[str]) -> list[bytes]:
+        """Each row id as it ends the AAD (length-prefixed UTF-8): computed once per row."""
+        return [_pack_len(len(raw)) + raw for raw in map(str.encode, row_ids)]
+
+    def copy_fields(self, places: Sequence[bytes], values: Sequence[bytes | None]) -> list[bytes]:
+        """The binary COPY field of each value's envelope at ``places`` (NULL for None)."""
+        if len(places) != len(values):
+            raise ValueError("one place per value")
+        if None not in values:
+            return self._seal(places, cast("Sequence[bytes]", values))
+        present = [i for i, v in enumerate(values) if v is not None]
+        kept = [v for v in values if v is not None]
+        fields = [NULL_FIELD] * len(values)
+        for i, field in zip(present, self._seal([places[i] for i in present], kept), strict=True):
+            fields[i] = field
+        return fields
+
+    def _seal(self, places: Sequence[bytes], values: Sequence[bytes]) -> list[bytes]:
+        count = len(values)
+        if not count:
+            return []
+        random = os.urandom(NONCE_BYTES * count)
+        nonces = [random[at : at + NONCE_BYTES] for at in range(0, len(random), NONCE_BYTES)]
+        aads = list(map(b"".join, zip(repeat(self._head), places, repeat(self._tail))))
+        sealed = list(map(self._encrypt, nonces, values, aads))
+        prefixes = map(self._prefixes.__getitem__, map(len, sealed))
+        return list(map(b"".join, zip(prefixes, nonces, sealed, strict=True)))

@@ -165,6 +165,19 @@ class TenantUnitOfWork:
         self._tx.writes = True
         await self._conn.copy_records_to_table(table, records=records, columns=list(columns))
 
+    async def copy_bytes(self, table: str, columns: Sequence[str], data: bytes) -> None:
+        """``COPY table (columns) FROM STDIN (FORMAT binary)`` of ready-made COPY data.
+
+        For bulk loads whose rows were encoded elsewhere (the import's worker
+        processes): the bytes are sent as they are, in this unit of work's
+        transaction, to the table its binding resolves.
+        """
+        self._tx.writes = True
+        # A memoryview: asyncpg would take bytes for a file name.
+        await self._conn.copy_to_table(
+            table, columns=list(columns), source=memoryview(data), format="binary"
+        )
+
     def cursor(self, query: str, *args: Any) -> Any:
         """A server-side cursor (async iterator of records) within the transaction."""
         return self._conn.cursor(query, *args)
@@ -238,6 +251,10 @@ class PairedUnitOfWork(TenantUnitOfWork):
     ) -> None:
         await self._bind()
         await super().copy_records(table, columns, records)
+
+    async def copy_bytes(self, table: str, columns: Sequence[str], data: bytes) -> None:
+        await self._bind()
+        await super().copy_bytes(table, columns, data)
 
     def cursor(self, query: str, *args: Any) -> Any:
         # A cursor is consumed lazily, after the other side may have re-bound.
