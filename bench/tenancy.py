@@ -242,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--warmup-max", type=float, default=120.0, help="maximum warm-up seconds per server"
     )
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (throughput)")
-    parser.add_argument("--rounds", type=int, default=4, help="repeat the HTTP measurements")
+    parser.add_argument("--rounds", type=int, default=8, help="repeat the HTTP measurements")
     parser.add_argument(
         "--memory-seconds",
         type=float,
