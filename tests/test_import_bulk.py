@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import random
 import struct
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable
@@ -35,16 +36,15 @@ from shared_gov.crypto.keyring import (
     DEK_NAMES,
     TownKeys,
     WriteKeys,
+    index_column,
 )
 from shared_gov.db import Database
-from shared_gov.domains.residents import events, transfer
+from shared_gov.domains.residents import events, import_worker, transfer
 from shared_gov.domains.residents import repository as repo
+from shared_gov.domains.residents.import_worker import _SEX, _STATES, _TYPE
 from shared_gov.domains.residents.models import RELATIONSHIPS, Resident
 from shared_gov.domains.residents.service import normalize_kana
 from shared_gov.domains.residents.transfer import (  # the reference parser's helpers
-    _SEX,
-    _STATES,
-    _TYPE,
     COLUMNS,
     HEADER,
     ImportRejected,
@@ -97,7 +97,7 @@ def _reference_parse(stream: TextIO) -> tuple[list[Resident], list[RowError]]:
             "removed_on",
         ):
             value = row.get(column, "")
-            dates[column] = transfer._date(value) if value else None
+            dates[column] = import_worker._date(value) if value else None
             if value and dates[column] is None:
                 bad(column, "not a date (YYYY-MM-DD)")
             elif dates[column] is not None and dates[column] > today:  # type: ignore[operator]
@@ -236,7 +236,7 @@ def _mutate(rng: random.Random, values: dict[str, str], earlier: list[dict[str, 
     elif kind == 2 and earlier:
         values[column] = rng.choice(earlier)[column]  # a duplicate, maybe
     elif kind == 3:
-        values[rng.choice(transfer._DATE_COLUMNS)] = rng.choice(
+        values[rng.choice(import_worker._DATE_COLUMNS)] = rng.choice(
             ["2999-01-01", "1990-02-30", "19900501", "x", (today_jst()).isoformat()]
         )
     elif kind == 4:
@@ -394,6 +394,17 @@ def test_write_keys_never_show_key_bytes() -> None:
     for versions in keys.indexes.values():
         for _, _, key in versions:
             assert key.hex() not in text
+    # What the workers get: the same keys, each index version placed in its column.
+    sealing = transfer.sealing_keys(keys)
+    shown = repr(sealing) + str(sealing) + repr(import_worker.Framer(sealing))
+    for _, key in sealing.deks.values():
+        assert key.hex() not in shown
+    for name, placed in sealing.indexes.items():
+        assert [c for c, _, _ in placed] == [
+            index_column(name, version) for version, _, _ in keys.indexes[name]
+        ]
+        for _, _, key in placed:
+            assert key.hex() not in shown
 
 
 # --- the fast paths: the same as the plain ones ---------------------------------------
@@ -418,8 +429,8 @@ def test_column_checks_match_row_checks(seed: int) -> None:
     rows = [r for r in reader if r]
     positions = transfer._positions(header)
     today = today_jst()
-    slow, residents = transfer._check_one_by_one(rows, positions, 1, today)
-    fast = transfer._check_clean(rows, positions, 1, today)
+    slow, residents = import_worker._check_one_by_one(rows, positions, 1, today)
+    fast = import_worker._check_clean(rows, positions, 1, today)
     if slow.problems:
         assert fast is None
         return
@@ -448,9 +459,9 @@ def test_column_checks_take_clean_files_and_refuse_each_problem() -> None:
     clean[8]["family_name_kana"] = "ｵﾋﾞﾋﾛ"
     positions = transfer._positions(list(HEADER))
     rows = [[r[c] for c in HEADER] for r in clean]
-    fast = transfer._check_clean(rows, positions, 1, today)
+    fast = import_worker._check_clean(rows, positions, 1, today)
     assert fast is not None
-    slow, _ = transfer._check_one_by_one(rows, positions, 1, today)
+    slow, _ = import_worker._check_one_by_one(rows, positions, 1, today)
     assert fast[0].uniques == slow.uniques
     assert fast[0].removed == slow.removed
     assert fast[1][0][5] == clean[5]["id"].lower()
@@ -476,12 +487,12 @@ def test_column_checks_take_clean_files_and_refuse_each_problem() -> None:
         broken = [dict(r) for r in clean]
         broken[3][column] = bad
         rows = [[r[c] for c in HEADER] for r in broken]
-        assert transfer._check_clean(rows, positions, 1, today) is None, (column, bad)
-        assert transfer._check_one_by_one(rows, positions, 1, today)[0].problems, (column, bad)
+        assert import_worker._check_clean(rows, positions, 1, today) is None, (column, bad)
+        assert import_worker._check_one_by_one(rows, positions, 1, today)[0].problems, (column, bad)
     removed = [dict(r) for r in clean]
     removed[2]["state"], removed[2]["removed_on"] = "deceased", ""
     rows = [[r[c] for c in HEADER] for r in removed]
-    assert transfer._check_clean(rows, positions, 1, today) is None
+    assert import_worker._check_clean(rows, positions, 1, today) is None
 
 
 RECORD_AT = {name: i for i, name in enumerate(transfer.RECORD_FIELDS)}
@@ -538,8 +549,8 @@ def test_files_are_cut_into_chunks_of_whole_rows(
         end = rng.choice(["\n", "\n", "\r\n", "\r"])
         text = end.join(lines) + (end if rng.random() < 0.5 else "")
         header, chunks, rows = transfer._read(text)
-        assert (header, [r for c in chunks for r in transfer._rows(c)]) == _read_rows(text)
-        sizes = [len(transfer._rows(c)) for c in chunks]
+        assert (header, [r for c in chunks for r in import_worker._rows(c)]) == _read_rows(text)
+        sizes = [len(import_worker._rows(c)) for c in chunks]
         assert all(size == chunk_rows for size in sizes[:-1])
         assert all(0 < size <= chunk_rows for size in sizes[-1:])
         if rows is not None:
@@ -704,6 +715,84 @@ async def test_event_ids_never_misalign() -> None:
     bad = events.batch(events.REGISTERED, rids, checked_each={"atena_no": ["1,2", "3"]})
     with pytest.raises(ValueError, match="comma"):
         await events.emit_batch(None, bad)  # type: ignore[arg-type]  # refused before any SQL
+
+
+def test_workers_check_atena_numbers_by_the_events_rule() -> None:
+    """import_worker.event_atena (the workers cannot import the events module) accepts
+    exactly what events.id_check("atena_no") accepts, as it is."""
+    rng = random.Random(11)  # noqa: S311 - test data
+    values = [make_serial(rng.randrange(1, 9_999_999)) for _ in range(300)]
+    values += [v[:-1] + str((int(v[-1]) + 1) % 10) for v in values[:100]]  # wrong check digit
+    values += [v[:7] for v in values[:20]] + ["0" + v for v in values[:20]]  # wrong lengths
+    values += [
+        "",
+        "abcdefgh",
+        "１２３４５６７８",
+        "1234567x",
+        " 1234567",
+        make_individual_number("12345678901"),
+    ]
+    check = events.id_check("atena_no")
+    for value in values:
+        assert import_worker.event_atena(value) == (check(value) == value), value
+        assert check(value) in (None, value)
+
+
+def test_column_check_digits_agree_with_checkdigits() -> None:
+    """The column-wise checks of a clean chunk accept a column exactly when checkdigits
+    accepts every value of it (8-digit serials, 個人番号, 住民票コード, 郵便番号); a
+    household number of another length is left to checkdigits, value by value."""
+    rng = random.Random(12)  # noqa: S311 - test data
+    serials = [make_serial(rng.randrange(1, 9_999_999)) for _ in range(2000)]
+    numbers = [make_individual_number(f"{rng.randrange(10**11):011d}") for _ in range(2000)]
+    codes = [n[:11] for n in numbers]
+    postal = [n[:7] for n in numbers]
+    checks = import_worker._COLUMN_CHECKS
+    for column_check, valid, single in (
+        (import_worker._SERIAL_8, serials, lambda v: len(v) == 8 and is_valid_serial(v)),
+        (checks["household_no"], serials, is_valid_serial),
+        (checks["individual_number"], numbers, is_valid_individual_number),
+        (checks["juminhyo_code"], codes, is_valid_juminhyo_code),
+        (checks["postal_code"], postal, is_valid_postal_code),
+    ):
+        assert all(map(single, valid))
+        assert column_check.all_valid(valid)
+        assert column_check.all_valid([])
+        variants = [
+            v[:i] + d + v[i + 1 :] for v in valid[:60] for i in range(len(v)) for d in "0123456789"
+        ]
+        first = valid[0]
+        variants += [first[:-1], first + "0", "０" + first[1:], first[:3] + " " + first[4:]]
+        for variant in variants:
+            fast = column_check.all_valid([*valid[:5], variant])
+            if len(variant) == len(first):
+                assert fast == single(variant), variant
+            else:  # another length: never accepted here (checkdigits decides, value by value)
+                assert not fast, variant
+
+
+def test_the_worker_module_imports_no_application() -> None:
+    """A spawned worker imports import_worker (and what it needs) only: not SQLAlchemy,
+    asyncpg, the database layer, the keyring or the events (half a CPU-second each)."""
+    code = (
+        "import sys; import shared_gov.domains.residents.import_worker; "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    out = subprocess.run(  # noqa: S603 - this interpreter, a fixed program
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(out.stdout.split())
+    for heavy in (
+        "sqlalchemy",
+        "asyncpg",
+        "shared_gov.db",
+        "shared_gov.crypto.keyring",
+        "shared_gov.domains.residents.events",
+        "shared_gov.domains.residents.repository",
+        "shared_gov.domains.residents.transfer",
+        "shared_gov.policy",
+    ):
+        assert heavy not in loaded, heavy
 
 
 def test_workers_are_started_without_the_entry_script() -> None:

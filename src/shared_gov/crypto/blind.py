@@ -179,4 +179,7 @@ def compound(*parts: str) -> str:
     two different tuples give the same string: ("ab", "c") -> "2:ab1:c" but
     ("a", "bc") -> "1:a2:bc".
     """
-    return "".join(f"{len(p)}:{p}" for p in parts)
+    if len(parts) == 1:  # one part at a time: a bulk import's, per column
+        (part,) = parts
+        return f"{len(part)}:{part}"
+    return "".join([f"{len(p)}:{p}" for p in parts])

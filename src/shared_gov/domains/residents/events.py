@@ -319,7 +319,12 @@ def batch(
         checked[key] = (
             list(values) if key in trusted else [_id_value(key, v, check) for v in values]
         )
-    rids = [_resident_id(r) for r in resident_ids]
+    if set(map(type, resident_ids)) <= {str} and all(map(_CANONICAL_UUID.match, resident_ids)):
+        # Every id already in its stored form (a bulk import's): what
+        # _resident_id returns for each, found in one pass in C.
+        rids = list(resident_ids)
+    else:
+        rids = [_resident_id(r) for r in resident_ids]
     return Batch(kind, names, shared, rids, {k: checked[k] for k in sorted(checked)})
 
 

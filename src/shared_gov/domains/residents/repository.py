@@ -52,6 +52,7 @@ from shared_gov.crypto.keyring import (
     index_column,
 )
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.residents.import_worker import HISTORY_COLUMNS
 from shared_gov.domains.residents.models import Resident
 
 _ALL = tuple(f.name for f in fields(Resident))
@@ -520,15 +521,9 @@ _SEALED: dict[str, tuple[str, ...]] = {
     "residents": ENCRYPTED,
     "resident_history": ("reason", "move_date", "notified_on", "snapshot"),
 }
-_BULK_HISTORY_COLUMNS = (
-    "resident_id",
-    "history_no",
-    "reason",
-    "move_date",
-    "notified_on",
-    "snapshot",
-    "processed_on",
-)
+# One column order for every bulk load of history entries (the import's
+# workers frame their COPY data in it).
+_BULK_HISTORY_COLUMNS = HISTORY_COLUMNS
 _plain_of = attrgetter(*PLAIN)
 _personal_of = attrgetter(*ENCRYPTED)
 _BLIND_POSITION = {column: i for i, column in enumerate(BLIND)}

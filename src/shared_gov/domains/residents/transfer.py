@@ -17,8 +17,13 @@ loaded as soon as it is ready while the file is still clean, so PostgreSQL
 works while the next chunks are sealed and this process only sends bytes;
 all of it in the caller's transaction, under a savepoint that is rolled back
 at the first problem. One ``resident.registered`` event per record
-(:mod:`.events`). Export writes the same layout, decrypted, so importing an
-export reproduces the same records (same ids, 宛名番号 and 世帯番号).
+(:mod:`.events`). What the worker processes run — reading, checking,
+sealing and framing a chunk — lives in :mod:`.import_worker`, which imports
+none of the application (this module does: the database layer, the
+repository, the events); this module is the public entry and re-exports
+the layout and the checks. Export writes the same layout, decrypted, so
+importing an export reproduces the same records (same ids, 宛名番号 and
+世帯番号).
 """
 
 from __future__ import annotations
@@ -26,89 +31,88 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import functools
-import gc
 import io
 import multiprocessing
-import operator
 import os
-import re
-import struct
 import sys
 import types
-import unicodedata
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
 from datetime import date
-from itertools import chain, repeat
-from operator import attrgetter
 from typing import Any, NamedTuple, TextIO
 
-import msgspec
-
 from shared_gov.audit.recorder import AuditEvent, operator_actor, record
-from shared_gov.checkdigits import (
-    is_valid_individual_number,
-    is_valid_juminhyo_code,
-    is_valid_postal_code,
-    is_valid_serial,
-)
 from shared_gov.clock import today_jst
-from shared_gov.crypto.blind import BlindIndex, compound, normalize_digits, normalize_kana
-from shared_gov.crypto.envelope import NULL_FIELD, ColumnSealer
 from shared_gov.crypto.keyring import RESIDENT_INDEXES, WriteKeys, index_column
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import events
+from shared_gov.domains.residents import import_worker as worker
 from shared_gov.domains.residents import repository as repo
-from shared_gov.domains.residents.models import HEAD, RELATIONSHIPS, Resident
+from shared_gov.domains.residents.import_worker import (
+    _AT,
+    _SEX,
+    _TYPE,
+    _UNIQUE,
+    COLUMNS,
+    HEADER,
+    HISTORY_COLUMNS,
+    RECORD_FIELDS,
+    RESIDENT_COLUMNS,
+    Checked,
+    Chunk,
+    Columns,
+    RowError,
+    _missing,
+    _positions,
+    _rows,
+    check_columns,
+    check_rows,
+    record_columns,
+)
+from shared_gov.domains.residents.models import Resident
 from shared_gov.policy.purposes import POLICY_FIELDS
 
-# (column, Japanese label, required)
-COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("id", "内部ID（UUID、省略可）", False),
-    ("atena_no", "宛名番号", True),
-    ("household_no", "世帯番号", True),
-    ("relationship", "続柄", True),
-    ("family_name", "氏", True),
-    ("given_name", "名", True),
-    ("family_name_kana", "氏カナ", True),
-    ("given_name_kana", "名カナ", True),
-    ("birth_date", "生年月日", True),
-    ("sex", "性別（1 男 / 2 女）", True),
-    ("address", "住所", True),
-    ("postal_code", "郵便番号", False),
-    ("individual_number", "個人番号", False),
-    ("juminhyo_code", "住民票コード", False),
-    ("phone", "電話番号", False),
-    ("former_surname", "旧氏", False),
-    ("domicile", "本籍", False),
-    ("previous_address", "前住所", False),
-    ("forward_address", "転出先", False),
-    ("resident_type", "住民種別（1 日本人住民 / 2 外国人住民）", True),
-    ("state", "住民状態（active / moved_out / deceased / removed）", True),
-    ("resident_since", "住民となった年月日", True),
-    ("address_since", "住所を定めた年月日", True),
-    ("notified_on", "届出年月日", True),
-    ("removed_on", "消除年月日", False),
-)
-HEADER = [c for c, _, _ in COLUMNS]
+__all__ = [
+    "COLUMNS",
+    "HEADER",
+    "HISTORY_COLUMNS",
+    "RECORD_FIELDS",
+    "RESIDENT_COLUMNS",
+    "Checked",
+    "Columns",
+    "CopyWriter",
+    "FileErrors",
+    "ImportRejected",
+    "RowError",
+    "Sealed",
+    "check_columns",
+    "check_rows",
+    "export_csv",
+    "import_csv",
+    "parse",
+    "record_columns",
+    "report",
+    "to_csv_text",
+]
+
+# The worker module writes the residents table's layout out (it must not
+# import the repository or the keyring): refuse to run if it ever differs.
+if (worker.PLAIN, worker.ENCRYPTED, worker.BLIND, worker.INDEXES) != (
+    repo.PLAIN,
+    repo.ENCRYPTED,
+    repo.BLIND,
+    RESIDENT_INDEXES,
+):  # pragma: no cover - a change to the residents table not made here
+    raise RuntimeError("import_worker's column layout must follow the repository's")
+
 ALL_FIELDS = tuple(c for c in HEADER if c in POLICY_FIELDS)
-_SEX = {"1": "male", "2": "female"}
 _SEX_CODE = {v: k for k, v in _SEX.items()}
-_TYPE = {"1": "japanese", "2": "foreign"}
 _TYPE_CODE = {v: k for k, v in _TYPE.items()}
-_STATES = frozenset({"active", "moved_out", "deceased", "removed"})
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    row: int
-    """1-based data row number (the header is row 0)."""
-    column: str
-    reason: str
+_EVENT_ATENA = events.id_check("atena_no")
+"""The events' own rule for 宛名番号 (the workers check with
+:func:`import_worker.event_atena`, the same rule; tests hold them together)."""
 
 
 class ImportRejected(Exception):
@@ -117,393 +121,6 @@ class ImportRejected(Exception):
     def __init__(self, errors: list[RowError]) -> None:
         super().__init__(f"{len(errors)} problems; nothing was written")
         self.errors = errors
-
-
-def _date(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-# Column positions in COLUMNS order: a row is checked as one list of stripped
-# cells, without building a dict per row (parse runs 100,000 times per file).
-_AT = {c: i for i, c in enumerate(HEADER)}
-_REQUIRED = tuple((_AT[c], c) for c, _, required in COLUMNS if required)
-_DATE_COLUMNS = ("birth_date", "resident_since", "address_since", "notified_on", "removed_on")
-_DATE_AT = tuple((_AT[c], c) for c in _DATE_COLUMNS)
-_CHECKS: tuple[tuple[int, str, Callable[[str], bool], str], ...] = (
-    (_AT["atena_no"], "atena_no", is_valid_serial, "check digit does not match"),
-    # The members of a household share its number: check each number once.
-    (
-        _AT["household_no"],
-        "household_no",
-        functools.lru_cache(maxsize=4096)(is_valid_serial),
-        "check digit does not match",
-    ),
-    (
-        _AT["individual_number"],
-        "individual_number",
-        is_valid_individual_number,
-        "check digit does not match",
-    ),
-    (_AT["juminhyo_code"], "juminhyo_code", is_valid_juminhyo_code, "must be 11 digits"),
-    (_AT["postal_code"], "postal_code", is_valid_postal_code, "must be 7 digits"),
-)
-_EVENT_ATENA = events.id_check("atena_no")
-"""Valid 宛名番号 for an event: 8 digits, check digit (what the checks above and the
-length check below accept together)."""
-_KANA_AT = tuple((_AT[c], c) for c in ("family_name_kana", "given_name_kana"))
-_LIMITS = tuple(
-    (_AT[c], c, limit, f"longer than {limit} characters")
-    for c, limit in (
-        ("family_name", 50),
-        ("given_name", 50),
-        ("former_surname", 50),
-        ("address", 200),
-        ("domicile", 200),
-        ("previous_address", 200),
-        ("forward_address", 200),
-    )
-)
-# Unique within the file: (position, column, only among active records).
-_UNIQUE = tuple(
-    (_AT[c], c, c in ("individual_number", "juminhyo_code"))
-    for c in ("id", "atena_no", "individual_number", "juminhyo_code")
-)
-_OPTIONAL_TEXT = (
-    "postal_code",
-    "individual_number",
-    "juminhyo_code",
-    "phone",
-    "former_surname",
-    "domicile",
-    "previous_address",
-    "forward_address",
-)
-# The text form str(uuid.UUID(...)) gives: such an id is kept as it is.
-_CANONICAL_UUID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_KATAKANA = re.compile("[\u30a1-\u30fa\u30fb\u30fc]*")
-_HIRAGANA = {c: c + 0x60 for c in range(0x3041, 0x3097)}  # ぁ..ゖ -> ァ..ヶ
-_REMOVED = _STATES - {"active"}
-
-
-def _kana(value: str) -> str:
-    """service.normalize_kana, without re-normalising text that already is NFKC."""
-    if not unicodedata.is_normalized("NFKC", value):
-        value = unicodedata.normalize("NFKC", value)
-    return value.replace(" ", "").replace("\u3000", "").translate(_HIRAGANA)
-
-
-@dataclass(slots=True)
-class Checked:
-    """A chunk's rows checked (everything but duplicates within the file).
-
-    Column by column, so that it crosses between processes cheaply; no
-    personal value but the numbers that must be unique in a file.
-    """
-
-    first: int
-    """The number of the chunk's first row."""
-    problems: dict[int, list[RowError]]
-    """Row number -> its problems, in the order they are reported."""
-    removed: list[bool]
-    """Every row: a removed record (除票), whose numbers need not be unique."""
-    uniques: tuple[list[str], ...]
-    """Per column unique in a file (``_UNIQUE``), every row's value as it would be stored."""
-    households: dict[str, str | None]
-    """The valid rows' households, as first met -> the last active 世帯主 among
-    those rows (None: none of them)."""
-
-    @property
-    def numbers(self) -> range:
-        return range(self.first, self.first + len(self.removed))
-
-
-def _positions(header: list[str]) -> list[int]:
-    # As csv.DictReader would: a repeated column name means its last cell.
-    where = {name: i for i, name in enumerate(header)}
-    return [where.get(c, -1) for c in HEADER]
-
-
-def _missing(header: list[str]) -> list[RowError]:
-    return [
-        RowError(0, c, "column missing from the header")
-        for c, _, required in COLUMNS
-        if required and c not in header
-    ]
-
-
-RECORD_FIELDS = tuple(f.name for f in fields(Resident))
-"""A record's fields in :class:`Resident` order: the order of a chunk's columns."""
-Columns = list[list[Any]]
-"""Valid records column by column, in :data:`RECORD_FIELDS` order."""
-
-
-def check_rows(
-    rows: Iterable[list[str]], positions: list[int], first: int, today: date
-) -> tuple[Checked, list[Resident]]:
-    """Check CSV rows (blank lines already left out) numbered from ``first``.
-
-    Returns what the main process needs and the records of the valid rows.
-    Pure and picklable both ways; duplicates within the file are found by
-    :class:`FileErrors` over all chunks in order.
-    """
-    rows = rows if isinstance(rows, list) else list(rows)
-    clean = _check_clean(rows, positions, first, today)
-    if clean is None:
-        return _check_one_by_one(rows, positions, first, today)
-    checked, columns = clean
-    return checked, list(map(Resident, *columns))
-
-
-def check_columns(
-    rows: list[list[str]], positions: list[int], first: int, today: date
-) -> tuple[Checked, Columns | None]:
-    """:func:`check_rows` for loading: the valid records column by column, None if any
-    row has a problem (nothing of such a file is loaded)."""
-    clean = _check_clean(rows, positions, first, today)
-    if clean is not None:
-        return clean
-    checked, residents = _check_one_by_one(rows, positions, first, today)
-    return checked, None if checked.problems else record_columns(residents)
-
-
-def record_columns(residents: Sequence[Resident]) -> Columns:
-    """Records column by column, in :data:`RECORD_FIELDS` order."""
-    return [list(c) for c in zip(*map(_record_values, residents), strict=True)]
-
-
-_record_values = attrgetter(*RECORD_FIELDS)
-
-
-def _check_clean(
-    rows: list[list[str]], positions: list[int], first: int, today: date
-) -> tuple[Checked, Columns] | None:
-    """:func:`check_rows` for a chunk without a single problem, column by column.
-
-    The same checks as :func:`_check_one_by_one` (a row passes here only if
-    it passes there; tests hold the two to the same records), each run over
-    a whole column with C-level ``map``/``set``/``max`` instead of a Python
-    loop per row and cell: about half the cost (measured). At the first
-    problem it gives up (None) and the chunk is checked row by row, which
-    also writes the report; a file with a problem is never loaded, so only
-    clean files need the speed.
-    """
-    n = len(rows)
-    if not n:
-        return None
-    widths = set(map(len, rows))
-    # Rows of one width (the usual file): the file's columns in one C call.
-    across = list(zip(*rows, strict=True)) if len(widths) == 1 else []
-    shortest = min(widths)
-
-    def column(name: str) -> list[str]:
-        i = positions[_AT[name]]
-        if i < 0:
-            return [""] * n
-        if i < len(across):
-            return list(map(str.strip, across[i]))
-        if i < shortest:
-            return list(map(str.strip, map(operator.itemgetter(i), rows)))
-        return [r[i].strip() if i < len(r) else "" for r in rows]
-
-    cells = {name: column(name) for name in HEADER}
-    if any("" in cells[name] for _, name in _REQUIRED):
-        return None
-    dates: dict[str, list[date | None]] = {}
-    for name in _DATE_COLUMNS:
-        values = cells[name]
-        if "" in values:
-            parsed = [_date(v) if v else None for v in values]
-            if any(v and d is None for v, d in zip(values, parsed, strict=True)):
-                return None
-        else:
-            try:
-                parsed = list(map(date.fromisoformat, values))
-            except ValueError:
-                return None
-        if max(filter(None, parsed), default=today) > today:
-            return None
-        dates[name] = parsed
-    for _, name, check, _ in _CHECKS:
-        if name == "atena_no":
-            continue  # below
-        values = cells[name]
-        if not all(map(check, filter(None, values) if "" in values else values)):
-            return None
-    # 宛名番号: 8 digits whose last is the check digit, checked the way events
-    # check them (the same rule), so the events take them as they are.
-    if not all(map(_EVENT_ATENA, cells["atena_no"])):
-        return None
-    ids = cells["id"]
-    if not all(map(_CANONICAL_UUID.fullmatch, filter(None, ids))):
-        try:
-            ids = [str(uuid.UUID(v)) if v else v for v in ids]
-        except ValueError:
-            return None
-    states = cells["state"]
-    for name, known in (
-        ("sex", _SEX),
-        ("resident_type", _TYPE),
-        ("state", _STATES),
-        ("relationship", RELATIONSHIPS),
-    ):
-        if not set(cells[name]).issubset(known):
-            return None
-    kana = {}
-    for _, name in _KANA_AT:
-        # Each distinct name once: kana names repeat a lot in a register.
-        # (A memo for this chunk only: no personal value outlives the check.)
-        normalized = {v: _kana(v) for v in set(cells[name])}
-        if not all(map(_KATAKANA.fullmatch, normalized.values())):
-            return None
-        kana[name] = list(map(normalized.__getitem__, cells[name]))
-    if any(max(map(len, cells[name])) > limit for _, name, limit, _ in _LIMITS):
-        return None
-    if _REMOVED.isdisjoint(states):
-        removed = [False] * n
-    else:
-        removed = [s in _REMOVED for s in states]
-        if any(r and not on for r, on in zip(removed, cells["removed_on"], strict=True)):
-            return None
-    uniques = tuple(ids if c == "id" else cells[c] for _, c, _ in _UNIQUE)
-    if "" in ids:
-        ids = [v or str(uuid.uuid4()) for v in ids]
-    households, relationships = cells["household_no"], cells["relationship"]
-    heads: dict[str, str | None] = dict.fromkeys(households)
-    for household, relationship, state, rid in zip(
-        households, relationships, states, ids, strict=True
-    ):
-        if relationship == HEAD and state == "active":
-            heads[household] = rid
-
-    def optional(name: str) -> list[str | None]:
-        values = cells[name]
-        return [v or None for v in values] if "" in values else list(values)
-
-    record: dict[str, list[Any]] = {
-        "id": ids,
-        "atena_no": cells["atena_no"],
-        "version": [1] * n,
-        "state": states,
-        "resident_type": list(map(_TYPE.__getitem__, cells["resident_type"])),
-        "household_no": households,
-        "relationship": relationships,
-        "family_name": cells["family_name"],
-        "given_name": cells["given_name"],
-        **kana,
-        **{name: dates[name] for name in _DATE_COLUMNS},
-        "sex": list(map(_SEX.__getitem__, cells["sex"])),
-        "address": cells["address"],
-        **{name: optional(name) for name in _OPTIONAL_TEXT},
-        "history_no": [1] * n,
-        "support_measure": [False] * n,
-    }
-    checked = Checked(first, {}, removed, uniques, heads)
-    return checked, [record[name] for name in RECORD_FIELDS]
-
-
-def _check_one_by_one(
-    rows: list[list[str]], positions: list[int], first: int, today: date
-) -> tuple[Checked, list[Resident]]:
-    """:func:`check_rows` row by row: every problem of every row, in report order."""
-    checked = Checked(first, {}, [], tuple([] for _ in _UNIQUE), {})
-    residents: list[Resident] = []
-    unique_at = [i for i, _, _ in _UNIQUE]
-    for number, raw in enumerate(rows, start=first):
-        width = len(raw)
-        row = [raw[i].strip() if 0 <= i < width else "" for i in positions]
-        problems: list[RowError] = [
-            RowError(number, column, "required") for i, column in _REQUIRED if not row[i]
-        ]
-        dates: list[date | None] = []
-        for i, column in _DATE_AT:
-            value = row[i]
-            parsed = _date(value) if value else None
-            if value and parsed is None:
-                problems.append(RowError(number, column, "not a date (YYYY-MM-DD)"))
-            elif parsed is not None and parsed > today:
-                problems.append(RowError(number, column, "in the future"))
-            dates.append(parsed)
-        for i, column, check, reason in _CHECKS:
-            if row[i] and not check(row[i]):
-                problems.append(RowError(number, column, reason))
-        # The register's 宛名番号 are 8 digits (search, sequences and events
-        # rely on it).
-        atena = row[_AT["atena_no"]]
-        if atena and len(atena) != 8:
-            problems.append(RowError(number, "atena_no", "must be 8 digits"))
-        rid = row[_AT["id"]]
-        if rid:
-            try:
-                rid = row[_AT["id"]] = str(uuid.UUID(rid))
-            except ValueError:
-                problems.append(RowError(number, "id", "not a UUID"))
-        sex, kind, state = row[_AT["sex"]], row[_AT["resident_type"]], row[_AT["state"]]
-        relationship = row[_AT["relationship"]]
-        if sex and sex not in _SEX:
-            problems.append(RowError(number, "sex", "must be 1 or 2"))
-        if kind and kind not in _TYPE:
-            problems.append(RowError(number, "resident_type", "must be 1 or 2"))
-        if state and state not in _STATES:
-            problems.append(RowError(number, "state", "not a known state"))
-        if relationship and relationship not in RELATIONSHIPS:
-            problems.append(RowError(number, "relationship", "not a known 続柄"))
-        kana: list[str] = []
-        for i, column in _KANA_AT:
-            value = _kana(row[i])
-            kana.append(value)
-            if value and not _KATAKANA.fullmatch(value):
-                problems.append(RowError(number, column, "must be written in kana"))
-        for i, column, limit, reason in _LIMITS:
-            if len(row[i]) > limit:
-                problems.append(RowError(number, column, reason))
-        removed = state in _REMOVED
-        if removed and not row[_AT["removed_on"]]:
-            problems.append(RowError(number, "removed_on", "required for a removed resident"))
-        checked.removed.append(removed)
-        for values, i in zip(checked.uniques, unique_at, strict=True):
-            values.append(row[i])
-        if problems:
-            checked.problems[number] = problems
-            continue
-        resident = Resident(
-            id=rid or str(uuid.uuid4()),
-            atena_no=atena,
-            version=1,
-            state=state,
-            resident_type=_TYPE[kind],
-            household_no=row[_AT["household_no"]],
-            relationship=relationship,
-            family_name=row[_AT["family_name"]],
-            given_name=row[_AT["given_name"]],
-            family_name_kana=kana[0],
-            given_name_kana=kana[1],
-            birth_date=dates[0],  # type: ignore[arg-type]
-            sex=_SEX[sex],
-            address=row[_AT["address"]],
-            postal_code=row[_AT["postal_code"]] or None,
-            individual_number=row[_AT["individual_number"]] or None,
-            juminhyo_code=row[_AT["juminhyo_code"]] or None,
-            phone=row[_AT["phone"]] or None,
-            former_surname=row[_AT["former_surname"]] or None,
-            domicile=row[_AT["domicile"]] or None,
-            previous_address=row[_AT["previous_address"]] or None,
-            forward_address=row[_AT["forward_address"]] or None,
-            resident_since=dates[1],  # type: ignore[arg-type]
-            address_since=dates[2],  # type: ignore[arg-type]
-            notified_on=dates[3],  # type: ignore[arg-type]
-            removed_on=dates[4],
-            history_no=1,
-        )
-        residents.append(resident)
-        heads = checked.households
-        if resident.household_no not in heads:
-            heads[resident.household_no] = None
-        if relationship == HEAD and state == "active":
-            heads[resident.household_no] = resident.id
-    return checked, residents
 
 
 class FileErrors:
@@ -574,87 +191,10 @@ def parse(stream: TextIO) -> tuple[list[Resident], list[RowError]]:
 # --- COPY payloads -------------------------------------------------------------------
 #
 # A clean chunk becomes the bytes of a binary COPY per table, built where it
-# was checked (a worker process for a large file), so the loading process
-# only sends them: encoding a hundred thousand records again there, value by
-# value (``copy_records_to_table``), cost about a second of its CPU
-# (measured), all of it while PostgreSQL waited for the next chunk.
-
-RESIDENT_COLUMNS: tuple[str, ...] = (*repo.PLAIN, *repo.ENCRYPTED, *repo.BLIND)
-"""The residents columns a load writes, in COPY order (those ``repository.insert`` writes)."""
-HISTORY_COLUMNS = (
-    "resident_id",
-    "history_no",
-    "reason",
-    "move_date",
-    "notified_on",
-    "snapshot",
-    "processed_on",
-)
-_HISTORY_SEALED = ("reason", "move_date", "notified_on", "snapshot")
-_IMPORT_REASON = b"import"
-"""The history entry's 異動事由 (what ``repository.append_history`` stores for an import)."""
-
-# Binary COPY: signature, flags (none), header extension length (0); then per
-# row a 16-bit field count and each field as a 32-bit length (-1: NULL) and
-# its bytes in the column type's binary form; then -1 as the field count.
-_COPY_HEAD = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_COPY_TAIL = b"\xff\xff"
-_field_length = struct.Struct(">i").pack
-_int4_field = functools.partial(struct.Struct(">ii").pack, 4)
-_int8_field = functools.partial(struct.Struct(">iq").pack, 8)
-_UUID_LENGTH = _field_length(16)
-_BOOL_FIELDS = {False: _field_length(1) + b"\x00", True: _field_length(1) + b"\x01"}
-_PG_EPOCH = date(2000, 1, 1).toordinal()
-"""PostgreSQL's binary dates count days from 2000-01-01."""
-_PLAIN_TYPES = {
-    "id": "uuid",
-    "atena_no": "text",
-    "version": "int4",
-    "state": "text",
-    "household_no": "text",
-    "history_no": "int4",
-    "support_measure": "bool",
-}
-if set(_PLAIN_TYPES) != set(repo.PLAIN):
-    raise RuntimeError("_PLAIN_TYPES must follow repository.PLAIN")  # pragma: no cover
-
-
-def _text_fields(values: Iterable[str]) -> list[bytes]:
-    encoded = list(map(str.encode, values))
-    return list(map(operator.add, map(_field_length, map(len, encoded)), encoded))
-
-
-def _uuid_fields(ids: Iterable[str]) -> list[bytes]:
-    # Ids are canonical by now (check_rows): 32 hex digits and four hyphens.
-    return [_UUID_LENGTH + bytes.fromhex(rid.replace("-", "")) for rid in ids]
-
-
-def _plain_fields(name: str, values: Sequence[Any]) -> list[bytes]:
-    kind = _PLAIN_TYPES[name]
-    if kind == "uuid":
-        return _uuid_fields(values)
-    if kind == "int4":
-        return list(map(_int4_field, values))
-    if kind == "bool":
-        return list(map(_BOOL_FIELDS.__getitem__, values))
-    return _text_fields(values)
-
-
-def _utf8(values: Sequence[Any], dates: bool) -> list[bytes | None]:
-    """A column's values as the envelopes hold them: UTF-8 text, dates in ISO form."""
-    if None not in values:  # most columns: one C-level pass
-        return list(map(str.encode, map(date.isoformat, values) if dates else values))
-    if dates:
-        return [None if v is None else v.isoformat().encode() for v in values]
-    return [None if v is None else v.encode() for v in values]
-
-
-def _copy_data(columns: Sequence[Sequence[bytes]], rows: int) -> bytes:
-    """A whole binary COPY from its columns' fields: one join, no loop per row in Python."""
-    count = struct.pack(">h", len(columns))
-    # Joined row by row, then all rows: faster than one join over every field.
-    body = map(b"".join, zip(repeat(count, rows), *columns, strict=True))
-    return b"".join(chain((_COPY_HEAD,), body, (_COPY_TAIL,)))
+# was checked (a worker process for a large file: :mod:`.import_worker`), so
+# the loading process only sends them: encoding a hundred thousand records
+# again there, value by value (``copy_records_to_table``), cost about a
+# second of its CPU (measured), all of it while PostgreSQL waited.
 
 
 class Sealed(NamedTuple):
@@ -668,34 +208,44 @@ class Sealed(NamedTuple):
     """Their ``resident.registered`` events, checked."""
 
 
+def sealing_keys(keys: WriteKeys) -> worker.SealingKeys:
+    """A town's write keys as the workers take them: each index version in its column."""
+    return worker.SealingKeys(
+        keys.tenant,
+        dict(keys.deks),
+        {
+            name: tuple((index_column(name, version), bits, key) for version, bits, key in versions)
+            for name, versions in keys.indexes.items()
+        },
+    )
+
+
+def _sealed(framed: worker.Framed, import_id: str) -> Sealed:
+    """A framed chunk with its ``resident.registered`` events, checked here: the
+    events module is the loading process's (it imports the database layer)."""
+    registered = events.batch(
+        events.REGISTERED,
+        framed.ids,
+        # Checked when the file was read, with the events' rule (import_worker.event_atena).
+        checked_each={"atena_no": framed.atena},
+        history_no="1",
+        import_id=import_id,
+    )
+    return Sealed(framed.residents, framed.history, registered)
+
+
 class CopyWriter:
     """Turns checked records into what a load writes, for one town's write keys.
 
-    The same values :func:`repository.insert` and
-    :func:`repository.append_history` store (envelopes that decrypt to the
-    same text at the same place, the same blind-index values, the same
-    snapshot), built column by column (:class:`ColumnSealer`) and framed as
-    binary COPY. Built from :class:`WriteKeys`, so a worker process can have
-    one; never shows a key in a repr.
+    :class:`import_worker.Framer` (the same envelopes, blind-index values,
+    snapshots and COPY framing the workers make) plus the checked events;
+    never shows a key in a repr.
     """
 
-    __slots__ = ("_history", "_indexes", "_residents")
+    __slots__ = ("_framer",)
 
     def __init__(self, keys: WriteKeys) -> None:
-        def sealer(table: str, column: str) -> ColumnSealer:
-            version, key = keys.deks[f"{table}.{column}"]
-            return ColumnSealer(key, version, (keys.tenant, table, column))
-
-        self._residents = tuple(sealer("residents", c) for c in repo.ENCRYPTED)
-        self._history = tuple(sealer("resident_history", c) for c in _HISTORY_SEALED)
-        # Every live version of each index (two during a key rotation), by column.
-        self._indexes = {
-            name: tuple(
-                (index_column(name, version), BlindIndex(key, bits))
-                for version, bits, key in versions
-            )
-            for name, versions in keys.indexes.items()
-        }
+        self._framer = worker.Framer(sealing_keys(keys))
 
     def __repr__(self) -> str:
         return "CopyWriter()"  # never the keys
@@ -707,89 +257,7 @@ class CopyWriter:
         (or :func:`record_columns` of what :func:`check_rows` accepted) gives
         them; their 宛名番号 are not checked again for the events.
         """
-        record = dict(zip(RECORD_FIELDS, columns, strict=True))
-        ids: list[str] = record["id"]
-        count = len(ids)
-        if not count:
-            raise ValueError("no records to write")  # a chunk always has rows
-        places = ColumnSealer.places(ids)
-        # Struct instances with the record's fields: the snapshot JSON is the
-        # same document msgspec makes of a Resident; built in C, unlike dataclasses.
-        records: list[Any] = list(map(_Record, *columns))
-        blind = dict.fromkeys(repo.BLIND, [NULL_FIELD] * count)
-        for name, inputs in zip(RESIDENT_INDEXES, _index_inputs(record), strict=True):
-            for column, index in self._indexes[name]:
-                blind[column] = [
-                    NULL_FIELD if v is None else _int8_field(v) for v in index.values(inputs)
-                ]
-        rows = _copy_data(
-            [
-                *(_plain_fields(name, record[name]) for name in repo.PLAIN),
-                *(
-                    sealer.copy_fields(places, _utf8(record[name], name in _DATE_COLUMNS))
-                    for name, sealer in zip(repo.ENCRYPTED, self._residents, strict=True)
-                ),
-                *(blind[c] for c in repo.BLIND),
-            ],
-            count,
-        )
-        history_nos: list[int] = record["history_no"]
-        entries = ColumnSealer.places(f"{rid}/{n}" for rid, n in zip(ids, history_nos, strict=True))
-        history_values: tuple[list[bytes | None], ...] = (
-            [_IMPORT_REASON] * count,
-            _utf8(record["address_since"], dates=True),
-            _utf8(record["notified_on"], dates=True),
-            list(map(msgspec.json.encode, records)),
-        )
-        reason, move_date, notified_on, snapshot = (
-            sealer.copy_fields(entries, values)
-            for sealer, values in zip(self._history, history_values, strict=True)
-        )
-        history = _copy_data(
-            [
-                _uuid_fields(ids),
-                list(map(_int4_field, history_nos)),
-                reason,
-                move_date,
-                notified_on,
-                snapshot,
-                [_int4_field(processed_on.toordinal() - _PG_EPOCH)] * count,
-            ],
-            count,
-        )
-        registered = events.batch(
-            events.REGISTERED,
-            ids,
-            # Checked when the file was read: the events' own rule (_EVENT_ATENA).
-            checked_each={"atena_no": record["atena_no"]},
-            history_no="1",
-            import_id=import_id,
-        )
-        return Sealed(rows, history, registered)
-
-
-if RESIDENT_INDEXES != ("individual_number", "kana_birth", "phone", "juminhyo_code"):
-    raise RuntimeError("_index_inputs must follow RESIDENT_INDEXES")  # pragma: no cover
-
-
-def _index_inputs(record: dict[str, list[Any]]) -> tuple[list[str | None], ...]:
-    """repository._index_texts, column by column: the same inputs for every record
-    (tests hold the two together), without a Python call per record and index."""
-
-    def digits(values: list[str | None]) -> list[str | None]:
-        return [normalize_digits(v) if v else None for v in values]
-
-    kana = map(normalize_kana, record["family_name_kana"])
-    return (
-        digits(record["individual_number"]),
-        list(map(compound, kana, map(date.isoformat, record["birth_date"]))),
-        digits(record["phone"]),
-        digits(record["juminhyo_code"]),
-    )
-
-
-_Record = msgspec.defstruct("_Record", [(name, Any) for name in RECORD_FIELDS])
-"""A record as a msgspec Struct (see :meth:`CopyWriter.write`)."""
+        return _sealed(self._framer.write(columns, processed_on), import_id)
 
 
 # --- loading -------------------------------------------------------------------------
@@ -798,34 +266,19 @@ CHUNK_ROWS = 2000
 """Rows per task: checked, sealed and loaded together."""
 PARALLEL_MIN_ROWS = 4000
 """From this many rows a file is checked and sealed by worker processes."""
-LOCAL_CHUNKS = 3
+LOCAL_CHUNKS = 1
 """With workers: how many first chunks this process checks and seals itself,
-while the workers start (about half a second), so that PostgreSQL starts
-loading at once; the workers take the next ones."""
+while the workers start, so that PostgreSQL starts loading at once; the
+workers take the next ones. One: a worker starts in about a tenth of a second
+now that it imports only :mod:`.import_worker` (three were needed when each
+imported the application, half a second); 0 and 1 measured alike, and each
+chunk sealed here is CPU this process does not spend sending COPY data."""
 _SAVEPOINT = "shared_gov_import"
 
 Done = tuple[Checked, Sealed | None]
 """A chunk checked and, if it has no problems, sealed."""
-Chunk = list[list[str]] | str
-"""A chunk's rows, or the lines that hold them (a file without quotes: the
-process that checks the chunk reads them itself, so they need not be read
-here and sent as cells)."""
 _BLANK_LINES = frozenset({"\n", "\r\n", "\r"})
 """Lines csv.reader reads as no row at all (a blank line is not a row)."""
-
-
-def _rows(chunk: Chunk) -> list[list[str]]:
-    """A chunk's rows, read as csv.reader reads them (a blank line is not a row)."""
-    if not isinstance(chunk, str):
-        return chunk
-    if '"' not in chunk and "\r" not in chunk and "\0" not in chunk:
-        lines = chunk.split("\n")
-        if max(map(len, lines)) <= csv.field_size_limit():
-            # Nothing quoted, no line longer than csv.reader allows a cell:
-            # each line is its cells split on commas, as csv.reader would
-            # split it, in a fifth of the time.
-            return [line.split(",") for line in lines if line]
-    return [r for r in csv.reader(io.StringIO(chunk, newline="")) if r]
 
 
 def _read(text: str) -> tuple[list[str], list[Chunk], list[list[str]] | None]:
@@ -872,57 +325,17 @@ def _read(text: str) -> tuple[list[str], list[Chunk], list[list[str]] | None]:
     return header, chunks, None
 
 
-def check_and_seal(
-    writer: CopyWriter,
+def _check_and_seal(
+    framer: worker.Framer,
     chunk: Chunk,
     positions: list[int],
     first: int,
     today: date,
     import_id: str,
 ) -> Done:
-    """One chunk's whole CPU work: read, check, then (if every row is valid) seal."""
-    checked, columns = check_columns(_rows(chunk), positions, first, today)
-    if columns is None:
-        return checked, None
-    return checked, writer.write(columns, today, import_id)
-
-
-# Worker process state: the town's writer, from the pool's initializer.
-_WRITER: CopyWriter | None = None
-
-
-def _start_worker(keys: WriteKeys) -> None:
-    global _WRITER  # one per worker process, for the import it serves
-    _WRITER = CopyWriter(keys)
-
-
-def _ready() -> None:
-    """A no-op task: makes the executor start a process now."""
-
-
-def _in_worker(chunk: Chunk, positions: list[int], first: int, today: date, import_id: str) -> Done:
-    if _WRITER is None:  # pragma: no cover - the initializer always runs first
-        raise RuntimeError("worker has no writer")
-    with _no_cyclic_gc():
-        return check_and_seal(_WRITER, chunk, positions, first, today, import_id)
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building rows in bulk.
-
-    A load allocates millions of small acyclic objects (cells, tuples,
-    envelopes); the collector's repeated scans of them cost about a fifth of
-    the checking and sealing (measured). Reference counting still frees
-    everything; the collector resumes (and catches up) afterwards.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    """One chunk checked and sealed here (a small file, or the first chunks)."""
+    checked, framed = worker.check_and_seal(framer, chunk, positions, first, today)
+    return checked, None if framed is None else _sealed(framed, import_id)
 
 
 @contextlib.contextmanager
@@ -948,26 +361,28 @@ def _bare_main() -> Iterator[None]:
             sys.modules["__main__"] = saved
 
 
-def _start_pool(keys: WriteKeys, workers: int) -> ProcessPoolExecutor:
+def _start_pool(keys: worker.SealingKeys, workers: int) -> ProcessPoolExecutor:
     """Worker processes for one import, each with the town's write keys.
 
     Spawned, as the service's workers are (no inherited HSM session, lock or
     event loop), and started now so that they load while the file is split.
-    The keys reach them through the initializer, over a pipe between our own
-    processes; :class:`WriteKeys` never shows key bytes in a repr, a log line
-    or a traceback.
+    They run :mod:`.import_worker` only (initializer and tasks are its
+    functions, the keys and results its classes), so they never import the
+    application. The keys reach them through the initializer, over a pipe
+    between our own processes; :class:`~.import_worker.SealingKeys` never
+    shows key bytes in a repr, a log line or a traceback.
     """
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
+        initializer=worker.start_worker,
         initargs=(keys,),
     )
     try:
         # Each submit starts a process (until there are ``workers``).
         with _bare_main():
             for _ in range(workers):
-                pool.submit(_ready)
+                pool.submit(worker.ready)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -978,7 +393,7 @@ def _worker_count(lines: int, requested: int | None) -> int:
     if requested is not None:
         return requested
     if lines < PARALLEL_MIN_ROWS:
-        return 0  # starting processes (about half a second) would cost more
+        return 0  # starting processes and moving chunks between them would cost more
     # A worker seals a chunk in about the time PostgreSQL loads it, and
     # PostgreSQL needs a core of its own: beyond three workers COPY is the
     # bottleneck (on two cores, one or two workers did equally, three worse:
@@ -1002,7 +417,7 @@ class _Chunks:
         chunks: list[Chunk],
         positions: list[int],
         today: date,
-        keys: WriteKeys,
+        keys: worker.SealingKeys,
         pool: ProcessPoolExecutor | None,
         workers: int,
         import_id: str,
@@ -1013,7 +428,7 @@ class _Chunks:
         self._keys = keys
         self._pool = pool
         self._import_id = import_id
-        self._pending: deque[asyncio.Future[Done]] = deque()
+        self._pending: deque[asyncio.Future[worker.Done]] = deque()
         self.closing: asyncio.Future[None] | None = None
         """The pool's shutdown, once every chunk has come back."""
         # Leave the pool a chunk at least (a small file is not worth it).
@@ -1031,21 +446,20 @@ class _Chunks:
         self._pending.append(
             asyncio.get_running_loop().run_in_executor(
                 self._pool,
-                _in_worker,
+                worker.in_worker,
                 self._chunks[number],
                 self._positions,
                 1 + number * CHUNK_ROWS,
                 self._today,
-                self._import_id,
             )
         )
 
     async def results(self) -> AsyncIterator[Done]:
         if self._pool is None:
-            writer = CopyWriter(self._keys)
+            framer = worker.Framer(self._keys)
             for number, chunk in enumerate(self._chunks):
-                yield check_and_seal(
-                    writer,
+                yield _check_and_seal(
+                    framer,
                     chunk,
                     self._positions,
                     1 + number * CHUNK_ROWS,
@@ -1054,11 +468,11 @@ class _Chunks:
                 )
             return
         if self._local:
-            writer = CopyWriter(self._keys)
+            framer = worker.Framer(self._keys)
             for number in range(self._local):
                 yield await asyncio.to_thread(
-                    check_and_seal,
-                    writer,
+                    _check_and_seal,
+                    framer,
                     self._chunks[number],
                     self._positions,
                     1 + number * CHUNK_ROWS,
@@ -1066,7 +480,7 @@ class _Chunks:
                     self._import_id,
                 )
         while self._pending:
-            result = await self._pending.popleft()
+            checked, framed = await self._pending.popleft()
             if self._next < len(self._chunks):
                 self._submit()
             elif not self._pending and self.closing is None:
@@ -1075,7 +489,7 @@ class _Chunks:
                 self.closing = asyncio.ensure_future(
                     asyncio.to_thread(self._pool.shutdown, wait=True)
                 )
-            yield result
+            yield checked, None if framed is None else _sealed(framed, self._import_id)
 
     def cancel(self) -> None:
         for future in self._pending:
@@ -1109,7 +523,7 @@ async def import_csv(
     keys = uow.keys
     if keys is None or keys.write_keys is None:  # pragma: no cover - Database provides keys
         raise RuntimeError("this unit of work has no keys")
-    with _no_cyclic_gc():
+    with worker.no_cyclic_gc():
         return await _import(uow, stream.read(), keys.write_keys, on_progress, workers)
 
 
@@ -1121,12 +535,13 @@ async def _import(
     workers: int | None,
 ) -> int:
     workers = _worker_count(text.count("\n"), workers)
+    keys = sealing_keys(write_keys)
     pool = None
     chunks: _Chunks | None = None
     try:
         # Inside the try: a pool that fails half-way through starting (no
         # file descriptors, no memory) is still shut down below.
-        pool = _start_pool(write_keys, workers) if workers else None
+        pool = _start_pool(keys, workers) if workers else None
         header, parts, rows = _read(text)
         del text
         missing = _missing(header)
@@ -1139,7 +554,7 @@ async def _import(
             parts,
             positions,
             today_jst(),
-            write_keys,
+            keys,
             pool,
             workers,
             str(uuid.uuid4()),
