@@ -214,3 +214,20 @@ async def test_asyncpg_raises_an_unavailable_error_when_cut(
             with contextlib.suppress(Exception):
                 await cut.pool.release(conn)
         assert proxy.cut.is_set()
+
+
+async def test_a_committed_id_is_not_trusted_across_a_checkpoint(db: Database) -> None:
+    """After a crash, crash recovery checkpoints and may hand an unflushed
+    transaction id out again; "committed" is then another transaction's.
+    The answer is trusted only under the same latest checkpoint."""
+    conn = await asyncpg.connect(db.url)
+    try:
+        async with conn.transaction():
+            xid = await conn.fetchval("SELECT pg_current_xact_id()::text")
+            await conn.execute("CREATE TEMP TABLE ack_probe (x int)")
+        before = await conn.fetchval("SELECT checkpoint_lsn::text FROM pg_control_checkpoint()")
+        assert await db._committed(xid, before)
+        await conn.execute("CHECKPOINT")  # as crash recovery would
+        assert not await db._committed(xid, before)
+    finally:
+        await conn.close()

@@ -582,13 +582,13 @@ class Database:
         its transaction id first and, after a failure, asks a new connection
         how that transaction ended (``pg_xact_status``): committed is success.
         """
-        xid: str | None = None
+        marker: asyncpg.Record | None = None
         try:
             if tx.writes:
-                xid = await conn.fetchval("SELECT pg_current_xact_id()::text")
+                marker = await conn.fetchrow(_XID_MARKER_SQL)
             await conn.execute(commit_sql(tx.deferred))
         except UNAVAILABLE_ERRORS as exc:
-            if xid is not None and await self._committed(xid):
+            if marker is not None and await self._committed(marker["xid"], marker["checkpoint"]):
                 log.warning("db.commit_ack_lost", outcome="committed")
                 return
             raise errors.unavailable("the database went away during commit") from exc
@@ -598,8 +598,16 @@ class Database:
             await _rollback_quietly(conn)
             raise
 
-    async def _committed(self, xid: str) -> bool:
+    async def _committed(self, xid: str, checkpoint: str) -> bool:
         """Whether transaction ``xid`` committed, asked on a new connection.
+
+        ``checkpoint`` is the server's latest checkpoint when ``xid`` was
+        read. After a crash, an id whose WAL never reached the disk can be
+        handed out again, and "committed" would then describe another
+        transaction (seen in tests/faults/test_restart.py). Crash recovery
+        always ends with a checkpoint before anyone can connect, so the
+        answer is trusted only if the latest checkpoint is still the same; a
+        routine checkpoint in between only makes it unknown.
 
         Retries while the database is unreachable (a restart, crash
         recovery), for at most the pool's acquire timeout; unknown counts as
@@ -610,7 +618,11 @@ class Database:
             try:
                 conn = await asyncpg.connect(self.url, timeout=self.settings.pool_acquire_timeout)
                 try:
-                    status = await conn.fetchval("SELECT pg_xact_status($1::text::xid8)", xid)
+                    row = await conn.fetchrow(
+                        "SELECT pg_xact_status($1::text::xid8) AS status, "
+                        "(SELECT checkpoint_lsn::text FROM pg_control_checkpoint()) AS checkpoint",
+                        xid,
+                    )
                 finally:
                     await conn.close(timeout=self.settings.pool_acquire_timeout)
             except (*UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
@@ -619,8 +631,18 @@ class Database:
                     return False
                 await asyncio.sleep(0.2)
                 continue
+            if row["checkpoint"] != checkpoint:
+                log.warning("db.commit_ack_lost", outcome="unknown", detail="checkpoint since")
+                return False
             # "in progress" cannot last: the session that ran it is gone.
-            return bool(status == "committed")
+            return bool(row["status"] == "committed")
+
+
+# The write's transaction id and the latest checkpoint (see Database._committed).
+_XID_MARKER_SQL = (
+    "SELECT pg_current_xact_id()::text AS xid, "
+    "(SELECT checkpoint_lsn::text FROM pg_control_checkpoint()) AS checkpoint"
+)
 
 
 async def _rollback_quietly(conn: asyncpg.Connection) -> None:
