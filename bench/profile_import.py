@@ -75,7 +75,7 @@ CORES = os.cpu_count() or 1
 TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("households", ("household_no", "head_id")),
     ("residents", repo._WRITTEN),
-    ("resident_history", repo._BULK_HISTORY_COLUMNS),
+    ("resident_history", transfer.HISTORY_COLUMNS),
     ("events", ("type", "resident_id", "fields", "ids")),
 )
 _SHA256_BLOCK = 64
@@ -212,7 +212,7 @@ def _iso(value: object) -> str | None:
 def prepare_work(residents: Sequence[Resident], keys: WriteKeys) -> Work:
     """Every envelope and blind-index value the import computes, ready to compute.
 
-    The same values as ``repository.seal_rows`` (non-empty fields only, dates
+    The same values as the import's workers seal (non-empty fields only, dates
     in ISO form, the history entry's reason, dates and msgspec snapshot), the
     same AAD (town, table, column, row id or "id/history_no", key version).
     """

@@ -35,17 +35,16 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, text
 
 from shared_gov import metrics
 from shared_gov.crypto.blind import MAX_BITS, BlindIndex, plan_bits
-from shared_gov.crypto.envelope import FORMAT_VERSION, NONCE_BYTES, FieldCipher, aad
+from shared_gov.crypto.envelope import FieldCipher, aad
 from shared_gov.crypto.providers import KeyProvider, load_provider
 from shared_gov.logs import get_logger
 from shared_gov.settings import Settings
@@ -145,7 +144,7 @@ class TownKeys:
     """Every live version of each blind index, oldest first: one, or two while
     the index key is being rotated (both are written and searched)."""
     write_keys: WriteKeys | None = field(default=None, repr=False)
-    """The same write keys as bytes, for :class:`BulkSealer` in worker processes."""
+    """The same write keys as bytes, for the import's worker processes."""
 
     def encrypt(self, table: str, column: str, row_id: str, value: str | None) -> bytes | None:
         if value is None:
@@ -316,83 +315,6 @@ class Keyring:
 _pack_len = struct.Struct(">I").pack
 
 
-class BulkSealer:
-    """Envelopes and blind-index values for many rows at once (bulk import).
-
-    Writes exactly what :meth:`TownKeys.encrypt` and
-    :meth:`shared_gov.crypto.envelope.FieldCipher.encrypt` write (format byte,
-    key version, random 96-bit nonce, ciphertext + tag; AAD = the
-    length-prefixed (town, table, column, row id, key version)), with the
-    per-value work hoisted out of the loop: the AESGCM object, header and
-    AAD parts of each column are built once, a row's id is encoded once for
-    all its columns, and a row's nonces come from one ``os.urandom`` call.
-    Built from :class:`WriteKeys`, so a worker process can have one.
-    """
-
-    __slots__ = ("_columns", "indexes", "tenant")
-
-    def __init__(self, keys: WriteKeys, tables: Mapping[str, Sequence[str]]) -> None:
-        self.tenant = keys.tenant
-        self._columns: dict[str, tuple[tuple[Any, bytes, bytes, bytes], ...]] = {}
-        for table, columns in tables.items():
-            sealers = []
-            for column in columns:
-                version, key = keys.deks[f"{table}.{column}"]
-                sealers.append(
-                    (
-                        AESGCM(key),
-                        bytes([FORMAT_VERSION]) + version.to_bytes(4, "big"),
-                        aad(keys.tenant, table, column),
-                        aad(str(version)),
-                    )
-                )
-            self._columns[table] = tuple(sealers)
-        self.indexes: dict[str, tuple[tuple[int, BlindIndex], ...]] = {
-            name: tuple((v, BlindIndex(key, bits)) for v, bits, key in versions)
-            for name, versions in keys.indexes.items()
-        }
-
-    @staticmethod
-    def places(row_ids: Iterable[str]) -> list[bytes]:
-        """Each row id as it appears in the AAD (length-prefixed UTF-8), once per row."""
-        return [_pack_len(len(raw)) + raw for raw in map(str.encode, row_ids)]
-
-    def seal_column(
-        self,
-        table: str,
-        position: int,
-        places: Sequence[bytes],
-        values: Sequence[str | bytes | None],
-    ) -> list[bytes | None]:
-        """Envelopes of one column's ``values`` (text is UTF-8 encoded) at ``places``.
-
-        Column-wise, because one list comprehension per column costs a
-        fraction of a Python call per value. The nonces of the column come
-        from one ``os.urandom`` call, 12 fresh random bytes per value.
-        """
-        aead, header, head, tail = self._columns[table][position]
-        encrypt = aead.encrypt
-        nonces = os.urandom(NONCE_BYTES * len(values))
-        return [
-            None
-            if value is None
-            else header
-            + (nonce := nonces[at : at + NONCE_BYTES])
-            + encrypt(
-                nonce,
-                value.encode() if type(value) is str else value,
-                head + place + tail,
-            )
-            for at, value, place in zip(
-                range(0, len(nonces), NONCE_BYTES), values, places, strict=True
-            )
-        ]
-
-
-# Retired data keys are loaded too (for reading only): rows a stale worker
-# wrote after retirement stay readable; retired keys just get no new writes.
-# Retired blind-index keys have no use left (nothing is decrypted with them),
-# so their wrapped bytes are erased and this query skips them.
 FETCH_KEYS_SQL = (
     "SELECT kind, name, version, wrapped, kek_version, bits, state FROM catalog.data_keys "
     "WHERE tenant_code = $1 AND length(wrapped) > 0 ORDER BY kind, name, version"

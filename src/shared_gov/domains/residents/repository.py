@@ -27,13 +27,11 @@ unqualified on purpose (``search_path`` resolves them).
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any
 
 import asyncpg
@@ -46,13 +44,10 @@ from shared_gov.crypto.envelope import DecryptError
 from shared_gov.crypto.keyring import (
     RESIDENT_COLUMNS,
     RESIDENT_INDEXES,
-    BulkSealer,
     TownKeys,
-    WriteKeys,
     index_column,
 )
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents.import_worker import HISTORY_COLUMNS
 from shared_gov.domains.residents.models import Resident
 
 _ALL = tuple(f.name for f in fields(Resident))
@@ -453,7 +448,7 @@ def unique_index_values(
     """The index values of these numbers under every live version of the keys.
 
     ``indexes`` as in :attr:`TownKeys.index_versions` or
-    :attr:`BulkSealer.indexes` (so worker processes can compute them).
+    the import's sealing keys (so worker processes can compute them).
     """
     out: IndexValues = {}
     for name, wanted in (
@@ -517,88 +512,10 @@ async def existing_unique_values(
 
 # --- bulk import --------------------------------------------------------------------
 
-_SEALED: dict[str, tuple[str, ...]] = {
-    "residents": ENCRYPTED,
-    "resident_history": ("reason", "move_date", "notified_on", "snapshot"),
-}
-# One column order for every bulk load of history entries (the import's
-# workers frame their COPY data in it).
-_BULK_HISTORY_COLUMNS = HISTORY_COLUMNS
-_plain_of = attrgetter(*PLAIN)
-_personal_of = attrgetter(*ENCRYPTED)
-_BLIND_POSITION = {column: i for i, column in enumerate(BLIND)}
-SealedRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
-
-
-def bulk_sealer(keys: WriteKeys) -> BulkSealer:
-    """A sealer for residents and their history entries (see :func:`seal_rows`)."""
-    return BulkSealer(keys, _SEALED)
-
-
-def _iso(values: Sequence[date | None]) -> list[str | None]:
-    return [None if v is None else v.isoformat() for v in values]
-
-
-_DATE_POSITIONS = frozenset(i for i, name in enumerate(ENCRYPTED) if name in _DATES)
-
-
-def seal_rows(sealer: BulkSealer, residents: Sequence[Resident], processed_on: date) -> SealedRows:
-    """COPY rows of ``residents`` (in ``_WRITTEN`` order) and of their import history entry.
-
-    The same values :func:`insert` and :func:`append_history` would store,
-    built in bulk and column by column (a comprehension per column costs a
-    fraction of a loop per row); runs in worker processes for large imports,
-    so it uses only the sealer (built from the town's :class:`WriteKeys`).
-    """
-    count = len(residents)
-    ids = [r.id for r in residents]
-    places = sealer.places(ids)
-    personal = list(zip(*map(_personal_of, residents), strict=True)) if count else []
-    sealed = [
-        sealer.seal_column(
-            "residents", position, places, _iso(values) if position in _DATE_POSITIONS else values
-        )
-        for position, values in enumerate(personal)
-    ]
-    blind: list[list[int | None]] = [[None] * count for _ in BLIND]
-    texts = list(zip(*map(_index_texts, residents), strict=True)) if count else []
-    for name, inputs in zip(RESIDENT_INDEXES, texts, strict=True):
-        for version, index in sealer.indexes[name]:
-            blind[_BLIND_POSITION[index_column(name, version)]] = index.values(inputs)
-    plain = list(zip(*map(_plain_of, residents), strict=True)) if count else []
-    rows = list(zip(*plain, *sealed, *blind, strict=True))
-    history_nos = [r.history_no for r in residents]
-    entries = sealer.places(f"{rid}/{n}" for rid, n in zip(ids, history_nos, strict=True))
-    history_values: tuple[Sequence[str | bytes | None], ...] = (
-        [_IMPORT_REASON_BYTES] * count,
-        _iso([r.address_since for r in residents]),
-        _iso([r.notified_on for r in residents]),
-        list(map(_snapshot, residents)),
-    )
-    history_sealed = [
-        sealer.seal_column("resident_history", position, entries, values)
-        for position, values in enumerate(history_values)
-    ]
-    history = list(
-        zip(ids, history_nos, *history_sealed, itertools.repeat(processed_on, count), strict=False)
-    )
-    return rows, history
-
-
-_IMPORT_REASON_BYTES = b"import"
-
 
 async def copy_households(uow: TenantUnitOfWork, households: dict[str, str | None]) -> None:
     """Bulk-load households (number -> head's id) with COPY, before their members."""
     await uow.copy_records("households", ("household_no", "head_id"), list(households.items()))
-
-
-async def copy_sealed(
-    uow: TenantUnitOfWork, rows: list[tuple[Any, ...]], history: list[tuple[Any, ...]]
-) -> None:
-    """COPY residents and their history entries as :func:`seal_rows` built them."""
-    await uow.copy_records("residents", _WRITTEN, rows)
-    await uow.copy_records("resident_history", _BULK_HISTORY_COLUMNS, history)
 
 
 async def set_household_heads(uow: TenantUnitOfWork, heads: dict[str, str | None]) -> None:
