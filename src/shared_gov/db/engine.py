@@ -27,7 +27,7 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from shared_gov import errors
 from shared_gov.crypto.keyring import FETCH_KEYS_SQL, Keyring, TownKeys, provider_from_settings
 from shared_gov.crypto.providers import KeyNotFound, KeyProviderError, WrapError
+from shared_gov.db.bulk import empty_tables_load
 from shared_gov.db.urls import plain_url, sqlalchemy_url
 from shared_gov.logs import get_logger
 from shared_gov.settings import Settings
@@ -182,6 +183,15 @@ class TenantUnitOfWork:
         """A server-side cursor (async iterator of records) within the transaction."""
         return self._conn.cursor(query, *args)
 
+    def load_into_empty(self, tables: Sequence[str]) -> AbstractAsyncContextManager[bool]:
+        """A bulk load into these empty tables, their secondary indexes and foreign keys
+        set aside and restored (checking every row) at the end: see :mod:`.bulk`.
+
+        Yields whether they were set aside; if not, load as usual.
+        """
+        self._tx.writes = True
+        return empty_tables_load(self._conn, self.names, tables)
+
     def at_commit(self, statement: str) -> None:
         """Send ``statement`` with this unit of work's COMMIT, in the same round trip.
 
@@ -259,6 +269,10 @@ class PairedUnitOfWork(TenantUnitOfWork):
     def cursor(self, query: str, *args: Any) -> Any:
         # A cursor is consumed lazily, after the other side may have re-bound.
         raise NotImplementedError("cursors are not available in a two-town transaction")
+
+    def load_into_empty(self, tables: Sequence[str]) -> AbstractAsyncContextManager[bool]:
+        # Its body would run while the other side may re-bind the connection.
+        raise NotImplementedError("bulk loads are not available in a two-town transaction")
 
     def at_commit(self, statement: str) -> None:
         # Deferred statements run after everything else, in order: each is

@@ -274,6 +274,9 @@ now that it imports only :mod:`.import_worker` (three were needed when each
 imported the application, half a second); 0 and 1 measured alike, and each
 chunk sealed here is CPU this process does not spend sending COPY data."""
 _SAVEPOINT = "shared_gov_import"
+LOADED_TABLES = ("households", "residents", "resident_history")
+"""The tables a load fills whose indexes and foreign keys are set aside in an empty
+town (the events table has its primary key only)."""
 
 Done = tuple[Checked, Sealed | None]
 """A chunk checked and, if it has no problems, sealed."""
@@ -562,14 +565,21 @@ async def _import(
         await uow.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
             # Before anything is loaded: only the town's own records can clash.
-            if rows is None and await _town_is_empty(uow):
+            empty = await _town_is_empty(uow)
+            if empty:
                 clashes: list[RowError] = []  # a town joining the platform
             else:
                 every = rows if rows is not None else [r for p in parts for r in _rows(p)]
                 clashes = await _clashes(uow, every, positions)
                 del every
             del rows, parts
-            loaded = await _load(uow, chunks.results(), clashes, on_progress)
+            # A town joining the platform: its tables are loaded as PostgreSQL
+            # advises for populating tables (indexes and foreign keys set
+            # aside, restored and checked at the end; shared_gov.db.bulk).
+            async with (
+                uow.load_into_empty(LOADED_TABLES) if empty else contextlib.nullcontext(False)
+            ):
+                loaded = await _load(uow, chunks.results(), clashes, on_progress)
         except BaseException:
             with contextlib.suppress(Exception):  # the connection may be gone
                 await uow.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
