@@ -17,7 +17,7 @@ import uuid
 import asyncpg
 import pytest
 
-from shared_gov.db import Database, bulk
+from shared_gov.db import Database, TenantUnitOfWork, bulk
 from shared_gov.db.engine import binding_sql
 from shared_gov.db.urls import plain_url
 from shared_gov.domains.residents import transfer
@@ -27,6 +27,7 @@ from tests.test_import_bulk import _csv, _row, _state, _town
 
 FRESH, BROKEN, FILLED, BUSY = "472026", "472034", "472042", "472051"
 FAILING, STRANGER = "472069", "472077"
+UNVALIDATED, RACING, LOGGING = "472085", "472093", "472107"
 
 _CATALOG = """
 SELECT 'constraint ' || c.conname AS name, c.oid::int8 AS oid, pg_get_constraintdef(c.oid) AS def
@@ -50,6 +51,13 @@ def _definitions(catalog: dict[str, tuple[int, str]]) -> dict[str, str]:
     return {name: definition for name, (_, definition) in catalog.items()}
 
 
+async def _assert_bound(uow: TenantUnitOfWork) -> None:
+    """The transaction is the town's again, with the lock timeout it had (none)."""
+    assert await uow.fetchval("SELECT current_user") == uow.names.role
+    assert await uow.fetchval("SELECT current_setting('lock_timeout')") == "0"
+    assert await uow.fetchval("SELECT current_setting('search_path')") == uow.names.schema
+
+
 def _rebuilt(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str]]) -> set[str]:
     return {name for name, (oid, _) in before.items() if after[name][0] != oid}
 
@@ -62,6 +70,7 @@ async def test_an_empty_towns_import_ends_with_every_index_and_foreign_key(db: D
     rows = [_row(700 + n) for n in range(30)]
     async with db.tenant(tenant_names(FRESH, db.settings.role_prefix)) as uow:
         assert await import_csv(uow, io.StringIO(_csv(rows)), workers=0) == 30
+        await _assert_bound(uow)
         # The rebuilt indexes serve the searches (a blind index, a household).
         assert (
             await uow.fetchval(
@@ -103,6 +112,7 @@ async def test_a_row_breaking_a_foreign_key_still_fails_and_leaves_nothing(db: D
                     uuid.uuid4(),
                 )
         assert await uow.fetchval("SELECT count(*) FROM resident_history") == 0
+        await _assert_bound(uow)
         # The transaction is usable and commits (the error was swallowed).
     after = await _catalog(db, BROKEN)
     assert after == before  # the very same objects: the drop was rolled back
@@ -119,6 +129,7 @@ async def test_an_error_in_the_load_rolls_back_the_setting_aside(db: Database) -
                 await uow.execute("INSERT INTO households (household_no) VALUES ('10000009')")
                 raise RuntimeError("stop")
         assert await uow.fetchval("SELECT count(*) FROM households") == 0
+        await _assert_bound(uow)
     assert await _catalog(db, FAILING) == before
 
 
@@ -133,6 +144,7 @@ async def test_tables_with_rows_keep_their_checks(db: Database) -> None:
     async with db.tenant(names) as uow:
         async with uow.load_into_empty(transfer.LOADED_TABLES) as aside:
             assert not aside
+        await _assert_bound(uow)
         assert await import_csv(uow, io.StringIO(_csv([_row(803)])), workers=0) == 1
     assert await _catalog(db, FILLED) == before
 
@@ -155,6 +167,7 @@ async def test_tables_in_use_elsewhere_keep_their_checks(
             async with uow.load_into_empty(transfer.LOADED_TABLES) as aside:
                 assert not aside
             assert asyncio.get_running_loop().time() - started < 5
+            await _assert_bound(uow)
             assert await import_csv(uow, io.StringIO(_csv([_row(810)])), workers=0) == 1
     finally:
         await reader.close()
@@ -191,3 +204,88 @@ async def test_a_login_role_that_does_not_own_the_tables_keeps_the_checks(db: Da
         await admin.execute(f'DROP OWNED BY "{stranger}"')
         await admin.execute(f'DROP ROLE "{stranger}"')
         await admin.close()
+
+
+async def test_a_foreign_key_not_validated_keeps_its_row_checks(db: Database) -> None:
+    """A NOT VALID foreign key (as a migration may add one) would come back NOT VALID,
+    leaving the loaded rows unchecked: it is not set aside, and still checks each row."""
+    await _town(db, UNVALIDATED)
+    names = tenant_names(UNVALIDATED, db.settings.role_prefix)
+    key = "resident_history_resident_id_fkey"
+    assert db.settings.database_url
+    admin = await asyncpg.connect(plain_url(db.settings.database_url))
+    try:
+        await admin.execute(
+            f"ALTER TABLE {names.schema}.resident_history DROP CONSTRAINT {key}; "
+            f"ALTER TABLE {names.schema}.resident_history ADD CONSTRAINT {key} "
+            f"FOREIGN KEY (resident_id) REFERENCES {names.schema}.residents (id) NOT VALID"
+        )
+    finally:
+        await admin.close()
+    before = await _catalog(db, UNVALIDATED)
+    async with db.tenant(names) as uow:
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            async with uow.load_into_empty(transfer.LOADED_TABLES) as aside:
+                assert aside  # the other key and the indexes were set aside
+                await uow.execute(
+                    "INSERT INTO resident_history (resident_id, history_no, reason, move_date, "
+                    "notified_on, processed_on, snapshot) "
+                    "VALUES ($1, 1, '\\x00', '\\x00', '\\x00', current_date, '\\x00')",
+                    uuid.uuid4(),
+                )
+    assert await _catalog(db, UNVALIDATED) == before
+
+
+async def test_a_registration_waiting_on_the_import_is_not_failed(db: Database) -> None:
+    """A registration holding a lock on households while it waits for the registration
+    lock the import holds: the import gives up setting aside (LOCK_WAIT is below
+    PostgreSQL's deadlock_timeout), loads with its checks, and the registration goes on
+    once the import commits, instead of being failed as a deadlock."""
+    await _town(db, RACING)
+    names = tenant_names(RACING, db.settings.role_prefix)
+    assert db.settings.database_url
+    registration = await asyncpg.connect(plain_url(db.settings.database_url))
+    try:
+        # What a registration does: its household first, then the shared lock.
+        await registration.execute(binding_sql(names))
+        await registration.execute("INSERT INTO households (household_no) VALUES ('10000009')")
+        async with db.tenant(names) as uow:
+            assert await transfer._town_is_empty(uow)  # the import's registration lock
+            waiting = asyncio.ensure_future(
+                registration.execute(
+                    "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
+                    f"{RACING}:registration",
+                )
+            )
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
+            async with uow.load_into_empty(transfer.LOADED_TABLES) as aside:
+                assert not aside
+            await _assert_bound(uow)
+        await asyncio.wait_for(waiting, 10)  # no DeadlockDetectedError
+        await registration.execute("COMMIT")
+    finally:
+        await registration.close()
+    assert (await _state(db, RACING))[2] == 1
+
+
+async def test_a_failure_right_after_setting_aside_rolls_it_back(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even the log line after the drops failing (a closed stderr) leaves the tables
+    with all their indexes and keys for a caller that goes on and commits."""
+    await _town(db, LOGGING)
+    names = tenant_names(LOGGING, db.settings.role_prefix)
+    before = await _catalog(db, LOGGING)
+
+    class ClosedStderr:
+        def info(self, event: str, **values: object) -> None:
+            raise BrokenPipeError(event)
+
+    monkeypatch.setattr(bulk, "log", ClosedStderr())
+    async with db.tenant(names) as uow:
+        with pytest.raises(BrokenPipeError):
+            async with uow.load_into_empty(transfer.LOADED_TABLES):
+                pytest.fail("the body must not run")  # pragma: no cover
+        await _assert_bound(uow)
+    assert await _catalog(db, LOGGING) == before

@@ -12,20 +12,25 @@ checks and index inserts were about half of PostgreSQL's CPU, and
 PostgreSQL's single backend is what the import waits for.
 
 Nothing is weakened: the definitions come from the catalog
-(``pg_get_indexdef``, ``pg_get_constraintdef``) and are restored exactly,
-in the same transaction, so a row that breaks a foreign key or a unique
-index fails the load at the end instead of at its insert. Everything runs
-under a savepoint: if the load fails, the savepoint is rolled back and the
-tables are as they were (indexes and constraints included) even for a
-caller that goes on and commits. Transactional DDL makes this safe.
+(``pg_get_indexdef``, ``pg_get_constraintdef``, read with every name
+schema-qualified) and are run again in the same transaction, so a row that
+breaks a foreign key or a unique index fails the load at the end instead
+of at its insert. Only validated foreign keys between the loaded tables
+are set aside (a NOT VALID key would come back unchecked; dropping a key to
+another table would lock that table too). What a definition does not carry
+(an index's comment, tablespace or statistics target) is not restored; the
+project sets none. Everything runs under a savepoint: if the load fails,
+the savepoint is rolled back and the tables are as they were (indexes and
+constraints included) even for a caller that goes on and commits.
+Transactional DDL makes this safe.
 
 The price is ``ACCESS EXCLUSIVE`` locks on the tables until the
 transaction ends, so this is only for tables that are empty (a town being
 onboarded, whose staff are not using it yet) and only if the locks come
-within :data:`LOCK_WAIT`; otherwise, or if the service's login role does
-not own the town's tables (it does in every documented set-up: it runs the
-migrations), the load runs with the indexes and checks in place, as
-before. Only the DDL runs as the login role, the owner of the town's
+within :data:`LOCK_WAIT` (half a second); otherwise, or if the service's
+login role does not own the town's tables (it does in every documented
+set-up: it runs the migrations), the load runs with the indexes and checks
+in place, as before. Only the DDL runs as the login role, the owner of the town's
 schema; the load itself runs under the town's role like any other work.
 """
 
@@ -43,8 +48,18 @@ from shared_gov.tenancy.names import TenantNames
 
 log = get_logger(__name__)
 
-LOCK_WAIT = "1s"
-"""How long to wait for the tables' exclusive locks before loading the usual way."""
+LOCK_WAIT = "500ms"
+"""How long to wait for the tables' exclusive locks before loading the usual way.
+
+Below PostgreSQL's ``deadlock_timeout`` (1 s by default; keep it at least
+that) on purpose: a registration in the same town may hold a lock on
+``households`` while it waits for the registration lock the import holds.
+Giving up first makes the import the one that yields (it loads with the
+checks in place) instead of PostgreSQL's deadlock detector failing the
+registration (measured both ways). The price: PostgreSQL cancels an
+autovacuum that blocks a lock only when the deadlock check runs, so an
+autovacuum of the tables (after a failed import, say) also means the
+slower load; the log says ``reason=LockNotAvailableError``."""
 _SAVEPOINT = "shared_gov_bulk_load"
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -57,7 +72,14 @@ SELECT format('ALTER TABLE %I.%I DROP CONSTRAINT %I', n.nspname, t.relname, c.co
 FROM pg_constraint c
 JOIN pg_class t ON t.oid = c.conrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_class r ON r.oid = c.confrelid
 WHERE c.contype = 'f' AND n.nspname = $1 AND t.relname = ANY($2::text[])
+  -- Only keys between the loaded tables: dropping one also locks the table
+  -- it references, which must not be anything else of the town's.
+  AND r.relnamespace = t.relnamespace AND r.relname = ANY($2::text[])
+  -- A NOT VALID key would come back NOT VALID and leave the loaded rows
+  -- unchecked: such a key keeps its per-row checks.
+  AND c.convalidated
 ORDER BY t.relname, c.conname
 """
 _INDEXES_SQL = """
@@ -117,8 +139,12 @@ async def _set_aside(
     # Identifiers only: the schema is a checked t_NNNNNN, the tables matched _TABLE.
     if not await conn.fetchval(f"SELECT {empty}"):
         return None
+    # Definitions read with an empty search_path name every table with its
+    # schema: they mean the same whatever the path when they are run again.
+    await conn.execute("SELECT set_config('search_path', '', true)")
     constraints = await conn.fetch(_CONSTRAINTS_SQL, schema, list(tables))
     indexes = await conn.fetch(_INDEXES_SQL, schema, list(tables))
+    await conn.execute("SELECT set_config('search_path', $1, true)", schema)
     await _as_owner(conn, names, [r[0] for r in constraints] + [r[0] for r in indexes])
     return SetAside(tuple(r[1] for r in indexes), tuple(r[1] for r in constraints))
 
@@ -153,14 +179,16 @@ async def empty_tables_load(
         # Also releases the locks taken (a subtransaction's locks go with it).
         await conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         log.info("bulk_load.checks_in_place", tenant=names.code, reason=reason)
-    else:
-        log.info(
-            "bulk_load.set_aside",
-            tenant=names.code,
-            indexes=len(aside.indexes),
-            foreign_keys=len(aside.constraints),
-        )
+    # From here the tables may lack their indexes and keys: whatever fails
+    # (the log line included) rolls back to the savepoint.
     try:
+        if aside is not None:
+            log.info(
+                "bulk_load.set_aside",
+                tenant=names.code,
+                indexes=len(aside.indexes),
+                foreign_keys=len(aside.constraints),
+            )
         yield aside is not None
         if aside is not None:
             # Indexes first: the foreign keys' checks may use them.
