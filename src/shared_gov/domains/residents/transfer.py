@@ -16,7 +16,9 @@ loop per row and cell), and framed there as binary COPY; each chunk is
 loaded as soon as it is ready while the file is still clean, so PostgreSQL
 works while the next chunks are sealed and this process only sends bytes;
 all of it in the caller's transaction, under a savepoint that is rolled back
-at the first problem. One ``resident.registered`` event per record
+at the first problem. A town with no records yet is loaded with its tables'
+secondary indexes and foreign keys set aside, rebuilt and checked at the
+end (:mod:`shared_gov.db.bulk`). One ``resident.registered`` event per record
 (:mod:`.events`). What the worker processes run — reading, checking,
 sealing and framing a chunk — lives in :mod:`.import_worker`, which imports
 none of the application (this module does: the database layer, the
