@@ -505,8 +505,15 @@ _EVENT_FIELDS: dict[str, frozenset[ChangeEvent]] = {
 }
 
 
-def _given(value: object) -> bool:
-    return value is not None and value is not msgspec.UNSET
+# Optional record fields a move may clear with null (omitted: UNSET, kept).
+_CLEARABLE = frozenset({"postal_code", "former_surname", "forward_address"})
+
+
+def _given(data: MoveCreate, name: str) -> bool:
+    value = getattr(data, name)
+    if value is msgspec.UNSET:
+        return False
+    return value is not None or name in _CLEARABLE
 
 
 def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, Any]:
@@ -518,7 +525,7 @@ def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, An
     """
     event = data.event
     for name, events_of in _EVENT_FIELDS.items():
-        if event not in events_of and _given(getattr(data, name)):
+        if event not in events_of and _given(data, name):
             problems.append(FieldError(f"/{name}", f"not changed by {event.value}"))
     changes: dict[str, Any] = {}
     if event is ChangeEvent.MOVE_WITHIN_TOWN:
