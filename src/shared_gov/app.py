@@ -53,10 +53,28 @@ from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy.controllers import TenantController
 from shared_gov.tenancy.registry import TenantRegistry
-from shared_gov.validation import msgspec_error_to_field
+from shared_gov.validation import duplicate_key, msgspec_error_to_field
 from shared_gov.web import BearerAuthenticationMiddleware, Services, provide_principal
 
 log = get_logger("shared_gov.http")
+
+
+class StrictJSONRequest(Request[Any, Any, Any]):
+    """Every request: a JSON body whose object repeats a key is refused (422).
+
+    Litestar decodes every JSON body of the API (structs and plain bodies
+    alike) through ``Request.json()`` before converting it to the handler's
+    type, so this is the one place all of them pass; GETs have no body.
+    """
+
+    async def json(self) -> Any:
+        body = await self.body()
+        pointer = duplicate_key(body) if body else None
+        if pointer is not None:
+            # The key (a field name), never a value.
+            raise errors.invalid_field(pointer, "occurs more than once in its object")
+        return await super().json()
+
 
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
@@ -281,6 +299,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             AgreementController,
         ],
         dependencies={"principal": Provide(provide_principal)},
+        request_class=StrictJSONRequest,
         exception_handlers={
             errors.DomainError: _domain_error_handler,
             ValidationException: _validation_handler,
