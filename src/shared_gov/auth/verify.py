@@ -367,14 +367,12 @@ def _numeric_date(value: object, town: str | None) -> int:
     """A NumericDate claim as an int; a non-finite or non-numeric one is refused."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         _reject("InvalidClaimError", town)
-    if isinstance(value, float):
-        if not math.isfinite(value) or abs(value) > 2**62:
-            _reject("InvalidClaimError", town)
-        return int(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        _reject("InvalidClaimError", town)
     if abs(value) > 2**62:
         # Far beyond any lifetime we accept; refused before any arithmetic.
         _reject("lifetime_too_long", town)
-    return value
+    return int(value)
 
 
 def _check_printable(
