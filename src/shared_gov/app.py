@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -43,7 +42,7 @@ from shared_gov.db.notify import ChangeListener
 from shared_gov.domains.residents.access_log import ResidentAccessLogController
 from shared_gov.domains.residents.controllers import ResidentController
 from shared_gov.domains.residents.events_controllers import EventController
-from shared_gov.logs import configure_logging, get_logger
+from shared_gov.logs import configure_logging, get_logger, request_ids
 from shared_gov.observability import AUTH_EXCLUDE, metrics_endpoint, metrics_middleware, ready
 from shared_gov.openapi import document_problems
 from shared_gov.policy.agreement_controllers import AgreementController
@@ -75,8 +74,6 @@ class StrictJSONRequest(Request[Any, Any, Any]):
             raise errors.invalid_field(pointer, "occurs more than once in its object")
         return await super().json()
 
-
-_REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 def _problem(exc: errors.DomainError, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -185,13 +182,11 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         structlog.contextvars.clear_contextvars()
-        incoming = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")[:64]
-                break
-        request_id = incoming if incoming and set(incoming) <= _REQUEST_ID_OK else str(uuid.uuid4())
+        # Ours always; the client's own id only as client_request_id (logs.py).
+        request_id, client_id = request_ids(scope.get("headers", ()))
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        if client_id is not None:
+            structlog.contextvars.bind_contextvars(client_request_id=client_id)
         started = time.perf_counter()
         status = 500
 
@@ -252,6 +247,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             registry=IssuerRegistry(catalog_loader(db)),
             # Outside development, towns' staff come from towns' own IdPs only.
             builtin_for_towns=settings.is_dev,
+            max_lifetime=settings.max_token_lifetime,
+            max_integration_lifetime=settings.max_integration_token_lifetime,
         ),
         changes=ChangeListener(db.url),
         # Refuses to start on an invalid policy (PolicyError).
