@@ -331,3 +331,6 @@ def test_cli_verifies_every_incarnation_or_the_one_asked_for(
     old_head = runner.invoke(audit_app, ["checkpoint", "--tenant", CODE, "--incarnation", "1"])
     assert old_head.exit_code == 0, old_head.output
     assert tlog.Checkpoint.from_json(json.loads(old_head.stdout)).incarnation == 1
+
+    unknown = runner.invoke(audit_app, ["verify", "--tenant", CODE, "--incarnation", "9"])
+    assert unknown.exit_code == 2, unknown.output
