@@ -170,6 +170,7 @@ async def tenant_scope(
     action: str,
     *,
     agreement: str | None = None,
+    subject: str | None = None,
 ) -> AsyncIterator[tuple[TenantUnitOfWork, Access]]:
     """Open a unit of work on town ``code`` for ``principal`` acting for ``purpose``.
 
@@ -182,6 +183,9 @@ async def tenant_scope(
     towns under a sharing agreement (resident read and search): with it, staff
     of another town get a unit of work on ``code`` whose every decision is
     taken under the agreement (see :func:`_shared_scope`).
+
+    ``subject``: the resident the request names (a valid id), recorded on the
+    event whatever the outcome, so refused attempts name their target too.
     """
     structlog.contextvars.bind_contextvars(tenant=code)
     svc = services(request)
@@ -191,7 +195,9 @@ async def tenant_scope(
         and principal.tenant != code
         and not principal.is_operator
     ):
-        async with _shared_scope(request, principal, code, purpose, action, agreement) as scope:
+        async with _shared_scope(
+            request, principal, code, purpose, action, agreement, subject
+        ) as scope:
             yield scope
         return
     actor = audit_actor(request, principal, purpose)
@@ -203,12 +209,14 @@ async def tenant_scope(
         # lookup) decided nothing, and recording it would wait for the pool again.
         if names is not None and svc.settings.audit and exc.status < 500:
             reason = "caller from another town" if exc.status == 404 else exc.detail
-            event = AuditEvent(action=action, outcome="denied", reason=reason)
+            event = AuditEvent(
+                action=action, outcome="denied", reason=reason, subjects=_named(subject)
+            )
             await record_apart(svc.db, names, actor, event)
         raise
     if names is None:  # pragma: no cover - checked in access_for
         raise errors.not_found()
-    access.audit = AuditEvent(action=action)
+    access.audit = AuditEvent(action=action, subjects=_named(subject))
     try:
         async with svc.db.tenant(names) as uow:
             yield uow, access
@@ -219,6 +227,10 @@ async def tenant_scope(
             _refused(access.audit, exc)
             await record_apart(svc.db, names, actor, access.audit)
         raise
+
+
+def _named(subject: str | None) -> list[str]:
+    return [subject] if subject else []
 
 
 def _refused(event: AuditEvent, exc: errors.DomainError) -> None:
@@ -236,6 +248,7 @@ async def _shared_scope(
     purpose: str | None,
     action: str,
     agreement_header: str,
+    subject: str | None = None,
 ) -> AsyncIterator[tuple[TenantUnitOfWork, Access]]:
     """A recipient town's staff acting on town ``code`` under a sharing agreement.
 
@@ -256,7 +269,11 @@ async def _shared_scope(
     agreement_id = agreements.parse_id(agreement_header)
     if provider is None or recipient is None:
         raise errors.not_found()
-    event = AuditEvent(action=action, agreement_id=str(agreement_id) if agreement_id else None)
+    event = AuditEvent(
+        action=action,
+        agreement_id=str(agreement_id) if agreement_id else None,
+        subjects=_named(subject),
+    )
     try:
         if agreement_id is None:
             raise errors.bad_request("X-Agreement must be an agreement id")

@@ -59,7 +59,7 @@ class Access:
     """The agreement a cross-town request relies on; None inside the caller's own town."""
     now: int = 0
     """Request time in Unix seconds (read by the policies only with an agreement)."""
-    _views: dict[tuple[str, bool, str], FieldView] = field(default_factory=dict)
+    _views: dict[tuple[str, bool, str, bool], FieldView] = field(default_factory=dict)
 
     def require(
         self,
@@ -94,9 +94,19 @@ class Access:
         exc.audit.update(reason=reason, policies=policies or [])
         return exc
 
-    def field_view(self, tenant: str, support_measure: bool, state: str = "active") -> FieldView:
-        """Per-field decisions for records of this town, protection class and state."""
-        key = (tenant, support_measure, state)
+    def field_view(
+        self,
+        tenant: str,
+        support_measure: bool,
+        state: str = "active",
+        linked: bool = False,
+    ) -> FieldView:
+        """Per-field decisions for records of this town, protection class and state.
+
+        ``linked``: the record shares a household with a person under 支援措置
+        (``linked_to_protected`` in Cedar; see docs/support-measures.md).
+        """
+        key = (tenant, support_measure, state, linked)
         view = self._views.get(key)
         if view is not None:
             return view
@@ -107,6 +117,7 @@ class Access:
             tenant,
             support_measure,
             state,
+            linked,
             terms,
             terms.phase(self.now) if terms is not None else None,
         )
@@ -118,7 +129,7 @@ class Access:
         queries = [
             Query(
                 "read",
-                Resource("Field", tenant, name, support_measure, state),
+                Resource("Field", tenant, name, support_measure, state, linked),
                 self.purpose,
                 agreement=terms,
                 now=self.now,
@@ -140,9 +151,15 @@ class Access:
         self.engine.views[shared_key] = (self.engine.generation, view)
         return view
 
-    def readable(self, tenant: str, support_measure: bool, state: str = "active") -> FieldView:
+    def readable(
+        self,
+        tenant: str,
+        support_measure: bool,
+        state: str = "active",
+        linked: bool = False,
+    ) -> FieldView:
         """The field view, or 403 (404 under an agreement) when not one field may be read."""
-        view = self.field_view(tenant, support_measure, state)
+        view = self.field_view(tenant, support_measure, state, linked)
         if view.empty:
             first = next(iter(view.reasons.values()), "no field may be read")
             raise self.refusal(first)

@@ -37,8 +37,17 @@ from shared_gov.policy.purposes import Purpose
 
 NAMESPACE = "SharedGov"
 WHEREABOUTS = frozenset(
-    {"address", "postal_code", "previous_address", "forward_address", "phone", "household_no"}
+    {
+        "address",
+        "postal_code",
+        "previous_address",
+        "forward_address",
+        "phone",
+        "household_no",
+        "relationship",
+    }
 )
+"""Fields withheld under 支援措置 (guardrail "support-measure-hides-whereabouts")."""
 _CACHE_SIZE = 50_000
 _READS_NOW = re.compile(r'context\s*(\.\s*now\b|\[\s*"now"\s*\])')
 
@@ -78,6 +87,9 @@ class Resource:
     support_measure: bool = False
     state: str = "active"
     """The record's state (active, moved_out, ...): the standing move agreement reads it."""
+    linked_to_protected: bool = False
+    """The record's household holds a person under 支援措置 (docs/support-measures.md).
+    Part of the decision cache key, like every attribute here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +195,17 @@ def _resource_entity(resource: Resource, ident: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {"tenant": resource.tenant}
     if resource.kind == "Field":
         attrs.update(
-            name=resource.name, support_measure=resource.support_measure, state=resource.state
+            name=resource.name,
+            support_measure=resource.support_measure,
+            linked_to_protected=resource.linked_to_protected,
+            state=resource.state,
         )
     elif resource.kind == "Record":
-        attrs.update(support_measure=resource.support_measure, state=resource.state)
+        attrs.update(
+            support_measure=resource.support_measure,
+            linked_to_protected=resource.linked_to_protected,
+            state=resource.state,
+        )
     return {"uid": _uid(resource.kind, ident), "attrs": attrs, "parents": []}
 
 
@@ -415,7 +434,7 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
             return f"purpose {purpose.code} is not a listed use of the individual number"
         if r.name == "individual_number" and not actor.mfa:
             return "two-factor authentication required"
-        if r.support_measure and r.name in WHEREABOUTS:
+        if (r.support_measure or r.linked_to_protected) and r.name in WHEREABOUTS:
             return "withheld under support measures (支援措置)"
     else:
         if query.action not in purpose.actions:
@@ -473,7 +492,9 @@ def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str
             f"purpose {purpose} does not cover {field_or_action}",
         ),
         (
-            r.kind == "Field" and r.support_measure and r.name in WHEREABOUTS,
+            r.kind == "Field"
+            and (r.support_measure or r.linked_to_protected)
+            and r.name in WHEREABOUTS,
             "withheld under support measures (支援措置)",
         ),
         (

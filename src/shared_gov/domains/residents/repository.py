@@ -208,6 +208,42 @@ async def household_head(uow: TenantUnitOfWork, household_no: str) -> tuple[bool
     return True, None if row["head_id"] is None else str(row["head_id"])
 
 
+async def protected_households(uow: TenantUnitOfWork, household_numbers: Sequence[str]) -> set[str]:
+    """Which of these households hold a person under 支援措置 (rule 1, docs/support-measures.md).
+
+    A household is protected when any record filed under it (in any state:
+    a protected person who moved out still tells where they lived) or its
+    head is protected. Plain columns only: nothing is decrypted.
+    """
+    wanted = sorted({n for n in household_numbers if n})
+    if not wanted:
+        return set()
+    rows = await uow.fetch(
+        "SELECT h.household_no FROM households AS h WHERE h.household_no = ANY($1::text[]) "
+        "AND (EXISTS (SELECT FROM residents AS r WHERE r.household_no = h.household_no "
+        "AND r.support_measure) OR EXISTS (SELECT FROM residents AS r "
+        "WHERE r.id = h.head_id AND r.support_measure))",
+        wanted,
+    )
+    return {r["household_no"] for r in rows}
+
+
+async def protected_residents(uow: TenantUnitOfWork, resident_ids: Sequence[str]) -> set[str]:
+    """Which of these residents are protected or share a household with a protected person."""
+    wanted = sorted(set(resident_ids))
+    if not wanted:
+        return set()
+    rows = await uow.fetch(
+        "SELECT r.id::text AS id FROM residents AS r WHERE r.id = ANY($1::uuid[]) AND "
+        "(r.support_measure OR EXISTS (SELECT FROM residents AS o WHERE "
+        "o.household_no = r.household_no AND o.support_measure) OR EXISTS ("
+        "SELECT FROM households AS h JOIN residents AS hd ON hd.id = h.head_id "
+        "WHERE h.household_no = r.household_no AND hd.support_measure))",
+        wanted,
+    )
+    return {r["id"] for r in rows}
+
+
 async def set_household_head(uow: TenantUnitOfWork, household_no: str, head_id: str) -> None:
     await uow.execute(
         "UPDATE households SET head_id = $2 WHERE household_no = $1", household_no, head_id

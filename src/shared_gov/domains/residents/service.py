@@ -105,6 +105,49 @@ def parse_id(resident_id: str) -> str:
         raise errors.not_found("no such resident") from None
 
 
+def subject_of(resident_id: str) -> str | None:
+    """The resident id a request names, when it is one (for the audit record).
+
+    A refused or failed attempt on a resident is still about that resident:
+    the tenant scope records this id (hashed) whatever the outcome, so the
+    auditor's search by resident and the resident's access report show it.
+    """
+    try:
+        return str(uuid.UUID(resident_id))
+    except ValueError:
+        return None
+
+
+async def views_of(
+    uow: TenantUnitOfWork, access: Access, residents: Iterable[Resident]
+) -> dict[str, FieldView]:
+    """The field view of each record, by id, under rule 1 (docs/support-measures.md).
+
+    A record that shares a household with a person under 支援措置 is
+    ``linked_to_protected``: the guardrail then withholds its whereabouts
+    and household links from everyone but the town's 市民課 registering
+    residents, as for the protected person.
+    """
+    records = list(residents)
+    protected = await repo.protected_households(
+        uow, [r.household_no for r in records if not r.support_measure]
+    )
+    return {
+        r.id: access.field_view(
+            uow.code,
+            r.support_measure,
+            r.state,
+            linked=not r.support_measure and r.household_no in protected,
+        )
+        for r in records
+    }
+
+
+async def view_of(uow: TenantUnitOfWork, access: Access, resident: Resident) -> FieldView:
+    """The field view of one record (see :func:`views_of`)."""
+    return (await views_of(uow, access, [resident]))[resident.id]
+
+
 async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) -> Resident:
     """Enter a person in the register through an entry event (記載).
 
@@ -199,15 +242,19 @@ async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) 
         atena_no=resident.atena_no,
         history_no=str(resident.history_no),
     )
+    # The event names what the response discloses (the returned record as
+    # this caller may see it) and what was written.
+    view = await view_of(uow, access, resident)
     written = [f for f in POLICY_FIELDS if getattr(resident, f, None) is not None]
-    _touched(access, [resident.id], written, rows=1)
+    _touched(access, [resident.id], {*written, *view.allowed}, rows=1)
     return resident
 
 
 def _touched(access: Access, subjects: list[str], fields: Iterable[str], rows: int) -> None:
     """Tell the audit record what this request touched (ids are hashed when written)."""
-    access.audit.subjects.extend(subjects)
-    access.audit.fields.extend(fields)
+    # The target may already be named (recorded before authorising: see subject_of).
+    access.audit.subjects.extend(s for s in subjects if s not in access.audit.subjects)
+    access.audit.fields.extend(sorted(set(fields) - set(access.audit.fields)))
     access.audit.rows += rows
 
 
@@ -233,12 +280,16 @@ async def get(
     resident = await repo.get(uow, parse_id(resident_id))
     if resident is None:
         raise errors.not_found("no such resident")
-    view = access.readable(uow.code, resident.support_measure, resident.state)
+    view = await view_of(uow, access, resident)
+    if view.empty:
+        raise access.refusal(next(iter(view.reasons.values()), "no field may be read"))
     _touched(access, [resident.id], view.allowed, rows=1)
     return resident, view
 
 
-async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -> list[Resident]:
+async def search(
+    uow: TenantUnitOfWork, access: Access, query: ResidentSearch
+) -> list[tuple[Resident, FieldView]]:
     """Find residents by 宛名番号, individual number, or kana family name + birth date.
 
     Looking a person up by individual number is a use of it: the search itself
@@ -277,21 +328,20 @@ async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -
         if not any(name in v.allowed for v in views):
             raise access.refusal(views[0].reasons.get(name, "the purpose does not cover " + name))
 
-    def view_of(r: Resident) -> FieldView:
-        return access.field_view(uow.code, r.support_measure, r.state)
-
-    # A protected record is only found by a field this caller may see on it
-    # (else searching by phone would confirm a hidden number); a record of
-    # which nothing may be shown is not found at all.
+    candidates = await _find(uow, query)
+    shown = await views_of(uow, access, candidates)
+    # A protected (or linked) record is only found by a field this caller may
+    # see on it (else searching by phone would confirm a hidden number); a
+    # record of which nothing may be shown is not found at all.
     found = [
-        r
-        for r in await _find(uow, query)
-        if not view_of(r).empty and all(n in view_of(r).allowed for n in searched)
+        (r, shown[r.id])
+        for r in candidates
+        if not shown[r.id].empty and all(n in shown[r.id].allowed for n in searched)
     ]
     fields = set(searched)
-    for r in found:
-        fields |= view_of(r).allowed
-    _touched(access, [r.id for r in found], fields, rows=len(found))
+    for _r, view in found:
+        fields |= view.allowed
+    _touched(access, [r.id for r, _v in found], fields, rows=len(found))
     return found
 
 
@@ -322,8 +372,17 @@ async def history(
     current = await repo.get(uow, rid)
     if current is None:
         raise errors.not_found("no such resident")
-    view = access.readable(uow.code, current.support_measure, current.state)
     entries = await repo.history(uow, rid)
+    # Rule 1 over time: a snapshot filed under a household that now holds a
+    # protected person shows where that person lives (or lived with this
+    # one), so the whole history is shown as for a linked record.
+    households = {current.household_no} | {
+        str(e["snapshot"].get("household_no") or "") for e in entries
+    }
+    linked = not current.support_measure and bool(
+        await repo.protected_households(uow, sorted(households))
+    )
+    view = access.readable(uow.code, current.support_measure, current.state, linked)
     for entry in entries:
         entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
     _touched(access, [rid], view.allowed, rows=len(entries))
@@ -332,25 +391,32 @@ async def history(
 
 async def household(
     uow: TenantUnitOfWork, access: Access, household_no: str
-) -> tuple[str | None, list[Resident]]:
+) -> tuple[str | None, list[tuple[Resident, FieldView]]]:
+    """The household's head and members, as this caller may see them.
+
+    Rule 1 (docs/support-measures.md): a household holding a person under
+    支援措置 does not exist for anyone who may not see that person's household
+    number — the same 404 as a number never issued. Listing it without the
+    protected person would still tell, by a missing head or a 続柄 pointing at
+    nobody, that someone protected lives where the others live.
+    """
     access.require("household", tenant=uow.code)
     if not is_valid_serial(household_no):
         raise errors.not_found("no such household")
     exists, head = await repo.household_head(uow, household_no)
     if not exists:
         raise errors.not_found("no such household")
-    # A protected member (支援措置) is not listed to anyone who may not see
-    # their address: membership of a household discloses where they live.
-    members = [
-        m
-        for m in await repo.household_members(uow, household_no)
-        if not m.support_measure or "address" in access.field_view(uow.code, True).allowed
-    ]
+    may_see_protected = "household_no" in access.field_view(uow.code, True).allowed
+    if not may_see_protected and await repo.protected_households(uow, [household_no]):
+        raise errors.not_found("no such household")
+    members = await repo.household_members(uow, household_no)
+    views = await views_of(uow, access, members)
+    shown = [(m, views[m.id]) for m in members if not views[m.id].empty]
     fields: set[str] = set()
-    for m in members:
-        fields |= access.field_view(uow.code, m.support_measure).allowed & MEMBER_FIELDS
-    _touched(access, [m.id for m in members], fields, rows=len(members))
-    return head, members
+    for _m, view in shown:
+        fields |= view.allowed & MEMBER_FIELDS
+    _touched(access, [m.id for m, _v in shown], fields, rows=len(shown))
+    return head, shown
 
 
 async def move(
@@ -359,7 +425,7 @@ async def move(
     resident_id: str,
     data: MoveCreate,
     expected_version: int | None,
-) -> Resident:
+) -> tuple[Resident, FieldView]:
     """Apply a change or removal event (修正・消除) under optimistic concurrency."""
     access.require("move", tenant=uow.code)
     rid = parse_id(resident_id)
@@ -408,8 +474,10 @@ async def move(
         history_no=str(updated.history_no),
     )
     changed = [f for f in POLICY_FIELDS if getattr(updated, f, None) != getattr(current, f, None)]
-    _touched(access, [current.id], changed, rows=1)
-    return updated
+    # The response returns the record: the event names every field it shows.
+    view = await view_of(uow, access, updated)
+    _touched(access, [current.id], {*changed, *view.allowed}, rows=1)
+    return updated, view
 
 
 async def set_support_measure(
@@ -418,7 +486,7 @@ async def set_support_measure(
     resident_id: str,
     active: bool,
     expected_version: int | None,
-) -> Resident:
+) -> tuple[Resident, FieldView]:
     """Set or lift 支援措置 on a record (市民課 only, by policy)."""
     access.require("protect", tenant=uow.code)
     current = await repo.get(uow, parse_id(resident_id), lock=True)
@@ -433,8 +501,9 @@ async def set_support_measure(
     await events.emit(
         uow, events.CHANGED, current.id, ["support_measure"], atena_no=current.atena_no
     )
-    _touched(access, [current.id], ["support_measure"], rows=1)
-    return updated
+    view = await view_of(uow, access, updated)
+    _touched(access, [current.id], {"support_measure", *view.allowed}, rows=1)
+    return updated, view
 
 
 def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, Any]:
