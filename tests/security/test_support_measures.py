@@ -127,7 +127,8 @@ async def test_the_household_does_not_give_away_a_protected_head(
         # The household: the same 404 as a number never issued.
         r = await client.get(f"{BASE}/households/{household_no}", headers=h)
         assert r.status_code == 404, (name, r.text)
-        assert head["id"] not in r.text and child["id"] not in r.text
+        assert head["id"] not in r.text
+        assert child["id"] not in r.text
         # The protected head: no whereabouts, no household, no 続柄.
         r = await client.get(f"{BASE}/residents/{head['id']}", headers=h)
         assert r.status_code == 200
@@ -158,21 +159,23 @@ async def test_the_household_does_not_give_away_a_protected_head(
             purpose="bousai.support",
         ),
     )
-    assert r.status_code == 200 and r.json()["count"] == 0
+    assert r.status_code == 200
+    assert r.json()["count"] == 0
     # 市民課 registering residents sees the whole household.
     full = await client.get(f"{BASE}/households/{household_no}", headers=auth(tokens["kaga"]))
     assert full.status_code == 200
     assert full.json()["head_id"] == head["id"]
     assert {m["id"] for m in full.json()["members"]} == {head["id"], child["id"]}
     r = await client.get(f"{BASE}/residents/{child['id']}", headers=auth(tokens["kaga"]))
-    assert r.json()["address"] == HIDEOUT and r.json()["household_no"] == household_no
+    assert r.json()["address"] == HIDEOUT
+    assert r.json()["household_no"] == household_no
 
 
 async def test_leaving_the_household_does_not_show_the_old_one(
     client: Any, tokens: dict[str, str], issuer: BuiltinIssuer
 ) -> None:
-    """A child who split off is no longer linked, but their history still holds the
-    protected household's number and address: it is withheld there."""
+    """A child who split off (世帯分離) still lives at the protected household's
+    address, and their history holds its number: they stay linked."""
     family = await protected_family(client, tokens, "シエンニ")
     child, household_no = family["child"], family["child"]["household_no"]
     today = today_jst().isoformat()
@@ -185,7 +188,11 @@ async def test_leaving_the_household_does_not_show_the_old_one(
     h = _others(issuer)["kaigo"]
     now = await client.get(f"{BASE}/residents/{child['id']}", headers=h)
     assert now.status_code == 200
-    assert now.json()["household_no"] != household_no  # a household of their own
+    assert not shows(now, household_no)
+    assert "household_no" not in now.json()
+    # 市民課 registering residents: a household of their own.
+    full = await client.get(f"{BASE}/residents/{child['id']}", headers=auth(tokens["kaga"]))
+    assert full.json()["household_no"] != household_no
     history = await client.get(f"{BASE}/residents/{child['id']}/history", headers=h)
     assert history.status_code == 200
     assert not shows(history, household_no)
@@ -263,7 +270,8 @@ async def test_a_protected_persons_destination_stays_home(
     assert report.status_code == 200, report.text
     entries = report.json()["entries"]
     assert any(e["withheld"] == ["town", "department"] for e in entries)
-    assert KAGA not in report.text and "加賀" not in report.text
+    assert KAGA not in report.text
+    assert "加賀" not in report.text
 
 
 async def _audit(

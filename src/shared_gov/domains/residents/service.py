@@ -123,21 +123,24 @@ async def views_of(
 ) -> dict[str, FieldView]:
     """The field view of each record, by id, under rule 1 (docs/support-measures.md).
 
-    A record that shares a household with a person under 支援措置 is
-    ``linked_to_protected``: the guardrail then withholds its whereabouts
-    and household links from everyone but the town's 市民課 registering
-    residents, as for the protected person.
+    A record that is or ever was filed under a household holding a person
+    under 支援措置 is ``linked_to_protected``: the guardrail then withholds
+    its whereabouts and household links from everyone but the town's 市民課
+    registering residents, as for the protected person.
     """
     records = list(residents)
-    protected = await repo.protected_households(
-        uow, [r.household_no for r in records if not r.support_measure]
-    )
+    unprotected = [r for r in records if not r.support_measure]
+    # Every household each record was ever filed under: someone who split off
+    # from a protected household (世帯分離) usually still lives at its address.
+    past = await repo.past_households(uow, [r.id for r in unprotected])
+    filed = {r.id: past.get(r.id, set()) | {r.household_no} for r in unprotected}
+    protected = await repo.protected_households(uow, sorted(set().union(set(), *filed.values())))
     return {
         r.id: access.field_view(
             uow.code,
             r.support_measure,
             r.state,
-            linked=not r.support_measure and r.household_no in protected,
+            linked=not r.support_measure and bool(filed[r.id] & protected),
         )
         for r in records
     }
@@ -373,16 +376,12 @@ async def history(
     if current is None:
         raise errors.not_found("no such resident")
     entries = await repo.history(uow, rid)
-    # Rule 1 over time: a snapshot filed under a household that now holds a
-    # protected person shows where that person lives (or lived with this
-    # one), so the whole history is shown as for a linked record.
-    households = {current.household_no} | {
-        str(e["snapshot"].get("household_no") or "") for e in entries
-    }
-    linked = not current.support_measure and bool(
-        await repo.protected_households(uow, sorted(households))
-    )
-    view = access.readable(uow.code, current.support_measure, current.state, linked)
+    # Rule 1 over time (views_of): a snapshot filed under a household that
+    # now holds a protected person shows where that person lives, so a record
+    # ever filed under one is shown as a linked record, history included.
+    view = await view_of(uow, access, current)
+    if view.empty:
+        raise access.refusal(next(iter(view.reasons.values()), "no field may be read"))
     for entry in entries:
         entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
     _touched(access, [rid], view.allowed, rows=len(entries))
