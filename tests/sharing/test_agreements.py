@@ -88,7 +88,7 @@ def shared_headers(
 async def events(db: Database, tenant: str, request_id: str) -> list[dict[str, Any]]:
     async with db.catalog() as conn:
         rows = await conn.fetch(
-            "SELECT * FROM audit.events WHERE tenant = $1 AND request_id = $2",
+            "SELECT * FROM audit.events WHERE tenant = $1 AND client_request_id = $2",
             tenant,
             request_id,
         )

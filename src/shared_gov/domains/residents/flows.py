@@ -41,7 +41,7 @@ from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import EntryEvent, Resident
 from shared_gov.domains.residents.schemas import OneStopMoveIn, ResidentCreate
 from shared_gov.policy import Access, FieldView, agreements
-from shared_gov.web import Services, access_for
+from shared_gov.web import Services, access_for, failed_attempt, record_failure
 
 # What a 転出証明書 gives the new town, and so what B's record takes from A's.
 _COPIED = (
@@ -116,13 +116,26 @@ async def one_stop_move_in(
             result = await _move(at_b, at_a, access_b, access_a, data, transfer_id)
             if svc.settings.audit:
                 await record_both(at_a, at_b, actor, event_a, event_b)
-    except errors.DomainError as exc:
-        if svc.settings.audit and exc.status < 500:
-            for event in (event_a, event_b):
-                event.outcome = "denied" if exc.audit.get("reason") else _outcome(exc.status)
-                event.reason = str(exc.audit.get("reason") or exc.extra.get("reason") or exc.detail)
+    except Exception as exc:
+
+        async def write_both() -> None:
             async with svc.db.pair(old, new) as (at_a, at_b):
                 await record_both(at_a, at_b, actor, event_a, event_b)
+
+        if isinstance(exc, errors.DomainError) and exc.status < 500:
+            if svc.settings.audit:
+                for event in (event_a, event_b):
+                    event.outcome = "denied" if exc.audit.get("reason") else _outcome(exc.status)
+                    event.reason = str(
+                        exc.audit.get("reason") or exc.extra.get("reason") or exc.detail
+                    )
+                await write_both()
+        else:
+            # Anything else is an "error" event in both logs (an outage: a log line).
+            failed_attempt(event_a, exc)
+            await record_failure(svc, new, actor, event_b, exc, write_both)
+        if not isinstance(exc, errors.DomainError):
+            raise
         if exc.status == 404:
             raise errors.not_found("no such resident, or not moving out to this town") from exc
         raise
