@@ -30,7 +30,7 @@ from shared_gov import errors
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events
+from shared_gov.domains.residents import events, move_outs
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import (
     CONFIRMED_REASON,
@@ -283,7 +283,11 @@ async def get(
     resident = await repo.get(uow, parse_id(resident_id))
     if resident is None:
         raise errors.not_found("no such resident")
-    view = access.readable(uow.code, resident.support_measure, resident.state)
+    if access.agreement is not None:
+        access.destinations.update(await move_outs.destinations(uow, [resident.id]))
+    view = access.readable(
+        uow.code, resident.support_measure, resident.state, access.destination(resident.id)
+    )
     _touched(access, [resident.id], view.allowed, rows=1)
     return resident, view
 
@@ -319,23 +323,30 @@ async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -
         if query.atena_no is None
         else ()
     )
-    # Under the standing move agreement only moved-out records are readable;
-    # the search key must be readable on some record this caller may find.
-    states = ("active",) if access.agreement is None else ("active", "moved_out")
-    views = [access.field_view(uow.code, False, state) for state in states]
+    # Under the standing move agreement only records moving out to the caller's
+    # town are readable; the search key must be readable on some record this
+    # caller may find.
+    own = access.actor.tenant or ""
+    classes = [("active", "")] + ([("moved_out", own)] if access.agreement is not None else [])
+    views = [access.field_view(uow.code, False, state, dest) for state, dest in classes]
     for name in searched:
         if not any(name in v.allowed for v in views):
             raise access.refusal(views[0].reasons.get(name, "the purpose does not cover " + name))
 
     def view_of(r: Resident) -> FieldView:
-        return access.field_view(uow.code, r.support_measure, r.state)
+        return access.field_view(uow.code, r.support_measure, r.state, access.destination(r.id))
 
+    candidates = await _find(uow, query)
+    if access.agreement is not None:
+        access.destinations.update(await move_outs.destinations(uow, [r.id for r in candidates]))
+        if access.agreement.kind == "standing_move":  # the 転出証明書 goes to the new town only
+            candidates = [r for r in candidates if access.destination(r.id) == own]
     # A protected record is only found by a field this caller may see on it
     # (else searching by phone would confirm a hidden number); a record of
     # which nothing may be shown is not found at all.
     found = [
         r
-        for r in await _find(uow, query)
+        for r in candidates
         if not view_of(r).empty and all(n in view_of(r).allowed for n in searched)
     ]
     fields = set(searched)
@@ -422,6 +433,7 @@ async def move(
     _check_not_too_early(problems, "/move_date", data.move_date)
     _check_notified(problems, data.event, data.move_date, data.notified_on)
     changes = _event_changes(data, problems)
+    move_outs.check(data, uow.code, problems)
     if problems:
         raise errors.invalid(problems)
 
@@ -454,6 +466,9 @@ async def move(
         await _make_head(uow, current, data, today)
         updated.relationship = HEAD
     await _save(uow, updated, event.value, data.move_date, data.notified_on, today)
+    if event is ChangeEvent.MOVE_OUT_DOMESTIC:
+        # Binds the 転出証明書 and a one-stop move-in to the named new town.
+        await move_outs.register(uow, current.id, data.to_tenant)
     await events.emit(
         uow,
         events.CHANGE_KINDS[event],
