@@ -75,7 +75,6 @@ class StrictJSONRequest(Request[Any, Any, Any]):
         return await super().json()
 
 
-
 def _problem(exc: errors.DomainError, request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(
         content=exc.problem(),
