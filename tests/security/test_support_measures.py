@@ -219,6 +219,7 @@ async def test_a_protected_persons_destination_stays_home(
             "event": "move_out_domestic",
             "move_date": (today + timedelta(days=3)).isoformat(),
             "notified_on": today.isoformat(),
+            "to_tenant": KAGA,
         },
         headers=auth(komatsu, **{"If-Match": person["etag"]}),
     )
@@ -388,3 +389,59 @@ async def test_history_shows_no_withheld_date(
         assert not set(body["withheld"]) & set(entry["snapshot"])
         for field in body["withheld"]:
             assert field not in entry
+
+
+async def test_a_linked_childs_old_address_does_not_cross_towns(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    """The child of a protected head in Komatsu moves to Kaga one-stop: Kaga does not
+    get the address the child shared with the protected parent (B's 前住所 stays empty)."""
+    komatsu = tokens["komatsu"]
+    shared_home = "石川県小松市隠れ家町7-7"
+    r = await client.post(
+        f"{KOMATSU_API}/residents",
+        json=resident_body(address=shared_home, family_name_kana="シエンヨン"),
+        headers=auth(komatsu),
+    )
+    assert r.status_code == 201
+    parent = {**r.json(), "etag": r.headers["etag"]}
+    r = await client.post(
+        f"{KOMATSU_API}/residents",
+        json=resident_body(
+            address=shared_home,
+            family_name_kana="シエンヨン",
+            birth_date="2008-08-08",
+            household_no=parent["household_no"],
+            relationship="子",
+        ),
+        headers=auth(komatsu),
+    )
+    assert r.status_code == 201
+    child = {**r.json(), "etag": r.headers["etag"]}
+    await _protect(client, KOMATSU_API, komatsu, parent)
+    today = today_jst()
+    moved = await client.post(
+        f"{KOMATSU_API}/residents/{child['id']}/moves",
+        json={
+            "event": "move_out_domestic",
+            "move_date": (today + timedelta(days=3)).isoformat(),
+            "notified_on": today.isoformat(),
+            "to_tenant": KAGA,
+        },
+        headers=auth(komatsu, **{"If-Match": child["etag"]}),
+    )
+    assert moved.status_code == 200, moved.text
+    arrived = await client.post(
+        f"{BASE}/residents/one-stop-move-in",
+        json={
+            "from_tenant": KOMATSU,
+            "resident_id": child["id"],
+            "address": "石川県加賀市大聖寺南町8-8",
+            "move_date": today.isoformat(),
+            "notified_on": today.isoformat(),
+        },
+        headers=auth(tokens["kaga"]),
+    )
+    assert arrived.status_code == 201, arrived.text
+    assert arrived.json()["previous_address"] is None
+    assert shared_home not in arrived.text

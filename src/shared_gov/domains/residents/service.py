@@ -30,7 +30,7 @@ from shared_gov import errors
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events
+from shared_gov.domains.residents import events, move_outs
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import (
     CONFIRMED_REASON,
@@ -186,6 +186,7 @@ async def views_of(
             uow.code,
             r.support_measure,
             r.state,
+            access.destination(r.id),
             linked=not r.support_measure and bool(filed[r.id] & protected),
         )
         for r in records
@@ -333,6 +334,8 @@ async def get(
     resident = await repo.get(uow, parse_id(resident_id))
     if resident is None:
         raise errors.not_found("no such resident")
+    if access.agreement is not None:
+        access.destinations.update(await move_outs.destinations(uow, [resident.id]))
     view = await view_of(uow, access, resident)
     if view.empty:
         raise access.refusal(next(iter(view.reasons.values()), "no field may be read"))
@@ -373,15 +376,21 @@ async def search(
         if query.atena_no is None
         else ()
     )
-    # Under the standing move agreement only moved-out records are readable;
-    # the search key must be readable on some record this caller may find.
-    states = ("active",) if access.agreement is None else ("active", "moved_out")
-    views = [access.field_view(uow.code, False, state) for state in states]
+    # Under the standing move agreement only records moving out to the caller's
+    # town are readable; the search key must be readable on some record this
+    # caller may find.
+    own = access.actor.tenant or ""
+    classes = [("active", "")] + ([("moved_out", own)] if access.agreement is not None else [])
+    views = [access.field_view(uow.code, False, state, dest) for state, dest in classes]
     for name in searched:
         if not any(name in v.allowed for v in views):
             raise access.refusal(views[0].reasons.get(name, "the purpose does not cover " + name))
 
     candidates = await _find(uow, query)
+    if access.agreement is not None:
+        access.destinations.update(await move_outs.destinations(uow, [r.id for r in candidates]))
+        if access.agreement.kind == "standing_move":  # the 転出証明書 goes to the new town only
+            candidates = [r for r in candidates if access.destination(r.id) == own]
     shown = await views_of(uow, access, candidates)
     # A protected (or linked) record is only found by a field this caller may
     # see on it (else searching by phone would confirm a hidden number); a
@@ -487,6 +496,7 @@ async def move(
     _check_not_too_early(problems, "/move_date", data.move_date)
     _check_notified(problems, data.event, data.move_date, data.notified_on)
     changes = _event_changes(data, problems)
+    move_outs.check(data, uow.code, problems)
     if problems:
         raise errors.invalid(problems)
 
@@ -519,6 +529,9 @@ async def move(
         await _make_head(uow, current, data, today)
         updated.relationship = HEAD
     await _save(uow, updated, event.value, data.move_date, data.notified_on, today)
+    if event is ChangeEvent.MOVE_OUT_DOMESTIC:
+        # Binds the 転出証明書 and a one-stop move-in to the named new town.
+        await move_outs.register(uow, current.id, data.to_tenant)
     await events.emit(
         uow,
         events.CHANGE_KINDS[event],
