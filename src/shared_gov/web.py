@@ -33,7 +33,7 @@ from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.db.engine import BindingCheckFailed
 from shared_gov.db.notify import ChangeListener
 from shared_gov.policy import Access, PolicyEngine, agreements
-from shared_gov.policy.permissions import PermissionStore
+from shared_gov.policy.permissions import PermissionStore, admit
 from shared_gov.policy.purposes import purpose_from_header
 from shared_gov.settings import Settings
 from shared_gov.tenancy.registry import TenantRegistry
@@ -90,6 +90,8 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             await self._report(connection, exc.kind, exc.town)
             raise
         structlog.contextvars.bind_contextvars(actor=principal.actor)
+        # Inactive towns (401) and suspended people (403), for every role.
+        await admit(connection, principal)
         return AuthenticationResult(user=principal, auth=None)
 
     async def _report(

@@ -399,8 +399,8 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
         return "administering the town needs the admin role"
     if r.kind == "AuditLog":
         return "reading the audit log needs the auditor role"
-    if not actor.roles & {"staff", "admin"}:
-        return "only staff act on resident records"
+    if "staff" not in actor.roles:
+        return "only staff act on resident records (the admin role grants no personal data)"
     if purpose is None:
         return "no purpose of use was stated"
     if purpose.code not in actor.purposes:
