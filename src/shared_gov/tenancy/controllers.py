@@ -26,6 +26,7 @@ from shared_gov.auth.principal import Principal
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy import authorize_operator
 from shared_gov.tenancy import enrolment, service
+from shared_gov.tenancy.changes import record_refusal, refusal_event
 from shared_gov.tenancy.manifest import Manifest, validate_manifest
 from shared_gov.validation import NoNul
 from shared_gov.web import audit_actor, services
@@ -95,9 +96,23 @@ class TenantController(Controller):
         principal: NamedDependency[Principal],
         data: JSONBody[Manifest],
     ) -> Response[OnboardOut]:
-        authorize_operator(principal)
         svc = services(request)
         actor = audit_actor(request, principal, None)
+        try:
+            authorize_operator(principal)
+        except errors.DomainError:
+            # A town's own people sending a manifest: refused, and the town learns of it.
+            if is_valid_lgcode(data.code):
+                event = refusal_event(
+                    "tenant.update",
+                    "tenant",
+                    data.code,
+                    None,
+                    "only the platform's operators onboard towns",
+                    "denied",
+                )
+                await record_refusal(svc.db, data.code, actor, event)
+            raise
         result = await service.onboard(svc.db, validate_manifest(data), actor)
         # This worker's caches (tenants, issuers, permissions, keys) at once;
         # the others through the NOTIFY provisioning committed.
