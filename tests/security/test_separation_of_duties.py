@@ -547,3 +547,48 @@ async def test_recreated_town_forgets_the_old_identity(
             await conn.fetchval("SELECT count(*) FROM catalog.staff WHERE tenant_code = $1", code)
             == 0
         )
+
+
+async def test_cli_enrolment_code_until_enrolled(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    client: Any,
+    db: Database,
+    tokens: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """`shared-gov tenant enrolment-code CODE` prints a new code while the town is not
+    enrolled (the previous one stops working) and refuses once it is."""
+    from typer.testing import CliRunner
+
+    from shared_gov.cli.main import app as cli
+    from shared_gov.settings import get_settings
+
+    code = town_code("47919")
+    created = await client.post(
+        "/api/v1/tenants", json=manifest_json(code), headers=auth(tokens["operator"])
+    )
+    old = created.json()["enrolment_code"]
+    assert settings.database_url
+    monkeypatch.setenv("SHARED_GOV_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SHARED_GOV_ROLE_PREFIX", settings.role_prefix)
+    monkeypatch.setenv("SHARED_GOV_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        result = await asyncio.to_thread(runner.invoke, cli, ["tenant", "enrolment-code", code])
+        assert result.exit_code == 0, result.output
+        new = result.stdout.strip().splitlines()[-1].strip()
+        assert len(new) >= 32
+        assert new != old
+        idp = OwnIdp(f"https://idp.town{code}.example")
+        body = {"code": old, "first_admin": "j-1", "issuer": idp.config()}
+        assert (await client.post(tenant_url(code, "/enrolment"), json=body)).status_code == 403
+        body["code"] = new
+        assert (await client.post(tenant_url(code, "/enrolment"), json=body)).status_code == 201
+        refused = await asyncio.to_thread(runner.invoke, cli, ["tenants", "enrolment-code", code])
+        assert refused.exit_code != 0
+        assert "enrolled" in refused.output
+    finally:
+        get_settings.cache_clear()
