@@ -144,6 +144,113 @@ async def test_unknown_field_is_422_with_pointer_and_no_echo(
     assert "MARKER" not in r.text
 
 
+def _with_repeated_key(body: dict[str, Any], key: str, first: Any) -> bytes:
+    """``body`` as JSON with ``key`` written twice: first ``first``, then its own value."""
+    import json
+
+    text = json.dumps(body, ensure_ascii=False)
+    return ("{" + json.dumps(key) + ": " + json.dumps(first) + ", " + text[1:]).encode()
+
+
+_DUPLICATE_CASES: dict[str, tuple[str, str, str, dict[str, Any], str]] = {
+    # case: (method, path, role, body, the repeated key)
+    "register": ("POST", RESIDENTS, "kaga", {}, "family_name"),
+    "move": (
+        "POST",
+        RESIDENTS + "/{id}/moves",
+        "kaga",
+        {"event": "death", "move_date": "2026-01-01", "notified_on": "2026-01-02"},
+        "event",
+    ),
+    "search": ("POST", RESIDENTS + "/search", "kaga", {"atena_no": "00000019"}, "atena_no"),
+    "support-measure": (
+        "PUT",
+        RESIDENTS + "/{id}/support-measure",
+        "kaga",
+        {"active": False},
+        "active",
+    ),
+    "one-stop-move-in": (
+        "POST",
+        RESIDENTS + "/one-stop-move-in",
+        "kaga",
+        {"from_tenant": KOMATSU, "address": "加賀市", "move_date": "2026-01-01"},
+        "address",
+    ),
+    "staff": ("PUT", f"/api/v1/tenants/{KAGA}/staff/k-dup", "kaga_admin", {"note": "x"}, "note"),
+    "department": (
+        "PUT",
+        f"/api/v1/tenants/{KAGA}/departments/dup",
+        "kaga_admin",
+        {"name": "x"},
+        "name",
+    ),
+    "manifest": ("POST", "/api/v1/tenants", "operator", {"code": "173657", "name": "x"}, "name"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_DUPLICATE_CASES))
+async def test_a_repeated_json_key_is_422_naming_the_key(
+    client: Any, tokens: dict[str, str], case: str
+) -> None:
+    """A body whose object holds a key twice (RFC 8259 leaves which one counts to
+    the parser) is refused on every endpoint with a body: 422 at /<key>, the
+    values not echoed, nothing written."""
+    resident = await _register(client, tokens["kaga"])
+    method, path, role, body, key = _DUPLICATE_CASES[case]
+    assert key in body or case == "register"
+    if case == "register":
+        body = resident_body(family_name="山田" + MARKER)
+    raw = _with_repeated_key(body, key, MARKER + "_first")
+    headers = auth(tokens[role], **{"content-type": "application/json", "If-Match": '"v1"'})
+    r = await client.request(
+        method, path.replace("{id}", resident["id"]), content=raw, headers=headers
+    )
+    problem = _assert_problem(r, 422, "validation")
+    assert problem["errors"] == [
+        {"pointer": "/" + key, "detail": "occurs more than once in its object"}
+    ]
+    assert MARKER not in r.text
+    after = await client.get(f"{RESIDENTS}/{resident['id']}", headers=auth(tokens["kaga"]))
+    assert after.json()["version"] == 1
+    if case == "register":
+        found = await client.post(
+            f"{RESIDENTS}/search",
+            json={"family_name_kana": body["family_name_kana"], "birth_date": body["birth_date"]},
+            headers=auth(tokens["kaga"]),
+        )
+        assert MARKER not in found.text
+
+
+async def test_a_repeated_key_is_found_in_nested_objects_and_not_echoed(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    """Inside a list of objects the pointer names the position; a key that is not a
+    field name (it might be personal text) is never echoed: the pointer stops at
+    the object holding it."""
+    manifest = (
+        '{"code": "173657", "name": "x", "name_kana": "x", "prefecture": "石川県",'
+        ' "population": 1, "departments": [{"code": "a", "name": "b"},'
+        ' {"code": "c", "name": "d", "name": "e"}]}'
+    )
+    r = await client.post(
+        "/api/v1/tenants",
+        content=manifest.encode(),
+        headers=auth(tokens["operator"], None, **{"content-type": "application/json"}),
+    )
+    problem = _assert_problem(r, 422, "validation")
+    assert _pointers(problem) == ["/departments/1/name"]
+    raw = '{"山田花子": 1, "山田花子": 2}'.encode()
+    r = await client.post(
+        RESIDENTS,
+        content=raw,
+        headers=auth(tokens["kaga"], **{"content-type": "application/json"}),
+    )
+    problem = _assert_problem(r, 422, "validation")
+    assert _pointers(problem) == ["/"]
+    assert "山田花子" not in r.text
+
+
 # --- not found looks the same whatever the reason ------------------------------
 
 

@@ -434,6 +434,12 @@ def test_column_checks_take_clean_files_and_refuse_each_problem() -> None:
         ("family_name_kana", "帯広"),
         ("family_name", "長" * 51),
         ("address", ""),
+        ("birth_date", "0001-01-01"),
+        ("notified_on", "1844-12-31"),
+        ("family_name", "帯\x00広"),
+        ("given_name", "一郎\u202e"),
+        ("address", "音更町\n1"),
+        ("phone", "0155\x7f"),
     ]:
         broken = [dict(r) for r in clean]
         broken[3][column] = bad
@@ -846,10 +852,18 @@ async def test_every_way_of_writing_a_file_loads_the_same(
     lines = plain.split("\n")
     crlf = "\r\n".join(line if n % 7 else line + "\r\n" for n, line in enumerate(lines))
     quoted = [dict(r) for r in rows]
+    multiline = [dict(r) for r in rows]
     for n in (3, 17):
         quoted[n]["address"] = f'北海道河東郡音更町{n}, "東"'
-        quoted[n]["domicile"] = "北海道,\n河東郡"
+        quoted[n]["domicile"] = "北海道,河東郡"
+        multiline[n]["domicile"] = "北海道,\n河東郡"
     monkeypatch.setattr(transfer, "CHUNK_ROWS", 4)
+    # A line break inside a quoted cell stays in its row when the file is cut
+    # into chunks: exactly those rows are refused for it (no text holds one).
+    with pytest.raises(ImportRejected) as info:
+        async with db.tenant(tenant_names(towns[2], db.settings.role_prefix)) as uow:
+            await import_csv(uow, io.StringIO(_csv(multiline), newline=""), workers=2)
+    assert [(e.row, e.column) for e in info.value.errors] == [(4, "domicile"), (18, "domicile")]
     exports = []
     for code, text in zip(towns, (plain, crlf, _csv(quoted)), strict=True):
         async with db.tenant(tenant_names(code, db.settings.role_prefix)) as uow:

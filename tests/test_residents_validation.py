@@ -371,7 +371,8 @@ async def test_other_events_may_not_be_dated_in_the_future(api: Api, event: str)
     """Every event but move_out_domestic needs 異動日 today or earlier: 422 at
     /move_date, record unchanged."""
     resident = await api.register()
-    body = _event(event, move_date=_days(1), address="石川県加賀市作見町4")
+    fields = {"address": "石川県加賀市作見町4"} if event == "move_within_town" else {}
+    body = _event(event, move_date=_days(1), **fields)
     r = await api.move(resident["id"], body, '"v1"')
     assert _pointers(r) == ["/move_date"]
     after = await api.current(resident["id"])
@@ -586,3 +587,333 @@ def test_helpers_make_distinct_values() -> None:
     assert a != b
     assert all("ァ" <= c <= "ヺ" for c in a)
     assert date.fromisoformat(_days(0)) == today_jst()
+
+
+# --- text: no control, format or line-separator characters ------------------------
+
+MARKER = "ZZMARKERZZ"
+
+
+async def _not_registered(api: Api, kana: str) -> None:
+    """Nobody with this (unique) kana family name was written."""
+    r = await api.search({"family_name_kana": kana, "birth_date": "1980-04-01"})
+    assert r.status_code == 200, r.text
+    assert r.json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("family_name", "\x00"),
+        ("given_name", "\t"),
+        ("address", "\n"),
+        ("address", "\r"),
+        ("domicile", "\x7f"),
+        ("previous_address", "\x85"),  # C1: NEL
+        ("former_surname", "\u2028"),
+        ("given_name", "\u202e"),  # RIGHT-TO-LEFT OVERRIDE
+        ("family_name", "\u2066"),  # LEFT-TO-RIGHT ISOLATE
+        ("address", "\u200b"),  # ZERO WIDTH SPACE
+        ("family_name", "\ufeff"),
+        ("family_name_kana", "\x00"),
+    ],
+    ids=repr,
+)
+async def test_control_characters_in_registered_text_are_422(
+    api: Api, field: str, bad: str
+) -> None:
+    """A name, kana, address, 本籍, 前住所 or 旧氏 holding a control (C0, DEL, C1),
+    a line separator, a bidi control or an invisible format character is refused
+    with 422 at that field; the value is not echoed and nobody is registered."""
+    kana = _unique_kana()
+    values = {"family_name_kana": kana, field: "加賀" + MARKER + bad + "市"}
+    if field == "family_name_kana":
+        values[field] = kana + bad
+    r = await api.register_raw(resident_body(**values))
+    body = _problem(r, 422, "validation")
+    assert [(e["pointer"], e["detail"]) for e in body["errors"]] == [
+        (f"/{field}", "contains a control, format or line-separator character")
+    ]
+    assert MARKER not in r.text
+    await _not_registered(api, kana)
+
+
+async def test_japanese_text_ideographic_space_variants_and_gaiji_are_accepted(
+    api: Api,
+) -> None:
+    """Printable text stays allowed: full-width Japanese, the ideographic space,
+    an ideographic variation sequence (葛 + VS17) and a private-use 外字."""
+    resident = await api.register(
+        family_name="葛\U000e0100城",
+        given_name="\ue000子",
+        address="石川県加賀市大聖寺南町　１－１",
+        domicile="東京都千代田区千代田１番",
+    )
+    current = await api.current(resident["id"])
+    assert current["family_name"] == "葛\U000e0100城"
+    assert current["given_name"] == "\ue000子"
+    assert current["address"] == "石川県加賀市大聖寺南町　１－１"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _event("move_within_town", address="加賀市\x00" + MARKER),
+        _event("name_change", family_name="佐藤\u202e" + MARKER),
+        _event("name_change", given_name_kana="ハナコ\x1b"),
+        _event("name_change", family_name="佐藤", former_surname="山田\n" + MARKER),
+        _event("move_out_domestic", forward_address="東京都\u2029" + MARKER),
+    ],
+    ids=["address", "family_name", "given_name_kana", "former_surname", "forward_address"],
+)
+async def test_control_characters_in_a_move_are_422(api: Api, body: dict[str, Any]) -> None:
+    """Every text of a change event is held to the same rule: 422 at the field,
+    the value not echoed, the record unchanged."""
+    resident = await api.register()
+    r = await api.move(resident["id"], body, '"v1"')
+    field = next(k for k, v in body.items() if isinstance(v, str) and not v.isprintable())
+    assert _pointers(r) == [f"/{field}"]
+    assert MARKER not in r.text
+    after = await api.current(resident["id"])
+    assert (after["version"], after["state"], after["address"], after["family_name"]) == (
+        1,
+        "active",
+        resident["address"],
+        resident["family_name"],
+    )
+
+
+async def test_control_characters_in_a_one_stop_move_in_and_a_search_are_422(api: Api) -> None:
+    """The one-stop move-in body and the search body are decoded under the same
+    rule: 422 at the field before anything is looked up or written."""
+    one_stop = {
+        "from_tenant": "172031",
+        "resident_id": str(uuid.uuid4()),
+        "address": "石川県加賀市\x00" + MARKER,
+        "move_date": _days(0),
+        "notified_on": _days(0),
+    }
+    r = await api.client.post(f"{RESIDENTS}/one-stop-move-in", json=one_stop, headers=api.headers)
+    assert _pointers(r) == ["/address"]
+    assert MARKER not in r.text
+    r = await api.client.post(
+        f"{RESIDENTS}/one-stop-move-in",
+        json={**one_stop, "address": "加賀市", "resident_id": "a\x00b"},
+        headers=api.headers,
+    )
+    assert _pointers(r) == ["/resident_id"]
+    r = await api.search({"family_name_kana": "ヤマダ\x00", "birth_date": "1980-04-01"})
+    assert _pointers(r) == ["/family_name_kana"]
+
+
+def test_the_refused_characters_are_every_control_format_and_separator() -> None:
+    """TEXT_PATTERN refuses exactly the code points of general category Cc, Cf, Cs,
+    Zl and Zp in this Python's Unicode database (a new Unicode version that adds
+    a format character makes this fail until the list is extended)."""
+    import re
+    import sys
+    import unicodedata
+
+    from shared_gov.validation import NOT_TEXT, TEXT_PATTERN
+
+    refused = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+    pattern = re.compile(TEXT_PATTERN)
+    for cp in range(sys.maxunicode + 1):
+        char = chr(cp)
+        bad = unicodedata.category(char) in refused
+        assert (pattern.search("a" + char + "b") is None) == bad, hex(cp)
+        assert (NOT_TEXT.search(char) is not None) == bad, hex(cp)
+
+
+# --- dates: plausible, and notified when the law allows -------------------------
+
+
+@pytest.mark.parametrize("birth_date", ["0001-01-01", "1098-04-01", "1844-12-31"])
+async def test_implausible_birth_date_is_422(api: Api, birth_date: str) -> None:
+    """A birth date before 1845-01-01 (nobody in a register was born earlier:
+    validation.EARLIEST_DATE) is refused at /birth_date and nothing is written."""
+    kana = _unique_kana()
+    r = await api.register_raw(
+        resident_body(family_name_kana=kana, birth_date=birth_date, resident_since=None)
+    )
+    assert _pointers(r) == ["/birth_date"]
+    await _not_registered(api, kana)
+
+
+async def test_earliest_birth_date_is_accepted(api: Api) -> None:
+    resident = await api.register(birth_date="1845-01-01")
+    assert resident["birth_date"] == "1845-01-01"
+
+
+async def test_search_by_implausible_birth_date_is_422(api: Api) -> None:
+    r = await api.search({"family_name_kana": "ヤマダ", "birth_date": "0001-01-01"})
+    assert _pointers(r) == ["/birth_date"]
+
+
+async def test_resident_since_before_birth_is_422(api: Api) -> None:
+    r = await api.register_raw(resident_body(resident_since="1900-01-01"))
+    assert _pointers(r) == ["/resident_since"]
+
+
+async def test_move_dated_before_1845_is_422(api: Api) -> None:
+    resident = await api.register()
+    r = await api.move(resident["id"], _event("death", move_date="0001-01-01"), '"v1"')
+    assert _pointers(r) == ["/move_date"]
+    assert (await api.current(resident["id"]))["state"] == "active"
+
+
+@pytest.mark.parametrize("event", ["move_in_domestic", "birth", "move_in_from_abroad"])
+async def test_entry_notified_before_the_move_is_422(api: Api, event: str) -> None:
+    """A 転入届 (第22条) or 出生届 is made after the fact: notified_on before
+    move_date is refused at /notified_on, decades or a day before; nothing written."""
+    for notified_on in ("1990-01-01", _days(-4)):
+        kana = _unique_kana()
+        body = resident_body(
+            event=event,
+            family_name_kana=kana,
+            birth_date="1980-04-01",
+            move_date=_days(-3),
+            notified_on=notified_on,
+        )
+        r = await api.register_raw(body)
+        assert _pointers(r) == ["/notified_on"]
+        await _not_registered(api, kana)
+
+
+async def test_late_notification_is_accepted(api: Api) -> None:
+    """A notification after the 14 days (期間経過) is still recorded."""
+    resident = await api.register(move_date=_days(-400), notified_on=_days(0))
+    assert resident["notified_on"] == _days(0)
+
+
+@pytest.mark.parametrize(
+    "event", ["move_within_town", "name_change", "death", "household_split", "move_out_abroad"]
+)
+async def test_change_notified_decades_before_the_move_is_422(api: Api, event: str) -> None:
+    """A change notified decades before it happened is refused at /notified_on
+    (転出 included: it may be notified only a bounded time ahead); record unchanged."""
+    fields: dict[str, Any] = {
+        "move_within_town": {"address": "石川県加賀市作見町9"},
+        "name_change": {"family_name": "佐藤", "family_name_kana": "サトウ"},
+    }.get(event, {})
+    resident = await api.register(relationship="世帯主")
+    body = {**_event(event, **fields), "notified_on": "1990-01-01"}
+    r = await api.move(resident["id"], body, '"v1"')
+    assert _pointers(r) == ["/notified_on"]
+    after = await api.current(resident["id"])
+    assert (after["version"], after["state"], after["notified_on"]) == (
+        1,
+        "active",
+        resident["notified_on"],
+    )
+
+
+async def test_move_within_town_notified_the_day_before_is_422(api: Api) -> None:
+    resident = await api.register()
+    body = {**_event("move_within_town", address="加賀市作見町9"), "notified_on": _days(-1)}
+    r = await api.move(resident["id"], body, '"v1"')
+    assert _pointers(r) == ["/notified_on"]
+
+
+async def test_move_out_may_be_notified_up_to_14_days_ahead(api: Api) -> None:
+    """A 転出届 is made in advance (第24条): up to 14 days before the planned move
+    (test_move_out_domestic_may_be_dated_in_the_future: exactly 14), not 15."""
+    resident = await api.register()
+    r = await api.move(resident["id"], _event("move_out_domestic", move_date=_days(15)), '"v1"')
+    assert _pointers(r) == ["/notified_on"]
+    assert (await api.current(resident["id"]))["state"] == "active"
+    abroad = await api.move_ok(
+        resident, {**_event("move_out_abroad", move_date=_days(0)), "notified_on": _days(-14)}
+    )
+    assert abroad["state"] == "moved_out"
+
+
+# --- a name change changes the name ------------------------------------------------
+
+
+async def test_name_change_to_the_same_name_is_422(api: Api) -> None:
+    """Every given name equal to the current one (kana compared as stored, so
+    hiragana of the same name counts as the same): 422 naming each field; the
+    record is unchanged."""
+    resident = await api.register()
+    for body in (
+        _event("name_change", family_name=resident["family_name"]),
+        _event(
+            "name_change",
+            family_name=resident["family_name"],
+            family_name_kana="やまだ",
+            former_surname="旧姓",
+        ),
+    ):
+        r = await api.move(resident["id"], body, '"v1"')
+        expected = sorted(f"/{k}" for k in body if k in ("family_name", "family_name_kana"))
+        assert _pointers(r) == expected
+    after = await api.current(resident["id"])
+    assert after["version"] == 1
+    assert after["former_surname"] is None
+
+
+async def test_name_change_of_one_of_the_names_is_accepted(api: Api) -> None:
+    resident = await api.register()
+    changed = await api.move_ok(
+        resident,
+        _event("name_change", family_name=resident["family_name"], given_name="桜子"),
+    )
+    assert (changed["family_name"], changed["given_name"]) == (resident["family_name"], "桜子")
+
+
+# --- a move states what changes ----------------------------------------------------
+
+
+async def test_move_within_town_keeps_the_postal_code_it_omits(api: Api) -> None:
+    """The README's example: a 転居 without postal_code keeps the stored one; given,
+    it changes; null clears it."""
+    resident = await api.register(postal_code="9220000")
+    kept = await api.move_ok(resident, _event("move_within_town", address="加賀市作見町1"))
+    assert kept["postal_code"] == "9220000"
+    assert kept["address"] == "加賀市作見町1"
+    changed = await api.move_ok(
+        kept, _event("move_within_town", address="加賀市作見町2", postal_code="9220242")
+    )
+    assert changed["postal_code"] == "9220242"
+    cleared = await api.move_ok(
+        changed, _event("move_within_town", address="加賀市作見町3", postal_code=None)
+    )
+    assert cleared["postal_code"] is None
+    assert (await api.current(resident["id"]))["postal_code"] is None
+
+
+async def test_name_change_keeps_the_former_surname_it_omits(api: Api) -> None:
+    resident = await api.register(former_surname="大河内")
+    kept = await api.move_ok(resident, _event("name_change", given_name="桜子"))
+    assert kept["former_surname"] == "大河内"
+    cleared = await api.move_ok(kept, _event("name_change", given_name="菫", former_surname=None))
+    assert cleared["former_surname"] is None
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "value"),
+    [
+        ("death", "address", "加賀市作見町1"),
+        ("name_change", "postal_code", "9220000"),
+        ("move_within_town", "family_name", "佐藤"),
+        ("household_split", "forward_address", "東京都"),
+        ("move_out_domestic", "postal_code", None),
+        ("death", "previous_head_relationship", "子"),
+    ],
+)
+async def test_a_field_the_event_does_not_change_is_422(
+    api: Api, event: str, field: str, value: Any
+) -> None:
+    """A stated change that the event would not make is refused (it used to be
+    dropped silently): 422 at that field, record unchanged."""
+    resident = await api.register(relationship="世帯主")
+    fields: dict[str, Any] = {field: value}
+    if event == "move_within_town":
+        fields["address"] = "加賀市作見町8"
+    if event == "name_change":
+        fields["given_name"] = "桜子"
+    r = await api.move(resident["id"], _event(event, **fields), '"v1"')
+    assert _pointers(r) == [f"/{field}"]
+    after = await api.current(resident["id"])
+    assert (after["version"], after["state"]) == (1, "active")

@@ -158,6 +158,42 @@ async def test_a_bad_file_writes_nothing_and_reports_without_values(db: Database
     assert await _count(db, SAPPORO) == before
 
 
+async def test_control_characters_and_implausible_dates_are_reported_per_row(
+    db: Database,
+) -> None:
+    """The import holds text and dates to the API's rules: a control, format or line
+    separator character in a text column, or a date before 1845-01-01, is a row
+    problem (row, column, reason without the value); nothing is written."""
+    await _town(db, SAPPORO, "札幌市")
+    before = await _count(db, SAPPORO)
+    marker = "ZZMARKERZZ"
+    rows = [
+        _row(301),
+        _row(302, family_name="移\x00" + marker),
+        _row(303, address="北海道\n" + marker),
+        _row(304, given_name="太郎\u202e" + marker),
+        _row(305, domicile="北海道\u2028" + marker),
+        _row(306, phone="0155\x7f"),
+        _row(307, birth_date="0001-01-01"),
+        _row(308, notified_on="1844-12-31"),
+        _row(309, given_name="太郎\u3000" + "\U000e0100"),  # allowed: U+3000, an IVS
+    ]
+    with pytest.raises(ImportRejected) as info:
+        async with db.tenant(tenant_names(SAPPORO, db.settings.role_prefix)) as uow:
+            await import_csv(uow, io.StringIO(to_csv_text(rows), newline=""))
+    assert [(e.row, e.column) for e in info.value.errors] == [
+        (2, "family_name"),
+        (3, "address"),
+        (4, "given_name"),
+        (5, "domicile"),
+        (6, "phone"),
+        (7, "birth_date"),
+        (8, "notified_on"),
+    ]
+    assert all(marker not in e.reason and "0001" not in e.reason for e in info.value.errors)
+    assert await _count(db, SAPPORO) == before
+
+
 async def test_importing_twice_is_refused(db: Database) -> None:
     """Records already in the town (same 宛名番号, numbers, households) are errors."""
     await _town(db, SAPPORO, "札幌市")

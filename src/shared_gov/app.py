@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -43,7 +42,7 @@ from shared_gov.db.notify import ChangeListener
 from shared_gov.domains.residents.access_log import ResidentAccessLogController
 from shared_gov.domains.residents.controllers import ResidentController
 from shared_gov.domains.residents.events_controllers import EventController
-from shared_gov.logs import configure_logging, get_logger
+from shared_gov.logs import configure_logging, get_logger, request_ids
 from shared_gov.observability import AUTH_EXCLUDE, metrics_endpoint, metrics_middleware, ready
 from shared_gov.openapi import document_problems
 from shared_gov.policy.agreement_controllers import AgreementController
@@ -53,12 +52,27 @@ from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy.controllers import TenantController
 from shared_gov.tenancy.registry import TenantRegistry
-from shared_gov.validation import msgspec_error_to_field
+from shared_gov.validation import duplicate_key, msgspec_error_to_field
 from shared_gov.web import BearerAuthenticationMiddleware, Services, provide_principal
 
 log = get_logger("shared_gov.http")
 
-_REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+class StrictJSONRequest(Request[Any, Any, Any]):
+    """Every request: a JSON body whose object repeats a key is refused (422).
+
+    Litestar decodes every JSON body of the API (structs and plain bodies
+    alike) through ``Request.json()`` before converting it to the handler's
+    type, so this is the one place all of them pass; GETs have no body.
+    """
+
+    async def json(self) -> Any:
+        body = await self.body()
+        pointer = duplicate_key(body) if body else None
+        if pointer is not None:
+            # The key (a field name), never a value.
+            raise errors.invalid_field(pointer, "occurs more than once in its object")
+        return await super().json()
 
 
 def _problem(exc: errors.DomainError, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -167,13 +181,11 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         structlog.contextvars.clear_contextvars()
-        incoming = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")[:64]
-                break
-        request_id = incoming if incoming and set(incoming) <= _REQUEST_ID_OK else str(uuid.uuid4())
+        # Ours always; the client's own id only as client_request_id (logs.py).
+        request_id, client_id = request_ids(scope.get("headers", ()))
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        if client_id is not None:
+            structlog.contextvars.bind_contextvars(client_request_id=client_id)
         started = time.perf_counter()
         status = 500
 
@@ -236,6 +248,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             ),
             # Outside development, towns' staff come from towns' own IdPs only.
             builtin_for_towns=settings.is_dev,
+            max_lifetime=settings.max_token_lifetime,
+            max_integration_lifetime=settings.max_integration_token_lifetime,
         ),
         changes=ChangeListener(db.url),
         # Refuses to start on an invalid policy (PolicyError).
@@ -283,6 +297,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             AgreementController,
         ],
         dependencies={"principal": Provide(provide_principal)},
+        request_class=StrictJSONRequest,
         exception_handlers={
             errors.DomainError: _domain_error_handler,
             ValidationException: _validation_handler,

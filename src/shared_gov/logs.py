@@ -2,6 +2,9 @@
 
 Each request binds ``request_id``, ``tenant`` and ``actor`` through
 ``structlog.contextvars`` so that every line of that request carries them.
+``request_id`` is always the service's own (:func:`request_ids`); a client's
+``X-Request-ID`` is kept only as ``client_request_id``, and only when it is
+short printable ASCII.
 Personal values are never logged: code logs ids and counts only, and as a
 second line of defence :func:`_drop_personal_keys` replaces the value of any
 key that names a personal field, in case someone logs a dict by mistake.
@@ -13,6 +16,7 @@ import json
 import logging
 import sys
 import threading
+import uuid
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
@@ -49,6 +53,40 @@ def _drop_personal_keys(
     for key in PERSONAL_KEYS.intersection(event_dict):
         event_dict[key] = "[redacted]"
     return event_dict
+
+
+CLIENT_REQUEST_ID_MAX = 64
+"""Longest client-supplied request id kept (longer ones are dropped, not cut)."""
+
+
+def client_request_id(raw: bytes | None) -> str | None:
+    """A client's ``X-Request-ID`` if it is 1–64 visible ASCII characters, else None.
+
+    Visible ASCII only (``!`` to ``~``): no control characters (a NUL would
+    break the audit write, a newline a log line), no spaces, nothing a
+    terminal or a CSV reader interprets. An id that fails is dropped whole:
+    a truncated or cleaned id would name another request.
+    """
+    if not raw or len(raw) > CLIENT_REQUEST_ID_MAX:
+        return None
+    if not all(0x21 <= b <= 0x7E for b in raw):
+        return None
+    return raw.decode("ascii")
+
+
+def request_ids(headers: Any) -> tuple[str, str | None]:
+    """``(request_id, client_request_id)`` of a request, from its ASGI headers.
+
+    The request id is always generated here: the audit record's and the log
+    lines' ``request_id`` is the service's word, never a client's, so no
+    caller can give its requests the id of someone else's.
+    """
+    incoming: bytes | None = None
+    for name, value in headers:
+        if name == b"x-request-id":
+            incoming = value
+            break
+    return str(uuid.uuid4()), client_request_id(incoming)
 
 
 _configured = False

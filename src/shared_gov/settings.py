@@ -85,6 +85,11 @@ class Settings:
     query then ends with an error (a 503 for the caller) instead of holding
     its connection, and the locks it took, until the pool runs dry."""
     """Addresses/networks of TLS-terminating proxies whose X-Forwarded-For is believed."""
+    max_token_lifetime: int = 12 * 3600
+    """Longest accepted bearer-token lifetime in seconds (``exp`` − ``iat``, or
+    ``exp`` − now without ``iat``) for people: staff, admins, auditors, operators."""
+    max_integration_token_lifetime: int = 24 * 3600
+    """The same for tokens whose only role is ``integration`` (department systems)."""
 
     @property
     def is_dev(self) -> bool:
@@ -193,7 +198,11 @@ def load_settings() -> Settings:
         pkcs11_token=_env("PKCS11_TOKEN"),
         pkcs11_pin=_secret("PKCS11_PIN"),
         trusted_proxies=_networks("TRUSTED_PROXIES"),
+        max_token_lifetime=_int("MAX_TOKEN_LIFETIME_SECONDS", 12 * 3600),
+        max_integration_token_lifetime=_int("MAX_INTEGRATION_TOKEN_LIFETIME_SECONDS", 24 * 3600),
     )
+    if settings.max_token_lifetime < 60 or settings.max_integration_token_lifetime < 60:
+        raise SettingsError("token lifetimes (SHARED_GOV_MAX_*TOKEN_LIFETIME_SECONDS) are >= 60")
     if settings.key_provider not in ("local", "pkcs11"):
         raise SettingsError("SHARED_GOV_KEY_PROVIDER must be local or pkcs11")
     settings.check_safe()

@@ -8,19 +8,71 @@ location and a reason with every quoted value removed.
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import MAXYEAR, MINYEAR, datetime
+from datetime import MAXYEAR, MINYEAR, date, datetime
+from typing import Any
 
 import msgspec
 
 from shared_gov.errors import FieldError
 
-NO_NUL_PATTERN = r"^[^\x00]*$"
-"""Free text that ends up in a PostgreSQL ``text`` column: it cannot hold U+0000,
-and a value with one failed in the database (a 500) instead of here (a 422).
-``$`` suffices: a trailing newline is allowed anyway."""
+# Characters no text field of the API (names, kana, addresses, notes, reasons…)
+# may contain, by Unicode general category: every Cc, Cf, Cs, Zl and Zp code
+# point (tests/test_residents_validation.py holds this list to the running
+# Unicode database). Allowed is everything else: printable text, full-width
+# Japanese, the ideographic space U+3000, variation selectors (異体字 IVS,
+# category Mn) and private-use 外字 (Co), which migrated registers still carry.
+#
+# - C0 controls, DEL and C1 controls (U+0000–U+001F, U+007F–U+009F): a name or
+#   address is one line; U+0000 cannot be stored in PostgreSQL ``text`` and
+#   travelled into the CSV export as a NUL byte; TAB/CR/LF/NEL split CSV rows,
+#   log lines and a printed 住民票.
+# - U+2028/U+2029 (line/paragraph separators): line breaks to JavaScript and
+#   many renderers, so the same splitting by another name.
+# - Format characters (Cf), among them the bidi embeddings, overrides and
+#   isolates U+202A–U+202E, U+2066–U+2069 and the marks U+200E/U+200F/U+061C:
+#   they make a screen or certificate show text in another order than stored
+#   ("Trojan Source", CVE-2021-42574); and the invisible ones (U+200B–U+200D,
+#   U+2060, U+FEFF, U+00AD, tag characters) make two names that look the same
+#   differ, so a search or a duplicate check misses.
+# - Lone surrogates (U+D800–U+DFFF): not text; they cannot be encoded as UTF-8
+#   (a 500 when written, or an export no reader can open).
+_NOT_TEXT = (
+    "\\x00-\\x1f\\x7f-\\x9f\\xad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890\\u0891"
+    "\\u08e2\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f"
+    "\\ud800-\\udfff\\ufeff\\ufff9-\\ufffb\\U000110bd\\U000110cd\\U00013430-\\U00013438"
+    "\\U0001bca0-\\U0001bca3\\U0001d173-\\U0001d17a\\U000e0001\\U000e0020-\\U000e007f"
+)
+TEXT_PATTERN = "^[^" + _NOT_TEXT + "]*\\Z"
+"""Text without control, format or separator characters (see ``_NOT_TEXT``).
+``\\Z``, not ``$``: msgspec searches with Python's re, where ``$`` also
+matches before a final newline."""
 
-NoNul = msgspec.Meta(pattern=NO_NUL_PATTERN)
+NOT_TEXT = re.compile("[" + _NOT_TEXT + "]")
+"""Finds the first character :data:`TEXT_PATTERN` refuses (the CSV import's check)."""
+
+Text = msgspec.Meta(pattern=TEXT_PATTERN)
+"""Annotate every free-text ``str`` of a request with this."""
+
+TEXT_REFUSED = "contains a control, format or line-separator character"
+
+# Free text that ends up in a PostgreSQL ``text`` column could not hold U+0000
+# (a 500 instead of a 422); these names stay for the schemas that use them and
+# now refuse every character :data:`Text` refuses.
+NO_NUL_PATTERN = TEXT_PATTERN
+NoNul = Text
+
+EARLIEST_DATE = date(1845, 1, 1)
+"""No date of a resident record (birth, move, notification, …) is earlier.
+
+Everyone a register holds was alive on or after 1967-11-10, when the
+住民基本台帳法 took effect (carrying over the living residents of the 1952
+住民登録; foreign residents joined in 2012), and the longest verified human
+life is 122 years: 1967 − 122 = 1845. (The oldest verified Japanese person
+ever, born 1903, reached 119.) So every real record fits, and typing slips
+such as 0001-01-01 or 1098-04-01, which used to be stored, are refused.
+"""
 
 
 def instant_in_range(moment: datetime) -> bool:
@@ -65,5 +117,74 @@ def msgspec_error_to_field(message: str, strip_prefix: str = "") -> FieldError:
         return FieldError(pointer or "/", "unknown field")
     if message.startswith("Invalid enum value"):
         return FieldError(pointer or "/", "not one of the allowed values")
+    if repr(TEXT_PATTERN) in message:
+        return FieldError(pointer or "/", TEXT_REFUSED)
     detail = _QUOTED.sub("", message).strip() or "invalid value"
     return FieldError(pointer or "/", detail)
+
+
+# --- duplicate keys in a JSON body ------------------------------------------------
+
+_KEY_SHOWN = re.compile(r"[a-z_][a-z0-9_]{0,63}\Z")
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as the (key, value) pairs it was written with."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateKey
+    return result
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _first_duplicate(value: Any, pointer: str) -> str | None:
+    """The pointer of the first repeated key, in document order, or None.
+
+    Keys are the schema's field names, all snake_case; any other key is the
+    client's own text and might be personal, so a pointer stops at the object
+    that holds it.
+    """
+    if isinstance(value, _Pairs):
+        seen: set[str] = set()
+        for key, _ in value:
+            if key in seen:
+                return pointer + "/" + key if _KEY_SHOWN.match(key) else pointer or "/"
+            seen.add(key)
+        items = [(k if _KEY_SHOWN.match(k) else None, v) for k, v in value]
+    elif isinstance(value, list):
+        items = [(str(i), v) for i, v in enumerate(value)]
+    else:
+        return None
+    for step, item in items:
+        found = _first_duplicate(item, pointer + "/" + (step or ""))
+        if found is not None:
+            return found if step else pointer or "/"
+    return None
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The JSON pointer of a key that occurs twice in one object of ``body``, or None.
+
+    RFC 8259 §4 leaves duplicate names to the parser: msgspec keeps the last,
+    other parsers the first, so two components reading one body could act on
+    different values (and a reviewer sees one, the service stores the other).
+    A body with a repeated key is refused instead. The check is one pass of the
+    standard library's C parser (about 5 µs for a registration, measured);
+    a body it cannot parse is left to msgspec, which says why.
+    """
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey:
+        pass
+    except (ValueError, RecursionError):
+        return None
+    else:
+        return None
+    # Only for a refused body: where the key is, for the problem's pointer.
+    return _first_duplicate(json.loads(body, object_pairs_hook=_Pairs), "") or "/"

@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import structlog
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -29,14 +30,19 @@ from shared_gov.auth.failures import FailedLoginGate, report_failed_login
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.verify import TokenRejected, TokenVerifier
+from shared_gov.crypto.providers import KeyProviderError, WrapError
 from shared_gov.db import Database, TenantUnitOfWork
-from shared_gov.db.engine import BindingCheckFailed
+from shared_gov.db.engine import UNAVAILABLE_ERRORS, BindingCheckFailed
 from shared_gov.db.notify import ChangeListener
+from shared_gov.logs import get_logger
 from shared_gov.policy import Access, PolicyEngine, agreements
 from shared_gov.policy.permissions import PermissionStore, admit
 from shared_gov.policy.purposes import purpose_from_header
 from shared_gov.settings import Settings
+from shared_gov.tenancy.names import TenantNames
 from shared_gov.tenancy.registry import TenantRegistry
+
+log = get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -200,13 +206,14 @@ async def tenant_scope(
     names = await svc.registry.get(code)
     try:
         access = await access_for(svc, principal, code, purpose)
-    except errors.DomainError as exc:
+    except Exception as exc:
         # A refusal is recorded; a 503 (no connection for the permission
         # lookup) decided nothing, and recording it would wait for the pool again.
-        if names is not None and svc.settings.audit and exc.status < 500:
-            reason = "caller from another town" if exc.status == 404 else exc.detail
-            event = AuditEvent(action=action, outcome="denied", reason=reason)
-            await record_apart(svc.db, names, actor, event)
+        if names is not None:
+            event = AuditEvent(action=action)
+            if isinstance(exc, errors.DomainError) and exc.status == 404:
+                exc.audit.setdefault("reason", "caller from another town")
+            await record_failure(svc, names, actor, event, exc)
         raise
     if names is None:  # pragma: no cover - checked in access_for
         raise errors.not_found()
@@ -216,10 +223,8 @@ async def tenant_scope(
             yield uow, access
             if svc.settings.audit:
                 await record(uow, actor, access.audit)
-    except errors.DomainError as exc:
-        if svc.settings.audit and exc.status < 500:
-            _refused(access.audit, exc)
-            await record_apart(svc.db, names, actor, access.audit)
+    except Exception as exc:
+        await record_failure(svc, names, actor, access.audit, exc)
         raise
 
 
@@ -228,6 +233,84 @@ def _refused(event: AuditEvent, exc: errors.DomainError) -> None:
     event.outcome = "denied" if exc.audit.get("reason") else _OUTCOMES.get(exc.status, "error")
     event.reason = str(exc.audit.get("reason") or exc.extra.get("reason") or exc.detail)
     event.policy_ids = list(exc.audit.get("policies") or exc.extra.get("policies", []))
+
+
+def decided_nothing(exc: BaseException) -> bool:
+    """The database or the key provider was unavailable: a 503 that decided nothing.
+
+    Nothing is written for it: the audit write would wait for the same pool
+    or database again (the caller would see its 503 after twice the
+    timeout), and an auditor would count a "denial" that was an outage. A
+    warning log line (``audit.unrecorded``) says that it happened.
+    """
+    if isinstance(exc, errors.DomainError):
+        return exc.status >= 500
+    if isinstance(exc, KeyProviderError):
+        return not isinstance(exc, WrapError)
+    return isinstance(exc, UNAVAILABLE_ERRORS)
+
+
+def failed_attempt(event: AuditEvent, exc: BaseException) -> bool:
+    """Turn ``event`` into the record of an attempt that ended with ``exc``.
+
+    A refusal (4xx) is ``denied`` / ``not_found`` with its reason; anything
+    else that is not an outage (a bug, a constraint the database enforced, a
+    statement timeout) is ``error`` with the exception's TYPE only — its
+    message may quote the values involved. False: write nothing
+    (:func:`decided_nothing`).
+    """
+    if isinstance(exc, errors.DomainError) and exc.status < 500:
+        _refused(event, exc)
+        return True
+    if decided_nothing(exc):
+        return False
+    event.outcome = "error"
+    event.policy_ids = []
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        event.reason = "the database did not answer in time"
+    else:
+        event.reason = f"internal error ({type(exc).__name__})"
+    return True
+
+
+async def record_failure(
+    svc: Services,
+    names: TenantNames,
+    actor: AuditActor,
+    event: AuditEvent,
+    exc: BaseException,
+    write: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Record a refused or failed attempt in a transaction of its own.
+
+    ``write`` writes ``event`` (default: :func:`record_apart` in town
+    ``names``); a cross-town scope passes one that writes both towns'
+    events. A refusal's write failing fails the request as before (no
+    audit, no answer). An error's write failing is logged and the original
+    exception kept: what the client gets is the error that happened.
+    """
+    if not svc.settings.audit:
+        return
+    if not failed_attempt(event, exc):
+        log.warning("audit.unrecorded", action=event.action, error=type(exc).__name__)
+        return
+    if write is None:
+
+        async def write() -> None:
+            await record_apart(svc.db, names, actor, event)
+
+    if event.outcome != "error":
+        await write()
+        return
+    try:
+        await write()
+    except Exception as failed:
+        log.warning(
+            "audit.unrecorded",
+            action=event.action,
+            error=type(exc).__name__,
+            audit_error=type(failed).__name__,
+        )
 
 
 @asynccontextmanager
@@ -299,11 +382,15 @@ async def _shared_scope(
             yield at_provider, access
             if svc.settings.audit:
                 await record_both(at_provider, at_recipient, actor, event, _obtained(event, code))
-    except errors.DomainError as exc:
-        if svc.settings.audit and exc.status < 500:
-            _refused(event, exc)
+    except Exception as exc:
+
+        async def write_both() -> None:
             async with svc.db.pair(provider, recipient) as (at_provider, at_recipient):
                 await record_both(at_provider, at_recipient, actor, event, _obtained(event, code))
+
+        await record_failure(svc, provider, actor, event, exc, write_both)
+        if not isinstance(exc, errors.DomainError):
+            raise
         if exc.status == 404:
             # One 404 for everything: "no such resident" from the service would
             # tell a missing record from one the agreement does not cover.

@@ -95,7 +95,8 @@ async def test_the_report_is_itself_an_access(
     assert r.status_code == 200
     async with db.catalog() as conn:
         event = await conn.fetchrow(
-            "SELECT * FROM audit.events WHERE tenant = $1 AND request_id = 'al-recorded'", KAGA
+            "SELECT * FROM audit.events WHERE tenant = $1 AND client_request_id = 'al-recorded'",
+            KAGA,
         )
     assert event is not None
     assert event["action"] == "resident.access_log"
@@ -182,7 +183,8 @@ async def test_suppressed_entries_are_withheld_until_their_date(
 
     async with db.catalog() as conn:
         recorded = await conn.fetchrow(
-            "SELECT * FROM audit.events WHERE tenant = $1 AND request_id = 'al-suppress'", KAGA
+            "SELECT * FROM audit.events WHERE tenant = $1 AND client_request_id = 'al-suppress'",
+            KAGA,
         )
     assert recorded is not None
     assert (recorded["action"], recorded["rows_returned"]) == ("audit.suppress", 1)

@@ -276,7 +276,8 @@ async def test_analyses_are_audited_and_checked(
     report = await _report(client, tokens, rid="an-audited")
     async with db.catalog() as conn:
         event = await conn.fetchrow(
-            "SELECT * FROM audit.events WHERE tenant = $1 AND request_id = 'an-audited'", KAGA
+            "SELECT * FROM audit.events WHERE tenant = $1 AND client_request_id = 'an-audited'",
+            KAGA,
         )
     assert event is not None
     assert event["action"] == "audit.analyses"

@@ -60,7 +60,8 @@ async def elsewhere(app: Litestar, client: Any) -> AsyncIterator[httpx.AsyncClie
 async def _events(db: Database, request_id: str) -> list[dict[str, Any]]:
     async with db.catalog() as conn:
         rows = await conn.fetch(
-            "SELECT * FROM audit.events WHERE request_id = $1 ORDER BY occurred_at", request_id
+            "SELECT * FROM audit.events WHERE client_request_id = $1 ORDER BY occurred_at",
+            request_id,
         )
     return [dict(r) for r in rows]
 
@@ -201,7 +202,15 @@ async def test_unknown_issuer_without_a_town_is_a_log_line_only(
     (line,) = _failed(logs)
     assert line["log_level"] == "warning"
     assert (line["kind"], line["client_addr"]) == ("unknown issuer", "127.0.0.1")
-    assert set(line) <= {"event", "log_level", "kind", "client_addr", "request_id", "tenant"}
+    assert set(line) <= {
+        "event",
+        "log_level",
+        "kind",
+        "client_addr",
+        "request_id",
+        "client_request_id",
+        "tenant",
+    }
     _assert_no_token(token, logs)
 
 

@@ -35,7 +35,9 @@ def auditor(tokens: dict[str, str], **extra: str) -> dict[str, str]:
 async def _log(db: Database, request_id: str) -> list[dict[str, Any]]:
     async with db.catalog() as conn:
         rows = await conn.fetch(
-            "SELECT * FROM audit.events WHERE tenant = $1 AND request_id = $2", KAGA, request_id
+            "SELECT * FROM audit.events WHERE tenant = $1 AND client_request_id = $2",
+            KAGA,
+            request_id,
         )
     return [dict(r) for r in rows]
 
@@ -145,7 +147,7 @@ async def test_a_real_access_is_found_by_resident_id(
     r = await client.get(EVENTS, params={"subject": person["id"]}, headers=auditor(tokens))
     events = r.json()["events"]
     assert [e["action"] for e in events] == ["resident.register", "resident.read"]
-    assert events[1]["request_id"] == "q-real-read"
+    assert events[1]["client_request_id"] == "q-real-read"
     assert events[1]["subjects"] == [str(await _hash(db, person["id"]))]
 
 

@@ -19,7 +19,8 @@ BASE = f"/api/v1/tenants/{KAGA}"
 async def _events(db: Database, tenant: str, request_id: str) -> list[dict[str, Any]]:
     async with db.catalog() as conn:
         rows = await conn.fetch(
-            "SELECT * FROM audit.events WHERE tenant = $1 AND request_id = $2 ORDER BY occurred_at",
+            "SELECT * FROM audit.events WHERE tenant = $1 AND client_request_id = $2 "
+            "ORDER BY occurred_at",
             tenant,
             request_id,
         )

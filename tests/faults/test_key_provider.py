@@ -224,8 +224,8 @@ async def _audited(town: Town, request_ids: list[str]) -> dict[str, int]:
     conn = await asyncpg.connect(town.url, timeout=30)
     try:
         rows = await conn.fetch(
-            "SELECT request_id, count(*) AS n FROM audit.events "
-            "WHERE request_id = ANY($1::text[]) GROUP BY request_id",
+            "SELECT client_request_id AS request_id, count(*) AS n FROM audit.events "
+            "WHERE client_request_id = ANY($1::text[]) GROUP BY client_request_id",
             request_ids,
         )
         return {r["request_id"]: r["n"] for r in rows}

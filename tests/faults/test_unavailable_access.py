@@ -52,6 +52,7 @@ async def test_unavailable_permissions_answer_503_and_record_nothing(
     assert r.headers["retry-after"] == "1"
     async with db.catalog() as conn:
         recorded = await conn.fetchval(
-            "SELECT count(*) FROM audit.events WHERE request_id = $1", "fault-permissions-503"
+            "SELECT count(*) FROM audit.events WHERE client_request_id = $1",
+            "fault-permissions-503",
         )
     assert recorded == 0

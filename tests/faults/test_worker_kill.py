@@ -197,8 +197,8 @@ async def test_worker_killed_under_load(town: Town, respawning: Service) -> None
         events = {
             r["request_id"]: r["n"]
             for r in await conn.fetch(
-                "SELECT request_id, count(*) AS n FROM audit.events "
-                "WHERE request_id LIKE $1 GROUP BY request_id",
+                "SELECT client_request_id AS request_id, count(*) AS n FROM audit.events "
+                "WHERE client_request_id LIKE $1 GROUP BY client_request_id",
                 f"fault-{load.tag}-%",
             )
         }

@@ -39,7 +39,7 @@ from shared_gov.policy import Query, Resource
 from shared_gov.policy.access import denied
 from shared_gov.tenancy.names import TenantNames
 from shared_gov.validation import NO_NUL_PATTERN, NoNul
-from shared_gov.web import Services, audit_actor, services
+from shared_gov.web import Services, audit_actor, record_failure, services
 
 AUDIT_PURPOSE = "kansa.audit"
 """Recorded as the purpose of auditors' own events: these endpoints serve no other."""
@@ -59,6 +59,9 @@ class AuditEventOut(msgspec.Struct, kw_only=True):
     event_id: str
     occurred_at: str
     request_id: str | None
+    """The service's id of the request (also in its log lines)."""
+    client_request_id: str | None
+    """What the client sent as ``X-Request-ID``: the client's word, not ours."""
     actor: str | None
     actor_tenant: str | None
     department: str | None
@@ -134,23 +137,17 @@ async def authorize_auditor(
         )
         if not decision.allowed:
             raise denied(decision)
-    except errors.DomainError as exc:
-        if names is not None and svc.settings.audit:
-            reason = exc.detail
-            if exc.status == 404:
-                reason = (
+    except Exception as exc:
+        if names is not None:
+            if isinstance(exc, errors.DomainError) and exc.status == 404:
+                exc.audit.setdefault(
+                    "reason",
                     "operators do not read a town's audit log"
                     if principal.is_operator
-                    else "caller from another town"
+                    else "caller from another town",
                 )
-            event = AuditEvent(
-                action=action,
-                resource_type=RESOURCE,
-                outcome="denied",
-                reason=reason,
-                policy_ids=list(exc.extra.get("policies", [])),
-            )
-            await record_apart(svc.db, names, actor, event)
+            event = AuditEvent(action=action, resource_type=RESOURCE)
+            await record_failure(svc, names, actor, event, exc)
         raise
     return svc, names, actor
 

@@ -9,6 +9,10 @@ Everything is base64 and verifiable offline with the algorithms in
 ``docs/audit.md`` (hashlib and an Ed25519 library are enough). Cedar decides
 who may ask (action ``audit`` on the town's ``AuditLog``: its auditors); the
 town's other staff get 403 with the reason, other towns and operators 404.
+Every refusal is a denied event in the town's log (actions
+``audit.checkpoint`` and ``audit.proof``, resource type ``audit_log``), as for
+the auditors' other endpoints; granted reads of checkpoints and proofs hold
+no personal data and are not recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from litestar.params import PathParameter, QueryParameter
 
 from shared_gov import errors, policy
 from shared_gov.audit import tlog
+from shared_gov.audit.auditor_controllers import authorize_auditor
 from shared_gov.auth.principal import Principal
 from shared_gov.policy import Query, Resource
 from shared_gov.policy.access import denied
@@ -91,10 +96,10 @@ def authorize_audit(principal: Principal, tenant_code: str) -> None:
         raise denied(decision)
 
 
-async def _authorized(request: Request[Any, Any, Any], principal: Principal, code: str) -> None:
-    authorize_audit(principal, code)
-    if await services(request).registry.get(code) is None:
-        raise errors.not_found()
+async def _authorized(
+    request: Request[Any, Any, Any], principal: Principal, code: str, action: str
+) -> None:
+    await authorize_auditor(request, principal, code, action)
 
 
 class AuditController(Controller):
@@ -108,7 +113,7 @@ class AuditController(Controller):
         principal: NamedDependency[Principal],
         code: TenantCode,
     ) -> CheckpointOut:
-        await _authorized(request, principal, code)
+        await _authorized(request, principal, code, "audit.checkpoint")
         async with services(request).db.catalog() as conn:
             head = await tlog.latest_checkpoint(conn, code, with_subtrees=True)
         if head is None:
@@ -123,7 +128,7 @@ class AuditController(Controller):
         code: TenantCode,
         event: Annotated[uuid.UUID, QueryParameter(description="event id")],
     ) -> InclusionOut:
-        await _authorized(request, principal, code)
+        await _authorized(request, principal, code, "audit.proof")
         async with services(request).db.catalog() as conn:
             proof = await tlog.inclusion(conn, code, event)
         if proof is None:
@@ -139,7 +144,7 @@ class AuditController(Controller):
         first: Annotated[int, QueryParameter(ge=1, description="the older tree size")],
         second: Annotated[int, QueryParameter(ge=1, description="the newer tree size")],
     ) -> ConsistencyOut:
-        await _authorized(request, principal, code)
+        await _authorized(request, principal, code, "audit.proof")
         if first > second:
             raise errors.bad_request("first must not exceed second")
         async with services(request).db.catalog() as conn:

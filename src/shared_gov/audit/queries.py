@@ -51,6 +51,7 @@ COLUMNS: tuple[str, ...] = (
     "event_id",
     "occurred_at",
     "request_id",
+    "client_request_id",
     "actor",
     "actor_tenant",
     "department",

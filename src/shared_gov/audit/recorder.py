@@ -63,7 +63,10 @@ def _payload(keys_hash: Any, actor: Actor, event: AuditEvent) -> dict[str, Any]:
     # JSON string scalar).
     context = structlog.contextvars.get_contextvars()
     return {
+        # The service's own id; a client's X-Request-ID only ever goes to the
+        # separate, clearly named field (logs.request_ids checked it).
         "request_id": context.get("request_id"),
+        "client_request_id": context.get("client_request_id"),
         "actor": _printable(actor.subject),
         "actor_tenant": actor.tenant,
         "department": _printable(actor.department or "") or None,

@@ -35,6 +35,8 @@ from shared_gov.audit import merkle
 __all__ = [
     "EVENT_COLUMNS",
     "EVENT_SELECT",
+    "OPTIONAL_COLUMNS",
+    "SELECT_COLUMNS",
     "Checkpoint",
     "ConsistencyProof",
     "InclusionProof",
@@ -85,7 +87,15 @@ EVENT_COLUMNS: Final[tuple[str, ...]] = (
 if list(EVENT_COLUMNS) != sorted(EVENT_COLUMNS):  # pragma: no cover - a guard for edits
     raise RuntimeError("EVENT_COLUMNS must stay sorted: the canonical form relies on it")
 
-EVENT_SELECT: Final = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
+OPTIONAL_COLUMNS: Final[tuple[str, ...]] = ("client_request_id",)
+"""Columns added later that the canonical form covers only when they are not
+null: the key is then inserted at its sorted place. An event that leaves them
+null has exactly its version 1 bytes, so every older leaf keeps its hash."""
+
+SELECT_COLUMNS: Final[tuple[str, ...]] = EVENT_COLUMNS + OPTIONAL_COLUMNS
+"""What :func:`canonical_values` takes, in this order (:data:`EVENT_SELECT`)."""
+
+EVENT_SELECT: Final = ", ".join(f"e.{c}" for c in SELECT_COLUMNS)
 """The columns of the canonical form, for ``SELECT ... FROM audit.events AS e``."""
 
 _ORIGIN: Final = "shared-gov/audit/"
@@ -148,15 +158,23 @@ def _bool(value: bool) -> str:
 
 # The JSON object of EVENT_COLUMNS, keys in order, one placeholder per value.
 _CANONICAL = "{" + ",".join(f'"{c}":%s' for c in EVENT_COLUMNS) + "}"
+# The same with a client's request id (sorted between client_addr and department).
+_WITH_CLIENT_ID = "{" + ",".join(f'"{c}":%s' for c in sorted(SELECT_COLUMNS)) + "}"
+_CLIENT_ID_AT: Final = sorted(SELECT_COLUMNS).index("client_request_id")
 
 
 def canonical_values(values: Sequence[Any]) -> bytes:
-    """:func:`canonical_event` of the 23 values in :data:`EVENT_COLUMNS` order.
+    """:func:`canonical_event` of the values in :data:`SELECT_COLUMNS` order
+    (or the 23 of :data:`EVENT_COLUMNS` alone).
 
     Written out by hand rather than with ``json.dumps`` (2x faster, which
     ``audit verify`` needs over millions of events); the tests check it
     byte for byte against ``json.dumps(..., sort_keys=True)``.
     """
+    client_request_id = None
+    if len(values) == len(SELECT_COLUMNS):
+        client_request_id = values[len(EVENT_COLUMNS)]
+        values = values[: len(EVENT_COLUMNS)]
     (
         action,
         actor,
@@ -182,7 +200,7 @@ def canonical_values(values: Sequence[Any]) -> bytes:
         user_agent,
         xid,
     ) = values
-    text = _CANONICAL % (
+    parts = (
         _text(action),
         _text(actor),
         _text(actor_tenant),
@@ -207,7 +225,10 @@ def canonical_values(values: Sequence[Any]) -> bytes:
         _text(user_agent),
         f'"{_int(xid)}"',
     )
-    return text.encode("utf-8")
+    if client_request_id is None:
+        return (_CANONICAL % parts).encode("utf-8")
+    extended = (*parts[:_CLIENT_ID_AT], _text(client_request_id), *parts[_CLIENT_ID_AT:])
+    return (_WITH_CLIENT_ID % extended).encode("utf-8")
 
 
 def canonical_event(event: Mapping[str, Any]) -> bytes:
@@ -223,9 +244,13 @@ def canonical_event(event: Mapping[str, Any]) -> bytes:
       (64-bit integers): decimal strings;
     - ``rows_returned``: a JSON number; ``individual_number``: a boolean;
     - text arrays (``roles``, ``fields``, ``policy_ids``) in stored order;
-    - SQL NULL: ``null``.
+    - SQL NULL: ``null``;
+    - plus ``client_request_id`` (:data:`OPTIONAL_COLUMNS`) when the event has
+      one that is not null.
     """
-    return canonical_values([event[c] for c in EVENT_COLUMNS])
+    values = [event[c] for c in EVENT_COLUMNS]
+    values += [event.get(c) for c in OPTIONAL_COLUMNS]
+    return canonical_values(values)
 
 
 def event_leaf_hash(event: Mapping[str, Any]) -> bytes:

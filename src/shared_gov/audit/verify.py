@@ -43,7 +43,7 @@ from typing import Any, Final
 import asyncpg
 
 from shared_gov.audit import merkle
-from shared_gov.audit.tlog import EVENT_COLUMNS, EVENT_SELECT, Checkpoint, b64, values_leaf_hash
+from shared_gov.audit.tlog import EVENT_SELECT, SELECT_COLUMNS, Checkpoint, b64, values_leaf_hash
 
 __all__ = ["Problem", "VerifyReport", "verify_tenant"]
 
@@ -53,7 +53,7 @@ CHUNK: Final = 50_000
 """Sequence numbers per worker task."""
 PREFETCH: Final = 2_000
 
-_N: Final = len(EVENT_COLUMNS)
+_N: Final = len(SELECT_COLUMNS)
 # Leaves in order, each with its event's columns first (so row[:_N] are the
 # canonical values) or NULLs if the event is gone. The LATERAL look-up by the
 # events' primary key streams in sequence order, without a sort and without

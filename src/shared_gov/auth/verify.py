@@ -7,8 +7,14 @@ or a town's from the in-memory :class:`~shared_gov.auth.registry.IssuerRegistry`
 header algorithm against that issuer's pinned list (never ``none``, never
 HS*); the key by ``kid`` (a town's JWKS is refetched for an unknown kid, at
 most once per 30 s); the signature; then ``iss``, ``aud``, ``exp``, ``nbf``
-and the claims we need. Every failure is the same 401 to the client; the
-log line says which check failed and never carries token content.
+and the claims we need; every string claim the service uses (subject,
+tenant, department, each role and ``amr`` value) must be printable text (a
+control character such as NUL is refused, never stripped: ``a\\u0000b`` must
+not become the actor ``ab``); and the token's lifetime (``exp`` − ``iat``, or
+``exp`` − now without ``iat``) must not exceed the configured maximum (12 h
+by default; integrations' machine tokens have their own maximum). Every
+failure is the same 401 to the client; the log line says which check failed
+and never carries token content.
 
 Built-in tokens name their town in a ``tenant`` claim and may act for any
 town (it is the platform's issuer). A town issuer's tokens act for that town
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -58,6 +65,10 @@ MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 30
 TOWN_ROLES = frozenset({"staff", "admin", "auditor", "integration"})
 """What a town's own IdP may grant; ``operator`` is the platform's alone."""
+MAX_LIFETIME_SECONDS = 12 * 3600
+"""Default longest token lifetime for people (staff, admins, auditors, operators)."""
+MAX_INTEGRATION_LIFETIME_SECONDS = 24 * 3600
+"""Default longest lifetime of a token whose only role is ``integration``."""
 
 # (principal, exp, nbf, issuer entry or None for the built-in issuer, kid)
 _Cached = tuple[Principal, int, int, IssuerEntry | None, str | None]
@@ -77,6 +88,8 @@ class TokenVerifier:
         cache_size: int = 10_000,
         registry: IssuerRegistry | None = None,
         builtin_for_towns: bool = True,
+        max_lifetime: int = MAX_LIFETIME_SECONDS,
+        max_integration_lifetime: int = MAX_INTEGRATION_LIFETIME_SECONDS,
     ) -> None:
         if not algorithms or any(a == "none" or a.startswith("HS") for a in algorithms):
             raise ValueError("public-key issuers may only pin asymmetric algorithms")
@@ -87,6 +100,10 @@ class TokenVerifier:
         self.builtin_for_towns = builtin_for_towns
         """Whether built-in tokens may act as a town's staff (development only:
         whoever holds the built-in key could otherwise mint any town's staff)."""
+        self.max_lifetime = max_lifetime
+        """Longest accepted ``exp`` − ``iat`` (or ``exp`` − now), in seconds."""
+        self.max_integration_lifetime = max_integration_lifetime
+        """The same for tokens whose only role is ``integration`` (a department system)."""
         self._keys = keys
         self._algorithms = algorithms
         self._clock = clock
@@ -148,12 +165,13 @@ class TokenVerifier:
     ) -> tuple[Principal, int, int]:
         _check_signature(obj, self._keys, self._algorithms)
         _check_registered_claims(claims, now, self.issuer, self.audience, "sub")
+        _check_printable(claims, ("sub", "tenant", "dept", "roles", "amr"))
         principal = _principal_from_claims(claims)
         if principal is None:
             _reject("claims")
         if principal.tenant is not None and not self.builtin_for_towns:
             _reject("builtin_staff_disabled")
-        return principal, int(claims["exp"]), int(claims.get("nbf", now))
+        return principal, *self._check_lifetime(claims, now, principal)
 
     async def _entry(self, iss: object) -> IssuerEntry:
         if not isinstance(iss, str) or self.registry is None:
@@ -171,20 +189,49 @@ class TokenVerifier:
         if header.get("alg") not in entry.algorithms:
             _reject("alg_not_allowed", town)
         kid = header.get("kid")
-        if kid is not None and not isinstance(kid, str):
+        if kid is not None and (not isinstance(kid, str) or not kid.isprintable()):
             _reject("malformed", town)
         keys, reason = await entry.keys.keys_for(kid)
         if keys is None:
             _reject(reason, town)
         _check_signature(obj, keys, entry.algorithms, town)
         _check_registered_claims(claims, now, entry.issuer, entry.audience, None, town)
+        _check_printable(
+            claims,
+            (entry.staff_claim, "tenant", entry.department_claim, entry.roles_claim, "amr"),
+            town,
+        )
         named = claims.get("tenant")
         if named is not None and named != town:
             _reject("tenant_mismatch", town)
         principal = _principal_for_town(entry, claims)
         if principal is None:
             _reject("claims", town)
-        return principal, int(claims["exp"]), int(claims.get("nbf", now))
+        return principal, *self._check_lifetime(claims, now, principal, town)
+
+    def _check_lifetime(
+        self, claims: dict[str, Any], now: int, principal: Principal, town: str | None = None
+    ) -> tuple[int, int]:
+        """``(exp, nbf)`` as integers, once the lifetime is within the maximum.
+
+        A token valid for years is a stolen credential that never expires;
+        so ``exp`` − ``iat`` (and ``exp`` − now, which also covers a token
+        without ``iat`` and one whose ``iat`` lies) is bounded. NumericDates
+        may be non-integral JSON numbers: an infinite or absurd one is refused
+        here before any integer conversion could overflow.
+        """
+        limit = (
+            self.max_integration_lifetime
+            if principal.roles == frozenset({"integration"})
+            else self.max_lifetime
+        )
+        exp = _numeric_date(claims.get("exp"), town)
+        nbf = _numeric_date(claims.get("nbf", now), town)
+        iat = _numeric_date(claims["iat"], town) if "iat" in claims else None
+        lifetime = exp - now if iat is None else max(exp - iat, exp - now)
+        if lifetime > limit + LEEWAY_SECONDS:
+            _reject("lifetime_too_long", town)
+        return exp, nbf
 
 
 # What the audit log says for each failed check: short, fixed wording (never a
@@ -214,6 +261,8 @@ _KINDS = {
     "MissingClaimError": "missing claim",
     "claims": "unusable claims",
     "tenant_mismatch": "tenant mismatch",
+    "non_printable_claim": "non-printable claim",
+    "lifetime_too_long": "lifetime too long",
 }
 
 
@@ -312,6 +361,37 @@ def _check_registered_claims(
     except JoseError as exc:
         claim_name = getattr(exc, "claim", None)
         _reject(type(exc).__name__, town, _CLAIM_KINDS.get(claim_name) if claim_name else None)
+
+
+def _numeric_date(value: object, town: str | None) -> int:
+    """A NumericDate claim as an int; a non-finite or non-numeric one is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _reject("InvalidClaimError", town)
+    if isinstance(value, float) and not math.isfinite(value):
+        _reject("InvalidClaimError", town)
+    if abs(value) > 2**62:
+        # Far beyond any lifetime we accept; refused before any arithmetic.
+        _reject("lifetime_too_long", town)
+    return int(value)
+
+
+def _check_printable(
+    claims: dict[str, Any], names: tuple[str, ...], town: str | None = None
+) -> None:
+    """Every string the service takes from these claims is printable text.
+
+    A control character (NUL above all) in a subject or department would be
+    stripped in one place, refused by PostgreSQL in another, and could make
+    two different subjects one actor in the audit log: the token is refused.
+    Lists (roles, amr) are checked element by element, also the elements
+    the service then ignores.
+    """
+    for name in names:
+        value = claim(claims, name)
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, str) and not item.isprintable():
+                _reject("non_printable_claim", town)
 
 
 def _string_list(value: object) -> list[str] | None:

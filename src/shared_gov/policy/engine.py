@@ -78,6 +78,9 @@ class Resource:
     support_measure: bool = False
     state: str = "active"
     """The record's state (active, moved_out, ...): the standing move agreement reads it."""
+    move_destination: str = ""
+    """Town code of the record's pending move-out, "" if none (the standing move agreement
+    serves only that town). Part of the decision cache key like every attribute here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +186,17 @@ def _resource_entity(resource: Resource, ident: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {"tenant": resource.tenant}
     if resource.kind == "Field":
         attrs.update(
-            name=resource.name, support_measure=resource.support_measure, state=resource.state
+            name=resource.name,
+            support_measure=resource.support_measure,
+            state=resource.state,
+            move_destination=resource.move_destination,
         )
     elif resource.kind == "Record":
-        attrs.update(support_measure=resource.support_measure, state=resource.state)
+        attrs.update(
+            support_measure=resource.support_measure,
+            state=resource.state,
+            move_destination=resource.move_destination,
+        )
     return {"uid": _uid(resource.kind, ident), "attrs": attrs, "parents": []}
 
 
@@ -462,6 +472,12 @@ def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str
         (
             terms.kind == "standing_move" and r.kind == "Field" and r.state != "moved_out",
             "the standing move agreement covers only residents who registered a move-out",
+        ),
+        (
+            terms.kind == "standing_move"
+            and r.kind == "Field"
+            and r.move_destination != actor.tenant,
+            "the standing move agreement covers only the new town of a pending move-out",
         ),
         (not actor.roles & {"staff", "admin"}, "only staff act on resident records"),
         (

@@ -143,21 +143,35 @@ async def admit(connection: Any, principal: Principal) -> None:
     if names is None:
         log.info("auth.rejected", reason="town_not_active", issuer_tenant=principal.tenant)
         raise errors.unauthorized()
-    town = await svc.permissions.town(principal.tenant)
+    client = connection.client.host if connection.client else None
+    actor = Actor(
+        subject=principal.subject,
+        tenant=principal.tenant,
+        department=principal.department,
+        roles=tuple(sorted(principal.roles)),
+        auth_strength="mfa" if principal.mfa else "single",
+        client_addr=client,
+        user_agent=connection.headers.get("user-agent"),
+        purpose=None,
+    )
+    try:
+        town = await svc.permissions.town(principal.tenant)
+    except errors.DomainError:
+        raise  # 503: the catalog is unreachable; nothing was decided
+    except Exception as exc:
+        # Fail closed, and audited: a request of the town's that failed.
+        if svc.settings.audit:
+            event = AuditEvent(
+                action="authenticate",
+                resource_type="token",
+                outcome="error",
+                reason=f"internal error ({type(exc).__name__})",
+            )
+            await record_apart(svc.db, names, actor, event)
+        raise
     if not town.suspended(principal.subject):
         return
     if svc.settings.audit:
-        client = connection.client.host if connection.client else None
-        actor = Actor(
-            subject=principal.subject,
-            tenant=principal.tenant,
-            department=principal.department,
-            roles=tuple(sorted(principal.roles)),
-            auth_strength="mfa" if principal.mfa else "single",
-            client_addr=client,
-            user_agent=connection.headers.get("user-agent"),
-            purpose=None,
-        )
         event = AuditEvent(
             action="authenticate", resource_type="token", outcome="denied", reason="suspended"
         )

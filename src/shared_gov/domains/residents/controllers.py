@@ -233,7 +233,12 @@ class ResidentController(Controller):
             request, principal, code, purpose, "resident.search", agreement=agreement
         ) as (uow, access):
             found = await service.search(uow, access, data)
-            shaped = [_out(r, access.field_view(code, r.support_measure, r.state)) for r in found]
+            shaped = [
+                _out(
+                    r, access.field_view(code, r.support_measure, r.state, access.destination(r.id))
+                )
+                for r in found
+            ]
         return SearchResult(count=len(shaped), residents=shaped)
 
     @get("/households/{household_no:str}", summary="Members of a household (世帯)")

@@ -35,12 +35,12 @@ from litestar.params import PathParameter, QueryParameter
 
 from shared_gov import errors, policy
 from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.audit.recorder import AuditEvent, record, record_apart
+from shared_gov.audit.recorder import AuditEvent, record
 from shared_gov.auth.principal import Principal
 from shared_gov.domains.residents import events
 from shared_gov.policy import Query, Resource
 from shared_gov.tenancy.names import TenantNames
-from shared_gov.web import Services, audit_actor, services
+from shared_gov.web import Services, audit_actor, record_failure, services
 
 __all__ = ["ACTION", "RESOURCE", "EventController", "authorize_reader"]
 
@@ -95,23 +95,18 @@ async def authorize_reader(
         )
         if not decision.allowed:
             raise errors.forbidden(DENIED, list(decision.policy_ids))
-    except errors.DomainError as exc:
-        if names is not None and svc.settings.audit:
-            reason = exc.detail
-            if exc.status == 404:
-                reason = (
+    except Exception as exc:
+        if names is not None:
+            if isinstance(exc, errors.DomainError) and exc.status == 404:
+                exc.audit.setdefault(
+                    "reason",
                     "operators do not read a town's events"
                     if principal.is_operator
-                    else "caller from another town"
+                    else "caller from another town",
                 )
-            event = AuditEvent(
-                action=ACTION,
-                resource_type=RESOURCE,
-                outcome="denied",
-                reason=reason,
-                policy_ids=list(exc.extra.get("policies", [])),
+            await record_failure(
+                svc, names, actor, AuditEvent(action=ACTION, resource_type=RESOURCE), exc
             )
-            await record_apart(svc.db, names, actor, event)
         raise
     return svc, names, actor
 
@@ -148,19 +143,25 @@ class EventController(Controller):
         # not even whether its cursor would have parsed.
         cursor = events.Cursor.decode(after, code) if after else None
         wanted = events.parse_kinds(kinds)
-        async with svc.db.tenant(names) as uow:
-            page = await events.read(uow, cursor, limit=limit, kinds=wanted)
-            if page.events and svc.settings.audit:
-                await record(
-                    uow,
-                    actor,
-                    AuditEvent(
-                        action=ACTION,
-                        resource_type=RESOURCE,
-                        subjects=[e["resident_id"] for e in page.events],
-                        rows=len(page.events),
-                    ),
-                )
+        try:
+            async with svc.db.tenant(names) as uow:
+                page = await events.read(uow, cursor, limit=limit, kinds=wanted)
+                if page.events and svc.settings.audit:
+                    await record(
+                        uow,
+                        actor,
+                        AuditEvent(
+                            action=ACTION,
+                            resource_type=RESOURCE,
+                            subjects=[e["resident_id"] for e in page.events],
+                            rows=len(page.events),
+                        ),
+                    )
+        except Exception as exc:
+            # Whatever failed inside the town's unit of work is in its log too.
+            event = AuditEvent(action=ACTION, resource_type=RESOURCE)
+            await record_failure(svc, names, actor, event, exc)
+            raise
         return EventPage(
             events=[msgspec.convert(e, EventOut) for e in page.events],
             count=len(page.events),

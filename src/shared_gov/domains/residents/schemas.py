@@ -12,10 +12,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from shared_gov.domains.residents.models import ChangeEvent, EntryEvent
+from shared_gov.validation import Text
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
-Kana = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-Address = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# Free text carries `Text`: no control, format or line-separator characters
+# (validation.TEXT_PATTERN says which and why).
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=50), Text]
+Kana = Annotated[str, msgspec.Meta(min_length=1, max_length=100), Text]
+Address = Annotated[str, msgspec.Meta(min_length=1, max_length=200), Text]
 # \Z, not $: msgspec searches with Python's re, where $ also matches before a
 # final newline ("12345678901\n" would pass and dodge uniqueness).
 Digits7 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{7}\Z")]
@@ -23,7 +26,7 @@ Digits8 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{8}\Z")]
 Digits11 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{11}\Z")]
 Digits12 = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}\Z")]
 Phone = Annotated[str, msgspec.Meta(pattern=r"^[0-9+\-() ]{6,20}\Z")]
-Relationship = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+Relationship = Annotated[str, msgspec.Meta(min_length=1, max_length=20), Text]
 Sex = Literal["male", "female"]
 ResidentType = Literal["japanese", "foreign"]
 
@@ -68,7 +71,7 @@ class OneStopMoveIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     from_tenant: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")]
     """The old town's local government code."""
-    resident_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    resident_id: Annotated[str, msgspec.Meta(max_length=64), Text] | None = None
     """The resident's id in the old town; or give ``juminhyo_code``."""
     juminhyo_code: Digits11 | None = None
     address: Address
@@ -82,20 +85,28 @@ class OneStopMoveIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class MoveCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A change (修正) or removal (消除) event for a registered person."""
+    """A change (修正) or removal (消除) event for a registered person.
+
+    A move states what changes: a field it omits keeps its value, ``null``
+    clears an optional one (``postal_code``, ``former_surname``,
+    ``forward_address``), and a field the event does not change is refused.
+    """
 
     event: ChangeEvent
     move_date: date
     notified_on: date
     address: Address | None = None
-    postal_code: Digits7 | None = None
+    postal_code: Digits7 | msgspec.UnsetType | None = msgspec.UNSET
     family_name: Name | None = None
     given_name: Name | None = None
     family_name_kana: Kana | None = None
     given_name_kana: Kana | None = None
-    former_surname: Name | None = None
-    forward_address: Address | None = None
+    former_surname: Name | msgspec.UnsetType | None = msgspec.UNSET
+    forward_address: Address | msgspec.UnsetType | None = msgspec.UNSET
     """転出先 for ``move_out_domestic``; country for ``move_out_abroad``."""
+    to_tenant: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")] | None = None
+    """``move_out_domestic`` to a town of this deployment: its local government code.
+    Only that town may then register the move-in one-stop (and read the 転出証明書)."""
     previous_head_relationship: Relationship | None = None
     """For ``head_of_household_change``: the former head's new 続柄."""
 

@@ -20,16 +20,17 @@ import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from shared_gov import errors
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events
+from shared_gov.domains.residents import events, move_outs
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import (
     CONFIRMED_REASON,
@@ -44,6 +45,7 @@ from shared_gov.domains.residents.schemas import MoveCreate, ResidentCreate, Res
 from shared_gov.errors import FieldError
 from shared_gov.policy import Access, FieldView
 from shared_gov.policy.purposes import POLICY_FIELDS
+from shared_gov.validation import EARLIEST_DATE
 
 SEARCH_LIMIT = 50
 MEMBER_FIELDS = frozenset(
@@ -98,6 +100,50 @@ def _check_not_future(problems: list[FieldError], pointer: str, value: date, tod
         problems.append(FieldError(pointer, "must be today or earlier"))
 
 
+def _check_not_too_early(problems: list[FieldError], pointer: str, value: date) -> None:
+    if value < EARLIEST_DATE:
+        problems.append(FieldError(pointer, f"must not be before {EARLIEST_DATE.isoformat()}"))
+
+
+MOVE_OUT_NOTICE_AHEAD = timedelta(days=14)
+"""How long before the move a 転出届 may be made.
+
+住民基本台帳法 第24条: the person moving out notifies "あらかじめ" (before
+the move; afterwards is accepted too, like every 届出). The law sets no
+earliest day; towns take a 転出届 from about 14 days before the planned
+move, and a planned move further away is still too uncertain to record. Every
+other event is notified after it happened: 転入 (第22条), 転居 (第23条) and
+世帯変更 (第25条) within 14 days after, a birth or death under 戸籍法 after the
+fact, and a late notification (期間経過) is still recorded. So: ``notified_on``
+is never before ``move_date``, except up to this long for a 転出.
+"""
+_NOTIFIED_AHEAD = {
+    ChangeEvent.MOVE_OUT_DOMESTIC: MOVE_OUT_NOTICE_AHEAD,
+    ChangeEvent.MOVE_OUT_ABROAD: MOVE_OUT_NOTICE_AHEAD,
+}
+
+
+def _check_notified(
+    problems: list[FieldError], event: ChangeEvent | None, move_date: date, notified_on: date
+) -> None:
+    """届出日 against 異動日 (see :data:`MOVE_OUT_NOTICE_AHEAD`); None: an entry event.
+
+    Not when 異動日 is refused itself: that is the one problem to report.
+    """
+    if any(p.pointer == "/move_date" for p in problems):
+        return
+    ahead = _NOTIFIED_AHEAD.get(event, timedelta(0)) if event is not None else timedelta(0)
+    if notified_on < move_date - ahead:
+        problems.append(
+            FieldError(
+                "/notified_on",
+                f"must not be more than {ahead.days} days before move_date"
+                if ahead
+                else "must not be before move_date",
+            )
+        )
+
+
 def parse_id(resident_id: str) -> str:
     try:
         return str(uuid.UUID(resident_id))
@@ -121,10 +167,14 @@ async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) 
     _check_not_future(problems, "/birth_date", data.birth_date, today)
     _check_not_future(problems, "/move_date", data.move_date, today)
     _check_not_future(problems, "/notified_on", data.notified_on, today)
+    _check_not_too_early(problems, "/birth_date", data.birth_date)
     if data.move_date < data.birth_date:
         problems.append(FieldError("/move_date", "must not be before the birth date"))
+    _check_notified(problems, None, data.move_date, data.notified_on)
     if data.resident_since is not None:
         _check_not_future(problems, "/resident_since", data.resident_since, today)
+        if data.resident_since < data.birth_date:
+            problems.append(FieldError("/resident_since", "must not be before the birth date"))
     if data.individual_number is not None and not is_valid_individual_number(
         data.individual_number
     ):
@@ -233,7 +283,11 @@ async def get(
     resident = await repo.get(uow, parse_id(resident_id))
     if resident is None:
         raise errors.not_found("no such resident")
-    view = access.readable(uow.code, resident.support_measure, resident.state)
+    if access.agreement is not None:
+        access.destinations.update(await move_outs.destinations(uow, [resident.id]))
+    view = access.readable(
+        uow.code, resident.support_measure, resident.state, access.destination(resident.id)
+    )
     _touched(access, [resident.id], view.allowed, rows=1)
     return resident, view
 
@@ -269,23 +323,30 @@ async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -
         if query.atena_no is None
         else ()
     )
-    # Under the standing move agreement only moved-out records are readable;
-    # the search key must be readable on some record this caller may find.
-    states = ("active",) if access.agreement is None else ("active", "moved_out")
-    views = [access.field_view(uow.code, False, state) for state in states]
+    # Under the standing move agreement only records moving out to the caller's
+    # town are readable; the search key must be readable on some record this
+    # caller may find.
+    own = access.actor.tenant or ""
+    classes = [("active", "")] + ([("moved_out", own)] if access.agreement is not None else [])
+    views = [access.field_view(uow.code, False, state, dest) for state, dest in classes]
     for name in searched:
         if not any(name in v.allowed for v in views):
             raise access.refusal(views[0].reasons.get(name, "the purpose does not cover " + name))
 
     def view_of(r: Resident) -> FieldView:
-        return access.field_view(uow.code, r.support_measure, r.state)
+        return access.field_view(uow.code, r.support_measure, r.state, access.destination(r.id))
 
+    candidates = await _find(uow, query)
+    if access.agreement is not None:
+        access.destinations.update(await move_outs.destinations(uow, [r.id for r in candidates]))
+        if access.agreement.kind == "standing_move":  # the 転出証明書 goes to the new town only
+            candidates = [r for r in candidates if access.destination(r.id) == own]
     # A protected record is only found by a field this caller may see on it
     # (else searching by phone would confirm a hidden number); a record of
     # which nothing may be shown is not found at all.
     found = [
         r
-        for r in await _find(uow, query)
+        for r in candidates
         if not view_of(r).empty and all(n in view_of(r).allowed for n in searched)
     ]
     fields = set(searched)
@@ -308,6 +369,7 @@ async def _find(uow: TenantUnitOfWork, query: ResidentSearch) -> list[Resident]:
         raise errors.invalid_field("/", "family_name_kana and birth_date go together")
     problems: list[FieldError] = []
     kana = _check_kana(problems, "/family_name_kana", query.family_name_kana)
+    _check_not_too_early(problems, "/birth_date", query.birth_date)
     if problems or kana is None:
         raise errors.invalid(problems)
     return await repo.find_by_kana_and_birth(uow, kana, query.birth_date, SEARCH_LIMIT)
@@ -368,7 +430,10 @@ async def move(
     if data.event is not ChangeEvent.MOVE_OUT_DOMESTIC:
         _check_not_future(problems, "/move_date", data.move_date, today)
     _check_not_future(problems, "/notified_on", data.notified_on, today)
+    _check_not_too_early(problems, "/move_date", data.move_date)
+    _check_notified(problems, data.event, data.move_date, data.notified_on)
     changes = _event_changes(data, problems)
+    move_outs.check(data, uow.code, problems)
     if problems:
         raise errors.invalid(problems)
 
@@ -381,6 +446,8 @@ async def move(
         raise errors.conflict(f"the resident is no longer registered (state {current.state})")
     if data.move_date < current.birth_date:
         raise errors.invalid_field("/move_date", "must not be before the birth date")
+    if data.event is ChangeEvent.NAME_CHANGE:
+        _check_name_changes(current, changes)
 
     event = data.event
     updated = replace(current, **changes)
@@ -399,6 +466,9 @@ async def move(
         await _make_head(uow, current, data, today)
         updated.relationship = HEAD
     await _save(uow, updated, event.value, data.move_date, data.notified_on, today)
+    if event is ChangeEvent.MOVE_OUT_DOMESTIC:
+        # Binds the 転出証明書 and a one-stop move-in to the named new town.
+        await move_outs.register(uow, current.id, data.to_tenant)
     await events.emit(
         uow,
         events.CHANGE_KINDS[event],
@@ -437,17 +507,50 @@ async def set_support_measure(
     return updated
 
 
+# The fields of a move that each event changes; any other one given is refused
+# (a move states what changes: a stated change that is not made is as wrong as
+# an unstated one that is).
+_NAME_FIELDS = ("family_name", "given_name", "family_name_kana", "given_name_kana")
+_EVENT_FIELDS: dict[str, frozenset[ChangeEvent]] = {
+    "address": frozenset({ChangeEvent.MOVE_WITHIN_TOWN}),
+    "postal_code": frozenset({ChangeEvent.MOVE_WITHIN_TOWN}),
+    **dict.fromkeys((*_NAME_FIELDS, "former_surname"), frozenset({ChangeEvent.NAME_CHANGE})),
+    "forward_address": frozenset({ChangeEvent.MOVE_OUT_DOMESTIC, ChangeEvent.MOVE_OUT_ABROAD}),
+    "previous_head_relationship": frozenset({ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE}),
+}
+
+
+# Optional record fields a move may clear with null (omitted: UNSET, kept).
+_CLEARABLE = frozenset({"postal_code", "former_surname", "forward_address"})
+
+
+def _given(data: MoveCreate, name: str) -> bool:
+    value = getattr(data, name)
+    if value is msgspec.UNSET:
+        return False
+    return value is not None or name in _CLEARABLE
+
+
 def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, Any]:
-    """Validate the fields an event needs and return the record changes they make."""
+    """Validate the fields an event needs and return the record changes they make.
+
+    Only what the move states changes: an optional field it omits keeps its
+    value (``null`` clears it), so a 転居 without ``postal_code`` keeps the
+    stored one.
+    """
     event = data.event
+    for name, events_of in _EVENT_FIELDS.items():
+        if event not in events_of and _given(data, name):
+            problems.append(FieldError(f"/{name}", f"not changed by {event.value}"))
     changes: dict[str, Any] = {}
     if event is ChangeEvent.MOVE_WITHIN_TOWN:
         if data.address is None:
             problems.append(FieldError("/address", "required for move_within_town"))
         changes["address"] = data.address
-        changes["postal_code"] = data.postal_code
+        if data.postal_code is not msgspec.UNSET:
+            changes["postal_code"] = data.postal_code
     elif event is ChangeEvent.NAME_CHANGE:
-        for name in ("family_name", "given_name", "family_name_kana", "given_name_kana"):
+        for name in _NAME_FIELDS:
             value = getattr(data, name)
             if name.endswith("_kana"):
                 value = _check_kana(problems, f"/{name}", value)
@@ -455,7 +558,7 @@ def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, An
                 changes[name] = value
         if not changes:
             problems.append(FieldError("/family_name", "name_change needs at least one name"))
-        if data.former_surname is not None:
+        if data.former_surname is not msgspec.UNSET:
             changes["former_surname"] = data.former_surname
     elif event is ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE:
         rel = data.previous_head_relationship
@@ -463,9 +566,20 @@ def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, An
             problems.append(
                 FieldError("/previous_head_relationship", "the former head's new 続柄 is required")
             )
-    elif event in (ChangeEvent.MOVE_OUT_DOMESTIC, ChangeEvent.MOVE_OUT_ABROAD):
+    elif event in (ChangeEvent.MOVE_OUT_DOMESTIC, ChangeEvent.MOVE_OUT_ABROAD) and (
+        data.forward_address is not msgspec.UNSET
+    ):
         changes["forward_address"] = data.forward_address
     return changes
+
+
+def _check_name_changes(current: Resident, changes: dict[str, Any]) -> None:
+    """A name_change whose every given name is the current one changes nothing: 422."""
+    given = [name for name in _NAME_FIELDS if name in changes]
+    if given and all(changes[name] == getattr(current, name) for name in given):
+        raise errors.invalid(
+            [FieldError(f"/{name}", "is the current name: nothing would change") for name in given]
+        )
 
 
 async def _make_head(
