@@ -479,7 +479,7 @@ def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str
             and r.move_destination != actor.tenant,
             "the standing move agreement covers only the new town of a pending move-out",
         ),
-        (not actor.roles & {"staff", "admin"}, "only staff act on resident records"),
+        ("staff" not in actor.roles, "only staff act on resident records"),
         (
             purpose not in actor.purposes,
             f"purpose {purpose} is not granted to this staff member",
