@@ -36,7 +36,7 @@ from shared_gov.db.engine import UNAVAILABLE_ERRORS, BindingCheckFailed
 from shared_gov.db.notify import ChangeListener
 from shared_gov.logs import get_logger
 from shared_gov.policy import Access, PolicyEngine, agreements
-from shared_gov.policy.permissions import PermissionStore
+from shared_gov.policy.permissions import PermissionStore, admit
 from shared_gov.policy.purposes import purpose_from_header
 from shared_gov.settings import Settings
 from shared_gov.tenancy.names import TenantNames
@@ -96,6 +96,8 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             await self._report(connection, exc.kind, exc.town)
             raise
         structlog.contextvars.bind_contextvars(actor=principal.actor)
+        # Inactive towns (401) and suspended people (403), for every role.
+        await admit(connection, principal)
         return AuthenticationResult(user=principal, auth=None)
 
     async def _report(

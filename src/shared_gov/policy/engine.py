@@ -423,8 +423,8 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
         return "administering the town needs the admin role"
     if r.kind == "AuditLog":
         return "reading the audit log needs the auditor role"
-    if not actor.roles & {"staff", "admin"}:
-        return "only staff act on resident records"
+    if "staff" not in actor.roles:
+        return "only staff act on resident records (the admin role grants no personal data)"
     if purpose is None:
         return "no purpose of use was stated"
     if purpose.code not in actor.purposes:
@@ -493,7 +493,7 @@ def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str
             and r.move_destination != actor.tenant,
             "the standing move agreement covers only the new town of a pending move-out",
         ),
-        (not actor.roles & {"staff", "admin"}, "only staff act on resident records"),
+        ("staff" not in actor.roles, "only staff act on resident records"),
         (
             purpose not in actor.purposes,
             f"purpose {purpose} is not granted to this staff member",
