@@ -186,6 +186,7 @@ async def prepare_leavers(db: Database, count: int) -> list[str]:
         move_date=today + timedelta(days=7),
         notified_on=today,
         forward_address=B_ADDRESS.format(n="1-1"),
+        to_tenant=RECIPIENT,  # only the named new town may take the move one-stop
     )
     ids: list[str] = []
     for start in range(0, count, PREP_BATCH):

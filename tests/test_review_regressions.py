@@ -51,8 +51,15 @@ async def test_protected_person_is_not_found_through_the_household(
     assert member.status_code == 200
     assert "household_no" not in member.json()
     household = await client.get(f"{BASE}/households/{people['head']['household_no']}", headers=h)
-    assert household.status_code == 200
+    # Rule 1 (docs/support-measures.md): a household holding a protected person
+    # does not exist for this caller (listing the others would show where the
+    # protected person lives), and the head shares the protected whereabouts.
+    assert household.status_code == 404
     assert people["member"]["id"] not in household.text
+    head = await client.get(f"{BASE}/residents/{people['head']['id']}", headers=h)
+    assert head.status_code == 200
+    assert "household_no" not in head.json()
+    assert "address" not in head.json()
     # 市民課 doing registration work still sees the whole household.
     full = await client.get(
         f"{BASE}/households/{people['head']['household_no']}", headers=auth(tokens["kaga"])

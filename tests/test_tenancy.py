@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from shared_gov.db import Database
 from shared_gov.db.migrations.runner import head
+from shared_gov.errors import DomainError
 from shared_gov.settings import Settings
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import Department, load_manifest
@@ -35,26 +36,38 @@ async def test_onboarding_the_same_manifest_again_changes_nothing(db: Database) 
     assert before == after
 
 
-async def test_changed_manifest_updates_departments(db: Database) -> None:
-    """A changed manifest renames/adds departments and deactivates dropped ones."""
+async def test_changed_manifest_updates_platform_settings_but_never_departments(
+    db: Database,
+) -> None:
+    """A changed manifest may change an existing town's platform settings (names,
+    population); adding, dropping or re-purposing departments is the town's admins'
+    business, so such a manifest is refused with 409 and nothing changes.
+
+    (Until issue #14 this test asserted that a manifest adds and deactivates an
+    existing town's departments: the operator changing the town's permissions.)"""
     manifest = load_manifest(TENANTS_DIR / "nomi.toml")
     assert (await tenancy.onboard(db, manifest)).outcome in ("created", "unchanged")
     depts = [d for d in manifest.departments if d.code != "bousai"]
     depts.append(Department(code="kodomo", name="こども課"))
     changed = msgspec.structs.replace(manifest, departments=depts)
-    assert (await tenancy.onboard(db, changed)).outcome == "updated"
-    rows = {r.code: r for r in await tenancy.list_tenants(db) if r.code == manifest.code}[
-        manifest.code
-    ]
-    codes = {d["code"] for d in rows.departments}
-    assert "kodomo" in codes
-    assert "bousai" not in codes
-    inactive = await _catalog_value(
+    with pytest.raises(DomainError) as refused:
+        await tenancy.onboard(db, changed)
+    assert refused.value.status == 409
+    assert "departments" in refused.value.detail
+    active = await _catalog_value(
         db,
         "SELECT active FROM catalog.departments WHERE tenant_code = $1 AND code = 'bousai'",
         manifest.code,
     )
-    assert inactive is False
+    assert active is True
+    kodomo = await _catalog_value(
+        db,
+        "SELECT count(*) FROM catalog.departments WHERE tenant_code = $1 AND code = 'kodomo'",
+        manifest.code,
+    )
+    assert kodomo == 0
+    bigger = msgspec.structs.replace(manifest, population=manifest.population + 1)
+    assert (await tenancy.onboard(db, bigger)).outcome == "updated"
     assert (await tenancy.onboard(db, manifest)).outcome == "updated"
 
 
@@ -120,7 +133,8 @@ async def test_offboarding_exports_then_drops_schema_and_role(
     db: Database, client: Any, issuer: Any, tmp_path: Path
 ) -> None:
     """Offboarding writes an export with the town's residents, then removes schema and
-    role; the town's staff get 404 afterwards; the town can be onboarded again."""
+    role; the town's staff tokens are refused (401) afterwards; the town can be
+    onboarded again. (Until issue #14 the token still authenticated and got 404.)"""
     manifest = load_manifest(TENANTS_DIR / "kiyose.toml")
     await tenancy.onboard(db, manifest)
     code = manifest.code
@@ -152,7 +166,7 @@ async def test_offboarding_exports_then_drops_schema_and_role(
     status = await _catalog_value(db, "SELECT status FROM catalog.tenants WHERE code = $1", code)
     assert status == "offboarded"
     gone = await client.get(created.headers["location"], headers=auth(token))
-    assert gone.status_code == 404
+    assert gone.status_code == 401
     again = await tenancy.onboard(db, manifest)
     assert again.outcome == "created"
 

@@ -33,7 +33,7 @@ from shared_gov.audit.controllers import AuditController
 from shared_gov.audit.sealer import Sealer
 from shared_gov.auth.controllers import IssuerController, WellKnownController
 from shared_gov.auth.issuer import builtin_issuer
-from shared_gov.auth.registry import IssuerRegistry, catalog_loader
+from shared_gov.auth.registry import FetchPolicy, IssuerRegistry, catalog_loader
 from shared_gov.auth.verify import TokenVerifier
 from shared_gov.crypto.providers import KeyProviderError, WrapError
 from shared_gov.db import Database
@@ -243,7 +243,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             issuer=issuer.issuer,
             audience=issuer.audience,
             keys=issuer.public_keyset(),
-            registry=IssuerRegistry(catalog_loader(db)),
+            registry=IssuerRegistry(
+                catalog_loader(db), policy=FetchPolicy(public_only=not settings.is_dev)
+            ),
             # Outside development, towns' staff come from towns' own IdPs only.
             builtin_for_towns=settings.is_dev,
             max_lifetime=settings.max_token_lifetime,

@@ -36,7 +36,7 @@ from shared_gov.db.engine import UNAVAILABLE_ERRORS, BindingCheckFailed
 from shared_gov.db.notify import ChangeListener
 from shared_gov.logs import get_logger
 from shared_gov.policy import Access, PolicyEngine, agreements
-from shared_gov.policy.permissions import PermissionStore
+from shared_gov.policy.permissions import PermissionStore, admit
 from shared_gov.policy.purposes import purpose_from_header
 from shared_gov.settings import Settings
 from shared_gov.tenancy.names import TenantNames
@@ -96,6 +96,8 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             await self._report(connection, exc.kind, exc.town)
             raise
         structlog.contextvars.bind_contextvars(actor=principal.actor)
+        # Inactive towns (401) and suspended people (403), for every role.
+        await admit(connection, principal)
         return AuthenticationResult(user=principal, auth=None)
 
     async def _report(
@@ -176,6 +178,7 @@ async def tenant_scope(
     action: str,
     *,
     agreement: str | None = None,
+    subject: str | None = None,
 ) -> AsyncIterator[tuple[TenantUnitOfWork, Access]]:
     """Open a unit of work on town ``code`` for ``principal`` acting for ``purpose``.
 
@@ -188,6 +191,9 @@ async def tenant_scope(
     towns under a sharing agreement (resident read and search): with it, staff
     of another town get a unit of work on ``code`` whose every decision is
     taken under the agreement (see :func:`_shared_scope`).
+
+    ``subject``: the resident the request names (a valid id), recorded on the
+    event whatever the outcome, so refused attempts name their target too.
     """
     structlog.contextvars.bind_contextvars(tenant=code)
     svc = services(request)
@@ -197,7 +203,9 @@ async def tenant_scope(
         and principal.tenant != code
         and not principal.is_operator
     ):
-        async with _shared_scope(request, principal, code, purpose, action, agreement) as scope:
+        async with _shared_scope(
+            request, principal, code, purpose, action, agreement, subject
+        ) as scope:
             yield scope
         return
     actor = audit_actor(request, principal, purpose)
@@ -208,14 +216,14 @@ async def tenant_scope(
         # A refusal is recorded; a 503 (no connection for the permission
         # lookup) decided nothing, and recording it would wait for the pool again.
         if names is not None:
-            event = AuditEvent(action=action)
+            event = AuditEvent(action=action, subjects=_named(subject))
             if isinstance(exc, errors.DomainError) and exc.status == 404:
                 exc.audit.setdefault("reason", "caller from another town")
             await record_failure(svc, names, actor, event, exc)
         raise
     if names is None:  # pragma: no cover - checked in access_for
         raise errors.not_found()
-    access.audit = AuditEvent(action=action)
+    access.audit = AuditEvent(action=action, subjects=_named(subject))
     try:
         async with svc.db.tenant(names) as uow:
             yield uow, access
@@ -224,6 +232,10 @@ async def tenant_scope(
     except Exception as exc:
         await record_failure(svc, names, actor, access.audit, exc)
         raise
+
+
+def _named(subject: str | None) -> list[str]:
+    return [subject] if subject else []
 
 
 def _refused(event: AuditEvent, exc: errors.DomainError) -> None:
@@ -319,6 +331,7 @@ async def _shared_scope(
     purpose: str | None,
     action: str,
     agreement_header: str,
+    subject: str | None = None,
 ) -> AsyncIterator[tuple[TenantUnitOfWork, Access]]:
     """A recipient town's staff acting on town ``code`` under a sharing agreement.
 
@@ -339,7 +352,11 @@ async def _shared_scope(
     agreement_id = agreements.parse_id(agreement_header)
     if provider is None or recipient is None:
         raise errors.not_found()
-    event = AuditEvent(action=action, agreement_id=str(agreement_id) if agreement_id else None)
+    event = AuditEvent(
+        action=action,
+        agreement_id=str(agreement_id) if agreement_id else None,
+        subjects=_named(subject),
+    )
     try:
         if agreement_id is None:
             raise errors.bad_request("X-Agreement must be an agreement id")

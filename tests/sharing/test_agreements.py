@@ -580,6 +580,7 @@ async def test_standing_move_agreement_covers_only_moved_out_residents(
             "move_date": (today + timedelta(days=7)).isoformat(),
             "notified_on": today.isoformat(),
             "forward_address": "石川県加賀市大聖寺地方町1-1",
+            "to_tenant": KAGA,
         },
         headers=auth(tokens["komatsu"], **{"If-Match": leaving["etag"]}),
     )

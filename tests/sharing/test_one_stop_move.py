@@ -20,18 +20,24 @@ KOMATSU_API = f"/api/v1/tenants/{KOMATSU}"
 NEW_ADDRESS = "石川県加賀市大聖寺南町2-2"
 
 
-async def leaving_komatsu(client: Any, tokens: dict[str, str], **overrides: Any) -> dict[str, Any]:
-    """A Komatsu resident who registered a planned move-out (転出届) a week ahead."""
+async def leaving_komatsu(
+    client: Any, tokens: dict[str, str], to_tenant: str | None = KAGA, **overrides: Any
+) -> dict[str, Any]:
+    """A Komatsu resident who registered a planned move-out (転出届) a week ahead,
+    to ``to_tenant`` (Kaga unless a test says otherwise; None: not a tenant here)."""
     person = await komatsu_resident(client, tokens, **overrides)
     today = today_jst()
+    body = {
+        "event": "move_out_domestic",
+        "move_date": (today + timedelta(days=7)).isoformat(),
+        "notified_on": today.isoformat(),
+        "forward_address": NEW_ADDRESS,
+    }
+    if to_tenant is not None:
+        body["to_tenant"] = to_tenant
     r = await client.post(
         f"{KOMATSU_API}/residents/{person['id']}/moves",
-        json={
-            "event": "move_out_domestic",
-            "move_date": (today + timedelta(days=7)).isoformat(),
-            "notified_on": today.isoformat(),
-            "forward_address": NEW_ADDRESS,
-        },
+        json=body,
         headers=auth(tokens["komatsu"], **{"If-Match": person["etag"]}),
     )
     assert r.status_code == 200, r.text
@@ -263,6 +269,7 @@ async def test_support_measures_travel_but_whereabouts_stay_home(
             "event": "move_out_domestic",
             "move_date": today.isoformat(),
             "notified_on": today.isoformat(),
+            "to_tenant": KAGA,
         },
         headers=auth(tokens["komatsu"], **{"If-Match": protected.headers["etag"]}),
     )

@@ -13,12 +13,13 @@ from litestar.params import Body, PathParameter
 from shared_gov import errors
 from shared_gov.auth import issuers
 from shared_gov.auth.principal import Principal
-from shared_gov.auth.registry import parse_issuer_config
+from shared_gov.auth.registry import internal_address_problem, parse_issuer_config
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.logs import get_logger
 from shared_gov.policy import authorize_admin
+from shared_gov.policy.controllers import administering
 from shared_gov.tenancy.manifest import IssuerConfig
-from shared_gov.web import services
+from shared_gov.web import Services, services
 
 log = get_logger(__name__)
 
@@ -61,12 +62,14 @@ def _out(code: str, config: IssuerConfig) -> IssuerOut:
 
 
 class IssuerController(Controller):
-    """A town's own OpenID Connect issuer (town admins and operators).
+    """A town's own OpenID Connect issuer (the town's admins only).
 
     The body is the manifest's ``[issuer]`` table as JSON: ``url``,
     ``audience``, exactly one of ``jwks_uri`` and ``jwks``, ``algorithms``
     (asymmetric only), and the ``staff_claim``, ``department_claim`` and
-    ``roles_claim`` names.
+    ``roles_claim`` names. Every change and every refused attempt is an event
+    in the town's audit log; operators get 404 (they never change a town's
+    identity: docs/separation-of-duties.md).
     """
 
     path = "/api/v1/tenants/{code:str}/issuer"
@@ -90,12 +93,22 @@ class IssuerController(Controller):
         code: TenantCode,
         data: IssuerBody,
     ) -> Response[IssuerOut]:
-        _authorize(principal, code)
+        structlog.contextvars.bind_contextvars(tenant=code)
+        if not is_valid_lgcode(code):
+            raise errors.not_found()
         svc = services(request)
-        config = parse_issuer_config(data, require_https=not svc.settings.is_dev)
-        if config.url.rstrip("/") == svc.issuer.issuer.rstrip("/"):
-            raise errors.conflict("this issuer URL is the platform's own")
-        created = await issuers.put_issuer(svc.db, code, config)
+        async with administering(
+            request,
+            principal,
+            code,
+            "issuer",
+            action="admin.issuer",
+            resource_type="issuer",
+            target=code,
+            requested=_requested(data),
+        ) as actor:
+            config = await validated_issuer(svc, data)
+            created = await issuers.put_issuer(svc.db, code, config, actor)
         # The NOTIFY reaches the other workers; this one must not wait for it.
         svc.verifier.invalidate_issuers(code)
         log.info("issuer.registered", tenant=code, created=created)
@@ -108,11 +121,52 @@ class IssuerController(Controller):
         principal: NamedDependency[Principal],
         code: TenantCode,
     ) -> None:
-        _authorize(principal, code)
+        structlog.contextvars.bind_contextvars(tenant=code)
+        if not is_valid_lgcode(code):
+            raise errors.not_found()
         svc = services(request)
-        await issuers.delete_issuer(svc.db, code)
+        async with administering(
+            request,
+            principal,
+            code,
+            "issuer",
+            action="admin.issuer.delete",
+            resource_type="issuer",
+            target=code,
+            requested=None,
+        ) as actor:
+            await issuers.delete_issuer(svc.db, code, actor)
         svc.verifier.invalidate_issuers(code)
         log.info("issuer.removed", tenant=code)
+
+
+def _requested(data: object) -> object:
+    """What an audit event says of a refused issuer body: the URL only (no keys)."""
+    if isinstance(data, dict):
+        url, uri = data.get("url"), data.get("jwks_uri")
+        return {
+            "url": url if isinstance(url, str) else None,
+            "jwks_uri": uri if isinstance(uri, str) else None,
+        }
+    return None
+
+
+async def validated_issuer(svc: Services, data: object) -> IssuerConfig:
+    """A town's issuer settings from a request body, or 409/422.
+
+    Outside development: https only, and the ``jwks_uri`` host must not be
+    (or resolve to) a loopback, link-local, private, unique-local, multicast,
+    unspecified or otherwise non-global address — the platform must not be
+    made to fetch from its own network.
+    """
+    config = parse_issuer_config(data, require_https=not svc.settings.is_dev)
+    if config.url.rstrip("/") == svc.issuer.issuer.rstrip("/"):
+        raise errors.conflict("this issuer URL is the platform's own")
+    if not svc.settings.is_dev and config.jwks_uri is not None:
+        problem = await internal_address_problem(config.jwks_uri)
+        if problem is not None:
+            raise errors.invalid_field("/jwks_uri", problem)
+    return config
 
 
 def _authorize(principal: Principal, code: str) -> None:

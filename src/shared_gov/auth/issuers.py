@@ -16,8 +16,10 @@ import asyncpg
 import msgspec
 
 from shared_gov import errors
+from shared_gov.audit.recorder import Actor
 from shared_gov.db.engine import Database
 from shared_gov.db.notify import CHANNEL
+from shared_gov.tenancy import changes, enrolment
 from shared_gov.tenancy.manifest import IssuerConfig
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.tenant.' || $1::text, 0))"
@@ -57,23 +59,26 @@ async def get_issuer(db: Database, code: str) -> IssuerConfig:
     return _config(row)
 
 
-async def put_issuer(db: Database, code: str, config: IssuerConfig) -> bool:
-    """Register or replace the town's issuer; True if the town had none before.
+async def replace_issuer(
+    conn: asyncpg.Connection, code: str, config: IssuerConfig
+) -> IssuerConfig | None:
+    """Register ``config`` as the town's issuer in ``conn``'s transaction; the one before.
 
-    409 when another town owns the issuer URL (one issuer, one town).
+    409 when another town owns the issuer URL (one issuer, one town). The
+    caller holds the town's provisioning lock.
     """
-    async with db.catalog() as conn:
-        await conn.execute(_LOCK, code)
-        await _require_active(conn, code)
-        owner = await conn.fetchval(
-            "SELECT tenant_code FROM catalog.issuers WHERE issuer = $1", config.url
-        )
-        if owner is not None and owner != code:
-            raise errors.conflict("this issuer URL cannot be registered for this town")
-        replaced = await conn.fetchval(
-            "DELETE FROM catalog.issuers WHERE tenant_code = $1 RETURNING 1", code
-        )
-        try:
+    owner = await conn.fetchval(
+        "SELECT tenant_code FROM catalog.issuers WHERE issuer = $1", config.url
+    )
+    if owner is not None and owner != code:
+        raise errors.conflict("this issuer URL cannot be registered for this town")
+    old = await conn.fetchrow(
+        "DELETE FROM catalog.issuers WHERE tenant_code = $1 RETURNING issuer, audience, "
+        "jwks_uri, jwks, algorithms, staff_claim, department_claim, roles_claim",
+        code,
+    )
+    try:
+        async with conn.transaction():
             await conn.execute(
                 "INSERT INTO catalog.issuers (issuer, tenant_code, audience, jwks_uri, jwks, "
                 "algorithms, staff_claim, department_claim, roles_claim) "
@@ -88,23 +93,52 @@ async def put_issuer(db: Database, code: str, config: IssuerConfig) -> bool:
                 config.department_claim,
                 config.roles_claim,
             )
-        except asyncpg.UniqueViolationError:
-            # Another town registered the same URL concurrently.
-            raise errors.conflict("this issuer URL cannot be registered for this town") from None
+    except asyncpg.UniqueViolationError:
+        # Another town registered the same URL concurrently.
+        raise errors.conflict("this issuer URL cannot be registered for this town") from None
+    return None if old is None else _config(old)
+
+
+async def put_issuer(db: Database, code: str, config: IssuerConfig, actor: Actor) -> bool:
+    """Register or replace the town's issuer; True if the town had none before.
+
+    The change, its audit event in the town's log and the end of the town's
+    enrolment (no code can be issued for a town that set its own issuer)
+    commit together.
+    """
+    async with db.catalog() as conn:
+        await conn.execute(_LOCK, code)
+        await _require_active(conn, code)
+        before = await replace_issuer(conn, code, config)
+        await enrolment.mark_enrolled(conn, code)
+        event = changes.change_event(
+            "admin.issuer",
+            "issuer",
+            code,
+            enrolment.issuer_summary(before),
+            enrolment.issuer_summary(config),
+        )
+        await changes.record_change(conn, db, code, actor, event)
         await conn.execute(_NOTIFY, CHANNEL, code)
-    return replaced is None
+    return before is None
 
 
-async def delete_issuer(db: Database, code: str) -> None:
+async def delete_issuer(db: Database, code: str, actor: Actor) -> None:
     """Remove the town's issuer: its tokens are refused from the next request on."""
     async with db.catalog() as conn:
         await conn.execute(_LOCK, code)
         await _require_active(conn, code)
-        deleted = await conn.fetchval(
-            "DELETE FROM catalog.issuers WHERE tenant_code = $1 RETURNING 1", code
+        old = await conn.fetchrow(
+            "DELETE FROM catalog.issuers WHERE tenant_code = $1 RETURNING issuer, audience, "
+            "jwks_uri, jwks, algorithms, staff_claim, department_claim, roles_claim",
+            code,
         )
-        if deleted is None:
+        if old is None:
             raise errors.not_found("the town has no issuer of its own")
+        event = changes.change_event(
+            "admin.issuer.delete", "issuer", code, enrolment.issuer_summary(_config(old)), None
+        )
+        await changes.record_change(conn, db, code, actor, event)
         await conn.execute(_NOTIFY, CHANNEL, code)
 
 

@@ -27,11 +27,13 @@ none, and the verifier's cache notices because it compares entry identity.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -157,6 +159,58 @@ def keyset_from_jwks(data: object) -> KeySet:
     return KeySet(keys)
 
 
+# --- where a jwks_uri may point -------------------------------------------
+
+
+def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_private  # RFC 1918, fc00::/7 (unique local), and other non-global
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+        or not address.is_global
+    )
+
+
+async def internal_address_problem(uri: str) -> str | None:
+    """Why ``uri`` may not be fetched in production, or None when its host is public.
+
+    A town admin choosing its ``jwks_uri`` must not make the platform fetch
+    from its own network (cloud metadata at 169.254.169.254, the database
+    host, a loopback admin port). Host names are resolved and every address
+    they resolve to must be global; a name that does not resolve is refused
+    too (it cannot be checked).
+    """
+    host = urlsplit(uri).hostname
+    if not host:
+        return "has no host"
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        return "points at an internal address" if _internal(literal) else None
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return "host name does not resolve"
+    addresses = {info[4][0] for info in infos}
+    if not addresses:
+        return "host name does not resolve"
+    for text_address in addresses:
+        try:
+            address = ipaddress.ip_address(str(text_address).split("%", 1)[0])
+        except ValueError:
+            return "host name resolves to an unusable address"
+        if _internal(address):
+            return "host name resolves to an internal address"
+    return None
+
+
 # --- fetching ---------------------------------------------------------------
 
 Fetcher = Callable[[str, float], Awaitable[object]]
@@ -204,6 +258,10 @@ class FetchPolicy:
     """Fetched keys older than this are refreshed on the next cache miss."""
     timeout: float = 3.0
     fetch: Fetcher = fetch_jwks
+    public_only: bool = False
+    """Production: never fetch from a host that resolves to an internal address
+    (checked again at every fetch: a name may have been pointed inward since
+    it was registered)."""
 
 
 class JwksSource:
@@ -272,6 +330,11 @@ class JwksSource:
 
     async def _refresh(self, uri: str) -> None:
         self.fetches += 1
+        if self._policy.public_only:
+            problem = await internal_address_problem(uri)
+            if problem is not None:
+                log.warning("auth.jwks_fetch_refused", issuer_tenant=self.tenant, error=problem)
+                return
         try:
             keys = keyset_from_jwks(await self._policy.fetch(uri, self._policy.timeout))
         except JwksError as exc:

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shared_gov import errors
+from shared_gov.audit.recorder import operator_actor
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.cli.audit import audit_app
 from shared_gov.crypto.keyring import REENCRYPT_GRACE_SECONDS
@@ -29,13 +30,17 @@ from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
 from shared_gov.logs import configure_logging
 from shared_gov.settings import Settings, get_settings
+from shared_gov.tenancy import enrolment
 from shared_gov.tenancy import service as tenancy
+from shared_gov.tenancy.enrolment import EnrolmentCode
 from shared_gov.tenancy.manifest import load_manifest
 
 app = typer.Typer(help="shared-gov: backend of a shared municipal cloud.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Onboard, list and offboard towns.", no_args_is_help=True)
 demo_app = typer.Typer(help="Synthetic demo data.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
+# `shared-gov tenant enrolment-code CODE` reads naturally too.
+app.add_typer(tenants_app, name="tenant", hidden=True)
 app.add_typer(demo_app, name="demo")
 policy_app = typer.Typer(help="Validate and explain Cedar policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
@@ -144,10 +149,41 @@ def tenants_onboard(
     async def work(db: Database) -> None:
         await tenancy.migrate_catalog(db)
         for manifest in loaded:
-            result = await tenancy.onboard(db, manifest)
+            try:
+                result = await tenancy.onboard(db, manifest, operator_actor("tenants onboard"))
+            except errors.DomainError as exc:
+                err.print(f"[red]{manifest.code} {manifest.name}[/red]: {exc.detail}")
+                raise typer.Exit(1) from None
             out.print(f"{result.code} {manifest.name}: {result.outcome}")
+            if result.enrolment is not None:
+                _print_enrolment(result.code, result.enrolment)
 
     _run(work)
+
+
+def _print_enrolment(code: str, enrolment: EnrolmentCode) -> None:
+    out.print(
+        f"  enrolment code for {code} (shown once; hand it to the town's information-policy "
+        f"office, valid until {enrolment.expires_at:%Y-%m-%d %H:%M} UTC):"
+    )
+    out.print(f"  {enrolment.code}", soft_wrap=True)
+
+
+@tenants_app.command("enrolment-code")
+def tenants_enrolment_code(
+    code: Annotated[str, typer.Argument(help="town code, e.g. 172065")],
+) -> None:
+    """(Re)issue a town's one-time enrolment code while the town is not enrolled.
+
+    The previous code stops working. Once the town has redeemed a code (or its
+    admins registered an issuer) this is refused: the town's identity is its own.
+    """
+
+    async def work(db: Database) -> EnrolmentCode:
+        await tenancy.migrate_catalog(db)
+        return await enrolment.issue(db, code, operator_actor("tenants enrolment-code"))
+
+    _print_enrolment(code, _run(work))
 
 
 @tenants_app.command("list")

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from shared_gov import errors, policy
+from shared_gov.audit.recorder import operator_actor
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import today_jst
@@ -133,8 +134,12 @@ async def prepare_demo(
     paths = sorted(tenants_dir.glob("*.toml"))  # noqa: ASYNC240 - a handful of files, once
     manifests = [load_manifest(p) for p in paths]
     for manifest in manifests:
-        result = await tenancy.onboard(db, manifest)
+        result = await tenancy.onboard(db, manifest, operator_actor("demo"))
         console.print(f"{manifest.code} {manifest.name}: {result.outcome}")
+        if result.enrolment is not None:
+            # Development: built-in tokens act for every town, so the demo needs
+            # no enrolment; the code is printed to try the bootstrap with.
+            console.print(f"  enrolment code (72 h, once): {result.enrolment.code}", soft_wrap=True)
     await tenancy.migrate_all(db)
     settings = db.settings
     issuer = builtin_issuer(settings.data_dir, settings.issuer, settings.audience)

@@ -59,7 +59,13 @@ class Access:
     """The agreement a cross-town request relies on; None inside the caller's own town."""
     now: int = 0
     """Request time in Unix seconds (read by the policies only with an agreement)."""
-    _views: dict[tuple[str, bool, str], FieldView] = field(default_factory=dict)
+    destinations: dict[str, str] = field(default_factory=dict)
+    """Under an agreement: resident id → town of their pending move-out (services fill it)."""
+    _views: dict[tuple[str, bool, str, str, bool], FieldView] = field(default_factory=dict)
+
+    def destination(self, resident_id: str) -> str:
+        """The ``move_destination`` Cedar reads for this record ("" if none known)."""
+        return self.destinations.get(resident_id, "")
 
     def require(
         self,
@@ -94,9 +100,21 @@ class Access:
         exc.audit.update(reason=reason, policies=policies or [])
         return exc
 
-    def field_view(self, tenant: str, support_measure: bool, state: str = "active") -> FieldView:
-        """Per-field decisions for records of this town, protection class and state."""
-        key = (tenant, support_measure, state)
+    def field_view(
+        self,
+        tenant: str,
+        support_measure: bool,
+        state: str = "active",
+        move_destination: str = "",
+        linked: bool = False,
+    ) -> FieldView:
+        """Per-field decisions for records of this town, protection class, state and
+        destination of a pending move-out.
+
+        ``linked``: the record is or was filed under a household holding a person
+        under 支援措置 (``linked_to_protected`` in Cedar; see docs/support-measures.md).
+        """
+        key = (tenant, support_measure, state, move_destination, linked)
         view = self._views.get(key)
         if view is not None:
             return view
@@ -107,6 +125,8 @@ class Access:
             tenant,
             support_measure,
             state,
+            move_destination,
+            linked,
             terms,
             terms.phase(self.now) if terms is not None else None,
         )
@@ -118,7 +138,15 @@ class Access:
         queries = [
             Query(
                 "read",
-                Resource("Field", tenant, name, support_measure, state),
+                Resource(
+                    "Field",
+                    tenant,
+                    name,
+                    support_measure,
+                    state,
+                    linked_to_protected=linked,
+                    move_destination=move_destination,
+                ),
                 self.purpose,
                 agreement=terms,
                 now=self.now,
@@ -140,9 +168,16 @@ class Access:
         self.engine.views[shared_key] = (self.engine.generation, view)
         return view
 
-    def readable(self, tenant: str, support_measure: bool, state: str = "active") -> FieldView:
+    def readable(
+        self,
+        tenant: str,
+        support_measure: bool,
+        state: str = "active",
+        move_destination: str = "",
+        linked: bool = False,
+    ) -> FieldView:
         """The field view, or 403 (404 under an agreement) when not one field may be read."""
-        view = self.field_view(tenant, support_measure, state)
+        view = self.field_view(tenant, support_measure, state, move_destination, linked)
         if view.empty:
             first = next(iter(view.reasons.values()), "no field may be read")
             raise self.refusal(first)

@@ -2,8 +2,10 @@
 
 Tenant admins grant purposes per department and per person (never by rank,
 as 住民記録システム標準仕様書 requires). Every change is one catalog
-transaction that also commits a ``pg_notify`` so every worker drops its
-cached permissions and decisions; the caller's process invalidates at once.
+transaction that also records the change — with the permission before and
+after — in the town's audit log (:mod:`shared_gov.tenancy.changes`) and
+commits a ``pg_notify`` so every worker drops its cached permissions and
+decisions; the caller's process invalidates at once.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared_gov import errors
+from shared_gov.audit.recorder import Actor
 from shared_gov.db.engine import Database
 from shared_gov.policy.purposes import purposes
+from shared_gov.tenancy import changes
 
 _NOTIFY = "SELECT pg_notify('shared_gov_policy', $1)"
+# The town's provisioning lock: a manifest, an enrolment and an admin change
+# of the same town never interleave.
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.tenant.' || $1::text, 0))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +71,34 @@ async def list_departments(db: Database, tenant: str) -> list[DepartmentInfo]:
     return [DepartmentInfo(r["code"], r["name"], r["active"], list(r["purposes"])) for r in rows]
 
 
+def _department_state(row: Any) -> dict[str, object] | None:
+    if row is None:
+        return None
+    return {"name": row["name"], "active": row["active"], "purposes": sorted(row["purposes"])}
+
+
 async def put_department(
-    db: Database, tenant: str, code: str, name: str, granted: list[str], active: bool
+    db: Database,
+    tenant: str,
+    code: str,
+    name: str,
+    granted: list[str],
+    active: bool,
+    actor: Actor,
 ) -> DepartmentInfo:
-    """Create or update a department and replace its purposes."""
+    """Create or update a department and replace its purposes (audited, same transaction)."""
     _check_purposes(granted, "/purposes")
     async with db.catalog() as conn:
+        await conn.execute(_LOCK, tenant)
+        before = await conn.fetchrow(
+            "SELECT d.name, d.active, COALESCE(array_agg(p.purpose ORDER BY p.purpose) "
+            "FILTER (WHERE p.purpose IS NOT NULL), '{}') AS purposes "
+            "FROM catalog.departments d LEFT JOIN catalog.department_purposes p "
+            "ON p.tenant_code = d.tenant_code AND p.department = d.code "
+            "WHERE d.tenant_code = $1 AND d.code = $2 GROUP BY d.name, d.active",
+            tenant,
+            code,
+        )
         await conn.execute(
             "INSERT INTO catalog.departments (tenant_code, code, name, active) "
             "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_code, code) "
@@ -91,8 +120,24 @@ async def put_department(
             code,
             sorted(set(granted)),
         )
+        after = {"name": name, "active": active, "purposes": sorted(set(granted))}
+        event = changes.change_event(
+            "admin.department", "department", code, _department_state(before), after
+        )
+        await changes.record_change(conn, db, tenant, actor, event)
         await conn.execute(_NOTIFY, tenant)
     return DepartmentInfo(code, name, active, sorted(set(granted)))
+
+
+def staff_state(row: Any) -> dict[str, object] | None:
+    """A person's permission as an audit event shows it (never the free-text note)."""
+    if row is None:
+        return None
+    return {
+        "department": row["department"],
+        "active": row["active"],
+        "purposes": sorted(row["purposes"]),
+    }
 
 
 def _staff(row: Any) -> StaffInfo:
@@ -133,10 +178,12 @@ async def put_staff(
     active: bool,
     granted: list[str],
     note: str | None,
+    actor: Actor,
 ) -> StaffInfo:
-    """Record a person's department, extra purposes, or suspension."""
+    """Record a person's department, extra purposes, or suspension (audited, same transaction)."""
     _check_purposes(granted, "/purposes")
     async with db.catalog() as conn:
+        await conn.execute(_LOCK, tenant)
         if department is not None:
             exists = await conn.fetchval(
                 "SELECT 1 FROM catalog.departments WHERE tenant_code = $1 AND code = $2",
@@ -145,6 +192,12 @@ async def put_staff(
             )
             if not exists:
                 raise errors.invalid_field("/department", "no such department in this town")
+        before = await conn.fetchrow(
+            "SELECT department, active, purposes FROM catalog.staff "
+            "WHERE tenant_code = $1 AND staff_id = $2 FOR UPDATE",
+            tenant,
+            staff_id,
+        )
         row = await conn.fetchrow(
             "INSERT INTO catalog.staff (tenant_code, staff_id, department, active, purposes, note) "
             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_code, staff_id) DO UPDATE SET "
@@ -158,18 +211,39 @@ async def put_staff(
             sorted(set(granted)),
             note,
         )
+        event = changes.change_event(
+            "admin.staff", "staff", staff_id, staff_state(before), staff_state(row)
+        )
+        await changes.record_change(conn, db, tenant, actor, event)
         await conn.execute(_NOTIFY, tenant)
     return _staff(row)
 
 
-async def delete_staff(db: Database, tenant: str, staff_id: str) -> None:
-    """Forget a person's own permissions (their department's still apply)."""
+async def delete_staff(db: Database, tenant: str, staff_id: str, actor: Actor) -> None:
+    """Forget a person's own permissions (their department's still apply); audited."""
     async with db.catalog() as conn:
-        deleted = await conn.fetchval(
-            "DELETE FROM catalog.staff WHERE tenant_code = $1 AND staff_id = $2 RETURNING 1",
+        await conn.execute(_LOCK, tenant)
+        deleted = await conn.fetchrow(
+            "DELETE FROM catalog.staff WHERE tenant_code = $1 AND staff_id = $2 "
+            "RETURNING department, active, purposes",
             tenant,
             staff_id,
         )
         if not deleted:
             raise errors.not_found("no permissions are recorded for this staff member")
+        event = changes.change_event(
+            "admin.staff.delete", "staff", staff_id, staff_state(deleted), None
+        )
+        await changes.record_change(conn, db, tenant, actor, event)
         await conn.execute(_NOTIFY, tenant)
+
+
+async def own_department(db: Database, tenant: str, staff_id: str) -> str | None:
+    """The department the town's records pin ``staff_id`` to, if any."""
+    async with db.catalog() as conn:
+        value: str | None = await conn.fetchval(
+            "SELECT department FROM catalog.staff WHERE tenant_code = $1 AND staff_id = $2",
+            tenant,
+            staff_id,
+        )
+    return value

@@ -3,11 +3,16 @@
 The providing town's admin proposes; the recipient town's admin accepts;
 either town's admin revokes. Any principal of a party town may list and read
 its agreements (staff need the id for ``X-Agreement``); anyone else gets 404.
+
+Each step is an audit event in both party towns' logs, in the step's own
+transaction (:mod:`.agreements`); a refused step is an audit event in the
+acting town's log.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,10 +22,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from shared_gov import errors
+from shared_gov.audit.recorder import Actor as AuditActor
+from shared_gov.audit.recorder import AuditEvent, record_apart
 from shared_gov.auth.principal import Principal
 from shared_gov.policy import agreements, authorize_admin
 from shared_gov.validation import NoNul
-from shared_gov.web import services
+from shared_gov.web import audit_actor, services
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64), NoNul]
@@ -105,6 +112,34 @@ def _party(principal: Principal, code: str) -> None:
         raise errors.not_found()
 
 
+async def _audited(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    step: str,
+    agreement_id: str | None,
+    change: Callable[[AuditActor | None], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Run a lifecycle step; the step records itself, a refusal is recorded here."""
+    svc = services(request)
+    actor = audit_actor(request, principal, None)
+    try:
+        return await change(actor if svc.settings.audit else None)
+    except errors.DomainError as exc:
+        names = await svc.registry.get(principal.tenant or "")
+        if svc.settings.audit and exc.status < 500 and names is not None:
+            event = AuditEvent(
+                action=f"agreement.{step}",
+                resource_type="agreement",
+                outcome="denied" if exc.status in (401, 403) else "error",
+                reason=exc.detail,
+                agreement_id=str(agreements.parse_id(agreement_id) or "") or None,
+            )
+            if exc.status == 404:
+                event.outcome = "not_found"
+            await record_apart(svc.db, names, actor, event)
+        raise
+
+
 def _agreement_id(value: str) -> uuid.UUID:
     parsed = agreements.parse_id(value)
     if parsed is None:
@@ -125,40 +160,50 @@ class AgreementController(Controller):
     ) -> AgreementOut:
         if principal.is_operator or principal.tenant is None:
             raise errors.not_found()
-        authorize_admin(principal, principal.tenant, "agreements")
-        if data.provider != principal.tenant:
-            raise errors.forbidden("only the providing town's admin proposes an agreement")
-        row = await agreements.propose(
-            services(request).db,
-            agreements.Proposal(
-                provider=data.provider,
-                recipient=data.recipient,
-                recipient_departments=data.recipient_departments,
-                purposes=data.purposes,
-                fields=data.fields,
-                actions=data.actions,
-                legal_basis=data.legal_basis,
-                valid_from=data.valid_from,
-                valid_until=data.valid_until,
-            ),
-            principal.subject,
-        )
-        return _out(row)
+        town = principal.tenant
+
+        async def propose(audit: AuditActor | None) -> dict[str, Any]:
+            authorize_admin(principal, town, "agreements")
+            if data.provider != town:
+                raise errors.forbidden("only the providing town's admin proposes an agreement")
+            return await agreements.propose(
+                services(request).db,
+                agreements.Proposal(
+                    provider=data.provider,
+                    recipient=data.recipient,
+                    recipient_departments=data.recipient_departments,
+                    purposes=data.purposes,
+                    fields=data.fields,
+                    actions=data.actions,
+                    legal_basis=data.legal_basis,
+                    valid_from=data.valid_from,
+                    valid_until=data.valid_until,
+                ),
+                principal.subject,
+                audit,
+            )
+
+        return _out(await _audited(request, principal, "propose", None, propose))
 
     async def _step(
         self, request: Request[Any, Any, Any], principal: Principal, agreement_id: str, step: str
     ) -> AgreementOut:
         if principal.is_operator or principal.tenant is None:
             raise errors.not_found()
-        authorize_admin(principal, principal.tenant, "agreements")
-        row = await agreements.transition(
-            services(request).db,
-            _agreement_id(agreement_id),
-            principal.tenant,
-            step,
-            principal.subject,
-        )
-        return _out(row)
+        town = principal.tenant
+
+        async def change(audit: AuditActor | None) -> dict[str, Any]:
+            authorize_admin(principal, town, "agreements")
+            return await agreements.transition(
+                services(request).db,
+                _agreement_id(agreement_id),
+                town,
+                step,
+                principal.subject,
+                audit,
+            )
+
+        return _out(await _audited(request, principal, step, agreement_id, change))
 
     @post("/{agreement_id:str}/accept", status_code=200, summary="Accept (the recipient's admin)")
     async def accept(

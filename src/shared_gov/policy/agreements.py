@@ -12,11 +12,21 @@ Onboarding gives every town one *standing move agreement* (provider: that
 town, recipient: every tenant, 市民課, ``juki.registration``, the fields of a
 転出証明書). One per town rather than one per pair of towns: with all 1,741
 municipalities on a deployment, pairs would be three million rows that say
-the same thing. Policies restrict it to residents who registered a move-out.
+the same thing. Policies restrict it to the new town of a resident's pending
+move-out (the old town records it with the move-out), for the fields of the
+転出証明書, while the move is pending.
+
+Every step (propose, accept, revoke) is an audit event in the log of each
+party town (the provider's only, for the standing agreement, whose recipient
+is every tenant), written in the step's own transaction, with the
+agreement's status and terms before and after (``reason``, as JSON): no
+record, no change. Terms name towns, departments, purposes and fields, never
+a resident.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,11 +37,14 @@ import asyncpg
 from sqlalchemy import Connection, text
 
 from shared_gov import errors
+from shared_gov.audit.recorder import Actor as AuditActor
+from shared_gov.audit.recorder import AuditEvent, record_as_town
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.errors import FieldError
 from shared_gov.policy.engine import AgreementTerms
 from shared_gov.policy.purposes import POLICY_FIELDS, purposes
+from shared_gov.tenancy.names import tenant_names
 from shared_gov.validation import instant_in_range
 
 ACTIONS = ("read", "search")
@@ -236,8 +249,13 @@ async def _validate(conn: asyncpg.Connection, p: Proposal) -> None:
         raise errors.invalid(problems)
 
 
-async def propose(db: Database, proposal: Proposal, actor: str) -> dict[str, Any]:
-    """Version 1, status ``proposed``; the caller is an admin of the provider."""
+async def propose(
+    db: Database, proposal: Proposal, actor: str, audit: AuditActor | None = None
+) -> dict[str, Any]:
+    """Version 1, status ``proposed``; the caller is an admin of the provider.
+
+    With ``audit``, the proposal is recorded in both towns' logs in its transaction.
+    """
     agreement_id = uuid.uuid4()
     async with db.catalog() as conn:
         await _validate(conn, proposal)
@@ -263,7 +281,10 @@ async def propose(db: Database, proposal: Proposal, actor: str) -> dict[str, Any
             actor,
             proposal.provider,
         )
-        return await _current(conn, agreement_id)
+        after = await _current(conn, agreement_id)
+        if audit is not None:
+            await _record_step(db, conn, audit, "propose", None, after)
+        return after
 
 
 async def _current(conn: asyncpg.Connection, agreement_id: uuid.UUID) -> dict[str, Any]:
@@ -284,7 +305,12 @@ async def _insert_version(conn: asyncpg.Connection, agreement_id: uuid.UUID, *va
 
 
 async def transition(
-    db: Database, agreement_id: uuid.UUID, town: str, step: str, actor: str
+    db: Database,
+    agreement_id: uuid.UUID,
+    town: str,
+    step: str,
+    actor: str,
+    audit: AuditActor | None = None,
 ) -> dict[str, Any]:
     """``accept`` (the recipient, from proposed) or ``revoke`` (either party).
 
@@ -330,7 +356,61 @@ async def transition(
             actor,
             town,
         )
-        return await _current(conn, agreement_id)
+        after = await _current(conn, agreement_id)
+        if audit is not None:
+            await _record_step(db, conn, audit, step, current, after)
+        return after
+
+
+def _terms_of(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What an audit event keeps of one version: status and terms, no personal data."""
+    if row is None:
+        return None
+    return {
+        "version": row["version"],
+        "status": row["status"],
+        "recipient_departments": sorted(row["departments"]),
+        "purposes": sorted(row["purposes"]),
+        "fields": sorted(row["fields"]),
+        "actions": sorted(row["actions"]),
+        "legal_basis": row["legal_basis"],
+        "valid_from": row["valid_from"].isoformat(),
+        "valid_until": row["valid_until"].isoformat(),
+    }
+
+
+async def _record_step(
+    db: Database,
+    conn: asyncpg.Connection,
+    audit: AuditActor,
+    step: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+) -> None:
+    """One event per party town, in the step's transaction (its role for the call)."""
+    provider, recipient = after["provider"].strip(), after["recipient"]
+    change = json.dumps(
+        {
+            "provider": provider,
+            "recipient": recipient,
+            "kind": after["kind"],
+            "before": _terms_of(before),
+            "after": _terms_of(after),
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+    for town in dict.fromkeys(t for t in (provider, recipient) if t != "*"):
+        event = AuditEvent(
+            action=f"agreement.{step}",
+            resource_type="agreement",
+            agreement_id=str(after["agreement_id"]),
+            reason=change,
+        )
+        # No resident is named, so no subject key is needed.
+        await record_as_town(
+            conn, None, tenant_names(town, db.settings.role_prefix).role, audit, event
+        )
 
 
 async def list_for(db: Database, town: str, kind: str | None = None) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ they cannot see something)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import msgspec
@@ -12,12 +14,15 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from shared_gov import errors
+from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.auth.principal import Principal
+from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy import admin, authorize_admin
 from shared_gov.policy.explain import FieldExplanation, explain_staff
 from shared_gov.policy.purposes import purposes
+from shared_gov.tenancy.changes import record_refusal, refusal_event
 from shared_gov.validation import NO_NUL_PATTERN, NoNul
-from shared_gov.web import services
+from shared_gov.web import audit_actor, services
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 DEPT_CODE = r"^[a-z][a-z0-9_]{1,31}\Z"
@@ -89,6 +94,60 @@ def _changed(request: Request[Any, Any, Any], code: str) -> None:
     services(request).changes.publish_locally(code)
 
 
+def _why_not_admitted(principal: Principal, code: str, exc: errors.DomainError) -> str:
+    if principal.is_operator:
+        return "operators never change a town's identity or permissions"
+    if principal.tenant != code:
+        return "caller from another town"
+    return str(exc.extra.get("reason") or exc.detail)
+
+
+@asynccontextmanager
+async def administering(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    code: str,
+    area: str,
+    *,
+    action: str,
+    resource_type: str,
+    target: str,
+    requested: object,
+) -> AsyncIterator[AuditActor]:
+    """Authorise a change of the town's administration; record every refusal.
+
+    Yields the audit actor the change records itself with (in its own
+    transaction). A refusal — another town, an operator, a non-admin, a
+    change of one's own permissions, bad input, a conflict — is recorded as a
+    denied event in the town's log, in a transaction of its own.
+    """
+    svc = services(request)
+    actor = audit_actor(request, principal, None)
+    try:
+        await _town(request, principal, code, area)
+    except errors.DomainError as exc:
+        if exc.status < 500 and is_valid_lgcode(code):
+            why = _why_not_admitted(principal, code, exc)
+            event = refusal_event(action, resource_type, target, requested, why, "denied")
+            await record_refusal(svc.db, code, actor, event)
+        raise
+    try:
+        yield actor
+    except errors.DomainError as exc:
+        if exc.status < 500:
+            outcome = "not_found" if exc.status == 404 else "denied"
+            why = str(exc.extra.get("reason") or exc.detail)
+            event = refusal_event(action, resource_type, target, requested, why, outcome)
+            await record_refusal(svc.db, code, actor, event)
+        raise
+
+
+def refuse_own(principal: Principal, what: str) -> errors.DomainError:
+    """403: nobody changes their own permissions or suspension (two people, always)."""
+    del principal
+    return errors.forbidden(f"nobody changes {what}; another admin of the town must")
+
+
 class TownAdminController(Controller):
     path = "/api/v1/tenants/{code:str}"
     tags = ("administration",)
@@ -113,10 +172,25 @@ class TownAdminController(Controller):
         department: DeptPath,
         data: JSONBody[DepartmentIn],
     ) -> DepartmentOut:
-        await _town(request, principal, code, "departments")
-        row = await admin.put_department(
-            services(request).db, code, department, data.name, data.purposes, data.active
-        )
+        svc = services(request)
+        requested = {"name": data.name, "active": data.active, "purposes": sorted(data.purposes)}
+        async with administering(
+            request,
+            principal,
+            code,
+            "departments",
+            action="admin.department",
+            resource_type="department",
+            target=department,
+            requested=requested,
+        ) as actor:
+            # The purposes of one's own department are one's own permissions.
+            pinned = await admin.own_department(svc.db, code, principal.subject)
+            if department in {principal.department, pinned}:
+                raise refuse_own(principal, "the purposes of their own department")
+            row = await admin.put_department(
+                svc.db, code, department, data.name, data.purposes, data.active, actor
+            )
         _changed(request, code)
         return msgspec.convert(row, DepartmentOut, from_attributes=True)
 
@@ -152,16 +226,33 @@ class TownAdminController(Controller):
         staff_id: StaffPath,
         data: JSONBody[StaffIn],
     ) -> StaffOut:
-        await _town(request, principal, code, "staff")
-        row = await admin.put_staff(
-            services(request).db,
+        requested = {
+            "department": data.department,
+            "active": data.active,
+            "purposes": sorted(data.purposes),
+        }
+        async with administering(
+            request,
+            principal,
             code,
-            staff_id,
-            department=data.department,
-            active=data.active,
-            granted=data.purposes,
-            note=data.note,
-        )
+            "staff",
+            action="admin.staff",
+            resource_type="staff",
+            target=staff_id,
+            requested=requested,
+        ) as actor:
+            if staff_id == principal.subject:
+                raise refuse_own(principal, "their own permissions or suspension")
+            row = await admin.put_staff(
+                services(request).db,
+                code,
+                staff_id,
+                department=data.department,
+                active=data.active,
+                granted=data.purposes,
+                note=data.note,
+                actor=actor,
+            )
         _changed(request, code)
         return msgspec.convert(row, StaffOut, from_attributes=True)
 
@@ -173,8 +264,19 @@ class TownAdminController(Controller):
         code: TenantCode,
         staff_id: StaffPath,
     ) -> None:
-        await _town(request, principal, code, "staff")
-        await admin.delete_staff(services(request).db, code, staff_id)
+        async with administering(
+            request,
+            principal,
+            code,
+            "staff",
+            action="admin.staff.delete",
+            resource_type="staff",
+            target=staff_id,
+            requested=None,
+        ) as actor:
+            if staff_id == principal.subject:
+                raise refuse_own(principal, "their own permissions or suspension")
+            await admin.delete_staff(services(request).db, code, staff_id, actor)
         _changed(request, code)
 
     @get("/staff/{staff_id:str}/explain", summary="Why a person may or may not see each field")

@@ -37,8 +37,17 @@ from shared_gov.policy.purposes import Purpose
 
 NAMESPACE = "SharedGov"
 WHEREABOUTS = frozenset(
-    {"address", "postal_code", "previous_address", "forward_address", "phone", "household_no"}
+    {
+        "address",
+        "postal_code",
+        "previous_address",
+        "forward_address",
+        "phone",
+        "household_no",
+        "relationship",
+    }
 )
+"""Fields withheld under 支援措置 (guardrail "support-measure-hides-whereabouts")."""
 _CACHE_SIZE = 50_000
 _READS_NOW = re.compile(r'context\s*(\.\s*now\b|\[\s*"now"\s*\])')
 
@@ -78,6 +87,12 @@ class Resource:
     support_measure: bool = False
     state: str = "active"
     """The record's state (active, moved_out, ...): the standing move agreement reads it."""
+    move_destination: str = ""
+    """Town code of the record's pending move-out, "" if none (the standing move agreement
+    serves only that town). Part of the decision cache key like every attribute here."""
+    linked_to_protected: bool = False
+    """The record is or was filed under a household holding a person under 支援措置
+    (docs/support-measures.md). Part of the decision cache key, like every attribute here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +198,19 @@ def _resource_entity(resource: Resource, ident: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {"tenant": resource.tenant}
     if resource.kind == "Field":
         attrs.update(
-            name=resource.name, support_measure=resource.support_measure, state=resource.state
+            name=resource.name,
+            support_measure=resource.support_measure,
+            linked_to_protected=resource.linked_to_protected,
+            state=resource.state,
+            move_destination=resource.move_destination,
         )
     elif resource.kind == "Record":
-        attrs.update(support_measure=resource.support_measure, state=resource.state)
+        attrs.update(
+            support_measure=resource.support_measure,
+            linked_to_protected=resource.linked_to_protected,
+            state=resource.state,
+            move_destination=resource.move_destination,
+        )
     return {"uid": _uid(resource.kind, ident), "attrs": attrs, "parents": []}
 
 
@@ -399,8 +423,8 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
         return "administering the town needs the admin role"
     if r.kind == "AuditLog":
         return "reading the audit log needs the auditor role"
-    if not actor.roles & {"staff", "admin"}:
-        return "only staff act on resident records"
+    if "staff" not in actor.roles:
+        return "only staff act on resident records (the admin role grants no personal data)"
     if purpose is None:
         return "no purpose of use was stated"
     if purpose.code not in actor.purposes:
@@ -415,7 +439,7 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
             return f"purpose {purpose.code} is not a listed use of the individual number"
         if r.name == "individual_number" and not actor.mfa:
             return "two-factor authentication required"
-        if r.support_measure and r.name in WHEREABOUTS:
+        if (r.support_measure or r.linked_to_protected) and r.name in WHEREABOUTS:
             return "withheld under support measures (支援措置)"
     else:
         if query.action not in purpose.actions:
@@ -463,7 +487,13 @@ def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str
             terms.kind == "standing_move" and r.kind == "Field" and r.state != "moved_out",
             "the standing move agreement covers only residents who registered a move-out",
         ),
-        (not actor.roles & {"staff", "admin"}, "only staff act on resident records"),
+        (
+            terms.kind == "standing_move"
+            and r.kind == "Field"
+            and r.move_destination != actor.tenant,
+            "the standing move agreement covers only the new town of a pending move-out",
+        ),
+        ("staff" not in actor.roles, "only staff act on resident records"),
         (
             purpose not in actor.purposes,
             f"purpose {purpose} is not granted to this staff member",
@@ -473,7 +503,9 @@ def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str
             f"purpose {purpose} does not cover {field_or_action}",
         ),
         (
-            r.kind == "Field" and r.support_measure and r.name in WHEREABOUTS,
+            r.kind == "Field"
+            and (r.support_measure or r.linked_to_protected)
+            and r.name in WHEREABOUTS,
             "withheld under support measures (支援措置)",
         ),
         (

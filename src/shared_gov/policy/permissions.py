@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
+from shared_gov import errors
+from shared_gov.audit.recorder import Actor, AuditEvent, record_apart
+from shared_gov.auth.principal import Principal
 from shared_gov.db.engine import Database
 from shared_gov.logs import get_logger
 
@@ -37,6 +41,11 @@ class TownPermissions:
     departments: dict[str, frozenset[str]] = field(default_factory=dict)
     """Active departments and their purposes."""
     staff: dict[str, StaffRecord] = field(default_factory=dict)
+
+    def suspended(self, staff_id: str) -> bool:
+        """Whether the town suspended ``staff_id`` (refused for every role, everywhere)."""
+        record = self.staff.get(staff_id)
+        return record is not None and not record.active
 
     def purposes_for(self, staff_id: str, department: str | None) -> frozenset[str]:
         record = self.staff.get(staff_id)
@@ -109,3 +118,62 @@ class PermissionStore:
                 for r in staff
             },
         )
+
+
+async def admit(connection: Any, principal: Principal) -> None:
+    """After the token verified: refuse callers whose town or person is not in service.
+
+    Called by the authentication middleware on every request, so that no
+    endpoint — resident, event feed, audit log, administration, agreements —
+    can forget it:
+
+    - a town that is not active (being offboarded, offboarded, unknown): 401,
+      as if the token were invalid — its tokens authenticate nobody;
+    - a suspended person (``catalog.staff.active = false``): 403 for every
+      role (staff, admin, auditor, integration), recorded as a denied
+      ``authenticate`` event in the town's log with the person's id.
+
+    Both answers come from in-memory caches (the active towns, the town's
+    permission snapshot) that changes invalidate through NOTIFY.
+    """
+    if principal.tenant is None:  # operators belong to no town
+        return
+    svc = connection.app.state.services
+    names = await svc.registry.get(principal.tenant)
+    if names is None:
+        log.info("auth.rejected", reason="town_not_active", issuer_tenant=principal.tenant)
+        raise errors.unauthorized()
+    client = connection.client.host if connection.client else None
+    actor = Actor(
+        subject=principal.subject,
+        tenant=principal.tenant,
+        department=principal.department,
+        roles=tuple(sorted(principal.roles)),
+        auth_strength="mfa" if principal.mfa else "single",
+        client_addr=client,
+        user_agent=connection.headers.get("user-agent"),
+        purpose=None,
+    )
+    try:
+        town = await svc.permissions.town(principal.tenant)
+    except errors.DomainError:
+        raise  # 503: the catalog is unreachable; nothing was decided
+    except Exception as exc:
+        # Fail closed, and audited: a request of the town's that failed.
+        if svc.settings.audit:
+            event = AuditEvent(
+                action="authenticate",
+                resource_type="token",
+                outcome="error",
+                reason=f"internal error ({type(exc).__name__})",
+            )
+            await record_apart(svc.db, names, actor, event)
+        raise
+    if not town.suspended(principal.subject):
+        return
+    if svc.settings.audit:
+        event = AuditEvent(
+            action="authenticate", resource_type="token", outcome="denied", reason="suspended"
+        )
+        await record_apart(svc.db, names, actor, event)
+    raise errors.forbidden("this person is suspended by the town")

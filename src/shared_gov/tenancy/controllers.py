@@ -1,19 +1,35 @@
-"""Operator endpoints to onboard and list tenants."""
+"""Operator endpoints to onboard and list tenants, and the town's enrolment.
+
+Onboarding creates a town (or changes its platform settings); the town's
+identity and permissions are never the operator's to set once it exists
+(409, see :mod:`.provisioning`). A new town's one-time enrolment code is in
+the 201 answer, once; the town redeems it at ``POST …/{code}/enrolment``,
+the one endpoint without a bearer token besides health and discovery: the
+code is the credential (docs/separation-of-duties.md).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 import msgspec
+import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import Body, JSONBody, PathParameter
 
+from shared_gov import errors
+from shared_gov.audit.recorder import Actor
+from shared_gov.auth.failures import FailedLoginGate
 from shared_gov.auth.principal import Principal
+from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy import authorize_operator
-from shared_gov.tenancy import service
+from shared_gov.tenancy import enrolment, service
+from shared_gov.tenancy.changes import record_refusal, refusal_event
 from shared_gov.tenancy.manifest import Manifest, validate_manifest
-from shared_gov.web import services
+from shared_gov.validation import NoNul
+from shared_gov.web import audit_actor, services
 
 
 class TenantOut(msgspec.Struct, kw_only=True):
@@ -30,27 +46,87 @@ class TenantOut(msgspec.Struct, kw_only=True):
 class OnboardOut(msgspec.Struct, kw_only=True):
     code: str
     outcome: str
+    enrolment_code: str | None = None
+    """A new town's one-time enrolment code: hand it to the town's information-policy
+    office out of band; it is shown only here (only its hash is stored)."""
+    enrolment_expires_at: datetime | None = None
+
+
+class EnrolmentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    code: Annotated[str, msgspec.Meta(min_length=16, max_length=64), NoNul]
+    """The one-time enrolment code the operator handed over."""
+    first_admin: Annotated[str, msgspec.Meta(min_length=1, max_length=128), NoNul]
+    """Subject (staff id, as the town's IdP puts it in the staff claim) of the first admin."""
+    issuer: dict[str, Any]
+    """The town's issuer: the manifest's [issuer] table as JSON (as PUT …/issuer takes)."""
+
+
+class EnrolmentOut(msgspec.Struct, kw_only=True):
+    tenant: str
+    enrolled: bool
+    issuer: str
+    first_admin: str
+
+
+TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
+
+
+def _enrolment_actor(request: Request[Any, Any, Any], code: str, first_admin: str) -> Actor:
+    """Whoever holds the code acts for the town's first admin (no token yet)."""
+    return Actor(
+        subject=f"enrolment:{first_admin}"[:128],
+        tenant=code,
+        department=None,
+        roles=("enrolment",),
+        auth_strength="enrolment_code",
+        client_addr=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        purpose=None,
+    )
 
 
 class TenantController(Controller):
     path = "/api/v1/tenants"
     tags = ("tenants",)
 
-    @post("/", status_code=201, summary="Onboard or update a tenant from its manifest (operator)")
+    @post("/", status_code=201, summary="Onboard a tenant or change its platform settings")
     async def onboard(
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         data: JSONBody[Manifest],
     ) -> Response[OnboardOut]:
-        authorize_operator(principal)
         svc = services(request)
-        result = await service.onboard(svc.db, validate_manifest(data))
+        actor = audit_actor(request, principal, None)
+        try:
+            authorize_operator(principal)
+        except errors.DomainError:
+            # A town's own people sending a manifest: refused, and the town learns of it.
+            if is_valid_lgcode(data.code):
+                event = refusal_event(
+                    "tenant.update",
+                    "tenant",
+                    data.code,
+                    None,
+                    "only the platform's operators onboard towns",
+                    "denied",
+                )
+                await record_refusal(svc.db, data.code, actor, event)
+            raise
+        result = await service.onboard(svc.db, validate_manifest(data), actor)
         # This worker's caches (tenants, issuers, permissions, keys) at once;
         # the others through the NOTIFY provisioning committed.
         svc.changes.publish_locally(result.code)
         status = 201 if result.outcome == "created" else 200
-        return Response(OnboardOut(code=result.code, outcome=result.outcome), status_code=status)
+        code = result.enrolment
+        out = OnboardOut(
+            code=result.code,
+            outcome=result.outcome,
+            enrolment_code=code.code if code else None,
+            enrolment_expires_at=code.expires_at if code else None,
+        )
+        # The code is a credential: never cached by anything in between.
+        return Response(out, status_code=status, headers={"Cache-Control": "no-store"})
 
     @get("/", summary="List tenants (operator)")
     async def list_tenants(
@@ -59,3 +135,43 @@ class TenantController(Controller):
         authorize_operator(principal)
         rows = await service.list_tenants(services(request).db)
         return [msgspec.convert(r, TenantOut, from_attributes=True) for r in rows]
+
+    @post(
+        "/{code:str}/enrolment",
+        status_code=201,
+        summary="Redeem the town's one-time enrolment code (no bearer token)",
+        exclude_from_auth=True,
+        security=[],
+    )
+    async def enrol(
+        self,
+        request: Request[Any, Any, Any],
+        code: TenantCode,
+        data: Annotated[EnrolmentIn, Body(title="Enrolment")],
+    ) -> EnrolmentOut:
+        """The town's information-policy office registers its identity provider and
+        first admin. Wrong or expired codes are 403, an enrolled town 409; every
+        attempt is recorded in the town's audit log."""
+        # Local import: auth.controllers imports the policy controllers, which
+        # import this package's modules.
+        from shared_gov.auth.controllers import validated_issuer
+
+        structlog.contextvars.bind_contextvars(tenant=code)
+        svc = services(request)
+        if not is_valid_lgcode(code) or await svc.registry.get(code) is None:
+            raise errors.not_found()
+        # Anybody can call this: the failed-login limits bound what guesses cost.
+        gate = request.app.state.get("failed_logins")
+        if not isinstance(gate, FailedLoginGate):
+            gate = request.app.state["failed_logins"] = FailedLoginGate()
+        client = request.client.host if request.client else "unknown"
+        if not gate.admit(client, code):
+            raise errors.forbidden("too many enrolment attempts; wait a minute")
+        config = await validated_issuer(svc, data.issuer)
+        actor = _enrolment_actor(request, code, data.first_admin)
+        await enrolment.redeem(svc.db, code, data.code, config, data.first_admin, actor)
+        svc.verifier.invalidate_issuers(code)
+        svc.changes.publish_locally(code)
+        return EnrolmentOut(
+            tenant=code, enrolled=True, issuer=config.url, first_admin=data.first_admin
+        )

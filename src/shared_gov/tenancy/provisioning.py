@@ -3,9 +3,20 @@
 Everything happens in one transaction, serialised per town by an advisory
 lock, so a failure leaves nothing behind and two concurrent onboardings of the
 same town cannot race. Onboarding an unchanged manifest again changes nothing
-(and costs one catalog read); a changed manifest updates names and
-departments. Departments dropped from a manifest are deactivated, not
-deleted: audit records and staff permissions still refer to them.
+(and costs one catalog read).
+
+Separation of duties (docs/separation-of-duties.md): a manifest CREATES a
+town — platform settings, departments with their first purposes — and a new
+town gets a one-time enrolment code through which the town itself registers
+its identity provider and first admin (:mod:`.enrolment`). Once the town
+exists, a manifest may change its platform settings (names, prefecture,
+population, …) only: a manifest whose issuer or departments differ from the
+stored one is refused with 409 saying why (:class:`IdentityChangeRefused`),
+since an operator who could add a department with ``juki.registration`` or
+swap the issuer could make themselves the town's staff. Re-creating an
+offboarded town forgets the old incarnation's issuer and permissions.
+Every creation and update is an event in the town's audit log, in the same
+transaction.
 
 Privileges: the schema belongs to the migrating role. The tenant's NOLOGIN
 role gets USAGE on its schema and, through default privileges, DML on the
@@ -17,14 +28,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, text
 
 from shared_gov import errors
+from shared_gov.audit.recorder import Actor
 from shared_gov.crypto.keyring import Keyring
 from shared_gov.db.migrations.runner import head, upgrade_tenant
 from shared_gov.policy import agreements
+from shared_gov.tenancy.changes import change_event, record_change_sync
+from shared_gov.tenancy.enrolment import EnrolmentCode, enrolled_at_creation, issue_at_creation
 from shared_gov.tenancy.manifest import Manifest
 from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
 
@@ -35,12 +49,94 @@ Outcome = Literal["created", "updated", "unchanged"]
 class ProvisionResult:
     code: str
     outcome: Outcome
+    enrolment: EnrolmentCode | None = None
+    """A new town's one-time enrolment code (shown once; only its hash is stored)."""
+
+
+class IdentityChangeRefused(errors.DomainError):
+    """409: a manifest would change an existing town's identity or permissions."""
+
+    def __init__(self, reasons: list[str], requested: dict[str, object]) -> None:
+        base = errors.conflict(
+            "an existing town's identity provider, departments and permissions are the "
+            "town's own: " + "; ".join(reasons)
+        )
+        super().__init__(base.detail, base.status, base.type_slug, base.title)
+        self.reasons = reasons
+        self.requested = requested
+
+
+def _departments_of(document: dict[str, Any] | None) -> dict[str, object]:
+    departments = (document or {}).get("departments") or []
+    return {
+        str(d.get("code")): {"name": d.get("name"), "purposes": sorted(d.get("purposes") or [])}
+        for d in departments
+        if isinstance(d, dict)
+    }
+
+
+def identity_changes(stored: dict[str, Any] | None, document: dict[str, Any]) -> list[str]:
+    """Why ``document`` may not replace ``stored`` for an existing town (empty: it may).
+
+    The operator may change a town's platform settings (names, prefecture,
+    population, postal prefix, area code). Its identity provider and its
+    departments with their purposes belong to the town once it exists: its
+    admins change them through the admin API, never a manifest.
+    """
+    reasons: list[str] = []
+    if (stored or {}).get("issuer") != document.get("issuer"):
+        reasons.append(
+            "its identity provider is set by the town's enrolment and changed by its "
+            "admins only (PUT /api/v1/tenants/{code}/issuer)"
+        )
+    if _departments_of(stored) != _departments_of(document):
+        reasons.append(
+            "its departments and their purposes are changed by the town's admins only "
+            "(PUT /api/v1/tenants/{code}/departments/{department})"
+        )
+    return reasons
+
+
+_PLATFORM_FIELDS = (
+    "name",
+    "name_kana",
+    "prefecture",
+    "population",
+    "postal_prefix",
+    "phone_area_code",
+)
+
+
+def _platform(document: dict[str, Any] | None) -> dict[str, object]:
+    return {k: (document or {}).get(k) for k in _PLATFORM_FIELDS}
+
+
+def _identity(document: dict[str, Any]) -> dict[str, object]:
+    issuer = document.get("issuer")
+    return {
+        "issuer": None if not issuer else {"url": issuer.get("url")},
+        "departments": _departments_of(document),
+    }
 
 
 def provision(
-    conn: Connection, manifest: Manifest, role_prefix: str, keyring: Keyring
+    conn: Connection,
+    manifest: Manifest,
+    role_prefix: str,
+    keyring: Keyring,
+    *,
+    actor: Actor | None = None,
+    manifest_issuer: bool = False,
+    audit: bool = True,
 ) -> ProvisionResult:
-    """Create or update one tenant inside the caller's transaction (sync, for run_sync)."""
+    """Create or update one tenant inside the caller's transaction (sync, for run_sync).
+
+    ``manifest_issuer``: whether a NEW town's manifest may name its issuer
+    (development and tests only, where the built-in issuer may act for any
+    town anyway); elsewhere a town's issuer comes from its enrolment. Every
+    creation and update is an event in the town's audit log, committed with
+    it, when ``actor`` is given.
+    """
     names = tenant_names(manifest.code, role_prefix)
     document = manifest.to_json()
     conn.execute(
@@ -55,6 +151,12 @@ def provision(
         {"c": names.code},
     ).one_or_none()
     outcome: Outcome
+    creating = row is None or row.status == "offboarded"
+    if creating and manifest.issuer is not None and not manifest_issuer:
+        raise errors.conflict(
+            "a town's identity provider is not part of its manifest outside development: "
+            "the town registers it when it redeems its enrolment code"
+        )
     if row is None:
         conn.execute(
             text(
@@ -76,7 +178,15 @@ def provision(
         created = agreements.ensure_standing(conn, names.code) or created
         return ProvisionResult(names.code, "updated" if created else "unchanged")
     else:
-        outcome = "created" if row.status == "offboarded" else "updated"
+        if not creating:
+            reasons = identity_changes(row.manifest, document)
+            if reasons:
+                raise IdentityChangeRefused(reasons, _identity(document))
+        else:
+            # A new incarnation of an offboarded town starts from its manifest:
+            # nothing of the previous incarnation's identity or permissions.
+            _forget_identity(conn, names.code)
+        outcome = "created" if creating else "updated"
         # An offboarded code onboarded again is a new town: a new incarnation,
         # with an audit log (and keys) of its own (docs/audit.md, "Incarnations").
         conn.execute(
@@ -92,16 +202,49 @@ def provision(
     _ensure_role_and_schema(conn, names)
     upgrade_tenant(conn, names)
     keyring.provision(conn, names.code, manifest.population)
-    _sync_departments(conn, manifest)
+    if creating:
+        _sync_departments(conn, manifest)
     agreements.ensure_standing(conn, names.code)
-    if manifest.issuer is not None and (outcome == "created" or not _has_issuer(conn, names.code)):
-        # The manifest names the town's first identity provider; afterwards only
-        # the town's own admins change it (an operator who could swap it could
-        # mint the town's staff tokens).
-        _sync_issuer(conn, manifest)
+    code: EnrolmentCode | None = None
+    if creating:
+        if manifest.issuer is not None:
+            _sync_issuer(conn, manifest)
+            enrolled_at_creation(conn, names.code)
+        else:
+            code = issue_at_creation(conn, names.code)
+    if actor is not None and audit:
+        if creating:
+            event = change_event(
+                "tenant.create",
+                "tenant",
+                names.code,
+                None,
+                {**_platform(document), **_identity(document), "enrolment_code": code is not None},
+            )
+        else:
+            event = change_event(
+                "tenant.update",
+                "tenant",
+                names.code,
+                _platform(row.manifest if row is not None else None),
+                _platform(document),
+            )
+        record_change_sync(conn, role_prefix, names.code, actor, event)
     # Other workers drop their cached permissions and issuers for this town.
     conn.execute(text("SELECT pg_notify('shared_gov_policy', :c)"), {"c": names.code})
-    return ProvisionResult(names.code, outcome)
+    return ProvisionResult(names.code, outcome, code)
+
+
+def _forget_identity(conn: Connection, code: str) -> None:
+    for statement in (
+        "DELETE FROM catalog.issuers WHERE tenant_code = :t",
+        "DELETE FROM catalog.staff WHERE tenant_code = :t",
+        "DELETE FROM catalog.department_purposes WHERE tenant_code = :t",
+    ):
+        conn.execute(text(statement), {"t": code})
+    conn.execute(
+        text("UPDATE catalog.departments SET active = false WHERE tenant_code = :t"), {"t": code}
+    )
 
 
 def _catalog_params(
@@ -151,22 +294,20 @@ def _ensure_role_and_schema(conn: Connection, names: TenantNames) -> None:
 
 def _sync_departments(conn: Connection, manifest: Manifest) -> None:
     codes = [d.code for d in manifest.departments]
-    inserted = conn.execute(
+    conn.execute(
         text(
             "INSERT INTO catalog.departments (tenant_code, code, name, active) "
             "SELECT :t, d.code, d.name, true FROM unnest(CAST(:codes AS text[]), "
             "CAST(:dnames AS text[])) AS d(code, name) "
-            "ON CONFLICT (tenant_code, code) DO UPDATE SET name = EXCLUDED.name, active = true "
-            "RETURNING code, (xmax = 0) AS created"
+            "ON CONFLICT (tenant_code, code) DO UPDATE SET name = EXCLUDED.name, active = true"
         ),
         {"t": manifest.code, "codes": codes, "dnames": [d.name for d in manifest.departments]},
-    ).all()
-    # A manifest's purposes seed a NEW department only: afterwards the town's
-    # admins own them (PUT …/departments/{code}), and re-onboarding must not
-    # silently undo their decisions.
-    new = {row.code for row in inserted if row.created}
+    )
+    # Runs when a town is created (or re-created after offboarding, its old
+    # purposes forgotten): a manifest's purposes seed the town's departments,
+    # and afterwards the town's admins own them (PUT …/departments/{code}).
     for dept in manifest.departments:
-        if dept.code in new and dept.purposes:
+        if dept.purposes:
             conn.execute(
                 text(
                     "INSERT INTO catalog.department_purposes (tenant_code, department, purpose) "
@@ -210,12 +351,4 @@ def _sync_issuer(conn: Connection, manifest: Manifest) -> None:
             "dc": issuer.department_claim,
             "rc": issuer.roles_claim,
         },
-    )
-
-
-def _has_issuer(conn: Connection, code: str) -> bool:
-    return bool(
-        conn.execute(
-            text("SELECT 1 FROM catalog.issuers WHERE tenant_code = :t"), {"t": code}
-        ).scalar()
     )

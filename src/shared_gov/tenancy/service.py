@@ -26,14 +26,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_gov import errors
+from shared_gov.audit.recorder import Actor, operator_actor
 from shared_gov.crypto.providers import KeyNotFound
 from shared_gov.db.engine import Database, sqlalchemy_engine
 from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
 from shared_gov.domains.residents import repository as residents_repository
 from shared_gov.logs import get_logger
+from shared_gov.tenancy.changes import record_refusal, refusal_event
 from shared_gov.tenancy.manifest import Manifest
 from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
-from shared_gov.tenancy.provisioning import ProvisionResult, provision
+from shared_gov.tenancy.provisioning import IdentityChangeRefused, ProvisionResult, provision
 
 log = get_logger(__name__)
 
@@ -57,12 +59,39 @@ async def migrate_catalog(db: Database) -> None:
         await conn.run_sync(upgrade_catalog, db.settings.role_prefix)
 
 
-async def onboard(db: Database, manifest: Manifest) -> ProvisionResult:
-    """Provision ``manifest`` in one transaction; idempotent."""
-    async with _lock(), db.engine().begin() as conn:
-        result: ProvisionResult = await conn.run_sync(
-            provision, manifest, db.settings.role_prefix, db.keyring
+async def onboard(db: Database, manifest: Manifest, actor: Actor | None = None) -> ProvisionResult:
+    """Provision ``manifest`` in one transaction; idempotent.
+
+    ``actor`` is who asks (the operator's token, or the operating-system user
+    of a command); the creation or update is recorded in the town's audit log
+    with it, and so is a refused change of an existing town's identity.
+    """
+    who = actor or operator_actor("tenants onboard")
+    try:
+        async with _lock(), db.engine().begin() as conn:
+            result: ProvisionResult = await conn.run_sync(
+                lambda sync: provision(
+                    sync,
+                    manifest,
+                    db.settings.role_prefix,
+                    db.keyring,
+                    actor=who,
+                    manifest_issuer=db.settings.is_dev,
+                    audit=db.settings.audit,
+                )
+            )
+    except IdentityChangeRefused as exc:
+        event = refusal_event(
+            "tenant.update",
+            "tenant",
+            manifest.code,
+            exc.requested,
+            "; ".join(exc.reasons),
+            "denied",
         )
+        await record_refusal(db, manifest.code, who, event)
+        log.warning("tenant.onboard_refused", tenant=manifest.code)
+        raise
     log.info("tenant.onboard", tenant=result.code, outcome=result.outcome)
     return result
 
@@ -242,6 +271,9 @@ async def offboard(db: Database, code: str, export_dir: Path) -> Path:
             "WHERE code = $1 AND status <> 'offboarded' RETURNING status",
             code,
         )
+        # Every worker drops the town from its caches now: an inactive town's
+        # tokens are refused from the next request on, not after the export.
+        await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", code)
     if status is None:
         offboarded = await conn_status(db, code) == "offboarded"
         if offboarded:

@@ -13,6 +13,10 @@ Left out on purpose:
 - Events an auditor suppressed until a release date (see
   :mod:`shared_gov.audit.suppressions`). The report then says that entries
   are withheld and until when, without revealing how many or which.
+- For a person under 支援措置, or sharing a household with one, which other
+  town acted (and its department): after a move, the town that read or
+  confirmed it is where the person lives now (rule 1,
+  docs/support-measures.md). Such entries say only that another town acted.
 
 The log is read as the platform role (tenant roles cannot read it), and the
 resident's existence is checked in the town's own unit of work, which also
@@ -39,6 +43,7 @@ from shared_gov.audit.tlog import CURRENT_INCARNATION
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import JST, now_jst, today_jst
 from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.domains.residents import repository
 from shared_gov.policy import Access
 from shared_gov.policy.purposes import purposes
 from shared_gov.web import access_for, services, tenant_scope
@@ -83,6 +88,9 @@ class AccessLogEntry(msgspec.Struct, kw_only=True):
     fields: list[str]
     individual_number: bool
     outcome: str
+    withheld: list[str] = msgspec.field(default_factory=list)
+    """``["town", "department"]`` when another town acted on a person under
+    支援措置: which town is not said (it tells where the person lives now)."""
 
 
 class AccessLogWithheld(msgspec.Struct, kw_only=True):
@@ -190,6 +198,15 @@ async def _exists(uow: TenantUnitOfWork, resident_id: str) -> bool:
     return found is not None
 
 
+def _other_town_withheld(entry: AccessLogEntry, tenant: str) -> AccessLogEntry:
+    """The entry without the acting town, when that is another town (rule 1)."""
+    if entry.town is None or entry.town.code == tenant:
+        return entry
+    return msgspec.structs.replace(
+        entry, town=None, department=None, withheld=["town", "department"]
+    )
+
+
 def _canonical(resident_id: str) -> str | None:
     try:
         return str(uuid.UUID(resident_id))
@@ -242,15 +259,16 @@ class ResidentAccessLogController(Controller):
             start = parse_instant(since, "from")
             end = parse_instant(until, "to")
             entries, withheld = await load(svc.db, code, rid, start, end)
-        async with tenant_scope(request, principal, code, purpose, "resident.access_log") as (
-            uow,
-            access,
-        ):
+        async with tenant_scope(
+            request, principal, code, purpose, "resident.access_log", subject=rid
+        ) as (uow, access):
             require_disclosure(access, code)
             if rid is None or not await _exists(uow, rid):
                 raise errors.not_found("no such resident")
+            if await repository.protected_residents(uow, [rid]):
+                entries = [_other_town_withheld(e, code) for e in entries]
             # The report returns no personal field, only the log's metadata.
-            access.audit.subjects.append(rid)
+            # (The scope already names the resident: recorded whatever the outcome.)
             access.audit.rows = len(entries)
         return AccessLogOut(
             resident_id=rid,

@@ -43,6 +43,8 @@ _MEMBER_FIELDS = (
     "given_name_kana",
     "relationship",
 )
+_MOVE_DATE_FIELDS = frozenset({"birth_date", "resident_since", "address_since", "removed_on"})
+"""Record dates a history entry's 異動日 may equal: it is withheld with any of them."""
 Purpose = Annotated[
     str | None,
     HeaderParameter(name="X-Purpose", description="purpose of use, see policies/purposes.toml"),
@@ -98,7 +100,7 @@ class ResidentController(Controller):
             access,
         ):
             resident = await service.register(uow, access, data)
-            view = access.field_view(code, resident.support_measure, resident.state)
+            view = await service.view_of(uow, access, resident)
         return _with_etag(resident, view, 201, f"/api/v1/tenants/{code}/residents/{resident.id}")
 
     @post(
@@ -140,7 +142,13 @@ class ResidentController(Controller):
         agreement: AgreementHeader = None,
     ) -> Response[ResidentOut]:
         async with tenant_scope(
-            request, principal, code, purpose, "resident.read", agreement=agreement
+            request,
+            principal,
+            code,
+            purpose,
+            "resident.read",
+            agreement=agreement,
+            subject=service.subject_of(resident_id),
         ) as (uow, access):
             resident, view = await service.get(uow, access, resident_id)
         return _with_etag(resident, view)
@@ -161,12 +169,15 @@ class ResidentController(Controller):
         purpose: Purpose = None,
     ) -> Response[ResidentOut]:
         expected = service.parse_if_match(if_match)
-        async with tenant_scope(request, principal, code, purpose, "resident.move") as (
-            uow,
-            access,
-        ):
-            resident = await service.move(uow, access, resident_id, data, expected)
-            view = access.field_view(code, resident.support_measure, resident.state)
+        async with tenant_scope(
+            request,
+            principal,
+            code,
+            purpose,
+            "resident.move",
+            subject=service.subject_of(resident_id),
+        ) as (uow, access):
+            resident, view = await service.move(uow, access, resident_id, data, expected)
         return _with_etag(resident, view)
 
     @put(
@@ -184,14 +195,17 @@ class ResidentController(Controller):
         purpose: Purpose = None,
     ) -> Response[ResidentOut]:
         expected = service.parse_if_match(if_match)
-        async with tenant_scope(request, principal, code, purpose, "resident.protect") as (
-            uow,
-            access,
-        ):
-            resident = await service.set_support_measure(
+        async with tenant_scope(
+            request,
+            principal,
+            code,
+            purpose,
+            "resident.protect",
+            subject=service.subject_of(resident_id),
+        ) as (uow, access):
+            resident, view = await service.set_support_measure(
                 uow, access, resident_id, data.active, expected
             )
-            view = access.field_view(code, resident.support_measure, resident.state)
         return _with_etag(resident, view)
 
     @get("/residents/{resident_id:str}/history", summary="Every snapshot (履歴), in order")
@@ -203,16 +217,25 @@ class ResidentController(Controller):
         resident_id: FromPath[str],
         purpose: Purpose = None,
     ) -> HistoryOut:
-        async with tenant_scope(request, principal, code, purpose, "resident.history") as (
-            uow,
-            access,
-        ):
+        async with tenant_scope(
+            request,
+            principal,
+            code,
+            purpose,
+            "resident.history",
+            subject=service.subject_of(resident_id),
+        ) as (uow, access):
             entries, view = await service.history(uow, access, resident_id)
         hidden = set(view.withheld)
         for entry in entries:
             entry["snapshot"] = {k: v for k, v in entry["snapshot"].items() if k not in hidden}
-            if "resident_since" in hidden:
-                del entry["move_date"], entry["notified_on"]
+            # A withheld field appears nowhere: 届出日 is notified_on, and an
+            # entry's 異動日 is the day one of the record dates took (birth,
+            # move-in, move, removal), so it goes whenever any of them is withheld.
+            if "notified_on" in hidden:
+                del entry["notified_on"]
+            if hidden & _MOVE_DATE_FIELDS:
+                del entry["move_date"]
         return HistoryOut(
             resident_id=resident_id,
             entries=[msgspec.convert(e, HistoryEntry) for e in entries],
@@ -233,7 +256,7 @@ class ResidentController(Controller):
             request, principal, code, purpose, "resident.search", agreement=agreement
         ) as (uow, access):
             found = await service.search(uow, access, data)
-            shaped = [_out(r, access.field_view(code, r.support_measure, r.state)) for r in found]
+            shaped = [_out(r, view) for r, view in found]
         return SearchResult(count=len(shaped), residents=shaped)
 
     @get("/households/{household_no:str}", summary="Members of a household (世帯)")
@@ -250,7 +273,5 @@ class ResidentController(Controller):
             access,
         ):
             head, members = await service.household(uow, access, household_no)
-            shaped = [
-                _member(m, access.field_view(code, m.support_measure, m.state)) for m in members
-            ]
+            shaped = [_member(m, view) for m, view in members]
         return HouseholdOut(household_no=household_no, head_id=head, members=shaped)

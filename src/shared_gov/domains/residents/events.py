@@ -36,6 +36,13 @@ The household number is deliberately not an id here: under 支援措置 it is
 withheld with the address (it leads to the head of household), and leaving
 it out only for protected people would itself tell who is protected.
 
+Rule 1 (docs/support-measures.md) on the read side: the town a person moved
+to or from (``to_town``, ``from_town``, any ``*_town`` id) tells where they
+live now. :func:`withhold_whereabouts` removes those ids from every event of
+a person under 支援措置 or sharing a household with one, as the feed reads
+them: whoever wrote the event, and also for events written before the
+protection was set.
+
 Reading: the feed's position is ``(xid, seq)`` — the writing transaction's
 id, then the order within it — and a read serves only events whose ``xid``
 is below ``pg_snapshot_xmin(pg_current_snapshot())``: every transaction that
@@ -61,6 +68,7 @@ from typing import Any, Final
 from shared_gov import errors
 from shared_gov.checkdigits import is_valid_lgcode, is_valid_serial
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.residents import repository
 from shared_gov.domains.residents.models import ChangeEvent, EntryEvent, Resident
 
 __all__ = [
@@ -88,6 +96,7 @@ __all__ = [
     "id_check",
     "parse_kinds",
     "read",
+    "withhold_whereabouts",
 ]
 
 REGISTERED: Final = "resident.registered"
@@ -506,6 +515,27 @@ async def read(
         # Everything below the watermark that matched has been served.
         position = max(position, Cursor(watermark - 1, _MAX_SEQ))
     return Page(out, position, more)
+
+
+def _whereabouts_id(key: str) -> bool:
+    """An id that names a place the person moved to or from (a town code)."""
+    return key.endswith("_town")
+
+
+async def withhold_whereabouts(uow: TenantUnitOfWork, page: Page) -> Page:
+    """``page`` without the towns of protected (or linked) people's moves (rule 1).
+
+    Read side on purpose: the flows that write ``to_town`` need not know the
+    rule, and an event written before 支援措置 was set is covered too.
+    """
+    concerned = {e["resident_id"] for e in page.events if any(map(_whereabouts_id, e["ids"]))}
+    if not concerned:
+        return page
+    protected = await repository.protected_residents(uow, sorted(concerned))
+    for event in page.events:
+        if event["resident_id"] in protected:
+            event["ids"] = {k: v for k, v in event["ids"].items() if not _whereabouts_id(k)}
+    return page
 
 
 def parse_kinds(values: Sequence[str] | None) -> frozenset[str] | None:

@@ -64,7 +64,9 @@ class EventOut(msgspec.Struct, kw_only=True):
     """Names of the record fields the change set (empty for a new record)."""
     ids: dict[str, str]
     """Other ids: ``history_no`` (the history entry of the change), ``atena_no``,
-    ``import_id`` for a bulk import, and others a flow adds."""
+    ``import_id`` for a bulk import, and others a flow adds. The towns of a
+    move (``*_town``) are left out for people under 支援措置 and those sharing
+    their household (docs/support-measures.md)."""
     occurred_at: datetime
     """When the change's transaction started (not the 異動日, which is personal)."""
 
@@ -146,6 +148,7 @@ class EventController(Controller):
         try:
             async with svc.db.tenant(names) as uow:
                 page = await events.read(uow, cursor, limit=limit, kinds=wanted)
+                page = await events.withhold_whereabouts(uow, page)
                 if page.events and svc.settings.audit:
                     await record(
                         uow,

@@ -8,15 +8,19 @@ town's role:
 1. reads B's own permissions (``register`` for the stated purpose);
 2. reads A's standing move agreement (created at onboarding) inside the
    transaction, under its shared lock, and decides under it, per field, what
-   of A's record may cross: the agreement covers only residents who registered
-   a move-out, and 支援措置 keeps their whereabouts at home (so a protected
+   of A's record may cross: the agreement covers only residents whose
+   registered move-out is pending *to B* (A recorded B's town code with the
+   move-out, :mod:`.move_outs`; the row is locked FOR UPDATE, so of several
+   towns or clerks citing the same person exactly one wins and the others get
+   404), and 支援措置 keeps their whereabouts at home (so a protected
    person's previous address is not copied — the flag is);
 3. creates B's record from those fields plus what the resident declares at
    B's counter (new address, dates, household), re-encrypted under B's keys
    by B's repository — it is simply a registration in B;
 4. confirms A's move-out with the actual move date (転入通知, 住民基本台帳法
    第9条 第1項: the new town notifies the old one, which records it) as a new
-   history entry of A's record;
+   history entry of A's record, and settles the pending move-out (confirmed:
+   nobody can cite it again, and B no longer reads A's record);
 5. writes both towns' domain events and audit events.
 
 Everything commits together or nothing does. If A is not a tenant of this
@@ -36,7 +40,7 @@ from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record_both
 from shared_gov.auth.principal import Principal
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events, service
+from shared_gov.domains.residents import events, move_outs, service
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import EntryEvent, Resident
 from shared_gov.domains.residents.schemas import OneStopMoveIn, ResidentCreate
@@ -129,6 +133,10 @@ async def one_stop_move_in(
                     event.reason = str(
                         exc.audit.get("reason") or exc.extra.get("reason") or exc.detail
                     )
+                if exc.status == 404:
+                    # B's log learns no more than B's caller: not whether A has the
+                    # person, nor where else they are moving (DESIGN rule 3).
+                    event_b.outcome, event_b.reason = "denied", _NOT_BOUND
                 await write_both()
         else:
             # Anything else is an "error" event in both logs (an outage: a log line).
@@ -137,9 +145,12 @@ async def one_stop_move_in(
         if not isinstance(exc, errors.DomainError):
             raise
         if exc.status == 404:
-            raise errors.not_found("no such resident, or not moving out to this town") from exc
+            raise errors.not_found(_NOT_BOUND) from exc
         raise
     return result
+
+
+_NOT_BOUND = "no such resident, or not moving out to this town"
 
 
 def _refused(reason: str) -> errors.DomainError:
@@ -163,20 +174,37 @@ async def _move(
     # Citing by 住民票コード is a search in A; by A's id, a read.
     if data.juminhyo_code is not None:
         access_a.require("search", tenant=at_a.code)
-        found = [
+        moved_out = [
             r
             for r in await repo.find_by_juminhyo_code(at_a, data.juminhyo_code)
             if r.state == "moved_out"
         ]
+        bound = await move_outs.destinations(at_a, [r.id for r in moved_out])
+        found = [r for r in moved_out if bound.get(r.id) == at_b.code]
         if len(found) != 1:
-            raise _refused("no resident with a registered move-out has this 住民票コード")
+            raise _refused("no resident moving out to this town has this 住民票コード")
         leaving = await repo.get(at_a, found[0].id, lock=True)
     else:
         leaving = await repo.get(at_a, service.parse_id(data.resident_id or ""), lock=True)
     if leaving is None:
         raise _refused("no such resident in the old town")
-    view_a = access_a.readable(at_a.code, leaving.support_measure, leaving.state)
-    if leaving.state != "moved_out" or leaving.removed_on is None:  # pragma: no cover - policy
+    # The move binds the certificate: only the town A recorded as the
+    # destination, only while pending. Locked until commit; a concurrent
+    # attempt waits here and then finds the move confirmed.
+    move = await move_outs.pending(at_a, leaving.id, lock=True)
+    if move is None or leaving.state != "moved_out":
+        raise _refused("the resident has no pending move-out")
+    if move.to_town != at_b.code:
+        raise _refused("the pending move-out goes to another town")
+    # Rule 1 (docs/support-measures.md): someone filed with a protected person
+    # left from where that person may still live; their address stays in A too.
+    linked = not leaving.support_measure and bool(
+        await repo.protected_residents(at_a, [leaving.id])
+    )
+    view_a = access_a.readable(
+        at_a.code, leaving.support_measure, leaving.state, move.to_town, linked
+    )
+    if leaving.removed_on is None:  # pragma: no cover - set by every move-out
         raise _refused("the resident has not registered a move-out")
     missing = [name for name in _REQUIRED if name not in view_a.allowed]
     if missing:
@@ -206,6 +234,7 @@ async def _move(
     # A: the planned 転出 becomes the actual one, on the day B registered.
     confirmed = replace(leaving, removed_on=data.move_date)
     await service.confirm_move_out(at_a, leaving, confirmed, data.notified_on)
+    await move_outs.confirm(at_a, move)
     await events.emit(
         at_a,
         events.CHANGED,
@@ -219,5 +248,5 @@ async def _move(
     access_a.audit.subjects.append(leaving.id)
     access_a.audit.fields.extend(sorted(set(copied) | {"removed_on"}))
     access_a.audit.rows = 1
-    view_b = access_b.field_view(at_b.code, arrived.support_measure, arrived.state)
+    view_b = await service.view_of(at_b, access_b, arrived)
     return MoveResult(arrived, view_b, transfer_id)

@@ -208,6 +208,74 @@ async def household_head(uow: TenantUnitOfWork, household_no: str) -> tuple[bool
     return True, None if row["head_id"] is None else str(row["head_id"])
 
 
+async def protected_households(uow: TenantUnitOfWork, household_numbers: Sequence[str]) -> set[str]:
+    """Which of these households hold a person under 支援措置 (rule 1, docs/support-measures.md).
+
+    A household is protected when any record filed under it (in any state:
+    a protected person who moved out still tells where they lived) or its
+    head is protected. Plain columns only: nothing is decrypted.
+    """
+    wanted = sorted({n for n in household_numbers if n})
+    if not wanted:
+        return set()
+    rows = await uow.fetch(
+        "SELECT h.household_no FROM households AS h WHERE h.household_no = ANY($1::text[]) "
+        "AND (EXISTS (SELECT FROM residents AS r WHERE r.household_no = h.household_no "
+        "AND r.support_measure) OR EXISTS (SELECT FROM residents AS r "
+        "WHERE r.id = h.head_id AND r.support_measure))",
+        wanted,
+    )
+    return {r["household_no"] for r in rows}
+
+
+async def past_households(
+    uow: TenantUnitOfWork, resident_ids: Sequence[str]
+) -> dict[str, set[str]]:
+    """Every household each of these residents was ever filed under (from their history).
+
+    Snapshots are sealed as a whole, so each is decrypted: callers ask only
+    for the few records a request returns.
+    """
+    wanted = sorted(set(resident_ids))
+    if not wanted:
+        return {}
+    rows = await uow.fetch(
+        "SELECT resident_id::text AS rid, history_no, snapshot FROM resident_history "
+        "WHERE resident_id = ANY($1::uuid[])",
+        wanted,
+    )
+    keys = _keys(uow)
+    out: dict[str, set[str]] = {rid: set() for rid in wanted}
+    for r in rows:
+        place = f"{r['rid']}/{r['history_no']}"
+        text = keys.decrypt("resident_history", "snapshot", place, r["snapshot"]) or "{}"
+        number = json.loads(text).get("household_no")
+        if number:
+            out[r["rid"]].add(str(number))
+    return out
+
+
+async def protected_residents(uow: TenantUnitOfWork, resident_ids: Sequence[str]) -> set[str]:
+    """Which of these residents are protected, or are or were filed under a protected household.
+
+    The same notion as the service's ``linked_to_protected`` (docs/support-measures.md).
+    """
+    wanted = sorted(set(resident_ids))
+    if not wanted:
+        return set()
+    rows = await uow.fetch(
+        "SELECT id::text AS id, household_no, support_measure FROM residents "
+        "WHERE id = ANY($1::uuid[])",
+        wanted,
+    )
+    out = {r["id"] for r in rows if r["support_measure"]}
+    rest = {r["id"]: r["household_no"] for r in rows if not r["support_measure"]}
+    past = await past_households(uow, list(rest))
+    filed = {rid: past.get(rid, set()) | {no} for rid, no in rest.items()}
+    protected = await protected_households(uow, sorted(set().union(set(), *filed.values())))
+    return out | {rid for rid, numbers in filed.items() if numbers & protected}
+
+
 async def set_household_head(uow: TenantUnitOfWork, household_no: str, head_id: str) -> None:
     await uow.execute(
         "UPDATE households SET head_id = $2 WHERE household_no = $1", household_no, head_id

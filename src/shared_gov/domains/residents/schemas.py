@@ -104,6 +104,9 @@ class MoveCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     former_surname: Name | msgspec.UnsetType | None = msgspec.UNSET
     forward_address: Address | msgspec.UnsetType | None = msgspec.UNSET
     """転出先 for ``move_out_domestic``; country for ``move_out_abroad``."""
+    to_tenant: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")] | None = None
+    """``move_out_domestic`` to a town of this deployment: its local government code.
+    Only that town may then register the move-in one-stop (and read the 転出証明書)."""
     previous_head_relationship: Relationship | None = None
     """For ``head_of_household_change``: the former head's new 続柄."""
 

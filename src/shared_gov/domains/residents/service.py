@@ -30,7 +30,7 @@ from shared_gov import errors
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events
+from shared_gov.domains.residents import events, move_outs
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import (
     CONFIRMED_REASON,
@@ -151,6 +151,53 @@ def parse_id(resident_id: str) -> str:
         raise errors.not_found("no such resident") from None
 
 
+def subject_of(resident_id: str) -> str | None:
+    """The resident id a request names, when it is one (for the audit record).
+
+    A refused or failed attempt on a resident is still about that resident:
+    the tenant scope records this id (hashed) whatever the outcome, so the
+    auditor's search by resident and the resident's access report show it.
+    """
+    try:
+        return str(uuid.UUID(resident_id))
+    except ValueError:
+        return None
+
+
+async def views_of(
+    uow: TenantUnitOfWork, access: Access, residents: Iterable[Resident]
+) -> dict[str, FieldView]:
+    """The field view of each record, by id, under rule 1 (docs/support-measures.md).
+
+    A record that is or ever was filed under a household holding a person
+    under 支援措置 is ``linked_to_protected``: the guardrail then withholds
+    its whereabouts and household links from everyone but the town's 市民課
+    registering residents, as for the protected person.
+    """
+    records = list(residents)
+    unprotected = [r for r in records if not r.support_measure]
+    # Every household each record was ever filed under: someone who split off
+    # from a protected household (世帯分離) usually still lives at its address.
+    past = await repo.past_households(uow, [r.id for r in unprotected])
+    filed = {r.id: past.get(r.id, set()) | {r.household_no} for r in unprotected}
+    protected = await repo.protected_households(uow, sorted(set().union(set(), *filed.values())))
+    return {
+        r.id: access.field_view(
+            uow.code,
+            r.support_measure,
+            r.state,
+            access.destination(r.id),
+            linked=not r.support_measure and bool(filed[r.id] & protected),
+        )
+        for r in records
+    }
+
+
+async def view_of(uow: TenantUnitOfWork, access: Access, resident: Resident) -> FieldView:
+    """The field view of one record (see :func:`views_of`)."""
+    return (await views_of(uow, access, [resident]))[resident.id]
+
+
 async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) -> Resident:
     """Enter a person in the register through an entry event (記載).
 
@@ -249,15 +296,19 @@ async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) 
         atena_no=resident.atena_no,
         history_no=str(resident.history_no),
     )
+    # The event names what the response discloses (the returned record as
+    # this caller may see it) and what was written.
+    view = await view_of(uow, access, resident)
     written = [f for f in POLICY_FIELDS if getattr(resident, f, None) is not None]
-    _touched(access, [resident.id], written, rows=1)
+    _touched(access, [resident.id], {*written, *view.allowed}, rows=1)
     return resident
 
 
 def _touched(access: Access, subjects: list[str], fields: Iterable[str], rows: int) -> None:
     """Tell the audit record what this request touched (ids are hashed when written)."""
-    access.audit.subjects.extend(subjects)
-    access.audit.fields.extend(fields)
+    # The target may already be named (recorded before authorising: see subject_of).
+    access.audit.subjects.extend(s for s in subjects if s not in access.audit.subjects)
+    access.audit.fields.extend(sorted(set(fields) - set(access.audit.fields)))
     access.audit.rows += rows
 
 
@@ -283,12 +334,18 @@ async def get(
     resident = await repo.get(uow, parse_id(resident_id))
     if resident is None:
         raise errors.not_found("no such resident")
-    view = access.readable(uow.code, resident.support_measure, resident.state)
+    if access.agreement is not None:
+        access.destinations.update(await move_outs.destinations(uow, [resident.id]))
+    view = await view_of(uow, access, resident)
+    if view.empty:
+        raise access.refusal(next(iter(view.reasons.values()), "no field may be read"))
     _touched(access, [resident.id], view.allowed, rows=1)
     return resident, view
 
 
-async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -> list[Resident]:
+async def search(
+    uow: TenantUnitOfWork, access: Access, query: ResidentSearch
+) -> list[tuple[Resident, FieldView]]:
     """Find residents by 宛名番号, individual number, or kana family name + birth date.
 
     Looking a person up by individual number is a use of it: the search itself
@@ -319,29 +376,34 @@ async def search(uow: TenantUnitOfWork, access: Access, query: ResidentSearch) -
         if query.atena_no is None
         else ()
     )
-    # Under the standing move agreement only moved-out records are readable;
-    # the search key must be readable on some record this caller may find.
-    states = ("active",) if access.agreement is None else ("active", "moved_out")
-    views = [access.field_view(uow.code, False, state) for state in states]
+    # Under the standing move agreement only records moving out to the caller's
+    # town are readable; the search key must be readable on some record this
+    # caller may find.
+    own = access.actor.tenant or ""
+    classes = [("active", "")] + ([("moved_out", own)] if access.agreement is not None else [])
+    views = [access.field_view(uow.code, False, state, dest) for state, dest in classes]
     for name in searched:
         if not any(name in v.allowed for v in views):
             raise access.refusal(views[0].reasons.get(name, "the purpose does not cover " + name))
 
-    def view_of(r: Resident) -> FieldView:
-        return access.field_view(uow.code, r.support_measure, r.state)
-
-    # A protected record is only found by a field this caller may see on it
-    # (else searching by phone would confirm a hidden number); a record of
-    # which nothing may be shown is not found at all.
+    candidates = await _find(uow, query)
+    if access.agreement is not None:
+        access.destinations.update(await move_outs.destinations(uow, [r.id for r in candidates]))
+        if access.agreement.kind == "standing_move":  # the 転出証明書 goes to the new town only
+            candidates = [r for r in candidates if access.destination(r.id) == own]
+    shown = await views_of(uow, access, candidates)
+    # A protected (or linked) record is only found by a field this caller may
+    # see on it (else searching by phone would confirm a hidden number); a
+    # record of which nothing may be shown is not found at all.
     found = [
-        r
-        for r in await _find(uow, query)
-        if not view_of(r).empty and all(n in view_of(r).allowed for n in searched)
+        (r, shown[r.id])
+        for r in candidates
+        if not shown[r.id].empty and all(n in shown[r.id].allowed for n in searched)
     ]
     fields = set(searched)
-    for r in found:
-        fields |= view_of(r).allowed
-    _touched(access, [r.id for r in found], fields, rows=len(found))
+    for _r, view in found:
+        fields |= view.allowed
+    _touched(access, [r.id for r, _v in found], fields, rows=len(found))
     return found
 
 
@@ -373,8 +435,13 @@ async def history(
     current = await repo.get(uow, rid)
     if current is None:
         raise errors.not_found("no such resident")
-    view = access.readable(uow.code, current.support_measure, current.state)
     entries = await repo.history(uow, rid)
+    # Rule 1 over time (views_of): a snapshot filed under a household that
+    # now holds a protected person shows where that person lives, so a record
+    # ever filed under one is shown as a linked record, history included.
+    view = await view_of(uow, access, current)
+    if view.empty:
+        raise access.refusal(next(iter(view.reasons.values()), "no field may be read"))
     for entry in entries:
         entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
     _touched(access, [rid], view.allowed, rows=len(entries))
@@ -383,25 +450,32 @@ async def history(
 
 async def household(
     uow: TenantUnitOfWork, access: Access, household_no: str
-) -> tuple[str | None, list[Resident]]:
+) -> tuple[str | None, list[tuple[Resident, FieldView]]]:
+    """The household's head and members, as this caller may see them.
+
+    Rule 1 (docs/support-measures.md): a household holding a person under
+    支援措置 does not exist for anyone who may not see that person's household
+    number — the same 404 as a number never issued. Listing it without the
+    protected person would still tell, by a missing head or a 続柄 pointing at
+    nobody, that someone protected lives where the others live.
+    """
     access.require("household", tenant=uow.code)
     if not is_valid_serial(household_no):
         raise errors.not_found("no such household")
     exists, head = await repo.household_head(uow, household_no)
     if not exists:
         raise errors.not_found("no such household")
-    # A protected member (支援措置) is not listed to anyone who may not see
-    # their address: membership of a household discloses where they live.
-    members = [
-        m
-        for m in await repo.household_members(uow, household_no)
-        if not m.support_measure or "address" in access.field_view(uow.code, True).allowed
-    ]
+    may_see_protected = "household_no" in access.field_view(uow.code, True).allowed
+    if not may_see_protected and await repo.protected_households(uow, [household_no]):
+        raise errors.not_found("no such household")
+    members = await repo.household_members(uow, household_no)
+    views = await views_of(uow, access, members)
+    shown = [(m, views[m.id]) for m in members if not views[m.id].empty]
     fields: set[str] = set()
-    for m in members:
-        fields |= access.field_view(uow.code, m.support_measure).allowed & MEMBER_FIELDS
-    _touched(access, [m.id for m in members], fields, rows=len(members))
-    return head, members
+    for _m, view in shown:
+        fields |= view.allowed & MEMBER_FIELDS
+    _touched(access, [m.id for m, _v in shown], fields, rows=len(shown))
+    return head, shown
 
 
 async def move(
@@ -410,7 +484,7 @@ async def move(
     resident_id: str,
     data: MoveCreate,
     expected_version: int | None,
-) -> Resident:
+) -> tuple[Resident, FieldView]:
     """Apply a change or removal event (修正・消除) under optimistic concurrency."""
     access.require("move", tenant=uow.code)
     rid = parse_id(resident_id)
@@ -422,6 +496,7 @@ async def move(
     _check_not_too_early(problems, "/move_date", data.move_date)
     _check_notified(problems, data.event, data.move_date, data.notified_on)
     changes = _event_changes(data, problems)
+    move_outs.check(data, uow.code, problems)
     if problems:
         raise errors.invalid(problems)
 
@@ -454,6 +529,9 @@ async def move(
         await _make_head(uow, current, data, today)
         updated.relationship = HEAD
     await _save(uow, updated, event.value, data.move_date, data.notified_on, today)
+    if event is ChangeEvent.MOVE_OUT_DOMESTIC:
+        # Binds the 転出証明書 and a one-stop move-in to the named new town.
+        await move_outs.register(uow, current.id, data.to_tenant)
     await events.emit(
         uow,
         events.CHANGE_KINDS[event],
@@ -463,8 +541,10 @@ async def move(
         history_no=str(updated.history_no),
     )
     changed = [f for f in POLICY_FIELDS if getattr(updated, f, None) != getattr(current, f, None)]
-    _touched(access, [current.id], changed, rows=1)
-    return updated
+    # The response returns the record: the event names every field it shows.
+    view = await view_of(uow, access, updated)
+    _touched(access, [current.id], {*changed, *view.allowed}, rows=1)
+    return updated, view
 
 
 async def set_support_measure(
@@ -473,7 +553,7 @@ async def set_support_measure(
     resident_id: str,
     active: bool,
     expected_version: int | None,
-) -> Resident:
+) -> tuple[Resident, FieldView]:
     """Set or lift 支援措置 on a record (市民課 only, by policy)."""
     access.require("protect", tenant=uow.code)
     current = await repo.get(uow, parse_id(resident_id), lock=True)
@@ -488,8 +568,9 @@ async def set_support_measure(
     await events.emit(
         uow, events.CHANGED, current.id, ["support_measure"], atena_no=current.atena_no
     )
-    _touched(access, [current.id], ["support_measure"], rows=1)
-    return updated
+    view = await view_of(uow, access, updated)
+    _touched(access, [current.id], {"support_measure", *view.allowed}, rows=1)
+    return updated, view
 
 
 # The fields of a move that each event changes; any other one given is refused

@@ -14,7 +14,7 @@ written before this revision keeps its hash.
 ``CREATE OR REPLACE`` keeps the function's owner and the towns' EXECUTE grants.
 
 Revision ID: c0011
-Revises: c0009
+Revises: c0010
 Create Date: 2026-11-27
 """
 
@@ -23,8 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "c0011"
-# The lead re-chains this after c0010 (another helper's) when both are merged.
-down_revision: str | None = "c0009"
+down_revision: str | None = "c0010"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 

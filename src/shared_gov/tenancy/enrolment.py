@@ -1,0 +1,229 @@
+"""Enrolment: the one-time step in which a town takes over its own identity.
+
+Separation of duties (docs/separation-of-duties.md): the operator creates a
+town and runs the platform, but never chooses who the town's staff are. So a
+new town starts without an identity provider and with a one-time enrolment
+code, created at onboarding (or re-issued by the operator with
+``shared-gov tenants enrolment-code CODE`` while the town is not enrolled):
+192 random bits, shown once, stored only as its SHA-256, valid for
+:data:`CODE_TTL`, single use. The town's information-policy office redeems it
+(``POST /api/v1/tenants/{code}/enrolment``) with the town's issuer settings
+and the subject of its first admin. From then on the town is enrolled: its
+admins alone change its issuer and permissions, and the operator can issue no
+code for it any more. A town whose admins register an issuer through the
+admin API (development, where built-in tokens may act as a town's admin) is
+enrolled by that too.
+
+Every issue, redemption and refusal is an event in the town's audit log (see
+:mod:`.changes`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from sqlalchemy import Connection, text
+
+from shared_gov import errors
+from shared_gov.audit.recorder import Actor
+from shared_gov.db.engine import Database
+from shared_gov.db.notify import CHANNEL
+from shared_gov.tenancy.changes import change_event, record_change, record_refusal, refusal_event
+from shared_gov.tenancy.manifest import IssuerConfig
+
+CODE_TTL = timedelta(hours=72)
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.tenant.' || $1::text, 0))"
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentCode:
+    code: str
+    expires_at: datetime
+
+
+def _hash(code: str) -> bytes:
+    return hashlib.sha256(code.encode("utf-8")).digest()
+
+
+def _new_code() -> EnrolmentCode:
+    return EnrolmentCode(secrets.token_urlsafe(24), datetime.now(UTC) + CODE_TTL)
+
+
+def issue_at_creation(conn: Connection, tenant: str) -> EnrolmentCode:
+    """A new town's first code (inside the provisioning transaction)."""
+    fresh = _new_code()
+    conn.execute(
+        text(
+            "INSERT INTO catalog.enrolments (tenant_code, code_hash, expires_at, issued_at, "
+            "enrolled_at, first_admin) VALUES (:t, :h, :e, now(), NULL, NULL) "
+            "ON CONFLICT (tenant_code) DO UPDATE SET code_hash = EXCLUDED.code_hash, "
+            "expires_at = EXCLUDED.expires_at, issued_at = now(), enrolled_at = NULL, "
+            "first_admin = NULL"
+        ),
+        {"t": tenant, "h": _hash(fresh.code), "e": fresh.expires_at},
+    )
+    return fresh
+
+
+def enrolled_at_creation(conn: Connection, tenant: str) -> None:
+    """A development town whose manifest named its issuer: enrolled from the start."""
+    conn.execute(
+        text(
+            "INSERT INTO catalog.enrolments (tenant_code, enrolled_at) VALUES (:t, now()) "
+            "ON CONFLICT (tenant_code) DO UPDATE SET code_hash = NULL, expires_at = NULL, "
+            "enrolled_at = now(), first_admin = NULL"
+        ),
+        {"t": tenant},
+    )
+
+
+async def mark_enrolled(conn: asyncpg.Connection, tenant: str) -> None:
+    """The town's admins set an issuer themselves: no code may be issued any more."""
+    await conn.execute(
+        "INSERT INTO catalog.enrolments (tenant_code, enrolled_at) VALUES ($1, now()) "
+        "ON CONFLICT (tenant_code) DO UPDATE SET code_hash = NULL, expires_at = NULL, "
+        "enrolled_at = COALESCE(catalog.enrolments.enrolled_at, now())",
+        tenant,
+    )
+
+
+async def _state(conn: asyncpg.Connection, tenant: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT e.code_hash, e.expires_at, e.enrolled_at, "
+        "EXISTS (SELECT 1 FROM catalog.issuers i WHERE i.tenant_code = t.code) AS has_issuer "
+        "FROM catalog.tenants t LEFT JOIN catalog.enrolments e ON e.tenant_code = t.code "
+        "WHERE t.code = $1 AND t.status = 'active' FOR UPDATE OF t",
+        tenant,
+    )
+
+
+async def issue(db: Database, tenant: str, actor: Actor) -> EnrolmentCode:
+    """(Re)issue the code of a town that is not enrolled; 409 once it is."""
+    refused: str | None = None
+    async with db.catalog() as conn:
+        await conn.execute(_LOCK, tenant)
+        state = await _state(conn, tenant)
+        if state is None:
+            raise errors.not_found("no such active tenant")
+        if state["enrolled_at"] is not None or state["has_issuer"]:
+            refused = "the town is enrolled: only its admins change its identity"
+        else:
+            fresh = _new_code()
+            await conn.execute(
+                "INSERT INTO catalog.enrolments (tenant_code, code_hash, expires_at, issued_at) "
+                "VALUES ($1, $2, $3, now()) ON CONFLICT (tenant_code) DO UPDATE SET "
+                "code_hash = EXCLUDED.code_hash, expires_at = EXCLUDED.expires_at, "
+                "issued_at = now()",
+                tenant,
+                _hash(fresh.code),
+                fresh.expires_at,
+            )
+            event = change_event(
+                "tenant.enrolment_code",
+                "enrolment",
+                tenant,
+                {"code_outstanding": state["code_hash"] is not None},
+                {"code_outstanding": True, "expires_at": fresh.expires_at.isoformat()},
+            )
+            await record_change(conn, db, tenant, actor, event)
+            return fresh
+    event = refusal_event(
+        "tenant.enrolment_code", "enrolment", tenant, {"code": "new"}, refused, "denied"
+    )
+    await record_refusal(db, tenant, actor, event)
+    raise errors.conflict(refused)
+
+
+def issuer_summary(config: IssuerConfig | None) -> dict[str, object] | None:
+    """What an audit event says of an issuer: settings and key ids, never whole keys."""
+    if config is None:
+        return None
+    kids = None
+    if config.jwks is not None:
+        kids = sorted(
+            str(k.get("kid")) for k in config.jwks.get("keys") or [] if isinstance(k, dict)
+        )
+    return {
+        "url": config.url,
+        "audience": config.audience,
+        "jwks_uri": config.jwks_uri,
+        "inline_kids": kids,
+        "algorithms": list(config.algorithms),
+        "claims": [config.staff_claim, config.department_claim, config.roles_claim],
+    }
+
+
+async def redeem(
+    db: Database,
+    tenant: str,
+    code: str,
+    config: IssuerConfig,
+    first_admin: str,
+    actor: Actor,
+) -> None:
+    """Redeem ``code``: register the town's issuer and its first admin, once.
+
+    Wrong, expired or missing codes are 403 and a denied event; an enrolled
+    town is 409 (and a denied event: a town that finds its code used should
+    ask who used it — the event says when and from where).
+    """
+    # Local import: auth.issuers uses this module (mark_enrolled, issuer_summary).
+    from shared_gov.auth.issuers import replace_issuer
+
+    requested = {"issuer": issuer_summary(config), "first_admin": first_admin}
+    refusal: tuple[int, str] | None = None
+    async with db.catalog() as conn:
+        await conn.execute(_LOCK, tenant)
+        state = await _state(conn, tenant)
+        if state is None:
+            raise errors.not_found("no such active tenant")
+        if state["enrolled_at"] is not None or state["has_issuer"]:
+            refusal = (409, "the town is enrolled already")
+        elif state["code_hash"] is None:
+            refusal = (403, "no enrolment code is outstanding for this town")
+        elif not hmac.compare_digest(bytes(state["code_hash"]), _hash(code)):
+            refusal = (403, "wrong enrolment code")
+        elif state["expires_at"] <= datetime.now(UTC):
+            refusal = (403, "the enrolment code has expired; ask the operator for a new one")
+        else:
+            await replace_issuer(conn, tenant, config)
+            await conn.execute(
+                "UPDATE catalog.enrolments SET code_hash = NULL, expires_at = NULL, "
+                "enrolled_at = now(), first_admin = $2 WHERE tenant_code = $1",
+                tenant,
+                first_admin,
+            )
+            # The first admin's record: no purposes (an admin reads nobody by
+            # being admin), it names who completed the bootstrap.
+            await conn.execute(
+                "INSERT INTO catalog.staff (tenant_code, staff_id, note) VALUES ($1, $2, $3) "
+                "ON CONFLICT (tenant_code, staff_id) DO NOTHING",
+                tenant,
+                first_admin,
+                "first admin (enrolment)",
+            )
+            event = change_event(
+                "tenant.enrol",
+                "enrolment",
+                tenant,
+                {"issuer": None, "enrolled": False},
+                {**requested, "enrolled": True},
+            )
+            await record_change(conn, db, tenant, actor, event)
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, tenant)
+            return
+    status, why = refusal
+    await record_refusal(
+        db,
+        tenant,
+        actor,
+        refusal_event("tenant.enrol", "enrolment", tenant, requested, why, "denied"),
+    )
+    if status == 409:
+        raise errors.conflict(why)
+    raise errors.forbidden(why)
