@@ -414,3 +414,24 @@ async def test_no_record_no_answer(
     monkeypatch.setattr(web, "record_apart", broken)
     r = await client.get(f"{BASE}/departments", headers=auth(tokens["komatsu_admin"]))
     assert r.status_code == 500
+
+
+async def test_too_many_enrolment_attempts_is_recorded(
+    app: Litestar, client: Any, db: Database
+) -> None:
+    """The enrolment's own limit refuses with 403; that refusal is in the log too."""
+    state = app.state
+    saved = state.get("failed_logins"), state.get(ANONYMOUS_GATE_KEY)
+    state["failed_logins"] = FailedLoginGate(per_client=1, per_town=100)
+    state[ANONYMOUS_GATE_KEY] = FailedLoginGate()
+    body = {"code": "x" * 20, "first_admin": "someone", "issuer": {}}
+    try:
+        responses = [await client.post(f"{BASE}/enrolment", json=body) for _ in range(3)]
+    finally:
+        state["failed_logins"], state[ANONYMOUS_GATE_KEY] = saved
+    limited = [r for r in responses if r.status_code == 403 and "too many" in r.text]
+    assert limited, [r.status_code for r in responses]
+    for r in responses:
+        event = await _one(db, r)
+        assert event["outcome"] == "denied"
+        assert "someone" not in str(event["reason"])
