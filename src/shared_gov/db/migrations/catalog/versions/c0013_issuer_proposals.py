@@ -19,6 +19,10 @@ when): they hold issuer settings and public keys only, never a resident.
   approver must be another person (compared after Unicode normalisation,
   see ``shared_gov.auth.issuers.person_key``).
 
+Expand-only (a new table): safe while old workers serve — but an old worker
+still applies a single admin's ``PUT …/issuer`` at once, so four eyes hold
+only once every worker runs the new code.
+
 Revision ID: c0013
 Revises: c0012
 Create Date: 2026-12-09
