@@ -233,9 +233,12 @@ def proposal_digest(
     return hashlib.sha256(_canonical(document).encode("utf-8")).hexdigest()
 
 
-_SELECT_PROPOSAL = (
+# The town's pending proposal of its current incarnation, unless expired.
+_PENDING = (
     "SELECT id::text AS id, tenant_code, incarnation, kind, config, base, digest, proposed_by, "
     "proposed_at, expires_at, status, decided_by, decided_at FROM catalog.issuer_proposals "
+    "WHERE tenant_code = $1 AND status = 'pending' AND expires_at > now() "
+    "AND incarnation = (SELECT incarnation FROM catalog.tenants WHERE code = $1)"
 )
 _RETURNING_PROPOSAL = (
     " RETURNING id::text AS id, tenant_code, incarnation, kind, config, base, digest, "
@@ -392,8 +395,7 @@ async def pending(db: Database, code: str) -> Proposal:
     async with db.catalog() as conn:
         await _require_active(conn, code)
         row = await conn.fetchrow(
-            _SELECT_PROPOSAL
-            + "WHERE tenant_code = $1 AND status = 'pending' AND expires_at > now()",
+            _PENDING,
             code,
         )
     if row is None:
