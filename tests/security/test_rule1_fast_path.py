@@ -11,7 +11,9 @@ from another system, and that the common case really asks nothing more.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +32,11 @@ from tests.security.test_support_measures import (
     _protect,
     _register,
     shows,
+)
+
+_T0008 = (
+    Path(__file__).parents[2]
+    / "src/shared_gov/db/migrations/tenant/versions/t0008_households_changed.py"
 )
 
 
@@ -227,3 +234,50 @@ async def test_the_common_read_asks_nothing_more(
         # A record not read through the hot reads (e.g. just written) is asked about.
         fresh = dataclasses.replace(records[0])  # type: ignore[type-var]
         assert await repository.linked_residents(uow, [fresh]) == {child["id"]}
+
+
+async def test_the_backfill_marks_every_record_that_may_have_changed(
+    client: Any, tokens: dict[str, str], db: Database
+) -> None:
+    """t0008's backfill reads plain columns only: a record with any entry besides
+    its own current one is marked (a split, but also a move within the town);
+    a record whose only snapshot is itself is not."""
+    spec = importlib.util.spec_from_file_location("t0008", _T0008)
+    assert spec is not None
+    assert spec.loader is not None
+    t0008 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(t0008)
+    parent, child = await _family(client, tokens, "アトカラ")
+    today = today_jst().isoformat()
+    split = await client.post(
+        f"{BASE}/residents/{child['id']}/moves",
+        json={"event": "household_split", "move_date": today, "notified_on": today},
+        headers=auth(tokens["kaga"], **{"If-Match": child["etag"]}),
+    )
+    assert split.status_code == 200, split.text
+    mover = await _register(client, tokens, family_name_kana="アトカラ", birth_date="2002-02-02")
+    moved = await client.post(
+        f"{BASE}/residents/{mover['id']}/moves",
+        json={
+            "event": "move_within_town",
+            "move_date": today,
+            "notified_on": today,
+            "address": "石川県加賀市大聖寺南町3-3",
+        },
+        headers=auth(tokens["kaga"], **{"If-Match": mover["etag"]}),
+    )
+    assert moved.status_code == 200, moved.text
+    ids = [parent["id"], child["id"], mover["id"]]
+    names = tenant_names(KAGA, db.settings.role_prefix)
+    async with db.tenant(names) as uow:
+        # As before t0008: nothing known.
+        await uow.execute(
+            "UPDATE residents SET households_changed = false WHERE id = ANY($1::uuid[])", ids
+        )
+        await uow.execute(t0008.BACKFILL)
+        rows = await uow.fetch(
+            "SELECT id::text AS id, households_changed FROM residents WHERE id = ANY($1::uuid[])",
+            ids,
+        )
+    flags = {r["id"]: r["households_changed"] for r in rows}
+    assert flags == {parent["id"]: False, child["id"]: True, mover["id"]: True}

@@ -47,16 +47,19 @@ down_revision: str | None = "t0007"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
+BACKFILL = (
+    "UPDATE residents AS r SET households_changed = true WHERE NOT r.households_changed "
+    "AND EXISTS (SELECT FROM resident_history AS h WHERE h.resident_id = r.id "
+    "AND h.history_no <> r.history_no)"
+)
+"""Conservative: any record with an entry other than its own current one is marked."""
+
 
 def upgrade() -> None:
     # asyncpg runs one statement per execute: one op.execute each.
     # A constant default: no table rewrite (PostgreSQL 11+).
     op.execute("ALTER TABLE residents ADD COLUMN households_changed boolean NOT NULL DEFAULT false")
-    op.execute(
-        "UPDATE residents AS r SET households_changed = true WHERE EXISTS "
-        "(SELECT FROM resident_history AS h WHERE h.resident_id = r.id "
-        "AND h.history_no <> r.history_no)"
-    )
+    op.execute(BACKFILL)
     op.execute(
         "CREATE INDEX residents_protected_household ON residents (household_no) "
         "WHERE support_measure"
