@@ -154,7 +154,7 @@ async def _fill(
     declared = registry.blind_indexes()[name]
     repo = registry.index_hooks(name)
     fields = list(declared.sources)
-    table = quote_ident(declared.table)
+    table = declared.table  # an identifier the registry checked
     unreadable: set[str] = set()
     empty: set[str] = set()
     async with db.tenant(names) as uow:
@@ -250,7 +250,7 @@ async def _clean(
     """Step 4: erase the retired version's values from its column."""
     names = tenant_names(tenant, db.settings.role_prefix)
     repo = registry.index_hooks(name)
-    table = quote_ident(registry.blind_indexes()[name].table)
+    table = registry.blind_indexes()[name].table  # checked by the registry
     async with db.tenant(names) as uow:
         total = await repo.stored(uow, name, old)
     cleared = 0

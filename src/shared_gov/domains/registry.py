@@ -34,6 +34,7 @@ purpose, an agreement or a Cedar ``Field`` resource.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -246,8 +247,22 @@ def _forget() -> None:
         fn.cache_clear()
 
 
+_IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+"""Table and column names: the pillars inline them in SQL, so they must be plain."""
+_TYPE = re.compile(r"[A-Z][A-Za-z0-9]{0,62}")
+
+
 def _check(specs: Sequence[DomainSpec]) -> None:
     """Refuse a registry whose domains would collide or contradict themselves."""
+    for spec in specs:
+        names_ = [t.table for t in spec.encrypted_tables]
+        names_ += [c for t in spec.encrypted_tables for c in t.columns]
+        names_ += [i.table for i in spec.blind_indexes] + [i.name for i in spec.blind_indexes]
+        names_ += [f.name for rt in spec.record_types for f in rt.fields]
+        bad = [n for n in names_ if not _IDENT.fullmatch(n)]
+        bad += [rt.name for rt in spec.record_types if not _TYPE.fullmatch(rt.name)]
+        if bad:
+            raise ValueError(f"domain {spec.name}: not plain identifiers: {sorted(bad)}")
     names: set[str] = set()
     types: set[str] = set()
     unqualified = 0
