@@ -40,6 +40,7 @@ import holidays
 import msgspec
 
 from shared_gov.audit.queries import EventFilter, events_url, filter_params
+from shared_gov.audit.tlog import CURRENT_INCARNATION
 from shared_gov.clock import JST
 from shared_gov.db import Database
 
@@ -191,7 +192,12 @@ def closed_days(since: date, until: date) -> dict[date, str]:
 
 
 _LOCAL = "((occurred_at AT TIME ZONE 'UTC') + interval '9 hours')"
-_RANGE = "tenant = $1 AND occurred_at >= $2 AND occurred_at < $3"
+# The town's current incarnation only (an earlier town of the same code is
+# another town's log).
+_RANGE = (
+    f"tenant = $1 AND incarnation = {CURRENT_INCARNATION.format(town='$1')} "
+    "AND occurred_at >= $2 AND occurred_at < $3"
+)
 
 
 def _ids(values: list[Any]) -> list[str]:
@@ -516,6 +522,8 @@ async def _individual_number(
         FROM audit.events e
         LEFT JOIN LATERAL unnest(e.subjects) AS s(subject) ON true
         WHERE e.tenant = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3
+          AND e.incarnation = (SELECT t.incarnation FROM catalog.tenants AS t
+                               WHERE t.code = $1::char(6))
           AND e.individual_number AND e.outcome = 'allowed'
         GROUP BY e.actor_tenant, e.actor
         ORDER BY count(DISTINCT e.event_id) DESC, e.actor_tenant, e.actor

@@ -46,6 +46,9 @@ class SubtreeOut(msgspec.Struct, kw_only=True):
 
 class CheckpointOut(msgspec.Struct, kw_only=True):
     tenant: str
+    incarnation: int
+    """Which town of this code: onboarding an offboarded code again starts a new log
+    (the signed origin then ends in ``/<incarnation>``)."""
     tree_size: int
     root_hash: str
     """base64 SHA-256 root (RFC 6962 MTH of the town's first ``tree_size`` events)."""

@@ -35,6 +35,7 @@ import asyncpg
 import msgspec
 
 from shared_gov import errors
+from shared_gov.audit.tlog import CURRENT_INCARNATION
 from shared_gov.clock import JST
 from shared_gov.db import Database
 from shared_gov.db.engine import UNAVAILABLE_ERRORS
@@ -184,7 +185,9 @@ def check_outcome(value: str | None) -> str | None:
 
 def _where(tenant: str, flt: EventFilter) -> tuple[list[str], list[Any]]:
     """Conditions and their arguments; values only ever travel as parameters."""
-    conditions = ["tenant = $1"]
+    # The town's current incarnation only: an earlier town of the same code
+    # (offboarded, then onboarded again) is another town's log.
+    conditions = ["tenant = $1", f"incarnation = {CURRENT_INCARNATION.format(town='$1')}"]
     args: list[Any] = [tenant]
 
     def add(template: str, value: Any) -> None:

@@ -30,6 +30,14 @@ One sealer at a time
 A town whose signing key is gone (offboarded, crypto-shredded) still gets its
 events sealed into its tree; no checkpoint is signed for it, and a warning is
 logged.
+
+Incarnations
+    Each incarnation of a town code (onboarding an offboarded code again starts
+    a new one, migration c0012) is a log of its own: its own sequence numbers,
+    tree and checkpoints. Events are grouped by ``(town, incarnation)``; only
+    the town's current incarnation is signed (with the current key), so a late
+    event of an ended incarnation is sealed into that incarnation's tree and
+    left unsigned, like any event of a town whose key was destroyed.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from shared_gov import metrics
 from shared_gov.audit import merkle
-from shared_gov.audit.tlog import EVENT_SELECT, Checkpoint, values_leaf_hash
+from shared_gov.audit.tlog import EVENT_SELECT, SELECT_COLUMNS, Checkpoint, values_leaf_hash
 from shared_gov.crypto.providers import KeyNotFound, KeyProvider
 from shared_gov.db import Database
 from shared_gov.logs import get_logger
@@ -72,26 +80,32 @@ _POSITION_SQL: Final = (
 )
 _WATERMARK_SQL: Final = "SELECT pg_snapshot_xmin(pg_current_snapshot())"
 _EVENTS_SQL: Final = (
-    f"SELECT {EVENT_SELECT} FROM audit.events AS e "  # noqa: S608 - constant column list
+    f"SELECT {EVENT_SELECT}, e.incarnation FROM audit.events AS e "  # noqa: S608 - constant column list
     "WHERE e.xid < $1 AND (e.xid, e.occurred_at, e.event_id) > ($2, $3, $4) "
     "ORDER BY e.xid, e.occurred_at, e.event_id LIMIT $5"
 )
 _FIRST_EVENTS_SQL: Final = (
-    f"SELECT {EVENT_SELECT} FROM audit.events AS e "  # noqa: S608 - constant column list
+    f"SELECT {EVENT_SELECT}, e.incarnation FROM audit.events AS e "  # noqa: S608 - constant column list
     "WHERE e.xid < $1 ORDER BY e.xid, e.occurred_at, e.event_id LIMIT $2"
 )
 _SIZES_SQL: Final = (
-    "SELECT t.town, (SELECT l.seq + 1 FROM audit.leaves AS l WHERE l.tenant = t.town::char(6) "
-    "ORDER BY l.seq DESC LIMIT 1) AS size FROM unnest($1::text[]) AS t(town)"
+    "SELECT t.town, t.inc, (SELECT l.seq + 1 FROM audit.leaves AS l "
+    "WHERE l.tenant = t.town::char(6) AND l.incarnation = t.inc "
+    "ORDER BY l.seq DESC LIMIT 1) AS size, "
+    "(SELECT c.incarnation FROM catalog.tenants AS c WHERE c.code = t.town::char(6)) AS current "
+    "FROM unnest($1::text[], $2::int[]) AS t(town, inc)"
 )
 _FRONTIER_SQL: Final = (
-    "SELECT u.town, u.level, u.idx, COALESCE(n.hash, l.leaf_hash) AS hash "
-    "FROM unnest($1::text[], $2::smallint[], $3::bigint[]) AS u(town, level, idx) "
+    "SELECT u.town, u.inc, u.level, u.idx, COALESCE(n.hash, l.leaf_hash) AS hash "
+    "FROM unnest($1::text[], $2::int[], $3::smallint[], $4::bigint[]) AS u(town, inc, level, idx) "
     "LEFT JOIN audit.nodes AS n "
-    "  ON u.level > 0 AND n.tenant = u.town::char(6) AND n.level = u.level AND n.idx = u.idx "
+    "  ON u.level > 0 AND n.tenant = u.town::char(6) AND n.incarnation = u.inc "
+    "  AND n.level = u.level AND n.idx = u.idx "
     "LEFT JOIN audit.leaves AS l "
-    "  ON u.level = 0 AND l.tenant = u.town::char(6) AND l.seq = u.idx"
+    "  ON u.level = 0 AND l.tenant = u.town::char(6) AND l.incarnation = u.inc AND l.seq = u.idx"
 )
+_N: Final = len(SELECT_COLUMNS)
+"""Event rows carry the canonical columns first, then the incarnation."""
 
 
 @dataclass(slots=True)
@@ -100,7 +114,7 @@ class PassResult:
 
     events: int = 0
     sizes: dict[str, int] = field(default_factory=dict)
-    """New tree size of each town that grew."""
+    """New tree size of each town that grew (of its newest incarnation in the pass)."""
     checkpoints: int = 0
     unsigned: list[str] = field(default_factory=list)
     """Towns that grew but have no signing key (no checkpoint)."""
@@ -117,9 +131,11 @@ class PassResult:
 
 @dataclass(slots=True)
 class _Town:
-    """One town's share of a pass."""
+    """One log's (a town's incarnation's) share of a pass."""
 
     tree: merkle.CompactRange
+    current: bool = True
+    """The town's current incarnation (the only one ever signed)."""
     seqs: list[int] = field(default_factory=list)
     event_ids: list[Any] = field(default_factory=list)
     occurred: list[datetime] = field(default_factory=list)
@@ -131,32 +147,44 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _frontiers(conn: asyncpg.Connection, towns: list[str]) -> dict[str, merkle.CompactRange]:
-    """Each town's tree as it is stored: its size and right-edge subtrees (O(log n) rows)."""
-    sizes = {r["town"]: int(r["size"] or 0) for r in await conn.fetch(_SIZES_SQL, towns)}
-    wanted: list[tuple[str, int, int]] = []
-    for town in towns:
+Log = tuple[str, int]
+"""A log: (town, incarnation)."""
+
+
+async def _frontiers(conn: asyncpg.Connection, logs: list[Log]) -> dict[Log, _Town]:
+    """Each log's tree as it is stored: its size and right-edge subtrees (O(log n) rows)."""
+    sizes: dict[Log, int] = {}
+    current: dict[Log, bool] = {}
+    for r in await conn.fetch(_SIZES_SQL, [t for t, _ in logs], [i for _, i in logs]):
+        sizes[r["town"], r["inc"]] = int(r["size"] or 0)
+        current[r["town"], r["inc"]] = r["current"] is None or r["current"] == r["inc"]
+    wanted: list[tuple[str, int, int, int]] = []
+    for log_ in logs:
         wanted.extend(
-            (town, level, index) for level, index in merkle.perfect_subtrees(0, sizes[town])
+            (*log_, level, index) for level, index in merkle.perfect_subtrees(0, sizes[log_])
         )
-    found: dict[tuple[str, int, int], bytes] = {}
+    found: dict[tuple[str, int, int, int], bytes] = {}
     if wanted:
         rows = await conn.fetch(
             _FRONTIER_SQL,
             [w[0] for w in wanted],
             [w[1] for w in wanted],
             [w[2] for w in wanted],
+            [w[3] for w in wanted],
         )
-        found = {(r["town"], r["level"], r["idx"]): bytes(r["hash"]) for r in rows if r["hash"]}
-    trees: dict[str, merkle.CompactRange] = {}
-    for town in towns:
-        keys = [(town, level, index) for level, index in merkle.perfect_subtrees(0, sizes[town])]
+        found = {
+            (r["town"], r["inc"], r["level"], r["idx"]): bytes(r["hash"]) for r in rows if r["hash"]
+        }
+    trees: dict[Log, _Town] = {}
+    for log_ in logs:
+        keys = [(*log_, level, index) for level, index in merkle.perfect_subtrees(0, sizes[log_])]
         missing = [k for k in keys if k not in found]
         if missing:
             # Never extend a tree whose edge we cannot read: the new root
             # would be wrong. `audit verify` tells where the damage is.
-            raise RuntimeError(f"town {town}'s stored audit tree is damaged; run audit verify")
-        trees[town] = merkle.CompactRange(sizes[town], [found[k] for k in keys])
+            raise RuntimeError(f"town {log_[0]}'s stored audit tree is damaged; run audit verify")
+        tree = merkle.CompactRange(sizes[log_], [found[k] for k in keys])
+        trees[log_] = _Town(tree, current[log_])
     return trees
 
 
@@ -166,11 +194,13 @@ def _sign(
     """Have the provider sign ``checkpoint``; None if the town has no signing key."""
     check = provider.signatures_need_checking
     body = checkpoint.body()
+    # Cached per incarnation: a re-onboarded town has a new key.
+    cache_key = f"{town}/{checkpoint.incarnation}"
     try:
         if check:
-            cached = public_keys.get(town)
+            cached = public_keys.get(cache_key)
             key = cached if cached is not None else provider.signing_public_key(town)
-            public_keys[town] = key
+            public_keys[cache_key] = key
         else:
             # Signed in this process, the public key from the same key object
             # (see KeyProvider.signatures_need_checking): nothing to
@@ -178,7 +208,7 @@ def _sign(
             key = provider.signing_public_key(town)
         signature = provider.sign(town, body)
     except KeyNotFound:
-        public_keys.pop(town, None)
+        public_keys.pop(cache_key, None)
         return None
     if check:
         try:
@@ -187,10 +217,16 @@ def _sign(
             # produce checkpoints that look forged.
             Ed25519PublicKey.from_public_bytes(key).verify(signature, body)
         except InvalidSignature:
-            public_keys.pop(town, None)
+            public_keys.pop(cache_key, None)
             raise RuntimeError(f"town {town}'s checkpoint signature does not verify") from None
     return Checkpoint(
-        town, checkpoint.tree_size, checkpoint.root_hash, checkpoint.signed_at, signature, key
+        town,
+        checkpoint.tree_size,
+        checkpoint.root_hash,
+        checkpoint.signed_at,
+        signature,
+        key,
+        incarnation=checkpoint.incarnation,
     )
 
 
@@ -228,63 +264,77 @@ async def seal_pass(
     result = PassResult(full=len(rows) == batch)
     if not rows:
         return result
-    towns_order: list[str] = []
+    towns_order: list[Log] = []
     for row in rows:
-        if row["tenant"] not in towns_order:
-            towns_order.append(row["tenant"])
-    trees = await _frontiers(conn, towns_order)
-    towns = {t: _Town(trees[t]) for t in towns_order}
+        log_ = (row["tenant"], row["incarnation"])
+        if log_ not in towns_order:
+            towns_order.append(log_)
+    towns = await _frontiers(conn, towns_order)
     for row in rows:
-        town = towns[row["tenant"]]
-        leaf = values_leaf_hash(row)
+        town = towns[row["tenant"], row["incarnation"]]
+        leaf = values_leaf_hash(row[:_N])
         town.seqs.append(town.tree.size)
         town.event_ids.append(row["event_id"])
         town.occurred.append(row["occurred_at"])
         town.hashes.append(leaf)
         town.tree.append_recording(leaf, town.nodes)
 
-    all_towns = [t for t in towns_order for _ in towns[t].seqs]
     await conn.fetchval(
         "SELECT audit.append_leaves($1::text[], $2::bigint[], $3::uuid[], "
-        "$4::timestamptz[], $5::bytea[])",
-        all_towns,
+        "$4::timestamptz[], $5::bytea[], $6::integer[])",
+        [t[0] for t in towns_order for _ in towns[t].seqs],
         [s for t in towns_order for s in towns[t].seqs],
         [e for t in towns_order for e in towns[t].event_ids],
         [o for t in towns_order for o in towns[t].occurred],
         [h for t in towns_order for h in towns[t].hashes],
+        [t[1] for t in towns_order for _ in towns[t].seqs],
     )
     nodes = [(t, n) for t in towns_order for n in towns[t].nodes]
     if nodes:
         await conn.fetchval(
-            "SELECT audit.append_nodes($1::text[], $2::smallint[], $3::bigint[], $4::bytea[])",
-            [t for t, _ in nodes],
+            "SELECT audit.append_nodes($1::text[], $2::smallint[], $3::bigint[], $4::bytea[], "
+            "$5::integer[])",
+            [t[0] for t, _ in nodes],
             [n[0] for _, n in nodes],
             [n[1] for _, n in nodes],
             [n[2] for _, n in nodes],
+            [t[1] for t, _ in nodes],
         )
 
     signed_at = now()
     heads = [
-        Checkpoint(t, towns[t].tree.size, towns[t].tree.root(), signed_at) for t in towns_order
+        Checkpoint(t, towns[t, i].tree.size, towns[t, i].tree.root(), signed_at, incarnation=i)
+        for t, i in towns_order
     ]
+
+    def sign(c: Checkpoint) -> Checkpoint | None:
+        # An ended incarnation is never signed: its key is destroyed, and the
+        # town's current key must not vouch for another town's log.
+        if not towns[c.tenant, c.incarnation].current:
+            return None
+        return _sign(provider, keys, c.tenant, c)
+
     # The provider may be an HSM behind a blocking library: off the event loop.
-    signed = await asyncio.to_thread(lambda: [_sign(provider, keys, c.tenant, c) for c in heads])
+    signed = await asyncio.to_thread(lambda: [sign(c) for c in heads])
     checkpoints = [c for c in signed if c is not None]
     if checkpoints:
         await conn.fetchval(
             "SELECT audit.add_checkpoints($1::text[], $2::bigint[], $3::bytea[], "
-            "$4::timestamptz[], $5::bytea[], $6::bytea[])",
+            "$4::timestamptz[], $5::bytea[], $6::bytea[], $7::integer[])",
             [c.tenant for c in checkpoints],
             [c.tree_size for c in checkpoints],
             [c.root_hash for c in checkpoints],
             [c.signed_at for c in checkpoints],
             [c.signature for c in checkpoints],
             [c.public_key for c in checkpoints],
+            [c.incarnation for c in checkpoints],
         )
     result.events = len(rows)
-    result.sizes = {t: towns[t].tree.size for t in towns_order}
+    result.sizes = {t: towns[t, i].tree.size for t, i in sorted(towns_order, key=lambda x: x[1])}
     result.checkpoints = len(checkpoints)
-    result.unsigned = [h.tenant for h, c in zip(heads, signed, strict=True) if c is None]
+    result.unsigned = list(
+        dict.fromkeys(h.tenant for h, c in zip(heads, signed, strict=True) if c is None)
+    )
     for code in result.unsigned:
         log.warning("audit.seal.unsigned", tenant=code, detail="the town has no signing key")
     return result

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import Any
 
 from shared_gov import errors
+from shared_gov.audit.tlog import CURRENT_INCARNATION
 from shared_gov.db import Database
 
 MAX_PER_REQUEST = 1000
@@ -55,8 +56,9 @@ async def add(
         found = {
             r["event_id"]
             for r in await conn.fetch(
-                "SELECT event_id FROM audit.events "
-                "WHERE tenant = $1 AND event_id = ANY($2::uuid[])",
+                "SELECT event_id FROM audit.events "  # noqa: S608 - constant SQL
+                "WHERE tenant = $1 AND event_id = ANY($2::uuid[]) "
+                f"AND incarnation = {CURRENT_INCARNATION.format(town='$1')}",
                 tenant,
                 wanted,
             )

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from shared_gov.audit import merkle
 
 __all__ = [
+    "CURRENT_INCARNATION",
     "EVENT_COLUMNS",
     "EVENT_SELECT",
     "OPTIONAL_COLUMNS",
@@ -281,14 +282,23 @@ class Checkpoint:
     subtrees: tuple[tuple[int, int, bytes], ...] = field(default=(), compare=False)
     """Optional ``(start, size, hash)`` complete subtrees whose fold is the root:
     with a saved checkpoint they narrow down where a rewritten log first differs."""
+    incarnation: int = 1
+    """Which town of this code: onboarding an offboarded code again starts a new log."""
+
+    @property
+    def origin(self) -> str:
+        """``shared-gov/audit/<town>``, and ``/<incarnation>`` after the first one
+        (so every checkpoint signed before incarnations existed stays valid)."""
+        suffix = f"/{self.incarnation}" if self.incarnation > 1 else ""
+        return f"{_ORIGIN}{self.tenant}{suffix}"
 
     def body(self) -> bytes:
         """The signed text (C2SP tlog-checkpoint layout: origin, size, root, one extension).
 
-        ``shared-gov/audit/<town>\\n<size>\\n<base64 root>\\ntime <signed_at>\\n``
+        ``<origin>\\n<size>\\n<base64 root>\\ntime <signed_at>\\n``
         """
         return (
-            f"{_ORIGIN}{self.tenant}\n{self.tree_size}\n{b64(self.root_hash)}\n"
+            f"{self.origin}\n{self.tree_size}\n{b64(self.root_hash)}\n"
             f"time {format_time(self.signed_at)}\n"
         ).encode()
 
@@ -306,6 +316,7 @@ class Checkpoint:
         """The checkpoint as the API returns it and ``audit checkpoint`` prints it."""
         return {
             "tenant": self.tenant,
+            "incarnation": self.incarnation,
             "tree_size": self.tree_size,
             "root_hash": b64(self.root_hash),
             "signed_at": format_time(self.signed_at),
@@ -338,15 +349,33 @@ class Checkpoint:
                     )
                     for s in document.get("subtrees", [])
                 ),
+                incarnation=int(document.get("incarnation", 1)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a checkpoint: {exc}") from None
         if len(checkpoint.root_hash) != merkle.HASH_SIZE or checkpoint.tree_size < 1:
             raise ValueError("not a checkpoint: bad root hash or tree size")
+        if checkpoint.incarnation < 1:
+            raise ValueError("not a checkpoint: bad incarnation")
         return checkpoint
 
 
-_CHECKPOINT_COLUMNS: Final = "tenant, tree_size, root_hash, signed_at, signature, public_key"
+_CHECKPOINT_COLUMNS: Final = (
+    "tenant, tree_size, root_hash, signed_at, signature, public_key, incarnation"
+)
+
+CURRENT_INCARNATION: Final = (
+    "(SELECT t.incarnation FROM catalog.tenants AS t WHERE t.code = {town}::char(6))"
+)
+"""SQL for a town's current incarnation; ``{town}`` is the parameter naming it.
+
+Readers take ``incarnation=None`` for the current one: it is looked up in the
+same statement (no extra round trip), so an answer never mixes two towns."""
+
+
+def _incarnation(town: str, param: str) -> str:
+    """``incarnation = <param>``, or the town's current one when ``param`` is NULL."""
+    return f"incarnation = COALESCE({param}::int, {CURRENT_INCARNATION.format(town=town)})"
 
 
 def _checkpoint(row: asyncpg.Record) -> Checkpoint:
@@ -357,17 +386,26 @@ def _checkpoint(row: asyncpg.Record) -> Checkpoint:
         signed_at=row["signed_at"],
         signature=bytes(row["signature"]),
         public_key=bytes(row["public_key"]),
+        incarnation=row["incarnation"],
     )
 
 
 async def latest_checkpoint(
-    conn: asyncpg.Connection, tenant: str, *, with_subtrees: bool = False
+    conn: asyncpg.Connection,
+    tenant: str,
+    *,
+    with_subtrees: bool = False,
+    incarnation: int | None = None,
 ) -> Checkpoint | None:
-    """The town's most recent checkpoint (the largest tree), or None before the first seal."""
+    """The town's most recent checkpoint (the largest tree), or None before the first seal.
+
+    Of its current incarnation unless ``incarnation`` says which.
+    """
     row = await conn.fetchrow(
-        f"SELECT {_CHECKPOINT_COLUMNS} FROM audit.checkpoints "  # noqa: S608 - constant columns
-        "WHERE tenant = $1 ORDER BY tree_size DESC LIMIT 1",
+        f"SELECT {_CHECKPOINT_COLUMNS} FROM audit.checkpoints "  # noqa: S608 - constant SQL
+        f"WHERE tenant = $1 AND {_incarnation('$1', '$2')} ORDER BY tree_size DESC LIMIT 1",
         tenant,
+        incarnation,
     )
     if row is None:
         return None
@@ -377,20 +415,23 @@ async def latest_checkpoint(
     return checkpoint
 
 
-async def checkpoint_at(conn: asyncpg.Connection, tenant: str, size: int) -> Checkpoint | None:
-    """The town's checkpoint for exactly ``size`` leaves, if one was signed."""
+async def checkpoint_at(
+    conn: asyncpg.Connection, tenant: str, size: int, incarnation: int
+) -> Checkpoint | None:
+    """The checkpoint of the town's ``incarnation`` for exactly ``size`` leaves, if signed."""
     row = await conn.fetchrow(
         f"SELECT {_CHECKPOINT_COLUMNS} FROM audit.checkpoints "  # noqa: S608 - constant columns
-        "WHERE tenant = $1 AND tree_size = $2",
+        "WHERE tenant = $1 AND tree_size = $2 AND incarnation = $3",
         tenant,
         size,
+        incarnation,
     )
     return None if row is None else _checkpoint(row)
 
 
 async def _with_subtrees(conn: asyncpg.Connection, checkpoint: Checkpoint) -> Checkpoint:
     ranges = merkle.perfect_subtrees(0, checkpoint.tree_size)
-    hashes = await _node_hashes(conn, checkpoint.tenant, ranges)
+    hashes = await _node_hashes(conn, checkpoint.tenant, checkpoint.incarnation, ranges)
     subtrees = []
     for level, index in ranges:
         subtrees.append((index << level, 1 << level, hashes[level, index]))
@@ -402,13 +443,17 @@ async def _with_subtrees(conn: asyncpg.Connection, checkpoint: Checkpoint) -> Ch
         checkpoint.signature,
         checkpoint.public_key,
         tuple(subtrees),
+        checkpoint.incarnation,
     )
 
 
-async def tree_size(conn: asyncpg.Connection, tenant: str) -> int:
+async def tree_size(conn: asyncpg.Connection, tenant: str, incarnation: int | None = None) -> int:
     """How many of the town's events are sealed (the next sequence number)."""
     value = await conn.fetchval(
-        "SELECT seq + 1 FROM audit.leaves WHERE tenant = $1 ORDER BY seq DESC LIMIT 1", tenant
+        "SELECT seq + 1 FROM audit.leaves "  # noqa: S608 - constant SQL
+        f"WHERE tenant = $1 AND {_incarnation('$1', '$2')} ORDER BY seq DESC LIMIT 1",
+        tenant,
+        incarnation,
     )
     return int(value or 0)
 
@@ -419,7 +464,7 @@ async def tree_size(conn: asyncpg.Connection, tenant: str) -> int:
 
 
 async def _node_hashes(
-    conn: asyncpg.Connection, tenant: str, nodes: Sequence[tuple[int, int]]
+    conn: asyncpg.Connection, tenant: str, incarnation: int, nodes: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], bytes]:
     """Hashes of complete subtrees ``(level, index)``; level 0 reads ``audit.leaves``."""
     wanted = set(nodes)
@@ -427,16 +472,17 @@ async def _node_hashes(
     inner = [(level, i) for level, i in wanted if level > 0]
     rows = await conn.fetch(
         "SELECT 0::smallint AS level, seq AS idx, leaf_hash AS hash FROM audit.leaves "
-        "WHERE tenant = $1 AND seq = ANY($2::bigint[]) "
+        "WHERE tenant = $1 AND incarnation = $5 AND seq = ANY($2::bigint[]) "
         "UNION ALL "
         "SELECT n.level, n.idx, n.hash FROM audit.nodes AS n "
         "JOIN unnest($3::smallint[], $4::bigint[]) AS u(level, idx) "
         "  ON n.level = u.level AND n.idx = u.idx "
-        "WHERE n.tenant = $1",
+        "WHERE n.tenant = $1 AND n.incarnation = $5",
         tenant,
         leaves,
         [level for level, _ in inner],
         [i for _, i in inner],
+        incarnation,
     )
     found = {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
     missing = wanted - found.keys()
@@ -449,11 +495,13 @@ async def _node_hashes(
 
 
 async def range_hashes(
-    conn: asyncpg.Connection, tenant: str, ranges: Sequence[tuple[int, int]]
+    conn: asyncpg.Connection, tenant: str, incarnation: int, ranges: Sequence[tuple[int, int]]
 ) -> list[bytes]:
     """MTH of each leaf range (as the proofs need them), from stored subtrees."""
     parts = [merkle.perfect_subtrees(start, end) for start, end in ranges]
-    hashes = await _node_hashes(conn, tenant, [node for nodes in parts for node in nodes])
+    hashes = await _node_hashes(
+        conn, tenant, incarnation, [node for nodes in parts for node in nodes]
+    )
     return [merkle.fold([hashes[node] for node in nodes]) for nodes in parts]
 
 
@@ -479,21 +527,25 @@ class InclusionProof:
 
 
 async def inclusion(
-    conn: asyncpg.Connection, tenant: str, event_id: uuid.UUID
+    conn: asyncpg.Connection, tenant: str, event_id: uuid.UUID, incarnation: int | None = None
 ) -> InclusionProof | None:
-    """Proof that the event is in the town's latest checkpoint; None if not sealed in it yet."""
-    checkpoint = await latest_checkpoint(conn, tenant)
+    """Proof that the event is in the latest checkpoint of the town's (current)
+    incarnation; None if not sealed in it yet (or an event of another incarnation)."""
+    checkpoint = await latest_checkpoint(conn, tenant, incarnation=incarnation)
     if checkpoint is None:
         return None
+    inc = checkpoint.incarnation
     row = await conn.fetchrow(
-        "SELECT seq, leaf_hash FROM audit.leaves WHERE tenant = $1 AND event_id = $2",
+        "SELECT seq, leaf_hash FROM audit.leaves "
+        "WHERE tenant = $1 AND event_id = $2 AND incarnation = $3",
         tenant,
         event_id,
+        inc,
     )
     if row is None or row["seq"] >= checkpoint.tree_size:
         return None
     seq = int(row["seq"])
-    path = await range_hashes(conn, tenant, merkle.inclusion_ranges(seq, checkpoint.tree_size))
+    path = await range_hashes(conn, tenant, inc, merkle.inclusion_ranges(seq, checkpoint.tree_size))
     return InclusionProof(event_id, seq, bytes(row["leaf_hash"]), path, checkpoint)
 
 
@@ -522,7 +574,7 @@ class ConsistencyProof:
 
 
 async def consistency(
-    conn: asyncpg.Connection, tenant: str, first: int, second: int
+    conn: asyncpg.Connection, tenant: str, first: int, second: int, incarnation: int | None = None
 ) -> ConsistencyProof | None:
     """PROOF(first, second) from the stored tree; None if ``second`` exceeds the latest checkpoint.
 
@@ -530,14 +582,15 @@ async def consistency(
     """
     if not 1 <= first <= second:
         raise ValueError("first and second must satisfy 1 <= first <= second")
-    latest = await latest_checkpoint(conn, tenant)
+    latest = await latest_checkpoint(conn, tenant, incarnation=incarnation)
     if latest is None or second > latest.tree_size:
         return None
-    proof = await range_hashes(conn, tenant, merkle.consistency_ranges(first, second))
+    inc = latest.incarnation
+    proof = await range_hashes(conn, tenant, inc, merkle.consistency_ranges(first, second))
     return ConsistencyProof(
         first,
         second,
         proof,
-        await checkpoint_at(conn, tenant, first),
-        latest if second == latest.tree_size else await checkpoint_at(conn, tenant, second),
+        await checkpoint_at(conn, tenant, first, inc),
+        latest if second == latest.tree_size else await checkpoint_at(conn, tenant, second, inc),
     )

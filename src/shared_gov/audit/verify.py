@@ -15,6 +15,12 @@ provider) and, optionally, a checkpoint the auditor saved earlier:
 5. no event older than the sealer's position may be left unsealed (one
    inserted behind the sealer's back).
 
+Each incarnation of a town code is a log of its own (migration c0012):
+:func:`verify_tenant` checks one, :func:`verify_town` every one of the town's
+incarnations (or the one asked for), each against its own key: the provider's
+for the town as it is now, the key recorded at offboarding
+(``audit.incarnation_keys``) for one that ended.
+
 Problems carry the first leaf position they implicate. Per-event problems
 are exact; a root that stops matching a signed head is located between the
 last head that still matched and that head (heads are about a second apart);
@@ -45,7 +51,7 @@ import asyncpg
 from shared_gov.audit import merkle
 from shared_gov.audit.tlog import EVENT_SELECT, SELECT_COLUMNS, Checkpoint, b64, values_leaf_hash
 
-__all__ = ["Problem", "VerifyReport", "verify_tenant"]
+__all__ = ["Problem", "VerifyReport", "incarnation_keys", "verify_tenant", "verify_town"]
 
 MAX_LISTED: Final = 50
 """Problems listed per kind; the rest are counted."""
@@ -62,25 +68,30 @@ _CHECK_SQL: Final = (
     f"SELECT {EVENT_SELECT}, l.seq, l.leaf_hash, e.event_id IS NOT NULL "  # noqa: S608 - constants
     "FROM audit.leaves AS l LEFT JOIN LATERAL ("
     "  SELECT * FROM audit.events AS e WHERE e.tenant = l.tenant "
-    "  AND e.occurred_at = l.occurred_at AND e.event_id = l.event_id LIMIT 1"
+    "  AND e.occurred_at = l.occurred_at AND e.event_id = l.event_id "
+    "  AND e.incarnation = l.incarnation LIMIT 1"
     ") AS e ON true "
-    "WHERE l.tenant = $1 AND l.seq >= $2 AND l.seq < $3 ORDER BY l.seq"
+    "WHERE l.tenant = $1 AND l.incarnation = $4 AND l.seq >= $2 AND l.seq < $3 ORDER BY l.seq"
 )
-_LEAVES_SQL: Final = "SELECT seq, leaf_hash FROM audit.leaves WHERE tenant = $1 ORDER BY seq"
+_LEAVES_SQL: Final = (
+    "SELECT seq, leaf_hash FROM audit.leaves WHERE tenant = $1 AND incarnation = $2 ORDER BY seq"
+)
 # Nodes in the order a growing tree completes them: by the leaf that completes
 # them, then bottom-up.
 _NODES_SQL: Final = (
-    "SELECT level, idx, hash FROM audit.nodes WHERE tenant = $1 ORDER BY (idx + 1) << level, level"
+    "SELECT level, idx, hash FROM audit.nodes WHERE tenant = $1 AND incarnation = $2 "
+    "ORDER BY (idx + 1) << level, level"
 )
 _UNSEALED_SQL: Final = (
     "WITH position AS ("
     "  SELECT xid, occurred_at, event_id FROM audit.leaves "
     "  ORDER BY xid DESC, occurred_at DESC, event_id DESC LIMIT 1) "
     "SELECT e.event_id FROM audit.events AS e, position AS p "
-    "WHERE e.tenant = $1 "
+    "WHERE e.tenant = $1 AND e.incarnation = $3 "
     "AND (e.xid, e.occurred_at, e.event_id) < (p.xid, p.occurred_at, p.event_id) "
     "AND NOT EXISTS (SELECT 1 FROM audit.leaves AS l WHERE l.tenant = e.tenant "
-    "                AND l.event_id = e.event_id AND l.occurred_at = e.occurred_at) "
+    "                AND l.event_id = e.event_id AND l.occurred_at = e.occurred_at "
+    "                AND l.incarnation = e.incarnation) "
     "ORDER BY e.occurred_at LIMIT $2"
 )
 _SNAPSHOT_ID: Final = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
@@ -112,6 +123,7 @@ class VerifyReport:
     """The outcome of :func:`verify_tenant`."""
 
     tenant: str
+    incarnation: int = 1
     leaves: int = 0
     checkpoints: int = 0
     nodes: int = 0
@@ -187,8 +199,10 @@ async def verify_tenant(
     progress: Callable[[int], None] | None = None,
     workers: int = 0,
     url: str | None = None,
+    incarnation: int = 1,
 ) -> VerifyReport:
-    """Verify town ``tenant``'s sealed log; ``public_key`` is the town's (None: unknown).
+    """Verify the sealed log of town ``tenant``'s ``incarnation``; ``public_key``
+    is that incarnation's (None: unknown).
 
     Without ``public_key`` every signature is checked against the key stored
     with its checkpoint only, and that is reported as ``unknown_key``.
@@ -196,7 +210,7 @@ async def verify_tenant(
     to ``url``; ignored inside a transaction the caller opened (other
     sessions could not see its uncommitted changes).
     """
-    report = VerifyReport(tenant)
+    report = VerifyReport(tenant, incarnation)
     parallel = (
         (workers, url) if workers > 0 and url is not None and not conn.is_in_transaction() else None
     )
@@ -217,6 +231,7 @@ def _check_heads(
             row["signed_at"],
             bytes(row["signature"]),
             bytes(row["public_key"]),
+            incarnation=row["incarnation"],
         )
         size = checkpoint.tree_size
         if not checkpoint.signature_valid():
@@ -242,9 +257,13 @@ def _check_trusted(
     """The saved checkpoint, if it can be relied on (problems reported otherwise)."""
     if trusted is None:
         return None
-    if trusted.tenant != tenant:
+    if trusted.tenant != tenant or trusted.incarnation != report.incarnation:
         report.add(
-            Problem("trusted_other_town", f"the saved checkpoint is town {trusted.tenant}'s")
+            Problem(
+                "trusted_other_town",
+                f"the saved checkpoint is town {trusted.tenant}'s "
+                f"(incarnation {trusted.incarnation})",
+            )
         )
         return None
     if not trusted.signature_valid():
@@ -266,6 +285,7 @@ def _check_trusted(
             trusted.signed_at,
             trusted.signature,
             trusted.public_key,
+            incarnation=trusted.incarnation,
         )
     return trusted
 
@@ -312,11 +332,12 @@ async def _verify(
     progress: Callable[[int], None] | None,
     parallel: tuple[int, str] | None,
 ) -> None:
-    tenant = report.tenant
+    tenant, incarnation = report.tenant, report.incarnation
     rows = await conn.fetch(
-        "SELECT tenant, tree_size, root_hash, signed_at, signature, public_key "
-        "FROM audit.checkpoints WHERE tenant = $1 ORDER BY tree_size",
+        "SELECT tenant, tree_size, root_hash, signed_at, signature, public_key, incarnation "
+        "FROM audit.checkpoints WHERE tenant = $1 AND incarnation = $2 ORDER BY tree_size",
         tenant,
+        incarnation,
     )
     report.checkpoints = len(rows)
     heads = {h.checkpoint.tree_size: h for h in _check_heads(report, rows, public_key)}
@@ -325,12 +346,12 @@ async def _verify(
         report,
         heads,
         _Saved(saved_checkpoint) if saved_checkpoint else None,
-        _NodeStream(conn.cursor(_NODES_SQL, tenant, prefetch=PREFETCH), report),
+        _NodeStream(conn.cursor(_NODES_SQL, tenant, incarnation, prefetch=PREFETCH), report),
     )
 
     if parallel is None:
         # One stream: each leaf with its event, checked and appended in turn.
-        async for row in conn.cursor(_CHECK_SQL, tenant, 0, _LAST, prefetch=PREFETCH):
+        async for row in conn.cursor(_CHECK_SQL, tenant, 0, _LAST, incarnation, prefetch=PREFETCH):
             seq, stored = row[_N], row[_N + 1]
             if not row[_N + 2]:
                 report.add(Problem("event_missing", f"leaf {seq}: its event is gone", seq))
@@ -342,14 +363,17 @@ async def _verify(
         workers, url = parallel
         snapshot = str(await conn.fetchval("SELECT pg_export_snapshot()"))
         last = await conn.fetchval(
-            "SELECT seq FROM audit.leaves WHERE tenant = $1 ORDER BY seq DESC LIMIT 1", tenant
+            "SELECT seq FROM audit.leaves WHERE tenant = $1 AND incarnation = $2 "
+            "ORDER BY seq DESC LIMIT 1",
+            tenant,
+            incarnation,
         )
         ranges = (
             [(a, a + CHUNK) for a in range(0, (last or 0) + 1, CHUNK)] if last is not None else []
         )
 
         async def rebuild() -> None:
-            async for row in conn.cursor(_LEAVES_SQL, tenant, prefetch=PREFETCH):
+            async for row in conn.cursor(_LEAVES_SQL, tenant, incarnation, prefetch=PREFETCH):
                 await builder.leaf(row[0], row[1], progress)
 
         loop = asyncio.get_running_loop()
@@ -358,7 +382,9 @@ async def _verify(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             checks = [
-                loop.run_in_executor(pool, _check_range, url, snapshot, tenant, start, end)
+                loop.run_in_executor(
+                    pool, _check_range, url, snapshot, tenant, incarnation, start, end
+                )
                 for start, end in ranges
             ]
             rebuilding = asyncio.create_task(rebuild())
@@ -375,7 +401,7 @@ async def _verify(
     if progress is not None:
         progress(report.leaves)
     await builder.finish()
-    for unsealed in await conn.fetch(_UNSEALED_SQL, tenant, MAX_LISTED):
+    for unsealed in await conn.fetch(_UNSEALED_SQL, tenant, MAX_LISTED, incarnation):
         report.add(
             Problem(
                 "unsealed_event",
@@ -390,14 +416,14 @@ def _changed(seq: int) -> Problem:
 
 
 def _check_range(
-    url: str, snapshot: str, tenant: str, start: int, end: int
+    url: str, snapshot: str, tenant: str, incarnation: int, start: int, end: int
 ) -> tuple[list[int], list[int]]:
     """In a worker process: the leaves in ``[start, end)`` whose event is missing or changed."""
-    return asyncio.run(_check_range_async(url, snapshot, tenant, start, end))
+    return asyncio.run(_check_range_async(url, snapshot, tenant, incarnation, start, end))
 
 
 async def _check_range_async(
-    url: str, snapshot: str, tenant: str, start: int, end: int
+    url: str, snapshot: str, tenant: str, incarnation: int, start: int, end: int
 ) -> tuple[list[int], list[int]]:
     if not _SNAPSHOT_ID.fullmatch(snapshot):
         raise ValueError("not a snapshot id")
@@ -408,7 +434,9 @@ async def _check_range_async(
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             # The exporting transaction's snapshot: exactly what it sees.
             await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            async for row in conn.cursor(_CHECK_SQL, tenant, start, end, prefetch=PREFETCH):
+            async for row in conn.cursor(
+                _CHECK_SQL, tenant, start, end, incarnation, prefetch=PREFETCH
+            ):
                 if not row[_N + 2]:
                     missing.append(row[_N])
                 elif values_leaf_hash(row[:_N]) != row[_N + 1]:
@@ -583,3 +611,79 @@ def _compare_at_stop(
         elif head.trusted:
             vouched = max(vouched, size)
     return vouched
+
+
+_INCARNATIONS_SQL: Final = (
+    "SELECT GREATEST("
+    "  (SELECT incarnation FROM catalog.tenants WHERE code = $1::char(6)),"
+    "  (SELECT max(incarnation) FROM audit.checkpoints WHERE tenant = $1::char(6)),"
+    "  (SELECT max(incarnation) FROM audit.leaves WHERE tenant = $1::char(6)),"
+    "  (SELECT max(incarnation) FROM audit.incarnation_keys WHERE tenant = $1::char(6)),"
+    "  1) AS last, "
+    "(SELECT incarnation FROM catalog.tenants WHERE code = $1::char(6) "
+    " AND status <> 'offboarded') AS live"
+)
+
+
+async def incarnation_keys(
+    conn: asyncpg.Connection, tenant: str, current_key: Callable[[], bytes | None]
+) -> dict[int, bytes | None]:
+    """Every incarnation of the town (1 … the latest) with the public key to trust for it.
+
+    An incarnation that ended has the key offboarding recorded (None if it
+    ended before keys were recorded); the town's live incarnation has
+    ``current_key()``, the key provider's (None if it has none).
+    """
+    row = await conn.fetchrow(_INCARNATIONS_SQL, tenant)
+    recorded = {
+        r["incarnation"]: bytes(r["public_key"])
+        for r in await conn.fetch(
+            "SELECT incarnation, public_key FROM audit.incarnation_keys WHERE tenant = $1",
+            tenant,
+        )
+    }
+    keys: dict[int, bytes | None] = {}
+    for incarnation in range(1, int(row["last"]) + 1):
+        key = recorded.get(incarnation)
+        if key is None and incarnation == row["live"]:
+            key = current_key()
+        keys[incarnation] = key
+    return keys
+
+
+async def verify_town(
+    conn: asyncpg.Connection,
+    tenant: str,
+    keys: dict[int, bytes | None],
+    *,
+    incarnation: int | None = None,
+    trusted: Checkpoint | None = None,
+    progress: Callable[[int], None] | None = None,
+    workers: int = 0,
+    url: str | None = None,
+) -> list[VerifyReport]:
+    """:func:`verify_tenant` for each incarnation in ``keys`` (from :func:`incarnation_keys`),
+    or only ``incarnation``; the saved checkpoint goes to the incarnation it names."""
+    chosen = sorted(keys) if incarnation is None else [incarnation]
+    reports = []
+    for number in chosen:
+        reports.append(
+            await verify_tenant(
+                conn,
+                tenant,
+                public_key=keys.get(number),
+                trusted=trusted if trusted is not None and trusted.incarnation == number else None,
+                progress=progress,
+                workers=workers,
+                url=url,
+                incarnation=number,
+            )
+        )
+    if trusted is not None and trusted.incarnation not in chosen and reports:
+        reports[-1].add(
+            Problem(
+                "trusted_other_town",
+                f"the saved checkpoint is of incarnation {trusted.incarnation}, not verified here",
+            )
+        )
+    return reports

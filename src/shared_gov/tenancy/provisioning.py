@@ -187,11 +187,14 @@ def provision(
             # nothing of the previous incarnation's identity or permissions.
             _forget_identity(conn, names.code)
         outcome = "created" if creating else "updated"
+        # An offboarded code onboarded again is a new town: a new incarnation,
+        # with an audit log (and keys) of its own (docs/audit.md, "Incarnations").
         conn.execute(
             text(
                 "UPDATE catalog.tenants SET name = :name, name_kana = :kana, "
                 "prefecture = :pref, population = :pop, status = 'active', schema_name = :schema, "
                 "role_name = :role, manifest = CAST(:manifest AS jsonb), offboarded_at = NULL, "
+                "incarnation = incarnation + (status = 'offboarded')::int, "
                 "updated_at = now() WHERE code = :code"
             ),
             _catalog_params(manifest, names, document),

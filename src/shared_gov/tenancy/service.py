@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor, operator_actor
+from shared_gov.crypto.providers import KeyNotFound
 from shared_gov.db.engine import Database, sqlalchemy_engine
 from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
 from shared_gov.domains import registry
@@ -254,6 +255,13 @@ async def conn_status(db: Database, code: str) -> str | None:
     return status
 
 
+def _signing_public_key(db: Database, code: str) -> bytes | None:
+    try:
+        return db.keyring.provider.signing_public_key(code)
+    except KeyNotFound:
+        return None
+
+
 async def offboard(db: Database, code: str, export_dir: Path) -> Path:
     """Mark inactive, export everything to a JSON file, drop schema and role, destroy keys."""
     names = tenant_names(code, db.settings.role_prefix)
@@ -287,7 +295,19 @@ async def offboard(db: Database, code: str, export_dir: Path) -> Path:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(document, fh, ensure_ascii=False, default=str)
     role = quote_ident(names.role)
+    # The incarnation's public signing key outlives its private key, so its
+    # audit log stays verifiable (docs/audit.md, "Incarnations").
+    public_key = await asyncio.to_thread(_signing_public_key, db, code)
     async with db.engine().begin() as conn:
+        if public_key is not None:
+            await conn.execute(
+                text(
+                    "INSERT INTO audit.incarnation_keys (tenant, incarnation, public_key) "
+                    "SELECT code, incarnation, :k FROM catalog.tenants WHERE code = :c "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                {"c": code, "k": public_key},
+            )
         await conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(names.schema)} CASCADE"))
         exists = (
             await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": names.role})

@@ -39,6 +39,7 @@ from litestar.params import FromPath, HeaderParameter, PathParameter, QueryParam
 from shared_gov import errors
 from shared_gov.audit.queries import parse_instant, subject_hash
 from shared_gov.audit.suppressions import LATEST_UNTIL_SQL
+from shared_gov.audit.tlog import CURRENT_INCARNATION
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import JST, now_jst, today_jst
 from shared_gov.db import Database, TenantUnitOfWork
@@ -130,6 +131,7 @@ async def load(
                    e.individual_number, e.outcome, ({LATEST_UNTIL_SQL}) AS withheld_until
             FROM audit.events e
             WHERE e.tenant = $1 AND e.subjects @> ARRAY[$2::bigint]
+              AND e.incarnation = {CURRENT_INCARNATION.format(town="$1")}
               AND e.resource_type <> 'audit_log'
               AND ($3::timestamptz IS NULL OR e.occurred_at >= $3)
               AND ($4::timestamptz IS NULL OR e.occurred_at < $4)
