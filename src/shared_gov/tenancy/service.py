@@ -30,7 +30,7 @@ from shared_gov.audit.recorder import Actor, operator_actor
 from shared_gov.crypto.providers import KeyNotFound
 from shared_gov.db.engine import Database, sqlalchemy_engine
 from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
-from shared_gov.domains.residents import repository as residents_repository
+from shared_gov.domains import registry
 from shared_gov.logs import get_logger
 from shared_gov.tenancy.changes import record_refusal, refusal_event
 from shared_gov.tenancy.manifest import Manifest
@@ -287,7 +287,9 @@ async def offboard(db: Database, code: str, export_dir: Path) -> Path:
     path = export_dir / f"{code}-{stamp}.json"
     document: dict[str, Any] = {"tenant": code, "exported_at": stamp}
     async with db.tenant(names) as uow:
-        document.update(await residents_repository.export_all(uow))
+        # Each installed domain exports its own records (declared in its spec).
+        for _domain, export in registry.exporters():
+            document.update(await export(uow))
     # The export holds personal data: readable by the operator account only.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

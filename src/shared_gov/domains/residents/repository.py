@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -41,14 +41,14 @@ from shared_gov import errors
 from shared_gov.checkdigits import make_serial
 from shared_gov.crypto.blind import BlindIndex, compound, normalize_digits, normalize_kana
 from shared_gov.crypto.envelope import DecryptError
-from shared_gov.crypto.keyring import (
-    RESIDENT_COLUMNS,
-    RESIDENT_INDEXES,
-    TownKeys,
-    index_column,
-)
+from shared_gov.crypto.keyring import TownKeys, index_column
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.registry import IndexFill
 from shared_gov.domains.residents.models import Resident
+from shared_gov.domains.residents.spec import RESIDENT_COLUMNS, SPEC
+
+RESIDENT_INDEXES: tuple[str, ...] = tuple(i.name for i in SPEC.blind_indexes)
+"""The blind indexes stored beside residents' rows (declared in ``spec.py``)."""
 
 _ALL = tuple(f.name for f in fields(Resident))
 ENCRYPTED = tuple(c for c in _ALL if c in RESIDENT_COLUMNS)
@@ -56,12 +56,7 @@ PLAIN = tuple(c for c in _ALL if c not in RESIDENT_COLUMNS)
 # Both columns of every index (odd and even key versions), always written.
 BLIND = tuple(index_column(name, v) for name in RESIDENT_INDEXES for v in (1, 2))
 _DATES = frozenset({"birth_date", "resident_since", "address_since", "notified_on", "removed_on"})
-INDEX_SOURCES: dict[str, tuple[str, ...]] = {
-    "individual_number": ("individual_number",),
-    "kana_birth": ("family_name_kana", "birth_date"),
-    "phone": ("phone",),
-    "juminhyo_code": ("juminhyo_code",),
-}
+INDEX_SOURCES: dict[str, tuple[str, ...]] = {i.name: i.sources for i in SPEC.blind_indexes}
 """The personal fields each blind index is computed from."""
 
 # Statement texts are assembled once, at import, from the fixed column lists
@@ -744,20 +739,6 @@ def missing_index_sql(name: str, version: int) -> str:
 
 
 _FIRST_ID = "00000000-0000-0000-0000-000000000000"
-
-
-@dataclass(slots=True)
-class IndexFill:
-    """What one batch of an index rotation did."""
-
-    filled: list[str]
-    """Ids that got their value under the new key."""
-    last: str | None
-    """The batch's highest id: the next batch starts after it (None: end of the table)."""
-    unreadable: list[str]
-    """Ids whose source fields did not decrypt (tampered or misplaced): left alone."""
-    empty: list[str]
-    """Ids whose source field holds nothing to index (e.g. an empty phone number)."""
 
 
 async def index_backlog(uow: TenantUnitOfWork, name: str, version: int, skip: list[str]) -> int:

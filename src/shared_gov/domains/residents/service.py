@@ -42,9 +42,9 @@ from shared_gov.domains.residents.models import (
     Resident,
 )
 from shared_gov.domains.residents.schemas import MoveCreate, ResidentCreate, ResidentSearch
+from shared_gov.domains.residents.spec import POLICY_FIELDS
 from shared_gov.errors import FieldError
 from shared_gov.policy import Access, FieldView
-from shared_gov.policy.purposes import POLICY_FIELDS
 from shared_gov.validation import EARLIEST_DATE
 
 SEARCH_LIMIT = 50
