@@ -20,9 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "t0009"
-# Another branch adds t0008 in parallel; whoever merges second re-chains this
-# revision onto the other (the two touch different tables).
-down_revision: str | None = "t0007"
+down_revision: str | None = "t0008"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
