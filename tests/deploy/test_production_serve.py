@@ -355,19 +355,27 @@ async def test_production_serve(deployment: Deployment) -> None:
         }
         assert not (server.metrics_dir / "counter_999999.db").exists()
 
-        # An operator onboards the town from its manifest, naming the town's IdP.
+        # An operator onboards the town from its manifest; outside development
+        # a manifest cannot name the town's IdP (separation of duties).
         idp = deployment.idp
         manifest = tomllib.loads((TENANTS_DIR / "kaga.toml").read_text(encoding="utf-8"))
-        manifest["issuer"] = {
-            "url": IDP,
-            "audience": IDP_AUDIENCE,
-            "jwks": idp.jwks(),
-            "algorithms": ["RS256"],
-        }
+        manifest.pop("issuer", None)
+        issuer = {"url": IDP, "audience": IDP_AUDIENCE, "jwks": idp.jwks(), "algorithms": ["RS256"]}
         op = {"Authorization": f"Bearer {deployment.operator}"}
+        refused = await http.post(
+            "/api/v1/tenants", json={**manifest, "issuer": issuer}, headers=op
+        )
+        assert refused.status_code == 409, refused.text
         r = await http.post("/api/v1/tenants", json=manifest, headers=op)
         assert r.status_code == 201, r.text
         assert r.json()["code"] == KAGA
+        # The town's information-policy office redeems the one-time code the
+        # operator handed over, registering its own IdP and first admin.
+        enrolled = await http.post(
+            f"/api/v1/tenants/{KAGA}/enrolment",
+            json={"code": r.json()["enrolment_code"], "first_admin": "k-0900", "issuer": issuer},
+        )
+        assert enrolled.status_code == 201, enrolled.text
 
         # Staff tokens come from the town's IdP; the README's flows follow.
         staff = idp.token("k-0001", "shimin", ["staff"])
