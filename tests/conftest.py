@@ -187,6 +187,13 @@ def tokens(issuer: BuiltinIssuer) -> dict[str, str]:
         "komatsu_admin": issuer.mint(
             subject="m-admin", tenant=KOMATSU, department="somu", roles=["admin"]
         ),
+        # Second admins: an issuer change takes two (four eyes).
+        "kaga_admin2": issuer.mint(
+            subject="k-admin-2", tenant=KAGA, department="somu", roles=["admin"]
+        ),
+        "komatsu_admin2": issuer.mint(
+            subject="m-admin-2", tenant=KOMATSU, department="somu", roles=["admin"]
+        ),
     }
 
 

@@ -219,10 +219,54 @@ def resident_url(code: str = KAGA) -> str:
     return f"/api/v1/tenants/{code}/residents/{uuid.uuid4()}"
 
 
-async def register(client: Any, operator: str, idp: TownIdp, **overrides: Any) -> Any:
-    return await client.put(
-        issuer_url(idp.tenant), json=idp.config(**overrides), headers=auth(operator, None)
+def pending_url(code: str, proposal_id: str | None = None, tail: str = "") -> str:
+    base = f"{issuer_url(code)}/pending"
+    return base if proposal_id is None else f"{base}/{proposal_id}{tail}"
+
+
+async def approve(client: Any, code: str, proposal: dict[str, Any], approver: str) -> Any:
+    """The second admin approves ``proposal`` (as read from a 202 or GET …/pending)."""
+    return await client.post(
+        pending_url(code, proposal["id"], "/approve"),
+        json={"digest": proposal["digest"]},
+        headers=auth(approver, None),
     )
+
+
+async def four_eyes(client: Any, code: str, proposed: Any, approver: str) -> Any:
+    """Approve the proposal a PUT/DELETE answered with (202); any other answer as is.
+
+    An issuer change takes two admins of the town: one proposes, a different one
+    approves. A town that is not enrolled yet registers its first issuer at once
+    (201, development only), so that answer is returned unchanged.
+    """
+    if proposed.status_code != 202:
+        return proposed
+    return await approve(client, code, proposed.json(), approver)
+
+
+async def register(
+    client: Any, admin: str, idp: TownIdp, *, approver: str, **overrides: Any
+) -> Any:
+    """Register ``idp`` the way a town does: ``admin`` proposes, ``approver`` approves.
+
+    The answer is the approval (200) or, for a town not enrolled yet, the
+    bootstrap registration (201).
+    """
+    proposed = await client.put(
+        issuer_url(idp.tenant), json=idp.config(**overrides), headers=auth(admin, None)
+    )
+    return await four_eyes(client, idp.tenant, proposed, approver)
+
+
+async def unregister(client: Any, code: str, admin: str, approver: str) -> Any:
+    """Remove the town's issuer: ``admin`` proposes, ``approver`` approves (200)."""
+    proposed = await client.delete(issuer_url(code), headers=auth(admin, None))
+    return await four_eyes(client, code, proposed, approver)
+
+
+REGISTERED = (200, 201)
+"""Approved (an enrolled town) or registered at once (a town not enrolled yet)."""
 
 
 @pytest.fixture(scope="session")
@@ -251,10 +295,10 @@ async def kaga_idp(
     idp = TownIdp(jwks_server, KAGA)
     idp.add_key("k1", 0)
     idp.publish("k1")
-    r = await register(client, tokens["kaga_admin"], idp)
-    assert r.status_code == 201, r.text
+    r = await register(client, tokens["kaga_admin"], idp, approver=tokens["kaga_admin2"])
+    assert r.status_code in REGISTERED, r.text
     yield idp
-    await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
+    await unregister(client, KAGA, tokens["kaga_admin"], tokens["kaga_admin2"])
 
 
 # --- the API ----------------------------------------------------------------
@@ -263,15 +307,24 @@ async def kaga_idp(
 async def test_put_get_delete_round_trip(
     client: Any, tokens: dict[str, str], jwks_server: JwksServer
 ) -> None:
-    """Kaga's admin registers Kaga's issuer (201), replaces it (200), reads it back
-    in the manifest's shape, removes it (204); afterwards GET and DELETE are 404."""
+    """Kaga's admins register Kaga's issuer, replace it (proposed 202, approved by the
+    second admin 200), read it back in the manifest's shape, remove it (proposed,
+    approved); afterwards GET and DELETE are 404."""
     idp = TownIdp(jwks_server, KAGA)
     headers = auth(tokens["kaga_admin"], None)
-    created = await register(client, tokens["kaga_admin"], idp)
-    assert created.status_code == 201, created.text
+    second = tokens["kaga_admin2"]
+    created = await register(client, tokens["kaga_admin"], idp, approver=second)
+    assert created.status_code in REGISTERED, created.text
     assert created.json()["tenant"] == KAGA
-    replaced = await register(client, tokens["kaga_admin"], idp, roles_claim="groups")
+    proposed = await client.put(
+        issuer_url(KAGA), json=idp.config(roles_claim="groups"), headers=headers
+    )
+    assert proposed.status_code == 202, proposed.text
+    assert proposed.json()["status"] == "pending"
+    assert (await client.get(issuer_url(KAGA), headers=headers)).json()["roles_claim"] == "roles"
+    replaced = await approve(client, KAGA, proposed.json(), second)
     assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["status"] == "approved"
     got = await client.get(issuer_url(KAGA), headers=headers)
     assert got.status_code == 200, got.text
     assert got.json() == {
@@ -285,8 +338,8 @@ async def test_put_get_delete_round_trip(
         "department_claim": "dept",
         "roles_claim": "groups",
     }
-    removed = await client.delete(issuer_url(KAGA), headers=headers)
-    assert removed.status_code == 204, removed.text
+    removed = await unregister(client, KAGA, tokens["kaga_admin"], second)
+    assert removed.status_code == 200, removed.text
     assert (await client.get(issuer_url(KAGA), headers=headers)).status_code == 404
     assert (await client.delete(issuer_url(KAGA), headers=headers)).status_code == 404
 
@@ -313,13 +366,13 @@ async def test_town_admin_manages_own_issuer_only(
         assert (
             await client.get(issuer_url(KAGA), headers=auth(komatsu_admin, None))
         ).status_code == 404
-        own = await client.put(issuer_url(KAGA), json=idp.config(), headers=auth(kaga_admin, None))
-        assert own.status_code == 201, own.text
+        own = await register(client, kaga_admin, idp, approver=tokens["kaga_admin2"])
+        assert own.status_code in REGISTERED, own.text
         assert (await client.get(issuer_url(KAGA), headers=auth(kaga_admin, None))).json()[
             "url"
         ] == idp.issuer
     finally:
-        await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
+        await unregister(client, KAGA, tokens["kaga_admin"], tokens["kaga_admin2"])
 
 
 _UNKNOWN_TOWN = "47999" + lgcode_check_digit("47999")
@@ -433,11 +486,12 @@ async def test_a_change_commits_a_notification(
             "shared_gov_policy", lambda *args: received.put_nowait(str(args[3]))
         )
         idp = TownIdp(jwks_server, KOMATSU)
-        r = await register(client, tokens["komatsu_admin"], idp)
-        assert r.status_code == 201, r.text
+        second = tokens["komatsu_admin2"]
+        r = await register(client, tokens["komatsu_admin"], idp, approver=second)
+        assert r.status_code in REGISTERED, r.text
         assert await asyncio.wait_for(received.get(), 5) == KOMATSU
-        r = await client.delete(issuer_url(KOMATSU), headers=auth(tokens["komatsu_admin"], None))
-        assert r.status_code == 204
+        r = await unregister(client, KOMATSU, tokens["komatsu_admin"], second)
+        assert r.status_code == 200
         assert await asyncio.wait_for(received.get(), 5) == KOMATSU
     finally:
         await conn.close()
@@ -635,8 +689,9 @@ async def test_town_roles_come_from_the_configured_claim(
     idp = TownIdp(jwks_server, KOMATSU, roles_claim="groups")
     idp.add_key("c1", 0)
     idp.publish("c1")
-    r = await register(client, tokens["komatsu_admin"], idp)
-    assert r.status_code == 201, r.text
+    second = tokens["komatsu_admin2"]
+    r = await register(client, tokens["komatsu_admin"], idp, approver=second)
+    assert r.status_code in REGISTERED, r.text
     try:
         admin = idp.mint("c1", groups=["admin", "operator"])
         r = await client.get(issuer_url(KOMATSU), headers=auth(admin, None))
@@ -646,7 +701,7 @@ async def test_town_roles_come_from_the_configured_claim(
         r = await client.get(issuer_url(KOMATSU), headers=auth(staff, None))
         assert r.status_code == 403, r.text
     finally:
-        await client.delete(issuer_url(KOMATSU), headers=auth(tokens["komatsu_admin"], None))
+        await unregister(client, KOMATSU, tokens["komatsu_admin"], second)
 
 
 async def test_inline_jwks_needs_no_fetch(
@@ -655,14 +710,21 @@ async def test_inline_jwks_needs_no_fetch(
     """An issuer registered with an inline JWKS verifies its tokens without any HTTP."""
     idp = TownIdp(jwks_server, KAGA)
     idp.add_key("inline-1", 0)
-    r = await register(client, tokens["kaga_admin"], idp, jwks_uri=None, jwks=_inline_jwks())
-    assert r.status_code == 201, r.text
+    r = await register(
+        client,
+        tokens["kaga_admin"],
+        idp,
+        approver=tokens["kaga_admin2"],
+        jwks_uri=None,
+        jwks=_inline_jwks(),
+    )
+    assert r.status_code in REGISTERED, r.text
     try:
         r = await client.get(resident_url(), headers=auth(idp.mint("inline-1")))
         assert r.status_code == 404, r.text
         assert idp.fetches() == 0
     finally:
-        await client.delete(issuer_url(KAGA), headers=auth(tokens["kaga_admin"], None))
+        await unregister(client, KAGA, tokens["kaga_admin"], tokens["kaga_admin2"])
 
 
 async def test_builtin_tokens_still_act_for_a_town_with_its_own_issuer(
@@ -847,8 +909,9 @@ async def test_the_writing_process_invalidates_before_answering(
     jwks_server: JwksServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """PUT and DELETE drop this process's cached issuers themselves before they answer,
-    so the caller's next request never races the notification."""
+    """The approval of a change (or a first registration) drops this process's cached
+    issuers itself before it answers, so the caller's next request never races the
+    notification; a mere proposal changes nothing and drops nothing."""
     verifier: TokenVerifier = app.state.services.verifier
     original = verifier.invalidate_issuers
     calls: list[str] = []
@@ -860,10 +923,15 @@ async def test_the_writing_process_invalidates_before_answering(
     # The ChangeListener holds the original bound method; only the handler sees the spy.
     monkeypatch.setattr(verifier, "invalidate_issuers", spy)
     idp = TownIdp(jwks_server, KAGA)
-    assert (await register(client, tokens["kaga_admin"], idp)).status_code == 201
+    second = tokens["kaga_admin2"]
+    registered = await register(client, tokens["kaga_admin"], idp, approver=second)
+    assert registered.status_code in REGISTERED
     assert calls == [KAGA]
     headers = auth(tokens["kaga_admin"], None)
-    assert (await client.delete(issuer_url(KAGA), headers=headers)).status_code == 204
+    proposed = await client.delete(issuer_url(KAGA), headers=headers)
+    assert proposed.status_code == 202
+    assert calls == [KAGA]
+    assert (await approve(client, KAGA, proposed.json(), second)).status_code == 200
     assert calls == [KAGA, KAGA]
 
 

@@ -30,6 +30,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from shared_gov import __version__, errors, policy
 from shared_gov.audit.auditor_controllers import AuditorController
 from shared_gov.audit.controllers import AuditController
+from shared_gov.audit.recorder import track_request
 from shared_gov.audit.sealer import Sealer
 from shared_gov.auth.controllers import IssuerController, WellKnownController
 from shared_gov.auth.issuer import builtin_issuer
@@ -53,7 +54,12 @@ from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy.controllers import TenantController
 from shared_gov.tenancy.registry import TenantRegistry
 from shared_gov.validation import duplicate_key, msgspec_error_to_field
-from shared_gov.web import BearerAuthenticationMiddleware, Services, provide_principal
+from shared_gov.web import (
+    BearerAuthenticationMiddleware,
+    Services,
+    audit_unrecorded,
+    provide_principal,
+)
 
 log = get_logger("shared_gov.http")
 
@@ -85,15 +91,15 @@ def _problem(exc: errors.DomainError, request: Request[Any, Any, Any]) -> Respon
 
 
 def _domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if not isinstance(exc, errors.DomainError):  # pragma: no cover - registered for it
-        return _internal_error_handler(request, exc)
-    return _problem(exc, request)
+    return _problem(problem_of(exc), request)
 
 
 def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Litestar's body/parameter validation -> 422 with JSON pointers, values removed."""
-    if not isinstance(exc, ValidationException):  # pragma: no cover - registered for it
-        return _internal_error_handler(request, exc)
+    return _problem(problem_of(exc), request)
+
+
+def _validation_problem(exc: ValidationException) -> errors.DomainError:
     problems: list[errors.FieldError] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
@@ -114,8 +120,8 @@ def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
             problems.append(errors.FieldError(f"/{where}/{key}", "invalid value"))
     if not problems:
         detail = "the request body is not valid JSON" if "JSON" in exc.detail else "invalid input"
-        return _problem(errors.bad_request(detail), request)
-    return _problem(errors.invalid(problems), request)
+        return errors.bad_request(detail)
+    return errors.invalid(problems)
 
 
 _SLUGS = {
@@ -128,8 +134,10 @@ _SLUGS = {
 
 
 def _http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for it
-        return _internal_error_handler(request, exc)
+    return _problem(problem_of(exc), request)
+
+
+def _http_problem(exc: HTTPException) -> errors.DomainError:
     status = exc.status_code
     slug = _SLUGS.get(status, "http")
     detail = {
@@ -139,38 +147,60 @@ def _http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
         413: "the request body is too large",
     }.get(status, "the request could not be processed" if status < 500 else "internal error")
     # RFC 9457 §3.1.3: the title does not change from occurrence to occurrence.
-    problem = errors.DomainError(
-        detail=detail, status=status, type_slug=slug, title=HTTPStatus(status).phrase.capitalize()
-    )
-    headers = dict(exc.headers or {})
-    return Response(
-        content=problem.problem(),
-        status_code=status,
-        media_type=errors.PROBLEM_JSON,
-        headers=headers,
+    return errors.DomainError(
+        detail=detail,
+        status=status,
+        type_slug=slug,
+        title=HTTPStatus(status).phrase.capitalize(),
+        headers=dict(exc.headers or {}),
     )
 
 
 def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    from shared_gov.db.engine import UNAVAILABLE_ERRORS
-
-    if isinstance(exc, asyncpg.QueryCanceledError):
-        # statement_timeout: e.g. waiting behind a lock another session holds.
-        return _problem(errors.unavailable("the database did not answer in time; retry"), request)
-    if isinstance(exc, UNAVAILABLE_ERRORS):
-        return _problem(errors.unavailable("the database is unreachable; retry"), request)
-    if isinstance(exc, KeyProviderError) and not isinstance(exc, WrapError):
+    problem = problem_of(exc)
+    if problem.type_slug == "internal":
+        # Log the type only: exception messages from drivers can quote values.
+        log.error("request.failed", error=type(exc).__name__)
+    elif isinstance(exc, KeyProviderError):
         # The HSM is unreachable (or lacks a key) on a path that called the
         # keyring directly (audit queries, sealing): the platform's fault.
         log.warning("key_provider.unavailable", error=type(exc).__name__)
-        return _problem(errors.unavailable("the key provider is unavailable; retry"), request)
+    return _problem(problem, request)
+
+
+def problem_of(exc: BaseException) -> errors.DomainError:
+    """The problem+json an exception is answered with (what every handler renders).
+
+    Pure: the exception handlers render it, and the audit hook records the
+    same status and reason the caller gets.
+    """
+    from shared_gov.db.engine import UNAVAILABLE_ERRORS
+
+    if isinstance(exc, errors.DomainError):
+        return exc
+    if isinstance(exc, ValidationException):
+        return _validation_problem(exc)
+    if isinstance(exc, HTTPException):
+        return _http_problem(exc)
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        # statement_timeout: e.g. waiting behind a lock another session holds.
+        return errors.unavailable("the database did not answer in time; retry")
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return errors.unavailable("the database is unreachable; retry")
+    if isinstance(exc, KeyProviderError) and not isinstance(exc, WrapError):
+        return errors.unavailable("the key provider is unavailable; retry")
     if isinstance(exc, RecursionError):
         # Litestar decodes untyped JSON recursively: "[[[[…" is bad input, not a bug.
-        return _problem(errors.bad_request("the request body is nested too deeply"), request)
-    # Log the type only: exception messages from drivers can quote values.
-    log.error("request.failed", error=type(exc).__name__)
-    problem = errors.DomainError("internal error", 500, "internal", "Internal error")
-    return _problem(problem, request)
+        return errors.bad_request("the request body is nested too deeply")
+    return errors.DomainError("internal error", 500, "internal", "Internal error")
+
+
+async def _audit_unrecorded(exc: Exception, scope: Scope) -> None:
+    """``after_exception``: the refusal or error a handler did not record (web.py)."""
+    problem = problem_of(exc)
+    # A 4xx as the caller sees it; a 5xx as it happened (failed_attempt tells
+    # an outage, which writes nothing, from an error, recorded by its type).
+    await audit_unrecorded(scope, problem if problem.status < 500 else exc)
 
 
 def request_context_middleware(app: ASGIApp) -> ASGIApp:
@@ -181,6 +211,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         structlog.contextvars.clear_contextvars()
+        track_request()  # counts this request's audit events (web.audit_unrecorded)
         # Ours always; the client's own id only as client_request_id (logs.py).
         request_id, client_id = request_ids(scope.get("headers", ()))
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -304,6 +335,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             HTTPException: _http_error_handler,
             Exception: _internal_error_handler,
         },
+        # Before the error response leaves: the event a handler did not write.
+        after_exception=[_audit_unrecorded],
         # Authentication runs before the body is parsed, so anonymous callers
         # get 401 and never make us decode their payloads.
         middleware=[

@@ -5,13 +5,21 @@ Controllers stay thin (DESIGN.md rule 1): they resolve the principal, enter
 the tenant scope and call a service. :func:`tenant_scope` refuses a caller
 from another town with the same 404 a missing tenant gets, before any
 database work, and binds the tenant code to the request's log context.
+
+Whatever a handler or scope did not record itself, :func:`audit_unrecorded`
+(the application's ``after_exception`` hook) does: every request under
+``/api/v1/tenants/{code}/`` that ends in a refusal or an error leaves exactly
+one event in that town's log (:data:`ROUTE_AUDIT` names its action).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import time
+import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,15 +29,25 @@ import asyncpg
 import structlog
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import Scope
 
 from shared_gov import errors, policy
 from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.audit.recorder import AuditEvent, record, record_apart, record_both
-from shared_gov.auth.failures import FailedLoginGate, report_failed_login
+from shared_gov.audit.recorder import (
+    AuditEvent,
+    record,
+    record_apart,
+    record_both,
+    written_in_request,
+)
+from shared_gov.auth.failures import FailedLoginGate, failed_login_actor, report_failed_login
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.verify import TokenRejected, TokenVerifier
+from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.crypto.providers import KeyProviderError, WrapError
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.db.engine import UNAVAILABLE_ERRORS, BindingCheckFailed
@@ -60,7 +78,7 @@ class Services:
     permissions: PermissionStore
 
 
-def services(request: Request[Any, Any, Any]) -> Services:
+def services(request: ASGIConnection[Any, Any, Any, Any]) -> Services:
     result: Services = request.app.state.services
     return result
 
@@ -150,7 +168,7 @@ async def access_for(
 
 
 def audit_actor(
-    request: Request[Any, Any, Any], principal: Principal, purpose: str | None
+    request: ASGIConnection[Any, Any, Any, Any], principal: Principal, purpose: str | None
 ) -> AuditActor:
     return AuditActor(
         subject=principal.subject,
@@ -164,7 +182,6 @@ def audit_actor(
     )
 
 
-_OUTCOMES = {403: "denied", 404: "not_found", 400: "denied"}
 _TERMS = agreements.TermsCache()
 """This process's cached agreement terms (verified in every request's binding)."""
 
@@ -239,8 +256,11 @@ def _named(subject: str | None) -> list[str]:
 
 
 def _refused(event: AuditEvent, exc: errors.DomainError) -> None:
-    # A refusal answered with 404 (under an agreement) is still a denial.
-    event.outcome = "denied" if exc.audit.get("reason") else _OUTCOMES.get(exc.status, "error")
+    # Every 4xx is a refusal: "not_found" for a plain 404, "denied" for the
+    # rest (400, 403, 409, a stale If-Match's 412, 422, 428...). A refusal
+    # answered with 404 (another town, under an agreement) is still a denial.
+    plain_404 = exc.status == 404 and not exc.audit.get("reason")
+    event.outcome = "not_found" if plain_404 else "denied"
     event.reason = str(exc.audit.get("reason") or exc.extra.get("reason") or exc.detail)
     event.policy_ids = list(exc.audit.get("policies") or exc.extra.get("policies", []))
 
@@ -423,3 +443,226 @@ def _obtained(event: AuditEvent, provider: str) -> AuditEvent:
         policy_ids=list(event.policy_ids),
         reason=f"{prefix}: {event.reason}" if event.reason else prefix,
     )
+
+
+# --- refusals and errors nobody recorded ---------------------------------------
+
+TENANT_ROUTES = "/api/v1/tenants/{code}/"
+"""Every route under this prefix leaves an event in the town's log, whatever happens."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAudit:
+    """What an event about a request on one route is called in the town's log."""
+
+    action: str
+    resource_type: str
+
+
+_T = TENANT_ROUTES
+ROUTE_AUDIT: dict[tuple[str, str], RouteAudit] = {
+    # The same actions the handlers' own scopes record, so that an auditor
+    # finds a refused attempt under the action a granted one has.
+    ("POST", _T + "residents"): RouteAudit("resident.register", "resident"),
+    ("POST", _T + "residents/one-stop-move-in"): RouteAudit(
+        "resident.move_in_from_town", "resident"
+    ),
+    ("POST", _T + "residents/search"): RouteAudit("resident.search", "resident"),
+    ("GET", _T + "residents/{resident_id}"): RouteAudit("resident.read", "resident"),
+    ("POST", _T + "residents/{resident_id}/moves"): RouteAudit("resident.move", "resident"),
+    ("PUT", _T + "residents/{resident_id}/support-measure"): RouteAudit(
+        "resident.protect", "resident"
+    ),
+    ("GET", _T + "residents/{resident_id}/history"): RouteAudit("resident.history", "resident"),
+    ("GET", _T + "residents/{resident_id}/access-log"): RouteAudit(
+        "resident.access_log", "resident"
+    ),
+    ("GET", _T + "households/{household_no}"): RouteAudit("household.read", "resident"),
+    ("GET", _T + "events"): RouteAudit("events.read", "event_feed"),
+    ("GET", _T + "audit/events"): RouteAudit("audit.query", "audit_log"),
+    ("GET", _T + "audit/analyses"): RouteAudit("audit.analyses", "audit_log"),
+    ("POST", _T + "audit/suppressions"): RouteAudit("audit.suppress", "audit_log"),
+    ("GET", _T + "audit/suppressions"): RouteAudit("audit.query", "audit_log"),
+    ("GET", _T + "audit/checkpoint"): RouteAudit("audit.checkpoint", "audit_log"),
+    ("GET", _T + "audit/proofs/inclusion"): RouteAudit("audit.proof", "audit_log"),
+    ("GET", _T + "audit/proofs/consistency"): RouteAudit("audit.proof", "audit_log"),
+    ("GET", _T + "departments"): RouteAudit("admin.department.list", "department"),
+    ("PUT", _T + "departments/{department}"): RouteAudit("admin.department", "department"),
+    ("GET", _T + "staff"): RouteAudit("admin.staff.list", "staff"),
+    ("GET", _T + "staff/{staff_id}"): RouteAudit("admin.staff.read", "staff"),
+    ("PUT", _T + "staff/{staff_id}"): RouteAudit("admin.staff", "staff"),
+    ("DELETE", _T + "staff/{staff_id}"): RouteAudit("admin.staff.delete", "staff"),
+    ("GET", _T + "staff/{staff_id}/explain"): RouteAudit("admin.staff.explain", "staff"),
+    ("GET", _T + "issuer"): RouteAudit("admin.issuer.read", "issuer"),
+    ("PUT", _T + "issuer"): RouteAudit("admin.issuer", "issuer"),
+    ("DELETE", _T + "issuer"): RouteAudit("admin.issuer.delete", "issuer"),
+    ("POST", _T + "enrolment"): RouteAudit("tenant.enrol", "enrolment"),
+}
+"""The audit action of every tenant-scoped route, by (method, path template).
+
+A route missing here is still recorded (action ``api.<handler name>``,
+resource type ``request``); tests/audit/test_refusal_coverage.py fails
+until it is added."""
+
+
+def route_audit(scope: Scope) -> RouteAudit:
+    """The action and resource type of the request's route (see :data:`ROUTE_AUDIT`)."""
+    template = str(scope.get("path_template") or "")
+    found = ROUTE_AUDIT.get((str(scope.get("method") or ""), template))
+    if found is not None:
+        return found
+    handler = scope.get("route_handler")
+    name = getattr(handler, "handler_name", None) or "unknown"
+    return RouteAudit(f"api.{name}", "request")
+
+
+ANONYMOUS_GATE_KEY = "anonymous_refusals"
+"""Where the process's gate for refusals of callers without a token lives on ``app.state``."""
+
+
+async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
+    """Record a request on a town's route that failed without recording it itself.
+
+    The application's ``after_exception`` hook: it runs after the handler
+    raised and before the error response is sent, so a refusal is in the
+    log before the caller learns of it (no record, no answer). ``exc`` is
+    the exception as the response will render it: a 4xx is a
+    :class:`errors.DomainError` (the app converts Litestar's own validation
+    and HTTP errors first); anything else is the original exception.
+
+    Covered: everything raised before a scope records — body and parameter
+    decoding and validation (400, 422), header checks (428, 412), refusals
+    of read-only administration and of the auditors' parameters — and
+    whatever a handler raises outside its scope. One event, in a transaction
+    of its own, only if nothing was written for the request yet
+    (:func:`written_in_request`), in the log of the town of the path when it
+    is on this deployment (an unknown code writes nothing, as before):
+
+    - actor: the caller; for a route without a token (enrolment) the failed
+      login's ``unauthenticated`` actor, within a per-process budget like the
+      failed logins' (a caller without a token must not be able to fill a
+      town's log);
+    - action and resource type from :data:`ROUTE_AUDIT`; the resident named
+      in the path (``resident_id``, when it is an id) as the subject;
+    - outcome and reason as :func:`failed_attempt` gives them: ``not_found``,
+      ``denied`` (every other 4xx, and a 404 for another town or an
+      operator), ``error`` (5xx, the exception's type only); an outage (503)
+      writes nothing. Reasons are our own texts: never a submitted value.
+
+    Not covered (recorded elsewhere or never): the authentication
+    middleware's refusals (401s, suspended people: :mod:`shared_gov.auth.failures`
+    and :func:`shared_gov.policy.permissions.admit` record them), requests
+    that match no route (no caller was identified), and routes outside a
+    town's path.
+    """
+    if scope["type"] != ScopeType.HTTP or written_in_request():
+        return
+    template = str(scope.get("path_template") or "")
+    handler = scope.get("route_handler")
+    if handler is None or not template.startswith(TENANT_ROUTES):
+        return
+    principal = scope.get("user")
+    if not isinstance(principal, Principal) and not _without_token(handler):
+        return  # the authentication middleware refused it (and reported it)
+    code = str((scope.get("path_params") or {}).get("code") or "")
+    if not is_valid_lgcode(code):
+        return
+    request: Request[Any, Any, Any] = Request(scope)
+    svc = services(request)
+    try:
+        names = await svc.registry.get(code)
+    except Exception as failed:  # the catalog is unreachable: nothing to write into
+        log.warning("audit.unrecorded", error=type(exc).__name__, audit_error=type(failed).__name__)
+        return
+    if names is None:
+        return
+    if isinstance(principal, Principal):
+        actor = audit_actor(request, principal, _known_purpose(request))
+        outsider = _outsider(principal, code)
+        if outsider and isinstance(exc, errors.DomainError) and not exc.audit.get("reason"):
+            # They got what anyone outside the town gets; the log says who it was.
+            exc.audit["reason"] = outsider if exc.status == 404 else f"{outsider}: {exc.detail}"
+    else:
+        client = request.client.host if request.client else None
+        gate = request.app.state.get(ANONYMOUS_GATE_KEY)
+        if not isinstance(gate, FailedLoginGate):
+            gate = request.app.state[ANONYMOUS_GATE_KEY] = FailedLoginGate()
+        if not gate.admit(client or "unknown", code):
+            return
+        actor = failed_login_actor(client, request.headers.get("user-agent"))
+    route = route_audit(scope)
+    rid = (scope.get("path_params") or {}).get("resident_id")
+    event = AuditEvent(
+        action=route.action,
+        resource_type=route.resource_type,
+        subjects=_named(_resident_id(rid)),
+    )
+    await record_failure(svc, names, actor, event, exc)
+
+
+def _without_token(handler: BaseRouteHandler) -> bool:
+    return bool(handler.opt.get("exclude_from_auth"))
+
+
+def _known_purpose(request: Request[Any, Any, Any]) -> str | None:
+    # A purpose the platform knows, or none: an arbitrary X-Purpose is the
+    # caller's text, and this record may be about a refusal of exactly that.
+    try:
+        return purpose_from_header(request.headers.get("x-purpose")).code
+    except errors.DomainError:
+        return None
+
+
+def _outsider(principal: Principal, code: str) -> str | None:
+    if principal.is_operator:
+        return "operators have no access to a town's own data"
+    if principal.tenant != code:
+        return "caller from another town"
+    return None
+
+
+def _resident_id(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+# --- query parameters ------------------------------------------------------------
+
+_QUERY_NAMES: weakref.WeakKeyDictionary[BaseRouteHandler, frozenset[str]] = (
+    weakref.WeakKeyDictionary()
+)
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
+
+
+async def known_query_only(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Guard: a query parameter the endpoint does not take is a 400, never ignored.
+
+    An ignored filter is a wrong answer that looks right: ``?resident=<id>``
+    on a search whose filter is ``subject`` returned the whole log. Put it
+    after the endpoint's authorisation guard, so that a caller who may not
+    use the endpoint learns nothing else. The response names the parameter
+    (only when it is a plain short name); the audit reason never does.
+    """
+    names = _QUERY_NAMES.get(handler)
+    if names is None:
+        model = handler.create_kwargs_model(dict.fromkeys(connection.path_params))  # type: ignore[arg-type]
+        names = _QUERY_NAMES[handler] = frozenset(
+            p.field_alias for p in model.expected_query_params
+        )
+    unknown = sorted(set(connection.query_params) - names)
+    if not unknown:
+        return
+    shown = [n for n in unknown if _SAFE_NAME.match(n)]
+    detail = "unknown query parameter" + ("s" if len(unknown) > 1 else "")
+    if shown:
+        detail += ": " + ", ".join(shown)
+    takes = ", ".join(sorted(names)) or "none"
+    exc = errors.bad_request(f"{detail}; this endpoint takes {takes}")
+    exc.audit["reason"] = "unknown query parameter"
+    raise exc

@@ -9,7 +9,11 @@
 
 Only the town's auditors may (Cedar action ``audit`` on ``AuditLog``): the
 town's other staff get 403 with the reason, other towns and operators 404.
-Auditors are audited too: every query, export, analysis and suppression is
+That is decided by a guard (:func:`auditors_only`), before any parameter or
+body is read: whoever may not ask gets the refusal, never a 400/422 about
+what they sent. Then a query parameter the endpoint does not take is a 400
+(:func:`shared_gov.web.known_query_only`): an ignored filter would return
+more than was asked for. Auditors are audited too: every query, export, analysis and suppression is
 an event in the town's log (resource type ``audit_log``), and so is every
 refused attempt. A search by resident names the resident in that event's
 subjects (hashed), so who looked whom up stays answerable.
@@ -24,7 +28,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 import structlog
 from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.handlers import BaseRouteHandler
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
@@ -39,7 +45,14 @@ from shared_gov.policy import Query, Resource
 from shared_gov.policy.access import denied
 from shared_gov.tenancy.names import TenantNames
 from shared_gov.validation import NO_NUL_PATTERN, NoNul
-from shared_gov.web import Services, audit_actor, record_failure, services
+from shared_gov.web import (
+    Services,
+    audit_actor,
+    known_query_only,
+    record_failure,
+    route_audit,
+    services,
+)
 
 AUDIT_PURPOSE = "kansa.audit"
 """Recorded as the purpose of auditors' own events: these endpoints serve no other."""
@@ -118,7 +131,7 @@ class SuppressionList(msgspec.Struct, kw_only=True):
 
 
 async def authorize_auditor(
-    request: Request[Any, Any, Any], principal: Principal, code: str, action: str
+    request: ASGIConnection[Any, Any, Any, Any], principal: Principal, code: str, action: str
 ) -> tuple[Services, TenantNames, AuditActor]:
     """The town's auditors pass; anyone else is refused, and the refusal is recorded.
 
@@ -150,6 +163,41 @@ async def authorize_auditor(
             await record_failure(svc, names, actor, event, exc)
         raise
     return svc, names, actor
+
+
+_AUTHORIZED = "auditor"
+"""Where :func:`auditors_only` leaves the authorised caller on the request's state."""
+
+
+async def auditors_only(
+    connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
+) -> None:
+    """Guard of every auditor endpoint: :func:`authorize_auditor` before anything else.
+
+    Litestar runs guards before it decodes parameters and bodies, so a
+    caller who is not the town's auditor gets the 403/404 (recorded as
+    always), never a validation error about what they sent. The action is
+    the route's (:data:`shared_gov.web.ROUTE_AUDIT`); a search asking for an
+    export is ``audit.export``.
+    """
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):  # pragma: no cover - authenticated routes
+        raise errors.unauthorized()
+    action = route_audit(connection.scope).action
+    if action == "audit.query" and connection.query_params.get("format", "json") != "json":
+        action = "audit.export"
+    code = str(connection.path_params["code"])
+    connection.state[_AUTHORIZED] = await authorize_auditor(connection, principal, code, action)
+
+
+def authorized(request: Request[Any, Any, Any]) -> tuple[Services, TenantNames, AuditActor]:
+    """What :func:`auditors_only` established for this request."""
+    found: tuple[Services, TenantNames, AuditActor] = request.state[_AUTHORIZED]
+    return found
+
+
+AUDITOR_GUARDS = (auditors_only, known_query_only)
+"""Who first, then what: the order matters (see the module docstring)."""
 
 
 async def _record(svc: Services, names: TenantNames, actor: AuditActor, event: AuditEvent) -> None:
@@ -184,6 +232,7 @@ def _time_of_day(value: str | None, default: time, name: str) -> time:
 class AuditorController(Controller):
     path = "/api/v1/tenants/{code:str}/audit"
     tags = ("audit",)
+    guards = AUDITOR_GUARDS
 
     @get(
         "/events",
@@ -216,9 +265,7 @@ class AuditorController(Controller):
         export: Annotated[Literal["json", "csv", "jsonl"], QueryParameter(name="format")] = "json",
     ) -> Response[Any]:
         streamed = export != "json"
-        svc, names, audit = await authorize_auditor(
-            request, principal, code, "audit.export" if streamed else "audit.query"
-        )
+        svc, names, audit = authorized(request)
         resident_id = queries.parse_resident_id(subject, "/query/subject") if subject else None
         flt = queries.EventFilter(
             actor=actor,
@@ -235,7 +282,8 @@ class AuditorController(Controller):
             until=queries.parse_instant(until, "to"),
             resource_type=resource_type,
         )
-        cursor = queries.Cursor.decode(after) if after else None
+        # An empty ?after= is a malformed cursor, not "from the beginning".
+        cursor = queries.Cursor.decode(after) if after is not None else None
         descending = order == "desc"
         event = AuditEvent(
             action="audit.export" if streamed else "audit.query",
@@ -289,7 +337,7 @@ class AuditorController(Controller):
         ] = analyses.BULK_RESIDENTS,
         denial_threshold: Annotated[int, QueryParameter(ge=1, le=BIGINT_MAX)] = analyses.DENIALS,
     ) -> analyses.AnalysisReport:
-        svc, names, audit = await authorize_auditor(request, principal, code, "audit.analyses")
+        svc, names, audit = authorized(request)
         start, end = _window(
             queries.parse_instant(since, "from"), queries.parse_instant(until, "to")
         )
@@ -323,7 +371,7 @@ class AuditorController(Controller):
         code: TenantCode,
         data: JSONBody[SuppressionIn],
     ) -> SuppressionOut:
-        svc, names, audit = await authorize_auditor(request, principal, code, "audit.suppress")
+        svc, names, audit = authorized(request)
         keys = await svc.db.town_keys(code)
 
         async def recorded(conn: Any, count: int) -> None:
@@ -350,7 +398,7 @@ class AuditorController(Controller):
         principal: NamedDependency[Principal],
         code: TenantCode,
     ) -> SuppressionList:
-        svc, names, audit = await authorize_auditor(request, principal, code, "audit.query")
+        svc, names, audit = authorized(request)
         rows = await suppressions.current(svc.db, code)
         today = now_jst().date()
         await _record(

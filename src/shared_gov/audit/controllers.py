@@ -11,8 +11,11 @@ who may ask (action ``audit`` on the town's ``AuditLog``: its auditors); the
 town's other staff get 403 with the reason, other towns and operators 404.
 Every refusal is a denied event in the town's log (actions
 ``audit.checkpoint`` and ``audit.proof``, resource type ``audit_log``), as for
-the auditors' other endpoints; granted reads of checkpoints and proofs hold
-no personal data and are not recorded.
+the auditors' other endpoints: the caller's, by the same guards (who first,
+then unknown query parameters), and the parameters' (a missing or malformed
+one, an event not in the tree, a size beyond it) by the application's last
+resort (:func:`shared_gov.web.audit_unrecorded`). Granted reads of
+checkpoints and proofs hold no personal data and are not recorded.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from litestar.params import PathParameter, QueryParameter
 
 from shared_gov import errors, policy
 from shared_gov.audit import tlog
-from shared_gov.audit.auditor_controllers import authorize_auditor
+from shared_gov.audit.auditor_controllers import AUDITOR_GUARDS
 from shared_gov.auth.principal import Principal
 from shared_gov.policy import Query, Resource
 from shared_gov.policy.access import denied
@@ -99,15 +102,10 @@ def authorize_audit(principal: Principal, tenant_code: str) -> None:
         raise denied(decision)
 
 
-async def _authorized(
-    request: Request[Any, Any, Any], principal: Principal, code: str, action: str
-) -> None:
-    await authorize_auditor(request, principal, code, action)
-
-
 class AuditController(Controller):
     path = "/api/v1/tenants/{code:str}/audit"
     tags = ("audit",)
+    guards = AUDITOR_GUARDS
 
     @get("/checkpoint", summary="The town's latest signed checkpoint (auditors)")
     async def checkpoint(
@@ -116,7 +114,6 @@ class AuditController(Controller):
         principal: NamedDependency[Principal],
         code: TenantCode,
     ) -> CheckpointOut:
-        await _authorized(request, principal, code, "audit.checkpoint")
         async with services(request).db.catalog() as conn:
             head = await tlog.latest_checkpoint(conn, code, with_subtrees=True)
         if head is None:
@@ -131,7 +128,6 @@ class AuditController(Controller):
         code: TenantCode,
         event: Annotated[uuid.UUID, QueryParameter(description="event id")],
     ) -> InclusionOut:
-        await _authorized(request, principal, code, "audit.proof")
         async with services(request).db.catalog() as conn:
             proof = await tlog.inclusion(conn, code, event)
         if proof is None:
@@ -147,7 +143,6 @@ class AuditController(Controller):
         first: Annotated[int, QueryParameter(ge=1, description="the older tree size")],
         second: Annotated[int, QueryParameter(ge=1, description="the newer tree size")],
     ) -> ConsistencyOut:
-        await _authorized(request, principal, code, "audit.proof")
         if first > second:
             raise errors.bad_request("first must not exceed second")
         async with services(request).db.catalog() as conn:

@@ -11,6 +11,7 @@ nobody.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +59,39 @@ class Actor:
     purpose: str | None
 
 
+_WRITTEN: ContextVar[list[int] | None] = ContextVar("audit_written", default=None)
+"""The current request's count of events written (a box, so that tasks the
+request starts, which run in a copy of its context, count into the same one)."""
+
+
+def track_request() -> None:
+    """Start counting the events the current request writes (one box per request).
+
+    The HTTP middleware calls this first thing; outside a request (command
+    line jobs, the sealer) nothing is counted.
+    """
+    _WRITTEN.set([0])
+
+
+def written_in_request() -> int:
+    """How many events the current request wrote (or tried to write) so far.
+
+    Every writer of this module — :func:`record`, :func:`record_apart`,
+    :func:`record_as_town`, and through them the scopes' failure records and
+    the administrative changes — counts here. The last-resort refusal record
+    (:func:`shared_gov.web.audit_unrecorded`) reads it: a request whose
+    handler already recorded its outcome gets no second event.
+    """
+    box = _WRITTEN.get()
+    return box[0] if box is not None else 0
+
+
 def _payload(keys_hash: Any, actor: Actor, event: AuditEvent) -> dict[str, Any]:
+    box = _WRITTEN.get()
+    if box is not None:
+        # Counted when the write is attempted: a write that then fails fails
+        # the request (no record, no answer), and must not be tried again.
+        box[0] += 1
     # A dict: the connection's jsonb codec encodes it (a str would become a
     # JSON string scalar).
     context = structlog.contextvars.get_contextvars()

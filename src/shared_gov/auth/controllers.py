@@ -1,14 +1,17 @@
 """Identity endpoints: discovery and JWKS of the built-in issuer, and a town's
-own issuer (``/api/v1/tenants/{code}/issuer``)."""
+own issuer (``/api/v1/tenants/{code}/issuer``) with its four-eyes changes
+(``…/issuer/pending``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
+import msgspec
 import structlog
-from litestar import Controller, Request, Response, delete, get, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import Body, PathParameter
+from litestar.params import Body, JSONBody, PathParameter
 
 from shared_gov import errors
 from shared_gov.auth import issuers
@@ -61,6 +64,54 @@ def _out(code: str, config: IssuerConfig) -> IssuerOut:
     return IssuerOut(tenant=code, **issuers.to_json(config))
 
 
+class ProposalOut(msgspec.Struct, kw_only=True):
+    """A proposed change of the town's issuer (four eyes: another admin approves it)."""
+
+    id: str
+    tenant: str
+    kind: Literal["replace", "delete"]
+    issuer: IssuerConfig | None
+    """The proposed issuer; null when the proposal removes the issuer."""
+    before: IssuerConfig | None
+    """The issuer in effect when the change was proposed."""
+    digest: str
+    """SHA-256 of the proposal; an approval names it."""
+    proposed_by: str
+    proposed_at: datetime
+    expires_at: datetime
+    status: str
+    """pending, approved, rejected, withdrawn, replaced, expired or void."""
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class ApprovalIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    digest: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
+    """The ``digest`` of the proposal as the approver read it."""
+
+
+ProposalId = Annotated[
+    str, PathParameter(description="the proposal's id", min_length=1, max_length=64)
+]
+
+
+def _proposal_out(proposal: issuers.Proposal) -> ProposalOut:
+    return ProposalOut(
+        id=proposal.id,
+        tenant=proposal.tenant,
+        kind=proposal.kind,
+        issuer=proposal.config,
+        before=proposal.base,
+        digest=proposal.digest,
+        proposed_by=proposal.proposed_by,
+        proposed_at=proposal.proposed_at,
+        expires_at=proposal.expires_at,
+        status=proposal.status,
+        decided_by=proposal.decided_by,
+        decided_at=proposal.decided_at,
+    )
+
+
 class IssuerController(Controller):
     """A town's own OpenID Connect issuer (the town's admins only).
 
@@ -70,6 +121,12 @@ class IssuerController(Controller):
     ``roles_claim`` names. Every change and every refused attempt is an event
     in the town's audit log; operators get 404 (they never change a town's
     identity: docs/separation-of-duties.md).
+
+    Four eyes: once a town is enrolled, ``PUT`` and ``DELETE`` only *propose*
+    (202, the pending proposal with its id, digest and expiry); a different
+    admin of the town approves it (``POST …/pending/{id}/approve`` with the
+    digest) and only then does it take effect. ``DELETE …/pending/{id}``
+    withdraws (the proposer) or rejects (another admin) it.
     """
 
     path = "/api/v1/tenants/{code:str}/issuer"
@@ -85,14 +142,23 @@ class IssuerController(Controller):
         _authorize(principal, code)
         return _out(code, await issuers.get_issuer(services(request).db, code))
 
-    @put("/", summary="Register or replace the town's own token issuer")
+    @put(
+        "/",
+        summary="Propose a new issuer for the town (four eyes), or register the first one",
+        description=(
+            "An enrolled town's change is only proposed: 202 with the pending proposal, "
+            "which another admin of the town approves. A town that is not enrolled and has "
+            "no issuer registers it at once (201; development only — elsewhere the town "
+            "enrols with its code)."
+        ),
+    )
     async def put_issuer(
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         code: TenantCode,
         data: IssuerBody,
-    ) -> Response[IssuerOut]:
+    ) -> Response[IssuerOut | ProposalOut]:
         structlog.contextvars.bind_contextvars(tenant=code)
         if not is_valid_lgcode(code):
             raise errors.not_found()
@@ -108,19 +174,28 @@ class IssuerController(Controller):
             requested=_requested(data),
         ) as actor:
             config = await validated_issuer(svc, data)
-            created = await issuers.put_issuer(svc.db, code, config, actor)
-        # The NOTIFY reaches the other workers; this one must not wait for it.
-        svc.verifier.invalidate_issuers(code)
-        log.info("issuer.registered", tenant=code, created=created)
-        return Response(_out(code, config), status_code=201 if created else 200)
+            proposal = await issuers.propose(
+                svc.db, code, "replace", config, actor, bootstrap=svc.settings.is_dev
+            )
+        if proposal is None:
+            # The NOTIFY reaches the other workers; this one must not wait for it.
+            svc.verifier.invalidate_issuers(code)
+            log.info("issuer.registered", tenant=code)
+            return Response(_out(code, config), status_code=201)
+        log.info("issuer.proposed", tenant=code)
+        return Response(_proposal_out(proposal), status_code=202)
 
-    @delete("/", summary="Remove the town's own token issuer", status_code=204)
+    @delete(
+        "/",
+        summary="Propose removing the town's own token issuer (four eyes)",
+        status_code=202,
+    )
     async def delete_issuer(
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         code: TenantCode,
-    ) -> None:
+    ) -> ProposalOut:
         structlog.contextvars.bind_contextvars(tenant=code)
         if not is_valid_lgcode(code):
             raise errors.not_found()
@@ -135,9 +210,87 @@ class IssuerController(Controller):
             target=code,
             requested=None,
         ) as actor:
-            await issuers.delete_issuer(svc.db, code, actor)
-        svc.verifier.invalidate_issuers(code)
-        log.info("issuer.removed", tenant=code)
+            proposal = await issuers.propose(svc.db, code, "delete", None, actor, bootstrap=False)
+        if proposal is None:  # pragma: no cover - a removal is never a bootstrap
+            raise errors.not_found("the town has no issuer of its own")
+        log.info("issuer.proposed", tenant=code)
+        return _proposal_out(proposal)
+
+    @get("/pending", summary="The town's pending issuer change, if any")
+    async def get_pending(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+    ) -> ProposalOut:
+        _authorize(principal, code)
+        return _proposal_out(await issuers.pending(services(request).db, code))
+
+    @post(
+        "/pending/{proposal_id:str}/approve",
+        summary="Approve another admin's issuer change: it takes effect now",
+        status_code=200,
+    )
+    async def approve(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        proposal_id: ProposalId,
+        data: JSONBody[ApprovalIn],
+    ) -> ProposalOut:
+        structlog.contextvars.bind_contextvars(tenant=code)
+        if not is_valid_lgcode(code):
+            raise errors.not_found()
+        svc = services(request)
+        async with administering(
+            request,
+            principal,
+            code,
+            "issuer",
+            action="admin.issuer.approve",
+            resource_type="issuer",
+            target=code,
+            requested={"proposal": proposal_id[:64], "digest": data.digest},
+        ) as actor:
+            try:
+                proposal = await issuers.approve(
+                    svc.db, code, proposal_id, data.digest, actor, principal
+                )
+            finally:
+                # A voided proposal commits too; either way this worker reloads.
+                svc.verifier.invalidate_issuers(code)
+        log.info("issuer.approved", tenant=code)
+        return _proposal_out(proposal)
+
+    @delete(
+        "/pending/{proposal_id:str}",
+        summary="Withdraw (the proposer) or reject (another admin) a pending issuer change",
+        status_code=204,
+    )
+    async def cancel(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        code: TenantCode,
+        proposal_id: ProposalId,
+    ) -> None:
+        structlog.contextvars.bind_contextvars(tenant=code)
+        if not is_valid_lgcode(code):
+            raise errors.not_found()
+        svc = services(request)
+        async with administering(
+            request,
+            principal,
+            code,
+            "issuer",
+            action="admin.issuer.cancel",
+            resource_type="issuer",
+            target=code,
+            requested={"proposal": proposal_id[:64]},
+        ) as actor:
+            status = await issuers.cancel(svc.db, code, proposal_id, actor, principal.subject)
+        log.info("issuer.proposal_ended", tenant=code, status=status)
 
 
 def _requested(data: object) -> object:

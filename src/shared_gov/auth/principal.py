@@ -21,6 +21,12 @@ class Principal:
     department: str | None
     roles: frozenset[str]
     amr: frozenset[str]
+    issuer_fingerprint: str | None = None
+    """The configuration of the town issuer that verified the token
+    (:func:`~shared_gov.auth.registry.fingerprint`); None for the built-in
+    issuer. Four-eyes approvals compare it with the issuer in effect, so a
+    token verified by a configuration that has just been replaced approves
+    nothing."""
 
     @property
     def is_operator(self) -> bool:

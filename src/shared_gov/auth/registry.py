@@ -370,7 +370,8 @@ class IssuerEntry:
     fingerprint: str = field(repr=False)
 
 
-def _fingerprint(row: Mapping[str, Any]) -> str:
+def fingerprint(row: Mapping[str, Any]) -> str:
+    """A ``catalog.issuers`` row's configuration as one string (equal iff unchanged)."""
     return json.dumps(
         [
             row["issuer"],
@@ -455,19 +456,19 @@ class IssuerRegistry:
         previous = self._entries
         entries: dict[str, IssuerEntry] = {}
         for row in rows:
-            fingerprint = _fingerprint(row)
+            configuration = fingerprint(row)
             old = previous.get(row["issuer"])
-            if old is not None and old.fingerprint == fingerprint:
+            if old is not None and old.fingerprint == configuration:
                 entries[old.issuer] = old
                 continue
-            entry = self._build(row, fingerprint)
+            entry = self._build(row, configuration)
             if entry is not None:
                 entries[entry.issuer] = entry
         self._entries = entries
         self._loaded_generation = generation
         self._loaded_at = self.policy.clock()
 
-    def _build(self, row: Mapping[str, Any], fingerprint: str) -> IssuerEntry | None:
+    def _build(self, row: Mapping[str, Any], configuration: str) -> IssuerEntry | None:
         tenant = str(row["tenant_code"]).strip()
         problems: list[errors.FieldError]
         try:
@@ -503,5 +504,5 @@ class IssuerRegistry:
             department_claim=config.department_claim,
             roles_claim=config.roles_claim,
             keys=JwksSource(tenant, uri=config.jwks_uri, inline=inline, policy=self.policy),
-            fingerprint=fingerprint,
+            fingerprint=configuration,
         )

@@ -456,4 +456,4 @@ def _principal_for_town(entry: IssuerEntry, claims: dict[str, Any]) -> Principal
     roles = frozenset(roles_claim) & TOWN_ROLES
     if not roles:
         return None
-    return Principal(staff, entry.tenant, dept, roles, frozenset(amr_claim))
+    return Principal(staff, entry.tenant, dept, roles, frozenset(amr_claim), entry.fingerprint)

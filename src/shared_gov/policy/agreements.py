@@ -23,7 +23,7 @@ agreement's status and terms before and after (``reason``, as JSON): no
 record, no change. Terms name towns, departments, purposes and fields, never
 a resident.
 
-An agreement is made with an *incarnation* of each town (catalog c0013): a
+An agreement is made with an *incarnation* of each town (catalog c0014): a
 town code offboarded and onboarded again is a new town and inherits nothing.
 Offboarding revokes every agreement the town is party to
 (:func:`revoke_all`, in the offboarding's transaction, audited in both

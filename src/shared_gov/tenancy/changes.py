@@ -38,14 +38,18 @@ log = get_logger(__name__)
 
 
 def change_event(
-    action: str, resource_type: str, target: str, before: object, after: object
+    action: str, resource_type: str, target: str, before: object, after: object, **extra: object
 ) -> AuditEvent:
-    """An accepted change with the permission before and after it."""
+    """An accepted change with the permission before and after it.
+
+    ``extra`` adds keys of the change's own (a proposal's id and digest, who
+    proposed and who approved a four-eyes change).
+    """
     return AuditEvent(
         action=action,
         resource_type=resource_type,
         outcome="allowed",
-        reason=_compact({"target": target, "before": before, "after": after}),
+        reason=_compact({**extra, "target": target, "before": before, "after": after}),
     )
 
 

@@ -174,7 +174,7 @@ class TenantController(Controller):
             client = request.client.host if request.client else "unknown"
             if not gate.admit(client, code):
                 raise errors.forbidden("too many enrolment attempts; wait a minute")
-            await enrolment.refuse(svc.db, code, data.code, data.first_admin, actor)
+            await enrolment.refuse(svc.db, code, data.code, actor)
         config = await validated_issuer(svc, data.issuer)
         await enrolment.redeem(svc.db, code, data.code, config, data.first_admin, actor)
         svc.verifier.invalidate_issuers(code)

@@ -16,10 +16,10 @@ enrolled by that too.
 
 Every issue, redemption and refusal is an event in the town's audit log (see
 :mod:`.changes`). Whoever holds the code is recorded as the fixed actor
-:data:`ACTOR` (the caller is nobody the town knows yet); the first admin a
-refused attempt *claimed* appears only in the event's reason, as
-``claimed_first_admin`` (printable, at most 64 characters): data an attacker
-chose, never an actor.
+:data:`ACTOR` (the caller is nobody the town knows yet). A refused attempt
+does not record the first admin it claimed at all: an attacker's chosen text
+(a name, someone to frame) has no place in the town's log, as an actor or
+as data. An accepted one records the first admin it registered.
 
 The endpoint checks the code first (:func:`code_matches`: SHA-256 of the
 code against the stored hash, constant-time) and only a failure counts
@@ -50,7 +50,6 @@ from shared_gov.tenancy.manifest import IssuerConfig
 CODE_TTL = timedelta(hours=72)
 ACTOR = "enrolment"
 """The audit actor of every redemption attempt: not the admin the caller claims to be."""
-CLAIMED_MAX = 64
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.tenant.' || $1::text, 0))"
 
 
@@ -116,11 +115,6 @@ async def _state(conn: asyncpg.Connection, tenant: str) -> asyncpg.Record | None
     )
 
 
-def claimed(first_admin: str) -> str:
-    """A caller-chosen subject as an event may quote it: printable, length-limited."""
-    return "".join(c for c in first_admin if c.isprintable())[:CLAIMED_MAX]
-
-
 def _refusal(state: asyncpg.Record | None, code: str) -> tuple[int, str] | None:
     """Why ``code`` cannot enrol the town in ``state`` (None: it can)."""
     if state is None:
@@ -149,12 +143,12 @@ async def code_matches(db: Database, tenant: str, code: str) -> bool:
     return _refusal(state, code) is None
 
 
-async def refuse(db: Database, tenant: str, code: str, first_admin: str, actor: Actor) -> NoReturn:
+async def refuse(db: Database, tenant: str, code: str, actor: Actor) -> NoReturn:
     """Record and raise the refusal of a code :func:`code_matches` did not accept."""
     async with db.catalog() as conn:
         state = await _state(conn, tenant)
     refusal = _refusal(state, code) or (403, "wrong enrolment code")
-    await _refuse(db, tenant, {"claimed_first_admin": claimed(first_admin)}, refusal, actor)
+    await _refuse(db, tenant, {"enrolment": "refused"}, refusal, actor)
 
 
 async def _refuse(
@@ -247,7 +241,8 @@ async def redeem(
     # Local import: auth.issuers uses this module (mark_enrolled, issuer_summary).
     from shared_gov.auth.issuers import replace_issuer
 
-    requested = {"issuer": issuer_summary(config), "claimed_first_admin": claimed(first_admin)}
+    # Not the claimed first admin: see the module docstring.
+    requested = {"issuer": issuer_summary(config)}
     async with db.catalog() as conn:
         await conn.execute(_LOCK, tenant)
         state = await _state(conn, tenant)

@@ -279,7 +279,7 @@ async def offboard(db: Database, code: str, export_dir: Path, actor: Actor | Non
     Every agreement the town is party to is revoked in the first transaction,
     with the status change (:func:`agreements.revoke_all`: an event in the
     other party's log too), and again in the last one for any that raced it;
-    a re-created town is a new incarnation and inherits none (catalog c0013).
+    a re-created town is a new incarnation and inherits none (catalog c0014).
     Pending one-stop move-outs of other towns to this town are bound to this
     incarnation (tenant t0008) and never confirmable by a later one.
     """

@@ -168,7 +168,6 @@ class ResidentController(Controller):
         if_match: IfMatch = None,
         purpose: Purpose = None,
     ) -> Response[ResidentOut]:
-        expected = service.parse_if_match(if_match)
         async with tenant_scope(
             request,
             principal,
@@ -177,6 +176,9 @@ class ResidentController(Controller):
             "resident.move",
             subject=service.subject_of(resident_id),
         ) as (uow, access):
+            # Inside the scope: another town gets its 404 first, and a missing
+            # or malformed If-Match is recorded like any other refusal.
+            expected = service.parse_if_match(if_match)
             resident, view = await service.move(uow, access, resident_id, data, expected)
         return _with_etag(resident, view)
 
@@ -194,7 +196,6 @@ class ResidentController(Controller):
         if_match: IfMatch = None,
         purpose: Purpose = None,
     ) -> Response[ResidentOut]:
-        expected = service.parse_if_match(if_match)
         async with tenant_scope(
             request,
             principal,
@@ -203,6 +204,7 @@ class ResidentController(Controller):
             "resident.protect",
             subject=service.subject_of(resident_id),
         ) as (uow, access):
+            expected = service.parse_if_match(if_match)
             resident, view = await service.set_support_measure(
                 uow, access, resident_id, data.active, expected
             )

@@ -20,6 +20,10 @@ resident, in their access report — can tell which of the town's systems
 were told of a change, and when. That costs one insert in the read's own
 transaction, and only for pages that returned events: empty polls disclose
 nothing and would otherwise be most of the log. Refusals are always recorded.
+
+Who may read is decided by a guard, before any parameter is decoded (another
+town learns nothing, not even whether its cursor would have parsed); then a
+query parameter the feed does not take is a 400, never silently ignored.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from typing import Annotated, Any
 import msgspec
 import structlog
 from litestar import Controller, Request, get
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.handlers import BaseRouteHandler
 from litestar.params import PathParameter, QueryParameter
 
 from shared_gov import errors, policy
@@ -40,7 +46,7 @@ from shared_gov.auth.principal import Principal
 from shared_gov.domains.residents import events
 from shared_gov.policy import Query, Resource
 from shared_gov.tenancy.names import TenantNames
-from shared_gov.web import Services, audit_actor, record_failure, services
+from shared_gov.web import Services, audit_actor, known_query_only, record_failure, services
 
 __all__ = ["ACTION", "RESOURCE", "EventController", "authorize_reader"]
 
@@ -81,7 +87,7 @@ class EventPage(msgspec.Struct, kw_only=True):
 
 
 async def authorize_reader(
-    request: Request[Any, Any, Any], principal: Principal, code: str
+    request: ASGIConnection[Any, Any, Any, Any], principal: Principal, code: str
 ) -> tuple[Services, TenantNames, AuditActor]:
     """Let the town's integrations and admins in; record and raise any refusal."""
     structlog.contextvars.bind_contextvars(tenant=code)
@@ -113,9 +119,24 @@ async def authorize_reader(
     return svc, names, actor
 
 
+_AUTHORIZED = "event_reader"
+
+
+async def readers_only(
+    connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
+) -> None:
+    """Guard: :func:`authorize_reader` before any parameter is decoded."""
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):  # pragma: no cover - authenticated routes
+        raise errors.unauthorized()
+    code = str(connection.path_params["code"])
+    connection.state[_AUTHORIZED] = await authorize_reader(connection, principal, code)
+
+
 class EventController(Controller):
     path = "/api/v1/tenants/{code:str}/events"
     tags = ("events",)
+    guards = (readers_only, known_query_only)
 
     @get(
         "/",
@@ -140,10 +161,9 @@ class EventController(Controller):
             QueryParameter(name="type", description="only these types (repeatable)"),
         ] = None,
     ) -> EventPage:
-        svc, names, actor = await authorize_reader(request, principal, code)
-        # Input is checked after the caller: another town learns nothing,
-        # not even whether its cursor would have parsed.
-        cursor = events.Cursor.decode(after, code) if after else None
+        svc, names, actor = request.state[_AUTHORIZED]
+        # An empty ?after= is a malformed cursor, not "from the start".
+        cursor = events.Cursor.decode(after, code) if after is not None else None
         wanted = events.parse_kinds(kinds)
         try:
             async with svc.db.tenant(names) as uow:

@@ -1,7 +1,7 @@
 """A move-out names its destination's incarnation, not only its town code.
 
 A pending one-stop move-out named the new town by its code (``to_town``). A
-code offboarded and onboarded again is a new town (catalog c0012/c0013): it
+code offboarded and onboarded again is a new town (catalog c0012/c0014): it
 must never confirm, nor read under the standing move agreement, a move
 registered while its predecessor existed (review finding C1). So the old
 town records, with the move-out, the destination's incarnation at that

@@ -24,12 +24,12 @@ database too, so that nothing a past incarnation agreed can apply to a new one:
   A move-out records its destination's incarnation with it (tenant t0008).
 - Existing agreements in force with an offboarded party, or made before a
   party's current incarnation began (its first audit event), are revoked by a
-  new version (``changed_by`` ``migration c0013``): the state a correct
+  new version (``changed_by`` ``migration c0014``): the state a correct
   offboarding would have left. Not in the towns' logs (a migration has no
   actor and an offboarded town no role); the version rows are the record.
 
-Revision ID: c0013
-Revises: c0012
+Revision ID: c0014
+Revises: c0013
 Create Date: 2026-11-28
 """
 
@@ -37,9 +37,9 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "c0013"
+revision: str = "c0014"
 # The lead re-chains this if another catalog revision lands before it.
-down_revision: str | None = "c0012"
+down_revision: str | None = "c0013"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
@@ -58,7 +58,7 @@ STATEMENTS: tuple[str, ...] = (
 INSERT INTO catalog.agreement_versions (agreement_id, version, status, departments, purposes,
     fields, actions, legal_basis, valid_from, valid_until, changed_by, changed_by_tenant)
 SELECT v.agreement_id, v.version + 1, 'revoked', v.departments, v.purposes, v.fields, v.actions,
-       v.legal_basis, v.valid_from, v.valid_until, 'migration c0013', NULL
+       v.legal_basis, v.valid_from, v.valid_until, 'migration c0014', NULL
 FROM catalog.agreements AS a
 JOIN LATERAL (
     SELECT * FROM catalog.agreement_versions AS w
