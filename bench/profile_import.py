@@ -83,7 +83,7 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("households", ("household_no", "head_id")),
     ("residents", repo._WRITTEN),
     ("resident_history", transfer.HISTORY_COLUMNS),
-    ("events", ("type", "resident_id", "fields", "ids")),
+    ("events", ("type", "record_type", "record_id", "fields", "ids")),
 )
 _SHA256_BLOCK = 64
 HISTORY_SEALED = ("reason", "move_date", "notified_on", "snapshot")

@@ -40,9 +40,7 @@ from shared_gov.crypto.providers import KeyProviderError, WrapError
 from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
 from shared_gov.db.notify import ChangeListener
-from shared_gov.domains.residents.access_log import ResidentAccessLogController
-from shared_gov.domains.residents.controllers import ResidentController
-from shared_gov.domains.residents.events_controllers import EventController
+from shared_gov.domains import registry as domain_registry
 from shared_gov.logs import configure_logging, get_logger, request_ids
 from shared_gov.observability import AUTH_EXCLUDE, metrics_endpoint, metrics_middleware, ready
 from shared_gov.openapi import document_problems
@@ -318,9 +316,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             WellKnownController,
             IssuerController,
             TenantController,
-            ResidentController,
-            ResidentAccessLogController,
-            EventController,
+            # Every installed domain's controllers, as its spec lists them.
+            *domain_registry.routers(),
             AuditorController,
             AuditController,
             TownAdminController,

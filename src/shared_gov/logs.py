@@ -19,38 +19,37 @@ import threading
 import uuid
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Literal, TextIO
 
 import structlog
 
-# Keys whose values are personal data. A log call that passes one of these
+from shared_gov.domains import registry
+
+# Keys whose values are secret or personal. A log call that passes one of these
 # gets the value replaced; the key stays so the mistake is visible in review.
-PERSONAL_KEYS = frozenset(
-    {
-        "family_name",
-        "given_name",
-        "family_name_kana",
-        "given_name_kana",
-        "birth_date",
-        "address",
-        "postal_code",
-        "individual_number",
-        "juminhyo_code",
-        "phone",
-        "former_surname",
-        "domicile",
-        "previous_address",
-        "forward_address",
-        "authorization",
-        "token",
-    }
-)
+# The personal ones are the fields the domains declare ``redacted``
+# (shared_gov.domains.registry); the platform adds its own secrets.
+SECRET_KEYS = frozenset({"authorization", "token"})
+
+
+@cache
+def personal_keys() -> frozenset[str]:
+    """Every key whose value a log line must not carry (read once, on first use)."""
+    return SECRET_KEYS | registry.redacted_keys()
+
+
+def __getattr__(name: str) -> frozenset[str]:
+    # The former constant, for readers that still ask for it.
+    if name == "PERSONAL_KEYS":
+        return personal_keys()
+    raise AttributeError(name)
 
 
 def _drop_personal_keys(
     _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    for key in PERSONAL_KEYS.intersection(event_dict):
+    for key in personal_keys().intersection(event_dict):
         event_dict[key] = "[redacted]"
     return event_dict
 

@@ -496,6 +496,11 @@ ROUTE_AUDIT: dict[tuple[str, str], RouteAudit] = {
     ("GET", _T + "issuer"): RouteAudit("admin.issuer.read", "issuer"),
     ("PUT", _T + "issuer"): RouteAudit("admin.issuer", "issuer"),
     ("DELETE", _T + "issuer"): RouteAudit("admin.issuer.delete", "issuer"),
+    ("GET", _T + "issuer/pending"): RouteAudit("admin.issuer.pending.read", "issuer"),
+    ("POST", _T + "issuer/pending/{proposal_id}/approve"): RouteAudit(
+        "admin.issuer.approve", "issuer"
+    ),
+    ("DELETE", _T + "issuer/pending/{proposal_id}"): RouteAudit("admin.issuer.cancel", "issuer"),
     ("POST", _T + "enrolment"): RouteAudit("tenant.enrol", "enrolment"),
 }
 """The audit action of every tenant-scoped route, by (method, path template).

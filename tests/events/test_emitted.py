@@ -196,7 +196,7 @@ async def test_stored_events_hold_no_personal_value(
 
     async with db.pool.acquire() as conn:
         rows = await conn.fetch(
-            f"SELECT row_to_json(e)::text AS doc FROM t_{KAGA}.events AS e WHERE resident_id = $1",
+            f"SELECT row_to_json(e)::text AS doc FROM t_{KAGA}.events AS e WHERE record_id = $1",
             person["id"],
         )
     assert len(rows) == 4

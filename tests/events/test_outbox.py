@@ -106,8 +106,8 @@ async def test_the_town_role_may_not_rewrite_events(db: Database) -> None:
     async with db.tenant(_names(db)) as uow:
         await events.emit(uow, events.CHANGED, rid, ["address"])
     for statement in (
-        "UPDATE events SET type = 'resident.died' WHERE resident_id = $1",
-        "DELETE FROM events WHERE resident_id = $1",
+        "UPDATE events SET type = 'resident.died' WHERE record_id = $1",
+        "DELETE FROM events WHERE record_id = $1",
     ):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             async with db.tenant(_names(db)) as uow:
@@ -175,10 +175,21 @@ async def test_emit_accepts_ids_a_flow_needs(db: Database) -> None:
 async def test_the_table_refuses_what_emit_would(db: Database) -> None:
     """CHECK constraints repeat emit()'s shape rules for any other writer."""
     for columns, values in (
-        ("type, resident_id", "'山田', gen_random_uuid()"),
-        ("type, resident_id, fields", "'resident.changed', gen_random_uuid(), '{石川県}'"),
-        ("type, resident_id, fields", "'resident.changed', gen_random_uuid(), '{0761-1234}'"),
-        ("type, resident_id, ids", "'resident.changed', gen_random_uuid(), '\"x\"'"),
+        ("type, record_type, record_id", "'山田', 'Resident', gen_random_uuid()"),
+        (
+            "type, record_type, record_id, fields",
+            "'resident.changed', 'Resident', gen_random_uuid(), '{石川県}'",
+        ),
+        (
+            "type, record_type, record_id, fields",
+            "'resident.changed', 'Resident', gen_random_uuid(), '{0761-1234}'",
+        ),
+        (
+            "type, record_type, record_id, ids",
+            "'resident.changed', 'Resident', gen_random_uuid(), '\"x\"'",
+        ),
+        # The record type is an identifier too: no value can be stored in its place.
+        ("type, record_type, record_id", "'resident.changed', '石川県', gen_random_uuid()"),
     ):
         with pytest.raises(asyncpg.CheckViolationError):
             async with db.tenant(_names(db)) as uow:

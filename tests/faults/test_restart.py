@@ -48,9 +48,9 @@ HALF_APPLIED = {
     "record without history": "SELECT count(*) FROM {s}.residents r "
     "WHERE NOT EXISTS (SELECT 1 FROM {s}.resident_history h WHERE h.resident_id = r.id)",
     "record without its domain event": "SELECT count(*) FROM {s}.residents r "
-    "WHERE NOT EXISTS (SELECT 1 FROM {s}.events e WHERE e.resident_id = r.id)",
+    "WHERE NOT EXISTS (SELECT 1 FROM {s}.events e WHERE e.record_id = r.id)",
     "domain event without its record": "SELECT count(*) FROM {s}.events e "
-    "WHERE NOT EXISTS (SELECT 1 FROM {s}.residents r WHERE r.id = e.resident_id)",
+    "WHERE NOT EXISTS (SELECT 1 FROM {s}.residents r WHERE r.id = e.record_id)",
 }
 
 

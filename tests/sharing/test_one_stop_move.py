@@ -127,11 +127,11 @@ async def test_one_stop_move_creates_b_and_confirms_a_together(
     komatsu_schema = tenant_names(KOMATSU, db.settings.role_prefix).schema
     async with db.catalog() as conn:
         b_types = await conn.fetch(
-            f'SELECT type, ids FROM "{kaga_schema}".events WHERE resident_id = $1', arrived["id"]
+            f'SELECT type, ids FROM "{kaga_schema}".events WHERE record_id = $1', arrived["id"]
         )
         a_types = await conn.fetch(
             f'SELECT type, fields, ids FROM "{komatsu_schema}".events '
-            "WHERE resident_id = $1 ORDER BY seq",
+            "WHERE record_id = $1 ORDER BY seq",
             leaving["id"],
         )
     assert [e["type"] for e in b_types] == ["resident.moved_in"]

@@ -20,9 +20,8 @@ import structlog
 
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.db.engine import PairedUnitOfWork, dollar_quoted
+from shared_gov.domains import registry
 from shared_gov.tenancy.names import TenantNames
-
-INDIVIDUAL_NUMBER = "individual_number"
 
 
 @dataclass(slots=True)
@@ -42,7 +41,10 @@ class AuditEvent:
 
     @property
     def individual_number(self) -> bool:
-        return INDIVIDUAL_NUMBER in self.fields
+        """The access touched an individual number (個人番号): the log flags it
+        (which fields are one is declared by the domains)."""
+        numbers = registry.individual_number_fields()
+        return any(f in numbers for f in self.fields)
 
 
 @dataclass(frozen=True, slots=True)

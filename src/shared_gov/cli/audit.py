@@ -29,6 +29,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from shared_gov.audit import tlog
 from shared_gov.audit.sealer import Sealer
 from shared_gov.audit.verify import VerifyReport, incarnation_keys, verify_town
+from shared_gov.cli import common
 from shared_gov.crypto.providers import KeyNotFound, validate_tenant
 from shared_gov.db import Database
 
@@ -50,18 +51,13 @@ DEFAULT_WORKERS = min(4, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 
 T = TypeVar("T")
 
 
-# shared_gov.cli.main imports this module to register `audit_app`; importing it
-# back at module level would be circular, so its helpers are looked up on use.
+# The helpers every command group shares live in shared_gov.cli.common.
 def _run(work: Callable[[Database], Awaitable[T]]) -> T:
-    from shared_gov.cli import main
-
-    return main._run(work)
+    return common._run(work)
 
 
 def _consoles() -> tuple[Console, Console]:
-    from shared_gov.cli import main
-
-    return main.out, main.err
+    return common.out, common.err
 
 
 def _tenant(code: str) -> str:

@@ -7,29 +7,23 @@ the data directory, so a fresh checkout needs nothing else.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import os
 import re
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shared_gov import errors
 from shared_gov.audit.recorder import operator_actor
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.cli.audit import audit_app
+from shared_gov.cli.common import _database_url, _progress, _run, err, out
 from shared_gov.crypto.keyring import REENCRYPT_GRACE_SECONDS
 from shared_gov.db import Database
-from shared_gov.db.embedded import start_embedded
-from shared_gov.logs import configure_logging
-from shared_gov.settings import Settings, get_settings
+from shared_gov.domains import registry as domain_registry
+from shared_gov.settings import get_settings
 from shared_gov.tenancy import enrolment
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.enrolment import EnrolmentCode
@@ -47,61 +41,11 @@ app.add_typer(policy_app, name="policy")
 keys_app = typer.Typer(help="Towns' encryption keys: status and rotation.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
-residents_app = typer.Typer(
-    help="Bulk import and export of a town's register.", no_args_is_help=True
-)
-app.add_typer(residents_app, name="residents")
+# Each installed domain's command groups (``shared-gov residents …``), as its spec lists them.
+for _name, _group in domain_registry.cli_groups():
+    app.add_typer(_group, name=_name)
 
-err = Console(stderr=True)
-out = Console()
-T = TypeVar("T")
 _TTL = re.compile(r"^(\d+)([smhd]?)$")
-
-
-def _database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
-    url = start_embedded(settings.data_dir)
-    # Child processes (server workers) must join the same cluster.
-    os.environ["SHARED_GOV_DATABASE_URL"] = url
-    return url
-
-
-def _progress(label: str) -> Progress:
-    """The bar every long CLI job shows on stderr (gone when it finishes)."""
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
-
-
-def _run(work: Callable[[Database], Awaitable[T]]) -> T:
-    """Open the database, run ``work``, close; domain errors exit with status 2."""
-    settings = get_settings()
-    configure_logging(os.environ.get("SHARED_GOV_LOG_LEVEL", "warning"))
-    url = _database_url(settings)
-
-    async def main() -> T:
-        # Operators' jobs (imports, rotations, exports) may legitimately run
-        # one long statement; the statement timeout protects the service.
-        db = Database(url, dataclasses.replace(settings, statement_timeout=0))
-        await db.open()
-        try:
-            return await work(db)
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(main())
-    except errors.DomainError as exc:
-        err.print(f"[red]error:[/red] {exc.detail}")
-        for item in exc.extra.get("errors", []):
-            err.print(f"  {item['pointer']}: {item['detail']}")
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -355,67 +299,6 @@ def policy_explain(
             ", ".join(item.policies),
         )
     out.print(table)
-
-
-@residents_app.command("import")
-def residents_import(
-    file: Annotated[Path, typer.Argument(help="CSV in the documented layout (UTF-8)")],
-    tenant: Annotated[str, typer.Option(help="town code")],
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            help="processes that check and encrypt (default: one per core, up to 3; 0: none)",
-            min=0,
-        ),
-    ] = None,
-) -> None:
-    """Load an existing register: all rows valid, or nothing is written."""
-    from shared_gov.domains.residents.transfer import ImportRejected, import_csv, report
-    from shared_gov.tenancy.names import tenant_names
-
-    with file.open(encoding="utf-8", newline="") as fh:
-        rows = max(sum(1 for _ in fh) - 1, 0)
-
-    async def work(db: Database) -> int:
-        names = tenant_names(tenant, db.settings.role_prefix)
-        with _progress(f"[bold]import {tenant}") as progress:
-            task = progress.add_task("rows", total=rows)
-            with file.open(encoding="utf-8", newline="") as fh:
-                async with db.tenant(names) as uow:
-                    return await import_csv(
-                        uow, fh, lambda n: progress.advance(task, n), workers=workers
-                    )
-
-    try:
-        count = _run(work)
-    except ImportRejected as rejected:
-        err.print(f"[red]import refused[/red]: {rejected}")
-        for line in report(rejected.errors):
-            err.print("  " + line)
-        raise typer.Exit(2) from None
-    out.print(f"{tenant}: {count} residents imported")
-
-
-@residents_app.command("export")
-def residents_export(
-    file: Annotated[Path, typer.Argument(help="where to write the CSV (mode 0600)")],
-    tenant: Annotated[str, typer.Option(help="town code")],
-) -> None:
-    """Write the town's register, decrypted, in the import layout."""
-    import os
-
-    from shared_gov.domains.residents.transfer import export_csv
-    from shared_gov.tenancy.names import tenant_names
-
-    async def work(db: Database) -> int:
-        names = tenant_names(tenant, db.settings.role_prefix)
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            async with db.tenant(names) as uow:
-                return await export_csv(uow, fh)
-
-    count = _run(work)
-    out.print(f"{tenant}: {count} residents exported to {file}")
 
 
 @keys_app.command("status")

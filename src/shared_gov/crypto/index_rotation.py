@@ -41,7 +41,7 @@ interrupt:
 A row whose fields do not decrypt keeps the old key from being retired
 (as with ``rotate-dek``): it is reported and left for investigation.
 
-The ``audit_subject`` index is not rotatable: the audit log holds its values
+The platform's ``audit_subject`` index is not rotatable: the audit log holds its values
 for ever and must stay searchable by resident.
 """
 
@@ -54,14 +54,10 @@ from dataclasses import dataclass
 from shared_gov import errors
 from shared_gov.audit.recorder import AuditEvent, operator_actor, record
 from shared_gov.crypto.blind import plan_bits
-from shared_gov.crypto.keyring import (
-    REENCRYPT_GRACE_SECONDS,
-    RESIDENT_INDEXES,
-    index_column,
-)
+from shared_gov.crypto.keyring import REENCRYPT_GRACE_SECONDS, index_column
 from shared_gov.crypto.rotation import KEYOPS_LOCK, WRITERS_LOCK, add_key_version
 from shared_gov.db.engine import Database
-from shared_gov.domains.residents import repository as repo
+from shared_gov.domains import registry
 from shared_gov.logs import get_logger
 from shared_gov.tenancy.names import quote_ident, tenant_names
 
@@ -93,9 +89,10 @@ class IndexRotationResult:
 
 def index_name(value: str) -> str:
     """Checks ``value`` names a rotatable blind index."""
-    if value not in RESIDENT_INDEXES:
+    rotatable = registry.blind_indexes()
+    if value not in rotatable:
         raise errors.invalid_field(
-            "/index", f"not a rotatable blind index (one of {', '.join(RESIDENT_INDEXES)})"
+            "/index", f"not a rotatable blind index (one of {', '.join(rotatable)})"
         )
     return value
 
@@ -154,11 +151,14 @@ async def _fill(
     names = tenant_names(tenant, db.settings.role_prefix)
     schema = quote_ident(names.schema)
     actor = operator_actor("keys rotate-index")
-    fields = list(repo.INDEX_SOURCES[name])
+    declared = registry.blind_indexes()[name]
+    repo = registry.index_hooks(name)
+    fields = list(declared.sources)
+    table = declared.table  # an identifier the registry checked
     unreadable: set[str] = set()
     empty: set[str] = set()
     async with db.tenant(names) as uow:
-        total = await repo.index_backlog(uow, name, new, [])
+        total = await repo.backlog(uow, name, new, [])
     done = 0
     if on_progress:
         on_progress("fill", done, total)
@@ -170,7 +170,7 @@ async def _fill(
                 # Our own cache predates the start (another run started it).
                 db.keyring.invalidate(tenant)
                 continue
-            step = await repo.fill_index(
+            step = await repo.fill(
                 uow, name, new, after=after, limit=batch, skip=sorted(unreadable | empty)
             )
             if step.filled:
@@ -181,7 +181,7 @@ async def _fill(
                     actor,
                     AuditEvent(
                         action="keys.reindex",
-                        resource_type="residents",
+                        resource_type=declared.table,
                         subjects=step.filled,
                         fields=fields,
                         rows=len(step.filled),
@@ -206,7 +206,7 @@ async def _fill(
         # meanwhile by a worker that had not heard of the new key, need another.
         skip = sorted(unreadable | empty)
         async with db.tenant(names) as uow:
-            if await repo.index_backlog(uow, name, new, skip):
+            if await repo.backlog(uow, name, new, skip):
                 await asyncio.sleep(0.05)
                 continue
         if unreadable:
@@ -218,8 +218,8 @@ async def _fill(
         async with db.catalog() as conn:
             await conn.execute(WRITERS_LOCK, tenant)
             late = await conn.fetchval(
-                f"SELECT count(*) FROM {schema}.residents "  # noqa: S608
-                f"WHERE {repo.missing_index_sql(name, new)} AND NOT (id = ANY($1::uuid[]))",
+                f"SELECT count(*) FROM {schema}.{table} "  # noqa: S608
+                f"WHERE {repo.missing_sql(name, new)} AND NOT (id = ANY($1::uuid[]))",
                 skip,
             )
             if late:
@@ -249,14 +249,16 @@ async def _clean(
 ) -> int:
     """Step 4: erase the retired version's values from its column."""
     names = tenant_names(tenant, db.settings.role_prefix)
+    repo = registry.index_hooks(name)
+    table = registry.blind_indexes()[name].table  # checked by the registry
     async with db.tenant(names) as uow:
-        total = await repo.index_values_stored(uow, name, old)
+        total = await repo.stored(uow, name, old)
     cleared = 0
     if on_progress:
         on_progress("clean-up", cleared, total)
     while True:
         async with db.tenant(names) as uow:
-            n = await repo.clear_index(uow, name, old, batch)
+            n = await repo.clear(uow, name, old, batch)
         cleared += n
         if on_progress:
             on_progress("clean-up", cleared, max(total, cleared))
@@ -270,7 +272,7 @@ async def _clean(
         async with db.catalog() as conn:
             await conn.execute(WRITERS_LOCK, tenant)
             status = await conn.execute(
-                f"UPDATE {schema}.residents SET {column} = NULL "  # noqa: S608
+                f"UPDATE {schema}.{table} SET {column} = NULL "  # noqa: S608
                 f"WHERE {column} IS NOT NULL"
             )
         cleared += int(status.rsplit(" ", 1)[-1])
@@ -305,7 +307,7 @@ async def rotate_index(
         active, _, active_bits = next(v for v in live if v[1] == "active")
         names = tenant_names(tenant, db.settings.role_prefix)
         async with db.tenant(names) as uow:
-            leftover = await repo.index_values_stored(uow, name, active + 1)
+            leftover = await registry.index_hooks(name).stored(uow, name, active + 1)
         if leftover:
             cleared = await _clean(
                 db, tenant, name, active + 1, batch=batch, on_progress=on_progress

@@ -46,54 +46,39 @@ from shared_gov import metrics
 from shared_gov.crypto.blind import MAX_BITS, BlindIndex, plan_bits
 from shared_gov.crypto.envelope import FieldCipher, aad
 from shared_gov.crypto.providers import KeyProvider, load_provider
+from shared_gov.domains import registry
 from shared_gov.logs import get_logger
 from shared_gov.settings import Settings
 
 log = get_logger(__name__)
 
-# Personal columns and the table they live in. Everything here is stored as an
-# envelope; ids, states and record dates stay plain (they are not personal on
-# their own and the service needs them for rules and ordering).
-RESIDENT_COLUMNS: tuple[str, ...] = (
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "birth_date",
-    "sex",
-    "address",
-    "postal_code",
-    "individual_number",
-    "juminhyo_code",
-    "phone",
-    "former_surname",
-    "domicile",
-    "previous_address",
-    "forward_address",
-    "relationship",
-    "resident_type",
-    "resident_since",
-    "address_since",
-    "notified_on",
-    "removed_on",
-)
-ENCRYPTED: dict[str, tuple[str, ...]] = {
-    "residents": RESIDENT_COLUMNS,
-    "resident_history": ("snapshot", "reason", "move_date", "notified_on"),
-}
-DEK_NAMES: tuple[str, ...] = tuple(f"{t}.{c}" for t, cols in ENCRYPTED.items() for c in cols)
-BLIND_INDEXES: tuple[str, ...] = (
-    "individual_number",
-    "kana_birth",
-    "phone",
-    "juminhyo_code",
-    # Keyed hash of resident ids in the audit log: auditors search by resident
-    # without the log naming anyone. Full width: it must not collide.
-    "audit_subject",
-)
-FULL_WIDTH_INDEXES = frozenset({"audit_subject"})
-RESIDENT_INDEXES: tuple[str, ...] = BLIND_INDEXES[:4]
-"""The blind indexes stored beside residents' rows (and so rotatable)."""
+# Which columns are envelopes and which blind indexes exist is declared by the
+# domains (shared_gov.domains.registry): one data key per encrypted column, one
+# index key per blind index, plus the platform's own audit_subject index.
+FULL_WIDTH_INDEXES = frozenset(registry.PLATFORM_INDEXES)
+"""Keyed hashes of record ids in the audit log: auditors search by record
+without the log naming anyone. Full width: they must not collide."""
+
+
+def dek_names() -> tuple[str, ...]:
+    """``table.column`` of every encrypted column of every installed domain."""
+    return registry.dek_names()
+
+
+def index_names() -> tuple[str, ...]:
+    """Every blind index with a key (the domains' ones, then the platform's)."""
+    return registry.index_names()
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    # The former constants, read from the registry when asked for (tests, benches).
+    if name == "DEK_NAMES":
+        return dek_names()
+    if name == "BLIND_INDEXES":
+        return index_names()
+    raise AttributeError(name)
+
+
 REENCRYPT_GRACE_SECONDS = 25.0
 """How long a rotation waits for every worker to hear of a key change before it
 retires a key. A worker learns of changes through LISTEN/NOTIFY; one whose
@@ -205,9 +190,9 @@ class Keyring:
                 {"t": tenant},
             )
         }
-        wanted = [("dek", n, None) for n in DEK_NAMES] + [
+        wanted = [("dek", n, None) for n in dek_names()] + [
             ("bidx", n, MAX_BITS if n in FULL_WIDTH_INDEXES else plan_bits(population))
-            for n in BLIND_INDEXES
+            for n in index_names()
         ]
         rows = [
             self._new_key(tenant, kind, name, 1, bits, kek_version)
@@ -297,7 +282,7 @@ class Keyring:
                 if r["state"] == "active":
                     indexes[r["name"]] = index
         ciphers = {name: FieldCipher(keys, write[name]) for name, keys in dek_keys.items()}
-        missing = set(DEK_NAMES) - set(ciphers) or set(BLIND_INDEXES) - set(indexes)
+        missing = set(dek_names()) - set(ciphers) or set(index_names()) - set(indexes)
         if missing:
             raise LookupError(f"town {tenant} lacks keys: {sorted(missing)}")
         versions = {name: tuple(sorted(pairs, key=lambda p: p[0])) for name, pairs in live.items()}

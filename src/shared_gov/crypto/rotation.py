@@ -31,14 +31,12 @@ from shared_gov import errors
 from shared_gov.audit.recorder import AuditEvent, operator_actor, record_as_town
 from shared_gov.crypto.envelope import DecryptError, FieldCipher
 from shared_gov.crypto.keyring import (
-    DEK_NAMES,
-    ENCRYPTED,
     REENCRYPT_GRACE_SECONDS,
-    RESIDENT_INDEXES,
     _wrap_aad,
     index_column,
 )
 from shared_gov.db.engine import Database
+from shared_gov.domains import registry
 from shared_gov.logs import get_logger
 from shared_gov.tenancy.names import quote_ident, tenant_names
 
@@ -71,19 +69,27 @@ class KeyStatus:
 
 
 def column_name(value: str) -> str:
-    """``family_name`` → ``residents.family_name``; checks the column is encrypted."""
-    name = value if "." in value else f"residents.{value}"
-    if name not in DEK_NAMES:
+    """``table.column``, or a field name of the default record type (``family_name`` →
+    the column its spec declares); checks the column is encrypted."""
+    name = value
+    if "." not in value:
+        try:
+            declared = registry.default_record_type().field(value).encrypted
+        except (KeyError, LookupError):
+            declared = None
+        name = ".".join(declared) if declared is not None else value
+    if name not in registry.dek_names():
         raise errors.invalid_field("/column", "not an encrypted column")
     return name
 
 
 def _row_id_sql(table: str) -> str:
-    return "id::text" if table == "residents" else "resident_id::text || '/' || history_no"
+    # The expression the domain declared for the row id bound into the AAD.
+    return registry.encrypted_tables()[table].row_id_sql
 
 
 def _key_sql(table: str) -> str:
-    return "id = $1" if table == "residents" else "resident_id::text || '/' || history_no = $1"
+    return f"{_row_id_sql(table)} = $1"
 
 
 async def status(db: Database, tenant: str | None = None) -> list[KeyStatus]:
@@ -104,29 +110,35 @@ async def status(db: Database, tenant: str | None = None) -> list[KeyStatus]:
         counts: dict[tuple[str, str, str, int], int] = {}
         for town in sorted({r["tenant_code"] for r in rows}):
             schema = quote_ident(tenant_names(town, db.settings.role_prefix).schema)
-            for table, columns in ENCRYPTED.items():
-                for col in columns:
+            for encrypted in registry.encrypted_tables().values():
+                table = encrypted.table
+                for col in encrypted.columns:
                     version = _VERSION_SQL.format(col=col)
                     for r in await conn.fetch(
                         f"SELECT {version} AS v, count(*) AS n FROM {schema}.{table} "  # noqa: S608
                         f"WHERE {col} IS NOT NULL GROUP BY 1"
                     ):
                         counts[(town, "dek", f"{table}.{col}", r["v"])] = r["n"]
-            # Each index has one column per version parity: one scan counts all.
-            stored = await conn.fetchrow(
-                "SELECT "  # noqa: S608
-                + ", ".join(
-                    f"count({index_column(n, v)}) AS {index_column(n, v)}"
-                    for n in RESIDENT_INDEXES
-                    for v in (1, 2)
+            # Each index has one column per version parity: one scan per table counts all.
+            indexes = registry.blind_indexes()
+            stored: dict[str, int] = {}
+            for index_table in sorted({i.table for i in indexes.values()}):
+                found = await conn.fetchrow(
+                    "SELECT "  # noqa: S608
+                    + ", ".join(
+                        f"count({index_column(n, v)}) AS {index_column(n, v)}"
+                        for n, i in indexes.items()
+                        if i.table == index_table
+                        for v in (1, 2)
+                    )
+                    + f" FROM {schema}.{index_table}"
                 )
-                + f" FROM {schema}.residents"
-            )
+                stored.update(dict(found or {}))
             for r in rows:
                 if (
                     r["tenant_code"] == town
                     and r["kind"] == "bidx"
-                    and r["name"] in RESIDENT_INDEXES
+                    and r["name"] in indexes
                     and r["state"] != "retired"
                 ):
                     column = index_column(r["name"], r["version"])

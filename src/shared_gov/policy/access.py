@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from shared_gov import errors
 from shared_gov.audit.recorder import AuditEvent
 from shared_gov.auth.principal import Principal
+from shared_gov.domains import registry
 from shared_gov.policy.engine import (
     Actor,
     AgreementTerms,
@@ -29,7 +30,7 @@ from shared_gov.policy.engine import (
     Query,
     Resource,
 )
-from shared_gov.policy.purposes import POLICY_FIELDS, Purpose
+from shared_gov.policy.purposes import Purpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ class Access:
     """Request time in Unix seconds (read by the policies only with an agreement)."""
     destinations: dict[str, str] = field(default_factory=dict)
     """Under an agreement: resident id → town of their pending move-out (services fill it)."""
-    _views: dict[tuple[str, bool, str, str, bool], FieldView] = field(default_factory=dict)
+    _views: dict[tuple[str, bool, str, str, bool, str], FieldView] = field(default_factory=dict)
 
     def destination(self, resident_id: str) -> str:
         """The ``move_destination`` Cedar reads for this record ("" if none known)."""
@@ -74,13 +75,19 @@ class Access:
         tenant: str,
         support_measure: bool = False,
         by_individual_number: bool = False,
+        record_type: str = "",
     ) -> Decision:
-        """Allow a record-level action or raise 403 with the reason."""
+        """Allow a record-level action or raise 403 with the reason.
+
+        ``record_type``: as the registry names it; "" is the default one.
+        """
         decision = self.engine.decide(
             self.actor,
             Query(
                 action,
-                Resource("Record", tenant, support_measure=support_measure),
+                Resource(
+                    "Record", tenant, support_measure=support_measure, record_type=record_type
+                ),
                 self.purpose,
                 by_individual_number,
                 agreement=self.agreement,
@@ -107,14 +114,17 @@ class Access:
         state: str = "active",
         move_destination: str = "",
         linked: bool = False,
+        record_type: str = "",
     ) -> FieldView:
         """Per-field decisions for records of this town, protection class, state and
         destination of a pending move-out.
 
         ``linked``: the record is or was filed under a household holding a person
         under 支援措置 (``linked_to_protected`` in Cedar; see docs/support-measures.md).
+        ``record_type``: whose fields (the registry's name; "" is the default type).
+        The view names fields by their policy names.
         """
-        key = (tenant, support_measure, state, move_destination, linked)
+        key = (tenant, support_measure, state, move_destination, linked, record_type)
         view = self._views.get(key)
         if view is not None:
             return view
@@ -127,6 +137,7 @@ class Access:
             state,
             move_destination,
             linked,
+            record_type,
             terms,
             terms.phase(self.now) if terms is not None else None,
         )
@@ -135,6 +146,7 @@ class Access:
             shared: FieldView = cached[1]
             self._views[key] = shared
             return shared
+        names = registry.policy_fields(record_type or None)
         queries = [
             Query(
                 "read",
@@ -146,21 +158,20 @@ class Access:
                     state,
                     linked_to_protected=linked,
                     move_destination=move_destination,
+                    record_type=record_type,
                 ),
                 self.purpose,
                 agreement=terms,
                 now=self.now,
             )
-            for name in POLICY_FIELDS
+            for name in names
         ]
         decisions = self.engine.decide_many(self.actor, queries)
-        allowed = frozenset(n for n, d in zip(POLICY_FIELDS, decisions, strict=True) if d.allowed)
+        allowed = frozenset(n for n, d in zip(names, decisions, strict=True) if d.allowed)
         reasons = {
-            n: d.reason or "denied"
-            for n, d in zip(POLICY_FIELDS, decisions, strict=True)
-            if not d.allowed
+            n: d.reason or "denied" for n, d in zip(names, decisions, strict=True) if not d.allowed
         }
-        view = FieldView(allowed, tuple(n for n in POLICY_FIELDS if n not in allowed), reasons)
+        view = FieldView(allowed, tuple(n for n in names if n not in allowed), reasons)
         self._views[key] = view
         # Whole views are cached across requests too: one lookup instead of 22.
         if len(self.engine.views) > 10_000:
@@ -175,9 +186,12 @@ class Access:
         state: str = "active",
         move_destination: str = "",
         linked: bool = False,
+        record_type: str = "",
     ) -> FieldView:
         """The field view, or 403 (404 under an agreement) when not one field may be read."""
-        view = self.field_view(tenant, support_measure, state, move_destination, linked)
+        view = self.field_view(
+            tenant, support_measure, state, move_destination, linked, record_type
+        )
         if view.empty:
             first = next(iter(view.reasons.values()), "no field may be read")
             raise self.refusal(first)

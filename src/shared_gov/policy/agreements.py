@@ -50,38 +50,18 @@ from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record_as_town
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.domains import registry
 from shared_gov.errors import FieldError
 from shared_gov.policy.engine import AgreementTerms
-from shared_gov.policy.purposes import POLICY_FIELDS, purposes
+from shared_gov.policy.purposes import purposes
 from shared_gov.tenancy.names import tenant_names
 from shared_gov.validation import instant_in_range
 
 ACTIONS = ("read", "search")
 STANDING_KIND = "standing_move"
-# 転出証明書の記載事項 (住民基本台帳法施行令 第23条): what the old town certifies to
-# the new one when a resident moves.
-MOVE_CERTIFICATE_FIELDS = (
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "birth_date",
-    "sex",
-    "address",
-    "postal_code",
-    "forward_address",
-    "domicile",
-    "relationship",
-    "juminhyo_code",
-    "individual_number",
-    "resident_type",
-    "resident_since",
-    "removed_on",
-    "former_surname",
-)
-STANDING_PURPOSE = "juki.registration"
-STANDING_DEPARTMENT = "shimin"
-STANDING_LEGAL_BASIS = "住民基本台帳法 第22条, 第24条, 第24条の2; 同法施行令 第23条 (転出証明書)"
+# The standing move agreement's terms (転出証明書の記載事項, its department and
+# purpose) are the residents domain's: declared in its spec, read here through
+# the registry (``registry.standing_share()``).
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
@@ -251,7 +231,7 @@ async def _validate(conn: asyncpg.Connection, p: Proposal) -> None:
         if code not in known_purposes:
             problems.append(FieldError(f"/purposes/{i}", "no such purpose"))
     for i, name in enumerate(p.fields):
-        if name not in POLICY_FIELDS:
+        if name not in registry.all_policy_fields():
             problems.append(FieldError(f"/fields/{i}", "no such personal field"))
     for i, action in enumerate(p.actions):
         if action not in ACTIONS:
@@ -555,7 +535,11 @@ def ensure_standing(conn: Connection, provider: str, actor: str = "onboarding") 
 
     ``conn`` is the provisioning transaction (sync SQLAlchemy, inside
     ``run_sync``), so a town and its standing agreement appear together.
+    Without an installed domain that declares a standing share, none is created.
     """
+    share = registry.standing_share()
+    if share is None:
+        return False
     # One per incarnation of the town: a re-created town gets its own (its
     # predecessor's was revoked when it was offboarded).
     exists = conn.execute(
@@ -587,11 +571,11 @@ def ensure_standing(conn: Connection, provider: str, actor: str = "onboarding") 
         {
             "id": agreement_id,
             "p": provider,
-            "d": [STANDING_DEPARTMENT],
-            "pu": [STANDING_PURPOSE],
-            "f": list(MOVE_CERTIFICATE_FIELDS),
+            "d": [share.department],
+            "pu": [share.purpose],
+            "f": list(share.fields),
             "a": list(ACTIONS),
-            "lb": STANDING_LEGAL_BASIS,
+            "lb": share.legal_basis,
             "vu": FOREVER,
             "by": actor,
         },

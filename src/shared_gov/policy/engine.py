@@ -33,21 +33,10 @@ from typing import Any
 import cedarpy
 
 from shared_gov import metrics
+from shared_gov.domains import registry
 from shared_gov.policy.purposes import Purpose
 
 NAMESPACE = "SharedGov"
-WHEREABOUTS = frozenset(
-    {
-        "address",
-        "postal_code",
-        "previous_address",
-        "forward_address",
-        "phone",
-        "household_no",
-        "relationship",
-    }
-)
-"""Fields withheld under 支援措置 (guardrail "support-measure-hides-whereabouts")."""
 _CACHE_SIZE = 50_000
 _READS_NOW = re.compile(r'context\s*(\.\s*now\b|\[\s*"now"\s*\])')
 
@@ -84,6 +73,8 @@ class Resource:
     kind: str  # "Field" | "Record" | "Town" | "AuditLog"
     tenant: str
     name: str = ""
+    """A Field's policy name (``family_name``; ``Invoice.amount`` for a record type
+    that qualifies its names, see ``domains.registry``)."""
     support_measure: bool = False
     state: str = "active"
     """The record's state (active, moved_out, ...): the standing move agreement reads it."""
@@ -93,6 +84,9 @@ class Resource:
     linked_to_protected: bool = False
     """The record is or was filed under a household holding a person under 支援措置
     (docs/support-measures.md). Part of the decision cache key, like every attribute here."""
+    record_type: str = ""
+    """A Field's or Record's record type as the registry names it (``Resident``);
+    "" means the registry's default one. Part of the decision cache key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +190,8 @@ def _principal_entity(actor: Actor) -> dict[str, Any]:
 
 def _resource_entity(resource: Resource, ident: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {"tenant": resource.tenant}
+    if resource.kind in ("Field", "Record"):
+        attrs["record_type"] = resource.record_type or registry.default_record_type().name
     if resource.kind == "Field":
         attrs.update(
             name=resource.name,
@@ -435,11 +431,12 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
     if r.kind == "Field":
         if r.name not in purpose.fields:
             return f"purpose {purpose.code} does not cover {r.name}"
-        if r.name == "individual_number" and not purpose.individual_number:
+        number = r.name in registry.individual_number_fields()
+        if number and not purpose.individual_number:
             return f"purpose {purpose.code} is not a listed use of the individual number"
-        if r.name == "individual_number" and not actor.mfa:
+        if number and not actor.mfa:
             return "two-factor authentication required"
-        if (r.support_measure or r.linked_to_protected) and r.name in WHEREABOUTS:
+        if (r.support_measure or r.linked_to_protected) and r.name in registry.whereabouts_fields():
             return "withheld under support measures (支援措置)"
     else:
         if query.action not in purpose.actions:
@@ -505,11 +502,11 @@ def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str
         (
             r.kind == "Field"
             and (r.support_measure or r.linked_to_protected)
-            and r.name in WHEREABOUTS,
+            and r.name in registry.whereabouts_fields(),
             "withheld under support measures (支援措置)",
         ),
         (
-            r.name == "individual_number" and not actor.mfa,
+            r.kind == "Field" and r.name in registry.individual_number_fields() and not actor.mfa,
             "two-factor authentication required",
         ),
     )

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import msgspec
 
 from shared_gov import errors
+from shared_gov.domains import registry
 from shared_gov.policy.engine import Actor, PolicyEngine, Query, Resource
 from shared_gov.policy.permissions import PermissionStore
-from shared_gov.policy.purposes import POLICY_FIELDS, purposes
+from shared_gov.policy.purposes import purposes
 
 
 class FieldExplanation(msgspec.Struct, kw_only=True):
@@ -49,7 +50,7 @@ async def explain_staff(
     purpose = purposes().get(purpose_code)
     if purpose is None:
         raise errors.invalid_field("/purpose", "unknown purpose")
-    if only_field is not None and only_field not in POLICY_FIELDS:
+    if only_field is not None and only_field not in registry.policy_fields():
         raise errors.invalid_field("/field", "not a field decided by policy")
     town = await permissions.town(tenant)
     record = town.staff.get(staff_id)
@@ -63,7 +64,7 @@ async def explain_staff(
         purposes=granted,
         staff_id=staff_id,
     )
-    names = [only_field] if only_field else list(POLICY_FIELDS)
+    names = [only_field] if only_field else list(registry.policy_fields())
     decisions = engine.decide_many(
         actor,
         [Query("read", Resource("Field", tenant, n, support_measure), purpose) for n in names],

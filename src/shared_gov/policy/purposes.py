@@ -14,37 +14,20 @@ from functools import cache
 from pathlib import Path
 
 from shared_gov import errors
+from shared_gov.domains import registry
 
-# The personal fields a policy decides on, one by one. Identifiers and record
-# dates (id, atena_no, state, version, resident_since, …) are not personal on
-# their own and come with any permitted field.
-POLICY_FIELDS: tuple[str, ...] = (
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "birth_date",
-    "sex",
-    "address",
-    "postal_code",
-    "individual_number",
-    "juminhyo_code",
-    "phone",
-    "former_surname",
-    "domicile",
-    "previous_address",
-    "forward_address",
-    "household_no",
-    "relationship",
-    "resident_type",
-    # Record dates: for a birth they are the birth date, for a death the date
-    # of death, so they are decided like any other personal field.
-    "resident_since",
-    "address_since",
-    "notified_on",
-    "removed_on",
-)
-RECORD_ACTIONS = frozenset({"search", "register", "move", "history", "household", "protect"})
+# The personal fields a policy decides on and the record actions are declared
+# by the domains (shared_gov.domains.registry); this module only checks that
+# purposes.toml names nothing else.
+
+
+def __getattr__(name: str) -> object:
+    # The former constants, read from the registry when asked for (tests, benches).
+    if name == "POLICY_FIELDS":
+        return registry.policy_fields()
+    if name == "RECORD_ACTIONS":
+        return registry.record_actions()
+    raise AttributeError(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +56,26 @@ def default_policies_dir() -> Path:
 
 
 def load_purposes(path: Path) -> dict[str, Purpose]:
-    """Parse and check purposes.toml; unknown fields or actions are errors."""
+    """Parse and check purposes.toml; unknown fields or actions are errors.
+
+    ``fields`` name the fields of every installed record type: bare for the
+    record type that names its fields unqualified (residents), ``Type.field``
+    for any other (``registry.RecordType.policy_name``).
+    """
     with path.open("rb") as fh:
         data = tomllib.load(fh)
     result: dict[str, Purpose] = {}
     for code, item in data.get("purposes", {}).items():
         fields = frozenset(item.get("fields", []))
         actions = frozenset(item.get("actions", []))
-        unknown = (fields - set(POLICY_FIELDS)) | (actions - RECORD_ACTIONS)
+        unknown = (fields - registry.all_policy_fields()) | (actions - registry.record_actions())
         if unknown:
             raise ValueError(f"purpose {code}: unknown fields or actions {sorted(unknown)}")
-        if "individual_number" in fields and not item.get("individual_number", False):
-            raise ValueError(f"purpose {code}: lists individual_number but is not a listed use")
+        number = fields & registry.individual_number_fields()
+        if number and not item.get("individual_number", False):
+            raise ValueError(
+                f"purpose {code}: lists {', '.join(sorted(number))} but is not a listed use"
+            )
         result[code] = Purpose(
             code=code,
             name=str(item["name"]),

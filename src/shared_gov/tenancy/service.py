@@ -33,7 +33,7 @@ from shared_gov.audit.recorder import Actor, operator_actor
 from shared_gov.crypto.providers import KeyNotFound
 from shared_gov.db.engine import Database, sqlalchemy_engine
 from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
-from shared_gov.domains.residents import repository as residents_repository
+from shared_gov.domains import registry
 from shared_gov.logs import get_logger
 from shared_gov.policy import agreements
 from shared_gov.tenancy.changes import change_event, record_change, record_refusal, refusal_event
@@ -281,7 +281,7 @@ async def offboard(db: Database, code: str, export_dir: Path, actor: Actor | Non
     other party's log too), and again in the last one for any that raced it;
     a re-created town is a new incarnation and inherits none (catalog c0014).
     Pending one-stop move-outs of other towns to this town are bound to this
-    incarnation (tenant t0008) and never confirmable by a later one.
+    incarnation (tenant t0010) and never confirmable by a later one.
     """
     who = actor or operator_actor("tenants offboard")
     names = tenant_names(code, db.settings.role_prefix)
@@ -324,7 +324,9 @@ async def offboard(db: Database, code: str, export_dir: Path, actor: Actor | Non
     path = export_dir / f"{code}-{stamp}.json"
     document: dict[str, Any] = {"tenant": code, "exported_at": stamp}
     async with db.tenant(names) as uow:
-        document.update(await residents_repository.export_all(uow))
+        # Each installed domain exports its own records (declared in its spec).
+        for _domain, export in registry.exporters():
+            document.update(await export(uow))
     # The export holds personal data: readable by the operator account only.
     encoded = json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -70,6 +70,7 @@ from shared_gov.checkdigits import is_valid_lgcode, is_valid_serial
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import repository
 from shared_gov.domains.residents.models import ChangeEvent, EntryEvent, Resident
+from shared_gov.domains.residents.spec import RESIDENT
 
 __all__ = [
     "CHANGED",
@@ -99,6 +100,8 @@ __all__ = [
     "withhold_whereabouts",
 ]
 
+RECORD_TYPE: Final = RESIDENT.name
+"""The outbox's ``record_type`` of residents' events (t0009); an identifier, inlined."""
 REGISTERED: Final = "resident.registered"
 MOVED_IN: Final = "resident.moved_in"
 MOVED_WITHIN_TOWN: Final = "resident.moved_within_town"
@@ -262,7 +265,8 @@ async def emit(
     rid = _resident_id(resident_id)
     checked = _ids(ids, {})
     await uow.execute(
-        "INSERT INTO events (type, resident_id, fields, ids) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO events (type, record_type, record_id, fields, ids) "  # noqa: S608 - a constant
+        f"VALUES ($1, '{RECORD_TYPE}', $2, $3, $4)",
         kind,
         rid,
         names,
@@ -359,8 +363,8 @@ async def emit_batch(uow: TenantUnitOfWork, checked: Batch) -> int:
     aliases = ", ".join(["r", *(f"c{i}" for i in range(len(keys)))])
     # WITH ORDINALITY + ORDER BY: seq follows the caller's order (the file's).
     sql = (
-        "INSERT INTO events (type, resident_id, fields, ids) "  # noqa: S608 - see above
-        f"SELECT $1, u.r, $2::text[], {build} "
+        "INSERT INTO events (type, record_type, record_id, fields, ids) "  # noqa: S608 - see above
+        f"SELECT $1, '{RECORD_TYPE}', u.r, $2::text[], {build} "
         f"FROM unnest({arrays}) WITH ORDINALITY AS u({aliases}, n) ORDER BY u.n"
     )
     rids = checked.resident_ids
@@ -456,12 +460,13 @@ class Page:
 # One statement, one snapshot: the watermark and the rows below it are read
 # together. The LEFT JOIN keeps the watermark when no event qualifies.
 _READ_SQL: Final = (
-    "WITH w AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
+    "WITH w AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "  # noqa: S608
     "SELECT w.xmin AS watermark, e.xid, e.seq, e.event_id, e.occurred_at, e.type, "
-    "e.resident_id, e.fields, e.ids "
+    "e.record_id AS resident_id, e.fields, e.ids "
     "FROM w LEFT JOIN LATERAL ("
     "  SELECT * FROM events AS ev "
     "  WHERE ev.xid < w.xmin AND (ev.xid, ev.seq) > ($1::xid8, $2::bigint) "
+    f"    AND ev.record_type = '{RECORD_TYPE}' "
     "    AND ($3::text[] IS NULL OR ev.type = ANY($3::text[])) "
     "  ORDER BY ev.xid, ev.seq LIMIT $4"
     ") AS e ON true "

@@ -13,7 +13,7 @@ between the towns (docs/sharing.md):
   racing for one person, exactly one wins.
 
 A move-out is bound to the destination's *incarnation* (``to_incarnation``,
-t0008), read when it is registered: a town code offboarded and onboarded
+t0010), read when it is registered: a town code offboarded and onboarded
 again is a new town, which must never confirm or read a move registered while
 its predecessor existed. A move-out whose destination is no longer that
 incarnation (offboarded, re-created) binds nobody: it has no destination here

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -41,14 +41,14 @@ from shared_gov import errors
 from shared_gov.checkdigits import make_serial
 from shared_gov.crypto.blind import BlindIndex, compound, normalize_digits, normalize_kana
 from shared_gov.crypto.envelope import DecryptError
-from shared_gov.crypto.keyring import (
-    RESIDENT_COLUMNS,
-    RESIDENT_INDEXES,
-    TownKeys,
-    index_column,
-)
+from shared_gov.crypto.keyring import TownKeys, index_column
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.registry import IndexFill
 from shared_gov.domains.residents.models import Resident
+from shared_gov.domains.residents.spec import RESIDENT_COLUMNS, SPEC
+
+RESIDENT_INDEXES: tuple[str, ...] = tuple(i.name for i in SPEC.blind_indexes)
+"""The blind indexes stored beside residents' rows (declared in ``spec.py``)."""
 
 _ALL = tuple(f.name for f in fields(Resident))
 ENCRYPTED = tuple(c for c in _ALL if c in RESIDENT_COLUMNS)
@@ -56,17 +56,29 @@ PLAIN = tuple(c for c in _ALL if c not in RESIDENT_COLUMNS)
 # Both columns of every index (odd and even key versions), always written.
 BLIND = tuple(index_column(name, v) for name in RESIDENT_INDEXES for v in (1, 2))
 _DATES = frozenset({"birth_date", "resident_since", "address_since", "notified_on", "removed_on"})
-INDEX_SOURCES: dict[str, tuple[str, ...]] = {
-    "individual_number": ("individual_number",),
-    "kana_birth": ("family_name_kana", "birth_date"),
-    "phone": ("phone",),
-    "juminhyo_code": ("juminhyo_code",),
-}
+INDEX_SOURCES: dict[str, tuple[str, ...]] = {i.name: i.sources for i in SPEC.blind_indexes}
 """The personal fields each blind index is computed from."""
 
 # Statement texts are assembled once, at import, from the fixed column lists
 # above; no runtime value ever reaches them.
 _SELECT = "SELECT " + ", ".join(PLAIN + ENCRYPTED) + " FROM residents"  # noqa: S608
+# Rule 1 (docs/support-measures.md) folded into the reads that return records
+# to callers, so that the common case costs no round trip and no decryption:
+# whether the record's current household holds a protected person (any
+# member in any state, or its head; the partial index
+# residents_protected_household and the two primary keys answer it), and
+# whether the record was ever filed under another household (t0008).
+_HOUSEHOLD_PROTECTED = (
+    "(EXISTS (SELECT FROM residents AS m WHERE m.household_no = residents.household_no "
+    "AND m.support_measure) OR EXISTS (SELECT FROM households AS h "
+    "JOIN residents AS hh ON hh.id = h.head_id "
+    "WHERE h.household_no = residents.household_no AND hh.support_measure))"
+)
+_SELECT_READ = (
+    "SELECT "  # noqa: S608
+    + ", ".join(PLAIN + ENCRYPTED)
+    + f", {_HOUSEHOLD_PROTECTED} AS household_protected, households_changed FROM residents"
+)
 _WRITTEN = PLAIN + ENCRYPTED + BLIND
 _INSERT = (
     "INSERT INTO residents ("  # noqa: S608
@@ -94,6 +106,22 @@ def _keys(uow: TenantUnitOfWork) -> TownKeys:
     return uow.keys
 
 
+class _Read(Resident):
+    """A record as a caller-facing read returned it, with what that read
+    learnt about its households (rule 1, see :func:`linked_residents`).
+
+    Not a field: snapshots, comparisons of fields and responses do not see
+    it. ``dataclasses.replace`` of a read record gives one without it (a
+    changed record must be asked about again).
+    """
+
+    __slots__ = ("household_protected", "households_changed")
+    household_protected: bool
+    """The current household holds a protected person (member or head)."""
+    households_changed: bool
+    """A snapshot may name another household (t0008): read them to know."""
+
+
 def _resident(keys: TownKeys, row: asyncpg.Record) -> Resident:
     rid = str(row["id"])
     values: dict[str, Any] = {name: row[name] for name in PLAIN}
@@ -101,7 +129,12 @@ def _resident(keys: TownKeys, row: asyncpg.Record) -> Resident:
     for name in ENCRYPTED:
         plain = keys.decrypt("residents", name, rid, row[name])
         values[name] = date.fromisoformat(plain) if name in _DATES and plain else plain
-    return Resident(**values)
+    if len(row) == len(PLAIN) + len(ENCRYPTED):
+        return Resident(**values)
+    read = _Read(**values)
+    read.household_protected = row["household_protected"]
+    read.households_changed = row["households_changed"]
+    return read
 
 
 def index_input(name: str, get: Callable[[str], str | None]) -> str | None:
@@ -179,7 +212,7 @@ async def _candidates(
     where = " WHERE " + _matching(name, tuple(v for v, _ in values))
     where += " AND state = 'active'" if active_only else ""
     rows = await uow.fetch(
-        _SELECT + where + " ORDER BY atena_no", *(x for _, x in values), town_plan=True
+        _SELECT_READ + where + " ORDER BY atena_no", *(x for _, x in values), town_plan=True
     )
     return [_resident(keys, r) for r in rows]
 
@@ -234,7 +267,7 @@ async def past_households(
     """Every household each of these residents was ever filed under (from their history).
 
     Snapshots are sealed as a whole, so each is decrypted: callers ask only
-    for the few records a request returns.
+    for residents whose ``households_changed`` flag is set (t0008).
     """
     wanted = sorted(set(resident_ids))
     if not wanted:
@@ -255,25 +288,80 @@ async def past_households(
     return out
 
 
+_LINKS = (
+    "SELECT id::text AS id, support_measure, "  # noqa: S608
+    + _HOUSEHOLD_PROTECTED
+    + " AS household_protected, households_changed FROM residents WHERE id = ANY($1::uuid[])"
+)
+
+
+async def _ever_under_protected(uow: TenantUnitOfWork, changed: Sequence[str]) -> set[str]:
+    """Of these residents (whose household changed), those ever filed under a protected one."""
+    past = await past_households(uow, changed)
+    protected = await protected_households(uow, sorted(set().union(set(), *past.values())))
+    return {rid for rid, numbers in past.items() if numbers & protected}
+
+
+def _read_hint(record: Resident) -> tuple[bool, bool] | None:
+    """(household protected, households changed) as the read of ``record`` found them."""
+    if not isinstance(record, _Read):
+        return None
+    try:
+        return record.household_protected, record.households_changed
+    except AttributeError:  # a read record changed by dataclasses.replace
+        return None
+
+
+async def linked_residents(uow: TenantUnitOfWork, records: Sequence[Resident]) -> set[str]:
+    """Ids of the unprotected ``records`` that are or were filed under a protected household.
+
+    Rule 1's ``linked_to_protected`` (docs/support-measures.md). The reads that
+    return records to callers (:func:`get`, searches, household members)
+    already answered for the current household and said whether the record
+    ever changed household (``households_changed``, t0008): for a record that
+    never did — nearly all — this costs no round trip and no decryption.
+    Otherwise its snapshots are decrypted to find the households it left.
+    Records from elsewhere (just written, say) are asked about in one query.
+    """
+    linked: set[str] = set()
+    changed: list[str] = []
+    unknown: list[str] = []
+    for record in records:
+        if record.support_measure:
+            continue
+        hint = _read_hint(record)
+        if hint is None:
+            unknown.append(record.id)
+        elif hint[0]:
+            linked.add(record.id)
+        elif hint[1]:
+            changed.append(record.id)
+    if unknown:
+        for row in await uow.fetch(_LINKS, sorted(set(unknown))):
+            if row["household_protected"]:
+                linked.add(row["id"])
+            elif row["households_changed"]:
+                changed.append(row["id"])
+    if changed:
+        linked |= await _ever_under_protected(uow, changed)
+    return linked
+
+
 async def protected_residents(uow: TenantUnitOfWork, resident_ids: Sequence[str]) -> set[str]:
     """Which of these residents are protected, or are or were filed under a protected household.
 
-    The same notion as the service's ``linked_to_protected`` (docs/support-measures.md).
+    The same notion as the service's ``linked_to_protected`` (docs/support-measures.md):
+    one query, and the snapshots of those whose household changed.
     """
     wanted = sorted(set(resident_ids))
     if not wanted:
         return set()
-    rows = await uow.fetch(
-        "SELECT id::text AS id, household_no, support_measure FROM residents "
-        "WHERE id = ANY($1::uuid[])",
-        wanted,
-    )
-    out = {r["id"] for r in rows if r["support_measure"]}
-    rest = {r["id"]: r["household_no"] for r in rows if not r["support_measure"]}
-    past = await past_households(uow, list(rest))
-    filed = {rid: past.get(rid, set()) | {no} for rid, no in rest.items()}
-    protected = await protected_households(uow, sorted(set().union(set(), *filed.values())))
-    return out | {rid for rid, numbers in filed.items() if numbers & protected}
+    rows = await uow.fetch(_LINKS, wanted)
+    out = {r["id"] for r in rows if r["support_measure"] or r["household_protected"]}
+    changed = [r["id"] for r in rows if r["id"] not in out and r["households_changed"]]
+    if changed:
+        out |= await _ever_under_protected(uow, changed)
+    return out
 
 
 async def set_household_head(uow: TenantUnitOfWork, household_no: str, head_id: str) -> None:
@@ -331,13 +419,15 @@ async def update(uow: TenantUnitOfWork, resident: Resident) -> None:
 async def get(uow: TenantUnitOfWork, resident_id: str, *, lock: bool = False) -> Resident | None:
     # The hot reads keep their plans per town (TenantUnitOfWork.town_statement).
     row = await uow.fetchrow(
-        _SELECT + " WHERE id = $1" + (" FOR UPDATE" if lock else ""), resident_id, town_plan=True
+        _SELECT_READ + " WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+        resident_id,
+        town_plan=True,
     )
     return None if row is None else _resident(_keys(uow), row)
 
 
 async def find_by_atena_no(uow: TenantUnitOfWork, atena_no: str) -> list[Resident]:
-    rows = await uow.fetch(_SELECT + " WHERE atena_no = $1", atena_no, town_plan=True)
+    rows = await uow.fetch(_SELECT_READ + " WHERE atena_no = $1", atena_no, town_plan=True)
     keys = _keys(uow)
     return [_resident(keys, r) for r in rows]
 
@@ -376,7 +466,7 @@ async def find_by_kana_and_birth(
 
 async def household_members(uow: TenantUnitOfWork, household_no: str) -> list[Resident]:
     rows = await uow.fetch(
-        _SELECT + " WHERE household_no = $1 AND state = 'active' ORDER BY atena_no",
+        _SELECT_READ + " WHERE household_no = $1 AND state = 'active' ORDER BY atena_no",
         household_no,
         town_plan=True,
     )
@@ -649,20 +739,6 @@ def missing_index_sql(name: str, version: int) -> str:
 
 
 _FIRST_ID = "00000000-0000-0000-0000-000000000000"
-
-
-@dataclass(slots=True)
-class IndexFill:
-    """What one batch of an index rotation did."""
-
-    filled: list[str]
-    """Ids that got their value under the new key."""
-    last: str | None
-    """The batch's highest id: the next batch starts after it (None: end of the table)."""
-    unreadable: list[str]
-    """Ids whose source fields did not decrypt (tampered or misplaced): left alone."""
-    empty: list[str]
-    """Ids whose source field holds nothing to index (e.g. an empty phone number)."""
 
 
 async def index_backlog(uow: TenantUnitOfWork, name: str, version: int, skip: list[str]) -> int:

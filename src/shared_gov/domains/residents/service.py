@@ -42,9 +42,9 @@ from shared_gov.domains.residents.models import (
     Resident,
 )
 from shared_gov.domains.residents.schemas import MoveCreate, ResidentCreate, ResidentSearch
+from shared_gov.domains.residents.spec import POLICY_FIELDS
 from shared_gov.errors import FieldError
 from shared_gov.policy import Access, FieldView
-from shared_gov.policy.purposes import POLICY_FIELDS
 from shared_gov.validation import EARLIEST_DATE
 
 SEARCH_LIMIT = 50
@@ -175,19 +175,19 @@ async def views_of(
     registering residents, as for the protected person.
     """
     records = list(residents)
-    unprotected = [r for r in records if not r.support_measure]
-    # Every household each record was ever filed under: someone who split off
-    # from a protected household (世帯分離) usually still lives at its address.
-    past = await repo.past_households(uow, [r.id for r in unprotected])
-    filed = {r.id: past.get(r.id, set()) | {r.household_no} for r in unprotected}
-    protected = await repo.protected_households(uow, sorted(set().union(set(), *filed.values())))
+    # Every household each record was ever filed under counts: someone who
+    # split off from a protected household (世帯分離) usually still lives at
+    # its address. The read that returned a record already answered for its
+    # current household and said whether it ever had another (t0008), so the
+    # common case costs no round trip and no decryption here.
+    linked = await repo.linked_residents(uow, records)
     return {
         r.id: access.field_view(
             uow.code,
             r.support_measure,
             r.state,
             access.destination(r.id),
-            linked=not r.support_measure and bool(filed[r.id] & protected),
+            linked=r.id in linked,
         )
         for r in records
     }

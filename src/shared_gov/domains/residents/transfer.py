@@ -47,7 +47,7 @@ from typing import Any, NamedTuple, TextIO
 
 from shared_gov.audit.recorder import AuditEvent, operator_actor, record
 from shared_gov.clock import today_jst
-from shared_gov.crypto.keyring import RESIDENT_INDEXES, WriteKeys, index_column
+from shared_gov.crypto.keyring import WriteKeys, index_column
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import events
 from shared_gov.domains.residents import import_worker as worker
@@ -74,7 +74,8 @@ from shared_gov.domains.residents.import_worker import (
     record_columns,
 )
 from shared_gov.domains.residents.models import Resident
-from shared_gov.policy.purposes import POLICY_FIELDS
+from shared_gov.domains.residents.repository import RESIDENT_INDEXES
+from shared_gov.domains.residents.spec import POLICY_FIELDS
 
 __all__ = [
     "COLUMNS",

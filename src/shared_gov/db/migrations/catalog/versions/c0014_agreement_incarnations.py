@@ -21,7 +21,7 @@ database too, so that nothing a past incarnation agreed can apply to a new one:
   gets a new one (a new id) instead of its predecessor's.
 - ``sharing.town_incarnation(code)``: the current incarnation of an active
   town, NULL otherwise, for the towns' roles (which cannot read the catalog).
-  A move-out records its destination's incarnation with it (tenant t0008).
+  A move-out records its destination's incarnation with it (tenant t0010).
 - Existing agreements in force with an offboarded party, or made before a
   party's current incarnation began (its first audit event), are revoked by a
   new version (``changed_by`` ``migration c0014``): the state a correct

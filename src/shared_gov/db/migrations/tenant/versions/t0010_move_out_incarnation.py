@@ -15,8 +15,8 @@ Existing rows are bound to the destination's incarnation when they were
 registered: the current one, or the one before it when the move-out is older
 than the current incarnation's first audit event.
 
-Revision ID: t0008
-Revises: t0007
+Revision ID: t0010
+Revises: t0009
 Create Date: 2026-11-28
 """
 
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "t0008"
-down_revision: str | None = "t0007"
+revision: str = "t0010"
+down_revision: str | None = "t0009"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 

@@ -1,0 +1,453 @@
+"""The domain registry: what each installed domain declares to the pillars.
+
+A domain (residents, later care insurance, e-invoices, ...) describes its
+records ONCE, in its package's ``spec.py`` as one :class:`DomainSpec`:
+
+- its record types (each a Cedar resource kind, e.g. ``Resident``) with
+  their fields: personal?, encrypted (in which table and column)?, decided
+  by policy one by one?, withheld under 支援措置?, the individual number?,
+  redacted from logs?, and a label in Japanese and English;
+- the record-level actions Cedar decides for each record type;
+- its blind indexes (source fields, normalisers) and the tables whose
+  envelopes a key rotation re-encrypts (with the SQL of the envelope's row
+  id), the hooks that fill and clear an index during its rotation, and the
+  export an offboarding writes;
+- its HTTP controllers, its CLI command groups and its demo-data seeder.
+
+The pillars read this registry and never import a domain: crypto provisions
+and rotates the keys of the declared columns and indexes, policy validates
+``purposes.toml`` and builds Cedar resources from the record types, logs
+redact the declared keys, tenancy calls the declared export, the app mounts
+the declared controllers and the CLI adds the declared command groups.
+
+Installed domains are listed in :data:`shared_gov.domains.INSTALLED`, one line
+each (a module path, imported lazily on first use, so importing this module
+never imports a domain and no import cycle can form through it).
+
+Naming in ``purposes.toml`` and Cedar: the fields of the record type marked
+``unqualified`` (the resident record) are written bare (``family_name``);
+every other record type's fields are written ``RecordType.field``
+(``Invoice.amount``), so two domains' field names can never collide in a
+purpose, an agreement or a Cedar ``Field`` resource.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only for annotations: the registry imports no layer at run time
+    from shared_gov.db import TenantUnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A field's or record type's name for people: Japanese first, English too."""
+
+    ja: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a record type, as the pillars need to know it."""
+
+    name: str
+    label: Label
+    personal: bool = True
+    """Personal data: decided by policy field by field (a purpose must name it)."""
+    encrypted: tuple[str, str] | None = None
+    """(table, column) of the envelope that stores it; None when stored in plain."""
+    redacted: bool = False
+    """Its value is replaced in log lines that pass it by key (a second line of
+    defence: code logs ids and counts only)."""
+    whereabouts: bool = False
+    """Withheld from a record under 支援措置 (it leads to where the person lives)."""
+    individual_number: bool = False
+    """It is the individual number (個人番号): only a legally listed purpose may
+    name it, reading it needs two-factor authentication, and the audit record
+    flags every access to it."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordType:
+    """A kind of record a domain keeps; a Cedar resource (its ``Field`` and ``Record``)."""
+
+    name: str
+    """The Cedar-facing name, e.g. ``Resident``; also the prefix of its fields'
+    qualified names (``Resident.family_name``)."""
+    label: Label
+    fields: tuple[Field, ...]
+    actions: tuple[str, ...]
+    """Record-level actions Cedar decides on records of this type (the Cedar
+    schema must declare each as applying to ``Record``)."""
+    unqualified: bool = False
+    """Its fields are named bare in purposes.toml, agreements and Cedar (at most
+    one record type of all installed domains may say so)."""
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name} has no field {name}")
+
+    def policy_name(self, name: str) -> str:
+        """How purposes, agreements and Cedar name field ``name`` of this type."""
+        return name if self.unqualified else f"{self.name}.{name}"
+
+    @property
+    def personal_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.personal)
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedTable:
+    """A table holding envelopes, as a data-key rotation walks it."""
+
+    table: str
+    columns: tuple[str, ...]
+    row_id_sql: str
+    """SQL expression giving the row id bound into each envelope's AAD (``id::text``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlindIndex:
+    """A keyed-hash index stored beside a table's rows (``bidx_<name>``, ``_alt``)."""
+
+    name: str
+    table: str
+    sources: tuple[str, ...]
+    """The fields it is computed from, in order."""
+    normalisers: tuple[str, ...]
+    """How each source is normalised before hashing (``digits``, ``kana``, ``date``),
+    in ``sources`` order; compound indexes join them (``crypto.blind.compound``)."""
+
+
+@dataclass(slots=True)
+class IndexFill:
+    """What one batch of an index rotation did (returned by :attr:`IndexHooks.fill`)."""
+
+    filled: list[str]
+    """Ids that got their value under the new key."""
+    last: str | None
+    """The batch's highest id: the next batch starts after it (None: end of the table)."""
+    unreadable: list[str]
+    """Ids whose source fields did not decrypt (tampered or misplaced): left alone."""
+    empty: list[str]
+    """Ids whose source field holds nothing to index (e.g. an empty phone number)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexHooks:
+    """How a blind-index rotation reaches a domain's table (through the unit of work)."""
+
+    backlog: Callable[[TenantUnitOfWork, str, int, list[str]], Awaitable[int]]
+    """Rows still lacking a value of (index, version), minus the ids given."""
+    fill: Callable[..., Awaitable[IndexFill]]
+    """``fill(uow, index, version, *, after, limit, skip)``: one batch."""
+    clear: Callable[[TenantUnitOfWork, str, int, int], Awaitable[int]]
+    """Erase up to ``limit`` values of (index, retired version)."""
+    stored: Callable[[TenantUnitOfWork, str, int], Awaitable[int]]
+    """Rows holding a value of (index, version)."""
+    missing_sql: Callable[[str, int], str]
+    """WHERE clause: rows that should hold a value of (index, version) but do not."""
+
+
+Exporter = Callable[["TenantUnitOfWork"], Awaitable[Mapping[str, Any]]]
+"""Offboarding: the domain's records of one town, decrypted, as JSON-ready lists."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoData:
+    """A domain's synthetic demo data (``make run``, ``shared-gov demo seed``)."""
+
+    seed: Callable[..., Awaitable[int]]
+    """``seed(db, tenant, count, seed, progress_console=None)`` → records added."""
+    records: Callable[[TenantUnitOfWork], Awaitable[int]]
+    """How many records the town holds (an empty town is seeded)."""
+    sample: Callable[[TenantUnitOfWork], Awaitable[tuple[str, str]]]
+    """A request that works as printed: (path under the town, purpose)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StandingShare:
+    """What a town shares by default with every other (the standing move agreement)."""
+
+    department: str
+    purpose: str
+    fields: tuple[str, ...]
+    """Policy names of the fields shared (e.g. 転出証明書の記載事項)."""
+    legal_basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSpec:
+    """Everything one domain declares; the pillars read nothing else of it."""
+
+    name: str
+    label: Label
+    record_types: tuple[RecordType, ...]
+    encrypted_tables: tuple[EncryptedTable, ...] = ()
+    blind_indexes: tuple[BlindIndex, ...] = ()
+    index_hooks: Callable[[], IndexHooks] | None = None
+    exporter: Callable[[], Exporter] | None = None
+    routers: Callable[[], Sequence[Any]] = tuple
+    """Litestar controllers / route handlers to mount (imported when called)."""
+    cli_groups: Callable[[], Sequence[tuple[str, Any]]] = tuple
+    """``(name, typer.Typer)`` pairs added to the ``shared-gov`` command."""
+    demo: Callable[[], DemoData] | None = None
+    standing_share: StandingShare | None = None
+    event_record_types: tuple[str, ...] = field(default=())
+    """Record types whose changes the domain writes to the town's outbox."""
+
+
+# --- the registry itself -------------------------------------------------------
+
+_extra: list[DomainSpec] = []
+
+
+def _installed_paths() -> tuple[str, ...]:
+    from shared_gov.domains import INSTALLED
+
+    return INSTALLED
+
+
+@cache
+def domains() -> tuple[DomainSpec, ...]:
+    """Every installed domain's spec, in registration order (imported on first call)."""
+    specs: list[DomainSpec] = []
+    for path in _installed_paths():
+        module = importlib.import_module(path)
+        spec = getattr(module, "SPEC", None)
+        if not isinstance(spec, DomainSpec):
+            raise TypeError(f"{path} has no SPEC = DomainSpec(...)")
+        specs.append(spec)
+    specs.extend(_extra)
+    _check(specs)
+    return tuple(specs)
+
+
+def install(spec: DomainSpec) -> None:
+    """Register one more domain at run time (tests: a domain that lives only there)."""
+    _extra.append(spec)
+    _forget()
+
+
+def uninstall(spec: DomainSpec) -> None:
+    _extra.remove(spec)
+    _forget()
+
+
+def _forget() -> None:
+    for fn in _CACHED:
+        fn.cache_clear()
+
+
+_IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+"""Table and column names: the pillars inline them in SQL, so they must be plain."""
+_TYPE = re.compile(r"[A-Z][A-Za-z0-9]{0,62}")
+
+
+def _check(specs: Sequence[DomainSpec]) -> None:
+    """Refuse a registry whose domains would collide or contradict themselves."""
+    for spec in specs:
+        names_ = [t.table for t in spec.encrypted_tables]
+        names_ += [c for t in spec.encrypted_tables for c in t.columns]
+        names_ += [i.table for i in spec.blind_indexes] + [i.name for i in spec.blind_indexes]
+        names_ += [f.name for rt in spec.record_types for f in rt.fields]
+        bad = [n for n in names_ if not _IDENT.fullmatch(n)]
+        bad += [rt.name for rt in spec.record_types if not _TYPE.fullmatch(rt.name)]
+        if bad:
+            raise ValueError(f"domain {spec.name}: not plain identifiers: {sorted(bad)}")
+    names: set[str] = set()
+    types: set[str] = set()
+    unqualified = 0
+    indexes: set[str] = set()
+    columns: set[tuple[str, str]] = set()
+    for spec in specs:
+        if spec.name in names:
+            raise ValueError(f"domain {spec.name} registered twice")
+        names.add(spec.name)
+        for rt in spec.record_types:
+            if rt.name in types:
+                raise ValueError(f"record type {rt.name} declared twice")
+            types.add(rt.name)
+            unqualified += rt.unqualified
+            seen: set[str] = set()
+            for f in rt.fields:
+                if f.name in seen:
+                    raise ValueError(f"{rt.name}.{f.name} declared twice")
+                seen.add(f.name)
+                if f.encrypted is not None:
+                    if f.encrypted in columns:
+                        raise ValueError(f"column {'.'.join(f.encrypted)} declared twice")
+                    columns.add(f.encrypted)
+                    tables = {t.table: t for t in spec.encrypted_tables}
+                    table = tables.get(f.encrypted[0])
+                    if table is None or f.encrypted[1] not in table.columns:
+                        raise ValueError(
+                            f"{rt.name}.{f.name}: {'.'.join(f.encrypted)} is not in the "
+                            "domain's encrypted tables"
+                        )
+        for index in spec.blind_indexes:
+            if index.name in indexes or index.name in PLATFORM_INDEXES:
+                raise ValueError(f"blind index {index.name} declared twice")
+            indexes.add(index.name)
+            if len(index.normalisers) != len(index.sources):
+                raise ValueError(f"blind index {index.name}: one normaliser per source")
+        if spec.blind_indexes and spec.index_hooks is None:
+            raise ValueError(f"domain {spec.name} has blind indexes but no index hooks")
+    if unqualified > 1:
+        raise ValueError("at most one record type may name its fields unqualified")
+
+
+PLATFORM_INDEXES: tuple[str, ...] = ("audit_subject",)
+"""Blind indexes of the platform itself: ``audit_subject`` (keyed hashes of record
+ids in the audit log; full width, never rotated: the log keeps its values)."""
+
+
+@cache
+def record_types() -> dict[str, RecordType]:
+    return {rt.name: rt for spec in domains() for rt in spec.record_types}
+
+
+def record_type(name: str | None = None) -> RecordType:
+    """The record type ``name``, or (None) the one whose fields are named bare."""
+    if name is None:
+        return default_record_type()
+    return record_types()[name]
+
+
+@cache
+def default_record_type() -> RecordType:
+    for rt in record_types().values():
+        if rt.unqualified:
+            return rt
+    raise LookupError("no installed record type names its fields unqualified")
+
+
+@cache
+def policy_fields(record_type_name: str | None = None) -> tuple[str, ...]:
+    """Policy names of a record type's personal fields, in declaration order."""
+    rt = record_type(record_type_name)
+    return tuple(rt.policy_name(f.name) for f in rt.personal_fields)
+
+
+@cache
+def all_policy_fields() -> frozenset[str]:
+    """Every personal field of every record type, by policy name (purposes, agreements)."""
+    return frozenset(n for rt in record_types().values() for n in policy_fields(rt.name))
+
+
+@cache
+def record_actions() -> frozenset[str]:
+    """Every record-level action of every record type."""
+    return frozenset(a for rt in record_types().values() for a in rt.actions)
+
+
+@cache
+def whereabouts_fields() -> frozenset[str]:
+    """Policy names of the fields withheld under 支援措置."""
+    return frozenset(
+        rt.policy_name(f.name) for rt in record_types().values() for f in rt.fields if f.whereabouts
+    )
+
+
+@cache
+def individual_number_fields() -> frozenset[str]:
+    """Policy names of the fields that are the individual number (個人番号)."""
+    return frozenset(
+        rt.policy_name(f.name)
+        for rt in record_types().values()
+        for f in rt.fields
+        if f.individual_number
+    )
+
+
+@cache
+def redacted_keys() -> frozenset[str]:
+    """Log keys whose values are replaced (field names, bare and qualified)."""
+    keys: set[str] = set()
+    for rt in record_types().values():
+        for f in rt.fields:
+            if f.redacted:
+                keys.update({f.name, rt.policy_name(f.name)})
+    return frozenset(keys)
+
+
+@cache
+def encrypted_tables() -> dict[str, EncryptedTable]:
+    """Every table holding envelopes, by name."""
+    return {t.table: t for spec in domains() for t in spec.encrypted_tables}
+
+
+@cache
+def dek_names() -> tuple[str, ...]:
+    """``table.column`` of every encrypted column: one data key each."""
+    return tuple(f"{t.table}.{c}" for t in encrypted_tables().values() for c in t.columns)
+
+
+@cache
+def blind_indexes() -> dict[str, BlindIndex]:
+    """Every domain's (rotatable) blind index, by name."""
+    return {i.name: i for spec in domains() for i in spec.blind_indexes}
+
+
+@cache
+def index_names() -> tuple[str, ...]:
+    """Every blind index with a key: the domains' ones, then the platform's."""
+    return (*blind_indexes(), *PLATFORM_INDEXES)
+
+
+def index_hooks(name: str) -> IndexHooks:
+    """The hooks of the domain owning blind index ``name``."""
+    for spec in domains():
+        if spec.index_hooks is not None and any(i.name == name for i in spec.blind_indexes):
+            return spec.index_hooks()
+    raise KeyError(name)
+
+
+def exporters() -> list[tuple[str, Exporter]]:
+    """(domain, export) for every domain that exports records on offboarding."""
+    return [(s.name, s.exporter()) for s in domains() if s.exporter is not None]
+
+
+def routers() -> list[Any]:
+    """Every domain's controllers, in registration order."""
+    return [r for spec in domains() for r in spec.routers()]
+
+
+def cli_groups() -> list[tuple[str, Any]]:
+    return [g for spec in domains() for g in spec.cli_groups()]
+
+
+def demo_data() -> list[tuple[str, DemoData]]:
+    return [(s.name, s.demo()) for s in domains() if s.demo is not None]
+
+
+@cache
+def standing_share() -> StandingShare | None:
+    """The standing move agreement's terms (the first domain that declares one)."""
+    return next((s.standing_share for s in domains() if s.standing_share is not None), None)
+
+
+_CACHED: tuple[Any, ...] = (
+    domains,
+    record_types,
+    default_record_type,
+    policy_fields,
+    all_policy_fields,
+    record_actions,
+    whereabouts_fields,
+    individual_number_fields,
+    redacted_keys,
+    encrypted_tables,
+    dek_names,
+    blind_indexes,
+    index_names,
+    standing_share,
+)
