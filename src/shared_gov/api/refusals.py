@@ -104,7 +104,7 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
         if why and isinstance(exc, errors.DomainError) and not exc.audit.get("reason"):
             # They got what anyone outside the town gets; the log says who it
             # was, as a refusal (whatever status they were answered with).
-            reason = why if exc.status == 404 else f"{why}: {exc.detail}"
+            reason = why if isinstance(exc, errors.NotFound) else f"{why}: {exc.detail}"
             exc = errors.concealed(reason, exc.policies)
     else:
         client = request.client.host if request.client else None
