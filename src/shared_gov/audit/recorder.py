@@ -18,10 +18,11 @@ from typing import Any
 import msgspec
 import structlog
 
+from shared_gov.crypto.keyring import keys_of
 from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.db.binding import TownBinding
 from shared_gov.db.engine import PairedUnitOfWork, dollar_quoted
 from shared_gov.domains import registry
-from shared_gov.tenancy.names import TenantNames
 
 
 @dataclass(slots=True)
@@ -139,9 +140,7 @@ async def record(uow: TenantUnitOfWork, actor: Actor, event: AuditEvent) -> None
     :meth:`TenantUnitOfWork.at_commit`): it runs last, and if it fails the
     access's transaction rolls back and the request fails.
     """
-    keys = uow.keys
-    if keys is None:  # pragma: no cover - Database always provides keys
-        raise RuntimeError("this unit of work has no keys")
+    keys = keys_of(uow)
     payload = _payload(lambda rid: keys.index("audit_subject", rid), actor, event)
     uow.at_commit(_record_sql(payload))
 
@@ -174,7 +173,7 @@ async def record_both(
     await record(second, actor, second_event)
 
 
-async def record_apart(db: Database, names: TenantNames, actor: Actor, event: AuditEvent) -> None:
+async def record_apart(db: Database, names: TownBinding, actor: Actor, event: AuditEvent) -> None:
     """Write ``event`` in a transaction of its own (denials, failures)."""
     async with db.tenant(names) as uow:
         await record(uow, actor, event)

@@ -19,7 +19,7 @@ from shared_gov import errors
 from shared_gov.audit.recorder import operator_actor
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.cli.audit import audit_app
-from shared_gov.cli.common import _database_url, _progress, _run, err, out
+from shared_gov.console import _database_url, _progress, _run, err, out
 from shared_gov.crypto.keyring import REENCRYPT_GRACE_SECONDS
 from shared_gov.db import Database
 from shared_gov.domains import registry as domain_registry
@@ -317,7 +317,7 @@ def keys_status(
     tenant: Annotated[str | None, typer.Option(help="one town (default: all)")] = None,
 ) -> None:
     """Key versions per town and column, with the rows on each version."""
-    from shared_gov.crypto.rotation import status
+    from shared_gov.keys.rotation import status
 
     rows = _run(lambda db: status(db, tenant))
     table = Table("town", "kind", "name", "version", "state", "kek", "bits", "rows")
@@ -338,7 +338,7 @@ def keys_status(
 @keys_app.command("rotate-kek")
 def keys_rotate_kek(tenant: Annotated[str, typer.Option(help="town code")]) -> None:
     """New key-encryption key for a town: re-wraps its data keys only."""
-    from shared_gov.crypto.rotation import rotate_kek
+    from shared_gov.keys.rotation import rotate_kek
 
     version, count = _run(lambda db: rotate_kek(db, tenant))
     out.print(f"{tenant}: KEK v{version}; {count} data keys re-wrapped; older KEKs retired")
@@ -351,7 +351,7 @@ def keys_rotate_dek(
     batch: Annotated[int, typer.Option(help="rows per transaction")] = 500,
 ) -> None:
     """New data key for one column; re-encrypts its rows in resumable batches."""
-    from shared_gov.crypto.rotation import rotate_dek
+    from shared_gov.keys.rotation import rotate_dek
 
     with _progress(f"[bold]re-encrypt {column}") as progress:
         task = progress.add_task("rows", total=None)
@@ -401,7 +401,7 @@ def keys_rotate_index(
     Interrupted, run it again: it continues the same rotation (or finishes its
     clean-up) instead of starting another.
     """
-    from shared_gov.crypto.index_rotation import rotate_index
+    from shared_gov.keys.index_rotation import rotate_index
 
     with _progress("[bold]{task.description}") as progress:
         task = progress.add_task(f"index {index}", total=None)

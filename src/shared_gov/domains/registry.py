@@ -40,7 +40,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # only for annotations: the registry imports no layer at run time
+from shared_gov import logs
+
+if TYPE_CHECKING:  # only for annotations: at run time the registry imports only logs
     from shared_gov.db import TenantUnitOfWork
 
 
@@ -451,3 +453,8 @@ _CACHED: tuple[Any, ...] = (
     index_names,
     standing_share,
 )
+
+
+# The logs redact every field a domain declares ``redacted`` (a base module
+# cannot import the registry, so the registry tells it).
+logs.redact_keys_from(redacted_keys)

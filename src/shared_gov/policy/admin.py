@@ -17,7 +17,7 @@ from shared_gov import errors
 from shared_gov.audit.recorder import Actor
 from shared_gov.db.engine import Database
 from shared_gov.policy.purposes import purposes
-from shared_gov.tenancy import changes
+from shared_gov.towns import changes
 
 _NOTIFY = "SELECT pg_notify('shared_gov_policy', $1)"
 # The town's provisioning lock: a manifest, an enrolment and an admin change

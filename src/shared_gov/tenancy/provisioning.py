@@ -37,10 +37,10 @@ from shared_gov.audit.recorder import Actor
 from shared_gov.crypto.keyring import Keyring
 from shared_gov.db.migrations.runner import head, upgrade_tenant
 from shared_gov.policy import agreements
-from shared_gov.tenancy.changes import change_event, record_change_sync
 from shared_gov.tenancy.enrolment import EnrolmentCode, enrolled_at_creation, issue_at_creation
 from shared_gov.tenancy.manifest import Manifest
-from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
+from shared_gov.towns.changes import change_event, record_change_sync
+from shared_gov.towns.names import TenantNames, quote_ident, tenant_names
 
 Outcome = Literal["created", "updated", "unchanged"]
 

@@ -30,16 +30,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor, operator_actor
+from shared_gov.crypto.keyring import keyring_of
 from shared_gov.crypto.providers import KeyNotFound
 from shared_gov.db.engine import Database, sqlalchemy_engine
 from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
 from shared_gov.domains import registry
 from shared_gov.logs import get_logger
 from shared_gov.policy import agreements
-from shared_gov.tenancy.changes import change_event, record_change, record_refusal, refusal_event
 from shared_gov.tenancy.manifest import Manifest
-from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
 from shared_gov.tenancy.provisioning import IdentityChangeRefused, ProvisionResult, provision
+from shared_gov.towns.changes import change_event, record_change, record_refusal, refusal_event
+from shared_gov.towns.names import TenantNames, quote_ident, tenant_names
 
 log = get_logger(__name__)
 
@@ -78,7 +79,7 @@ async def onboard(db: Database, manifest: Manifest, actor: Actor | None = None) 
                     sync,
                     manifest,
                     db.settings.role_prefix,
-                    db.keyring,
+                    keyring_of(db),
                     actor=who,
                     manifest_issuer=db.settings.is_dev,
                     audit=db.settings.audit,
@@ -261,7 +262,7 @@ async def conn_status(db: Database, code: str) -> str | None:
 
 def _signing_public_key(db: Database, code: str) -> bytes | None:
     try:
-        return db.keyring.provider.signing_public_key(code)
+        return keyring_of(db).provider.signing_public_key(code)
     except KeyNotFound:
         return None
 
@@ -315,7 +316,7 @@ async def offboard(db: Database, code: str, export_dir: Path, actor: Actor | Non
         offboarded = await conn_status(db, code) == "offboarded"
         if offboarded:
             # Re-running finishes an interrupted crypto-shredding (idempotent).
-            db.keyring.provider.destroy(code)
+            keyring_of(db).provider.destroy(code)
             db.keyring.invalidate(code)
             raise errors.conflict("already offboarded; its keys are destroyed")
         raise errors.not_found("no such active tenant")
@@ -402,7 +403,7 @@ async def offboard(db: Database, code: str, export_dir: Path, actor: Actor | Non
     # Crypto-shredding, after the commit (a rolled-back offboarding must keep its
     # keys): without the KEK no copy of the town's data — in a backup, a dump,
     # a replica — can be decrypted again.
-    db.keyring.provider.destroy(code)
+    keyring_of(db).provider.destroy(code)
     db.keyring.invalidate(code)
     log.info("tenant.offboard", tenant=code, export=path.name, keys="destroyed")
     return path

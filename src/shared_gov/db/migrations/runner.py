@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.util import await_only
 
-from shared_gov.tenancy.names import TenantNames, quote_ident
+from shared_gov.db.binding import TownBinding, quote_ident
 
 CATALOG_SCHEMA = "catalog"
 _HERE = Path(__file__).resolve().parent
@@ -101,7 +101,7 @@ def fresh_tenant_script() -> str:
     return buffer.getvalue()
 
 
-def _is_fresh(conn: Connection, names: TenantNames) -> bool:
+def _is_fresh(conn: Connection, names: TownBinding) -> bool:
     """No version table yet: the schema was just created, nothing to upgrade from."""
     found = conn.execute(
         text(
@@ -113,7 +113,7 @@ def _is_fresh(conn: Connection, names: TenantNames) -> bool:
     return found is None
 
 
-def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
+def upgrade_tenant(conn: Connection, names: TownBinding) -> str:
     """Bring one tenant schema to head and mirror the revision in the catalog."""
     # Same key as provisioning: two migrators never work on one town at once.
     conn.execute(
@@ -144,7 +144,7 @@ def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
     return revision
 
 
-def _lock_down(conn: Connection, names: TenantNames) -> None:
+def _lock_down(conn: Connection, names: TownBinding) -> None:
     """Revoke what default privileges gave the town role but it must not have.
 
     Runs after every upgrade, so a migration that recreates a table cannot

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, text
 from shared_gov.audit.recorder import Actor, AuditEvent, _payload, record_as_town
 from shared_gov.db.engine import Database
 from shared_gov.logs import get_logger
-from shared_gov.tenancy.names import tenant_names
+from shared_gov.towns.names import tenant_names
 
 log = get_logger(__name__)
 
