@@ -28,6 +28,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_gov import __version__, errors, policy
+from shared_gov.audit import writer as audit_writer
 from shared_gov.audit.auditor_controllers import AuditorController
 from shared_gov.audit.controllers import AuditController
 from shared_gov.audit.recorder import track_request
@@ -300,9 +301,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         await svc.changes.start()
         app.state.services = svc
         sealing = asyncio.create_task(sealer.run_forever(), name="audit-sealer")
+        # Group commit of reads' and refusals' events (audit/writer.py).
+        audit_writer.start(db)
         try:
             yield
         finally:
+            await audit_writer.stop(db)
             sealer.stop()
             await sealing
             await svc.changes.stop()

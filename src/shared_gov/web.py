@@ -35,14 +35,16 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import Scope
 
 from shared_gov import errors, policy
-from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import (
+    READ_ACTIONS,
     AuditEvent,
     record,
     record_apart,
     record_both,
+    submit,
     written_in_request,
 )
+from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.auth.failures import FailedLoginGate, failed_login_actor, report_failed_login
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.auth.principal import Principal
@@ -241,11 +243,18 @@ async def tenant_scope(
     if names is None:  # pragma: no cover - checked in access_for
         raise errors.not_found()
     access.audit = AuditEvent(action=action, subjects=_named(subject))
+    # A read writes nothing: its transaction ends without a WAL flush, and its
+    # event is group-committed by the audit writer before the answer leaves
+    # (a failed batch fails the read: 503, nothing disclosed). A write's event
+    # commits with the write (audit/recorder.py).
+    reads = action in READ_ACTIONS
     try:
         async with svc.db.tenant(names) as uow:
             yield uow, access
-            if svc.settings.audit:
+            if svc.settings.audit and not reads:
                 await record(uow, actor, access.audit)
+        if svc.settings.audit and reads:
+            await submit(svc.db, names, actor, access.audit)
     except Exception as exc:
         await record_failure(svc, names, actor, access.audit, exc)
         raise
