@@ -158,10 +158,20 @@ class AuditWriter:
         if conn is not None and not conn.is_closed():
             return conn
         settings = self._db.settings
+        timeout = settings.pool_acquire_timeout
         self._conn = await asyncpg.connect(
             self._db.url,
-            timeout=settings.pool_acquire_timeout,
-            server_settings=server_settings(settings),
+            timeout=timeout,
+            server_settings={
+                **server_settings(settings),
+                # The server gives up on a batch before this process does
+                # (statement_timeout below the client's timeout), and notices
+                # within a second when this side is gone: a batch whose
+                # requests were answered 503 must not commit afterwards,
+                # e.g. once a lock it waited for is released.
+                "statement_timeout": str(int(max(0.5, timeout - 0.5) * 1000)),
+                "client_connection_check_interval": "1000",
+            },
             statement_cache_size=0,
         )
         return self._conn
