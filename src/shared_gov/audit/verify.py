@@ -785,7 +785,7 @@ async def verify_town(
 
 
 # --------------------------------------------------------------------------------------
-# MACs, chains and links (audit pipeline v2, catalog c0014)
+# MACs, chains and links (audit pipeline v2, catalog c0015)
 # --------------------------------------------------------------------------------------
 
 _ID: Final = EVENT_COLUMNS.index("event_id")
@@ -821,7 +821,7 @@ def _bad_mac(event_id: Any, seq: int | None) -> Problem:
 class _Unmaced:
     """Events without a MAC: allowed only before the town's first MACed event.
 
-    Events written before catalog c0014, or before the town's audit key
+    Events written before catalog c0015, or before the town's audit key
     existed (the first request after the upgrade creates it), have none;
     after the first sealed event with a MAC, every event must have one.
     """

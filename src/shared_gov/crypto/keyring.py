@@ -158,7 +158,7 @@ class TownKeys:
 
 
 AUDIT_MAC_KIND = "amac"
-"""``catalog.data_keys.kind`` of a town's audit MAC key (catalog c0014)."""
+"""``catalog.data_keys.kind`` of a town's audit MAC key (catalog c0015)."""
 AUDIT_MAC_NAME = "audit"
 
 _INSERT_KEY = text(

@@ -493,7 +493,7 @@ class Database:
         return rows
 
     async def _add_audit_key(self, tenant: str) -> list[asyncpg.Record]:
-        """Give a town onboarded before audit MACs existed its audit key (catalog c0014).
+        """Give a town onboarded before audit MACs existed its audit key (catalog c0015).
 
         Once, by whichever worker loads the town's keys first: serialised with
         key operations on the town (the same advisory lock as provisioning

@@ -26,8 +26,8 @@ can tell:
   caller's role (the writer binds each town's role in turn within its one
   batch transaction), so no town can write into another town's log.
 
-Revision ID: c0014
-Revises: c0013
+Revision ID: c0015
+Revises: c0014
 Create Date: 2026-12-08
 """
 
@@ -35,9 +35,9 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "c0014"
+revision: str = "c0015"
 # The lead re-chains this if another catalog revision lands before it.
-down_revision: str | None = "c0013"
+down_revision: str | None = "c0014"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
