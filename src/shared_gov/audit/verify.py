@@ -859,9 +859,12 @@ class _Unmaced:
 _UNSEALED_EVENTS_SQL: Final = (
     f"SELECT {EVENT_SELECT}, e.mac, e.writer, e.wseq, e.prev_mac "  # noqa: S608 - constants
     "FROM audit.events AS e WHERE e.tenant = $1 AND e.incarnation = $2 "
-    "AND NOT EXISTS (SELECT 1 FROM audit.leaves AS l WHERE l.tenant = e.tenant "
-    "                AND l.event_id = e.event_id AND l.occurred_at = e.occurred_at "
-    "                AND l.incarnation = e.incarnation)"
+    # After the sealer's position (it seals in this order: everything after
+    # it is unsealed; an unsealed event before it is an `unsealed_event`).
+    "AND (e.xid, e.occurred_at, e.event_id) > COALESCE(("
+    "  SELECT ROW(l.xid, l.occurred_at, l.event_id) FROM audit.leaves AS l "
+    "  ORDER BY l.xid DESC, l.occurred_at DESC, l.event_id DESC LIMIT 1), "
+    "  ROW('0'::xid8, '-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid))"
 )
 
 
@@ -882,8 +885,8 @@ async def check_unsealed_macs(
 _CHAIN_SQL: Final = (
     "SELECT e.writer, e.wseq, e.event_id, e.mac, e.prev_mac, e.xid::text::numeric AS xid, "
     "e.occurred_at, l.seq FROM audit.events AS e LEFT JOIN audit.leaves AS l "
-    "ON l.tenant = e.tenant AND l.incarnation = e.incarnation AND l.event_id = e.event_id "
-    "AND l.occurred_at = e.occurred_at "
+    "ON l.xid = e.xid AND l.occurred_at = e.occurred_at AND l.event_id = e.event_id "
+    "AND l.tenant = e.tenant AND l.incarnation = e.incarnation "
     "WHERE e.tenant = $1 AND e.incarnation = $2 AND e.writer IS NOT NULL "
     "ORDER BY e.writer, e.wseq, e.xid, e.occurred_at"
 )

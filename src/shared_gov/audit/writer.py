@@ -75,7 +75,9 @@ class AuditWriter:
 
     def _new_chain(self) -> None:
         self.writer_id = str(uuid.uuid4())
-        self._chains: dict[str, tuple[int, bytes | None]] = {}
+        # Per town and audit key: a town onboarded again (a new incarnation,
+        # a new log) has a new key, and its chain starts from 0.
+        self._chains: dict[tuple[str, bytes | None], tuple[int, bytes | None]] = {}
 
     @property
     def backend_pid(self) -> int | None:
@@ -129,12 +131,12 @@ class AuditWriter:
             by_town.setdefault(item.names.code, []).append(item)
         parts = ["BEGIN"]
         for code, items in by_town.items():
-            wseq, prev = self._chains.get(code, (0, None))
             for item in items:
+                chain = (code, item.key)
+                wseq, prev = self._chains.get(chain, (0, None))
                 mac = seal(item.payload, code, item.key, self.writer_id, wseq, prev)
                 if mac is not None:
-                    wseq, prev = wseq + 1, mac
-            self._chains[code] = (wseq, prev)
+                    self._chains[chain] = (wseq + 1, mac)
             # The role is a checked identifier (tenancy.names: <prefix>_t_[0-9]{6}),
             # safe to inline as binding_sql does.
             parts.append(f"SELECT set_config('role', '{items[0].names.role}', true)")
