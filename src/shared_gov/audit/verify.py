@@ -883,10 +883,10 @@ async def check_unsealed_macs(
 
 
 _CHAIN_SQL: Final = (
+    # No join: problems name event ids (a leaf position would cost a look-up
+    # per event).
     "SELECT e.writer, e.wseq, e.event_id, e.mac, e.prev_mac, e.xid::text::numeric AS xid, "
-    "e.occurred_at, l.seq FROM audit.events AS e LEFT JOIN audit.leaves AS l "
-    "ON l.xid = e.xid AND l.occurred_at = e.occurred_at AND l.event_id = e.event_id "
-    "AND l.tenant = e.tenant AND l.incarnation = e.incarnation "
+    "e.occurred_at, NULL::bigint AS seq FROM audit.events AS e "
     "WHERE e.tenant = $1 AND e.incarnation = $2 AND e.writer IS NOT NULL "
     "ORDER BY e.writer, e.wseq, e.xid, e.occurred_at"
 )
