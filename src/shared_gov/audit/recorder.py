@@ -112,7 +112,7 @@ def written_in_request() -> int:
     Every writer of this module — :func:`record`, :func:`record_apart`,
     :func:`record_as_town`, and through them the scopes' failure records and
     the administrative changes — counts here. The last-resort refusal record
-    (:func:`shared_gov.web.audit_unrecorded`) reads it: a request whose
+    (:func:`shared_gov.api.refusals.audit_unrecorded`) reads it: a request whose
     handler already recorded its outcome gets no second event.
     """
     box = _WRITTEN.get()
