@@ -111,9 +111,17 @@ class AuditWriter:
                 log.warning("audit.batch_failed", events=len(batch), error=type(exc).__name__)
                 self._new_chain()
                 await self._drop_connection()
+                detail = (
+                    "the audit log could not be written; retry"
+                    if _rolled_back(exc)
+                    # The batch's COMMIT may have been applied before the
+                    # connection went: its events may be in the log (never
+                    # the reverse: no answer without its event).
+                    else "the database went away during commit; retry"
+                )
                 for item in batch:
                     if not item.done.done():
-                        failure = errors.unavailable("the audit log could not be written; retry")
+                        failure = errors.unavailable(detail)
                         item.done.set_exception(failure)
                         # Retrieved by the waiting request; silence "never retrieved"
                         # for one that was cancelled meanwhile.
@@ -190,6 +198,17 @@ class AuditWriter:
         if flusher is not None:
             await asyncio.gather(flusher, return_exceptions=True)
         await self._drop_connection()
+
+
+def _rolled_back(exc: BaseException) -> bool:
+    """The server reported the batch failed before its COMMIT (an error in a
+    statement, a statement timeout): nothing of it was committed. A lost
+    connection, a terminated or crashed backend: unknown."""
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(
+        exc, (asyncpg.exceptions.OperatorInterventionError, asyncpg.PostgresConnectionError)
+    )
 
 
 _WRITERS: weakref.WeakKeyDictionary[Database, AuditWriter] = weakref.WeakKeyDictionary()
