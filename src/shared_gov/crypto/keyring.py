@@ -140,6 +140,9 @@ class TownKeys:
     the index key is being rotated (both are written and searched)."""
     write_keys: WriteKeys | None = field(default=None, repr=False)
     """The same write keys as bytes, for the import's worker processes."""
+    audit_mac: bytes | None = field(default=None, repr=False)
+    """The town's audit key: HMAC-SHA256 over each event it writes
+    (:mod:`shared_gov.audit.mac`). None only while a town has none yet."""
 
     def encrypt(self, table: str, column: str, row_id: str, value: str | None) -> bytes | None:
         if value is None:
@@ -163,6 +166,10 @@ class TownKeys:
             (version, index.value(normalized)) for version, index in self.index_versions[name]
         )
 
+
+AUDIT_MAC_KIND = "amac"
+"""``catalog.data_keys.kind`` of a town's audit MAC key (catalog c0015)."""
+AUDIT_MAC_NAME = "audit"
 
 _INSERT_KEY = text(
     "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
@@ -208,6 +215,7 @@ class Keyring:
             ("bidx", n, MAX_BITS if n in FULL_WIDTH_INDEXES else plan_bits(population))
             for n in index_names()
         ]
+        wanted.append((AUDIT_MAC_KIND, AUDIT_MAC_NAME, None))
         rows = [
             self._new_key(tenant, kind, name, 1, bits, kek_version)
             for kind, name, bits in wanted
@@ -285,6 +293,8 @@ class Keyring:
         async def fetch(tenant: str) -> list[Any]:
             async with catalog() as conn:
                 rows: list[Any] = await conn.fetch(FETCH_KEYS_SQL, tenant)
+            if rows and not any(r["kind"] == AUDIT_MAC_KIND for r in rows):
+                rows = await self._add_audit_key(catalog, tenant)
             return rows
 
         try:
@@ -298,13 +308,46 @@ class Keyring:
             log.warning("key_provider.unavailable", error=type(exc).__name__)
             raise errors.unavailable("the key provider is unavailable; retry") from exc
 
+    async def _add_audit_key(self, catalog: CatalogOpener, tenant: str) -> list[Any]:
+        """Give a town onboarded before audit MACs existed its audit key (catalog c0015).
+
+        Once, by whichever worker loads the town's keys first: serialised with
+        key operations on the town (the same advisory lock as provisioning
+        and rotation), and a key another worker added meanwhile is kept.
+        """
+        provider = self.provider
+        kek_version = await asyncio.to_thread(provider.current_kek_version, tenant)
+        row = await asyncio.to_thread(self.new_audit_key_row, tenant, kek_version)
+        async with catalog() as conn:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.keyops.' || $1, 0))",
+                tenant,
+            )
+            await conn.execute(
+                "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
+                "kek_version, bits, state) SELECT $1, $2, $3, $4, $5, $6, NULL, 'active' "
+                "WHERE EXISTS (SELECT 1 FROM catalog.data_keys WHERE tenant_code = $1) "
+                "AND NOT EXISTS (SELECT 1 FROM catalog.data_keys WHERE tenant_code = $1 "
+                "AND kind = $2)",
+                tenant,
+                row["k"],
+                row["n"],
+                row["v"],
+                row["w"],
+                row["kv"],
+            )
+            log.info("audit.mac_key_created", tenant=tenant)
+            rows: list[Any] = await conn.fetch(FETCH_KEYS_SQL, tenant)
+        return rows
+
     def _unwrap_all(self, tenant: str, rows: list[Any]) -> TownKeys:
         dek_keys: dict[str, dict[int, bytes]] = {}
         write: dict[str, int] = {}
         indexes: dict[str, BlindIndex] = {}
         live: dict[str, list[tuple[int, BlindIndex]]] = {}
+        audit_mac: bytes | None = None
         for r in rows:
-            if r["kind"] == "bidx" and r["state"] not in ("active", "decrypt"):
+            if r["kind"] != "dek" and r["state"] not in ("active", "decrypt"):
                 continue  # retired index keys are erased; skip any left
             key = self.provider.unwrap(
                 tenant,
@@ -312,7 +355,10 @@ class Keyring:
                 bytes(r["wrapped"]),
                 wrap_aad(tenant, r["kind"], r["name"], r["version"]),
             )
-            if r["kind"] == "dek":
+            if r["kind"] == AUDIT_MAC_KIND:
+                if r["state"] == "active":
+                    audit_mac = key
+            elif r["kind"] == "dek":
                 dek_keys.setdefault(r["name"], {})[r["version"]] = key
                 if r["state"] == "active":
                     write[r["name"]] = r["version"]
@@ -334,7 +380,11 @@ class Keyring:
                 for name, pairs in versions.items()
             },
         )
-        return TownKeys(tenant, ciphers, indexes, write, versions, write_keys)
+        return TownKeys(tenant, ciphers, indexes, write, versions, write_keys, audit_mac)
+
+    def new_audit_key_row(self, tenant: str, kek_version: int) -> dict[str, object]:
+        """A town's audit MAC key (for a town onboarded before it existed), as a catalog row."""
+        return self._new_key(tenant, AUDIT_MAC_KIND, AUDIT_MAC_NAME, 1, None, kek_version)
 
 
 _pack_len = struct.Struct(">I").pack

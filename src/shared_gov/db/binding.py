@@ -1,7 +1,7 @@
 """What binds a transaction to one town: the town's identifiers and the SQL.
 
 The db layer knows no tenancy: a :class:`TownBinding` is a value it is handed
-(``shared_gov.tenancy.names.tenant_names`` makes them, from a validated
+(``shared_gov.towns.names.tenant_names`` makes them, from a validated
 local government code). Its identifiers match ``t_[0-9]{6}`` and
 ``<prefix>_t_[0-9]{6}``, which is what lets :func:`binding_sql` inline them in
 a simple-protocol statement (such statements take no parameters).
@@ -68,7 +68,7 @@ def binding_sql(
 ) -> str:
     """BEGIN plus the tenant binding, as one simple-protocol round trip.
 
-    The identifiers come from :func:`shared_gov.tenancy.names.tenant_names`,
+    The identifiers come from :func:`shared_gov.towns.names.tenant_names`,
     which only produces ``t_[0-9]{6}`` and ``<prefix>_t_[0-9]{6}``, so inlining
     them as literals is safe (and required: simple-protocol queries take no
     parameters).

@@ -49,6 +49,7 @@ from shared_gov import errors
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record_as_town
 from shared_gov.checkdigits import is_valid_lgcode
+from shared_gov.crypto.keyring import town_keys
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.domains import registry
 from shared_gov.errors import FieldError
@@ -448,9 +449,13 @@ async def _record_step(
             agreement_id=str(after["agreement_id"]),
             reason=change,
         )
-        # No resident is named, so no subject key is needed.
+        # No resident is named: the town's keys only for the audit key (MAC).
+        try:
+            keys = await town_keys(db, town)
+        except LookupError:
+            keys = None
         await record_as_town(
-            conn, None, tenant_names(town, db.settings.role_prefix).role, audit, event
+            conn, keys, tenant_names(town, db.settings.role_prefix).role, audit, event
         )
 
 

@@ -30,6 +30,7 @@ import asyncpg
 from sqlalchemy import Connection, text
 
 from shared_gov.audit.recorder import Actor, AuditEvent, _payload, record_as_town
+from shared_gov.crypto.keyring import town_keys
 from shared_gov.db.engine import Database
 from shared_gov.logs import get_logger
 from shared_gov.towns.names import tenant_names
@@ -80,7 +81,13 @@ async def record_change(
     if not db.settings.audit:
         return
     role = tenant_names(tenant, db.settings.role_prefix).role
-    await record_as_town(conn, None, role, actor, event)
+    try:
+        # For the audit key only (administrative events name no resident);
+        # cached after the town's first request.
+        keys = await town_keys(db, tenant)
+    except LookupError:
+        keys = None  # a town without keys (being onboarded or offboarded): no MAC
+    await record_as_town(conn, keys, role, actor, event)
 
 
 def record_change_sync(
