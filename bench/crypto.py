@@ -125,7 +125,7 @@ _MEMBERS = ("世帯主", "妻", "子")
 def import_csv_text(rows: int, offset: int = 0) -> str:
     """A valid register in the import layout: households of three, every id given.
 
-    Like ``tests/test_transfer.py``'s ``_row``, with more variety: names,
+    Like ``tests/domains/residents/test_transfer.py``'s ``_row``, with more variety: names,
     birth dates, addresses and phone numbers differ between households.
     ``offset`` (a multiple of three) continues a register: later people,
     households and numbers.
