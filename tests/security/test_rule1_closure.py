@@ -26,11 +26,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.checkdigits import make_serial
+from shared_gov.cli.main import app
 from shared_gov.clock import today_jst
 from shared_gov.db import Database
+from shared_gov.domains import registry as domain_registry
+from shared_gov.domains.residents import demo as residents_demo
 from shared_gov.domains.residents import repository
+from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy.names import tenant_names
 from tests.conftest import KAGA, KOMATSU, auth
 from tests.factories import resident_body
@@ -446,3 +453,26 @@ async def test_relink_reads_what_the_migration_could_not(
         assert again.flags_changed == 0
     assert not await _visible(client, kaigo, r)  # the split was read back: still linked
     assert await _visible(client, kaigo, loner)  # nobody protected in its component
+
+
+def test_relink_is_a_cli_step_and_part_of_the_demo(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, db: Database
+) -> None:
+    """``shared-gov residents relink --tenant CODE`` runs and prints counts only;
+    ``make run`` (the demo preparation) runs the same step for every town."""
+    assert settings.database_url
+    # The test database and the data directory holding its towns' keys.
+    monkeypatch.setenv("SHARED_GOV_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SHARED_GOV_ROLE_PREFIX", settings.role_prefix)
+    monkeypatch.setenv("SHARED_GOV_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["residents", "relink", "--tenant", KAGA])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"{KAGA}: histories of" in result.output
+    assert "links" in result.output
+    assert "changed" in result.output
+    upgrades = [demo.upgrade for _name, demo in domain_registry.demo_data()]
+    assert residents_demo.upgrade in upgrades

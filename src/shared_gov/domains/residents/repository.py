@@ -274,9 +274,10 @@ def _reach(start: str) -> str:
     """``reach(hno)``: every household connected to the households ``start`` selects;
     ``people(rid)``: every person filed under (or heading) one of them.
 
-    Breadth first, each household visited once (``UNION``); every step is an
-    index probe (residents_household, residents_pkey, the memberships' two
-    indexes, households_pkey, households_head).
+    Breadth first, each household visited once (``UNION``); every step has an
+    index to probe (residents_household, residents_pkey, the memberships'
+    primary key and household index, households_pkey, households_head), so
+    the cost grows with the component, not with the town.
     """
     return (
         f"WITH RECURSIVE reach(hno) AS ({start} "  # noqa: S608 - fixed texts
