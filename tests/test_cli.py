@@ -79,6 +79,16 @@ def test_token_rejects_bad_arguments(cli_env: Path) -> None:
     assert runner.invoke(app, ["token", "--operator", "--ttl", "soon"]).exit_code != 0
 
 
+def test_token_refuses_a_lifetime_the_service_would_refuse(cli_env: Path) -> None:
+    """Above the maximum lifetime (12 h; 24 h for integrations) the service answers 401,
+    so the command refuses to mint such a token at all."""
+    staff = ["token", "--tenant", KAGA, "--staff", "x"]
+    assert runner.invoke(app, [*staff, "--ttl", "13h"]).exit_code != 0
+    assert runner.invoke(app, ["token", "--operator", "--ttl", "1d"]).exit_code != 0
+    assert runner.invoke(app, [*staff, "--ttl", "12h"]).exit_code == 0
+    assert runner.invoke(app, [*staff, "--role", "integration", "--ttl", "1d"]).exit_code == 0
+
+
 def test_tenants_onboard_list_and_migrate(cli_env: Path) -> None:
     """Onboarding an unchanged manifest reports `unchanged`; list shows the town;
     a no-op migrate succeeds and upgrades nothing."""

@@ -22,7 +22,7 @@ from litestar import Litestar
 
 from shared_gov.audit.controllers import AuditController
 from shared_gov.audit.queries import subject_hash
-from shared_gov.auth.failures import FailedLoginGate
+from shared_gov.auth.failures import ENROLMENT_STATE_KEY, FailedLoginGate
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.clock import today_jst
 from shared_gov.db import Database
@@ -421,14 +421,14 @@ async def test_too_many_enrolment_attempts_is_recorded(
 ) -> None:
     """The enrolment's own limit refuses with 403; that refusal is in the log too."""
     state = app.state
-    saved = state.get("failed_logins"), state.get(ANONYMOUS_GATE_KEY)
-    state["failed_logins"] = FailedLoginGate(per_client=1, per_town=100)
+    saved = state.get(ENROLMENT_STATE_KEY), state.get(ANONYMOUS_GATE_KEY)
+    state[ENROLMENT_STATE_KEY] = FailedLoginGate(per_client=1, per_town=100)
     state[ANONYMOUS_GATE_KEY] = FailedLoginGate()
     body = {"code": "x" * 20, "first_admin": "someone", "issuer": {}}
     try:
         responses = [await client.post(f"{BASE}/enrolment", json=body) for _ in range(3)]
     finally:
-        state["failed_logins"], state[ANONYMOUS_GATE_KEY] = saved
+        state[ENROLMENT_STATE_KEY], state[ANONYMOUS_GATE_KEY] = saved
     limited = [r for r in responses if r.status_code == 403 and "too many" in r.text]
     assert limited, [r.status_code for r in responses]
     for r in responses:

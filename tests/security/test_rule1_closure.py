@@ -14,7 +14,7 @@ looked one step away only:
 
 Also: lifting 支援措置 un-links the component; two writes joining a component
 at the same time leave nobody unlinked (and deadlock nobody); the relink
-step (t0010's application-side backfill) reads histories the migration
+step (t0011's application-side backfill) reads histories the migration
 could not.
 """
 
@@ -52,9 +52,9 @@ from tests.security.test_support_measures import (
     shows,
 )
 
-_T0010 = (
+_T0011 = (
     Path(__file__).parents[2]
-    / "src/shared_gov/db/migrations/tenant/versions/t0010_protection_linked.py"
+    / "src/shared_gov/db/migrations/tenant/versions/t0011_protection_linked.py"
 )
 
 
@@ -385,14 +385,14 @@ async def test_concurrent_writes_joining_a_component_leave_nobody_unlinked(
 async def test_relink_reads_what_the_migration_could_not(
     client: Any, tokens: dict[str, str], issuer: BuiltinIssuer, db: Database
 ) -> None:
-    """t0010 cannot decrypt histories: a record whose household changed is
+    """t0011 cannot decrypt histories: a record whose household changed is
     withheld as linked until ``residents relink`` has read its snapshots,
     after which exactly the component of a protected person is linked."""
-    spec = importlib.util.spec_from_file_location("t0010", _T0010)
+    spec = importlib.util.spec_from_file_location("t0011", _T0011)
     assert spec is not None
     assert spec.loader is not None
-    t0010 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(t0010)
+    t0011 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(t0011)
     kaga = tokens["kaga"]
     p = await _register(client, tokens, family_name_kana="リンク", address=HIDEOUT)
     q = await _register(
@@ -433,14 +433,14 @@ async def test_relink_reads_what_the_migration_could_not(
     assert not await _visible(client, kaigo, r)
     names = tenant_names(KAGA, db.settings.role_prefix)
     async with db.tenant(names) as uow:
-        # As just after t0010 on a town whose splits happened before it: no
+        # As just after t0011 on a town whose splits happened before it: no
         # membership known, the backfill run.
         await uow.execute(
             "DELETE FROM household_memberships WHERE resident_id = ANY($1::uuid[])",
             [q["id"], loner["id"]],
         )
-        await uow.execute(t0010.BACKFILL_UNKNOWN)
-        await uow.execute(t0010.BACKFILL_LINKED)
+        await uow.execute(t0011.BACKFILL_UNKNOWN)
+        await uow.execute(t0011.BACKFILL_LINKED)
     # Conservative meanwhile: the whole components of unknown pasts are withheld.
     assert not await _visible(client, kaigo, r)
     assert not await _visible(client, kaigo, loner)

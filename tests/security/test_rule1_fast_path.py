@@ -2,10 +2,10 @@
 
 A read answers "is this record linked to a protected person" in the
 statement that reads the record: the stored flag ``protection_linked``
-(tenant revision t0010, kept by every write that can change it; see
+(tenant revision t0011, kept by every write that can change it; see
 test_rule1_closure.py). These tests cover what that shortcut could get
 wrong: a person who left a household before its member was protected, a
-person whose history arrives from another system (t0008 and t0010's
+person whose history arrives from another system (t0008 and t0011's
 triggers), and that a read — of a record that never moved or of one that
 split off — asks nothing more.
 """

@@ -30,6 +30,14 @@ limits are per worker process, so a deployment of W workers admits up to W
 times as much; the address is the client's as the app sees it: the TCP peer,
 or the X-Forwarded-For of a proxy listed in ``SHARED_GOV_TRUSTED_PROXIES``.
 
+Enrolment (``POST /api/v1/tenants/{code}/enrolment``, where the one-time code
+is the credential) has a gate of its own (:func:`enrolment_gate`, app state
+key :data:`ENROLMENT_STATE_KEY`, log lines ``enrolment.failed.*``): wrong codes
+never use up the budget of a town's failed logins, so a flood of them can
+neither hide forged tokens' ``authenticate`` events nor be hidden by them. The
+enrolment endpoint checks the code first and counts only failures; a correct
+code is never refused by the gate.
+
 Recording a failed login must never change the answer: if the audit write
 fails (database unavailable), the failure is logged and the client still gets
 its 401.
@@ -59,6 +67,10 @@ UNAUTHENTICATED = "unauthenticated"
 PER_CLIENT = 20
 PER_TOWN = 300
 WINDOW_SECONDS = 60.0
+ENROLMENT_STATE_KEY = "enrolment_attempts"
+"""Where the process's enrolment gate lives on ``app.state`` (apart from failed logins)."""
+ENROLMENT_PER_CLIENT = 10
+ENROLMENT_PER_TOWN = 100
 MAX_KEYS = 10_000
 """Client windows kept at most (oldest dropped first): bounds memory under address floods."""
 
@@ -81,9 +93,12 @@ class FailedLoginGate:
         window: float = WINDOW_SECONDS,
         max_keys: int = MAX_KEYS,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "auth.failed",
     ) -> None:
         if min(per_client, per_town, max_keys) < 1 or window <= 0:
             raise ValueError("limits and the window must be positive")
+        self.name = name
+        """Prefix of the gate's log lines (``<name>.limited``, ``<name>.suppressed``)."""
         self.per_client = per_client
         self.per_town = per_town
         self.window = window
@@ -125,7 +140,7 @@ class FailedLoginGate:
         window.suppressed += 1
         self.suppressed_total += 1
         if window.suppressed == 1:
-            log.warning("auth.failed.limited", window_seconds=self.window, **_without_none(where))
+            log.warning(f"{self.name}.limited", window_seconds=self.window, **_without_none(where))
 
     def _sweep(self, now: float) -> None:
         for windows in (self._clients, self._towns):
@@ -145,11 +160,18 @@ class FailedLoginGate:
         else:
             where = {"tenant": key}
         log.warning(
-            "auth.failed.suppressed",
+            f"{self.name}.suppressed",
             count=window.suppressed,
             window_seconds=self.window,
             **_without_none(where),
         )
+
+
+def enrolment_gate() -> FailedLoginGate:
+    """The limits on recorded failed enrolments, apart from the failed logins'."""
+    return FailedLoginGate(
+        per_client=ENROLMENT_PER_CLIENT, per_town=ENROLMENT_PER_TOWN, name="enrolment.failed"
+    )
 
 
 def _without_none(values: dict[str, object]) -> dict[str, object]:

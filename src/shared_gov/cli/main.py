@@ -188,6 +188,17 @@ def token(
     settings = get_settings()
     issuer = builtin_issuer(settings.data_dir, settings.issuer, settings.audience)
     seconds = _ttl_seconds(ttl)
+    longest = (
+        settings.max_integration_token_lifetime
+        if role == "integration" and not operator
+        else settings.max_token_lifetime
+    )
+    if seconds > longest:
+        # The service would refuse it (401, "lifetime too long"): say so here.
+        raise typer.BadParameter(
+            f"--ttl is above the service's maximum token lifetime ({longest} s; "
+            "SHARED_GOV_MAX_TOKEN_LIFETIME_SECONDS)"
+        )
     if operator:
         value = issuer.mint(
             subject=staff or "operator",

@@ -22,6 +22,15 @@ is every tenant), written in the step's own transaction, with the
 agreement's status and terms before and after (``reason``, as JSON): no
 record, no change. Terms name towns, departments, purposes and fields, never
 a resident.
+
+An agreement is made with an *incarnation* of each town (catalog c0014): a
+town code offboarded and onboarded again is a new town and inherits nothing.
+Offboarding revokes every agreement the town is party to
+(:func:`revoke_all`, in the offboarding's transaction, audited in both
+towns' logs), and an agreement made with a past incarnation is invisible to
+the current one (``sharing.agreement``, :func:`list_for`, :func:`versions`,
+:func:`transition`). A re-created town gets a standing move agreement of its
+own (a new id).
 """
 
 from __future__ import annotations
@@ -54,6 +63,17 @@ STANDING_KIND = "standing_move"
 # purpose) are the residents domain's: declared in its spec, read here through
 # the registry (``registry.standing_share()``).
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+# The current incarnation of a town (NULL for a code that is not a tenant).
+_INCARNATION = "(SELECT t.incarnation FROM catalog.tenants AS t WHERE t.code = {})"
+# ``a`` is an agreement the town ``$1`` is party to, made with its current
+# incarnation (the standing agreements of every town: the provider's current one).
+_PARTY_OF_CURRENT = (
+    "((a.provider = $1 AND a.provider_incarnation = " + _INCARNATION.format("$1") + ") "
+    "OR (a.recipient = $1 AND a.recipient_incarnation = " + _INCARNATION.format("$1") + ") "
+    "OR (a.recipient = '*' AND a.provider_incarnation = " + _INCARNATION.format("a.provider") + "))"
+)
 
 
 def lock_name(agreement_id: uuid.UUID) -> str:
@@ -168,15 +188,25 @@ _CURRENT = (
 
 
 async def _active_towns(conn: asyncpg.Connection, codes: Sequence[str]) -> set[str]:
+    """The towns of ``codes`` that are active, locked FOR SHARE until commit.
+
+    Offboarding updates the town's row first (status ``inactive``) and then
+    revokes its agreements in the same transaction: a proposal or acceptance
+    holding this lock commits before that update (and is revoked with the
+    rest), or waits for it and finds the town inactive.
+    """
     rows = await conn.fetch(
-        "SELECT code::text AS code FROM catalog.tenants WHERE code = ANY($1) AND status = 'active'",
-        list(codes),
+        "SELECT code::text AS code FROM catalog.tenants WHERE code = ANY($1) AND status = 'active' "
+        "ORDER BY code FOR SHARE",
+        sorted(set(codes)),
     )
     return {r["code"] for r in rows}
 
 
 async def _validate(conn: asyncpg.Connection, p: Proposal) -> None:
     problems: list[FieldError] = []
+    if p.provider not in await _active_towns(conn, [p.provider]):
+        raise errors.not_found("no such active tenant")
     if not is_valid_lgcode(p.recipient):
         problems.append(FieldError("/recipient", "not a valid local government code"))
     elif p.recipient == p.provider:
@@ -239,9 +269,12 @@ async def propose(
     agreement_id = uuid.uuid4()
     async with db.catalog() as conn:
         await _validate(conn, proposal)
+        # Made with the parties' current incarnations (locked by _validate).
         await conn.execute(
-            "INSERT INTO catalog.agreements (agreement_id, provider, recipient, kind) "
-            "VALUES ($1, $2, $3, 'bilateral')",
+            "INSERT INTO catalog.agreements (agreement_id, provider, recipient, kind, "
+            "provider_incarnation, recipient_incarnation) "
+            "SELECT $1::uuid, $2::text, $3::text, 'bilateral', p.incarnation, r.incarnation "
+            "FROM catalog.tenants AS p, catalog.tenants AS r WHERE p.code = $2 AND r.code = $3",
             agreement_id,
             proposal.provider,
             proposal.recipient,
@@ -303,12 +336,29 @@ async def transition(
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock_name(agreement_id)
             )
+        else:
+            # Both towns' rows FOR SHARE before the agreement's FOR UPDATE (the
+            # order offboarding takes them in): an acceptance commits before a
+            # party's offboarding revokes the agreement, or sees it offboarding.
+            parties = await conn.fetchrow(
+                "SELECT provider::text AS provider, recipient FROM catalog.agreements "
+                "WHERE agreement_id = $1",
+                agreement_id,
+            )
+            if parties is not None and town in (parties["provider"], parties["recipient"]):
+                both = {parties["provider"], parties["recipient"]} - {"*"}
+                if await _active_towns(conn, list(both)) != both:
+                    raise errors.conflict("a party to the agreement is being offboarded")
         locked = await conn.fetchrow(
-            "SELECT provider::text AS provider, recipient, kind FROM catalog.agreements "
-            "WHERE agreement_id = $1 FOR UPDATE",
+            "SELECT a.provider::text AS provider, a.recipient, a.kind FROM catalog.agreements AS a "  # noqa: S608 - constant fragments
+            "WHERE a.agreement_id = $2 AND (a.provider = $1 OR a.recipient = $1) AND "
+            + _PARTY_OF_CURRENT
+            + " FOR UPDATE OF a",
+            town,
             agreement_id,
         )
-        if locked is None or town not in (locked["provider"], locked["recipient"]):
+        if locked is None:
+            # Not a party, or a party's past incarnation: nothing to see here.
             raise errors.not_found("no such agreement")
         current = await _current(conn, agreement_id)
         if step == "accept":
@@ -380,7 +430,18 @@ async def _record_step(
         ensure_ascii=False,
         sort_keys=True,
     )
-    for town in dict.fromkeys(t for t in (provider, recipient) if t != "*"):
+    towns = [t for t in dict.fromkeys((provider, recipient)) if t != "*"]
+    # An offboarded town has no role (and no log to add to): its log ended
+    # with its own offboarding, which revoked its agreements then.
+    alive = {
+        r["code"]
+        for r in await conn.fetch(
+            "SELECT code::text AS code FROM catalog.tenants "
+            "WHERE code = ANY($1) AND status <> 'offboarded'",
+            towns,
+        )
+    }
+    for town in (t for t in towns if t in alive):
         event = AuditEvent(
             action=f"agreement.{step}",
             resource_type="agreement",
@@ -393,9 +454,60 @@ async def _record_step(
         )
 
 
+async def revoke_all(
+    db: Database, conn: asyncpg.Connection, town: str, actor: str, audit: AuditActor
+) -> list[str]:
+    """Revoke every agreement ``town`` is party to (provider or recipient); their ids.
+
+    For offboarding, in its transaction (``conn``), the town's row already
+    updated to ``inactive``: bilateral agreements either way, and the town's
+    standing move agreement. Each revocation is a new version and an event in
+    both parties' logs (as :func:`transition`), taken under the agreement's
+    exclusive advisory lock, so it commits only after every cross-town read
+    relying on it has finished. Agreements already revoked are left alone.
+    """
+    rows = await conn.fetch(
+        "SELECT agreement_id FROM catalog.agreements WHERE provider = $1 OR recipient = $1 "
+        "ORDER BY agreement_id",
+        town,
+    )
+    revoked: list[str] = []
+    for row in rows:
+        agreement_id: uuid.UUID = row["agreement_id"]
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock_name(agreement_id)
+        )
+        await conn.execute(
+            "SELECT 1 FROM catalog.agreements WHERE agreement_id = $1 FOR UPDATE", agreement_id
+        )
+        current = await _current(conn, agreement_id)
+        if current["status"] == "revoked":
+            continue
+        await _insert_version(
+            conn,
+            agreement_id,
+            current["version"] + 1,
+            "revoked",
+            current["departments"],
+            current["purposes"],
+            current["fields"],
+            current["actions"],
+            current["legal_basis"],
+            current["valid_from"],
+            current["valid_until"],
+            actor,
+            town,
+        )
+        after = await _current(conn, agreement_id)
+        if db.settings.audit:
+            await _record_step(db, conn, audit, "revoke", current, after)
+        revoked.append(str(agreement_id))
+    return revoked
+
+
 async def list_for(db: Database, town: str, kind: str | None = None) -> list[dict[str, Any]]:
-    """Every agreement ``town`` is a party to, in its current version."""
-    query = _CURRENT + "AND (a.provider = $1 OR a.recipient = $1 OR a.recipient = '*') "
+    """Every agreement ``town``'s current incarnation is a party to, in its current version."""
+    query = _CURRENT + "AND " + _PARTY_OF_CURRENT + " "
     args: list[Any] = [town]
     if kind is not None:
         query += "AND a.kind = $2 "
@@ -406,13 +518,12 @@ async def list_for(db: Database, town: str, kind: str | None = None) -> list[dic
 
 
 async def versions(db: Database, agreement_id: uuid.UUID, town: str) -> list[dict[str, Any]]:
-    """All versions, oldest first; 404 unless ``town`` is a party."""
+    """All versions, oldest first; 404 unless ``town``'s current incarnation is a party."""
     async with db.catalog() as conn:
         rows = await conn.fetch(
-            _SELECT + "WHERE a.agreement_id = $1 AND (a.provider = $2 OR a.recipient IN ($2, '*')) "
-            "ORDER BY v.version",
-            agreement_id,
+            _SELECT + "WHERE a.agreement_id = $2 AND " + _PARTY_OF_CURRENT + " ORDER BY v.version",
             town,
+            agreement_id,
         )
     if not rows:
         raise errors.not_found("no such agreement")
@@ -429,8 +540,14 @@ def ensure_standing(conn: Connection, provider: str, actor: str = "onboarding") 
     share = registry.standing_share()
     if share is None:
         return False
+    # One per incarnation of the town: a re-created town gets its own (its
+    # predecessor's was revoked when it was offboarded).
     exists = conn.execute(
-        text("SELECT 1 FROM catalog.agreements WHERE provider = :p AND kind = 'standing_move'"),
+        text(
+            "SELECT 1 FROM catalog.agreements a JOIN catalog.tenants t ON t.code = a.provider "
+            "WHERE a.provider = :p AND a.kind = 'standing_move' "
+            "AND a.provider_incarnation = t.incarnation"
+        ),
         {"p": provider},
     ).scalar()
     if exists:
@@ -438,8 +555,9 @@ def ensure_standing(conn: Connection, provider: str, actor: str = "onboarding") 
     agreement_id = uuid.uuid4()
     conn.execute(
         text(
-            "INSERT INTO catalog.agreements (agreement_id, provider, recipient, kind) "
-            "VALUES (:id, :p, '*', 'standing_move')"
+            "INSERT INTO catalog.agreements (agreement_id, provider, recipient, kind, "
+            "provider_incarnation) SELECT :id, :p, '*', 'standing_move', t.incarnation "
+            "FROM catalog.tenants t WHERE t.code = :p"
         ),
         {"id": agreement_id, "p": provider},
     )
@@ -466,11 +584,13 @@ def ensure_standing(conn: Connection, provider: str, actor: str = "onboarding") 
 
 
 async def standing_agreement(db: Database, provider: str) -> uuid.UUID | None:
-    """The id of ``provider``'s standing move agreement, if the town has one."""
+    """The id of the standing move agreement of ``provider``'s current incarnation."""
     async with db.catalog() as conn:
         value = await conn.fetchval(
-            "SELECT agreement_id FROM catalog.agreements "
-            "WHERE provider = $1 AND kind = 'standing_move'",
+            "SELECT a.agreement_id FROM catalog.agreements a "
+            "JOIN catalog.tenants t ON t.code = a.provider "
+            "WHERE a.provider = $1 AND a.kind = 'standing_move' "
+            "AND a.provider_incarnation = t.incarnation",
             provider,
         )
     return value if isinstance(value, uuid.UUID) else None

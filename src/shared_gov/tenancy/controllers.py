@@ -21,7 +21,7 @@ from litestar.params import Body, JSONBody, PathParameter
 
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor
-from shared_gov.auth.failures import FailedLoginGate
+from shared_gov.auth.failures import ENROLMENT_STATE_KEY, FailedLoginGate, enrolment_gate
 from shared_gov.auth.principal import Principal
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy import authorize_operator
@@ -71,10 +71,10 @@ class EnrolmentOut(msgspec.Struct, kw_only=True):
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 
 
-def _enrolment_actor(request: Request[Any, Any, Any], code: str, first_admin: str) -> Actor:
-    """Whoever holds the code acts for the town's first admin (no token yet)."""
+def _enrolment_actor(request: Request[Any, Any, Any], code: str) -> Actor:
+    """Whoever holds the code: a fixed actor, never the subject the caller claims."""
     return Actor(
-        subject=f"enrolment:{first_admin}"[:128],
+        subject=enrolment.ACTOR,
         tenant=code,
         department=None,
         roles=("enrolment",),
@@ -160,15 +160,22 @@ class TenantController(Controller):
         svc = services(request)
         if not is_valid_lgcode(code) or await svc.registry.get(code) is None:
             raise errors.not_found()
-        # Anybody can call this: the failed-login limits bound what guesses cost.
-        gate = request.app.state.get("failed_logins")
-        if not isinstance(gate, FailedLoginGate):
-            gate = request.app.state["failed_logins"] = FailedLoginGate()
-        client = request.client.host if request.client else "unknown"
-        if not gate.admit(client, code):
-            raise errors.forbidden("too many enrolment attempts; wait a minute")
+        if not data.first_admin.isprintable():
+            # A subject no token could carry (docs/tokens: printable claims only).
+            raise errors.invalid_field("/first_admin", "must be printable text")
+        actor = _enrolment_actor(request, code)
+        # The code first: a correct one is never held up by the limits, and
+        # only failures count against them (a budget of their own, apart from
+        # the town's failed logins: auth/failures.py).
+        if not await enrolment.code_matches(svc.db, code, data.code):
+            gate = request.app.state.get(ENROLMENT_STATE_KEY)
+            if not isinstance(gate, FailedLoginGate):
+                gate = request.app.state[ENROLMENT_STATE_KEY] = enrolment_gate()
+            client = request.client.host if request.client else "unknown"
+            if not gate.admit(client, code):
+                raise errors.forbidden("too many enrolment attempts; wait a minute")
+            await enrolment.refuse(svc.db, code, data.code, actor)
         config = await validated_issuer(svc, data.issuer)
-        actor = _enrolment_actor(request, code, data.first_admin)
         await enrolment.redeem(svc.db, code, data.code, config, data.first_admin, actor)
         svc.verifier.invalidate_issuers(code)
         svc.changes.publish_locally(code)

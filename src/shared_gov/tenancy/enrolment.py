@@ -15,7 +15,17 @@ admin API (development, where built-in tokens may act as a town's admin) is
 enrolled by that too.
 
 Every issue, redemption and refusal is an event in the town's audit log (see
-:mod:`.changes`).
+:mod:`.changes`). Whoever holds the code is recorded as the fixed actor
+:data:`ACTOR` (the caller is nobody the town knows yet). A refused attempt
+does not record the first admin it claimed at all: an attacker's chosen text
+(a name, someone to frame) has no place in the town's log, as an actor or
+as data. An accepted one records the first admin it registered.
+
+The endpoint checks the code first (:func:`code_matches`: SHA-256 of the
+code against the stored hash, constant-time) and only a failure counts
+against the enrolment limits (:func:`shared_gov.auth.failures.enrolment_gate`):
+a flood of wrong codes neither locks the town out of its own enrolment nor
+uses up the failed-login budget of its tokens.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 import asyncpg
 from sqlalchemy import Connection, text
@@ -37,6 +48,8 @@ from shared_gov.tenancy.changes import change_event, record_change, record_refus
 from shared_gov.tenancy.manifest import IssuerConfig
 
 CODE_TTL = timedelta(hours=72)
+ACTOR = "enrolment"
+"""The audit actor of every redemption attempt: not the admin the caller claims to be."""
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.tenant.' || $1::text, 0))"
 
 
@@ -100,6 +113,59 @@ async def _state(conn: asyncpg.Connection, tenant: str) -> asyncpg.Record | None
         "WHERE t.code = $1 AND t.status = 'active' FOR UPDATE OF t",
         tenant,
     )
+
+
+def _refusal(state: asyncpg.Record | None, code: str) -> tuple[int, str] | None:
+    """Why ``code`` cannot enrol the town in ``state`` (None: it can)."""
+    if state is None:
+        return (404, "no such active tenant")
+    if state["enrolled_at"] is not None or state["has_issuer"]:
+        return (409, "the town is enrolled already")
+    if state["code_hash"] is None:
+        return (403, "no enrolment code is outstanding for this town")
+    if not hmac.compare_digest(bytes(state["code_hash"]), _hash(code)):
+        return (403, "wrong enrolment code")
+    if state["expires_at"] <= datetime.now(UTC):
+        return (403, "the enrolment code has expired; ask the operator for a new one")
+    return None
+
+
+async def code_matches(db: Database, tenant: str, code: str) -> bool:
+    """Whether ``code`` would enrol the town now (read only; :func:`redeem` checks again)."""
+    async with db.catalog() as conn:
+        state = await conn.fetchrow(
+            "SELECT e.code_hash, e.expires_at, e.enrolled_at, "
+            "EXISTS (SELECT 1 FROM catalog.issuers i WHERE i.tenant_code = t.code) AS has_issuer "
+            "FROM catalog.tenants t LEFT JOIN catalog.enrolments e ON e.tenant_code = t.code "
+            "WHERE t.code = $1 AND t.status = 'active'",
+            tenant,
+        )
+    return _refusal(state, code) is None
+
+
+async def refuse(db: Database, tenant: str, code: str, actor: Actor) -> NoReturn:
+    """Record and raise the refusal of a code :func:`code_matches` did not accept."""
+    async with db.catalog() as conn:
+        state = await _state(conn, tenant)
+    refusal = _refusal(state, code) or (403, "wrong enrolment code")
+    await _refuse(db, tenant, {"enrolment": "refused"}, refusal, actor)
+
+
+async def _refuse(
+    db: Database, tenant: str, requested: object, refusal: tuple[int, str], actor: Actor
+) -> NoReturn:
+    status, why = refusal
+    await record_refusal(
+        db,
+        tenant,
+        actor,
+        refusal_event("tenant.enrol", "enrolment", tenant, requested, why, "denied"),
+    )
+    if status == 404:
+        raise errors.not_found(why)
+    if status == 409:
+        raise errors.conflict(why)
+    raise errors.forbidden(why)
 
 
 async def issue(db: Database, tenant: str, actor: Actor) -> EnrolmentCode:
@@ -175,22 +241,15 @@ async def redeem(
     # Local import: auth.issuers uses this module (mark_enrolled, issuer_summary).
     from shared_gov.auth.issuers import replace_issuer
 
-    requested = {"issuer": issuer_summary(config), "first_admin": first_admin}
-    refusal: tuple[int, str] | None = None
+    # Not the claimed first admin: see the module docstring.
+    requested = {"issuer": issuer_summary(config)}
     async with db.catalog() as conn:
         await conn.execute(_LOCK, tenant)
         state = await _state(conn, tenant)
         if state is None:
             raise errors.not_found("no such active tenant")
-        if state["enrolled_at"] is not None or state["has_issuer"]:
-            refusal = (409, "the town is enrolled already")
-        elif state["code_hash"] is None:
-            refusal = (403, "no enrolment code is outstanding for this town")
-        elif not hmac.compare_digest(bytes(state["code_hash"]), _hash(code)):
-            refusal = (403, "wrong enrolment code")
-        elif state["expires_at"] <= datetime.now(UTC):
-            refusal = (403, "the enrolment code has expired; ask the operator for a new one")
-        else:
+        refusal = _refusal(state, code)
+        if refusal is None:
             await replace_issuer(conn, tenant, config)
             await conn.execute(
                 "UPDATE catalog.enrolments SET code_hash = NULL, expires_at = NULL, "
@@ -212,18 +271,10 @@ async def redeem(
                 "enrolment",
                 tenant,
                 {"issuer": None, "enrolled": False},
-                {**requested, "enrolled": True},
+                {"issuer": issuer_summary(config), "first_admin": first_admin, "enrolled": True},
             )
             await record_change(conn, db, tenant, actor, event)
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, tenant)
             return
-    status, why = refusal
-    await record_refusal(
-        db,
-        tenant,
-        actor,
-        refusal_event("tenant.enrol", "enrolment", tenant, requested, why, "denied"),
-    )
-    if status == 409:
-        raise errors.conflict(why)
-    raise errors.forbidden(why)
+    # Lost a race with another redemption (or the code changed meanwhile).
+    await _refuse(db, tenant, requested, refusal, actor)

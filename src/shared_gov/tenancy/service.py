@@ -5,13 +5,16 @@
   revision from the catalog mirror in ONE query, and upgrades only the
   tenants that are behind, with bounded parallelism, each in its own
   transaction, continuing past failures.
-- :func:`offboard` marks a town inactive, exports its data, then drops its
-  schema and role. Catalog rows stay so audit records keep their context.
+- :func:`offboard` marks a town inactive and revokes its sharing agreements,
+  exports its data, then drops its schema and role and destroys its keys,
+  each step an event in the town's log. Catalog rows stay so audit records
+  keep their context.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import multiprocessing
 import os
@@ -32,7 +35,8 @@ from shared_gov.db.engine import Database, sqlalchemy_engine
 from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
 from shared_gov.domains import registry
 from shared_gov.logs import get_logger
-from shared_gov.tenancy.changes import record_refusal, refusal_event
+from shared_gov.policy import agreements
+from shared_gov.tenancy.changes import change_event, record_change, record_refusal, refusal_event
 from shared_gov.tenancy.manifest import Manifest
 from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
 from shared_gov.tenancy.provisioning import IdentityChangeRefused, ProvisionResult, provision
@@ -262,15 +266,48 @@ def _signing_public_key(db: Database, code: str) -> bytes | None:
         return None
 
 
-async def offboard(db: Database, code: str, export_dir: Path) -> Path:
-    """Mark inactive, export everything to a JSON file, drop schema and role, destroy keys."""
+async def offboard(db: Database, code: str, export_dir: Path, actor: Actor | None = None) -> Path:
+    """Mark inactive, export everything to a JSON file, drop schema and role, destroy keys.
+
+    Each step leaves its trace in the town's log, which outlives the town
+    (docs/audit.md, "Incarnations"), written before the town's role and keys
+    are gone: ``tenant.offboard`` (the status change, with every sharing
+    agreement it revoked), ``tenant.export`` (how many records, to which file,
+    its SHA-256; no personal value) and ``tenant.keys_destroy`` (the key
+    destruction, with the incarnation's public signing key's fingerprint).
+
+    Every agreement the town is party to is revoked in the first transaction,
+    with the status change (:func:`agreements.revoke_all`: an event in the
+    other party's log too), and again in the last one for any that raced it;
+    a re-created town is a new incarnation and inherits none (catalog c0014).
+    Pending one-stop move-outs of other towns to this town are bound to this
+    incarnation (tenant t0010) and never confirmable by a later one.
+    """
+    who = actor or operator_actor("tenants offboard")
     names = tenant_names(code, db.settings.role_prefix)
     async with db.catalog() as conn:
+        # Revoking waits for cross-town reads in flight; no request timeout here.
+        await conn.execute("SET LOCAL statement_timeout = 0")
         status = await conn.fetchval(
             "UPDATE catalog.tenants SET status = 'inactive', updated_at = now() "
             "WHERE code = $1 AND status <> 'offboarded' RETURNING status",
             code,
         )
+        if status is not None:
+            revoked = await agreements.revoke_all(db, conn, code, who.subject, who)
+            await record_change(
+                conn,
+                db,
+                code,
+                who,
+                change_event(
+                    "tenant.offboard",
+                    "tenant",
+                    code,
+                    {"status": "active"},
+                    {"status": "inactive", "agreements_revoked": revoked},
+                ),
+            )
         # Every worker drops the town from its caches now: an inactive town's
         # tokens are refused from the next request on, not after the export.
         await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", code)
@@ -291,42 +328,77 @@ async def offboard(db: Database, code: str, export_dir: Path) -> Path:
         for _domain, export in registry.exporters():
             document.update(await export(uow))
     # The export holds personal data: readable by the operator account only.
+    encoded = json.dumps(document, ensure_ascii=False, default=str).encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(document, fh, ensure_ascii=False, default=str)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(encoded)
+    exported = {
+        "file": str(path.resolve()),
+        "sha256": hashlib.sha256(encoded).hexdigest(),
+        "households": len(document.get("households", [])),
+        "residents": len(document.get("residents", [])),
+        "history_entries": len(document.get("resident_history", [])),
+    }
     role = quote_ident(names.role)
     # The incarnation's public signing key outlives its private key, so its
     # audit log stays verifiable (docs/audit.md, "Incarnations").
     public_key = await asyncio.to_thread(_signing_public_key, db, code)
-    async with db.engine().begin() as conn:
+    async with db.catalog() as conn:
+        await conn.execute("SET LOCAL statement_timeout = 0")
+        incarnation = await conn.fetchval(
+            "SELECT incarnation FROM catalog.tenants WHERE code = $1 FOR UPDATE", code
+        )
+        # An agreement that raced the first step (none should: see revoke_all).
+        late = await agreements.revoke_all(db, conn, code, who.subject, who)
+        # The town's last events, while its role exists and before its keys go.
+        await record_change(
+            conn,
+            db,
+            code,
+            who,
+            change_event("tenant.export", "tenant", code, None, exported),
+        )
+        await record_change(
+            conn,
+            db,
+            code,
+            who,
+            change_event(
+                "tenant.keys_destroy",
+                "tenant",
+                code,
+                {"status": "inactive", "keys": "present", "incarnation": incarnation},
+                {
+                    "status": "offboarded",
+                    "keys": "destroyed",
+                    "incarnation": incarnation,
+                    "public_signing_key_sha256": hashlib.sha256(public_key).hexdigest()
+                    if public_key is not None
+                    else None,
+                    "agreements_revoked": late,
+                },
+            ),
+        )
         if public_key is not None:
             await conn.execute(
-                text(
-                    "INSERT INTO audit.incarnation_keys (tenant, incarnation, public_key) "
-                    "SELECT code, incarnation, :k FROM catalog.tenants WHERE code = :c "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                {"c": code, "k": public_key},
+                "INSERT INTO audit.incarnation_keys (tenant, incarnation, public_key) "
+                "SELECT code, incarnation, $2 FROM catalog.tenants WHERE code = $1 "
+                "ON CONFLICT DO NOTHING",
+                code,
+                public_key,
             )
-        await conn.execute(text(f"DROP SCHEMA IF EXISTS {quote_ident(names.schema)} CASCADE"))
-        exists = (
-            await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": names.role})
-        ).scalar()
-        if exists:
-            await conn.execute(text(f"DROP OWNED BY {role}"))
-            await conn.execute(text(f"DROP ROLE {role}"))
+        await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(names.schema)} CASCADE")
+        if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", names.role):
+            await conn.execute(f"DROP OWNED BY {role}")
+            await conn.execute(f"DROP ROLE {role}")
         await conn.execute(
-            text(
-                "UPDATE catalog.tenants SET status = 'offboarded', "
-                "schema_revision = NULL, offboarded_at = now(), updated_at = now() "
-                "WHERE code = :c"
-            ),
-            {"c": code},
+            "UPDATE catalog.tenants SET status = 'offboarded', "
+            "schema_revision = NULL, offboarded_at = now(), updated_at = now() "
+            "WHERE code = $1",
+            code,
         )
-        await conn.execute(
-            text("DELETE FROM catalog.data_keys WHERE tenant_code = :c"), {"c": code}
-        )
-        await conn.execute(text("SELECT pg_notify('shared_gov_policy', :c)"), {"c": code})
+        await conn.execute("DELETE FROM catalog.data_keys WHERE tenant_code = $1", code)
+        await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", code)
     # Crypto-shredding, after the commit (a rolled-back offboarding must keep its
     # keys): without the KEK no copy of the town's data — in a backup, a dump,
     # a replica — can be decrypted again.

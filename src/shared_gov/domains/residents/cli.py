@@ -93,7 +93,7 @@ def residents_relink(
 ) -> None:
     """Rebuild rule 1's links (支援措置) from the residents' histories.
 
-    A step of the upgrade to tenant revision t0010 (docs/support-measures.md):
+    A step of the upgrade to tenant revision t0011 (docs/support-measures.md):
     decrypts the history snapshots of records whose past households are not
     known yet, records those households, and recomputes which records are
     linked to a protected person. Until it runs, such records are withheld as

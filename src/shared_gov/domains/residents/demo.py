@@ -32,7 +32,7 @@ async def count(uow: TenantUnitOfWork) -> int:
 
 
 async def upgrade(uow: TenantUnitOfWork) -> None:
-    """``shared-gov residents relink`` (tenant revision t0010): a demo database
+    """``shared-gov residents relink`` (tenant revision t0011): a demo database
     made before the upgrade gets its rule-1 links rebuilt before serving."""
     await repository.relink(uow)
 

@@ -12,6 +12,13 @@ between the towns (docs/sharing.md):
   transaction, with the row locked ``FOR UPDATE``: of several towns or clerks
   racing for one person, exactly one wins.
 
+A move-out is bound to the destination's *incarnation* (``to_incarnation``,
+t0010), read when it is registered: a town code offboarded and onboarded
+again is a new town, which must never confirm or read a move registered while
+its predecessor existed. A move-out whose destination is no longer that
+incarnation (offboarded, re-created) binds nobody: it has no destination here
+(the person moves with the paper 転出証明書).
+
 Everything here runs in the OLD town's unit of work (its schema and role).
 """
 
@@ -26,8 +33,11 @@ from shared_gov.domains.residents.models import ChangeEvent
 from shared_gov.domains.residents.schemas import MoveCreate
 from shared_gov.errors import FieldError
 
+# The destination only while it is the incarnation the move-out was registered
+# with (``sharing.town_incarnation`` is NULL for a town that is not active).
+_BOUND_TOWN = "CASE WHEN to_incarnation = sharing.town_incarnation(to_town::text) THEN to_town END"
 _PENDING = (
-    "SELECT move_out_id, resident_id, to_town FROM move_outs "
+    f"SELECT move_out_id, resident_id, {_BOUND_TOWN} AS to_town FROM move_outs "  # noqa: S608 - constant
     "WHERE resident_id = $1 AND status = 'pending'"
 )
 _PENDING_FOR_UPDATE = _PENDING + " FOR UPDATE"
@@ -38,7 +48,8 @@ class PendingMove:
     move_out_id: str
     resident_id: str
     to_town: str | None
-    """The destination town's code, or None when it is not a tenant here."""
+    """The destination town's code, or None when it is not (or no longer) the town here
+    the move-out was registered with."""
 
 
 def check(data: MoveCreate, own_town: str, problems: list[FieldError]) -> None:
@@ -54,9 +65,13 @@ def check(data: MoveCreate, own_town: str, problems: list[FieldError]) -> None:
 
 
 async def register(uow: TenantUnitOfWork, resident_id: str, to_town: str | None) -> None:
-    """Record a planned move-out (one pending per resident: the record is then moved_out)."""
+    """Record a planned move-out (one pending per resident: the record is then moved_out),
+    bound to the destination's current incarnation."""
     await uow.execute(
-        "INSERT INTO move_outs (resident_id, to_town) VALUES ($1, $2)", resident_id, to_town
+        "INSERT INTO move_outs (resident_id, to_town, to_incarnation) "
+        "VALUES ($1, $2::text, sharing.town_incarnation($2::text))",
+        resident_id,
+        to_town,
     )
 
 
@@ -82,7 +97,8 @@ async def destinations(uow: TenantUnitOfWork, resident_ids: Sequence[str]) -> di
         return {}
     rows = await uow.fetch(
         "SELECT resident_id, to_town FROM move_outs "
-        "WHERE resident_id = ANY($1::uuid[]) AND status = 'pending' AND to_town IS NOT NULL",
+        "WHERE resident_id = ANY($1::uuid[]) AND status = 'pending' AND to_town IS NOT NULL "
+        "AND to_incarnation = sharing.town_incarnation(to_town::text)",
         list(resident_ids),
     )
     return {str(r["resident_id"]): r["to_town"].strip() for r in rows}

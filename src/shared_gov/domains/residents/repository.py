@@ -64,7 +64,7 @@ INDEX_SOURCES: dict[str, tuple[str, ...]] = {i.name: i.sources for i in SPEC.bli
 _SELECT = "SELECT " + ", ".join(PLAIN + ENCRYPTED) + " FROM residents"  # noqa: S608
 # Rule 1 (docs/support-measures.md): the reads that return records to callers
 # also return the stored answer to "is this record linked to a protected
-# person" (tenant revision t0010, kept up to date by every write that can
+# person" (tenant revision t0011, kept up to date by every write that can
 # change it): no further statement, no decryption.
 _SELECT_READ = (
     "SELECT "  # noqa: S608
@@ -109,7 +109,7 @@ class _Read(Resident):
 
     __slots__ = ("protection_linked",)
     protection_linked: bool
-    """The record's component holds a person under 支援措置 (t0010)."""
+    """The record's component holds a person under 支援措置 (t0011)."""
 
 
 def _resident(keys: TownKeys, row: asyncpg.Record) -> Resident:
@@ -247,7 +247,7 @@ async def lock_linkage(uow: TenantUnitOfWork) -> None:
     await uow.execute(LINKAGE_LOCK, f"{uow.code}:linkage")
 
 
-# Rule 1's components (docs/support-measures.md, tenant revision t0010): the
+# Rule 1's components (docs/support-measures.md, tenant revision t0011): the
 # graph "person —(ever filed under)— household". A person's edges: the
 # household the record names now, the households it names in
 # household_memberships (filed there before), the households it heads.
@@ -267,7 +267,7 @@ _HOUSEHOLDS_OF = (
 _SEED = "(support_measure OR protection_carried OR households_unknown)"
 """A record that links its component: protected (in any state: someone who
 moved out still tells where the family lives), carried from another town's
-component (one-stop move), or with past households not yet read (t0010)."""
+component (one-stop move), or with past households not yet read (t0011)."""
 
 
 def _reach(start: str) -> str:
@@ -403,7 +403,7 @@ RELINK_BATCH = 500
 async def relink(uow: TenantUnitOfWork, *, every: bool = False) -> Relinked:
     """Read the past households of records whose past is unknown, then recompute the town.
 
-    The application-side half of t0010's backfill (and the step after loading
+    The application-side half of t0011's backfill (and the step after loading
     a history from another system): decrypts the history snapshots of every
     record marked ``households_unknown`` (``every``: of every record whose
     household ever changed), records each household they name in

@@ -41,8 +41,8 @@ Backfill: memberships cannot be backfilled (see above); every record with
 ``households_changed`` (t0008) gets ``households_unknown``; then flags are
 computed for the whole town from the seeds, in SQL.
 
-Revision ID: t0010
-Revises: t0009
+Revision ID: t0011
+Revises: t0010
 Create Date: 2026-12-07
 """
 
@@ -50,8 +50,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "t0010"
-down_revision: str | None = "t0009"
+revision: str = "t0011"
+down_revision: str | None = "t0010"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
