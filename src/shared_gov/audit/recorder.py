@@ -261,7 +261,7 @@ async def submit(db: Database, names: TownBinding, actor: Actor, event: AuditEve
 
 
 def _town_of(role: str) -> str:
-    # ``<prefix>_t_<code>`` (tenancy.names): the town audit.record will take.
+    # ``<prefix>_t_<code>`` (towns.names): the town audit.record will take.
     return role.rsplit("_", 1)[-1]
 
 

@@ -146,7 +146,7 @@ class AuditWriter:
                 mac = seal(item.payload, code, item.key, self.writer_id, wseq, prev)
                 if mac is not None:
                     self._chains[chain] = (wseq + 1, mac)
-            # The role is a checked identifier (tenancy.names: <prefix>_t_[0-9]{6}),
+            # The role is a checked identifier (towns.names: <prefix>_t_[0-9]{6}),
             # safe to inline as binding_sql does.
             parts.append(f"SELECT set_config('role', '{items[0].names.role}', true)")
             events = _JSON.encode([item.payload for item in items]).decode()

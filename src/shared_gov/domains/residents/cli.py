@@ -100,7 +100,7 @@ def residents_relink(
     linked. Safe to run again; prints counts only.
     """
     from shared_gov.domains.residents.repository import relink
-    from shared_gov.tenancy.names import tenant_names
+    from shared_gov.towns.names import tenant_names
 
     async def work(db: Database) -> tuple[int, int, int]:
         names = tenant_names(tenant, db.settings.role_prefix)
