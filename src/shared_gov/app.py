@@ -34,6 +34,7 @@ from shared_gov.api.pipeline import BearerAuthenticationMiddleware, Services, pr
 from shared_gov.api.proofs import AuditController
 from shared_gov.api.refusals import after_exception
 from shared_gov.api.tenants import TenantController
+from shared_gov.audit import writer as audit_writer
 from shared_gov.audit.recorder import track_request
 from shared_gov.audit.sealer import Sealer
 from shared_gov.auth.issuer import builtin_issuer
@@ -153,9 +154,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         await svc.changes.start()
         app.state.services = svc
         sealing = asyncio.create_task(sealer.run_forever(), name="audit-sealer")
+        # Group commit of reads' and refusals' events (audit/writer.py).
+        audit_writer.start(db)
         try:
             yield
         finally:
+            await audit_writer.stop(db)
             sealer.stop()
             await sealing
             await svc.changes.stop()

@@ -54,8 +54,15 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import HeaderParameter, PathParameter
 
 from shared_gov import errors, policy
+from shared_gov.audit.recorder import (
+    READ_ACTIONS,
+    AuditEvent,
+    record,
+    record_apart,
+    record_both,
+    submit,
+)
 from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.audit.recorder import AuditEvent, record, record_apart, record_both
 from shared_gov.auth.principal import Principal
 from shared_gov.crypto.providers import KeyProviderError, WrapError
 from shared_gov.db import TenantUnitOfWork
@@ -359,12 +366,19 @@ async def _own(entry: Entry) -> AsyncIterator[None]:
     actor = audit_actor(request, principal, access.purpose.code if access.purpose else None)
     access.audit = entry._event(route)
     entry.access = access
+    # A read writes nothing: its transaction ends without a WAL flush, and its
+    # event is group-committed by the audit writer before the answer leaves
+    # (a failed batch fails the read: 503, nothing disclosed). A write's event
+    # commits with the write (audit/recorder.py).
+    reads = access.audit.action in READ_ACTIONS
     try:
         async with svc.db.tenant(names) as uow:
             entry.uow = uow
             yield
-            if svc.settings.audit:
+            if svc.settings.audit and not reads:
                 await record(uow, actor, access.audit)
+        if svc.settings.audit and reads:
+            await submit(svc.db, names, actor, access.audit)
     except Exception as exc:
         await record_failure(svc, names, actor, access.audit, exc)
         raise

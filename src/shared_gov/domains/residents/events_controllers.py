@@ -41,7 +41,7 @@ from litestar.params import PathParameter, QueryParameter
 from shared_gov import errors
 from shared_gov.api.entry import Admitted, Audit, admit_town, known_purpose, record_failure
 from shared_gov.api.pipeline import known_query_only
-from shared_gov.audit.recorder import AuditEvent, record
+from shared_gov.audit.recorder import AuditEvent, submit
 from shared_gov.auth.principal import Principal
 from shared_gov.domains.residents import events
 
@@ -153,17 +153,19 @@ class EventController(Controller):
             async with svc.db.tenant(names) as uow:
                 page = await events.read(uow, cursor, limit=limit, kinds=wanted)
                 page = await events.withhold_whereabouts(uow, page)
-                if page.events and svc.settings.audit:
-                    await record(
-                        uow,
-                        actor,
-                        AuditEvent(
-                            action=ACTION,
-                            resource_type=RESOURCE,
-                            subjects=[e["resident_id"] for e in page.events],
-                            rows=len(page.events),
-                        ),
-                    )
+            if page.events and svc.settings.audit:
+                # A read: group-committed by the audit writer before the answer.
+                await submit(
+                    svc.db,
+                    names,
+                    actor,
+                    AuditEvent(
+                        action=ACTION,
+                        resource_type=RESOURCE,
+                        subjects=[e["resident_id"] for e in page.events],
+                        rows=len(page.events),
+                    ),
+                )
         except Exception as exc:
             # Whatever failed inside the town's unit of work is in its log too.
             event = AuditEvent(action=ACTION, resource_type=RESOURCE)
