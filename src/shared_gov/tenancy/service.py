@@ -18,7 +18,7 @@ import hashlib
 import json
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -123,9 +123,50 @@ def _lock() -> asyncio.Lock:
     return _alembic_lock
 
 
-async def _upgrade_one(engine: AsyncEngine, names: TenantNames) -> None:
+def tenant_head() -> str:
+    """The tenant tree's head with every installed domain's revisions."""
+    return head("tenant", registry.migration_dirs())
+
+
+async def _upgrade_one(
+    engine: AsyncEngine, names: TenantNames, domains: Sequence[Path] | None = None
+) -> None:
+    folders = registry.migration_dirs() if domains is None else domains
     async with _lock(), engine.begin() as conn:
-        await conn.run_sync(upgrade_tenant, names)
+        await conn.run_sync(upgrade_tenant, names, folders)
+
+
+async def provision_keys(db: Database, code: str) -> int:
+    """Give town ``code`` the keys of every declared column and index it lacks.
+
+    A domain installed after the town was onboarded brings encrypted columns
+    and blind indexes the town has no key for, and a town missing a declared
+    key cannot be entered at all (``Keyring.town`` refuses it): every upgrade
+    therefore provisions, as onboarding does. Returns the keys created; every
+    worker hears of them (they reload the town's keys).
+    """
+    async with db.engine().begin() as conn:
+        population = (
+            await conn.execute(
+                text("SELECT population FROM catalog.tenants WHERE code = :c"), {"c": code}
+            )
+        ).scalar_one()
+        created: int = await conn.run_sync(
+            lambda sync: keyring_of(db).provision(sync, code, population)
+        )
+        if created:
+            await conn.execute(text("SELECT pg_notify('shared_gov_policy', :c)"), {"c": code})
+    if created:
+        db.keyring.invalidate(code)
+    return created
+
+
+async def upgrade_town(db: Database, code: str) -> str:
+    """Bring one town to the tenant head (every installed domain's branch included)
+    and provision the keys it lacks; returns the revision mirrored in the catalog."""
+    await _upgrade_one(db.engine(), tenant_names(code, db.settings.role_prefix))
+    await provision_keys(db, code)
+    return tenant_head()
 
 
 def _failure(exc: BaseException) -> str:
@@ -136,15 +177,22 @@ def _failure(exc: BaseException) -> str:
 _worker_state: dict[str, Any] = {}
 
 
-def _worker_upgrade(url: str, role_prefix: str, code: str) -> str | None:
-    """Runs in a worker process: upgrade one tenant, return None or the failure."""
+def _worker_upgrade(
+    url: str, role_prefix: str, code: str, domains: Sequence[str] = ()
+) -> str | None:
+    """Runs in a worker process: upgrade one tenant, return None or the failure.
+
+    ``domains``: the parent's domain revision folders (a domain installed at run
+    time, in tests, is not installed in a spawned worker).
+    """
     loop = _worker_state.get("loop")
     if loop is None:
         loop = _worker_state["loop"] = asyncio.new_event_loop()
         _worker_state["engine"] = sqlalchemy_engine(url, pool_size=1)
     try:
         names = tenant_names(code, role_prefix)
-        loop.run_until_complete(_upgrade_one(_worker_state["engine"], names))
+        folders = [Path(d) for d in domains]
+        loop.run_until_complete(_upgrade_one(_worker_state["engine"], names, folders))
     except Exception as exc:
         return _failure(exc)
     return None
@@ -165,7 +213,7 @@ async def migrate_all(
     and one town's failure never stops the others.
     """
     await migrate_catalog(db)
-    target = head("tenant")
+    target = tenant_head()
     async with db.engine().connect() as conn:
         rows = (
             await conn.execute(
@@ -194,7 +242,7 @@ async def migrate_all(
     if workers <= 1:
         for code in behind:
             try:
-                await _upgrade_one(db.engine(), tenant_names(code, db.settings.role_prefix))
+                await upgrade_town(db, code)
             except Exception as exc:  # one town's failure must not stop the others
                 record(code, _failure(exc))
             else:
@@ -204,12 +252,21 @@ async def migrate_all(
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {
-            code: loop.run_in_executor(pool, _worker_upgrade, db.url, db.settings.role_prefix, code)
+            code: loop.run_in_executor(
+                pool,
+                _worker_upgrade,
+                db.url,
+                db.settings.role_prefix,
+                code,
+                [str(d) for d in registry.migration_dirs()],
+            )
             for code in behind
         }
         for code, future in futures.items():
             try:
                 failure = await future
+                if failure is None:
+                    await provision_keys(db, code)  # the keyring is this process's
             except Exception as exc:  # a crashed worker fails its towns, not the run
                 failure = _failure(exc)
             record(code, failure)
