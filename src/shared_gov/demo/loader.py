@@ -4,7 +4,8 @@
 spec; the residents domain registers the people :mod:`shared_gov.demo.seed`
 generates through the normal ``register`` use case). :func:`prepare_demo`
 is what ``make run`` does before serving: migrate, onboard every manifest in
-``tenants/``, seed each town once, and return ready tokens and curl lines.
+``tenants/``, run each domain's data upgrades (e.g. ``residents relink``), seed
+each town once, and return ready tokens and curl lines.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ async def prepare_demo(
         )
         lines += ["", f"# {manifest.name} ({manifest.code})", f"TOKEN_{manifest.code}={token}"]
         for _domain, demo in demos:
+            if demo.upgrade is not None:
+                async with db.tenant(names) as uow:
+                    await demo.upgrade(uow)
             async with db.tenant(names) as uow:
                 empty = await demo.records(uow) == 0
             if empty:

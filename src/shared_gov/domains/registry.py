@@ -171,6 +171,9 @@ class DemoData:
     """How many records the town holds (an empty town is seeded)."""
     sample: Callable[[TenantUnitOfWork], Awaitable[tuple[str, str]]]
     """A request that works as printed: (path under the town, purpose)."""
+    upgrade: Callable[[TenantUnitOfWork], Awaitable[None]] | None = None
+    """Data upgrades that need the town's keys, run on every demo town before
+    serving (after migrating): what an operator runs by hand after an upgrade."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""``shared-gov residents …``: bulk import and export of a town's register.
+"""``shared-gov residents …``: bulk import and export of a town's register, and
+the relink step of rule 1 (支援措置).
 
 Registered through the domain's spec (``SPEC.cli_groups``)."""
 
@@ -76,3 +77,39 @@ def residents_export(
 
     count = _run(work)
     out.print(f"{tenant}: {count} residents exported to {file}")
+
+
+@residents_app.command("relink")
+def residents_relink(
+    tenant: Annotated[str, typer.Option(help="town code")],
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--every",
+            help="re-read the history of every record whose household ever changed, "
+            "not only those not read yet",
+        ),
+    ] = False,
+) -> None:
+    """Rebuild rule 1's links (支援措置) from the residents' histories.
+
+    A step of the upgrade to tenant revision t0011 (docs/support-measures.md):
+    decrypts the history snapshots of records whose past households are not
+    known yet, records those households, and recomputes which records are
+    linked to a protected person. Until it runs, such records are withheld as
+    linked. Safe to run again; prints counts only.
+    """
+    from shared_gov.domains.residents.repository import relink
+    from shared_gov.tenancy.names import tenant_names
+
+    async def work(db: Database) -> tuple[int, int, int]:
+        names = tenant_names(tenant, db.settings.role_prefix)
+        async with db.tenant(names) as uow:
+            done = await relink(uow, every=every)
+        return done.residents_read, done.memberships_added, done.flags_changed
+
+    read, added, changed = _run(work)
+    out.print(
+        f"{tenant}: histories of {read} residents read, {added} past households recorded, "
+        f"{changed} links changed"
+    )

@@ -31,6 +31,12 @@ async def count(uow: TenantUnitOfWork) -> int:
     return await repository.count(uow)
 
 
+async def upgrade(uow: TenantUnitOfWork) -> None:
+    """``shared-gov residents relink`` (tenant revision t0011): a demo database
+    made before the upgrade gets its rule-1 links rebuilt before serving."""
+    await repository.relink(uow)
+
+
 async def sample(uow: TenantUnitOfWork) -> tuple[str, str]:
     """A request that works as printed: (path under the town, purpose)."""
     ids = await repository.sample_ids(uow, 1)

@@ -13,7 +13,8 @@ town's role:
    move-out, :mod:`.move_outs`; the row is locked FOR UPDATE, so of several
    towns or clerks citing the same person exactly one wins and the others get
    404), and 支援措置 keeps their whereabouts at home (so a protected
-   person's previous address is not copied — the flag is);
+   person's previous address is not copied — the flag is; so is the link of
+   a person in a protected person's component, docs/support-measures.md);
 3. creates B's record from those fields plus what the resident declares at
    B's counter (new address, dates, household), re-encrypted under B's keys
    by B's repository — it is simply a registration in B;
@@ -196,8 +197,9 @@ async def _move(
         raise _refused("the resident has no pending move-out")
     if move.to_town != at_b.code:
         raise _refused("the pending move-out goes to another town")
-    # Rule 1 (docs/support-measures.md): someone filed with a protected person
-    # left from where that person may still live; their address stays in A too.
+    # Rule 1 (docs/support-measures.md): someone in a protected person's
+    # component left from where that person may still live; their address
+    # stays in A too.
     linked = not leaving.support_measure and bool(
         await repo.protected_residents(at_a, [leaving.id])
     )
@@ -224,11 +226,20 @@ async def _move(
         previous_address=leaving.address if "address" in view_a.allowed else None,
         **copied,
     )
+    if leaving.support_measure or linked:
+        # B's rule-1 components change with this record: B's linkage lock
+        # before any of B's row locks (repository.lock_linkage).
+        await repo.lock_linkage(at_b)
     arrived = await service.register(at_b, access_b, create)
     if leaving.support_measure:
         # The protection follows the person; B's 市民課 renews the application
         # with them (支援措置の申出 is made to each town).
         arrived = await service.carry_support_measure(at_b, arrived)
+    elif linked:
+        # So does the link (F3): the new address is, as likely as the old
+        # one, where the protected person lives; anyone B files with them is
+        # linked too. Lifted by B's 市民課 like 支援措置 itself.
+        await service.carry_link(at_b, arrived)
     # A: the planned 転出 becomes the actual one, on the day B registered.
     confirmed = replace(leaving, removed_on=data.move_date)
     await service.confirm_move_out(at_a, leaving, confirmed, data.notified_on)
