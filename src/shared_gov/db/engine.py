@@ -29,6 +29,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -485,10 +486,18 @@ class Database:
                     await conn.close(timeout=self.settings.pool_acquire_timeout)
             await pool.release(conn)
 
-    async def _fetch_keys(self, tenant: str) -> list[asyncpg.Record]:
-        async with self.catalog() as conn:
-            rows: list[asyncpg.Record] = await conn.fetch(FETCH_KEYS_SQL, tenant)
+    async def _fetch_keys(
+        self, tenant: str, conn: asyncpg.Connection | None = None
+    ) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record]
+        if conn is None:
+            async with self.catalog() as own:
+                rows = await own.fetch(FETCH_KEYS_SQL, tenant)
+        else:
+            rows = await conn.fetch(FETCH_KEYS_SQL, tenant)
         if rows and not any(r["kind"] == AUDIT_MAC_KIND for r in rows):
+            # Once per town after the upgrade; committed on a connection of
+            # its own (the key must exist whatever the caller's transaction does).
             rows = await self._add_audit_key(tenant)
         return rows
 
@@ -524,8 +533,15 @@ class Database:
             rows: list[asyncpg.Record] = await conn.fetch(FETCH_KEYS_SQL, tenant)
         return rows
 
-    async def town_keys(self, tenant: str) -> TownKeys:
+    async def town_keys(self, tenant: str, conn: asyncpg.Connection | None = None) -> TownKeys:
         """The town's unwrapped keys (cached; loaded from the catalog on first use).
+
+        A caller that already holds a pooled connection passes it as ``conn``:
+        a cache miss then reads the keys on it instead of taking a second
+        connection (never hold two pooled connections at once: with the pool
+        exhausted by callers that each hold one and wait for another, none of
+        them would get it). ``conn``'s transaction must not have changed the
+        town's keys (they would be cached before it commits).
 
         Raises :class:`LookupError` when the catalog holds no (complete) keys
         for the town: offboarded, or never set up. A key provider that cannot
@@ -533,8 +549,9 @@ class Database:
         or wrongly restored HSM partition, the wrong token configured), is
         the platform's fault, not the caller's: 503, and an error in the log.
         """
+        fetch = self._fetch_keys if conn is None else partial(self._fetch_keys, conn=conn)
         try:
-            return await self.keyring.town(self._fetch_keys, tenant)
+            return await self.keyring.town(fetch, tenant)
         except KeyNotFound as exc:
             log.error("key_provider.key_missing", tenant=tenant)
             raise errors.unavailable("the key provider is unavailable; retry") from exc

@@ -448,9 +448,11 @@ async def _record_step(
             agreement_id=str(after["agreement_id"]),
             reason=change,
         )
-        # No resident is named: the town's keys only for the audit key (MAC).
+        # No resident is named: the town's keys only for the audit key (MAC),
+        # read on ``conn`` if not cached (never a second pooled connection
+        # while this one is held).
         try:
-            keys = await db.town_keys(town)
+            keys = await db.town_keys(town, conn)
         except LookupError:
             keys = None
         await record_as_town(
