@@ -33,6 +33,7 @@ import asyncpg
 import pytest
 
 from shared_gov.audit.recorder import seal
+from shared_gov.crypto.keyring import keyring_from_settings, town_keys
 from shared_gov.db import Database
 from tests.audit.test_sealer import event_body
 from tests.conftest import KAGA
@@ -51,10 +52,11 @@ async def _backlog(town: Town, n: int, label: str) -> None:
     """``n`` committed Kaga events, written as the town's role does (one transaction),
     each MACed with the town's audit key like every event the service writes
     (``audit verify`` reports an event without one)."""
-    db = Database(town.url, dataclasses.replace(town.settings, pool_min=1, pool_max=1))
+    settings = dataclasses.replace(town.settings, pool_min=1, pool_max=1)
+    db = Database(town.url, settings, keyring_from_settings(settings))
     await db.open()
     try:
-        key = (await db.town_keys(KAGA)).audit_mac
+        key = (await town_keys(db, KAGA)).audit_mac
     finally:
         await db.close()
     assert key is not None

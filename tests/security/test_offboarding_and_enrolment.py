@@ -256,7 +256,8 @@ async def test_refusals_with_the_towns_keys_not_cached_never_need_a_second_conne
     import dataclasses
 
     from shared_gov.audit.recorder import operator_actor
-    from shared_gov.tenancy.changes import record_refusal, refusal_event
+    from shared_gov.crypto.keyring import keyring_from_settings
+    from shared_gov.towns.changes import record_refusal, refusal_event
 
     code = town_code("47946")
     created = await client.post(
@@ -264,10 +265,9 @@ async def test_refusals_with_the_towns_keys_not_cached_never_need_a_second_conne
     )
     assert created.status_code == 201, created.text
     assert settings.database_url
-    small = Database(
-        settings.database_url,
-        dataclasses.replace(settings, pool_min=1, pool_max=2, pool_acquire_timeout=2.0),
-    )
+    tight = dataclasses.replace(settings, pool_min=1, pool_max=2, pool_acquire_timeout=2.0)
+    # A keyring of its own: the town's keys are not cached in this "worker".
+    small = Database(settings.database_url, tight, keyring_from_settings(tight))
     await small.open()
     try:
         event = refusal_event("tenant.enrol", "enrolment", code, {}, "burst", "denied")
