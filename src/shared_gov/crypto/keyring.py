@@ -58,6 +58,8 @@ from shared_gov.logs import get_logger
 from shared_gov.settings import Settings
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from shared_gov.db import Database, TenantUnitOfWork
 
 log = get_logger(__name__)
@@ -280,8 +282,13 @@ class Keyring:
                     continue
         return cached
 
-    async def town_keys(self, catalog: CatalogOpener, code: str) -> TownKeys:
+    async def town_keys(
+        self, catalog: CatalogOpener, code: str, held: asyncpg.Connection | None = None
+    ) -> TownKeys:
         """The town's unwrapped keys (cached; read from the catalog on first use).
+
+        ``held``: the pooled connection the caller already holds, to read the
+        keys on when they are not cached (see :class:`~shared_gov.db.keys.KeySource`).
 
         Raises :class:`LookupError` when the catalog holds no (complete) keys
         for the town: offboarded, or never set up. A key provider that cannot
@@ -291,9 +298,15 @@ class Keyring:
         """
 
         async def fetch(tenant: str) -> list[Any]:
-            async with catalog() as conn:
-                rows: list[Any] = await conn.fetch(FETCH_KEYS_SQL, tenant)
+            rows: list[Any]
+            if held is None:
+                async with catalog() as conn:
+                    rows = await conn.fetch(FETCH_KEYS_SQL, tenant)
+            else:
+                rows = await held.fetch(FETCH_KEYS_SQL, tenant)
             if rows and not any(r["kind"] == AUDIT_MAC_KIND for r in rows):
+                # Once per town after the upgrade, committed on a connection of
+                # its own: the key must exist whatever ``held``'s transaction does.
                 rows = await self._add_audit_key(catalog, tenant)
             return rows
 
@@ -449,9 +462,10 @@ def keys_of(uow: TenantUnitOfWork) -> TownKeys:
     return keys
 
 
-async def town_keys(db: Database, code: str) -> TownKeys:
-    """The town's keys through the database's key source (cached)."""
-    keys = await db.town_keys(code)
+async def town_keys(db: Database, code: str, held: asyncpg.Connection | None = None) -> TownKeys:
+    """The town's keys through the database's key source (cached; read on ``held``,
+    the connection the caller holds, if given, when not cached)."""
+    keys = await db.town_keys(code, held)
     if not isinstance(keys, TownKeys):  # pragma: no cover - the key source is a Keyring
         raise TypeError("the database's key source gave no TownKeys")
     return keys

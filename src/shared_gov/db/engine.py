@@ -221,14 +221,16 @@ class Database:
                     await conn.close(timeout=self.settings.pool_acquire_timeout)
             await pool.release(conn)
 
-    async def town_keys(self, tenant: str) -> object:
+    async def town_keys(self, tenant: str, held: asyncpg.Connection | None = None) -> object:
         """The town's keys, from the key source (cached there; read from the catalog).
 
         Raises :class:`LookupError` when the catalog holds no (complete) keys
         for the town (offboarded, or never set up); an unreachable key
-        provider is the key source's 503.
+        provider is the key source's 503. ``held``: the pooled connection the
+        caller already holds, read on when the keys are not cached (never
+        hold two pooled connections at once).
         """
-        return await self.keyring.town_keys(self.catalog, tenant)
+        return await self.keyring.town_keys(self.catalog, tenant, held)
 
     @asynccontextmanager
     async def tenant(self, names: TownBinding) -> AsyncIterator[TenantUnitOfWork]:

@@ -23,8 +23,17 @@ CatalogOpener = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 class KeySource(Protocol):
     """Where a town's keys come from."""
 
-    async def town_keys(self, catalog: CatalogOpener, code: str) -> object:
+    async def town_keys(
+        self, catalog: CatalogOpener, code: str, held: asyncpg.Connection | None = None
+    ) -> object:
         """The town's keys, read through ``catalog`` when not cached.
+
+        A caller that holds a pooled connection passes it as ``held``: a cache
+        miss then reads the keys on it rather than taking a second connection
+        (never hold two pooled connections at once: callers that each hold one
+        and wait for another would exhaust the pool). ``held``'s transaction
+        must not have changed the town's keys (they would be cached before it
+        commits).
 
         Raises :class:`LookupError` when the town has no (complete) keys
         (offboarded, or never set up), and ``errors.Unavailable`` when the

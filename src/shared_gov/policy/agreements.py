@@ -451,7 +451,9 @@ async def _record_step(
         )
         # No resident is named: the town's keys only for the audit key (MAC).
         try:
-            keys = await town_keys(db, town)
+            # Read on ``conn`` if not cached: never a second pooled
+            # connection while this one is held.
+            keys = await town_keys(db, town, conn)
         except LookupError:
             keys = None
         await record_as_town(

@@ -83,8 +83,10 @@ async def record_change(
     role = tenant_names(tenant, db.settings.role_prefix).role
     try:
         # For the audit key only (administrative events name no resident);
-        # cached after the town's first request.
-        keys = await town_keys(db, tenant)
+        # cached after the town's first request, else read on ``conn``: a
+        # second pooled connection taken while this one is held would deadlock
+        # an exhausted pool (a burst of refused enrolments, say).
+        keys = await town_keys(db, tenant, conn)
     except LookupError:
         keys = None  # a town without keys (being onboarded or offboarded): no MAC
     await record_as_town(conn, keys, role, actor, event)
