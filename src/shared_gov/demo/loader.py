@@ -1,7 +1,7 @@
 """Loading synthetic demo data through each domain's own seeder.
 
 :func:`seed_town` runs every installed domain's demo seeder (declared in its
-spec; the residents domain registers the people :mod:`shared_gov.demo.seed`
+spec; the residents domain registers the people :mod:`shared_gov.domains.residents.seed`
 generates through the normal ``register`` use case). :func:`prepare_demo`
 is what ``make run`` does before serving: migrate, onboard every manifest in
 ``tenants/``, run each domain's data upgrades (e.g. ``residents relink``), seed
@@ -20,7 +20,7 @@ from shared_gov.db import Database
 from shared_gov.domains import registry as domain_registry
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import load_manifest
-from shared_gov.tenancy.names import tenant_names
+from shared_gov.towns.names import tenant_names
 
 
 async def seed_town(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from shared_gov.cli.common import _progress, _run, err, out
+from shared_gov.console import _progress, _run, err, out
 from shared_gov.db import Database
 
 residents_app = typer.Typer(
@@ -32,7 +32,7 @@ def residents_import(
 ) -> None:
     """Load an existing register: all rows valid, or nothing is written."""
     from shared_gov.domains.residents.transfer import ImportRejected, import_csv, report
-    from shared_gov.tenancy.names import tenant_names
+    from shared_gov.towns.names import tenant_names
 
     with file.open(encoding="utf-8", newline="") as fh:
         rows = max(sum(1 for _ in fh) - 1, 0)
@@ -66,7 +66,7 @@ def residents_export(
     import os
 
     from shared_gov.domains.residents.transfer import export_csv
-    from shared_gov.tenancy.names import tenant_names
+    from shared_gov.towns.names import tenant_names
 
     async def work(db: Database) -> int:
         names = tenant_names(tenant, db.settings.role_prefix)
@@ -100,7 +100,7 @@ def residents_relink(
     linked. Safe to run again; prints counts only.
     """
     from shared_gov.domains.residents.repository import relink
-    from shared_gov.tenancy.names import tenant_names
+    from shared_gov.towns.names import tenant_names
 
     async def work(db: Database) -> tuple[int, int, int]:
         names = tenant_names(tenant, db.settings.role_prefix)

@@ -18,7 +18,7 @@ odd key versions, ``bidx_<name>_alt`` for even ones). Writes store a value
 under every live version of the town's index key and NULL in the other
 column; searches and the uniqueness check look for any live version's value.
 Outside a rotation that is one column; during one, both (see
-:mod:`shared_gov.crypto.index_rotation`).
+:mod:`shared_gov.keys.index_rotation`).
 
 All statements run through a :class:`~shared_gov.db.TenantUnitOfWork`, i.e.
 inside a transaction already bound to one town's schema and role; names are
@@ -41,7 +41,7 @@ from shared_gov import errors
 from shared_gov.checkdigits import make_serial
 from shared_gov.crypto.blind import BlindIndex, compound, normalize_digits, normalize_kana
 from shared_gov.crypto.envelope import DecryptError
-from shared_gov.crypto.keyring import TownKeys, index_column
+from shared_gov.crypto.keyring import TownKeys, index_column, keys_of
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.registry import IndexFill
 from shared_gov.domains.residents.models import Resident
@@ -93,9 +93,7 @@ _REGISTRATION_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtextextende
 
 
 def _keys(uow: TenantUnitOfWork) -> TownKeys:
-    if uow.keys is None:  # pragma: no cover - Database always provides keys
-        raise RuntimeError("this unit of work has no keys")
-    return uow.keys
+    return keys_of(uow)
 
 
 class _Read(Resident):
@@ -854,7 +852,7 @@ async def existing_households(uow: TenantUnitOfWork, household_numbers: list[str
     return {r["household_no"] for r in rows}
 
 
-# --- blind-index key rotation (shared_gov.crypto.index_rotation) -------------------
+# --- blind-index key rotation (shared_gov.keys.index_rotation) -------------------
 
 
 def missing_index_sql(name: str, version: int) -> str:
