@@ -27,7 +27,7 @@ from shared_gov.clock import JST, today_jst
 from shared_gov.db import Database
 from shared_gov.policy import agreements
 from tests.conftest import KAGA, KOMATSU, auth
-from tests.events.conftest import wait_for
+from tests.domains.residents.events.conftest import wait_for
 from tests.factories import resident_body
 from tests.security.test_support_measures import BASE, HIDEOUT, KOMATSU_API, _protect
 
