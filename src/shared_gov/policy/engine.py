@@ -522,7 +522,7 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
         if number and not actor.mfa:
             return "two-factor authentication required"
         if (r.support_measure or r.linked_to_protected) and r.name in registry.whereabouts_fields():
-            return "withheld under support measures (支援措置)"
+            return _whereabouts_reason(r.support_measure)
     else:
         if query.action not in purpose.actions:
             return f"purpose {purpose.code} does not cover {query.action}"
@@ -535,6 +535,21 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
     if policy_ids:
         return "denied by policy " + ", ".join(policy_ids)
     return "no policy permits this"
+
+
+WITHHELD = "withheld"
+"""The reason a linked record's whereabouts are withheld, as the caller reads it."""
+
+
+def _whereabouts_reason(protected: bool) -> str:
+    """Why rule 1 withholds a whereabouts field (docs/support-measures.md).
+
+    A protected record says so (its ``support_measure`` flag is shown
+    anyway). A linked one does not name 支援措置: to a caller who already
+    knows the address, that wording would tell that someone protected lives
+    there (round-3 review N3); it gets the neutral reason.
+    """
+    return "withheld under support measures (支援措置)" if protected else WITHHELD
 
 
 def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str:
@@ -588,7 +603,7 @@ def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str
             r.kind == "Field"
             and (r.support_measure or r.linked_to_protected)
             and r.name in registry.whereabouts_fields(),
-            "withheld under support measures (支援措置)",
+            _whereabouts_reason(r.support_measure),
         ),
         (
             r.kind == "Field" and r.name in registry.individual_number_fields() and not actor.mfa,

@@ -172,6 +172,13 @@ async def _move(
     data: OneStopMoveIn,
     transfer_id: str,
 ) -> MoveResult:
+    # Rule 1's components may change in both towns (a protection or link
+    # carried to B; a link made in B carried back to A's leaving record,
+    # below): both towns' linkage locks before any row lock of either
+    # (repository.lock_linkage), in town-code order so that two moves in
+    # opposite directions never wait for each other's.
+    for uow in sorted((at_a, at_b), key=lambda u: u.code):
+        await repo.lock_linkage(uow)
     # Citing by 住民票コード is a search in A; by A's id, a read.
     if data.juminhyo_code is not None:
         access_a.require("search")
@@ -226,10 +233,6 @@ async def _move(
         previous_address=leaving.address if "address" in view_a.allowed else None,
         **copied,
     )
-    if leaving.support_measure or linked:
-        # B's rule-1 components change with this record: B's linkage lock
-        # before any of B's row locks (repository.lock_linkage).
-        await repo.lock_linkage(at_b)
     arrived = await service.register(at_b, access_b, create)
     if leaving.support_measure:
         # The protection follows the person; B's 市民課 renews the application
@@ -240,6 +243,15 @@ async def _move(
         # one, where the protected person lives; anyone B files with them is
         # linked too. Lifted by B's 市民課 like 支援措置 itself.
         await service.carry_link(at_b, arrived)
+    elif await repo.protected_residents(at_b, [arrived.id]):
+        # N1 (round 3): the link is made in B — the person joined a household
+        # of a protected person's component there. A's record of them names
+        # where they went (forward_address, the move's to_town): that is
+        # where the protected person lives. A's leaving record carries the
+        # link back, and its component in A is linked with it; A's 市民課
+        # lifts it like any carried link (PUT …/support-measure).
+        await repo.carry_protection(at_a, leaving.id)
+        await repo.relink_component(at_a, leaving.id)
     # A: the planned 転出 becomes the actual one, on the day B registered.
     confirmed = replace(leaving, removed_on=data.move_date)
     await service.confirm_move_out(at_a, leaving, confirmed, data.notified_on)

@@ -28,7 +28,7 @@ import msgspec
 
 from shared_gov import errors
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
-from shared_gov.clock import today_jst
+from shared_gov.clock import day_of, today_jst
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import events, move_outs
 from shared_gov.domains.residents import repository as repo
@@ -192,6 +192,31 @@ async def views_of(
     }
 
 
+PROTECTED_ELSEWHERE = "rule 1: a protected or linked record is never shown to another town"
+"""The audit reason of a cross-town read refused under rule 1 (the caller gets a plain 404)."""
+
+
+async def _protected_elsewhere(
+    uow: TenantUnitOfWork, access: Access, records: Iterable[Resident]
+) -> set[str]:
+    """Ids of ``records`` that another town may not see at all (rule 1).
+
+    "Never another town, whatever an agreement says": under ANY agreement
+    (bilateral or the standing move agreement) a record under 支援措置 or in
+    a protected person's component does not exist for the recipient — not
+    withheld field by field, which would still show that the person is
+    registered there and since when (their destination town, for a protected
+    person who moved). The one-stop move-in does not read through here: the
+    destination's 市民課 registering the move cites the leaving record inside
+    :mod:`.flows`, which carries the protection instead of showing it.
+    """
+    if access.agreement is None:
+        return set()
+    wanted = list(records)
+    hidden = {r.id for r in wanted if r.support_measure}
+    return hidden | await repo.linked_residents(uow, wanted)
+
+
 async def view_of(uow: TenantUnitOfWork, access: Access, resident: Resident) -> FieldView:
     """The field view of one record (see :func:`views_of`)."""
     return (await views_of(uow, access, [resident]))[resident.id]
@@ -339,6 +364,10 @@ async def get(
     if resident is None:
         raise errors.not_found("no such resident")
     if access.agreement is not None:
+        if await _protected_elsewhere(uow, access, [resident]):
+            # Rule 1: never another town, whatever an agreement says — the
+            # same 404 as a missing record (the reason is for the audit only).
+            raise access.refusal(PROTECTED_ELSEWHERE)
         access.destinations.update(await move_outs.destinations(uow, [resident.id]))
     view = await view_of(uow, access, resident)
     if view.empty:
@@ -390,6 +419,9 @@ async def search(
 
     candidates = await _find(uow, query)
     if access.agreement is not None:
+        # Rule 1: a protected or linked record is not found by another town.
+        hidden = await _protected_elsewhere(uow, access, candidates)
+        candidates = [r for r in candidates if r.id not in hidden]
         access.destinations.update(await move_outs.destinations(uow, [r.id for r in candidates]))
         if access.agreement.kind == "standing_move":  # the 転出証明書 goes to the new town only
             candidates = [r for r in candidates if access.destination(r.id) == own]
@@ -444,8 +476,17 @@ async def history(
     view = await view_of(uow, access, current)
     if view.empty:
         raise access.refusal(next(iter(view.reasons.values()), "no field may be read"))
+    # N4: the instant an entry was recorded is the same in both towns of a
+    # one-stop move; for a protected or linked record, anyone but the
+    # exception gets the day only (the exception: see a protected record's
+    # household number).
+    coarse = (
+        current.support_measure or bool(await repo.linked_residents(uow, [current]))
+    ) and "household_no" not in access.field_view(True).allowed
     for entry in entries:
         entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
+        if coarse:
+            entry["recorded_at"] = day_of(entry["recorded_at"])
     _touched(access, [rid], view.allowed, rows=len(entries))
     return entries, view
 
