@@ -21,19 +21,33 @@ from __future__ import annotations
 from litestar import Litestar
 
 from shared_gov import errors
+from shared_gov.domains import registry
 from shared_gov.policy.access import Access, FieldView
 from shared_gov.policy.engine import Decision
-from shared_gov.policy.purposes import POLICY_FIELDS
+
+# The Access of a request is bound to its town (Access.town): the rule reads it
+# there, as the service's own decisions do.
 
 _STAFF_ROLES = frozenset({"staff", "admin"})
-_ALL_FIELDS = FieldView(frozenset(POLICY_FIELDS), (), {})
 _ALLOWED = Decision(True, ("interim",))
 
 
-def _interim_allows(access: Access, tenant: str) -> None:
-    """The interim rule: staff of this town; otherwise 404, never 403."""
+_VIEWS: dict[str, FieldView] = {}
+
+
+def _all_fields(record_type: str) -> FieldView:
+    """Every field of the record type (built once per type, as the old constant was)."""
+    view = _VIEWS.get(record_type)
+    if view is None:
+        view = FieldView(frozenset(registry.policy_fields(record_type or None)), (), {})
+        _VIEWS[record_type] = view
+    return view
+
+
+def _interim_allows(access: Access) -> None:
+    """The interim rule: staff of the Access's town; otherwise 404, never 403."""
     principal = access.principal
-    if principal.tenant != tenant or not principal.roles & _STAFF_ROLES:
+    if principal.tenant != access.town or not principal.roles & _STAFF_ROLES:
         raise errors.not_found()
 
 
@@ -41,18 +55,25 @@ def interim_require(
     self: Access,
     action: str,
     *,
-    tenant: str,
     support_measure: bool = False,
     by_individual_number: bool = False,
+    record_type: str = "",
 ) -> Decision:
-    _interim_allows(self, tenant)
+    _interim_allows(self)
     self.decisions.append((action, _ALLOWED))
     return _ALLOWED
 
 
-def interim_field_view(self: Access, tenant: str, support_measure: bool) -> FieldView:
-    _interim_allows(self, tenant)
-    return _ALL_FIELDS
+def interim_field_view(
+    self: Access,
+    support_measure: bool,
+    state: str = "active",
+    move_destination: str = "",
+    linked: bool = False,
+    record_type: str = "",
+) -> FieldView:
+    _interim_allows(self)
+    return _all_fields(record_type)
 
 
 def install() -> None:

@@ -36,9 +36,11 @@ resident GET ÷ bare beside it.
 
 At the end, the **audit completeness check**: every request carries a unique
 ``X-Request-ID`` (generated per request by the Lua script and by the asyncio
-client; the service uses it as ``audit.events.request_id``). Every 2xx answer
-the clients received must have exactly one committed event with that request
-id, the right action (``resident.read``, ``resident.search``,
+client). The service answers with its own request id and keeps the client's
+as ``client_request_id`` (in its access log and in ``audit.events``); the
+check maps the service's id back to the client's through the access log.
+Every 2xx answer the clients received must have exactly one committed event
+with that client request id, the right action (``resident.read``, ``resident.search``,
 ``resident.move``, ``audit.query``), outcome ``allowed`` and
 ``rows_returned`` equal to what the answer returned; every 2xx personal-data
 request in the service's access log likewise (this covers answers still in
@@ -106,6 +108,7 @@ KINDS = {
     "m": "move (POST, If-Match)",
     "e": "GET for an ETag",
     "b": "bare GET",
+    "?": "answer not in the access log",
 }
 ACTIONS = {
     "g": "resident.read",
@@ -396,7 +399,9 @@ function response(status, headers, body)
   counts[key] = (counts[key] or 0) + 1
   if rid then
     local rows = "-"
-    if kind == "s" or kind == "a" then rows = string.match(body, '"count":(%d+)') or "-" end
+    -- The service answers with its own id; the kind is known once it is mapped
+    -- back to ours (access log), so read a count from any answer carrying one.
+    if kind ~= "g" then rows = string.match(body, '"count":(%d+)') or "-" end
     seen[#seen + 1] = rid .. " " .. status .. " " .. rows
   end
 end
@@ -844,21 +849,28 @@ class LoggedRequest:
     ms: float
 
 
-def read_access_log(path: Path, run_id: str) -> tuple[dict[str, LoggedRequest], int]:
-    """request_id -> the service's own access-log line, for this run's requests.
+def read_access_log(
+    path: Path, run_id: str
+) -> tuple[dict[str, LoggedRequest], int, dict[str, str]]:
+    """client request id -> the service's own access-log line, for this run's requests.
+
+    The service generates its own ``request_id`` (and answers with it); the id
+    this benchmark sent is the line's ``client_request_id``. The third value
+    maps the service's id to ours, to name the answers wrk saw.
 
     Also returns how many lines held more than one JSON object: the workers
     share the output, and a line and its newline written in two calls can
     interleave with another worker's line (each object is still read).
     """
     out: dict[str, LoggedRequest] = {}
+    aliases: dict[str, str] = {}
     marker = f"lb{run_id}"
     decoder = json.JSONDecoder()
     glued = 0
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return out, glued
+        return out, glued, aliases
     for line in lines:
         entries: list[Any] = []
         pos = 0
@@ -877,31 +889,56 @@ def read_access_log(path: Path, run_id: str) -> tuple[dict[str, LoggedRequest], 
         for entry in entries:
             if not isinstance(entry, dict) or entry.get("event") != "request":
                 continue
-            rid = entry.get("request_id")
+            rid = entry.get("client_request_id")
             if isinstance(rid, str) and rid.startswith(marker):
+                service_id = entry.get("request_id")
+                if isinstance(service_id, str):
+                    aliases[service_id] = rid
                 out[rid] = LoggedRequest(
                     int(entry.get("status", 0)),
                     str(entry.get("method")),
                     str(entry.get("path")),
                     float(entry.get("ms", math.nan)),
                 )
-    return out, glued
+    return out, glued, aliases
+
+
+def name_answers(slices: Sequence[SliceResult], aliases: Mapping[str, str]) -> None:
+    """Give wrk's answers the request ids this benchmark sent (and their kinds).
+
+    wrk saw the service's ids in the answers; the access log maps them to
+    ours. The per-kind counts of those slices are recounted from the answers.
+    """
+    for s in slices:
+        if s.tool != "wrk" or not any(x.kind == "?" for x in s.seen):
+            continue
+        named: list[Seen] = []
+        for x in s.seen:
+            rid = aliases.get(x.rid, x.rid) if x.kind == "?" else x.rid
+            kind = kind_of(rid)
+            rows = x.rows if kind in ("s", "a") else None
+            named.append(Seen(rid, kind, x.status, rows))
+        s.seen = named
+        counts = Counter(f"{x.kind} {x.status}" for x in named)
+        counts.update({k: n for k, n in s.statuses.items() if not k.startswith("? ")})
+        s.statuses = counts
 
 
 async def fetch_events(url: str, run_id: str) -> dict[str, list[asyncpg.Record]]:
-    """This run's committed audit events by request id (one scan; the ids share a prefix)."""
+    """This run's committed audit events by the request id we sent (``client_request_id``;
+    one scan, the ids share a prefix)."""
     conn = await asyncpg.connect(url, timeout=30)
     try:
         rows = await conn.fetch(
-            "SELECT request_id, action, outcome, rows_returned, tenant FROM audit.events "
-            "WHERE request_id LIKE $1",
+            "SELECT client_request_id, action, outcome, rows_returned, tenant "
+            "FROM audit.events WHERE client_request_id LIKE $1",
             f"lb{run_id}%",
         )
     finally:
         await conn.close()
     out: dict[str, list[asyncpg.Record]] = defaultdict(list)
     for r in rows:
-        out[r["request_id"]].append(r)
+        out[r["client_request_id"]].append(r)
     return out
 
 
@@ -1200,7 +1237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = asyncio.run(measure(args, bdb, wrk, urls, rotations, mover, run_id))
         # Servers stopped: every answered request has committed (or rolled back).
         load_after = os.getloadavg()[0]
-        logged, glued = read_access_log(log_path, run_id)
+        logged, glued, aliases = read_access_log(log_path, run_id)
+        name_answers([*run.warm, *run.slices], aliases)
         events = asyncio.run(fetch_events(bdb.url, run_id))
         seen = [s for r in (*run.warm, *run.slices) for s in r.seen] + mover.seen
         check = check_audit(seen, events, logged)
