@@ -435,3 +435,99 @@ async def test_too_many_enrolment_attempts_is_recorded(
         event = await _one(db, r)
         assert event["outcome"] == "denied"
         assert "someone" not in str(event["reason"])
+
+
+# --- methods a route does not take (405): routing refuses them (review H-1) -----
+
+
+def _unrouted_cases(resident: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """(method, url, the action recorded, whether the resident is named)."""
+    rid = resident["id"]
+    return [
+        ("HEAD", f"{BASE}/residents/{rid}", "resident.read", True),
+        ("PATCH", f"{BASE}/residents/{rid}", "resident.read", True),
+        ("DELETE", f"{BASE}/residents/{rid}", "resident.read", True),
+        ("PATCH", f"{BASE}/staff/k-0001", "admin.staff", False),
+        ("HEAD", f"{BASE}/events", "events.read", False),
+        ("PATCH", f"{BASE}/issuer/pending/{uuid.uuid4()}/approve", "admin.issuer.approve", False),
+    ]
+
+
+@pytest.mark.parametrize("caller", ["kaga", "kaga_admin", "komatsu", "operator", None])
+async def test_a_method_the_route_does_not_take_is_one_event(
+    app: Litestar,
+    client: Any,
+    tokens: dict[str, str],
+    db: Database,
+    resident: dict[str, Any],
+    caller: str | None,
+) -> None:
+    """HEAD/PATCH/DELETE where the route takes none of them: 405, and one denied event."""
+    app.state[ANONYMOUS_GATE_KEY] = FailedLoginGate()
+    subject = await subject_hash(db, KAGA, resident["id"])
+    expected_actor = {
+        "kaga": "k-0001",
+        "kaga_admin": "k-admin",
+        "komatsu": "m-0001",
+        "operator": "op-1",
+        None: "unauthenticated",
+    }[caller]
+    for method, url, action, names_resident in _unrouted_cases(resident):
+        headers = auth(tokens[caller]) if caller else {}
+        r = await client.request(method, url, headers=headers)
+        where = (caller, method, url)
+        assert r.status_code == 405, where
+        event = await _one(db, r)
+        assert event["tenant"] == KAGA, where
+        assert (event["action"], event["outcome"]) == (action, "denied"), where
+        assert event["actor"] == expected_actor, where
+        assert "method not allowed" in (event["reason"] or ""), where
+        if caller == "komatsu":
+            assert event["reason"].startswith("caller from another town"), where
+        if caller == "operator":
+            assert "operator" in event["reason"], where
+        assert event["subjects"] == ([subject] if names_resident else []), where
+
+
+async def test_a_forged_token_on_a_method_the_route_does_not_take_is_one_event(
+    app: Litestar, client: Any, issuer: BuiltinIssuer, db: Database, resident: dict[str, Any]
+) -> None:
+    app.state[ANONYMOUS_GATE_KEY] = FailedLoginGate()
+    token = issuer.mint(subject="k-0001", tenant=KAGA, department="shimin", roles=["staff"])
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    r = await client.request("PATCH", f"{BASE}/residents/{resident['id']}", headers=auth(forged))
+    assert r.status_code == 405
+    event = await _one(db, r)
+    # Never the claims of a token that did not verify.
+    assert (event["actor"], event["auth_strength"]) == ("unauthenticated", "none")
+    assert (event["action"], event["outcome"]) == ("resident.read", "denied")
+
+
+async def test_a_suspended_admin_on_a_method_the_route_does_not_take_is_refused_as_suspended(
+    client: Any, issuer: BuiltinIssuer, tokens: dict[str, str], db: Database
+) -> None:
+    """Suspended means refused, also where routing answers: the suspension is recorded."""
+    who = "k-admin-405"
+    r = await client.put(
+        f"{BASE}/staff/{who}", json={"active": False}, headers=auth(tokens["kaga_admin"])
+    )
+    assert r.status_code == 200, r.text
+    suspended = issuer.mint(subject=who, tenant=KAGA, department="somu", roles=["admin"])
+    for method, path in (("PATCH", "/staff/k-0001"), ("HEAD", "/events"), ("PATCH", "/issuer")):
+        r = await client.request(method, BASE + path, headers=auth(suspended))
+        assert r.status_code == 405, (method, path)
+        event = await _one(db, r)
+        assert (event["action"], event["outcome"], event["reason"]) == (
+            "authenticate",
+            "denied",
+            "suspended",
+        )
+        assert event["actor"] == who
+
+
+async def test_a_path_no_route_matches_writes_nothing(
+    client: Any, tokens: dict[str, str], db: Database
+) -> None:
+    r = await client.request("PATCH", f"{BASE}/no-such-thing", headers=auth(tokens["kaga"]))
+    assert r.status_code == 404
+    assert await _events(db, r.headers["x-request-id"]) == []

@@ -16,6 +16,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.auth.principal import Principal
+from shared_gov.auth.subjects import same_person
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy import admin, authorize_admin
 from shared_gov.policy.explain import FieldExplanation, explain_staff
@@ -143,7 +144,12 @@ async def administering(
 
 
 def refuse_own(principal: Principal, what: str) -> errors.DomainError:
-    """403: nobody changes their own permissions or suspension (two people, always)."""
+    """403: nobody changes their own permissions or suspension (two people, always).
+
+    "Own" is by person key (:func:`~shared_gov.auth.subjects.same_person`):
+    ``…/staff/A-0001``, ``…/staff/ａ-0001`` and ``…/staff/a-0001%20`` are
+    ``a-0001``'s own record, as the permission store reads it.
+    """
     del principal
     return errors.forbidden(f"nobody changes {what}; another admin of the town must")
 
@@ -241,7 +247,7 @@ class TownAdminController(Controller):
             target=staff_id,
             requested=requested,
         ) as actor:
-            if staff_id == principal.subject:
+            if same_person(staff_id, principal.subject):
                 raise refuse_own(principal, "their own permissions or suspension")
             row = await admin.put_staff(
                 services(request).db,
@@ -274,7 +280,7 @@ class TownAdminController(Controller):
             target=staff_id,
             requested=None,
         ) as actor:
-            if staff_id == principal.subject:
+            if same_person(staff_id, principal.subject):
                 raise refuse_own(principal, "their own permissions or suspension")
             await admin.delete_staff(services(request).db, code, staff_id, actor)
         _changed(request, code)
