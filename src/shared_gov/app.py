@@ -51,7 +51,7 @@ from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy.controllers import TenantController
 from shared_gov.tenancy.registry import TenantRegistry
-from shared_gov.validation import duplicate_key, msgspec_error_to_field
+from shared_gov.validation import duplicate_key, msgspec_error_to_field, text_path_parameters
 from shared_gov.web import (
     BearerAuthenticationMiddleware,
     Services,
@@ -325,6 +325,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             AgreementController,
         ],
         dependencies={"principal": Provide(provide_principal)},
+        # A control or format character in any path parameter: 422, before any handler.
+        guards=[text_path_parameters],
         request_class=StrictJSONRequest,
         exception_handlers={
             errors.DomainError: _domain_error_handler,

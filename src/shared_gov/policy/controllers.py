@@ -143,6 +143,20 @@ async def administering(
         raise
 
 
+def _asked(codes: list[str]) -> dict[str, object]:
+    """The purposes a refused change asked for, as its audit event records them.
+
+    Only codes the platform knows; an unknown one is the sender's text (a
+    name, anything), so only how many there were is recorded.
+    """
+    known = purposes()
+    asked: dict[str, object] = {"purposes": sorted({c for c in codes if c in known})}
+    unknown = sum(1 for c in codes if c not in known)
+    if unknown:
+        asked["unknown_purposes"] = unknown
+    return asked
+
+
 def refuse_own(principal: Principal, what: str) -> errors.DomainError:
     """403: nobody changes their own permissions or suspension (two people, always).
 
@@ -179,7 +193,7 @@ class TownAdminController(Controller):
         data: JSONBody[DepartmentIn],
     ) -> DepartmentOut:
         svc = services(request)
-        requested = {"name": data.name, "active": data.active, "purposes": sorted(data.purposes)}
+        requested = {"name": data.name, "active": data.active, **_asked(data.purposes)}
         async with administering(
             request,
             principal,
@@ -232,11 +246,7 @@ class TownAdminController(Controller):
         staff_id: StaffPath,
         data: JSONBody[StaffIn],
     ) -> StaffOut:
-        requested = {
-            "department": data.department,
-            "active": data.active,
-            "purposes": sorted(data.purposes),
-        }
+        requested = {"department": data.department, "active": data.active, **_asked(data.purposes)}
         async with administering(
             request,
             principal,
