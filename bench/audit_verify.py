@@ -26,15 +26,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import time
+import uuid
+from typing import Any
 
 import _bench_common as c
 import _harness as h
 from shared_gov.audit import merkle
+from shared_gov.audit.recorder import seal
 from shared_gov.audit.sealer import Sealer
 from shared_gov.audit.tlog import values_leaf_hash
-from shared_gov.audit.verify import _CHECK_SQL, _LAST, VerifyReport, verify_tenant
+from shared_gov.audit.verify import _CHECK_SQL, _LAST, VerifyReport, live_mac_key, verify_tenant
 from shared_gov.db import Database
+from shared_gov.tenancy.names import tenant_names
 
 CODE = "172065"
 PER_TRANSACTION = 10_000
@@ -58,15 +63,76 @@ FROM generate_series(1, $2) AS i
 """
 
 
-async def insert_events(db: Database, count: int) -> float:
+async def insert_events(db: Database, count: int, *, macs: bool = True) -> float:
+    """Insert ``count`` events of town CODE; with ``macs`` as the service's audit
+    writer does (MACed with the town's audit key, chained, ``audit.record_many``)."""
     started = time.perf_counter()
     left = count
+    if macs:
+        keys = await db.town_keys(CODE)
+        chain = _Chain(str(uuid.uuid4()))
+        role = tenant_names(CODE, db.settings.role_prefix).role
     while left > 0:
         n = min(PER_TRANSACTION, left)
         async with db.catalog() as conn:
-            await conn.execute(_INSERT, CODE, n)
+            if macs:
+                events = [chain.next(keys.audit_mac, i) for i in range(n)]
+                await conn.execute("SELECT set_config('role', $1, true)", role)
+                await conn.execute("SELECT audit.record_many($1::jsonb)", events)
+            else:
+                await conn.execute(_INSERT, CODE, n)
         left -= n
     return time.perf_counter() - started
+
+
+class _Chain:
+    """One writer's chain of synthetic reads (shaped like _INSERT's rows)."""
+
+    def __init__(self, writer: str) -> None:
+        self.writer, self.wseq, self.prev = writer, 0, None
+
+    def next(self, key: bytes | None, i: int) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "event_id": str(uuid.uuid4()),
+            "request_id": f"{i:032x}",
+            "client_request_id": None,
+            "actor": f"k-{i % 500}",
+            "actor_tenant": CODE,
+            "department": "shimin",
+            "roles": ["staff"],
+            "auth_strength": "mfa",
+            "client_addr": f"10.0.{i % 250}.{i % 200}",
+            "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
+            "action": "resident.read",
+            "resource_type": "resident",
+            "subjects": [str(random.getrandbits(62))],
+            "fields": sorted(registry_fields()),
+            "rows": 1,
+            "individual_number": True,
+            "purpose": "juki.registration",
+            "agreement_id": None,
+            "outcome": "denied" if i % 50 == 0 else "allowed",
+            "reason": "二要素認証が必要です" if i % 50 == 0 else None,
+            "policy_ids": [],
+        }
+        mac = seal(payload, CODE, key, self.writer, self.wseq, self.prev)
+        self.wseq, self.prev = self.wseq + 1, mac
+        return payload
+
+
+def registry_fields() -> list[str]:
+    return [
+        "family_name",
+        "given_name",
+        "family_name_kana",
+        "given_name_kana",
+        "birth_date",
+        "sex",
+        "address",
+        "postal_code",
+        "individual_number",
+        "household_no",
+    ]
 
 
 async def seal_backlog(sealer: Sealer, events: int) -> float:
@@ -89,7 +155,11 @@ async def timed_verify(
     """
     started = time.perf_counter()
     async with db.pool.acquire() as conn:
-        report = await verify_tenant(conn, code, public_key=public_key, workers=workers, url=db.url)
+        # As `audit verify` runs it: MACs, chains and links with the town's audit key.
+        mac_key = (await live_mac_key(db, conn, code)).get(1)
+        report = await verify_tenant(
+            conn, code, public_key=public_key, workers=workers, url=db.url, mac_key=mac_key
+        )
     seconds = time.perf_counter() - started
     if not report.ok:
         raise RuntimeError(f"audit verify found problems: {report.problems[:3]}")
@@ -101,7 +171,7 @@ async def stream_only(db: Database) -> tuple[int, float]:
     started = time.perf_counter()
     n = 0
     async with db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        async for _row in conn.cursor(_CHECK_SQL, CODE, 0, _LAST, prefetch=2_000):
+        async for _row in conn.cursor(_CHECK_SQL, CODE, 0, _LAST, 1, prefetch=2_000):
             n += 1
     return n, time.perf_counter() - started
 
@@ -109,7 +179,7 @@ async def stream_only(db: Database) -> tuple[int, float]:
 async def hash_only(db: Database, limit: int) -> tuple[int, float]:
     """Encoding + leaf hash + tree append on rows already in memory."""
     async with db.pool.acquire() as conn:
-        rows = await conn.fetch(_CHECK_SQL, CODE, 0, limit)
+        rows = await conn.fetch(_CHECK_SQL, CODE, 0, limit, 1)
     started = time.perf_counter()
     tree = merkle.CompactRange()
     nodes: list[tuple[int, int, bytes]] = []

@@ -143,9 +143,9 @@ def measure_engine(samples: int) -> dict[str, Any]:
     )
 
     def get_policy_work() -> FieldView:
-        access = Access(principal, actor, purpose, engine)
-        access.readable(TOWN, support_measure=False)
-        return access.readable(TOWN, support_measure=False)
+        access = Access(principal, actor, purpose, engine, TOWN)
+        access.readable(support_measure=False)
+        return access.readable(support_measure=False)
 
     view = get_policy_work()  # warm the engine cache, as a served process is
     assert not view.withheld, view.reasons

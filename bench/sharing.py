@@ -169,7 +169,7 @@ def _clerk(code: str) -> Access:
         purposes=frozenset({MOVE_PURPOSE}),
         staff_id=principal.subject,
     )
-    return Access(principal, actor, purposes()[MOVE_PURPOSE], policy.engine())
+    return Access(principal, actor, purposes()[MOVE_PURPOSE], policy.engine(), code)
 
 
 async def prepare_leavers(db: Database, count: int) -> list[str]:

@@ -1,42 +1,45 @@
 """``create_app()``: the Litestar application factory.
 
-Mounts each package's controllers, wires the principal dependency, renders
-every error as RFC 9457 problem+json, and opens/closes the database pool
-with the application's lifespan. Run it with any ASGI server, e.g.
+Only assembles: the process's services, the API's own controllers
+(:mod:`shared_gov.api`) and every installed domain's (the domain registry),
+the request pipeline (authentication, the principal dependency, problem+json
+for every error, the refusal hook), and the database pool's lifespan. Run it
+with any ASGI server, e.g.
 ``granian --interface asgi --factory shared_gov.app:create_app``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from http import HTTPStatus
-from typing import Any
 
-import asyncpg
 import structlog
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared_gov import __version__, errors, policy
-from shared_gov.audit.auditor_controllers import AuditorController
-from shared_gov.audit.controllers import AuditController
+from shared_gov import __version__, policy
+from shared_gov.api import problems
+from shared_gov.api.administration import PurposeController, TownAdminController
+from shared_gov.api.agreements import AgreementController
+from shared_gov.api.auditors import AuditorController
+from shared_gov.api.issuers import IssuerController, WellKnownController
+from shared_gov.api.pipeline import BearerAuthenticationMiddleware, Services, provide_principal
+from shared_gov.api.proofs import AuditController
+from shared_gov.api.refusals import after_exception
+from shared_gov.api.tenants import TenantController
+from shared_gov.audit import writer as audit_writer
 from shared_gov.audit.recorder import track_request
 from shared_gov.audit.sealer import Sealer
-from shared_gov.auth.controllers import IssuerController, WellKnownController
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.auth.registry import FetchPolicy, IssuerRegistry, catalog_loader
 from shared_gov.auth.verify import TokenVerifier
-from shared_gov.crypto.providers import KeyProviderError, WrapError
 from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
 from shared_gov.db.notify import ChangeListener
@@ -44,161 +47,13 @@ from shared_gov.domains import registry as domain_registry
 from shared_gov.logs import configure_logging, get_logger, request_ids
 from shared_gov.observability import AUTH_EXCLUDE, metrics_endpoint, metrics_middleware, ready
 from shared_gov.openapi import document_problems
-from shared_gov.policy.agreement_controllers import AgreementController
-from shared_gov.policy.controllers import PurposeController, TownAdminController
 from shared_gov.policy.permissions import PermissionStore
 from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
-from shared_gov.tenancy.controllers import TenantController
 from shared_gov.tenancy.registry import TenantRegistry
-from shared_gov.validation import duplicate_key, msgspec_error_to_field, text_path_parameters
-from shared_gov.web import (
-    BearerAuthenticationMiddleware,
-    Services,
-    audit_unrecorded,
-    provide_principal,
-)
+from shared_gov.validation import text_path_parameters
 
 log = get_logger("shared_gov.http")
-
-
-class StrictJSONRequest(Request[Any, Any, Any]):
-    """Every request: a JSON body whose object repeats a key is refused (422).
-
-    Litestar decodes every JSON body of the API (structs and plain bodies
-    alike) through ``Request.json()`` before converting it to the handler's
-    type, so this is the one place all of them pass; GETs have no body.
-    """
-
-    async def json(self) -> Any:
-        body = await self.body()
-        pointer = duplicate_key(body) if body else None
-        if pointer is not None:
-            # The key (a field name), never a value.
-            raise errors.invalid_field(pointer, "occurs more than once in its object")
-        return await super().json()
-
-
-def _problem(exc: errors.DomainError, request: Request[Any, Any, Any]) -> Response[Any]:
-    return Response(
-        content=exc.problem(),
-        status_code=exc.status,
-        media_type=errors.PROBLEM_JSON,
-        headers=exc.headers,
-    )
-
-
-def _domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    return _problem(problem_of(exc), request)
-
-
-def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Litestar's body/parameter validation -> 422 with JSON pointers, values removed."""
-    return _problem(problem_of(exc), request)
-
-
-def _validation_problem(exc: ValidationException) -> errors.DomainError:
-    problems: list[errors.FieldError] = []
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    for item in extra:
-        if not isinstance(item, dict):
-            continue
-        message = str(item.get("message", ""))
-        source = item.get("source")
-        key = str(item.get("key", ""))
-        if source == "body" or key == "data":
-            field = msgspec_error_to_field(message)
-            if key and key != "data" and field.pointer in ("", "/"):
-                # Litestar moves msgspec's "$.data.x" location into `key`.
-                pointer = "/" + re.sub(r"\[(\d+)\]", r".\1", key).replace(".", "/")
-                field = errors.FieldError(pointer, field.detail)
-            problems.append(field)
-        else:
-            where = getattr(source, "value", source) or "request"
-            problems.append(errors.FieldError(f"/{where}/{key}", "invalid value"))
-    if not problems:
-        detail = "the request body is not valid JSON" if "JSON" in exc.detail else "invalid input"
-        return errors.bad_request(detail)
-    return errors.invalid(problems)
-
-
-_SLUGS = {
-    400: "bad-request",
-    401: "unauthorized",
-    404: "not-found",
-    405: "method-not-allowed",
-    413: "too-large",
-}
-
-
-def _http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    return _problem(problem_of(exc), request)
-
-
-def _http_problem(exc: HTTPException) -> errors.DomainError:
-    status = exc.status_code
-    slug = _SLUGS.get(status, "http")
-    detail = {
-        400: "the request body is not valid JSON or not the expected shape",
-        404: "no such resource",
-        405: "method not allowed",
-        413: "the request body is too large",
-    }.get(status, "the request could not be processed" if status < 500 else "internal error")
-    # RFC 9457 §3.1.3: the title does not change from occurrence to occurrence.
-    return errors.DomainError(
-        detail=detail,
-        status=status,
-        type_slug=slug,
-        title=HTTPStatus(status).phrase.capitalize(),
-        headers=dict(exc.headers or {}),
-    )
-
-
-def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    problem = problem_of(exc)
-    if problem.type_slug == "internal":
-        # Log the type only: exception messages from drivers can quote values.
-        log.error("request.failed", error=type(exc).__name__)
-    elif isinstance(exc, KeyProviderError):
-        # The HSM is unreachable (or lacks a key) on a path that called the
-        # keyring directly (audit queries, sealing): the platform's fault.
-        log.warning("key_provider.unavailable", error=type(exc).__name__)
-    return _problem(problem, request)
-
-
-def problem_of(exc: BaseException) -> errors.DomainError:
-    """The problem+json an exception is answered with (what every handler renders).
-
-    Pure: the exception handlers render it, and the audit hook records the
-    same status and reason the caller gets.
-    """
-    from shared_gov.db.engine import UNAVAILABLE_ERRORS
-
-    if isinstance(exc, errors.DomainError):
-        return exc
-    if isinstance(exc, ValidationException):
-        return _validation_problem(exc)
-    if isinstance(exc, HTTPException):
-        return _http_problem(exc)
-    if isinstance(exc, asyncpg.QueryCanceledError):
-        # statement_timeout: e.g. waiting behind a lock another session holds.
-        return errors.unavailable("the database did not answer in time; retry")
-    if isinstance(exc, UNAVAILABLE_ERRORS):
-        return errors.unavailable("the database is unreachable; retry")
-    if isinstance(exc, KeyProviderError) and not isinstance(exc, WrapError):
-        return errors.unavailable("the key provider is unavailable; retry")
-    if isinstance(exc, RecursionError):
-        # Litestar decodes untyped JSON recursively: "[[[[…" is bad input, not a bug.
-        return errors.bad_request("the request body is nested too deeply")
-    return errors.DomainError("internal error", 500, "internal", "Internal error")
-
-
-async def _audit_unrecorded(exc: Exception, scope: Scope) -> None:
-    """``after_exception``: the refusal or error a handler did not record (web.py)."""
-    problem = problem_of(exc)
-    # A 4xx as the caller sees it; a 5xx as it happened (failed_attempt tells
-    # an outage, which writes nothing, from an error, recorded by its type).
-    await audit_unrecorded(scope, problem if problem.status < 500 else exc)
 
 
 def request_context_middleware(app: ASGIApp) -> ASGIApp:
@@ -209,7 +64,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         structlog.contextvars.clear_contextvars()
-        track_request()  # counts this request's audit events (web.audit_unrecorded)
+        track_request()  # counts this request's audit events (api.refusals)
         # Ours always; the client's own id only as client_request_id (logs.py).
         request_id, client_id = request_ids(scope.get("headers", ()))
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -300,9 +155,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         await svc.changes.start()
         app.state.services = svc
         sealing = asyncio.create_task(sealer.run_forever(), name="audit-sealer")
+        # Group commit of reads' and refusals' events (audit/writer.py).
+        audit_writer.start(db)
         try:
             yield
         finally:
+            await audit_writer.stop(db)
             sealer.stop()
             await sealing
             await svc.changes.stop()
@@ -327,15 +185,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         dependencies={"principal": Provide(provide_principal)},
         # A control or format character in any path parameter: 422, before any handler.
         guards=[text_path_parameters],
-        request_class=StrictJSONRequest,
-        exception_handlers={
-            errors.DomainError: _domain_error_handler,
-            ValidationException: _validation_handler,
-            HTTPException: _http_error_handler,
-            Exception: _internal_error_handler,
-        },
+        request_class=problems.StrictJSONRequest,
+        exception_handlers=problems.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # Before the error response leaves: the event a handler did not write.
-        after_exception=[_audit_unrecorded],
+        after_exception=[after_exception],
         # Authentication runs before the body is parsed, so anonymous callers
         # get 401 and never make us decode their payloads.
         middleware=[

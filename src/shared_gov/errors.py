@@ -1,15 +1,29 @@
-"""Domain errors and their RFC 9457 problem+json rendering.
+"""Domain errors: one type per kind of refusal or failure, each with its
+RFC 9457 problem+json rendering and the outcome it has in the audit log.
 
-Services raise these; the Litestar exception handlers in :mod:`shared_gov.app`
+Services raise these; the problem handlers in :mod:`shared_gov.api.problems`
 turn them (and Litestar's own HTTP errors) into ``application/problem+json``.
 Messages are written by us and never include a submitted value, so no
 personal value can be echoed back to a client or into a log.
+
+The audit outcome is the type's, never a caller's reading of the status
+(:func:`audit_outcome` is the one map from status to outcome):
+
+- :class:`NotFound` (404) is ``not_found``: the thing asked for is not there.
+- :class:`Concealed` (404 too) is a refusal answered as "not found" — a
+  caller from another town, an operator, anything an agreement does not
+  cover (DESIGN.md rule 3). The caller cannot tell it from
+  :class:`NotFound`; the log records it as ``denied`` with its reason.
+- Every other 4xx (:class:`BadRequest`, :class:`Unauthorized`,
+  :class:`Forbidden`, :class:`Conflict`, :class:`PreconditionFailed`,
+  :class:`PreconditionRequired`, :class:`Invalid`) is ``denied``.
+- :class:`Unavailable` (503) decided nothing: no audit event (``None``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://shared-gov.example/problems/"
@@ -36,8 +50,26 @@ class DomainError(Exception):
     audit: dict[str, Any] = field(default_factory=dict)
     """Reason and policy ids for the audit record only (never in the response)."""
 
+    concealed: ClassVar[bool] = False
+    """A refusal answered as a plain 404 (see :class:`Concealed`)."""
+
     def __str__(self) -> str:
         return self.detail
+
+    @property
+    def outcome(self) -> str | None:
+        """This error's outcome in the audit log (None: an outage, nothing to record)."""
+        return "denied" if self.concealed else audit_outcome(self.status)
+
+    @property
+    def reason(self) -> str:
+        """What the audit event says: our own text, never a submitted value."""
+        return str(self.audit.get("reason") or self.extra.get("reason") or self.detail)
+
+    @property
+    def policies(self) -> list[str]:
+        """The policies that decided a refusal (for the audit event)."""
+        return list(self.audit.get("policies") or self.extra.get("policies", []))
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -52,53 +84,155 @@ class DomainError(Exception):
         return body
 
 
-def bad_request(detail: str) -> DomainError:
-    return DomainError(detail, 400, "bad-request", "Bad request")
+def audit_outcome(status: int) -> str | None:
+    """The audit outcome of an answer with ``status``: the one map of the code base.
+
+    Every 4xx is a refusal (``denied``) but a plain 404 (``not_found``); a
+    5xx decided nothing the log could hold as a decision: an outage (503, or
+    any 5xx raised on purpose) writes nothing — an unexpected exception is
+    recorded as ``error`` by the refusal hook, from its type.
+    """
+    if status >= 500:
+        return None
+    return "not_found" if status == 404 else "denied"
 
 
-def unauthorized(detail: str = "a valid bearer token is required") -> DomainError:
-    return DomainError(
-        detail,
-        401,
-        "unauthorized",
-        "Unauthorized",
-        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-    )
+@dataclass
+class BadRequest(DomainError):
+    detail: str = "bad request"
+    status: int = 400
+    type_slug: str = "bad-request"
+    title: str = "Bad request"
 
 
-def forbidden(detail: str, policies: list[str] | None = None) -> DomainError:
+@dataclass
+class Unauthorized(DomainError):
+    detail: str = "a valid bearer token is required"
+    status: int = 401
+    type_slug: str = "unauthorized"
+    title: str = "Unauthorized"
+
+
+@dataclass
+class Forbidden(DomainError):
+    """403 inside the caller's own town, with ``reason`` naming the failed condition."""
+
+    detail: str = "forbidden"
+    status: int = 403
+    type_slug: str = "forbidden"
+    title: str = "Forbidden"
+
+
+@dataclass
+class NotFound(DomainError):
+    """The resource is not there (audit outcome ``not_found``)."""
+
+    detail: str = "no such resource"
+    status: int = 404
+    type_slug: str = "not-found"
+    title: str = "Not found"
+
+
+@dataclass
+class Concealed(NotFound):
+    """A refusal the caller sees as a plain 404: existence is never revealed.
+
+    Another town's caller, an operator on a town's data, whatever an
+    agreement does not cover: the response is :class:`NotFound`'s, the audit
+    event a denial with the reason (``audit["reason"]``, never in the response).
+    """
+
+    concealed: ClassVar[bool] = True
+
+
+@dataclass
+class Conflict(DomainError):
+    detail: str = "conflict"
+    status: int = 409
+    type_slug: str = "conflict"
+    title: str = "Conflict"
+
+
+@dataclass
+class PreconditionFailed(DomainError):
+    detail: str = "precondition failed"
+    status: int = 412
+    type_slug: str = "precondition-failed"
+    title: str = "Precondition failed"
+
+
+@dataclass
+class PreconditionRequired(DomainError):
+    detail: str = "precondition required"
+    status: int = 428
+    type_slug: str = "precondition-required"
+    title: str = "Precondition required"
+
+
+@dataclass
+class Invalid(DomainError):
+    """422 listing every bad field by JSON pointer (in ``extra["errors"]``)."""
+
+    detail: str = "invalid request"
+    status: int = 422
+    type_slug: str = "validation"
+    title: str = "Unprocessable content"
+
+
+@dataclass
+class Unavailable(DomainError):
+    """503: the database or the key provider did not answer; nothing was decided."""
+
+    detail: str = "service unavailable"
+    status: int = 503
+    type_slug: str = "unavailable"
+    title: str = "Service unavailable"
+
+
+def bad_request(detail: str) -> BadRequest:
+    return BadRequest(detail)
+
+
+def unauthorized(detail: str = "a valid bearer token is required") -> Unauthorized:
+    return Unauthorized(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def forbidden(detail: str, policies: list[str] | None = None) -> Forbidden:
     """403 inside the caller's own town, with ``reason`` naming the failed condition."""
     extra: dict[str, Any] = {"reason": detail}
     if policies is not None:
         extra["policies"] = policies
-    return DomainError(detail, 403, "forbidden", "Forbidden", extra=extra)
+    return Forbidden(detail, extra=extra)
 
 
-def not_found(detail: str = "no such resource") -> DomainError:
-    """Also what a caller without rights gets: existence is never revealed."""
-    return DomainError(detail, 404, "not-found", "Not found")
+def not_found(detail: str = "no such resource") -> NotFound:
+    """The resource is not there (a refusal that looks the same is :func:`concealed`)."""
+    return NotFound(detail)
 
 
-def conflict(detail: str) -> DomainError:
-    return DomainError(detail, 409, "conflict", "Conflict")
+def concealed(reason: str, policies: list[str] | None = None) -> Concealed:
+    """A refusal answered with the plain 404; ``reason`` goes to the audit event only."""
+    exc = Concealed()
+    exc.audit["reason"] = reason
+    if policies is not None:
+        exc.audit["policies"] = policies
+    return exc
 
 
-def precondition_failed(detail: str) -> DomainError:
-    return DomainError(detail, 412, "precondition-failed", "Precondition failed")
+def conflict(detail: str) -> Conflict:
+    return Conflict(detail)
 
 
-def precondition_required(detail: str) -> DomainError:
-    return DomainError(detail, 428, "precondition-required", "Precondition required")
+def precondition_failed(detail: str) -> PreconditionFailed:
+    return PreconditionFailed(detail)
 
 
-def unavailable(detail: str, retry_after: int = 1) -> DomainError:
-    return DomainError(
-        detail,
-        503,
-        "unavailable",
-        "Service unavailable",
-        headers={"Retry-After": str(retry_after)},
-    )
+def precondition_required(detail: str) -> PreconditionRequired:
+    return PreconditionRequired(detail)
+
+
+def unavailable(detail: str, retry_after: int = 1) -> Unavailable:
+    return Unavailable(detail, headers={"Retry-After": str(retry_after)})
 
 
 _PARAMETER_KINDS = {"path": "path parameter", "query": "query parameter", "header": "header"}
@@ -117,16 +251,13 @@ def _invalid_detail(errors: list[FieldError]) -> str:
     return "the request body has invalid fields"
 
 
-def invalid(errors: list[FieldError]) -> DomainError:
+def invalid(errors: list[FieldError]) -> Invalid:
     """422 listing every bad field by JSON pointer."""
-    return DomainError(
+    return Invalid(
         _invalid_detail(errors),
-        422,
-        "validation",
-        "Unprocessable content",
         extra={"errors": [{"pointer": e.pointer, "detail": e.detail} for e in errors]},
     )
 
 
-def invalid_field(pointer: str, detail: str) -> DomainError:
+def invalid_field(pointer: str, detail: str) -> Invalid:
     return invalid([FieldError(pointer, detail)])

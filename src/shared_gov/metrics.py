@@ -42,6 +42,7 @@ from prometheus_client import (
 )
 
 __all__ = [
+    "AUDIT_BATCH_EVENTS",
     "AUDIT_SEALER_LAG",
     "AUDIT_SEALER_LAST_PASS",
     "HTTP_REQUESTS",
@@ -87,6 +88,11 @@ AUDIT_SEALER_LAG: Final = Gauge(
     "shared_gov_audit_sealer_lag_seconds",
     "Age of the next audit event waiting to be sealed (0 when none waits), read at scrape time.",
     multiprocess_mode="mostrecent",
+)
+AUDIT_BATCH_EVENTS: Final = Histogram(
+    "shared_gov_audit_batch_events",
+    "Events per batch the process's audit writer committed (group commit of reads).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 
 # Children resolved once: .labels() takes a lock and a dict lookup per call.

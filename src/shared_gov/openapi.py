@@ -65,7 +65,7 @@ DESCRIPTIONS = {
 }
 
 # Arguments Litestar injects that are not client input.
-_INJECTED = frozenset({"request", "principal", "state", "scope"})
+_INJECTED = frozenset({"request", "principal", "state", "scope", "entry"})
 
 
 def problem_statuses(methods: Iterable[str], arguments: Iterable[str], *, public: bool) -> set[int]:
@@ -102,7 +102,8 @@ def document_problems(app: Litestar, public_paths: Iterable[str]) -> None:
                 continue
             statuses = problem_statuses(
                 handler.http_methods,
-                handler.parsed_fn_signature.parameters,
+                # What the route's guarded entry takes (api.entry.audited) counts too.
+                [*handler.parsed_fn_signature.parameters, *handler.opt.get("inputs", ())],
                 public=any(p.search(route.path) for p in public),
             )
             documented = {

@@ -19,10 +19,10 @@ from litestar import Litestar
 from structlog.testing import capture_logs
 
 from shared_gov import errors
+from shared_gov.api.pipeline import BearerAuthenticationMiddleware
 from shared_gov.auth.failures import FailedLoginGate
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
-from shared_gov.web import BearerAuthenticationMiddleware
 from tests.conftest import KAGA, KOMATSU, auth
 from tests.security.test_tokens import _logged_strings, _token_parts
 from tests.test_issuers import FakeClock, TownIdp, jwks_server, kaga_idp, rsa_key

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 
-from shared_gov.audit.controllers import AuditController
+from shared_gov.api.proofs import AuditController
 from shared_gov.audit.sealer import Sealer
 from shared_gov.db import Database
 from tests.audit.test_sealer import record, seal_until

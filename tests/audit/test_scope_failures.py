@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 
-from shared_gov.audit.controllers import AuditController
+from shared_gov.api.proofs import AuditController
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
 from shared_gov.domains.residents import service

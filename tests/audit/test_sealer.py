@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from shared_gov.audit import merkle, tlog
+from shared_gov.audit.recorder import seal
 from shared_gov.audit.sealer import SEAL_LOCK, PassResult, Sealer, seal_pass
 from shared_gov.crypto.providers import LocalKeyProvider
 from shared_gov.db import Database
@@ -30,10 +31,11 @@ SIGNED_UP_TO_DATE = (
 
 async def record(db: Database, town: str, label: str) -> uuid.UUID:
     """Write one audit event for ``town`` the way the service does, and commit."""
+    payload = {**event_body(label), "event_id": str(uuid.uuid4())}
+    # MACed with the town's audit key, as every event the service writes.
+    seal(payload, town, (await db.town_keys(town)).audit_mac)
     async with db.tenant(tenant_names(town, db.settings.role_prefix)) as uow:
-        event_id: uuid.UUID = await uow.fetchval(
-            "SELECT audit.record($1::jsonb)", event_body(label)
-        )
+        event_id: uuid.UUID = await uow.fetchval("SELECT audit.record($1::jsonb)", payload)
     return event_id
 
 
@@ -112,7 +114,9 @@ async def test_a_late_commit_is_sealed_next_and_never_skipped(db: Database, seal
     await sealer.seal_once()
     kaga = tenant_names(KAGA, db.settings.role_prefix)
     async with db.tenant(kaga) as held:
-        late = await held.fetchval("SELECT audit.record($1::jsonb)", event_body("late"))
+        payload = {**event_body("late"), "event_id": str(uuid.uuid4())}
+        seal(payload, KAGA, (await db.town_keys(KAGA)).audit_mac)
+        late = await held.fetchval("SELECT audit.record($1::jsonb)", payload)
         after = await record(db, KAGA, "after-late")  # committed while `late` is open
         other_town = await record(db, KOMATSU, "after-late")
         await sealer.seal_once()

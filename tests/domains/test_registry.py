@@ -27,7 +27,7 @@ PILLARS = (
     "logs.py",
     "errors.py",
     "validation.py",
-    "web.py",
+    "api",
     "settings.py",
     "metrics.py",
     "observability.py",

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from shared_gov.api.pipeline import BearerAuthenticationMiddleware
 from shared_gov.auth.failures import (
     ENROLMENT_PER_TOWN,
     ENROLMENT_STATE_KEY,
@@ -33,7 +34,6 @@ from shared_gov.auth.failures import (
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
 from shared_gov.settings import Settings
-from shared_gov.web import BearerAuthenticationMiddleware
 from tests.conftest import auth
 from tests.factories import resident_body
 from tests.security.offboarding_helpers import offboard_cli

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from litestar import Litestar
 
+from shared_gov.api.pipeline import BearerAuthenticationMiddleware
 from shared_gov.auth.failures import FailedLoginGate
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
-from shared_gov.web import BearerAuthenticationMiddleware
 from tests.conftest import KAGA, auth
 from tests.security.test_tokens import _DROP, _claims, _sign
 

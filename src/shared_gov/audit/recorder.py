@@ -1,16 +1,26 @@
 """The only writer of the audit log.
 
-One event per access to personal data, written through the SECURITY DEFINER
-function ``audit.record`` in the SAME transaction as the access: if the audit
-write fails, the access fails and returns nothing. Denied and failed attempts
-are written in a transaction of their own, since the access's transaction is
-rolled back. Resident ids are recorded as keyed hashes (the town's
-``audit_subject`` key), so auditors can search by resident while the log names
-nobody.
+One event per access to personal data, through the SECURITY DEFINER
+functions ``audit.record`` / ``audit.record_many``; no audit, no access:
+
+- a write's event (register, move, support measure, agreements,
+  administration, key jobs) is written in the SAME transaction as the write
+  (:func:`record`, :func:`record_as_town`): if the audit write fails, the
+  write fails;
+- a read's event, and a refused or failed attempt's, goes to the process's
+  audit writer (:mod:`shared_gov.audit.writer`), which commits every pending
+  event in one round trip (group commit); the request answers only after its
+  event's batch has committed (:func:`submit`, :func:`record_apart`).
+
+Every event is MACed with the town's audit key (:mod:`shared_gov.audit.mac`);
+the writer's events are chained as well. Resident ids are recorded as keyed
+hashes (the town's ``audit_subject`` key), so auditors can search by resident
+while the log names nobody.
 """
 
 from __future__ import annotations
 
+import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +28,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from shared_gov.audit.mac import event_mac, payload_values
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.db.engine import PairedUnitOfWork, dollar_quoted
 from shared_gov.domains import registry
@@ -61,6 +72,26 @@ class Actor:
     purpose: str | None
 
 
+READ_ACTIONS: frozenset[str] = frozenset(
+    {
+        "resident.read",
+        "resident.search",
+        "resident.history",
+        "resident.access_log",
+        "household.read",
+        "events.read",
+        "audit.query",
+        "audit.export",
+        "audit.analyses",
+    }
+)
+"""Actions that change nothing: their transaction writes nothing, and their
+granted event is group-committed by the audit writer (:func:`submit`) after
+the read's transaction ended. Every other action (register, move, support
+measure, agreements, administration, key jobs) writes its event inside its
+own transaction."""
+
+
 _WRITTEN: ContextVar[list[int] | None] = ContextVar("audit_written", default=None)
 """The current request's count of events written (a box, so that tasks the
 request starts, which run in a copy of its context, count into the same one)."""
@@ -81,7 +112,7 @@ def written_in_request() -> int:
     Every writer of this module — :func:`record`, :func:`record_apart`,
     :func:`record_as_town`, and through them the scopes' failure records and
     the administrative changes — counts here. The last-resort refusal record
-    (:func:`shared_gov.web.audit_unrecorded`) reads it: a request whose
+    (:func:`shared_gov.api.refusals.audit_unrecorded`) reads it: a request whose
     handler already recorded its outcome gets no second event.
     """
     box = _WRITTEN.get()
@@ -100,6 +131,8 @@ def _payload(keys_hash: Any, actor: Actor, event: AuditEvent) -> dict[str, Any]:
     return {
         # The service's own id; a client's X-Request-ID only ever goes to the
         # separate, clearly named field (logs.request_ids checked it).
+        # Chosen here, not by the database: the MAC covers it.
+        "event_id": str(uuid.uuid4()),
         "request_id": context.get("request_id"),
         "client_request_id": context.get("client_request_id"),
         "actor": _printable(actor.subject),
@@ -143,7 +176,33 @@ async def record(uow: TenantUnitOfWork, actor: Actor, event: AuditEvent) -> None
     if keys is None:  # pragma: no cover - Database always provides keys
         raise RuntimeError("this unit of work has no keys")
     payload = _payload(lambda rid: keys.index("audit_subject", rid), actor, event)
+    seal(payload, uow.code, keys.audit_mac)
     uow.at_commit(_record_sql(payload))
+
+
+def seal(
+    payload: dict[str, Any],
+    tenant: str,
+    key: bytes | None,
+    writer: str | None = None,
+    wseq: int | None = None,
+    prev_mac: bytes | None = None,
+) -> bytes | None:
+    """MAC ``payload`` (and its place in a writer's chain) under the town's audit key.
+
+    Sets ``mac`` (and ``writer``, ``wseq``, ``prev_mac`` for a chained event)
+    as ``audit.record`` stores them; returns the MAC (None without a key:
+    a town whose key does not exist yet, see docs/audit.md).
+    """
+    if key is None:
+        return None
+    mac = event_mac(key, payload_values(payload, tenant), writer, wseq, prev_mac)
+    payload["mac"] = "\\x" + mac.hex()
+    if writer is not None:
+        payload["writer"] = writer
+        payload["wseq"] = wseq
+        payload["prev_mac"] = None if prev_mac is None else "\\x" + prev_mac.hex()
+    return mac
 
 
 def _record_sql(payload: dict[str, Any]) -> str:
@@ -175,9 +234,36 @@ async def record_both(
 
 
 async def record_apart(db: Database, names: TenantNames, actor: Actor, event: AuditEvent) -> None:
-    """Write ``event`` in a transaction of its own (denials, failures)."""
+    """Write ``event`` apart from any access's transaction (denials, failures).
+
+    Through the process's audit writer when it runs one (the service: the
+    event is group-committed and chained), else in a transaction of its own
+    (command-line jobs). Returns once the event has committed.
+    """
+    from shared_gov.audit import writer
+
+    running = writer.running(db)
+    if running is not None:
+        await running.submit(names, actor, event)
+        return
     async with db.tenant(names) as uow:
         await record(uow, actor, event)
+
+
+async def submit(db: Database, names: TenantNames, actor: Actor, event: AuditEvent) -> None:
+    """A read's event: group-committed by the process's audit writer.
+
+    Returns once the batch holding the event has committed; raises a 503
+    (:func:`shared_gov.errors.unavailable`) if it failed: the read must then
+    answer nothing. Without a running writer (command-line jobs, tests of
+    one function) the event is written in a transaction of its own.
+    """
+    await record_apart(db, names, actor, event)
+
+
+def _town_of(role: str) -> str:
+    # ``<prefix>_t_<code>`` (tenancy.names): the town audit.record will take.
+    return role.rsplit("_", 1)[-1]
 
 
 def operator_actor(command: str) -> Actor:
@@ -204,6 +290,7 @@ async def record_as_town(conn: Any, keys: Any, role: str, actor: Actor, event: A
     """Record from a platform-role transaction (key rotation batches): become the
     town's role for the one call, so the event lands in that town's log."""
     payload = _payload(lambda rid: keys.index("audit_subject", rid), actor, event)
+    seal(payload, _town_of(role), getattr(keys, "audit_mac", None))
     await conn.execute("SELECT set_config('role', $1, true)", role)
     await conn.execute("SELECT audit.record($1::jsonb)", payload)
     await conn.execute("SELECT set_config('role', 'none', true)")

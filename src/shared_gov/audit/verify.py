@@ -49,9 +49,26 @@ from typing import Any, Final
 import asyncpg
 
 from shared_gov.audit import merkle
-from shared_gov.audit.tlog import EVENT_SELECT, SELECT_COLUMNS, Checkpoint, b64, values_leaf_hash
+from shared_gov.audit.mac import mac_of_values
+from shared_gov.audit.tlog import (
+    EVENT_COLUMNS,
+    EVENT_SELECT,
+    SELECT_COLUMNS,
+    Checkpoint,
+    b64,
+    values_leaf_hash,
+)
 
-__all__ = ["Problem", "VerifyReport", "incarnation_keys", "verify_tenant", "verify_town"]
+__all__ = [
+    "Problem",
+    "VerifyReport",
+    "check_chains",
+    "check_links",
+    "incarnation_keys",
+    "live_mac_key",
+    "verify_tenant",
+    "verify_town",
+]
 
 MAX_LISTED: Final = 50
 """Problems listed per kind; the rest are counted."""
@@ -65,7 +82,8 @@ _N: Final = len(SELECT_COLUMNS)
 # events' primary key streams in sequence order, without a sort and without
 # hashing the town's whole log for a range.
 _CHECK_SQL: Final = (
-    f"SELECT {EVENT_SELECT}, l.seq, l.leaf_hash, e.event_id IS NOT NULL "  # noqa: S608 - constants
+    f"SELECT {EVENT_SELECT}, l.seq, l.leaf_hash, e.event_id IS NOT NULL, "  # noqa: S608 - constants
+    "e.mac, e.writer, e.wseq, e.prev_mac "
     "FROM audit.leaves AS l LEFT JOIN LATERAL ("
     "  SELECT * FROM audit.events AS e WHERE e.tenant = l.tenant "
     "  AND e.occurred_at = l.occurred_at AND e.event_id = l.event_id "
@@ -200,6 +218,7 @@ async def verify_tenant(
     workers: int = 0,
     url: str | None = None,
     incarnation: int = 1,
+    mac_key: bytes | None = None,
 ) -> VerifyReport:
     """Verify the sealed log of town ``tenant``'s ``incarnation``; ``public_key``
     is that incarnation's (None: unknown).
@@ -209,13 +228,19 @@ async def verify_tenant(
     ``workers`` > 0 hashes the events in that many processes, which connect
     to ``url``; ignored inside a transaction the caller opened (other
     sessions could not see its uncommitted changes).
+
+    ``mac_key``: the town's audit key (the key provider's, for the town's
+    live incarnation; an ended incarnation's key is shredded). With it,
+    every event's MAC, every writer's chain, and the links from the town's
+    history rows and outbox events to their events are checked too
+    (:func:`check_chains`, :func:`check_links`).
     """
     report = VerifyReport(tenant, incarnation)
     parallel = (
         (workers, url) if workers > 0 and url is not None and not conn.is_in_transaction() else None
     )
     async with _snapshot(conn):
-        await _verify(conn, report, public_key, trusted, progress, parallel)
+        await _verify(conn, report, public_key, trusted, progress, parallel, mac_key)
     return report
 
 
@@ -331,8 +356,10 @@ async def _verify(
     trusted: Checkpoint | None,
     progress: Callable[[int], None] | None,
     parallel: tuple[int, str] | None,
+    mac_key: bytes | None = None,
 ) -> None:
     tenant, incarnation = report.tenant, report.incarnation
+    macs = _Unmaced()
     rows = await conn.fetch(
         "SELECT tenant, tree_size, root_hash, signed_at, signature, public_key, incarnation "
         "FROM audit.checkpoints WHERE tenant = $1 AND incarnation = $2 ORDER BY tree_size",
@@ -355,8 +382,16 @@ async def _verify(
             seq, stored = row[_N], row[_N + 1]
             if not row[_N + 2]:
                 report.add(Problem("event_missing", f"leaf {seq}: its event is gone", seq))
-            elif values_leaf_hash(row[:_N]) != stored:
-                report.add(_changed(seq))
+            else:
+                flags = _examine(row, mac_key)
+                if flags & _CHANGED:
+                    report.add(_changed(seq))
+                if flags & _BAD_MAC:
+                    report.add(_bad_mac(row[_ID], seq))
+                if flags & _NO_MAC:
+                    macs.unmaced(row[_ID], seq)
+                else:
+                    macs.maced(seq)
             await builder.leaf(seq, stored, progress)
     else:
         # Workers hash the events range by range; this process rebuilds the tree.
@@ -383,7 +418,7 @@ async def _verify(
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             checks = [
                 loop.run_in_executor(
-                    pool, _check_range, url, snapshot, tenant, incarnation, start, end
+                    pool, _check_range, url, snapshot, tenant, incarnation, start, end, mac_key
                 )
                 for start, end in ranges
             ]
@@ -392,11 +427,17 @@ async def _verify(
                 results = await asyncio.gather(*checks)
             finally:
                 await rebuilding
-        for missing, changed in results:
+        for missing, changed, bad_macs, no_macs, first_maced in results:
             for seq in missing:
                 report.add(Problem("event_missing", f"leaf {seq}: its event is gone", seq))
             for seq in changed:
                 report.add(_changed(seq))
+            for event_id, seq in bad_macs:
+                report.add(_bad_mac(event_id, seq))
+            for event_id, seq in no_macs:
+                macs.unmaced(event_id, seq)
+            if first_maced is not None:
+                macs.maced(first_maced)
 
     if progress is not None:
         progress(report.leaves)
@@ -409,26 +450,50 @@ async def _verify(
                 "but was never sealed (inserted afterwards?)",
             )
         )
+    if mac_key is not None:
+        await check_unsealed_macs(conn, report, mac_key, macs)
+        macs.report(report)
+        await check_chains(conn, report)
+        await check_links(conn, report)
 
 
 def _changed(seq: int) -> Problem:
     return Problem("event_changed", f"leaf {seq}: the event no longer hashes to it", seq)
 
 
+_RangeResult = tuple[list[int], list[int], list[tuple[str, int]], list[tuple[str, int]], int | None]
+
+
 def _check_range(
-    url: str, snapshot: str, tenant: str, incarnation: int, start: int, end: int
-) -> tuple[list[int], list[int]]:
-    """In a worker process: the leaves in ``[start, end)`` whose event is missing or changed."""
-    return asyncio.run(_check_range_async(url, snapshot, tenant, incarnation, start, end))
+    url: str,
+    snapshot: str,
+    tenant: str,
+    incarnation: int,
+    start: int,
+    end: int,
+    mac_key: bytes | None = None,
+) -> _RangeResult:
+    """In a worker process: the leaves in ``[start, end)`` whose event is missing or
+    changed, whose MAC is bad or missing, and the first one with a MAC."""
+    return asyncio.run(_check_range_async(url, snapshot, tenant, incarnation, start, end, mac_key))
 
 
 async def _check_range_async(
-    url: str, snapshot: str, tenant: str, incarnation: int, start: int, end: int
-) -> tuple[list[int], list[int]]:
+    url: str,
+    snapshot: str,
+    tenant: str,
+    incarnation: int,
+    start: int,
+    end: int,
+    mac_key: bytes | None,
+) -> _RangeResult:
     if not _SNAPSHOT_ID.fullmatch(snapshot):
         raise ValueError("not a snapshot id")
     missing: list[int] = []
     changed: list[int] = []
+    bad_macs: list[tuple[str, int]] = []
+    no_macs: list[tuple[str, int]] = []
+    first_maced: int | None = None
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -437,13 +502,23 @@ async def _check_range_async(
             async for row in conn.cursor(
                 _CHECK_SQL, tenant, start, end, incarnation, prefetch=PREFETCH
             ):
+                seq = row[_N]
                 if not row[_N + 2]:
-                    missing.append(row[_N])
-                elif values_leaf_hash(row[:_N]) != row[_N + 1]:
-                    changed.append(row[_N])
+                    missing.append(seq)
+                    continue
+                flags = _examine(row, mac_key)
+                if flags & _CHANGED:
+                    changed.append(seq)
+                if flags & _BAD_MAC:
+                    bad_macs.append((str(row[_ID]), seq))
+                if flags & _NO_MAC:
+                    if len(no_macs) < MAX_LISTED:
+                        no_macs.append((str(row[_ID]), seq))
+                elif first_maced is None:
+                    first_maced = seq
     finally:
         await conn.close()
-    return missing, changed
+    return missing, changed, bad_macs, no_macs, first_maced
 
 
 class _Rebuild:
@@ -651,6 +726,23 @@ async def incarnation_keys(
     return keys
 
 
+async def live_mac_key(db: Any, conn: asyncpg.Connection, tenant: str) -> dict[int, bytes]:
+    """The town's audit key, for its live incarnation (``{incarnation: key}``; empty
+    for a town offboarded, whose key is shredded, or one without a key)."""
+    live = await conn.fetchval(
+        "SELECT incarnation FROM catalog.tenants WHERE code = $1::char(6) "
+        "AND status <> 'offboarded'",
+        tenant,
+    )
+    if live is None:
+        return {}
+    try:
+        keys = await db.town_keys(tenant)
+    except LookupError:
+        return {}
+    return {int(live): keys.audit_mac} if keys.audit_mac is not None else {}
+
+
 async def verify_town(
     conn: asyncpg.Connection,
     tenant: str,
@@ -661,9 +753,11 @@ async def verify_town(
     progress: Callable[[int], None] | None = None,
     workers: int = 0,
     url: str | None = None,
+    mac_keys: dict[int, bytes] | None = None,
 ) -> list[VerifyReport]:
     """:func:`verify_tenant` for each incarnation in ``keys`` (from :func:`incarnation_keys`),
-    or only ``incarnation``; the saved checkpoint goes to the incarnation it names."""
+    or only ``incarnation``; the saved checkpoint goes to the incarnation it names.
+    ``mac_keys``: the audit key per incarnation (:func:`live_mac_key`)."""
     chosen = sorted(keys) if incarnation is None else [incarnation]
     reports = []
     for number in chosen:
@@ -677,6 +771,7 @@ async def verify_town(
                 workers=workers,
                 url=url,
                 incarnation=number,
+                mac_key=(mac_keys or {}).get(number),
             )
         )
     if trusted is not None and trusted.incarnation not in chosen and reports:
@@ -687,3 +782,242 @@ async def verify_town(
             )
         )
     return reports
+
+
+# --------------------------------------------------------------------------------------
+# MACs, chains and links (audit pipeline v2, catalog c0015)
+# --------------------------------------------------------------------------------------
+
+_ID: Final = EVENT_COLUMNS.index("event_id")
+_CHANGED: Final = 1
+_BAD_MAC: Final = 2
+_NO_MAC: Final = 4
+
+
+def _examine(row: Any, mac_key: bytes | None) -> int:
+    """Flags for one sealed leaf's event: its leaf hash, and (with a key) its MAC."""
+    values = row[:_N]
+    flags = 0 if values_leaf_hash(values) == row[_N + 1] else _CHANGED
+    if mac_key is None:
+        return flags
+    mac = row[_N + 3]
+    if mac is None:
+        return flags | _NO_MAC
+    if mac_of_values(mac_key, values, row[_N + 4], row[_N + 5], row[_N + 6]) != bytes(mac):
+        flags |= _BAD_MAC
+    return flags
+
+
+def _bad_mac(event_id: Any, seq: int | None) -> Problem:
+    where = f"leaf {seq}: " if seq is not None else ""
+    return Problem(
+        "mac_invalid",
+        f"{where}event {event_id} does not carry the town's MAC of its content "
+        "(forged, or changed since it was written)",
+        seq,
+    )
+
+
+class _Unmaced:
+    """Events without a MAC: allowed only before the town's first MACed event.
+
+    Events written before catalog c0015, or before the town's audit key
+    existed (the first request after the upgrade creates it), have none;
+    after the first sealed event with a MAC, every event must have one.
+    """
+
+    def __init__(self) -> None:
+        self.first_maced: int | None = None
+        self.unsealed_maced = False
+        self.without: list[tuple[str, int | None]] = []
+
+    def maced(self, seq: int) -> None:
+        if self.first_maced is None or seq < self.first_maced:
+            self.first_maced = seq
+
+    def unmaced(self, event_id: Any, seq: int | None) -> None:
+        self.without.append((str(event_id), seq))
+
+    def report(self, report: VerifyReport) -> None:
+        if self.first_maced is None and not self.unsealed_maced:
+            return  # no event with a MAC yet: the town's key is new, or unused
+        for event_id, seq in self.without:
+            # Unsealed: written after events with a MAC (the sealer would
+            # place it after them). Sealed: after the first one with a MAC.
+            if seq is None or self.first_maced is None or seq > self.first_maced:
+                where = f"leaf {seq}: " if seq is not None else "unsealed: "
+                report.add(
+                    Problem(
+                        "mac_missing",
+                        f"{where}event {event_id} has no MAC although the town's events "
+                        "carry one (inserted behind the service?)",
+                        seq,
+                    )
+                )
+
+
+_UNSEALED_EVENTS_SQL: Final = (
+    f"SELECT {EVENT_SELECT}, e.mac, e.writer, e.wseq, e.prev_mac "  # noqa: S608 - constants
+    "FROM audit.events AS e WHERE e.tenant = $1 AND e.incarnation = $2 "
+    # After the sealer's position (it seals in this order: everything after
+    # it is unsealed; an unsealed event before it is an `unsealed_event`).
+    "AND (e.xid, e.occurred_at, e.event_id) > COALESCE(("
+    "  SELECT ROW(l.xid, l.occurred_at, l.event_id) FROM audit.leaves AS l "
+    "  ORDER BY l.xid DESC, l.occurred_at DESC, l.event_id DESC LIMIT 1), "
+    "  ROW('0'::xid8, '-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid))"
+)
+
+
+async def check_unsealed_macs(
+    conn: asyncpg.Connection, report: VerifyReport, mac_key: bytes, macs: _Unmaced
+) -> None:
+    """The MACs of the events the sealer has not reached yet (the last second or so)."""
+    async for row in conn.cursor(_UNSEALED_EVENTS_SQL, report.tenant, report.incarnation):
+        mac = row[_N]
+        if mac is None:
+            macs.unmaced(row[_ID], None)
+            continue
+        macs.unsealed_maced = True
+        if mac_of_values(mac_key, row[:_N], row[_N + 1], row[_N + 2], row[_N + 3]) != bytes(mac):
+            report.add(_bad_mac(row[_ID], None))
+
+
+_CHAIN_SQL: Final = (
+    # No join: problems name event ids (a leaf position would cost a look-up
+    # per event).
+    "SELECT e.writer, e.wseq, e.event_id, e.mac, e.prev_mac, e.xid::text::numeric AS xid, "
+    "e.occurred_at, NULL::bigint AS seq FROM audit.events AS e "
+    "WHERE e.tenant = $1 AND e.incarnation = $2 AND e.writer IS NOT NULL "
+    "ORDER BY e.writer, e.wseq, e.xid, e.occurred_at"
+)
+
+
+async def check_chains(conn: asyncpg.Connection, report: VerifyReport) -> None:
+    """Every audit writer's chain in the town's log runs 0, 1, 2, … with each link intact.
+
+    A gap is an event deleted (located between the two events around it);
+    a link whose ``prev_mac`` is not its predecessor's MAC, a sequence number
+    used twice, or a chain going back in time (transaction id, then time)
+    are events reordered, copied or moved. The MACs themselves were checked
+    with the leaves: a stored ``prev_mac`` or ``wseq`` that was changed
+    fails its event's MAC.
+    """
+    previous: Any = None
+    async for row in conn.cursor(_CHAIN_SQL, report.tenant, report.incarnation, prefetch=PREFETCH):
+        writer, wseq = row["writer"], row["wseq"]
+        if previous is None or previous["writer"] != writer:
+            if wseq != 0:
+                report.add(
+                    Problem(
+                        "chain_gap",
+                        f"writer {writer}: its first {wseq} event(s) are missing "
+                        f"(before event {row['event_id']})",
+                        row["seq"],
+                    )
+                )
+            elif row["prev_mac"] is not None:
+                report.add(_link(row, "starts with a link to an event that is not there"))
+            previous = row
+            continue
+        expected = previous["wseq"] + 1
+        if wseq == previous["wseq"]:
+            report.add(_link(row, f"sequence number {wseq} is used twice"))
+        elif wseq != expected:
+            report.add(
+                Problem(
+                    "chain_gap",
+                    f"writer {writer}: event(s) {expected}..{wseq - 1} are missing, between "
+                    f"event {previous['event_id']} and event {row['event_id']}",
+                    row["seq"],
+                )
+            )
+        elif row["prev_mac"] is None or bytes(row["prev_mac"]) != bytes(previous["mac"] or b""):
+            report.add(_link(row, f"does not follow event {previous['event_id']}"))
+        if (row["xid"], row["occurred_at"]) < (previous["xid"], previous["occurred_at"]):
+            report.add(
+                Problem(
+                    "chain_order",
+                    f"writer {writer}: event {row['event_id']} (#{wseq}) is dated before "
+                    f"event {previous['event_id']} (#{previous['wseq']}) that it follows "
+                    "(reordered?)",
+                    row["seq"],
+                )
+            )
+        previous = row
+
+
+def _link(row: Any, what: str) -> Problem:
+    return Problem(
+        "chain_broken",
+        f"writer {row['writer']}: event {row['event_id']} (#{row['wseq']}) {what}",
+        row["seq"],
+    )
+
+
+_SCHEMA_SQL: Final = (
+    "SELECT t.schema_name FROM catalog.tenants AS t WHERE t.code = $1::char(6) "
+    "AND t.incarnation = $2 AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = t.schema_name)"
+)
+_SAFE_SCHEMA: Final = re.compile(r"^t_[0-9]{6}$")
+
+
+async def check_links(conn: asyncpg.Connection, report: VerifyReport) -> None:
+    """Every history row and outbox event of the town has its audit event.
+
+    A write's event is written in the write's own transaction, so it carries
+    that transaction's id (``xid``). An outbox event stores the same id
+    (``events.xid``); a history row's ``xmin`` is its low 32 bits (the
+    inserting, or last re-encrypting, transaction: both record an event).
+    Deleting a write's event therefore leaves a history row or outbox event
+    whose transaction has no event. (Not after a logical dump and restore,
+    which gives every row the restoring transaction's ``xmin``: verify
+    before, and compare outbox links only, after one.)
+    """
+    schema = await conn.fetchval(_SCHEMA_SQL, report.tenant, report.incarnation)
+    if schema is None or not _SAFE_SCHEMA.fullmatch(str(schema)):
+        return  # offboarded (or not this incarnation's): no town tables left
+    has_event = (
+        "EXISTS (SELECT 1 FROM audit.events AS e WHERE e.xid = {x} "
+        "AND e.tenant = $1 AND e.incarnation = $2)"
+    )
+    outbox: list[asyncpg.Record] = []
+    if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.events"):
+        outbox = await conn.fetch(
+            f"SELECT o.xid::text AS xid, o.seq, o.event_id FROM {schema}.events AS o "  # noqa: S608
+            f"WHERE NOT {has_event.format(x='o.xid')} ORDER BY o.xid, o.seq LIMIT {MAX_LISTED}",
+            report.tenant,
+            report.incarnation,
+        )
+    for row in outbox:
+        report.add(
+            Problem(
+                "outbox_without_event",
+                f"outbox event {row['event_id']} (transaction {row['xid']}) has no audit "
+                "event of its write (deleted?)",
+            )
+        )
+    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.resident_history"):
+        return
+    # xmin is 32 bits; the event's xid is the same transaction in this epoch
+    # or the one before (read from the snapshot: this transaction has no xid).
+    full = (
+        "(((div(pg_snapshot_xmax(pg_current_snapshot())::text::numeric, 4294967296)::bigint "
+        "- {back}) << 32) + h.xmin::text::bigint)::text::xid8"
+    )
+    history = await conn.fetch(
+        f"SELECT h.resident_id, h.history_no, h.xmin::text AS xid "  # noqa: S608
+        f"FROM {schema}.resident_history AS h "
+        f"WHERE NOT {has_event.format(x=full.format(back=0))} "
+        f"AND NOT {has_event.format(x=full.format(back=1))} "
+        f"ORDER BY h.resident_id, h.history_no LIMIT {MAX_LISTED}",
+        report.tenant,
+        report.incarnation,
+    )
+    for row in history:
+        report.add(
+            Problem(
+                "history_without_event",
+                f"history row {row['history_no']} of resident {row['resident_id']} "
+                f"(transaction {row['xid']}) has no audit event of its write (deleted?)",
+            )
+        )

@@ -1,6 +1,6 @@
 """Reading and changing a town's registered issuer in ``catalog.issuers``.
 
-Used by :class:`~shared_gov.auth.controllers.IssuerController`. A town's
+Used by :class:`~shared_gov.api.issuers.IssuerController`. A town's
 identity provider decides who is who — whoever changes it can mint the town's
 staff — so after enrolment no single admin changes it (four eyes,
 docs/separation-of-duties.md): a change (replace or remove; keys, URL,

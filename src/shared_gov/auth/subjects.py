@@ -10,7 +10,7 @@ loosely — so a suspended ``e-3`` acting as ``E-3`` lifted its own
 suspension, and an admin ``a-0001`` granted itself purposes through
 ``…/staff/A-0001``. Every one of those decisions now goes through
 :func:`person_key`, and ``catalog.staff`` holds one record per key
-(``person_key``, unique per town; catalog migration ``c0015``).
+(``person_key``, unique per town; catalog migration ``c0016``).
 
 The key is deliberately loose, because the question is "could these be one
 person?", and answering "yes" too often only merges records an identity
@@ -37,7 +37,7 @@ not issue such look-alike subjects to different people, nor two accounts to
 one person (docs/separation-of-duties.md, "One person, one key").
 
 Changing this function changes who is who: ship it with a catalog migration
-that recomputes ``catalog.staff.person_key`` (as ``c0015`` computes it) and
+that recomputes ``catalog.staff.person_key`` (as ``c0016`` computes it) and
 resolves the records that then collide.
 """
 

@@ -28,7 +28,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from shared_gov.audit import tlog
 from shared_gov.audit.sealer import Sealer
-from shared_gov.audit.verify import VerifyReport, incarnation_keys, verify_town
+from shared_gov.audit.verify import VerifyReport, incarnation_keys, live_mac_key, verify_town
 from shared_gov.cli import common
 from shared_gov.crypto.providers import KeyNotFound, validate_tenant
 from shared_gov.db import Database
@@ -196,6 +196,8 @@ def verify(
             live_key = None
         async with db.pool.acquire() as conn:
             keys = await incarnation_keys(conn, code, lambda: live_key)
+            # MACs, chains and links: with the live incarnation's audit key.
+            mac_keys = await live_mac_key(db, conn, code)
         if incarnation is not None and incarnation not in keys:
             raise typer.BadParameter(f"town {code} has no incarnation {incarnation}")
         for number, key in keys.items():
@@ -226,6 +228,7 @@ def verify(
                     progress=lambda n: progress.update(task, completed=n),
                     workers=workers,
                     url=db.url,
+                    mac_keys=mac_keys,
                 )
 
     started = time.perf_counter()

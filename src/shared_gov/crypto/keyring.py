@@ -130,6 +130,9 @@ class TownKeys:
     the index key is being rotated (both are written and searched)."""
     write_keys: WriteKeys | None = field(default=None, repr=False)
     """The same write keys as bytes, for the import's worker processes."""
+    audit_mac: bytes | None = field(default=None, repr=False)
+    """The town's audit key: HMAC-SHA256 over each event it writes
+    (:mod:`shared_gov.audit.mac`). None only while a town has none yet."""
 
     def encrypt(self, table: str, column: str, row_id: str, value: str | None) -> bytes | None:
         if value is None:
@@ -153,6 +156,10 @@ class TownKeys:
             (version, index.value(normalized)) for version, index in self.index_versions[name]
         )
 
+
+AUDIT_MAC_KIND = "amac"
+"""``catalog.data_keys.kind`` of a town's audit MAC key (catalog c0015)."""
+AUDIT_MAC_NAME = "audit"
 
 _INSERT_KEY = text(
     "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
@@ -194,6 +201,7 @@ class Keyring:
             ("bidx", n, MAX_BITS if n in FULL_WIDTH_INDEXES else plan_bits(population))
             for n in index_names()
         ]
+        wanted.append((AUDIT_MAC_KIND, AUDIT_MAC_NAME, None))
         rows = [
             self._new_key(tenant, kind, name, 1, bits, kek_version)
             for kind, name, bits in wanted
@@ -263,8 +271,9 @@ class Keyring:
         write: dict[str, int] = {}
         indexes: dict[str, BlindIndex] = {}
         live: dict[str, list[tuple[int, BlindIndex]]] = {}
+        audit_mac: bytes | None = None
         for r in rows:
-            if r["kind"] == "bidx" and r["state"] not in ("active", "decrypt"):
+            if r["kind"] != "dek" and r["state"] not in ("active", "decrypt"):
                 continue  # retired index keys are erased; skip any left
             key = self.provider.unwrap(
                 tenant,
@@ -272,7 +281,10 @@ class Keyring:
                 bytes(r["wrapped"]),
                 _wrap_aad(tenant, r["kind"], r["name"], r["version"]),
             )
-            if r["kind"] == "dek":
+            if r["kind"] == AUDIT_MAC_KIND:
+                if r["state"] == "active":
+                    audit_mac = key
+            elif r["kind"] == "dek":
                 dek_keys.setdefault(r["name"], {})[r["version"]] = key
                 if r["state"] == "active":
                     write[r["name"]] = r["version"]
@@ -294,7 +306,11 @@ class Keyring:
                 for name, pairs in versions.items()
             },
         )
-        return TownKeys(tenant, ciphers, indexes, write, versions, write_keys)
+        return TownKeys(tenant, ciphers, indexes, write, versions, write_keys, audit_mac)
+
+    def new_audit_key_row(self, tenant: str, kek_version: int) -> dict[str, object]:
+        """A town's audit MAC key (for a town onboarded before it existed), as a catalog row."""
+        return self._new_key(tenant, AUDIT_MAC_KIND, AUDIT_MAC_NAME, 1, None, kek_version)
 
 
 _pack_len = struct.Struct(">I").pack

@@ -35,7 +35,13 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared_gov import errors
-from shared_gov.crypto.keyring import FETCH_KEYS_SQL, Keyring, TownKeys, provider_from_settings
+from shared_gov.crypto.keyring import (
+    AUDIT_MAC_KIND,
+    FETCH_KEYS_SQL,
+    Keyring,
+    TownKeys,
+    provider_from_settings,
+)
 from shared_gov.crypto.providers import KeyNotFound, KeyProviderError, WrapError
 from shared_gov.db.bulk import empty_tables_load
 from shared_gov.db.urls import plain_url, sqlalchemy_url
@@ -481,6 +487,40 @@ class Database:
 
     async def _fetch_keys(self, tenant: str) -> list[asyncpg.Record]:
         async with self.catalog() as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(FETCH_KEYS_SQL, tenant)
+        if rows and not any(r["kind"] == AUDIT_MAC_KIND for r in rows):
+            rows = await self._add_audit_key(tenant)
+        return rows
+
+    async def _add_audit_key(self, tenant: str) -> list[asyncpg.Record]:
+        """Give a town onboarded before audit MACs existed its audit key (catalog c0015).
+
+        Once, by whichever worker loads the town's keys first: serialised with
+        key operations on the town (the same advisory lock as provisioning
+        and rotation), and a key another worker added meanwhile is kept.
+        """
+        provider = self.keyring.provider
+        kek_version = await asyncio.to_thread(provider.current_kek_version, tenant)
+        row = await asyncio.to_thread(self.keyring.new_audit_key_row, tenant, kek_version)
+        async with self.catalog() as conn:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.keyops.' || $1, 0))",
+                tenant,
+            )
+            await conn.execute(
+                "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
+                "kek_version, bits, state) SELECT $1, $2, $3, $4, $5, $6, NULL, 'active' "
+                "WHERE EXISTS (SELECT 1 FROM catalog.data_keys WHERE tenant_code = $1) "
+                "AND NOT EXISTS (SELECT 1 FROM catalog.data_keys WHERE tenant_code = $1 "
+                "AND kind = $2)",
+                tenant,
+                row["k"],
+                row["n"],
+                row["v"],
+                row["w"],
+                row["kv"],
+            )
+            log.info("audit.mac_key_created", tenant=tenant)
             rows: list[asyncpg.Record] = await conn.fetch(FETCH_KEYS_SQL, tenant)
         return rows
 

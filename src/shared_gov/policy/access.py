@@ -2,10 +2,12 @@
 
 An ``Access`` binds the verified principal, the actor attributes Cedar reads
 (including the purposes granted to this person), the purpose stated for this
-request, and the engine. Services call :meth:`Access.require` before a
-record-level action and :meth:`Access.field_view` to learn which fields of a
-record they may return. Denials raise 403 with a ``reason`` naming the failed
-condition and the determining policy ids (kept for the audit record).
+request, the engine, and the town whose records it decides on (``town``:
+every decision is about that town's records, so no call names it again).
+Services call :meth:`Access.require` before a record-level action and
+:meth:`Access.field_view` to learn which fields of a record they may return.
+Denials raise 403 with a ``reason`` naming the failed condition and the
+determining policy ids (kept for the audit record).
 
 A cross-town request carries the agreement it relies on (``agreement`` and
 the request time ``now``); every decision is then taken under it, and every
@@ -52,6 +54,8 @@ class Access:
     actor: Actor
     purpose: Purpose | None
     engine: PolicyEngine
+    town: str
+    """The town whose records every decision of this Access is about."""
     audit: AuditEvent = field(default_factory=lambda: AuditEvent(action="unknown"))
     """What this request touched; services fill it, the tenant scope records it."""
     decisions: list[tuple[str, Decision]] = field(default_factory=list)
@@ -72,7 +76,6 @@ class Access:
         self,
         action: str,
         *,
-        tenant: str,
         support_measure: bool = False,
         by_individual_number: bool = False,
         record_type: str = "",
@@ -86,7 +89,7 @@ class Access:
             Query(
                 action,
                 Resource(
-                    "Record", tenant, support_measure=support_measure, record_type=record_type
+                    "Record", self.town, support_measure=support_measure, record_type=record_type
                 ),
                 self.purpose,
                 by_individual_number,
@@ -103,20 +106,17 @@ class Access:
         """403 with the reason at home; under an agreement, 404 (reason for the audit only)."""
         if self.agreement is None:
             return errors.forbidden(reason, policies)
-        exc = errors.not_found()
-        exc.audit.update(reason=reason, policies=policies or [])
-        return exc
+        return errors.concealed(reason, policies or [])
 
     def field_view(
         self,
-        tenant: str,
         support_measure: bool,
         state: str = "active",
         move_destination: str = "",
         linked: bool = False,
         record_type: str = "",
     ) -> FieldView:
-        """Per-field decisions for records of this town, protection class, state and
+        """Per-field decisions for records of the town, protection class, state and
         destination of a pending move-out.
 
         ``linked``: the record is or was filed under a household holding a person
@@ -124,6 +124,7 @@ class Access:
         ``record_type``: whose fields (the registry's name; "" is the default type).
         The view names fields by their policy names.
         """
+        tenant = self.town
         key = (tenant, support_measure, state, move_destination, linked, record_type)
         view = self._views.get(key)
         if view is not None:
@@ -181,7 +182,6 @@ class Access:
 
     def readable(
         self,
-        tenant: str,
         support_measure: bool,
         state: str = "active",
         move_destination: str = "",
@@ -189,9 +189,7 @@ class Access:
         record_type: str = "",
     ) -> FieldView:
         """The field view, or 403 (404 under an agreement) when not one field may be read."""
-        view = self.field_view(
-            tenant, support_measure, state, move_destination, linked, record_type
-        )
+        view = self.field_view(support_measure, state, move_destination, linked, record_type)
         if view.empty:
             first = next(iter(view.reasons.values()), "no field may be read")
             raise self.refusal(first)

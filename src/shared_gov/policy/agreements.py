@@ -448,9 +448,13 @@ async def _record_step(
             agreement_id=str(after["agreement_id"]),
             reason=change,
         )
-        # No resident is named, so no subject key is needed.
+        # No resident is named: the town's keys only for the audit key (MAC).
+        try:
+            keys = await db.town_keys(town)
+        except LookupError:
+            keys = None
         await record_as_town(
-            conn, None, tenant_names(town, db.settings.role_prefix).role, audit, event
+            conn, keys, tenant_names(town, db.settings.role_prefix).role, audit, event
         )
 
 

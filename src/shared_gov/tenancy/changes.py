@@ -80,7 +80,13 @@ async def record_change(
     if not db.settings.audit:
         return
     role = tenant_names(tenant, db.settings.role_prefix).role
-    await record_as_town(conn, None, role, actor, event)
+    try:
+        # For the audit key only (administrative events name no resident);
+        # cached after the town's first request.
+        keys = await db.town_keys(tenant)
+    except LookupError:
+        keys = None  # a town without keys (being onboarded or offboarded): no MAC
+    await record_as_town(conn, keys, role, actor, event)
 
 
 def record_change_sync(

@@ -290,6 +290,8 @@ def _ensure_role_and_schema(conn: Connection, names: TenantNames) -> None:
     # The town writes its audit log only through audit.record().
     conn.execute(text(f"GRANT USAGE ON SCHEMA audit TO {role}"))
     conn.execute(text(f"GRANT EXECUTE ON FUNCTION audit.record(jsonb) TO {role}"))
+    # The process's audit writer records batches of reads (audit/writer.py).
+    conn.execute(text(f"GRANT EXECUTE ON FUNCTION audit.record_many(jsonb) TO {role}"))
 
 
 def _sync_departments(conn: Connection, manifest: Manifest) -> None:

@@ -29,24 +29,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, PathParameter, QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from shared_gov import errors
+from shared_gov.api.entry import Entry, access_for, audited
+from shared_gov.api.pipeline import services
 from shared_gov.audit.queries import parse_instant, subject_hash
 from shared_gov.audit.suppressions import LATEST_UNTIL_SQL
 from shared_gov.audit.tlog import CURRENT_INCARNATION
-from shared_gov.auth.principal import Principal
 from shared_gov.clock import JST, now_jst, today_jst
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.domains.residents import repository
 from shared_gov.policy import Access
 from shared_gov.policy.purposes import purposes
-from shared_gov.web import access_for, services, tenant_scope
 
 DISCLOSURE = "juki.disclosure"
 """The one purpose this report is given for (住民基本台帳法 / 個人情報保護法 開示)."""
@@ -108,11 +108,11 @@ class AccessLogOut(msgspec.Struct, kw_only=True):
     """Set when some entries are withheld; which and how many is not said."""
 
 
-def require_disclosure(access: Access, tenant: str) -> None:
+def require_disclosure(access: Access) -> None:
     """Only for juki.disclosure, and only when Cedar grants its action."""
     if access.purpose is None or access.purpose.code != DISCLOSURE:
         raise errors.forbidden(f"the access report is given only for purpose {DISCLOSURE}")
-    access.require(ACTION, tenant=tenant)
+    access.require(ACTION)
 
 
 async def load(
@@ -214,12 +214,6 @@ def _canonical(resident_id: str) -> str | None:
         return None
 
 
-PurposeHeader = Annotated[
-    str | None,
-    HeaderParameter(name="X-Purpose", description="juki.disclosure"),
-]
-
-
 class ResidentAccessLogController(Controller):
     path = "/api/v1/tenants/{code:str}"
     tags = ("residents",)
@@ -227,14 +221,13 @@ class ResidentAccessLogController(Controller):
     @get(
         "/residents/{resident_id:str}/access-log",
         summary="Who (which town, department, purpose) accessed a resident's record",
+        description=f"X-Purpose: {DISCLOSURE}",
+        **audited("resident.access_log", record="resident_id"),
     )
     async def access_log(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: Annotated[str, PathParameter(description="6-digit local government code")],
+        entry: NamedDependency[Entry],
         resident_id: FromPath[str],
-        purpose: PurposeHeader = None,
         since: Annotated[
             str | None, QueryParameter(name="from", description="ISO 8601, inclusive; JST")
         ] = None,
@@ -242,16 +235,16 @@ class ResidentAccessLogController(Controller):
             str | None, QueryParameter(name="to", description="ISO 8601, exclusive; JST")
         ] = None,
     ) -> AccessLogOut:
-        svc = services(request)
+        svc, code = services(entry.request), entry.code
         rid = _canonical(resident_id)
         entries: list[AccessLogEntry] = []
         withheld: date | None = None
         # Read the log only for a caller who will pass; anyone else falls
-        # through to tenant_scope, which refuses again and records it. The
+        # through to the entry, which refuses again and records it. The
         # scope's check is the one that counts: a grant revoked in between
         # returns nothing, a grant arriving in between an empty report.
         try:
-            require_disclosure(await access_for(svc, principal, code, purpose), code)
+            require_disclosure(await access_for(svc, entry.principal, code, entry.purpose))
             allowed = True
         except errors.DomainError:
             allowed = False
@@ -259,17 +252,15 @@ class ResidentAccessLogController(Controller):
             start = parse_instant(since, "from")
             end = parse_instant(until, "to")
             entries, withheld = await load(svc.db, code, rid, start, end)
-        async with tenant_scope(
-            request, principal, code, purpose, "resident.access_log", subject=rid
-        ) as (uow, access):
-            require_disclosure(access, code)
-            if rid is None or not await _exists(uow, rid):
+        async with entry:
+            require_disclosure(entry.access)
+            if rid is None or not await _exists(entry.uow, rid):
                 raise errors.not_found("no such resident")
-            if await repository.protected_residents(uow, [rid]):
+            if await repository.protected_residents(entry.uow, [rid]):
                 entries = [_other_town_withheld(e, code) for e in entries]
             # The report returns no personal field, only the log's metadata.
-            # (The scope already names the resident: recorded whatever the outcome.)
-            access.audit.rows = len(entries)
+            # (The entry already names the resident: recorded whatever the outcome.)
+            entry.audit.rows = len(entries)
         return AccessLogOut(
             resident_id=rid,
             tenant=code,

@@ -6,14 +6,14 @@ URLs or access logs.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter
+from litestar.params import FromPath, JSONBody
 
-from shared_gov.auth.principal import Principal
+from shared_gov.api.entry import Entry, audited
 from shared_gov.domains.residents import flows, service
 from shared_gov.domains.residents.models import Resident
 from shared_gov.domains.residents.schemas import (
@@ -30,10 +30,6 @@ from shared_gov.domains.residents.schemas import (
     SupportMeasure,
 )
 from shared_gov.policy import FieldView
-from shared_gov.web import audit_actor, services, tenant_scope
-
-TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
-
 
 _META = ("id", "atena_no", "state", "version", "history_no", "support_measure")
 _MEMBER_FIELDS = (
@@ -45,18 +41,6 @@ _MEMBER_FIELDS = (
 )
 _MOVE_DATE_FIELDS = frozenset({"birth_date", "resident_since", "address_since", "removed_on"})
 """Record dates a history entry's 異動日 may equal: it is withheld with any of them."""
-Purpose = Annotated[
-    str | None,
-    HeaderParameter(name="X-Purpose", description="purpose of use, see policies/purposes.toml"),
-]
-IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
-AgreementHeader = Annotated[
-    str | None,
-    HeaderParameter(
-        name="X-Agreement",
-        description="staff of another town: the id of the sharing agreement relied on",
-    ),
-]
 
 
 def _out(resident: Resident, view: FieldView) -> ResidentOut:
@@ -86,194 +70,134 @@ class ResidentController(Controller):
     path = "/api/v1/tenants/{code:str}"
     tags = ("residents",)
 
-    @post("/residents", status_code=201, summary="Register a person (記載)")
+    @post(
+        "/residents",
+        status_code=201,
+        summary="Register a person (記載)",
+        **audited("resident.register"),
+    )
     async def register(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        data: JSONBody[ResidentCreate],
-        purpose: Purpose = None,
+        self, entry: NamedDependency[Entry], data: JSONBody[ResidentCreate]
     ) -> Response[ResidentOut]:
-        async with tenant_scope(request, principal, code, purpose, "resident.register") as (
-            uow,
-            access,
-        ):
-            resident = await service.register(uow, access, data)
-            view = await service.view_of(uow, access, resident)
-        return _with_etag(resident, view, 201, f"/api/v1/tenants/{code}/residents/{resident.id}")
+        async with entry:
+            resident = await service.register(entry.uow, entry.access, data)
+            view = await service.view_of(entry.uow, entry.access, resident)
+        location = f"/api/v1/tenants/{entry.code}/residents/{resident.id}"
+        return _with_etag(resident, view, 201, location)
 
     @post(
         "/residents/one-stop-move-in",
         status_code=201,
         summary="Move-in citing the old town's record when it is a tenant (one-stop move)",
+        **audited("resident.move_in_from_town"),
     )
     async def one_stop_move_in(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        data: JSONBody[OneStopMoveIn],
-        purpose: Purpose = None,
+        self, entry: NamedDependency[Entry], data: JSONBody[OneStopMoveIn]
     ) -> Response[ResidentOut]:
-        result = await flows.one_stop_move_in(
-            services(request),
-            principal,
-            audit_actor(request, principal, purpose),
-            code,
-            purpose,
-            data,
-        )
+        result = await flows.one_stop_move_in(entry, data)
         resident = result.resident
-        response = _with_etag(
-            resident, result.view, 201, f"/api/v1/tenants/{code}/residents/{resident.id}"
-        )
+        location = f"/api/v1/tenants/{entry.code}/residents/{resident.id}"
+        response = _with_etag(resident, result.view, 201, location)
         response.headers["X-Transfer-ID"] = result.transfer_id
         return response
 
-    @get("/residents/{resident_id:str}", summary="Current record of a resident")
+    @get(
+        "/residents/{resident_id:str}",
+        summary="Current record of a resident",
+        **audited("resident.read", record="resident_id", agreement=True),
+    )
     async def read(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        resident_id: FromPath[str],
-        purpose: Purpose = None,
-        agreement: AgreementHeader = None,
+        self, entry: NamedDependency[Entry], resident_id: FromPath[str]
     ) -> Response[ResidentOut]:
-        async with tenant_scope(
-            request,
-            principal,
-            code,
-            purpose,
-            "resident.read",
-            agreement=agreement,
-            subject=service.subject_of(resident_id),
-        ) as (uow, access):
-            resident, view = await service.get(uow, access, resident_id)
+        async with entry:
+            resident, view = await service.get(entry.uow, entry.access, resident_id)
         return _with_etag(resident, view)
 
     @post(
         "/residents/{resident_id:str}/moves",
         status_code=200,
         summary="Register a change or removal event (修正・消除); needs If-Match",
+        **audited("resident.move", record="resident_id", if_match=True),
     )
     async def move(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        resident_id: FromPath[str],
-        data: JSONBody[MoveCreate],
-        if_match: IfMatch = None,
-        purpose: Purpose = None,
+        self, entry: NamedDependency[Entry], resident_id: FromPath[str], data: JSONBody[MoveCreate]
     ) -> Response[ResidentOut]:
-        async with tenant_scope(
-            request,
-            principal,
-            code,
-            purpose,
-            "resident.move",
-            subject=service.subject_of(resident_id),
-        ) as (uow, access):
-            # Inside the scope: another town gets its 404 first, and a missing
+        async with entry:
+            # Inside the entry: another town gets its 404 first, and a missing
             # or malformed If-Match is recorded like any other refusal.
-            expected = service.parse_if_match(if_match)
-            resident, view = await service.move(uow, access, resident_id, data, expected)
+            expected = service.parse_if_match(entry.if_match)
+            resident, view = await service.move(
+                entry.uow, entry.access, resident_id, data, expected
+            )
         return _with_etag(resident, view)
 
     @put(
         "/residents/{resident_id:str}/support-measure",
         summary="Set or lift 支援措置 (市民課, juki.registration); needs If-Match",
+        **audited("resident.protect", record="resident_id", if_match=True),
     )
     async def support_measure(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
+        entry: NamedDependency[Entry],
         resident_id: FromPath[str],
         data: JSONBody[SupportMeasure],
-        if_match: IfMatch = None,
-        purpose: Purpose = None,
     ) -> Response[ResidentOut]:
-        async with tenant_scope(
-            request,
-            principal,
-            code,
-            purpose,
-            "resident.protect",
-            subject=service.subject_of(resident_id),
-        ) as (uow, access):
-            expected = service.parse_if_match(if_match)
+        async with entry:
+            expected = service.parse_if_match(entry.if_match)
             resident, view = await service.set_support_measure(
-                uow, access, resident_id, data.active, expected
+                entry.uow, entry.access, resident_id, data.active, expected
             )
         return _with_etag(resident, view)
 
-    @get("/residents/{resident_id:str}/history", summary="Every snapshot (履歴), in order")
+    @get(
+        "/residents/{resident_id:str}/history",
+        summary="Every snapshot (履歴), in order",
+        **audited("resident.history", record="resident_id"),
+    )
     async def history(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        resident_id: FromPath[str],
-        purpose: Purpose = None,
+        self, entry: NamedDependency[Entry], resident_id: FromPath[str]
     ) -> HistoryOut:
-        async with tenant_scope(
-            request,
-            principal,
-            code,
-            purpose,
-            "resident.history",
-            subject=service.subject_of(resident_id),
-        ) as (uow, access):
-            entries, view = await service.history(uow, access, resident_id)
+        async with entry:
+            entries, view = await service.history(entry.uow, entry.access, resident_id)
         hidden = set(view.withheld)
-        for entry in entries:
-            entry["snapshot"] = {k: v for k, v in entry["snapshot"].items() if k not in hidden}
+        for item in entries:
+            item["snapshot"] = {k: v for k, v in item["snapshot"].items() if k not in hidden}
             # A withheld field appears nowhere: 届出日 is notified_on, and an
             # entry's 異動日 is the day one of the record dates took (birth,
             # move-in, move, removal), so it goes whenever any of them is withheld.
             if "notified_on" in hidden:
-                del entry["notified_on"]
+                del item["notified_on"]
             if hidden & _MOVE_DATE_FIELDS:
-                del entry["move_date"]
+                del item["move_date"]
         return HistoryOut(
             resident_id=resident_id,
             entries=[msgspec.convert(e, HistoryEntry) for e in entries],
             withheld=list(view.withheld),
         )
 
-    @post("/residents/search", status_code=200, summary="Search residents (values in the body)")
+    @post(
+        "/residents/search",
+        status_code=200,
+        summary="Search residents (values in the body)",
+        **audited("resident.search", agreement=True),
+    )
     async def search(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        data: JSONBody[ResidentSearch],
-        purpose: Purpose = None,
-        agreement: AgreementHeader = None,
+        self, entry: NamedDependency[Entry], data: JSONBody[ResidentSearch]
     ) -> SearchResult:
-        async with tenant_scope(
-            request, principal, code, purpose, "resident.search", agreement=agreement
-        ) as (uow, access):
-            found = await service.search(uow, access, data)
+        async with entry:
+            found = await service.search(entry.uow, entry.access, data)
             shaped = [_out(r, view) for r, view in found]
         return SearchResult(count=len(shaped), residents=shaped)
 
-    @get("/households/{household_no:str}", summary="Members of a household (世帯)")
+    @get(
+        "/households/{household_no:str}",
+        summary="Members of a household (世帯)",
+        **audited("household.read"),
+    )
     async def household(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        household_no: FromPath[str],
-        purpose: Purpose = None,
+        self, entry: NamedDependency[Entry], household_no: FromPath[str]
     ) -> HouseholdOut:
-        async with tenant_scope(request, principal, code, purpose, "household.read") as (
-            uow,
-            access,
-        ):
-            head, members = await service.household(uow, access, household_no)
+        async with entry:
+            head, members = await service.household(entry.uow, entry.access, household_no)
             shaped = [_member(m, view) for m, view in members]
         return HouseholdOut(household_no=household_no, head_id=head, members=shaped)

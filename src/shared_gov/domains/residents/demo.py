@@ -49,7 +49,7 @@ def _seeder(code: str) -> Access:
         purposes=frozenset({"juki.registration"}),
         staff_id=principal.subject,
     )
-    return Access(principal, actor, purposes()["juki.registration"], policy.engine())
+    return Access(principal, actor, purposes()["juki.registration"], policy.engine(), code)
 
 
 async def _register_household(

@@ -32,27 +32,25 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-import structlog
 from litestar import Controller, Request, get
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
 from litestar.params import PathParameter, QueryParameter
 
-from shared_gov import errors, policy
-from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.audit.recorder import AuditEvent, record
+from shared_gov import errors
+from shared_gov.api.entry import Admitted, Audit, admit_town, known_purpose, record_failure
+from shared_gov.api.pipeline import known_query_only
+from shared_gov.audit.recorder import AuditEvent, submit
 from shared_gov.auth.principal import Principal
 from shared_gov.domains.residents import events
-from shared_gov.policy import Query, Resource
-from shared_gov.tenancy.names import TenantNames
-from shared_gov.web import Services, audit_actor, known_query_only, record_failure, services
 
 __all__ = ["ACTION", "RESOURCE", "EventController", "authorize_reader"]
 
 ACTION = "events.read"
 RESOURCE = "event_feed"
 DENIED = "reading the town's events needs the integration or admin role"
+FEED = Audit(ACTION, RESOURCE)
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 
@@ -87,36 +85,20 @@ class EventPage(msgspec.Struct, kw_only=True):
 
 
 async def authorize_reader(
-    request: ASGIConnection[Any, Any, Any, Any], principal: Principal, code: str
-) -> tuple[Services, TenantNames, AuditActor]:
+    connection: ASGIConnection[Any, Any, Any, Any], principal: Principal, code: str
+) -> Admitted:
     """Let the town's integrations and admins in; record and raise any refusal."""
-    structlog.contextvars.bind_contextvars(tenant=code)
-    svc = services(request)
-    names = await svc.registry.get(code)
-    actor = audit_actor(request, principal, request.headers.get("x-purpose"))
-    try:
-        # Other towns and operators: the same 404 as a town that does not exist.
-        if names is None or not policy.may_enter(principal, code):
-            raise errors.not_found()
-        decision = svc.policy.decide(
-            policy.actor_of(principal), Query("read_events", Resource("Town", code))
-        )
-        if not decision.allowed:
-            raise errors.forbidden(DENIED, list(decision.policy_ids))
-    except Exception as exc:
-        if names is not None:
-            if isinstance(exc, errors.DomainError) and exc.status == 404:
-                exc.audit.setdefault(
-                    "reason",
-                    "operators do not read a town's events"
-                    if principal.is_operator
-                    else "caller from another town",
-                )
-            await record_failure(
-                svc, names, actor, AuditEvent(action=ACTION, resource_type=RESOURCE), exc
-            )
-        raise
-    return svc, names, actor
+    return await admit_town(
+        connection,
+        principal,
+        code,
+        FEED,
+        ("read_events", "Town"),
+        # The feed needs no purpose; a known one the caller stated is kept.
+        purpose=known_purpose(connection.headers.get("x-purpose")),
+        outsiders="operators do not read a town's events",
+        refused=lambda decision: errors.forbidden(DENIED, list(decision.policy_ids)),
+    )
 
 
 _AUTHORIZED = "event_reader"
@@ -141,6 +123,7 @@ class EventController(Controller):
     @get(
         "/",
         summary="The town's domain events after a cursor (integrations and admins)",
+        audit=FEED,
     )
     async def list_events(
         self,
@@ -161,7 +144,8 @@ class EventController(Controller):
             QueryParameter(name="type", description="only these types (repeatable)"),
         ] = None,
     ) -> EventPage:
-        svc, names, actor = request.state[_AUTHORIZED]
+        admitted: Admitted = request.state[_AUTHORIZED]
+        svc, names, actor = admitted.svc, admitted.names, admitted.actor
         # An empty ?after= is a malformed cursor, not "from the start".
         cursor = events.Cursor.decode(after, code) if after is not None else None
         wanted = events.parse_kinds(kinds)
@@ -169,17 +153,19 @@ class EventController(Controller):
             async with svc.db.tenant(names) as uow:
                 page = await events.read(uow, cursor, limit=limit, kinds=wanted)
                 page = await events.withhold_whereabouts(uow, page)
-                if page.events and svc.settings.audit:
-                    await record(
-                        uow,
-                        actor,
-                        AuditEvent(
-                            action=ACTION,
-                            resource_type=RESOURCE,
-                            subjects=[e["resident_id"] for e in page.events],
-                            rows=len(page.events),
-                        ),
-                    )
+            if page.events and svc.settings.audit:
+                # A read: group-committed by the audit writer before the answer.
+                await submit(
+                    svc.db,
+                    names,
+                    actor,
+                    AuditEvent(
+                        action=ACTION,
+                        resource_type=RESOURCE,
+                        subjects=[e["resident_id"] for e in page.events],
+                        rows=len(page.events),
+                    ),
+                )
         except Exception as exc:
             # Whatever failed inside the town's unit of work is in its log too.
             event = AuditEvent(action=ACTION, resource_type=RESOURCE)

@@ -36,16 +36,22 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from shared_gov import errors
-from shared_gov.audit.recorder import Actor as AuditActor
+from shared_gov.api.entry import (
+    Entry,
+    access_for,
+    audit_actor,
+    failed_attempt,
+    known_purpose,
+    record_failure,
+)
+from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import AuditEvent, record_both
-from shared_gov.auth.principal import Principal
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import events, move_outs, service
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import EntryEvent, Resident
 from shared_gov.domains.residents.schemas import OneStopMoveIn, ResidentCreate
 from shared_gov.policy import Access, FieldView, agreements
-from shared_gov.web import Services, access_for, failed_attempt, record_failure
 
 # What a 転出証明書 gives the new town, and so what B's record takes from A's.
 _COPIED = (
@@ -78,20 +84,20 @@ class MoveResult:
     transfer_id: str
 
 
-async def one_stop_move_in(
-    svc: Services,
-    principal: Principal,
-    actor: AuditActor,
-    code: str,
-    purpose_header: str | None,
-    data: OneStopMoveIn,
-) -> MoveResult:
-    """Register in town ``code`` (B) a person moving from another tenant (A)."""
+async def one_stop_move_in(entry: Entry, data: OneStopMoveIn) -> MoveResult:
+    """Register in the entry's town (B) a person moving from another tenant (A).
+
+    A pair of towns under the standing move agreement: the entry's parts
+    (decision, actor, failure records) with both towns' logs.
+    """
+    svc, principal, code = services(entry.request), entry.principal, entry.code
     if (data.resident_id is None) == (data.juminhyo_code is None):
         raise errors.invalid_field("/", "give exactly one of resident_id and juminhyo_code")
     new = await svc.registry.get(code)
     if new is None or principal.tenant != code:
         raise errors.not_found()
+    # The purpose Cedar decides on (or None: an unknown one is refused below).
+    actor = audit_actor(entry.request, principal, known_purpose(entry.purpose))
     if data.from_tenant == code:
         raise errors.invalid_field("/from_tenant", "a move within the town is move_within_town")
     old = await svc.registry.get(data.from_tenant)
@@ -106,9 +112,11 @@ async def one_stop_move_in(
     event_b = AuditEvent(action="resident.move_in_from_town", agreement_id=str(standing))
     event_a = AuditEvent(action="resident.move_out_confirmed", agreement_id=str(standing))
     try:
-        access_b = await access_for(svc, principal, code, purpose_header)
+        access_b = await access_for(svc, principal, code, entry.purpose)
         access_b.audit = event_b
-        access_a = Access(principal, access_b.actor, access_b.purpose, svc.policy, audit=event_a)
+        access_a = Access(
+            principal, access_b.actor, access_b.purpose, svc.policy, old.code, audit=event_a
+        )
         if standing is None:
             raise _refused(f"town {old.code} has no standing move agreement")
         lock = agreements.lock_name(standing)
@@ -126,17 +134,15 @@ async def one_stop_move_in(
             async with svc.db.pair(old, new) as (at_a, at_b):
                 await record_both(at_a, at_b, actor, event_a, event_b)
 
-        if isinstance(exc, errors.DomainError) and exc.status < 500:
+        if isinstance(exc, errors.DomainError) and exc.outcome is not None:
             if svc.settings.audit:
-                for event in (event_a, event_b):
-                    event.outcome = "denied" if exc.audit.get("reason") else _outcome(exc.status)
-                    event.reason = str(
-                        exc.audit.get("reason") or exc.extra.get("reason") or exc.detail
-                    )
-                if exc.status == 404:
+                failed_attempt(event_a, exc)
+                failed_attempt(event_b, exc)
+                if isinstance(exc, errors.NotFound):
                     # B's log learns no more than B's caller: not whether A has the
                     # person, nor where else they are moving (DESIGN rule 3).
                     event_b.outcome, event_b.reason = "denied", _NOT_BOUND
+                    event_b.policy_ids = []
                 await write_both()
         else:
             # Anything else is an "error" event in both logs (an outage: a log line).
@@ -144,7 +150,7 @@ async def one_stop_move_in(
             await record_failure(svc, new, actor, event_b, exc, write_both)
         if not isinstance(exc, errors.DomainError):
             raise
-        if exc.status == 404:
+        if isinstance(exc, errors.NotFound):
             raise errors.not_found(_NOT_BOUND) from exc
         raise
     return result
@@ -153,14 +159,8 @@ async def one_stop_move_in(
 _NOT_BOUND = "no such resident, or not moving out to this town"
 
 
-def _refused(reason: str) -> errors.DomainError:
-    exc = errors.not_found()
-    exc.audit["reason"] = reason
-    return exc
-
-
-def _outcome(status: int) -> str:
-    return {403: "denied", 404: "not_found", 400: "denied"}.get(status, "error")
+def _refused(reason: str) -> errors.Concealed:
+    return errors.concealed(reason)
 
 
 async def _move(
@@ -173,7 +173,7 @@ async def _move(
 ) -> MoveResult:
     # Citing by 住民票コード is a search in A; by A's id, a read.
     if data.juminhyo_code is not None:
-        access_a.require("search", tenant=at_a.code)
+        access_a.require("search")
         moved_out = [
             r
             for r in await repo.find_by_juminhyo_code(at_a, data.juminhyo_code)
@@ -201,9 +201,7 @@ async def _move(
     linked = not leaving.support_measure and bool(
         await repo.protected_residents(at_a, [leaving.id])
     )
-    view_a = access_a.readable(
-        at_a.code, leaving.support_measure, leaving.state, move.to_town, linked
-    )
+    view_a = access_a.readable(leaving.support_measure, leaving.state, move.to_town, linked)
     if leaving.removed_on is None:  # pragma: no cover - set by every move-out
         raise _refused("the resident has not registered a move-out")
     missing = [name for name in _REQUIRED if name not in view_a.allowed]

@@ -183,7 +183,6 @@ async def views_of(
     linked = await repo.linked_residents(uow, records)
     return {
         r.id: access.field_view(
-            uow.code,
             r.support_measure,
             r.state,
             access.destination(r.id),
@@ -204,9 +203,7 @@ async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) 
     Recording an individual number uses it (and a duplicate would confirm it
     exists): that needs 2FA and a listed purpose, like searching by it.
     """
-    access.require(
-        "register", tenant=uow.code, by_individual_number=data.individual_number is not None
-    )
+    access.require("register", by_individual_number=data.individual_number is not None)
     today = today_jst()
     problems: list[FieldError] = []
     family_kana = _check_kana(problems, "/family_name_kana", data.family_name_kana)
@@ -330,7 +327,7 @@ async def get(
     # (at home; under an agreement what may be shown depends on the record's
     # state, and every refusal is the same 404 as a missing record anyway).
     if access.agreement is None:
-        access.readable(uow.code, support_measure=False)
+        access.readable(support_measure=False)
     resident = await repo.get(uow, parse_id(resident_id))
     if resident is None:
         raise errors.not_found("no such resident")
@@ -363,9 +360,7 @@ async def search(
             "give exactly one of: atena_no; individual_number; phone; "
             "family_name_kana with birth_date",
         )
-    access.require(
-        "search", tenant=uow.code, by_individual_number=query.individual_number is not None
-    )
+    access.require("search", by_individual_number=query.individual_number is not None)
     # Searching by a field is reading it: the purpose must cover what is searched.
     searched = (
         ("individual_number",)
@@ -381,7 +376,7 @@ async def search(
     # caller may find.
     own = access.actor.tenant or ""
     classes = [("active", "")] + ([("moved_out", own)] if access.agreement is not None else [])
-    views = [access.field_view(uow.code, False, state, dest) for state, dest in classes]
+    views = [access.field_view(False, state, dest) for state, dest in classes]
     for name in searched:
         if not any(name in v.allowed for v in views):
             raise access.refusal(views[0].reasons.get(name, "the purpose does not cover " + name))
@@ -430,7 +425,7 @@ async def history(
     uow: TenantUnitOfWork, access: Access, resident_id: str
 ) -> tuple[list[dict[str, Any]], FieldView]:
     """Every snapshot, and the fields of them this caller may see."""
-    access.require("history", tenant=uow.code)
+    access.require("history")
     rid = parse_id(resident_id)
     current = await repo.get(uow, rid)
     if current is None:
@@ -459,13 +454,13 @@ async def household(
     protected person would still tell, by a missing head or a 続柄 pointing at
     nobody, that someone protected lives where the others live.
     """
-    access.require("household", tenant=uow.code)
+    access.require("household")
     if not is_valid_serial(household_no):
         raise errors.not_found("no such household")
     exists, head = await repo.household_head(uow, household_no)
     if not exists:
         raise errors.not_found("no such household")
-    may_see_protected = "household_no" in access.field_view(uow.code, True).allowed
+    may_see_protected = "household_no" in access.field_view(True).allowed
     if not may_see_protected and await repo.protected_households(uow, [household_no]):
         raise errors.not_found("no such household")
     members = await repo.household_members(uow, household_no)
@@ -486,7 +481,7 @@ async def move(
     expected_version: int | None,
 ) -> tuple[Resident, FieldView]:
     """Apply a change or removal event (修正・消除) under optimistic concurrency."""
-    access.require("move", tenant=uow.code)
+    access.require("move")
     rid = parse_id(resident_id)
     today = today_jst()
     problems: list[FieldError] = []
@@ -555,7 +550,7 @@ async def set_support_measure(
     expected_version: int | None,
 ) -> tuple[Resident, FieldView]:
     """Set or lift 支援措置 on a record (市民課 only, by policy)."""
-    access.require("protect", tenant=uow.code)
+    access.require("protect")
     current = await repo.get(uow, parse_id(resident_id), lock=True)
     if current is None:
         raise errors.not_found("no such resident")

@@ -14,7 +14,7 @@ Every refusal is a denied event in the town's log (actions
 the auditors' other endpoints: the caller's, by the same guards (who first,
 then unknown query parameters), and the parameters' (a missing or malformed
 one, an event not in the tree, a size beyond it) by the application's last
-resort (:func:`shared_gov.web.audit_unrecorded`). Granted reads of
+resort (:func:`shared_gov.api.refusals.audit_unrecorded`). Granted reads of
 checkpoints and proofs hold no personal data and are not recorded.
 """
 
@@ -28,15 +28,14 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
-from shared_gov import errors, policy
+from shared_gov import errors
+from shared_gov.api.auditors import AUDITOR_GUARDS, RESOURCE
+from shared_gov.api.entry import Audit
+from shared_gov.api.pipeline import services
 from shared_gov.audit import tlog
-from shared_gov.audit.auditor_controllers import AUDITOR_GUARDS
 from shared_gov.auth.principal import Principal
-from shared_gov.policy import Query, Resource
-from shared_gov.policy.access import denied
-from shared_gov.web import services
 
-__all__ = ["AuditController", "authorize_audit"]
+__all__ = ["AuditController"]
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 
@@ -84,30 +83,16 @@ class ConsistencyOut(msgspec.Struct, kw_only=True):
     second_checkpoint: CheckpointOut | None
 
 
-def authorize_audit(principal: Principal, tenant_code: str) -> None:
-    """Reading town ``tenant_code``'s audit log, decided by Cedar (action ``audit``).
-
-    Other towns get 404 before any policy or database work; the town's own
-    staff without the auditor role get 403 with the reason; operators, who
-    are not a town's auditors, get 404.
-    """
-    if not principal.is_operator and principal.tenant != tenant_code:
-        raise errors.not_found()
-    decision = policy.engine().decide(
-        policy.actor_of(principal), Query("audit", Resource("AuditLog", tenant_code))
-    )
-    if not decision.allowed:
-        if principal.is_operator:
-            raise errors.not_found()
-        raise denied(decision)
-
-
 class AuditController(Controller):
     path = "/api/v1/tenants/{code:str}/audit"
     tags = ("audit",)
     guards = AUDITOR_GUARDS
 
-    @get("/checkpoint", summary="The town's latest signed checkpoint (auditors)")
+    @get(
+        "/checkpoint",
+        summary="The town's latest signed checkpoint (auditors)",
+        audit=Audit("audit.checkpoint", RESOURCE),
+    )
     async def checkpoint(
         self,
         request: Request[Any, Any, Any],
@@ -120,7 +105,11 @@ class AuditController(Controller):
             raise errors.not_found("the town's audit log has no checkpoint yet")
         return msgspec.convert(head.to_json(), CheckpointOut)
 
-    @get("/proofs/inclusion", summary="Inclusion proof of an event in the latest checkpoint")
+    @get(
+        "/proofs/inclusion",
+        summary="Inclusion proof of an event in the latest checkpoint",
+        audit=Audit("audit.proof", RESOURCE),
+    )
     async def inclusion(
         self,
         request: Request[Any, Any, Any],
@@ -134,7 +123,11 @@ class AuditController(Controller):
             raise errors.not_found("no such event in the town's latest checkpoint (yet)")
         return msgspec.convert(proof.to_json(), InclusionOut)
 
-    @get("/proofs/consistency", summary="Consistency proof between two tree sizes")
+    @get(
+        "/proofs/consistency",
+        summary="Consistency proof between two tree sizes",
+        audit=Audit("audit.proof", RESOURCE),
+    )
     async def consistency(
         self,
         request: Request[Any, Any, Any],

@@ -20,6 +20,9 @@ from litestar.di import NamedDependency
 from litestar.params import Body, JSONBody, PathParameter
 
 from shared_gov import errors
+from shared_gov.api.entry import Audit, audit_actor
+from shared_gov.api.issuers import validated_issuer
+from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import Actor
 from shared_gov.auth.failures import ENROLMENT_STATE_KEY, FailedLoginGate, enrolment_gate
 from shared_gov.auth.principal import Principal
@@ -30,7 +33,6 @@ from shared_gov.tenancy import enrolment, service
 from shared_gov.tenancy.changes import record_refusal, refusal_event
 from shared_gov.tenancy.manifest import Manifest, validate_manifest
 from shared_gov.validation import NoNul
-from shared_gov.web import audit_actor, services
 
 
 class TenantOut(msgspec.Struct, kw_only=True):
@@ -142,6 +144,7 @@ class TenantController(Controller):
         status_code=201,
         summary="Redeem the town's one-time enrolment code (no bearer token)",
         exclude_from_auth=True,
+        audit=Audit("tenant.enrol", "enrolment"),
         security=[],
     )
     async def enrol(
@@ -153,10 +156,6 @@ class TenantController(Controller):
         """The town's information-policy office registers its identity provider and
         first admin. Wrong or expired codes are 403, an enrolled town 409; every
         attempt is recorded in the town's audit log."""
-        # Local import: auth.controllers imports the policy controllers, which
-        # import this package's modules.
-        from shared_gov.auth.controllers import validated_issuer
-
         structlog.contextvars.bind_contextvars(tenant=code)
         svc = services(request)
         if not is_valid_lgcode(code) or await svc.registry.get(code) is None:

@@ -4,7 +4,7 @@ Litestar refuses ``HEAD``, ``PATCH`` or ``DELETE`` on a route that has no
 handler for it while it routes the request — before the route's
 middleware (so before authentication) and without a route handler, path
 template or path parameters in the scope. The application's last-resort
-audit hook (:func:`shared_gov.web.audit_unrecorded`) found no route and
+audit hook (:func:`.refusals.audit_unrecorded`) found no route and
 wrote nothing, although docs/audit.md promises one event for every refused
 request on a town path that matches a route (review finding H-1).
 
@@ -14,7 +14,8 @@ request on a town path that matches a route (review finding H-1).
   (the requested one's nearest: a read for ``HEAD``/``GET``-like methods, a
   write for the others — ``PUT``, ``POST``, ``DELETE``, ``PATCH``, then
   ``GET``), so the event carries that route's action and resource type
-  (``ROUTE_AUDIT``) and the resident its path names; only paths under a
+  (the route's declared :class:`.entry.Audit`) and the record its path
+  names; only paths under a
   town's prefix count;
 - the caller: the bearer token verified as the authentication middleware
   would have verified it. A valid token's person who is suspended is
@@ -42,10 +43,10 @@ from shared_gov.auth.principal import Principal
 from shared_gov.auth.verify import TokenRejected
 from shared_gov.logs import get_logger
 
-log = get_logger(__name__)
+from .entry import TENANT_ROUTES
+from .refusals import UNROUTED, audit_unrecorded
 
-UNROUTED = "shared_gov.unrouted"
-"""Scope key marking a scope this module routed again (the caller may have no token)."""
+log = get_logger(__name__)
 
 _SAFE = ("GET", "PUT", "POST", "DELETE", "PATCH")
 _WRITES = ("PUT", "POST", "DELETE", "PATCH", "GET")
@@ -119,8 +120,6 @@ async def caller(routed: Scope) -> Principal | Literal["suspended"] | None:
 
 async def audit_unrouted(scope: Scope, exc: BaseException) -> None:
     """Record a request refused by routing on a town route (see the module docstring)."""
-    from shared_gov.web import TENANT_ROUTES, audit_unrecorded
-
     routed = route_of(scope)
     if routed is None or not str(routed["path_template"]).startswith(TENANT_ROUTES):
         return

@@ -17,15 +17,16 @@ from litestar.di import NamedDependency
 from litestar.params import Body, JSONBody, PathParameter
 
 from shared_gov import errors
+from shared_gov.api.administration import administering
+from shared_gov.api.entry import Audit
+from shared_gov.api.pipeline import Services, services
 from shared_gov.auth import issuers
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.registry import internal_address_problem, parse_issuer_config
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.logs import get_logger
 from shared_gov.policy import authorize_admin
-from shared_gov.policy.controllers import administering
 from shared_gov.tenancy.manifest import IssuerConfig
-from shared_gov.web import Services, services
 
 log = get_logger(__name__)
 
@@ -135,7 +136,7 @@ class IssuerController(Controller):
     path = "/api/v1/tenants/{code:str}/issuer"
     tags = ("identity",)
 
-    @get("/", summary="The town's own token issuer")
+    @get("/", summary="The town's own token issuer", audit=Audit("admin.issuer.read", "issuer"))
     async def get_issuer(
         self,
         request: Request[Any, Any, Any],
@@ -148,6 +149,7 @@ class IssuerController(Controller):
     @put(
         "/",
         summary="Propose a new issuer for the town (four eyes), or register the first one",
+        audit=Audit("admin.issuer", "issuer"),
         description=(
             "An enrolled town's change is only proposed: 202 with the pending proposal, "
             "which another admin of the town approves. A town that is not enrolled and has "
@@ -191,6 +193,7 @@ class IssuerController(Controller):
     @delete(
         "/",
         summary="Propose removing the town's own token issuer (four eyes)",
+        audit=Audit("admin.issuer.delete", "issuer"),
         status_code=202,
     )
     async def delete_issuer(
@@ -219,7 +222,11 @@ class IssuerController(Controller):
         log.info("issuer.proposed", tenant=code)
         return _proposal_out(proposal)
 
-    @get("/pending", summary="The town's pending issuer change, if any")
+    @get(
+        "/pending",
+        summary="The town's pending issuer change, if any",
+        audit=Audit("admin.issuer.pending.read", "issuer"),
+    )
     async def get_pending(
         self,
         request: Request[Any, Any, Any],
@@ -232,6 +239,7 @@ class IssuerController(Controller):
     @post(
         "/pending/{proposal_id:str}/approve",
         summary="Approve another admin's issuer change: it takes effect now",
+        audit=Audit("admin.issuer.approve", "issuer"),
         status_code=200,
     )
     async def approve(
@@ -269,6 +277,7 @@ class IssuerController(Controller):
     @delete(
         "/pending/{proposal_id:str}",
         summary="Withdraw (the proposer) or reject (another admin) a pending issuer change",
+        audit=Audit("admin.issuer.cancel", "issuer"),
         status_code=204,
     )
     async def cancel(

@@ -12,7 +12,7 @@ town's other staff get 403 with the reason, other towns and operators 404.
 That is decided by a guard (:func:`auditors_only`), before any parameter or
 body is read: whoever may not ask gets the refusal, never a 400/422 about
 what they sent. Then a query parameter the endpoint does not take is a 400
-(:func:`shared_gov.web.known_query_only`): an ignored filter would return
+(:func:`shared_gov.api.pipeline.known_query_only`): an ignored filter would return
 more than was asked for. Auditors are audited too: every query, export, analysis and suppression is
 an event in the town's log (resource type ``audit_log``), and so is every
 refused attempt. A search by resident names the resident in that event's
@@ -26,7 +26,6 @@ from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 import msgspec
-import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -34,25 +33,18 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
-from shared_gov import errors, policy
+from shared_gov import errors
+from shared_gov.api.entry import Admitted, Audit, admit_town, route_audit
+from shared_gov.api.pipeline import Services, known_query_only
 from shared_gov.audit import analyses, queries, suppressions
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record_apart, record_as_town
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import now_jst
 from shared_gov.openapi import served_also_as
-from shared_gov.policy import Query, Resource
 from shared_gov.policy.access import denied
 from shared_gov.tenancy.names import TenantNames
 from shared_gov.validation import NO_NUL_PATTERN, NoNul
-from shared_gov.web import (
-    Services,
-    audit_actor,
-    known_query_only,
-    record_failure,
-    route_audit,
-    services,
-)
 
 AUDIT_PURPOSE = "kansa.audit"
 """Recorded as the purpose of auditors' own events: these endpoints serve no other."""
@@ -131,38 +123,23 @@ class SuppressionList(msgspec.Struct, kw_only=True):
 
 
 async def authorize_auditor(
-    request: ASGIConnection[Any, Any, Any, Any], principal: Principal, code: str, action: str
-) -> tuple[Services, TenantNames, AuditActor]:
+    connection: ASGIConnection[Any, Any, Any, Any], principal: Principal, code: str, route: Audit
+) -> Admitted:
     """The town's auditors pass; anyone else is refused, and the refusal is recorded.
 
     Other towns and operators get the 404 a missing town gets; the town's own
     staff get 403 with the reason Cedar's decision gives.
     """
-    structlog.contextvars.bind_contextvars(tenant=code)
-    svc = services(request)
-    names = await svc.registry.get(code)
-    actor = audit_actor(request, principal, AUDIT_PURPOSE)
-    try:
-        if names is None or not policy.may_enter(principal, code):
-            raise errors.not_found()
-        decision = svc.policy.decide(
-            policy.actor_of(principal), Query("audit", Resource("AuditLog", code))
-        )
-        if not decision.allowed:
-            raise denied(decision)
-    except Exception as exc:
-        if names is not None:
-            if isinstance(exc, errors.DomainError) and exc.status == 404:
-                exc.audit.setdefault(
-                    "reason",
-                    "operators do not read a town's audit log"
-                    if principal.is_operator
-                    else "caller from another town",
-                )
-            event = AuditEvent(action=action, resource_type=RESOURCE)
-            await record_failure(svc, names, actor, event, exc)
-        raise
-    return svc, names, actor
+    return await admit_town(
+        connection,
+        principal,
+        code,
+        route,
+        ("audit", "AuditLog"),
+        purpose=AUDIT_PURPOSE,
+        outsiders="operators do not read a town's audit log",
+        refused=denied,
+    )
 
 
 _AUTHORIZED = "auditor"
@@ -177,23 +154,23 @@ async def auditors_only(
     Litestar runs guards before it decodes parameters and bodies, so a
     caller who is not the town's auditor gets the 403/404 (recorded as
     always), never a validation error about what they sent. The action is
-    the route's (:data:`shared_gov.web.ROUTE_AUDIT`); a search asking for an
+    the route's (:class:`shared_gov.api.entry.Audit`); a search asking for an
     export is ``audit.export``.
     """
     principal = connection.scope.get("user")
     if not isinstance(principal, Principal):  # pragma: no cover - authenticated routes
         raise errors.unauthorized()
-    action = route_audit(connection.scope).action
-    if action == "audit.query" and connection.query_params.get("format", "json") != "json":
-        action = "audit.export"
+    route = route_audit(connection.scope)
+    if route.action == "audit.query" and connection.query_params.get("format", "json") != "json":
+        route = Audit("audit.export", route.resource_type)
     code = str(connection.path_params["code"])
-    connection.state[_AUTHORIZED] = await authorize_auditor(connection, principal, code, action)
+    connection.state[_AUTHORIZED] = await authorize_auditor(connection, principal, code, route)
 
 
 def authorized(request: Request[Any, Any, Any]) -> tuple[Services, TenantNames, AuditActor]:
     """What :func:`auditors_only` established for this request."""
-    found: tuple[Services, TenantNames, AuditActor] = request.state[_AUTHORIZED]
-    return found
+    found: Admitted = request.state[_AUTHORIZED]
+    return found.svc, found.names, found.actor
 
 
 AUDITOR_GUARDS = (auditors_only, known_query_only)
@@ -237,6 +214,7 @@ class AuditorController(Controller):
     @get(
         "/events",
         summary="Search the town's audit log (auditors); CSV / JSON Lines export",
+        audit=Audit("audit.query", RESOURCE),
         operation_class=served_also_as("text/csv", "application/jsonl"),
     )
     async def search_events(
@@ -321,7 +299,11 @@ class AuditorController(Controller):
         )
         return Response(body, headers=headers)
 
-    @get("/analyses", summary="After-hours, bulk, denial and individual-number analyses")
+    @get(
+        "/analyses",
+        summary="After-hours, bulk, denial and individual-number analyses",
+        audit=Audit("audit.analyses", RESOURCE),
+    )
     async def run_analyses(
         self,
         request: Request[Any, Any, Any],
@@ -363,6 +345,7 @@ class AuditorController(Controller):
         "/suppressions",
         status_code=201,
         summary="Withhold events from residents' access reports until a date (auditors)",
+        audit=Audit("audit.suppress", RESOURCE),
     )
     async def add_suppressions(
         self,
@@ -391,7 +374,11 @@ class AuditorController(Controller):
         )
         return SuppressionOut(suppressed=count, until=data.until)
 
-    @get("/suppressions", summary="Current suppressions of the town's events (auditors)")
+    @get(
+        "/suppressions",
+        summary="Current suppressions of the town's events (auditors)",
+        audit=Audit("audit.query", RESOURCE),
+    )
     async def list_suppressions(
         self,
         request: Request[Any, Any, Any],

@@ -27,8 +27,8 @@ key — so the column gets no default, and an old worker's ``PUT …/staff``
 fails (500) until it is replaced. Deploy this with the code that writes the
 key.
 
-Revision ID: c0015
-Revises: c0014
+Revision ID: c0016
+Revises: c0015
 Create Date: 2026-12-10
 """
 
@@ -40,9 +40,9 @@ from alembic import op
 
 from shared_gov.auth.subjects import person_key
 
-revision: str = "c0015"
-# Another helper may add a c0015 too; the lead re-chains on merge.
-down_revision: str | None = "c0014"
+revision: str = "c0016"
+# Another helper may add a c0016 too; the lead re-chains on merge.
+down_revision: str | None = "c0015"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
@@ -61,7 +61,7 @@ def upgrade() -> None:
     ] + [f"town {town}: a staff id that names nobody (blank after folding)" for town in empty]
     if problems:
         raise RuntimeError(
-            "catalog c0015: staff records of one person must be resolved first "
+            "catalog c0016: staff records of one person must be resolved first "
             "(see the revision's docstring): " + "; ".join(problems)
         )
     for (town, staff_id), key in keys.items():

@@ -14,6 +14,8 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from shared_gov import errors
+from shared_gov.api.entry import Audit, audit_actor
+from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.subjects import same_person
@@ -23,7 +25,6 @@ from shared_gov.policy.explain import FieldExplanation, explain_staff
 from shared_gov.policy.purposes import purposes
 from shared_gov.tenancy.changes import record_refusal, refusal_event
 from shared_gov.validation import NO_NUL_PATTERN, NoNul
-from shared_gov.web import audit_actor, services
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 DEPT_CODE = r"^[a-z][a-z0-9_]{1,31}\Z"
@@ -127,7 +128,7 @@ async def administering(
     try:
         await _town(request, principal, code, area)
     except errors.DomainError as exc:
-        if exc.status < 500 and is_valid_lgcode(code):
+        if exc.outcome is not None and is_valid_lgcode(code):
             why = _why_not_admitted(principal, code, exc)
             event = refusal_event(action, resource_type, target, requested, why, "denied")
             await record_refusal(svc.db, code, actor, event)
@@ -135,10 +136,9 @@ async def administering(
     try:
         yield actor
     except errors.DomainError as exc:
-        if exc.status < 500:
-            outcome = "not_found" if exc.status == 404 else "denied"
+        if exc.outcome is not None:
             why = str(exc.extra.get("reason") or exc.detail)
-            event = refusal_event(action, resource_type, target, requested, why, outcome)
+            event = refusal_event(action, resource_type, target, requested, why, exc.outcome)
             await record_refusal(svc.db, code, actor, event)
         raise
 
@@ -172,7 +172,11 @@ class TownAdminController(Controller):
     path = "/api/v1/tenants/{code:str}"
     tags = ("administration",)
 
-    @get("/departments", summary="Departments and the purposes granted to each (admin)")
+    @get(
+        "/departments",
+        summary="Departments and the purposes granted to each (admin)",
+        audit=Audit("admin.department.list", "department"),
+    )
     async def departments(
         self,
         request: Request[Any, Any, Any],
@@ -183,7 +187,11 @@ class TownAdminController(Controller):
         rows = await admin.list_departments(services(request).db, code)
         return [msgspec.convert(r, DepartmentOut, from_attributes=True) for r in rows]
 
-    @put("/departments/{department:str}", summary="Create or update a department (admin)")
+    @put(
+        "/departments/{department:str}",
+        summary="Create or update a department (admin)",
+        audit=Audit("admin.department", "department"),
+    )
     async def put_department(
         self,
         request: Request[Any, Any, Any],
@@ -214,7 +222,11 @@ class TownAdminController(Controller):
         _changed(request, code)
         return msgspec.convert(row, DepartmentOut, from_attributes=True)
 
-    @get("/staff", summary="Per-person permissions on record (admin)")
+    @get(
+        "/staff",
+        summary="Per-person permissions on record (admin)",
+        audit=Audit("admin.staff.list", "staff"),
+    )
     async def staff(
         self,
         request: Request[Any, Any, Any],
@@ -225,7 +237,11 @@ class TownAdminController(Controller):
         rows = await admin.list_staff(services(request).db, code)
         return [msgspec.convert(r, StaffOut, from_attributes=True) for r in rows]
 
-    @get("/staff/{staff_id:str}", summary="One person's permissions (admin)")
+    @get(
+        "/staff/{staff_id:str}",
+        summary="One person's permissions (admin)",
+        audit=Audit("admin.staff.read", "staff"),
+    )
     async def get_staff(
         self,
         request: Request[Any, Any, Any],
@@ -237,7 +253,11 @@ class TownAdminController(Controller):
         row = await admin.get_staff(services(request).db, code, staff_id)
         return msgspec.convert(row, StaffOut, from_attributes=True)
 
-    @put("/staff/{staff_id:str}", summary="Set a person's permissions (admin)")
+    @put(
+        "/staff/{staff_id:str}",
+        summary="Set a person's permissions (admin)",
+        audit=Audit("admin.staff", "staff"),
+    )
     async def put_staff(
         self,
         request: Request[Any, Any, Any],
@@ -272,7 +292,11 @@ class TownAdminController(Controller):
         _changed(request, code)
         return msgspec.convert(row, StaffOut, from_attributes=True)
 
-    @delete("/staff/{staff_id:str}", summary="Forget a person's own permissions (admin)")
+    @delete(
+        "/staff/{staff_id:str}",
+        summary="Forget a person's own permissions (admin)",
+        audit=Audit("admin.staff.delete", "staff"),
+    )
     async def delete_staff(
         self,
         request: Request[Any, Any, Any],
@@ -295,7 +319,11 @@ class TownAdminController(Controller):
             await admin.delete_staff(services(request).db, code, staff_id, actor)
         _changed(request, code)
 
-    @get("/staff/{staff_id:str}/explain", summary="Why a person may or may not see each field")
+    @get(
+        "/staff/{staff_id:str}/explain",
+        summary="Why a person may or may not see each field",
+        audit=Audit("admin.staff.explain", "staff"),
+    )
     async def explain(
         self,
         request: Request[Any, Any, Any],

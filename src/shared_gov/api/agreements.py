@@ -22,12 +22,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from shared_gov import errors
+from shared_gov.api.entry import audit_actor
+from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record_apart
 from shared_gov.auth.principal import Principal
 from shared_gov.policy import agreements, authorize_admin
 from shared_gov.validation import NoNul
-from shared_gov.web import audit_actor, services
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64), NoNul]
@@ -126,16 +127,14 @@ async def _audited(
         return await change(actor if svc.settings.audit else None)
     except errors.DomainError as exc:
         names = await svc.registry.get(principal.tenant or "")
-        if svc.settings.audit and exc.status < 500 and names is not None:
+        if svc.settings.audit and exc.outcome is not None and names is not None:
             event = AuditEvent(
                 action=f"agreement.{step}",
                 resource_type="agreement",
-                outcome="denied" if exc.status in (401, 403) else "error",
+                outcome=exc.outcome,
                 reason=exc.detail,
                 agreement_id=str(agreements.parse_id(agreement_id) or "") or None,
             )
-            if exc.status == 404:
-                event.outcome = "not_found"
             await record_apart(svc.db, names, actor, event)
         raise
 
