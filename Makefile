@@ -33,10 +33,11 @@ fuzz: $(STAMP) ## API fuzzing (schemathesis, docs/fuzzing.md): FUZZ_EXAMPLES cas
 policy: $(STAMP) ## Validate the Cedar policies against their schema
 	$(BIN)/shared-gov policy validate
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy --strict on src/
+lint: $(STAMP) ## ruff (lint + format check), mypy --strict on src/, import-linter (the layers)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format src tests bench

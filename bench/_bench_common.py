@@ -23,6 +23,7 @@ from rich.console import Console
 
 import _harness as h
 from shared_gov.auth.issuer import BuiltinIssuer
+from shared_gov.crypto.keyring import keyring_from_settings
 from shared_gov.db import Database
 from shared_gov.demo.loader import seed_town
 from shared_gov.domains.residents import repository
@@ -83,7 +84,7 @@ def run_settings(bdb: h.BenchDatabase, issuer_url: str) -> Settings:
 
 async def open_database(settings: Settings) -> Database:
     assert settings.database_url
-    db = Database(settings.database_url, settings)
+    db = Database(settings.database_url, settings, keyring_from_settings(settings))
     await db.open()
     await tenancy.migrate_catalog(db)
     return db

@@ -28,7 +28,7 @@ In one run, each figure beside the baseline it is compared with:
   with ``--profile`` or a missed time target, cProfile of an import of
   ``--profile-rows`` rows (this process only).
 - DEK rotation of the ``address`` column over those rows
-  (:func:`shared_gov.crypto.rotation.rotate_dek`, grace 0 s) in rows/s,
+  (:func:`shared_gov.keys.rotation.rotate_dek`, grace 0 s) in rows/s,
   versus re-encrypting the same number of values in memory only (the floor
   the database work adds to).
 
@@ -63,10 +63,10 @@ import _harness as h
 from _plaintext_app import plaintext_fields
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.checkdigits import make_individual_number, make_serial
-from shared_gov.crypto import rotation
 from shared_gov.db import Database
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents import transfer
+from shared_gov.keys import rotation
 from shared_gov.logs import configure_logging
 from shared_gov.settings import Settings
 from shared_gov.tenancy.names import quote_ident, tenant_names
@@ -125,7 +125,7 @@ _MEMBERS = ("世帯主", "妻", "子")
 def import_csv_text(rows: int, offset: int = 0) -> str:
     """A valid register in the import layout: households of three, every id given.
 
-    Like ``tests/test_transfer.py``'s ``_row``, with more variety: names,
+    Like ``tests/domains/residents/test_transfer.py``'s ``_row``, with more variety: names,
     birth dates, addresses and phone numbers differ between households.
     ``offset`` (a multiple of three) continues a register: later people,
     households and numbers.

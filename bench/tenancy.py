@@ -60,6 +60,7 @@ from _bench_common import scan_service_log
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record
 from shared_gov.auth.issuer import builtin_issuer
+from shared_gov.crypto.keyring import keyring_from_settings
 from shared_gov.db import Database
 from shared_gov.demo.loader import seed_town
 from shared_gov.domains.residents import repository
@@ -168,7 +169,7 @@ class Prepared:
 async def prepare(settings: Settings, manifests: Sequence[Manifest], residents: int) -> Prepared:
     """Onboard (timed), seed a few residents per town, fill the bare table."""
     assert settings.database_url
-    db = Database(settings.database_url, settings)
+    db = Database(settings.database_url, settings, keyring_from_settings(settings))
     await db.open()
     try:
         await tenancy.migrate_catalog(db)
@@ -511,7 +512,7 @@ async def one_connection(
     if recycle is not None:
         one = dataclasses.replace(one, pool_max_queries=recycle, pool_max_towns=recycle)
     assert one.database_url
-    db = Database(one.database_url, one)
+    db = Database(one.database_url, one, keyring_from_settings(one))
     await db.open()
     samples: list[tuple[int, int, float]] = []
     try:

@@ -24,6 +24,7 @@ from litestar import Litestar
 
 from shared_gov.app import create_app
 from shared_gov.auth.issuer import BuiltinIssuer
+from shared_gov.crypto.keyring import keyring_from_settings
 from shared_gov.db import Database
 from shared_gov.db.urls import with_database
 from shared_gov.logs import configure_logging
@@ -119,7 +120,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, run_id: str, database_url
 @pytest.fixture(scope="session")
 async def db(settings: Settings) -> AsyncIterator[Database]:
     assert settings.database_url
-    database = Database(settings.database_url, settings)
+    database = Database(settings.database_url, settings, keyring_from_settings(settings))
     await database.open()
     await tenancy.migrate_catalog(database)
     for town in ("kaga", "komatsu"):

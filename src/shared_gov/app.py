@@ -40,6 +40,7 @@ from shared_gov.audit.sealer import Sealer
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.auth.registry import FetchPolicy, IssuerRegistry, catalog_loader
 from shared_gov.auth.verify import TokenVerifier
+from shared_gov.crypto.keyring import keyring_from_settings
 from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
 from shared_gov.db.notify import ChangeListener
@@ -50,7 +51,7 @@ from shared_gov.openapi import document_problems
 from shared_gov.policy.permissions import PermissionStore
 from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
-from shared_gov.tenancy.registry import TenantRegistry
+from shared_gov.towns.registry import TenantRegistry
 from shared_gov.validation import text_path_parameters
 
 log = get_logger("shared_gov.http")
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     configure_logging(settings.log_level, stream="stdout")
     access_log_enabled = settings.access_log
     url = database_url or settings.database_url or start_embedded(settings.data_dir)
-    db = Database(url, settings)
+    db = Database(url, settings, keyring_from_settings(settings))
     issuer = builtin_issuer(settings.data_dir, settings.issuer, settings.audience)
     svc = Services(
         settings=settings,

@@ -19,3 +19,15 @@ def now_jst() -> datetime:
 def today_jst() -> date:
     """Today's date in Japan: the 処理日 of anything processed now."""
     return now_jst().date()
+
+
+def day_of(moment: datetime) -> datetime:
+    """``moment`` coarsened to the start of its day in Japan (00:00 JST).
+
+    Rule 1 (docs/support-measures.md): the exact time of a protected or
+    linked person's change is the same instant in both towns of a one-stop
+    move, and would let a reader of both towns' feeds or histories match
+    them; the date is what a caller other than 市民課 registering needs.
+    """
+    day = moment.astimezone(JST).date()
+    return datetime(day.year, day.month, day.day, tzinfo=JST)

@@ -17,26 +17,36 @@ import logging
 import sys
 import threading
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal, TextIO
 
 import structlog
 
-from shared_gov.domains import registry
-
 # Keys whose values are secret or personal. A log call that passes one of these
 # gets the value replaced; the key stays so the mistake is visible in review.
-# The personal ones are the fields the domains declare ``redacted``
-# (shared_gov.domains.registry); the platform adds its own secrets.
+# The personal ones are the fields the domains declare ``redacted``: the
+# domain registry hands them over (redact_keys_from) when it is imported, so
+# this base module imports no layer above it; the platform adds its own secrets.
 SECRET_KEYS = frozenset({"authorization", "token"})
+
+_REDACTED_BY: list[Callable[[], Iterable[str]]] = []
+
+
+def redact_keys_from(source: Callable[[], Iterable[str]]) -> None:
+    """Also redact the keys ``source()`` names (read when a line is first logged)."""
+    _REDACTED_BY.append(source)
+    personal_keys.cache_clear()
 
 
 @cache
 def personal_keys() -> frozenset[str]:
     """Every key whose value a log line must not carry (read once, on first use)."""
-    return SECRET_KEYS | registry.redacted_keys()
+    keys = set(SECRET_KEYS)
+    for source in _REDACTED_BY:
+        keys.update(source())
+    return frozenset(keys)
 
 
 def __getattr__(name: str) -> frozenset[str]:

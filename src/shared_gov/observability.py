@@ -31,6 +31,7 @@ from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_gov import metrics
+from shared_gov.crypto.keyring import keyring_of
 from shared_gov.crypto.providers import KeyProvider
 from shared_gov.logs import get_logger
 
@@ -124,7 +125,7 @@ class Readiness:
         """``{"database": "ok" | "unavailable", "key_provider": ...}``."""
         database, keys = await asyncio.gather(
             self._database(services),
-            self._key_provider(services.db.keyring.provider, services.registry.known_code()),
+            self._key_provider(keyring_of(services.db).provider, services.registry.known_code()),
         )
         checks = {"database": database[0], "key_provider": keys[0]}
         for name, (state, error) in (("database", database), ("key_provider", keys)):

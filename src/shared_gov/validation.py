@@ -19,7 +19,7 @@ from shared_gov.errors import FieldError
 
 # Characters no text field of the API (names, kana, addresses, notes, reasons…)
 # may contain, by Unicode general category: every Cc, Cf, Cs, Zl and Zp code
-# point (tests/test_residents_validation.py holds this list to the running
+# point (tests/domains/residents/test_validation.py holds this list to the running
 # Unicode database). Allowed is everything else: printable text, full-width
 # Japanese, the ideographic space U+3000, variation selectors (異体字 IVS,
 # category Mn) and private-use 外字 (Co), which migrated registers still carry.

@@ -23,16 +23,16 @@ from shared_gov.api.pipeline import BearerAuthenticationMiddleware
 from shared_gov.auth.failures import FailedLoginGate
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
+from tests.auth.test_issuers import FakeClock, TownIdp, jwks_server, kaga_idp, rsa_key
 from tests.conftest import KAGA, KOMATSU, auth
 from tests.security.test_tokens import _logged_strings, _token_parts
-from tests.test_issuers import FakeClock, TownIdp, jwks_server, kaga_idp, rsa_key
 
 __all__ = ["jwks_server", "kaga_idp"]  # fixtures used by the tests below
 
 GATE = BearerAuthenticationMiddleware.GATE_STATE_KEY
 NAHA = "472018"
-"""A valid town code (那覇市) that no test onboards (tests/test_transfer.py onboards
-札幌市 011002, so a town chosen from it would depend on the order tests run in)."""
+"""A valid town code (那覇市) that no test onboards (tests/domains/residents/test_transfer.py
+onboards 札幌市 011002, so a town chosen from it would depend on the order tests run in)."""
 
 
 def _url(code: str = KAGA) -> str:

@@ -12,10 +12,10 @@ import pytest
 
 from shared_gov.crypto.keyring import Keyring
 from shared_gov.crypto.providers import KeyNotFound, Pkcs11KeyProvider
-from shared_gov.crypto.rotation import rotate_dek, rotate_kek
 from shared_gov.db import Database
 from shared_gov.domains.residents import repository
 from shared_gov.domains.residents.models import Resident
+from shared_gov.keys.rotation import rotate_dek, rotate_kek
 from shared_gov.settings import Settings
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import parse_manifest

@@ -18,14 +18,14 @@ from shared_gov import errors
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.checkdigits import make_serial
 from shared_gov.cli.main import app as cli
-from shared_gov.crypto import index_rotation
 from shared_gov.crypto.blind import normalize_digits
-from shared_gov.crypto.index_rotation import rotate_index
 from shared_gov.crypto.keyring import TownKeys, index_column
-from shared_gov.crypto.rotation import status
 from shared_gov.db import Database
 from shared_gov.domains.residents import repository
 from shared_gov.domains.residents.transfer import HEADER, ImportRejected, import_csv, to_csv_text
+from shared_gov.keys import index_rotation
+from shared_gov.keys.index_rotation import rotate_index
+from shared_gov.keys.rotation import status
 from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import parse_manifest

@@ -32,6 +32,7 @@ import asyncpg
 import httpx
 
 from shared_gov.auth.issuer import BuiltinIssuer, builtin_issuer
+from shared_gov.crypto.keyring import keyring_from_settings
 from shared_gov.db import Database
 from shared_gov.db.urls import with_database
 from shared_gov.settings import Settings, load_settings
@@ -226,7 +227,7 @@ async def prepare_town(
         pool_max=4,
         **settings,
     )
-    db = Database(cluster.url(database), town_settings)
+    db = Database(cluster.url(database), town_settings, keyring_from_settings(town_settings))
     await db.open()
     try:
         await tenancy.migrate_catalog(db)

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from shared_gov.crypto.keyring import keyring_from_settings
 from shared_gov.db import Database
 from shared_gov.db.engine import UNAVAILABLE_ERRORS
 from shared_gov.tenancy.names import tenant_names
@@ -92,7 +93,7 @@ async def lagging_db(town: Town) -> AsyncIterator[Database]:
     await proxy.start()
     url = f"postgresql://postgres@127.0.0.1:{proxy.port}/{town.database}"
     settings = dataclasses.replace(town.settings, pool_min=1, pool_max=2)
-    db = Database(url, settings)
+    db = Database(url, settings, keyring_from_settings(settings))
     await db.open()
     try:
         yield db

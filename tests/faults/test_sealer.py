@@ -19,17 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from shared_gov.audit.recorder import seal
+from shared_gov.crypto.keyring import keyring_from_settings, town_keys
+from shared_gov.db import Database
 from tests.audit.test_sealer import event_body
 from tests.conftest import KAGA
 from tests.faults import auditlog
@@ -44,17 +49,29 @@ RESUME_LIMIT = 5.0
 
 
 async def _backlog(town: Town, n: int, label: str) -> None:
-    """``n`` committed Kaga events, written as the town's role does (one transaction)."""
+    """``n`` committed Kaga events, written as the town's role does (one transaction),
+    each MACed with the town's audit key like every event the service writes
+    (``audit verify`` reports an event without one)."""
+    settings = dataclasses.replace(town.settings, pool_min=1, pool_max=1)
+    db = Database(town.url, settings, keyring_from_settings(settings))
+    await db.open()
+    try:
+        key = (await town_keys(db, KAGA)).audit_mac
+    finally:
+        await db.close()
+    assert key is not None
+    payloads = []
+    for i in range(n):
+        payload = {**event_body(f"{label}-{i}"), "event_id": str(uuid.uuid4())}
+        seal(payload, KAGA, key)
+        payloads.append((json.dumps(payload),))
     conn = await asyncpg.connect(town.url, timeout=30)
     try:
         async with conn.transaction():
             await conn.execute(
                 "SELECT set_config('role', $1, true)", f"{town.settings.role_prefix}_t_{KAGA}"
             )
-            await conn.executemany(
-                "SELECT audit.record($1::jsonb)",
-                [(json.dumps(event_body(f"{label}-{i}")),) for i in range(n)],
-            )
+            await conn.executemany("SELECT audit.record($1::jsonb)", payloads)
     finally:
         await conn.close()
 

@@ -242,3 +242,41 @@ async def test_a_refused_enrolment_records_a_fixed_actor_and_not_the_claimed_adm
     (accepted,) = [e for e in await _log(db, code, "tenant.enrol") if e["outcome"] == "allowed"]
     assert accepted["actor"] == "enrolment"
     assert json.loads(accepted["reason"])["after"]["first_admin"] == "j-1"
+
+
+async def test_refusals_with_the_towns_keys_not_cached_never_need_a_second_connection(
+    client: Any, db: Database, settings: Settings, tokens: dict[str, str]
+) -> None:
+    """A burst of refused changes on a worker that has not loaded the town's keys yet
+    (a fresh worker, or right after a change invalidated them) with a pool of two:
+    each refusal's transaction holds a pooled connection and needs the town's audit
+    key for its event's MAC. Taking a second connection for the key while holding
+    one would exhaust the pool (every caller waiting for one more), and every
+    refusal would go unrecorded. All are recorded."""
+    import dataclasses
+
+    from shared_gov.audit.recorder import operator_actor
+    from shared_gov.crypto.keyring import keyring_from_settings
+    from shared_gov.towns.changes import record_refusal, refusal_event
+
+    code = town_code("47946")
+    created = await client.post(
+        "/api/v1/tenants", json=manifest_json(code), headers=auth(tokens["operator"])
+    )
+    assert created.status_code == 201, created.text
+    assert settings.database_url
+    tight = dataclasses.replace(settings, pool_min=1, pool_max=2, pool_acquire_timeout=2.0)
+    # A keyring of its own: the town's keys are not cached in this "worker".
+    small = Database(settings.database_url, tight, keyring_from_settings(tight))
+    await small.open()
+    try:
+        event = refusal_event("tenant.enrol", "enrolment", code, {}, "burst", "denied")
+        await asyncio.gather(
+            *(record_refusal(small, code, operator_actor("test"), event) for _ in range(8))
+        )
+    finally:
+        await small.close()
+    recorded = [e for e in await _log(db, code, "tenant.enrol") if "burst" in (e["reason"] or "")]
+    assert len(recorded) == 8
+    # MACed like every event of the town's (the key was loaded, not skipped).
+    assert all(e["mac"] is not None for e in recorded)

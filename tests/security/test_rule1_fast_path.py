@@ -1,11 +1,13 @@
 """Rule 1's fast path (docs/support-measures.md, "On the read path"), attacked.
 
-A read answers "does this record's household hold a protected person" in
-the statement that reads the record, and decrypts history snapshots only
-for a record flagged ``households_changed`` (tenant revision t0008). These
-tests cover what that shortcut could get wrong: a person who left a
-household before its member was protected, a person whose history arrives
-from another system, and that the common case really asks nothing more.
+A read answers "is this record linked to a protected person" in the
+statement that reads the record: the stored flag ``protection_linked``
+(tenant revision t0011, kept by every write that can change it; see
+test_rule1_closure.py). These tests cover what that shortcut could get
+wrong: a person who left a household before its member was protected, a
+person whose history arrives from another system (t0008 and t0011's
+triggers), and that a read — of a record that never moved or of one that
+split off — asks nothing more.
 """
 
 from __future__ import annotations
@@ -187,21 +189,36 @@ async def test_a_history_from_another_system_naming_a_protected_household_counts
         for field in WHEREABOUTS:
             assert field not in r.json(), (name, field)
         assert not shows(r, parent["household_no"]), name
-    # The person they now live with is not linked: only the arrival's own history counts.
+    # The person they now live with shares a component with the protected
+    # household through the arrival's past: linked once the history is read
+    # (``residents relink``, the step after loading a history from elsewhere).
+    names = tenant_names(KAGA, db.settings.role_prefix)
+    async with db.tenant(names) as uow:
+        done = await repository.relink(uow)
+    assert done.memberships_added >= 1
     r = await client.get(f"{BASE}/residents/{elsewhere['id']}", headers=_others(issuer)["kaigo"])
-    assert "address" in r.json()
+    assert r.status_code == 200
+    assert "address" not in r.json()
+    r = await client.get(f"{BASE}/residents/{rid}", headers=_others(issuer)["kaigo"])
+    assert "address" not in r.json()
 
 
 async def test_the_common_read_asks_nothing_more(
     client: Any, tokens: dict[str, str], db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A record read by ``repository.get`` carries the answer for its household:
-    never-moved records (linked or not) cost no further statement; a record
-    whose household changed is looked up in its snapshots."""
+    """A record read by ``repository.get`` carries the stored answer: records
+    linked or not, never moved or split off, cost no further statement and no
+    decryption."""
     parent, child = await _family(client, tokens, "ゼロカイ")
     await _protect(client, BASE, tokens["kaga"], parent)
-    loner = await _register(client, tokens, family_name_kana="ゼロカイ", birth_date="1999-09-09")
     today = today_jst().isoformat()
+    split = await client.post(
+        f"{BASE}/residents/{child['id']}/moves",
+        json={"event": "household_split", "move_date": today, "notified_on": today},
+        headers=auth(tokens["kaga"], **{"If-Match": child["etag"]}),
+    )
+    assert split.status_code == 200, split.text
+    loner = await _register(client, tokens, family_name_kana="ゼロカイ", birth_date="1999-09-09")
     mover = await _register(client, tokens, family_name_kana="ゼロカイ", birth_date="2001-01-01")
     moved = await client.post(  # a move within the town: a 2nd snapshot, same household
         f"{BASE}/residents/{mover['id']}/moves",

@@ -555,7 +555,6 @@ async def test_cli_enrolment_code_until_enrolled(
     client: Any,
     db: Database,
     tokens: dict[str, str],
-    tmp_path: Path,
 ) -> None:
     """`shared-gov tenant enrolment-code CODE` prints a new code while the town is not
     enrolled (the previous one stops working) and refuses once it is."""
@@ -572,7 +571,9 @@ async def test_cli_enrolment_code_until_enrolled(
     assert settings.database_url
     monkeypatch.setenv("SHARED_GOV_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("SHARED_GOV_ROLE_PREFIX", settings.role_prefix)
-    monkeypatch.setenv("SHARED_GOV_DATA_DIR", str(tmp_path))
+    # The service's key provider (its local KEK files): the command records
+    # the change in the town's log, MACed with the town's audit key.
+    monkeypatch.setenv("SHARED_GOV_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("COLUMNS", "200")
     get_settings.cache_clear()
     runner = CliRunner()

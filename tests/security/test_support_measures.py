@@ -18,7 +18,7 @@ from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.clock import today_jst
 from shared_gov.db import Database
 from tests.conftest import KAGA, KOMATSU, auth
-from tests.events.conftest import wait_for
+from tests.domains.residents.events.conftest import wait_for
 from tests.factories import resident_body
 
 BASE = f"/api/v1/tenants/{KAGA}"

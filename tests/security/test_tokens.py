@@ -27,9 +27,7 @@ from structlog.testing import capture_logs
 
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
-from tests.conftest import KAGA, KOMATSU, auth
-from tests.factories import resident_body
-from tests.test_issuers import (  # the fixtures are shared, not copied
+from tests.auth.test_issuers import (  # the fixtures are shared, not copied
     REGISTERED,
     FakeClock,
     JwksServer,
@@ -42,6 +40,8 @@ from tests.test_issuers import (  # the fixtures are shared, not copied
     registry_of,
     unregister,
 )
+from tests.conftest import KAGA, KOMATSU, auth
+from tests.factories import resident_body
 
 __all__ = ["clock", "jwks_server", "kaga_idp"]  # fixtures used by the tests below
 

@@ -421,15 +421,15 @@ async def test_support_measures_win_over_any_agreement(
         headers=auth(tokens["komatsu"], **{"If-Match": person["etag"]}),
     )
     assert protect.status_code == 200, protect.text
-    r = await client.get(
-        url, headers=shared_headers(tokens["kaga"], aid, purpose="juki.registration")
-    )
-    assert r.status_code == 200
-    body = r.json()
-    assert body["family_name"] == person["family_name"]
-    for hidden in ("address", "postal_code", "household_no"):
-        assert hidden not in body
-        assert "支援措置" in body["withheld_reasons"][hidden]
+    headers = shared_headers(tokens["kaga"], aid, purpose="juki.registration")
+    # Rule 1: never another town, whatever an agreement says — the protected
+    # record does not exist for Kaga (the same 404 as a missing one), and a
+    # search neither finds nor counts it.
+    r = await client.get(url, headers=headers)
+    assert r.status_code == 404
+    missing = await client.get(f"{KOMATSU_API}/residents/{uuid.uuid4()}", headers=headers)
+    assert r.json() == missing.json()
+    assert person["family_name"] not in r.text
     # Komatsu's own 市民課 still sees it.
     own = await client.get(url, headers=auth(tokens["komatsu"]))
     assert own.json()["address"] == person["address"]

@@ -23,7 +23,7 @@ from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy import admin, authorize_admin
 from shared_gov.policy.explain import FieldExplanation, explain_staff
 from shared_gov.policy.purposes import purposes
-from shared_gov.tenancy.changes import record_refusal, refusal_event
+from shared_gov.towns.changes import record_refusal, refusal_event
 from shared_gov.validation import NO_NUL_PATTERN, NoNul
 
 TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]

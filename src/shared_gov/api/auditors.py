@@ -41,9 +41,10 @@ from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record_apart, record_as_town
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import now_jst
+from shared_gov.crypto.keyring import town_keys
 from shared_gov.openapi import served_also_as
 from shared_gov.policy.access import denied
-from shared_gov.tenancy.names import TenantNames
+from shared_gov.towns.names import TenantNames
 from shared_gov.validation import NO_NUL_PATTERN, NoNul
 
 AUDIT_PURPOSE = "kansa.audit"
@@ -355,7 +356,7 @@ class AuditorController(Controller):
         data: JSONBody[SuppressionIn],
     ) -> SuppressionOut:
         svc, names, audit = authorized(request)
-        keys = await svc.db.town_keys(code)
+        keys = await town_keys(svc.db, code)
 
         async def recorded(conn: Any, count: int) -> None:
             # In the suppression's own transaction: no record, no suppression.

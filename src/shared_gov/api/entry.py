@@ -70,7 +70,7 @@ from shared_gov.db.engine import UNAVAILABLE_ERRORS, BindingCheckFailed
 from shared_gov.logs import get_logger
 from shared_gov.policy import Access, Query, Resource, agreements
 from shared_gov.policy.purposes import purpose_from_header
-from shared_gov.tenancy.names import TenantNames
+from shared_gov.towns.names import TenantNames
 
 from .pipeline import Services, services
 

@@ -21,12 +21,12 @@ from shared_gov.api.administration import administering
 from shared_gov.api.entry import Audit
 from shared_gov.api.pipeline import Services, services
 from shared_gov.auth import issuers
+from shared_gov.auth.config import IssuerConfig
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.registry import internal_address_problem, parse_issuer_config
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.logs import get_logger
 from shared_gov.policy import authorize_admin
-from shared_gov.tenancy.manifest import IssuerConfig
 
 log = get_logger(__name__)
 

@@ -25,7 +25,7 @@ from shared_gov.db.notify import ChangeListener
 from shared_gov.policy import PolicyEngine
 from shared_gov.policy.permissions import PermissionStore, admit
 from shared_gov.settings import Settings
-from shared_gov.tenancy.registry import TenantRegistry
+from shared_gov.towns.registry import TenantRegistry
 
 
 @dataclass(slots=True)

@@ -30,8 +30,8 @@ from shared_gov.auth.subjects import person_key
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy import authorize_operator
 from shared_gov.tenancy import enrolment, service
-from shared_gov.tenancy.changes import record_refusal, refusal_event
 from shared_gov.tenancy.manifest import Manifest, validate_manifest
+from shared_gov.towns.changes import record_refusal, refusal_event
 from shared_gov.validation import NoNul
 
 

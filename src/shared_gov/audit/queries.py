@@ -37,6 +37,7 @@ import msgspec
 from shared_gov import errors
 from shared_gov.audit.tlog import CURRENT_INCARNATION
 from shared_gov.clock import JST
+from shared_gov.crypto.keyring import town_keys
 from shared_gov.db import Database
 from shared_gov.db.engine import UNAVAILABLE_ERRORS
 from shared_gov.validation import instant_in_range
@@ -170,7 +171,7 @@ def parse_resident_id(value: str, pointer: str) -> str:
 
 async def subject_hash(db: Database, tenant: str, resident_id: str) -> int:
     """The keyed hash under which the town's log names ``resident_id``."""
-    keys = await db.town_keys(tenant)
+    keys = await town_keys(db, tenant)
     return keys.index("audit_subject", resident_id)
 
 

@@ -29,10 +29,11 @@ import msgspec
 import structlog
 
 from shared_gov.audit.mac import event_mac, payload_values
+from shared_gov.crypto.keyring import keys_of
 from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.db.binding import TownBinding
 from shared_gov.db.engine import PairedUnitOfWork, dollar_quoted
 from shared_gov.domains import registry
-from shared_gov.tenancy.names import TenantNames
 
 
 @dataclass(slots=True)
@@ -172,9 +173,7 @@ async def record(uow: TenantUnitOfWork, actor: Actor, event: AuditEvent) -> None
     :meth:`TenantUnitOfWork.at_commit`): it runs last, and if it fails the
     access's transaction rolls back and the request fails.
     """
-    keys = uow.keys
-    if keys is None:  # pragma: no cover - Database always provides keys
-        raise RuntimeError("this unit of work has no keys")
+    keys = keys_of(uow)
     payload = _payload(lambda rid: keys.index("audit_subject", rid), actor, event)
     seal(payload, uow.code, keys.audit_mac)
     uow.at_commit(_record_sql(payload))
@@ -233,7 +232,7 @@ async def record_both(
     await record(second, actor, second_event)
 
 
-async def record_apart(db: Database, names: TenantNames, actor: Actor, event: AuditEvent) -> None:
+async def record_apart(db: Database, names: TownBinding, actor: Actor, event: AuditEvent) -> None:
     """Write ``event`` apart from any access's transaction (denials, failures).
 
     Through the process's audit writer when it runs one (the service: the
@@ -250,7 +249,7 @@ async def record_apart(db: Database, names: TenantNames, actor: Actor, event: Au
         await record(uow, actor, event)
 
 
-async def submit(db: Database, names: TenantNames, actor: Actor, event: AuditEvent) -> None:
+async def submit(db: Database, names: TownBinding, actor: Actor, event: AuditEvent) -> None:
     """A read's event: group-committed by the process's audit writer.
 
     Returns once the batch holding the event has committed; raises a 503
@@ -262,7 +261,7 @@ async def submit(db: Database, names: TenantNames, actor: Actor, event: AuditEve
 
 
 def _town_of(role: str) -> str:
-    # ``<prefix>_t_<code>`` (tenancy.names): the town audit.record will take.
+    # ``<prefix>_t_<code>`` (towns.names): the town audit.record will take.
     return role.rsplit("_", 1)[-1]
 
 

@@ -56,6 +56,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from shared_gov import metrics
 from shared_gov.audit import merkle
 from shared_gov.audit.tlog import EVENT_SELECT, SELECT_COLUMNS, Checkpoint, values_leaf_hash
+from shared_gov.crypto.keyring import keyring_of
 from shared_gov.crypto.providers import KeyNotFound, KeyProvider
 from shared_gov.db import Database
 from shared_gov.logs import get_logger
@@ -354,7 +355,7 @@ class Sealer:
     ) -> None:
         self.db = db
         self.leader_lock = leader_lock
-        self.provider = provider or db.keyring.provider
+        self.provider = provider or keyring_of(db).provider
         self.interval = interval
         self.batch = batch
         self.is_leader = False

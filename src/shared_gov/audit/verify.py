@@ -58,6 +58,7 @@ from shared_gov.audit.tlog import (
     b64,
     values_leaf_hash,
 )
+from shared_gov.crypto.keyring import town_keys
 
 __all__ = [
     "Problem",
@@ -737,7 +738,7 @@ async def live_mac_key(db: Any, conn: asyncpg.Connection, tenant: str) -> dict[i
     if live is None:
         return {}
     try:
-        keys = await db.town_keys(tenant)
+        keys = await town_keys(db, tenant)
     except LookupError:
         return {}
     return {int(live): keys.audit_mac} if keys.audit_mac is not None else {}

@@ -39,10 +39,11 @@ import msgspec
 
 from shared_gov import errors, metrics
 from shared_gov.audit.recorder import Actor, AuditEvent, _payload, seal
+from shared_gov.crypto.keyring import town_keys
 from shared_gov.db import Database
+from shared_gov.db.binding import TownBinding as TenantNames
 from shared_gov.db.engine import dollar_quoted, server_settings
 from shared_gov.logs import get_logger
-from shared_gov.tenancy.names import TenantNames
 
 __all__ = ["AuditWriter", "running", "start", "stop"]
 
@@ -90,7 +91,7 @@ class AuditWriter:
 
         Raises a 503 :class:`~shared_gov.errors.DomainError` if its batch failed.
         """
-        keys = await self._db.town_keys(names.code)
+        keys = await town_keys(self._db, names.code)
         payload = _payload(lambda rid: keys.index("audit_subject", rid), actor, event)
         if self._closed:
             raise errors.unavailable("the service is shutting down; retry")
@@ -145,7 +146,7 @@ class AuditWriter:
                 mac = seal(item.payload, code, item.key, self.writer_id, wseq, prev)
                 if mac is not None:
                     self._chains[chain] = (wseq + 1, mac)
-            # The role is a checked identifier (tenancy.names: <prefix>_t_[0-9]{6}),
+            # The role is a checked identifier (towns.names: <prefix>_t_[0-9]{6}),
             # safe to inline as binding_sql does.
             parts.append(f"SELECT set_config('role', '{items[0].names.role}', true)")
             events = _JSON.encode([item.payload for item in items]).decode()

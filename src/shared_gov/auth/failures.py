@@ -54,7 +54,7 @@ from typing import TypeVar
 from shared_gov.audit.recorder import Actor, AuditEvent, record_apart
 from shared_gov.db import Database
 from shared_gov.logs import get_logger
-from shared_gov.tenancy.registry import TenantRegistry
+from shared_gov.towns.registry import TenantRegistry
 
 log = get_logger(__name__)
 K = TypeVar("K", bound=Hashable)

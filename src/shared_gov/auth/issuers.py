@@ -37,13 +37,14 @@ import msgspec
 
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor
+from shared_gov.auth.config import IssuerConfig, issuer_summary
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.registry import fingerprint
 from shared_gov.auth.subjects import person_key, same_person
 from shared_gov.db.engine import Database
 from shared_gov.db.notify import CHANNEL
-from shared_gov.tenancy import changes, enrolment
-from shared_gov.tenancy.manifest import IssuerConfig
+from shared_gov.towns import changes
+from shared_gov.towns.enrolments import mark_enrolled
 
 PROPOSAL_TTL = timedelta(hours=72)
 """How long a proposed issuer change waits for a second admin."""
@@ -139,9 +140,9 @@ async def _register_at_bootstrap(
     commit together.
     """
     await replace_issuer(conn, code, config)
-    await enrolment.mark_enrolled(conn, code)
+    await mark_enrolled(conn, code)
     event = changes.change_event(
-        "admin.issuer", "issuer", code, None, enrolment.issuer_summary(config), bootstrap=True
+        "admin.issuer", "issuer", code, None, issuer_summary(config), bootstrap=True
     )
     await changes.record_change(conn, db, code, actor, event)
     await conn.execute(_NOTIFY, CHANNEL, code)
@@ -355,8 +356,8 @@ async def propose(
             "admin.issuer.propose",
             "issuer",
             code,
-            enrolment.issuer_summary(current),
-            enrolment.issuer_summary(config),
+            issuer_summary(current),
+            issuer_summary(config),
             proposal=proposal_id,
             kind=kind,
             digest=digest,
@@ -475,7 +476,7 @@ async def approve(
         else:
             if proposal.kind == "replace":
                 await replace_issuer(conn, code, _required(proposal.config))
-                await enrolment.mark_enrolled(conn, code)
+                await mark_enrolled(conn, code)
             else:
                 await conn.execute("DELETE FROM catalog.issuers WHERE tenant_code = $1", code)
             decided = await conn.fetchrow(
@@ -487,8 +488,8 @@ async def approve(
                 "admin.issuer" if proposal.kind == "replace" else "admin.issuer.delete",
                 "issuer",
                 code,
-                enrolment.issuer_summary(current),
-                enrolment.issuer_summary(proposal.config),
+                issuer_summary(current),
+                issuer_summary(proposal.config),
                 proposal=proposal.id,
                 digest=proposal.digest,
                 proposed_by=proposal.proposed_by,

@@ -41,9 +41,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, KeySet, OKPKey, RSAKey, import_key
 
 from shared_gov import errors
+from shared_gov.auth.config import Algorithm, IssuerConfig
 from shared_gov.db.engine import Database
 from shared_gov.logs import get_logger
-from shared_gov.tenancy.manifest import Algorithm, IssuerConfig
 from shared_gov.validation import msgspec_error_to_field
 
 log = get_logger(__name__)

@@ -26,10 +26,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from shared_gov import console as common
 from shared_gov.audit import tlog
 from shared_gov.audit.sealer import Sealer
 from shared_gov.audit.verify import VerifyReport, incarnation_keys, live_mac_key, verify_town
-from shared_gov.cli import common
+from shared_gov.crypto.keyring import keyring_of
 from shared_gov.crypto.providers import KeyNotFound, validate_tenant
 from shared_gov.db import Database
 
@@ -51,7 +52,7 @@ DEFAULT_WORKERS = min(4, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 
 T = TypeVar("T")
 
 
-# The helpers every command group shares live in shared_gov.cli.common.
+# the helpers every command group shares live in shared_gov.console.
 def _run(work: Callable[[Database], Awaitable[T]]) -> T:
     return common._run(work)
 
@@ -189,7 +190,7 @@ def verify(
     trusted = _load_trusted(trusted_checkpoint) if trusted_checkpoint else None
 
     async def work(db: Database) -> list[VerifyReport]:
-        provider = db.keyring.provider
+        provider = keyring_of(db).provider
         try:
             live_key: bytes | None = await asyncio.to_thread(provider.signing_public_key, code)
         except KeyNotFound:

@@ -23,7 +23,7 @@ Rotation without downtime:
   cannot say which key made it, so the two versions live in two columns
   (:func:`index_column`: odd versions in ``bidx_<name>``, even ones in
   ``bidx_<name>_alt``). While both are live every write stores both values
-  and searches look for either; see :mod:`shared_gov.crypto.index_rotation`.
+  and searches look for either; see :mod:`shared_gov.keys.index_rotation`.
 
 Crypto-shredding: :meth:`Keyring.shred` destroys the town's KEK in the
 provider and deletes its wrapped keys, which makes every ciphertext of the
@@ -38,17 +38,29 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
-from shared_gov import metrics
+from shared_gov import errors, metrics
 from shared_gov.crypto.blind import MAX_BITS, BlindIndex, plan_bits
 from shared_gov.crypto.envelope import FieldCipher, aad
-from shared_gov.crypto.providers import KeyProvider, load_provider
+from shared_gov.crypto.providers import (
+    KeyNotFound,
+    KeyProvider,
+    KeyProviderError,
+    WrapError,
+    load_provider,
+)
+from shared_gov.db.keys import CatalogOpener
 from shared_gov.domains import registry
 from shared_gov.logs import get_logger
 from shared_gov.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from shared_gov.db import Database, TenantUnitOfWork
 
 log = get_logger(__name__)
 
@@ -90,7 +102,7 @@ unfindable. So the grace covers the heartbeat bound with a margin (a test
 keeps the two constants in step)."""
 
 
-def _wrap_aad(tenant: str, kind: str, name: str, version: int) -> bytes:
+def wrap_aad(tenant: str, kind: str, name: str, version: int) -> bytes:
     # Binds a wrapped key to its town, kind, name and version: a wrapped key
     # copied to another row of data_keys does not unwrap.
     return aad(tenant, kind, name, str(version))
@@ -168,7 +180,11 @@ _INSERT_KEY = text(
 
 
 class Keyring:
-    """Creates, caches, rotates and destroys towns' keys."""
+    """Creates, caches, rotates and destroys towns' keys.
+
+    The database's key source (``shared_gov.db.keys.KeySource``): every unit
+    of work carries its town's keys from :meth:`town_keys`.
+    """
 
     def __init__(self, provider: KeyProvider) -> None:
         self.provider = provider
@@ -181,7 +197,7 @@ class Keyring:
     # --- provisioning (sync, inside the onboarding transaction) -------------------
     def provision(self, conn: Connection, tenant: str, population: int) -> int:
         """Create the KEK and every missing data/blind-index key; returns keys created."""
-        # Serialised with key rotations of the same town (crypto.rotation).
+        # Serialised with key rotations of the same town (keys.rotation).
         conn.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.keyops.' || :t, 0))"),
             {"t": tenant},
@@ -225,7 +241,7 @@ class Keyring:
         """A fresh random key, wrapped by the town's KEK, as a catalog row."""
         key = os.urandom(32)
         wrapped = self.provider.wrap(
-            tenant, kek_version, key, _wrap_aad(tenant, kind, name, version)
+            tenant, kek_version, key, wrap_aad(tenant, kind, name, version)
         )
         return {
             "t": tenant,
@@ -266,6 +282,77 @@ class Keyring:
                     continue
         return cached
 
+    async def town_keys(
+        self, catalog: CatalogOpener, code: str, held: asyncpg.Connection | None = None
+    ) -> TownKeys:
+        """The town's unwrapped keys (cached; read from the catalog on first use).
+
+        ``held``: the pooled connection the caller already holds, to read the
+        keys on when they are not cached (see :class:`~shared_gov.db.keys.KeySource`).
+
+        Raises :class:`LookupError` when the catalog holds no (complete) keys
+        for the town: offboarded, or never set up. A key provider that cannot
+        be reached, or that lacks a key the catalog says the town has (a lost
+        or wrongly restored HSM partition, the wrong token configured), is
+        the platform's fault, not the caller's: 503, and an error in the log.
+        """
+
+        async def fetch(tenant: str) -> list[Any]:
+            rows: list[Any]
+            if held is None:
+                async with catalog() as conn:
+                    rows = await conn.fetch(FETCH_KEYS_SQL, tenant)
+            else:
+                rows = await held.fetch(FETCH_KEYS_SQL, tenant)
+            if rows and not any(r["kind"] == AUDIT_MAC_KIND for r in rows):
+                # Once per town after the upgrade, committed on a connection of
+                # its own: the key must exist whatever ``held``'s transaction does.
+                rows = await self._add_audit_key(catalog, tenant)
+            return rows
+
+        try:
+            return await self.town(fetch, code)
+        except KeyNotFound as exc:
+            log.error("key_provider.key_missing", tenant=code)
+            raise errors.unavailable("the key provider is unavailable; retry") from exc
+        except WrapError:
+            raise  # damaged or tampered wrapped key: a real error (500), not a retry
+        except KeyProviderError as exc:
+            log.warning("key_provider.unavailable", error=type(exc).__name__)
+            raise errors.unavailable("the key provider is unavailable; retry") from exc
+
+    async def _add_audit_key(self, catalog: CatalogOpener, tenant: str) -> list[Any]:
+        """Give a town onboarded before audit MACs existed its audit key (catalog c0015).
+
+        Once, by whichever worker loads the town's keys first: serialised with
+        key operations on the town (the same advisory lock as provisioning
+        and rotation), and a key another worker added meanwhile is kept.
+        """
+        provider = self.provider
+        kek_version = await asyncio.to_thread(provider.current_kek_version, tenant)
+        row = await asyncio.to_thread(self.new_audit_key_row, tenant, kek_version)
+        async with catalog() as conn:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.keyops.' || $1, 0))",
+                tenant,
+            )
+            await conn.execute(
+                "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
+                "kek_version, bits, state) SELECT $1, $2, $3, $4, $5, $6, NULL, 'active' "
+                "WHERE EXISTS (SELECT 1 FROM catalog.data_keys WHERE tenant_code = $1) "
+                "AND NOT EXISTS (SELECT 1 FROM catalog.data_keys WHERE tenant_code = $1 "
+                "AND kind = $2)",
+                tenant,
+                row["k"],
+                row["n"],
+                row["v"],
+                row["w"],
+                row["kv"],
+            )
+            log.info("audit.mac_key_created", tenant=tenant)
+            rows: list[Any] = await conn.fetch(FETCH_KEYS_SQL, tenant)
+        return rows
+
     def _unwrap_all(self, tenant: str, rows: list[Any]) -> TownKeys:
         dek_keys: dict[str, dict[int, bytes]] = {}
         write: dict[str, int] = {}
@@ -279,7 +366,7 @@ class Keyring:
                 tenant,
                 r["kek_version"],
                 bytes(r["wrapped"]),
-                _wrap_aad(tenant, r["kind"], r["name"], r["version"]),
+                wrap_aad(tenant, r["kind"], r["name"], r["version"]),
             )
             if r["kind"] == AUDIT_MAC_KIND:
                 if r["state"] == "active":
@@ -327,7 +414,7 @@ def index_column(name: str, version: int) -> str:
 
     Odd versions live in ``bidx_<name>``, even ones in ``bidx_<name>_alt``, so
     the old and the new key of a rotation always have a column each and the
-    switch at the end moves no data (see :mod:`shared_gov.crypto.index_rotation`).
+    switch at the end moves no data (see :mod:`shared_gov.keys.index_rotation`).
     """
     return f"bidx_{name}" if version % 2 else f"bidx_{name}_alt"
 
@@ -352,3 +439,33 @@ def provider_from_settings(settings: Settings) -> KeyProvider:
         pkcs11_token=settings.pkcs11_token,
         pkcs11_pin=settings.pkcs11_pin,
     )
+
+
+def keyring_from_settings(settings: Settings) -> Keyring:
+    """A keyring over the key provider the settings choose (for a ``Database``)."""
+    return Keyring(provider_from_settings(settings))
+
+
+def keyring_of(db: Database) -> Keyring:
+    """The database's key source as the keyring it is (its provider, rotation)."""
+    keyring = db.keyring
+    if not isinstance(keyring, Keyring):  # pragma: no cover - every Database gets one
+        raise TypeError("the database's key source is not a Keyring")
+    return keyring
+
+
+def keys_of(uow: TenantUnitOfWork) -> TownKeys:
+    """The unit of work's town keys (the db layer carries them untyped)."""
+    keys = uow.keys
+    if not isinstance(keys, TownKeys):  # pragma: no cover - Database always provides keys
+        raise LookupError("the unit of work carries no town keys")
+    return keys
+
+
+async def town_keys(db: Database, code: str, held: asyncpg.Connection | None = None) -> TownKeys:
+    """The town's keys through the database's key source (cached; read on ``held``,
+    the connection the caller holds, if given, when not cached)."""
+    keys = await db.town_keys(code, held)
+    if not isinstance(keys, TownKeys):  # pragma: no cover - the key source is a Keyring
+        raise TypeError("the database's key source gave no TownKeys")
+    return keys

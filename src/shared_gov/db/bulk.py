@@ -43,8 +43,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared_gov.db.binding import TownBinding
 from shared_gov.logs import get_logger
-from shared_gov.tenancy.names import TenantNames
 
 log = get_logger(__name__)
 
@@ -113,7 +113,7 @@ class SetAside:
 
 
 async def _as_owner(
-    conn: asyncpg.Connection, names: TenantNames, statements: Sequence[str]
+    conn: asyncpg.Connection, names: TownBinding, statements: Sequence[str]
 ) -> None:
     """Run DDL as the session's login role (the schema's owner), then rebind the town's role."""
     await conn.execute("SELECT set_config('role', 'none', true)")
@@ -123,7 +123,7 @@ async def _as_owner(
 
 
 async def _set_aside(
-    conn: asyncpg.Connection, names: TenantNames, tables: Sequence[str]
+    conn: asyncpg.Connection, names: TownBinding, tables: Sequence[str]
 ) -> SetAside | None:
     """Drop the empty tables' secondary indexes and foreign keys; None if not done."""
     schema = names.schema
@@ -151,7 +151,7 @@ async def _set_aside(
 
 @asynccontextmanager
 async def empty_tables_load(
-    conn: asyncpg.Connection, names: TenantNames, tables: Sequence[str]
+    conn: asyncpg.Connection, names: TownBinding, tables: Sequence[str]
 ) -> AsyncIterator[bool]:
     """Load into ``tables`` (of the bound town) with indexes and foreign keys set aside.
 

@@ -1,4 +1,4 @@
-"""Connection pool and the tenant unit of work.
+"""The process's database: the connection pool, and the doors to tenant and catalog tables.
 
 :meth:`Database.tenant` is the ONE way code reaches tenant tables. It takes a
 pooled connection and, in a single round trip, opens a transaction and binds
@@ -17,6 +17,10 @@ still rolls back a transaction left open.
 
 The hot path runs hand-written SQL over asyncpg; SQLAlchemy's engine is used
 only by migrations and provisioning, where Alembic needs it.
+
+The binding SQL is in :mod:`.binding`, the unit of work in :mod:`.unit_of_work`;
+the town's keys come from the :class:`~shared_gov.db.keys.KeySource` the
+database is given (the db layer knows no key).
 """
 
 from __future__ import annotations
@@ -24,30 +28,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
-import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared_gov import errors
-from shared_gov.crypto.keyring import (
-    AUDIT_MAC_KIND,
-    FETCH_KEYS_SQL,
-    Keyring,
-    TownKeys,
-    provider_from_settings,
+from shared_gov.db.binding import (
+    CHECK_FAILED,
+    BindingCheckFailed,
+    TownBinding,
+    binding_sql,
+    commit_sql,
+    dollar_quoted,
 )
-from shared_gov.crypto.providers import KeyNotFound, KeyProviderError, WrapError
-from shared_gov.db.bulk import empty_tables_load
+from shared_gov.db.keys import KeySource
+from shared_gov.db.unit_of_work import PairedUnitOfWork, TenantUnitOfWork, _Binding, _Transaction
 from shared_gov.db.urls import plain_url, sqlalchemy_url
 from shared_gov.logs import get_logger
 from shared_gov.settings import Settings
-from shared_gov.tenancy.names import TenantNames
+
+# Re-exported for the tests and benches that import them from here.
+__all__ = [
+    "UNAVAILABLE_ERRORS",
+    "BindingCheckFailed",
+    "Database",
+    "PairedUnitOfWork",
+    "TenantUnitOfWork",
+    "TownConnection",
+    "binding_sql",
+    "commit_sql",
+    "dollar_quoted",
+    "server_settings",
+    "sqlalchemy_engine",
+]
 
 log = get_logger(__name__)
 
@@ -80,217 +96,6 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-@dataclass(slots=True)
-class _Transaction:
-    """What the COMMIT of a unit of work needs to know (shared by a pair's sides)."""
-
-    deferred: list[str] = field(default_factory=list)
-    """Statements sent with the COMMIT (see :meth:`TenantUnitOfWork.at_commit`)."""
-    writes: bool = False
-    """Whether the unit of work changed data besides its audit event."""
-
-
-class TenantUnitOfWork:
-    """One transaction bound to one tenant's schema and role.
-
-    Services receive it; repositories run their SQL through it. It exposes
-    the asyncpg connection's query methods and nothing to change the binding.
-    """
-
-    __slots__ = ("_conn", "_tx", "keys", "names")
-
-    def __init__(
-        self,
-        conn: asyncpg.Connection,
-        names: TenantNames,
-        keys: TownKeys | None = None,
-        tx: _Transaction | None = None,
-    ) -> None:
-        self._conn = conn
-        self._tx = tx if tx is not None else _Transaction()
-        self.names = names
-        self.keys = keys
-        """The town's unwrapped keys (repositories encrypt and decrypt with them)."""
-
-    @property
-    def code(self) -> str:
-        return self.names.code
-
-    def town_statement(self, query: str) -> str:
-        """``query`` as this town's own prepared statement (see ``town_plan``).
-
-        PostgreSQL keeps one plan per prepared statement and discards it
-        whenever ``search_path`` differs from the one it was planned under,
-        which, with one statement shared by all towns, is every time
-        consecutive transactions on a connection belong to different towns:
-        the statement is then parsed and planned again (about 60-120 µs of
-        backend CPU for a resident read with 200 towns, most of a many-town
-        request's extra latency; bench/README.md). A comment naming the schema
-        makes the text, hence the statement, the town's own: it is only ever
-        executed under that town's binding, so its plan stays valid. The
-        schema name is a checked identifier (``t_[0-9]{6}``), safe in a
-        comment.
-        """
-        return "/* " + self.names.schema + " */ " + query
-
-    async def fetch(self, query: str, *args: Any, town_plan: bool = False) -> list[asyncpg.Record]:
-        """Rows of ``query``. ``town_plan``: keep the plan per town (hot reads)."""
-        if town_plan:
-            query = self.town_statement(query)
-        result: list[asyncpg.Record] = await self._conn.fetch(query, *args)
-        return result
-
-    async def fetchrow(
-        self, query: str, *args: Any, town_plan: bool = False
-    ) -> asyncpg.Record | None:
-        if town_plan:
-            query = self.town_statement(query)
-        result: asyncpg.Record | None = await self._conn.fetchrow(query, *args)
-        return result
-
-    async def fetchval(self, query: str, *args: Any, town_plan: bool = False) -> Any:
-        if town_plan:
-            query = self.town_statement(query)
-        return await self._conn.fetchval(query, *args)
-
-    async def execute(self, query: str, *args: Any) -> str:
-        # Statements that change data go through execute, executemany or
-        # copy_records (reads use fetch*): a unit of work that used one is a
-        # write whose lost COMMIT acknowledgement is worth resolving.
-        self._tx.writes = True
-        result: str = await self._conn.execute(query, *args)
-        return result
-
-    async def executemany(self, query: str, args: list[tuple[Any, ...]]) -> None:
-        self._tx.writes = True
-        await self._conn.executemany(query, args)
-
-    async def copy_records(
-        self, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]]
-    ) -> None:
-        """Bulk load with COPY (binary), inside this unit of work's transaction."""
-        self._tx.writes = True
-        await self._conn.copy_records_to_table(table, records=records, columns=list(columns))
-
-    async def copy_bytes(self, table: str, columns: Sequence[str], data: bytes) -> None:
-        """``COPY table (columns) FROM STDIN (FORMAT binary)`` of ready-made COPY data.
-
-        For bulk loads whose rows were encoded elsewhere (the import's worker
-        processes): the bytes are sent as they are, in this unit of work's
-        transaction, to the table its binding resolves.
-        """
-        self._tx.writes = True
-        # A memoryview: asyncpg would take bytes for a file name.
-        await self._conn.copy_to_table(
-            table, columns=list(columns), source=memoryview(data), format="binary"
-        )
-
-    def cursor(self, query: str, *args: Any) -> Any:
-        """A server-side cursor (async iterator of records) within the transaction."""
-        return self._conn.cursor(query, *args)
-
-    def load_into_empty(self, tables: Sequence[str]) -> AbstractAsyncContextManager[bool]:
-        """A bulk load into these empty tables, their secondary indexes and foreign keys
-        set aside and restored (checking every row) at the end: see :mod:`.bulk`.
-
-        Yields whether they were set aside; if not, load as usual.
-        """
-        self._tx.writes = True
-        return empty_tables_load(self._conn, self.names, tables)
-
-    def at_commit(self, statement: str) -> None:
-        """Send ``statement`` with this unit of work's COMMIT, in the same round trip.
-
-        For the audit event of the access (its write must commit with the
-        access or fail it): the statement and the COMMIT travel as one simple
-        query, executed in order; if the statement fails, the COMMIT is never
-        reached and the transaction rolls back. ``statement`` takes no
-        parameters: its values must be inlined safely by the caller (see
-        :func:`dollar_quoted`).
-        """
-        self._tx.deferred.append(statement)
-
-
-class PairedUnitOfWork(TenantUnitOfWork):
-    """One town's side of a transaction shared by two towns (cross-town work).
-
-    Both sides use the same connection and transaction; before each statement
-    the connection is re-bound to this side's schema and role if the other
-    side used it last, so each side's SQL still runs as its own town's role
-    and can reach nothing else. Used for reads under an agreement (both towns'
-    audit events commit with the read, or neither does) and for one-stop moves
-    (the new town's record and the old town's removal commit together).
-    """
-
-    __slots__ = ("_pair",)
-
-    def __init__(
-        self,
-        conn: asyncpg.Connection,
-        names: TenantNames,
-        keys: TownKeys,
-        pair: _Binding,
-        tx: _Transaction,
-    ) -> None:
-        super().__init__(conn, names, keys, tx)
-        self._pair = pair
-
-    async def _bind(self) -> None:
-        if self._pair.current != self.names:
-            await self._conn.execute(rebinding_sql(self.names))
-            self._pair.current = self.names
-
-    async def fetch(self, query: str, *args: Any, town_plan: bool = False) -> list[asyncpg.Record]:
-        await self._bind()
-        return await super().fetch(query, *args, town_plan=town_plan)
-
-    async def fetchrow(
-        self, query: str, *args: Any, town_plan: bool = False
-    ) -> asyncpg.Record | None:
-        await self._bind()
-        return await super().fetchrow(query, *args, town_plan=town_plan)
-
-    async def fetchval(self, query: str, *args: Any, town_plan: bool = False) -> Any:
-        await self._bind()
-        return await super().fetchval(query, *args, town_plan=town_plan)
-
-    async def execute(self, query: str, *args: Any) -> str:
-        await self._bind()
-        return await super().execute(query, *args)
-
-    async def executemany(self, query: str, args: list[tuple[Any, ...]]) -> None:
-        await self._bind()
-        await super().executemany(query, args)
-
-    async def copy_records(
-        self, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]]
-    ) -> None:
-        await self._bind()
-        await super().copy_records(table, columns, records)
-
-    async def copy_bytes(self, table: str, columns: Sequence[str], data: bytes) -> None:
-        await self._bind()
-        await super().copy_bytes(table, columns, data)
-
-    def cursor(self, query: str, *args: Any) -> Any:
-        # A cursor is consumed lazily, after the other side may have re-bound.
-        raise NotImplementedError("cursors are not available in a two-town transaction")
-
-    def load_into_empty(self, tables: Sequence[str]) -> AbstractAsyncContextManager[bool]:
-        # Its body would run while the other side may re-bind the connection.
-        raise NotImplementedError("bulk loads are not available in a two-town transaction")
-
-    def at_commit(self, statement: str) -> None:
-        # Deferred statements run after everything else, in order: each is
-        # preceded by its own town's binding, whichever town spoke last.
-        super().at_commit(rebinding_sql(self.names) + "; " + statement)
-
-
-@dataclass(slots=True)
-class _Binding:
-    current: TenantNames
-
-
 class TownConnection(asyncpg.Connection):  # type: ignore[misc]
     """A pooled connection that remembers which towns it has served.
 
@@ -304,76 +109,6 @@ class TownConnection(asyncpg.Connection):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.towns: set[str] = set()
-
-
-def dollar_quoted(text: str) -> str:
-    """``text`` as a dollar-quoted SQL literal whose tag does not occur in it."""
-    while True:
-        tag = "$sg" + secrets.token_hex(4) + "$"
-        if tag not in text:
-            return tag + text + tag
-
-
-def commit_sql(statements: Sequence[str]) -> str:
-    """The deferred statements and COMMIT, as one simple query."""
-    return "".join(statement + "; " for statement in statements) + "COMMIT"
-
-
-def rebinding_sql(names: TenantNames) -> str:
-    """Switch the open transaction to another town (same literals as binding_sql)."""
-    return binding_sql(names).removeprefix("BEGIN; ")
-
-
-class BindingCheckFailed(Exception):
-    """A check folded into the binding statement failed (SQLSTATE SGA01)."""
-
-
-CHECK_FAILED = "SGA01"
-
-
-def binding_sql(
-    names: TenantNames, extra_locks: Sequence[str] = (), extra_calls: Sequence[str] = ()
-) -> str:
-    """BEGIN plus the tenant binding, as one simple-protocol round trip.
-
-    The identifiers come from :func:`shared_gov.tenancy.names.tenant_names`,
-    which only produces ``t_[0-9]{6}`` and ``<prefix>_t_[0-9]{6}``, so inlining
-    them as literals is safe (and required: simple-protocol queries take no
-    parameters).
-    """
-    # The shared advisory lock marks this transaction as a possible writer with
-    # the town's current data keys; retiring a key waits for all of them.
-    # ``extra_locks`` are further shared locks (e.g. the agreement a cross-town
-    # read relies on, so that a revocation waits for reads in flight); their
-    # names must be made of safe characters only (checked).
-    locks = "".join(
-        ", pg_advisory_xact_lock_shared(hashtextextended('" + _lock_name(lock) + "', 0))"
-        for lock in extra_locks
-    )
-    # ``extra_calls`` are function calls evaluated after the locks (target
-    # list order), e.g. checking that a cached agreement is still current; the
-    # caller builds them from validated values only.
-    calls = "".join(", " + call for call in extra_calls)
-    return (
-        "BEGIN; SELECT set_config('search_path', '"
-        + names.schema
-        + "', true), set_config('role', '"
-        + names.role
-        + "', true), pg_advisory_xact_lock_shared(hashtextextended('shared_gov.dek."
-        + names.code
-        + "', 0))"
-        + locks
-        + calls
-    )
-
-
-_LOCK_NAME = re.compile(r"^[a-z0-9_.\-]{1,100}$")
-
-
-def _lock_name(name: str) -> str:
-    if not _LOCK_NAME.match(name):
-        raise ValueError("unsafe advisory lock name")
-    return name
 
 
 def sqlalchemy_engine(url: str, **options: Any) -> AsyncEngine:
@@ -403,12 +138,13 @@ def server_settings(settings: Settings) -> dict[str, str]:
 class Database:
     """The process's database handles: an asyncpg pool and, lazily, an engine."""
 
-    def __init__(self, url: str, settings: Settings, keyring: Keyring | None = None) -> None:
+    def __init__(self, url: str, settings: Settings, keyring: KeySource) -> None:
         self.url = plain_url(url)
         self.settings = settings
         self._pool: asyncpg.Pool | None = None
         self._engine: AsyncEngine | None = None
-        self.keyring = keyring or Keyring(provider_from_settings(settings))
+        self.keyring = keyring
+        """Where the towns' keys come from (``crypto.keyring.Keyring``)."""
 
     async def open(self) -> None:
         s = self.settings
@@ -485,67 +221,19 @@ class Database:
                     await conn.close(timeout=self.settings.pool_acquire_timeout)
             await pool.release(conn)
 
-    async def _fetch_keys(self, tenant: str) -> list[asyncpg.Record]:
-        async with self.catalog() as conn:
-            rows: list[asyncpg.Record] = await conn.fetch(FETCH_KEYS_SQL, tenant)
-        if rows and not any(r["kind"] == AUDIT_MAC_KIND for r in rows):
-            rows = await self._add_audit_key(tenant)
-        return rows
-
-    async def _add_audit_key(self, tenant: str) -> list[asyncpg.Record]:
-        """Give a town onboarded before audit MACs existed its audit key (catalog c0015).
-
-        Once, by whichever worker loads the town's keys first: serialised with
-        key operations on the town (the same advisory lock as provisioning
-        and rotation), and a key another worker added meanwhile is kept.
-        """
-        provider = self.keyring.provider
-        kek_version = await asyncio.to_thread(provider.current_kek_version, tenant)
-        row = await asyncio.to_thread(self.keyring.new_audit_key_row, tenant, kek_version)
-        async with self.catalog() as conn:
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.keyops.' || $1, 0))",
-                tenant,
-            )
-            await conn.execute(
-                "INSERT INTO catalog.data_keys (tenant_code, kind, name, version, wrapped, "
-                "kek_version, bits, state) SELECT $1, $2, $3, $4, $5, $6, NULL, 'active' "
-                "WHERE EXISTS (SELECT 1 FROM catalog.data_keys WHERE tenant_code = $1) "
-                "AND NOT EXISTS (SELECT 1 FROM catalog.data_keys WHERE tenant_code = $1 "
-                "AND kind = $2)",
-                tenant,
-                row["k"],
-                row["n"],
-                row["v"],
-                row["w"],
-                row["kv"],
-            )
-            log.info("audit.mac_key_created", tenant=tenant)
-            rows: list[asyncpg.Record] = await conn.fetch(FETCH_KEYS_SQL, tenant)
-        return rows
-
-    async def town_keys(self, tenant: str) -> TownKeys:
-        """The town's unwrapped keys (cached; loaded from the catalog on first use).
+    async def town_keys(self, tenant: str, held: asyncpg.Connection | None = None) -> object:
+        """The town's keys, from the key source (cached there; read from the catalog).
 
         Raises :class:`LookupError` when the catalog holds no (complete) keys
-        for the town: offboarded, or never set up. A key provider that cannot
-        be reached, or that lacks a key the catalog says the town has (a lost
-        or wrongly restored HSM partition, the wrong token configured), is
-        the platform's fault, not the caller's: 503, and an error in the log.
+        for the town (offboarded, or never set up); an unreachable key
+        provider is the key source's 503. ``held``: the pooled connection the
+        caller already holds, read on when the keys are not cached (never
+        hold two pooled connections at once).
         """
-        try:
-            return await self.keyring.town(self._fetch_keys, tenant)
-        except KeyNotFound as exc:
-            log.error("key_provider.key_missing", tenant=tenant)
-            raise errors.unavailable("the key provider is unavailable; retry") from exc
-        except WrapError:
-            raise  # damaged or tampered wrapped key: a real error (500), not a retry
-        except KeyProviderError as exc:
-            log.warning("key_provider.unavailable", error=type(exc).__name__)
-            raise errors.unavailable("the key provider is unavailable; retry") from exc
+        return await self.keyring.town_keys(self.catalog, tenant, held)
 
     @asynccontextmanager
-    async def tenant(self, names: TenantNames) -> AsyncIterator[TenantUnitOfWork]:
+    async def tenant(self, names: TownBinding) -> AsyncIterator[TenantUnitOfWork]:
         """Open a transaction bound to ``names``; commit on success, roll back on error."""
         # Keys first, on their own connection (cached after the first request):
         # never hold two pooled connections at once.
@@ -574,8 +262,8 @@ class Database:
     @asynccontextmanager
     async def pair(
         self,
-        first: TenantNames,
-        second: TenantNames,
+        first: TownBinding,
+        second: TownBinding,
         extra_locks: Sequence[str] = (),
         extra_calls: Sequence[str] = (),
     ) -> AsyncIterator[tuple[PairedUnitOfWork, PairedUnitOfWork]]:

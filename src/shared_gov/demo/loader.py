@@ -1,10 +1,11 @@
 """Loading synthetic demo data through each domain's own seeder.
 
 :func:`seed_town` runs every installed domain's demo seeder (declared in its
-spec; the residents domain registers the people :mod:`shared_gov.demo.seed`
+spec; the residents domain registers the people :mod:`shared_gov.domains.residents.seed`
 generates through the normal ``register`` use case). :func:`prepare_demo`
 is what ``make run`` does before serving: migrate, onboard every manifest in
-``tenants/``, seed each town once, and return ready tokens and curl lines.
+``tenants/``, run each domain's data upgrades (e.g. ``residents relink``), seed
+each town once, and return ready tokens and curl lines.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from shared_gov.db import Database
 from shared_gov.domains import registry as domain_registry
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import load_manifest
-from shared_gov.tenancy.names import tenant_names
+from shared_gov.towns.names import tenant_names
 
 
 async def seed_town(
@@ -63,6 +64,9 @@ async def prepare_demo(
         )
         lines += ["", f"# {manifest.name} ({manifest.code})", f"TOKEN_{manifest.code}={token}"]
         for _domain, demo in demos:
+            if demo.upgrade is not None:
+                async with db.tenant(names) as uow:
+                    await demo.upgrade(uow)
             async with db.tenant(names) as uow:
                 empty = await demo.records(uow) == 0
             if empty:

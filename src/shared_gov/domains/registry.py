@@ -12,7 +12,12 @@ records ONCE, in its package's ``spec.py`` as one :class:`DomainSpec`:
   envelopes a key rotation re-encrypts (with the SQL of the envelope's row
   id), the hooks that fill and clear an index during its rotation, and the
   export an offboarding writes;
-- its HTTP controllers, its CLI command groups and its demo-data seeder.
+- its HTTP controllers, its CLI command groups and its demo-data seeder;
+- what it brings from its own folder: the tenant migrations that create its
+  tables (joined to the platform's tenant Alembic tree as a branch of their
+  own), its purposes of use (a ``purposes.toml``) and its Cedar policies
+  (``*.cedar``, deciding its own record types only). A new domain therefore
+  never edits ``policies/`` or the platform's migration folder.
 
 The pillars read this registry and never import a domain: crypto provisions
 and rotates the keys of the declared columns and indexes, policy validates
@@ -38,9 +43,12 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # only for annotations: the registry imports no layer at run time
+from shared_gov import logs
+
+if TYPE_CHECKING:  # only for annotations: at run time the registry imports only logs
     from shared_gov.db import TenantUnitOfWork
 
 
@@ -171,6 +179,9 @@ class DemoData:
     """How many records the town holds (an empty town is seeded)."""
     sample: Callable[[TenantUnitOfWork], Awaitable[tuple[str, str]]]
     """A request that works as printed: (path under the town, purpose)."""
+    upgrade: Callable[[TenantUnitOfWork], Awaitable[None]] | None = None
+    """Data upgrades that need the town's keys, run on every demo town before
+    serving (after migrating): what an operator runs by hand after an upgrade."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +214,19 @@ class DomainSpec:
     standing_share: StandingShare | None = None
     event_record_types: tuple[str, ...] = field(default=())
     """Record types whose changes the domain writes to the town's outbox."""
+    migrations: Path | None = None
+    """A folder of tenant Alembic revisions (no ``__init__.py``), joined to the
+    platform's tenant tree (``version_locations``): the domain's first revision
+    has ``down_revision = None`` and ``branch_labels = ("<domain>",)``, and
+    ``depends_on`` a platform revision when its tables need one. Revision ids
+    start with the domain's name, so two domains never collide."""
+    purposes: Path | None = None
+    """The domain's ``purposes.toml``: purposes whose codes start with
+    ``<domain>.`` and that name only the domain's own fields and actions."""
+    policies: Path | None = None
+    """A folder of the domain's Cedar policies (``*.cedar``): validated with the
+    platform's at start-up; each must decide only the domain's own record
+    types (``resource.record_type == "..."`` in its ``when``)."""
 
 
 # --- the registry itself -------------------------------------------------------
@@ -242,7 +266,18 @@ def uninstall(spec: DomainSpec) -> None:
     _forget()
 
 
+_generation = 0
+
+
+def generation() -> int:
+    """Bumped by every install/uninstall: caches above the registry key on it
+    (purposes, the policy engine, the migration scripts) and stay cheap to ask."""
+    return _generation
+
+
 def _forget() -> None:
+    global _generation
+    _generation += 1
     for fn in _CACHED:
         fn.cache_clear()
 
@@ -301,6 +336,22 @@ def _check(specs: Sequence[DomainSpec]) -> None:
                 raise ValueError(f"blind index {index.name}: one normaliser per source")
         if spec.blind_indexes and spec.index_hooks is None:
             raise ValueError(f"domain {spec.name} has blind indexes but no index hooks")
+        for kind, path in (
+            ("migrations", spec.migrations),
+            ("purposes", spec.purposes),
+            ("policies", spec.policies),
+        ):
+            if path is not None and not path.exists():
+                raise ValueError(f"domain {spec.name}: its {kind} ({path}) do not exist")
+    # A record action belongs to one record type: a purpose covering one
+    # domain's action must not cover another domain's action of the same name
+    # (the residents' Cedar policy decides its actions by name).
+    owners: dict[str, str] = {}
+    for spec in specs:
+        for rt in spec.record_types:
+            for action in rt.actions:
+                if owners.setdefault(action, rt.name) != rt.name:
+                    raise ValueError(f"action {action} declared by {owners[action]} and {rt.name}")
     if unqualified > 1:
         raise ValueError("at most one record type may name its fields unqualified")
 
@@ -416,6 +467,29 @@ def exporters() -> list[tuple[str, Exporter]]:
     return [(s.name, s.exporter()) for s in domains() if s.exporter is not None]
 
 
+@cache
+def domain_of_record_type() -> dict[str, DomainSpec]:
+    """The domain declaring each record type."""
+    return {rt.name: spec for spec in domains() for rt in spec.record_types}
+
+
+def migration_dirs() -> tuple[Path, ...]:
+    """Every domain's tenant migration folder (joined to the platform's tenant tree)."""
+    return tuple(s.migrations for s in domains() if s.migrations is not None)
+
+
+def purpose_files() -> tuple[tuple[DomainSpec, Path], ...]:
+    """(domain, its purposes.toml) for every domain that brings purposes."""
+    return tuple((s, s.purposes) for s in domains() if s.purposes is not None)
+
+
+def policy_files() -> tuple[tuple[DomainSpec, tuple[Path, ...]], ...]:
+    """(domain, its ``*.cedar`` files) for every domain that brings policies."""
+    return tuple(
+        (s, tuple(sorted(s.policies.glob("*.cedar")))) for s in domains() if s.policies is not None
+    )
+
+
 def routers() -> list[Any]:
     """Every domain's controllers, in registration order."""
     return [r for spec in domains() for r in spec.routers()]
@@ -450,4 +524,10 @@ _CACHED: tuple[Any, ...] = (
     blind_indexes,
     index_names,
     standing_share,
+    domain_of_record_type,
 )
+
+
+# The logs redact every field a domain declares ``redacted`` (a base module
+# cannot import the registry, so the registry tells it).
+logs.redact_keys_from(redacted_keys)

@@ -13,10 +13,11 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 
 from shared_gov import errors
 from shared_gov.auth.principal import Principal
+from shared_gov.domains import registry
 from shared_gov.policy.access import Access, FieldView, denied
 from shared_gov.policy.engine import Actor, Decision, PolicyEngine, PolicyError, Query, Resource
 from shared_gov.policy.purposes import default_policies_dir
@@ -38,9 +39,16 @@ __all__ = [
 ]
 
 
-@cache
 def engine() -> PolicyEngine:
-    """The validated policies of this process (raises PolicyError if invalid)."""
+    """The validated policies of this process (raises PolicyError if invalid).
+
+    One per set of installed domains (their policies and actions are part of it).
+    """
+    return _engine(registry.generation())
+
+
+@lru_cache(maxsize=4)
+def _engine(_generation: int) -> PolicyEngine:
     return PolicyEngine(default_policies_dir())
 
 

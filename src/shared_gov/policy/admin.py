@@ -3,7 +3,7 @@
 Tenant admins grant purposes per department and per person (never by rank,
 as 住民記録システム標準仕様書 requires). Every change is one catalog
 transaction that also records the change — with the permission before and
-after — in the town's audit log (:mod:`shared_gov.tenancy.changes`) and
+after — in the town's audit log (:mod:`shared_gov.towns.changes`) and
 commits a ``pg_notify`` so every worker drops its cached permissions and
 decisions; the caller's process invalidates at once.
 
@@ -24,7 +24,7 @@ from shared_gov.audit.recorder import Actor
 from shared_gov.auth.subjects import person_key
 from shared_gov.db.engine import Database
 from shared_gov.policy.purposes import purposes
-from shared_gov.tenancy import changes
+from shared_gov.towns import changes
 
 _NOTIFY = "SELECT pg_notify('shared_gov_policy', $1)"
 # The town's provisioning lock: a manifest, an enrolment and an admin change

@@ -49,12 +49,13 @@ from shared_gov import errors
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record_as_town
 from shared_gov.checkdigits import is_valid_lgcode
+from shared_gov.crypto.keyring import town_keys
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.domains import registry
 from shared_gov.errors import FieldError
 from shared_gov.policy.engine import AgreementTerms
 from shared_gov.policy.purposes import purposes
-from shared_gov.tenancy.names import tenant_names
+from shared_gov.towns.names import tenant_names
 from shared_gov.validation import instant_in_range
 
 ACTIONS = ("read", "search")
@@ -450,7 +451,9 @@ async def _record_step(
         )
         # No resident is named: the town's keys only for the audit key (MAC).
         try:
-            keys = await db.town_keys(town)
+            # Read on ``conn`` if not cached: never a second pooled
+            # connection while this one is held.
+            keys = await town_keys(db, town, conn)
         except LookupError:
             keys = None
         await record_as_town(

@@ -1,6 +1,8 @@
 """The Cedar policy engine: loading, validation, cached decisions, explanations.
 
-Policies live in ``policies/*.cedar`` (the platform's, reviewed) and
+Policies live in ``policies/*.cedar`` (the platform's, reviewed),
+in each installed domain's folder (``DomainSpec.policies``: they may permit,
+but only on the domain's own record types) and in
 ``policies/tenants/<code>/*.cedar`` (a town's own). Everything is validated
 against ``policies/schema.cedarschema`` when the engine is built, so the
 service refuses to start on an invalid policy. A town's files may only
@@ -231,11 +233,19 @@ class PolicyEngine:
 
     def __init__(self, policies_dir: Path) -> None:
         self.policies_dir = policies_dir
-        schema_text = (policies_dir / "schema.cedarschema").read_text(encoding="utf-8")
+        schema_text = with_record_actions(
+            (policies_dir / "schema.cedarschema").read_text(encoding="utf-8")
+        )
         self._schema = cedarpy.Schema.from_str(schema_text)
         self._schema_text = schema_text
         platform = _read_cedar(sorted(policies_dir.glob("*.cedar")))
         problems = _validate(platform, schema_text, "platform", town=False)
+        for domain, files in registry.policy_files():
+            text = _read_cedar(files)
+            if text.strip():
+                found = _validate(text, schema_text, f"domain {domain.name}", town=False)
+                problems += found or _own_records_only(text, domain)
+                platform += "\n" + text
         self._platform_text = platform
         self._sets: dict[str | None, cedarpy.PolicySet] = {}
         self._annotations: dict[str | None, dict[str, str]] = {}
@@ -369,6 +379,81 @@ def _cache_key(actor: Actor, q: Query) -> tuple[Any, ...]:
     )
 
 
+_ACTION_DECL = re.compile(r"\baction\s+((?:\"[^\"]+\"\s*,?\s*)+)appliesTo")
+
+
+def with_record_actions(schema: str) -> str:
+    """The schema with every installed record action declared on ``Record``.
+
+    The schema file declares the residents' actions; another domain's record
+    actions (``DomainSpec`` record types) are added here, inside the schema's
+    one namespace block (Cedar refuses the same namespace twice), with the
+    context every record action has. The file itself never names a domain's
+    action it does not know.
+    """
+    declared = {
+        name for group in _ACTION_DECL.findall(schema) for name in re.findall(r'"([^"]+)"', group)
+    }
+    missing = sorted(registry.record_actions() - declared)
+    if not missing:
+        return schema
+    end = schema.rstrip().rfind("}")
+    if end < 0:  # pragma: no cover - the schema file is one namespace block
+        raise PolicyError(["schema: no namespace block to declare record actions in"])
+    names = ", ".join(f'"{a}"' for a in missing)
+    added = (
+        f"    // Declared by the installed domains (shared_gov.domains.registry).\n"
+        f"    action {names} appliesTo {{\n"
+        "        principal: [Staff, Operator],\n"
+        "        resource: [Record],\n"
+        "        context: PurposeContext,\n"
+        "    };\n"
+    )
+    return schema[:end] + added + schema[end:]
+
+
+def _own_records_only(text: str, domain: registry.DomainSpec) -> list[str]:
+    """A domain's policies decide only its own record types.
+
+    Each policy's ``when`` must say ``resource.record_type == "<one of the
+    domain's record types>"`` as one of its top-level ``&&`` terms: otherwise a
+    permit (or a forbid) written for the domain's records would also decide
+    another domain's.
+    """
+    own = {rt.name for rt in domain.record_types}
+    problems: list[str] = []
+    document = json.loads(cedarpy.policies_to_json_str(text))
+    for pid, policy in document.get("staticPolicies", {}).items():
+        name = policy.get("annotations", {}).get("id", pid)
+        terms = [
+            term
+            for condition in policy.get("conditions", [])
+            if condition.get("kind") == "when"
+            for term in _conjuncts(condition.get("body"))
+        ]
+        if not any(_is_record_type_test(term, own) for term in terms):
+            problems.append(
+                f"domain {domain.name}: policy {name} must test resource.record_type "
+                f"== one of {sorted(own)} in its when clause"
+            )
+    return problems
+
+
+def _conjuncts(expr: Any) -> list[Any]:
+    if isinstance(expr, dict) and "&&" in expr:
+        return _conjuncts(expr["&&"]["left"]) + _conjuncts(expr["&&"]["right"])
+    return [expr]
+
+
+def _is_record_type_test(expr: Any, own: set[str]) -> bool:
+    if not isinstance(expr, dict) or "==" not in expr:
+        return False
+    sides = (expr["=="].get("left"), expr["=="].get("right"))
+    attr = {".": {"left": {"Var": "resource"}, "attr": "record_type"}}
+    values = [s.get("Value") for s in sides if isinstance(s, dict) and "Value" in s]
+    return attr in sides and len(values) == 1 and values[0] in own
+
+
 def _read_cedar(paths: Iterable[Path]) -> str:
     return "\n".join(p.read_text(encoding="utf-8") for p in paths)
 
@@ -437,7 +522,7 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
         if number and not actor.mfa:
             return "two-factor authentication required"
         if (r.support_measure or r.linked_to_protected) and r.name in registry.whereabouts_fields():
-            return "withheld under support measures (支援措置)"
+            return _whereabouts_reason(r.support_measure)
     else:
         if query.action not in purpose.actions:
             return f"purpose {purpose.code} does not cover {query.action}"
@@ -450,6 +535,21 @@ def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
     if policy_ids:
         return "denied by policy " + ", ".join(policy_ids)
     return "no policy permits this"
+
+
+WITHHELD = "withheld"
+"""The reason a linked record's whereabouts are withheld, as the caller reads it."""
+
+
+def _whereabouts_reason(protected: bool) -> str:
+    """Why rule 1 withholds a whereabouts field (docs/support-measures.md).
+
+    A protected record says so (its ``support_measure`` flag is shown
+    anyway). A linked one does not name 支援措置: to a caller who already
+    knows the address, that wording would tell that someone protected lives
+    there (round-3 review N3); it gets the neutral reason.
+    """
+    return "withheld under support measures (支援措置)" if protected else WITHHELD
 
 
 def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str:
@@ -503,7 +603,7 @@ def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str
             r.kind == "Field"
             and (r.support_measure or r.linked_to_protected)
             and r.name in registry.whereabouts_fields(),
-            "withheld under support measures (支援措置)",
+            _whereabouts_reason(r.support_measure),
         ),
         (
             r.kind == "Field" and r.name in registry.individual_number_fields() and not actor.mfa,

@@ -4,13 +4,19 @@ A purpose names the fields it may need, the record actions it covers, its
 legal basis, and whether it is a legally listed use of the individual number
 (番号法 別表). Requests state one in ``X-Purpose``; Cedar receives the
 purpose's fields and actions in its context.
+
+The platform's purposes are in ``policies/purposes.toml``; a domain brings its
+own in its folder (``DomainSpec.purposes``), merged here: their codes start
+with the domain's name (``sample.dogs``), they name only the domain's own
+fields and actions (a domain cannot grant itself another's records), and a
+code defined twice is refused.
 """
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 from shared_gov import errors
@@ -55,7 +61,7 @@ def default_policies_dir() -> Path:
     return Path("policies").resolve()
 
 
-def load_purposes(path: Path) -> dict[str, Purpose]:
+def load_purposes(path: Path, domain: registry.DomainSpec | None = None) -> dict[str, Purpose]:
     """Parse and check purposes.toml; unknown fields or actions are errors.
 
     ``fields`` name the fields of every installed record type: bare for the
@@ -68,7 +74,18 @@ def load_purposes(path: Path) -> dict[str, Purpose]:
     for code, item in data.get("purposes", {}).items():
         fields = frozenset(item.get("fields", []))
         actions = frozenset(item.get("actions", []))
-        unknown = (fields - registry.all_policy_fields()) | (actions - registry.record_actions())
+        known_fields, known_actions = registry.all_policy_fields(), registry.record_actions()
+        if domain is not None:
+            if not code.startswith(f"{domain.name}."):
+                raise ValueError(
+                    f"purpose {code}: a {domain.name} purpose starts with {domain.name}."
+                )
+            own = domain.record_types
+            known_fields = frozenset(
+                rt.policy_name(f.name) for rt in own for f in rt.personal_fields
+            )
+            known_actions = frozenset(a for rt in own for a in rt.actions)
+        unknown = (fields - known_fields) | (actions - known_actions)
         if unknown:
             raise ValueError(f"purpose {code}: unknown fields or actions {sorted(unknown)}")
         number = fields & registry.individual_number_fields()
@@ -87,10 +104,20 @@ def load_purposes(path: Path) -> dict[str, Purpose]:
     return result
 
 
-@cache
 def purposes() -> dict[str, Purpose]:
-    """The platform's purposes (read once per process)."""
-    return load_purposes(default_policies_dir() / "purposes.toml")
+    """The platform's purposes and every installed domain's (read once per process)."""
+    return _purposes(registry.generation())
+
+
+@lru_cache(maxsize=4)
+def _purposes(_generation: int) -> dict[str, Purpose]:
+    result = load_purposes(default_policies_dir() / "purposes.toml")
+    for domain, path in registry.purpose_files():
+        for code, purpose in load_purposes(path, domain).items():
+            if code in result:
+                raise ValueError(f"purpose {code} defined twice ({path})")
+            result[code] = purpose
+    return result
 
 
 def purpose_from_header(value: str | None) -> Purpose:

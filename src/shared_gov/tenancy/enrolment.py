@@ -43,10 +43,14 @@ from sqlalchemy import Connection, text
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor
 from shared_gov.auth.subjects import person_key
+from shared_gov.auth.config import IssuerConfig, issuer_summary
+from shared_gov.auth.issuers import replace_issuer
 from shared_gov.db.engine import Database
 from shared_gov.db.notify import CHANNEL
-from shared_gov.tenancy.changes import change_event, record_change, record_refusal, refusal_event
-from shared_gov.tenancy.manifest import IssuerConfig
+from shared_gov.towns.changes import change_event, record_change, record_refusal, refusal_event
+from shared_gov.towns.enrolments import mark_enrolled
+
+__all__ = ["EnrolmentCode", "code_matches", "issue", "issuer_summary", "mark_enrolled", "redeem"]
 
 CODE_TTL = timedelta(hours=72)
 ACTOR = "enrolment"
@@ -93,16 +97,6 @@ def enrolled_at_creation(conn: Connection, tenant: str) -> None:
             "enrolled_at = now(), first_admin = NULL"
         ),
         {"t": tenant},
-    )
-
-
-async def mark_enrolled(conn: asyncpg.Connection, tenant: str) -> None:
-    """The town's admins set an issuer themselves: no code may be issued any more."""
-    await conn.execute(
-        "INSERT INTO catalog.enrolments (tenant_code, enrolled_at) VALUES ($1, now()) "
-        "ON CONFLICT (tenant_code) DO UPDATE SET code_hash = NULL, expires_at = NULL, "
-        "enrolled_at = COALESCE(catalog.enrolments.enrolled_at, now())",
-        tenant,
     )
 
 
@@ -206,25 +200,6 @@ async def issue(db: Database, tenant: str, actor: Actor) -> EnrolmentCode:
     raise errors.conflict(refused)
 
 
-def issuer_summary(config: IssuerConfig | None) -> dict[str, object] | None:
-    """What an audit event says of an issuer: settings and key ids, never whole keys."""
-    if config is None:
-        return None
-    kids = None
-    if config.jwks is not None:
-        kids = sorted(
-            str(k.get("kid")) for k in config.jwks.get("keys") or [] if isinstance(k, dict)
-        )
-    return {
-        "url": config.url,
-        "audience": config.audience,
-        "jwks_uri": config.jwks_uri,
-        "inline_kids": kids,
-        "algorithms": list(config.algorithms),
-        "claims": [config.staff_claim, config.department_claim, config.roles_claim],
-    }
-
-
 async def redeem(
     db: Database,
     tenant: str,
@@ -239,9 +214,6 @@ async def redeem(
     town is 409 (and a denied event: a town that finds its code used should
     ask who used it — the event says when and from where).
     """
-    # Local import: auth.issuers uses this module (mark_enrolled, issuer_summary).
-    from shared_gov.auth.issuers import replace_issuer
-
     # Not the claimed first admin: see the module docstring.
     requested = {"issuer": issuer_summary(config)}
     async with db.catalog() as conn:

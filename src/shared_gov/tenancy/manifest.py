@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
 from shared_gov import errors
+from shared_gov.auth.config import IssuerConfig
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy.purposes import purposes
 from shared_gov.validation import NoNul
+
+__all__ = ["Department", "IssuerConfig", "Manifest", "load_manifest", "parse_manifest"]
 
 DeptCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,31}\Z", max_length=32)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=64), NoNul]
@@ -30,29 +33,6 @@ class Department(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     code: DeptCode
     name: ShortText
     purposes: Annotated[list[str], msgspec.Meta(max_length=50)] = []
-
-
-Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
-ClaimName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}\Z")]
-
-
-class IssuerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """The town's own OpenID Connect issuer for staff tokens."""
-
-    # No NUL either: PostgreSQL text cannot hold one (it was a 500).
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s\x00]+\Z", max_length=300)]
-    audience: Annotated[str, msgspec.Meta(min_length=1, max_length=200), NoNul]
-    jwks_uri: (
-        Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s\x00]+\Z", max_length=500)] | None
-    ) = None
-    jwks: dict[str, Any] | None = None
-    """Inline JWKS, for IdPs that cannot be reached from the platform."""
-    algorithms: Annotated[list[Algorithm], msgspec.Meta(min_length=1)] = msgspec.field(
-        default_factory=lambda: ["RS256"]
-    )
-    staff_claim: ClaimName = "sub"
-    department_claim: ClaimName = "dept"
-    roles_claim: ClaimName = "roles"
 
 
 class Manifest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

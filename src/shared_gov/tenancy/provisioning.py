@@ -36,11 +36,12 @@ from shared_gov import errors
 from shared_gov.audit.recorder import Actor
 from shared_gov.crypto.keyring import Keyring
 from shared_gov.db.migrations.runner import head, upgrade_tenant
+from shared_gov.domains import registry
 from shared_gov.policy import agreements
-from shared_gov.tenancy.changes import change_event, record_change_sync
 from shared_gov.tenancy.enrolment import EnrolmentCode, enrolled_at_creation, issue_at_creation
 from shared_gov.tenancy.manifest import Manifest
-from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
+from shared_gov.towns.changes import change_event, record_change_sync
+from shared_gov.towns.names import TenantNames, quote_ident, tenant_names
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -171,7 +172,7 @@ def provision(
     elif (
         row.status == "active"
         and row.manifest == document
-        and row.schema_revision == head("tenant")
+        and row.schema_revision == head("tenant", registry.migration_dirs())
     ):
         # Keys are checked even then: a town onboarded before encryption gets them.
         created = keyring.provision(conn, names.code, manifest.population)
@@ -200,7 +201,7 @@ def provision(
             _catalog_params(manifest, names, document),
         )
     _ensure_role_and_schema(conn, names)
-    upgrade_tenant(conn, names)
+    upgrade_tenant(conn, names, registry.migration_dirs())
     keyring.provision(conn, names.code, manifest.population)
     if creating:
         _sync_departments(conn, manifest)

@@ -18,7 +18,7 @@ import hashlib
 import json
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,16 +30,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor, operator_actor
+from shared_gov.crypto.keyring import keyring_of
 from shared_gov.crypto.providers import KeyNotFound
 from shared_gov.db.engine import Database, sqlalchemy_engine
 from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
 from shared_gov.domains import registry
 from shared_gov.logs import get_logger
 from shared_gov.policy import agreements
-from shared_gov.tenancy.changes import change_event, record_change, record_refusal, refusal_event
 from shared_gov.tenancy.manifest import Manifest
-from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
 from shared_gov.tenancy.provisioning import IdentityChangeRefused, ProvisionResult, provision
+from shared_gov.towns.changes import change_event, record_change, record_refusal, refusal_event
+from shared_gov.towns.names import TenantNames, quote_ident, tenant_names
 
 log = get_logger(__name__)
 
@@ -78,7 +79,7 @@ async def onboard(db: Database, manifest: Manifest, actor: Actor | None = None) 
                     sync,
                     manifest,
                     db.settings.role_prefix,
-                    db.keyring,
+                    keyring_of(db),
                     actor=who,
                     manifest_issuer=db.settings.is_dev,
                     audit=db.settings.audit,
@@ -122,9 +123,50 @@ def _lock() -> asyncio.Lock:
     return _alembic_lock
 
 
-async def _upgrade_one(engine: AsyncEngine, names: TenantNames) -> None:
+def tenant_head() -> str:
+    """The tenant tree's head with every installed domain's revisions."""
+    return head("tenant", registry.migration_dirs())
+
+
+async def _upgrade_one(
+    engine: AsyncEngine, names: TenantNames, domains: Sequence[Path] | None = None
+) -> None:
+    folders = registry.migration_dirs() if domains is None else domains
     async with _lock(), engine.begin() as conn:
-        await conn.run_sync(upgrade_tenant, names)
+        await conn.run_sync(upgrade_tenant, names, folders)
+
+
+async def provision_keys(db: Database, code: str) -> int:
+    """Give town ``code`` the keys of every declared column and index it lacks.
+
+    A domain installed after the town was onboarded brings encrypted columns
+    and blind indexes the town has no key for, and a town missing a declared
+    key cannot be entered at all (``Keyring.town`` refuses it): every upgrade
+    therefore provisions, as onboarding does. Returns the keys created; every
+    worker hears of them (they reload the town's keys).
+    """
+    async with db.engine().begin() as conn:
+        population = (
+            await conn.execute(
+                text("SELECT population FROM catalog.tenants WHERE code = :c"), {"c": code}
+            )
+        ).scalar_one()
+        created: int = await conn.run_sync(
+            lambda sync: keyring_of(db).provision(sync, code, population)
+        )
+        if created:
+            await conn.execute(text("SELECT pg_notify('shared_gov_policy', :c)"), {"c": code})
+    if created:
+        db.keyring.invalidate(code)
+    return created
+
+
+async def upgrade_town(db: Database, code: str) -> str:
+    """Bring one town to the tenant head (every installed domain's branch included)
+    and provision the keys it lacks; returns the revision mirrored in the catalog."""
+    await _upgrade_one(db.engine(), tenant_names(code, db.settings.role_prefix))
+    await provision_keys(db, code)
+    return tenant_head()
 
 
 def _failure(exc: BaseException) -> str:
@@ -135,15 +177,22 @@ def _failure(exc: BaseException) -> str:
 _worker_state: dict[str, Any] = {}
 
 
-def _worker_upgrade(url: str, role_prefix: str, code: str) -> str | None:
-    """Runs in a worker process: upgrade one tenant, return None or the failure."""
+def _worker_upgrade(
+    url: str, role_prefix: str, code: str, domains: Sequence[str] = ()
+) -> str | None:
+    """Runs in a worker process: upgrade one tenant, return None or the failure.
+
+    ``domains``: the parent's domain revision folders (a domain installed at run
+    time, in tests, is not installed in a spawned worker).
+    """
     loop = _worker_state.get("loop")
     if loop is None:
         loop = _worker_state["loop"] = asyncio.new_event_loop()
         _worker_state["engine"] = sqlalchemy_engine(url, pool_size=1)
     try:
         names = tenant_names(code, role_prefix)
-        loop.run_until_complete(_upgrade_one(_worker_state["engine"], names))
+        folders = [Path(d) for d in domains]
+        loop.run_until_complete(_upgrade_one(_worker_state["engine"], names, folders))
     except Exception as exc:
         return _failure(exc)
     return None
@@ -164,7 +213,7 @@ async def migrate_all(
     and one town's failure never stops the others.
     """
     await migrate_catalog(db)
-    target = head("tenant")
+    target = tenant_head()
     async with db.engine().connect() as conn:
         rows = (
             await conn.execute(
@@ -193,7 +242,7 @@ async def migrate_all(
     if workers <= 1:
         for code in behind:
             try:
-                await _upgrade_one(db.engine(), tenant_names(code, db.settings.role_prefix))
+                await upgrade_town(db, code)
             except Exception as exc:  # one town's failure must not stop the others
                 record(code, _failure(exc))
             else:
@@ -203,12 +252,21 @@ async def migrate_all(
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {
-            code: loop.run_in_executor(pool, _worker_upgrade, db.url, db.settings.role_prefix, code)
+            code: loop.run_in_executor(
+                pool,
+                _worker_upgrade,
+                db.url,
+                db.settings.role_prefix,
+                code,
+                [str(d) for d in registry.migration_dirs()],
+            )
             for code in behind
         }
         for code, future in futures.items():
             try:
                 failure = await future
+                if failure is None:
+                    await provision_keys(db, code)  # the keyring is this process's
             except Exception as exc:  # a crashed worker fails its towns, not the run
                 failure = _failure(exc)
             record(code, failure)
@@ -261,7 +319,7 @@ async def conn_status(db: Database, code: str) -> str | None:
 
 def _signing_public_key(db: Database, code: str) -> bytes | None:
     try:
-        return db.keyring.provider.signing_public_key(code)
+        return keyring_of(db).provider.signing_public_key(code)
     except KeyNotFound:
         return None
 
@@ -315,7 +373,7 @@ async def offboard(db: Database, code: str, export_dir: Path, actor: Actor | Non
         offboarded = await conn_status(db, code) == "offboarded"
         if offboarded:
             # Re-running finishes an interrupted crypto-shredding (idempotent).
-            db.keyring.provider.destroy(code)
+            keyring_of(db).provider.destroy(code)
             db.keyring.invalidate(code)
             raise errors.conflict("already offboarded; its keys are destroyed")
         raise errors.not_found("no such active tenant")
@@ -402,7 +460,7 @@ async def offboard(db: Database, code: str, export_dir: Path, actor: Actor | Non
     # Crypto-shredding, after the commit (a rolled-back offboarding must keep its
     # keys): without the KEK no copy of the town's data — in a backup, a dump,
     # a replica — can be decrypted again.
-    db.keyring.provider.destroy(code)
+    keyring_of(db).provider.destroy(code)
     db.keyring.invalidate(code)
     log.info("tenant.offboard", tenant=code, export=path.name, keys="destroyed")
     return path

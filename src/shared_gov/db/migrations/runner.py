@@ -6,11 +6,22 @@ A tenant upgrade runs inside the caller's transaction with ``search_path``
 set to the tenant schema, keeps its version table in that schema, and writes
 the new revision to ``catalog.tenants.schema_revision`` in the same
 transaction, so the catalog mirror can never disagree with the schema.
+
+An installed domain may bring tenant revisions from its own folder
+(``DomainSpec.migrations``): they join the tenant tree through Alembic's
+``version_locations`` as a branch of their own (``branch_labels``), so the
+tree may have several heads. The caller (tenancy, which reads the domain
+registry; this layer knows no domain) passes those folders as ``domains``.
+Upgrades go to ``heads``, and the catalog mirror is the sorted heads joined
+with ``+`` (just the platform's head when no domain brings migrations, as
+before).
 """
 
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,35 +32,56 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.util import await_only
 
-from shared_gov.tenancy.names import TenantNames, quote_ident
+from shared_gov.db.binding import TownBinding, quote_ident
 
 CATALOG_SCHEMA = "catalog"
 _HERE = Path(__file__).resolve().parent
 
 
+Folders = Sequence[Path]
+"""Domains' tenant revision folders, joined to the tenant tree."""
+
+
+def _locations(tree: str, domains: Folders = ()) -> tuple[str, ...]:
+    """The tree's version folders: the platform's, then (tenant) each domain's."""
+    own = (str(_HERE / tree / "versions"),)
+    if tree != "tenant":
+        return own
+    return own + tuple(str(path.resolve()) for path in domains)
+
+
+def _script(tree: str, domains: Folders = ()) -> ScriptDirectory:
+    return _script_at(tree, _locations(tree, domains))
+
+
 @cache
-def _script(tree: str) -> ScriptDirectory:
+def _script_at(tree: str, locations: tuple[str, ...]) -> ScriptDirectory:
     config = Config()
     config.set_main_option("script_location", str(_HERE / tree))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(locations))
     return ScriptDirectory.from_config(config)
 
 
-def head(tree: str) -> str:
-    """The head revision of ``tree`` (``catalog`` or ``tenant``)."""
-    revision = _script(tree).get_current_head()
-    if revision is None:
+def head(tree: str, domains: Folders = ()) -> str:
+    """The head revision of ``tree`` (``catalog`` or ``tenant``).
+
+    Several heads (domains' branches): sorted, joined with ``+``.
+    """
+    heads = sorted(_script(tree, domains).get_heads())
+    if not heads:
         raise RuntimeError(f"the {tree} migration tree has no head")
-    return revision
+    return "+".join(heads)
 
 
-def _upgrade(conn: Connection, tree: str, version_schema: str) -> None:
-    script = _script(tree)
+def _upgrade(conn: Connection, tree: str, version_schema: str, domains: Folders = ()) -> None:
+    script = _script(tree, domains)
 
     def upgrade_steps(rev: Any, _context: Any) -> Any:
-        return script._upgrade_revs("head", rev)
+        return script._upgrade_revs("heads", rev)
 
     config = Config()
-    with EnvironmentContext(config, script, fn=upgrade_steps, destination_rev="head") as env:
+    with EnvironmentContext(config, script, fn=upgrade_steps, destination_rev="heads") as env:
         env.configure(
             connection=conn,
             version_table_schema=version_schema,
@@ -67,8 +99,7 @@ def upgrade_catalog(conn: Connection, role_prefix: str) -> None:
     _upgrade(conn, "catalog", CATALOG_SCHEMA)
 
 
-@cache
-def fresh_tenant_script() -> str:
+def fresh_tenant_script(domains: Folders = ()) -> str:
     """Every tenant migration from nothing to head, as one SQL script.
 
     Rendered once per process by Alembic's offline mode (the same operations,
@@ -79,14 +110,19 @@ def fresh_tenant_script() -> str:
     Tenant migrations therefore must not read data in Python
     (``op.get_bind()``): what they need at run time goes in SQL.
     """
-    script = _script("tenant")
+    return _fresh_script(_locations("tenant", domains))
+
+
+@cache
+def _fresh_script(locations: tuple[str, ...]) -> str:
+    script = _script_at("tenant", locations)
     buffer = io.StringIO()
 
     def upgrade_steps(rev: Any, _context: Any) -> Any:
-        return script._upgrade_revs("head", rev)
+        return script._upgrade_revs("heads", rev)
 
     with EnvironmentContext(
-        Config(), script, fn=upgrade_steps, as_sql=True, starting_rev=None, destination_rev="head"
+        Config(), script, fn=upgrade_steps, as_sql=True, starting_rev=None, destination_rev="heads"
     ) as env:
         env.configure(
             dialect_name="postgresql",
@@ -101,7 +137,7 @@ def fresh_tenant_script() -> str:
     return buffer.getvalue()
 
 
-def _is_fresh(conn: Connection, names: TenantNames) -> bool:
+def _is_fresh(conn: Connection, names: TownBinding) -> bool:
     """No version table yet: the schema was just created, nothing to upgrade from."""
     found = conn.execute(
         text(
@@ -113,8 +149,11 @@ def _is_fresh(conn: Connection, names: TenantNames) -> bool:
     return found is None
 
 
-def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
-    """Bring one tenant schema to head and mirror the revision in the catalog."""
+def upgrade_tenant(conn: Connection, names: TownBinding, domains: Folders = ()) -> str:
+    """Bring one tenant schema to head and mirror the revision in the catalog.
+
+    ``domains``: the installed domains' revision folders (``registry.migration_dirs()``).
+    """
     # Same key as provisioning: two migrators never work on one town at once.
     conn.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.tenant.' || :c, 0))"),
@@ -128,11 +167,11 @@ def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
         driver = conn.connection.driver_connection
         if driver is None:  # pragma: no cover - a checked-out connection has one
             raise RuntimeError("no driver connection")
-        await_only(driver.execute(fresh_tenant_script()))
+        await_only(driver.execute(fresh_tenant_script(domains)))
     else:
-        _upgrade(conn, "tenant", names.schema)
+        _upgrade(conn, "tenant", names.schema, domains)
     _lock_down(conn, names)
-    revision = head("tenant")
+    revision = head("tenant", domains)
     conn.execute(
         text(
             "UPDATE catalog.tenants SET schema_revision = :rev, updated_at = now() "
@@ -144,7 +183,7 @@ def upgrade_tenant(conn: Connection, names: TenantNames) -> str:
     return revision
 
 
-def _lock_down(conn: Connection, names: TenantNames) -> None:
+def _lock_down(conn: Connection, names: TownBinding) -> None:
     """Revoke what default privileges gave the town role but it must not have.
 
     Runs after every upgrade, so a migration that recreates a table cannot

@@ -42,7 +42,7 @@ from shared_gov.api.pipeline import services
 from shared_gov.audit.queries import parse_instant, subject_hash
 from shared_gov.audit.suppressions import LATEST_UNTIL_SQL
 from shared_gov.audit.tlog import CURRENT_INCARNATION
-from shared_gov.clock import JST, now_jst, today_jst
+from shared_gov.clock import JST, day_of, now_jst, today_jst
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.domains.residents import repository
 from shared_gov.policy import Access
@@ -202,8 +202,14 @@ def _other_town_withheld(entry: AccessLogEntry, tenant: str) -> AccessLogEntry:
     """The entry without the acting town, when that is another town (rule 1)."""
     if entry.town is None or entry.town.code == tenant:
         return entry
+    # The time to the day only (N4): another town's access to the second
+    # would match the same instant in that town's own records.
     return msgspec.structs.replace(
-        entry, town=None, department=None, withheld=["town", "department"]
+        entry,
+        occurred_at=day_of(entry.occurred_at),
+        town=None,
+        department=None,
+        withheld=["town", "department"],
     )
 
 

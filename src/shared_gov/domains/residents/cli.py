@@ -1,4 +1,5 @@
-"""``shared-gov residents …``: bulk import and export of a town's register.
+"""``shared-gov residents …``: bulk import and export of a town's register, and
+the relink step of rule 1 (支援措置).
 
 Registered through the domain's spec (``SPEC.cli_groups``)."""
 
@@ -9,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from shared_gov.cli.common import _progress, _run, err, out
+from shared_gov.console import _progress, _run, err, out
 from shared_gov.db import Database
 
 residents_app = typer.Typer(
@@ -31,7 +32,7 @@ def residents_import(
 ) -> None:
     """Load an existing register: all rows valid, or nothing is written."""
     from shared_gov.domains.residents.transfer import ImportRejected, import_csv, report
-    from shared_gov.tenancy.names import tenant_names
+    from shared_gov.towns.names import tenant_names
 
     with file.open(encoding="utf-8", newline="") as fh:
         rows = max(sum(1 for _ in fh) - 1, 0)
@@ -65,7 +66,7 @@ def residents_export(
     import os
 
     from shared_gov.domains.residents.transfer import export_csv
-    from shared_gov.tenancy.names import tenant_names
+    from shared_gov.towns.names import tenant_names
 
     async def work(db: Database) -> int:
         names = tenant_names(tenant, db.settings.role_prefix)
@@ -76,3 +77,39 @@ def residents_export(
 
     count = _run(work)
     out.print(f"{tenant}: {count} residents exported to {file}")
+
+
+@residents_app.command("relink")
+def residents_relink(
+    tenant: Annotated[str, typer.Option(help="town code")],
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--every",
+            help="re-read the history of every record whose household ever changed, "
+            "not only those not read yet",
+        ),
+    ] = False,
+) -> None:
+    """Rebuild rule 1's links (支援措置) from the residents' histories.
+
+    A step of the upgrade to tenant revision t0011 (docs/support-measures.md):
+    decrypts the history snapshots of records whose past households are not
+    known yet, records those households, and recomputes which records are
+    linked to a protected person. Until it runs, such records are withheld as
+    linked. Safe to run again; prints counts only.
+    """
+    from shared_gov.domains.residents.repository import relink
+    from shared_gov.towns.names import tenant_names
+
+    async def work(db: Database) -> tuple[int, int, int]:
+        names = tenant_names(tenant, db.settings.role_prefix)
+        async with db.tenant(names) as uow:
+            done = await relink(uow, every=every)
+        return done.residents_read, done.memberships_added, done.flags_changed
+
+    read, added, changed = _run(work)
+    out.print(
+        f"{tenant}: histories of {read} residents read, {added} past households recorded, "
+        f"{changed} links changed"
+    )

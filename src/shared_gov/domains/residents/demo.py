@@ -14,14 +14,14 @@ from shared_gov import errors, policy
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import today_jst
 from shared_gov.db import Database, TenantUnitOfWork
-from shared_gov.demo.seed import SyntheticHousehold, generate_town
 from shared_gov.domains.residents import repository, service
 from shared_gov.domains.residents.models import EntryEvent
 from shared_gov.domains.residents.schemas import ResidentCreate
+from shared_gov.domains.residents.seed import SyntheticHousehold, generate_town
 from shared_gov.policy import Access, Actor
 from shared_gov.policy.purposes import purposes
 from shared_gov.tenancy.manifest import Manifest, parse_manifest
-from shared_gov.tenancy.names import tenant_names
+from shared_gov.towns.names import tenant_names
 
 BATCH = 200
 
@@ -29,6 +29,12 @@ BATCH = 200
 async def count(uow: TenantUnitOfWork) -> int:
     """How many resident records the town holds (an empty town is seeded)."""
     return await repository.count(uow)
+
+
+async def upgrade(uow: TenantUnitOfWork) -> None:
+    """``shared-gov residents relink`` (tenant revision t0011): a demo database
+    made before the upgrade gets its rule-1 links rebuilt before serving."""
+    await repository.relink(uow)
 
 
 async def sample(uow: TenantUnitOfWork) -> tuple[str, str]:

@@ -67,6 +67,7 @@ from typing import Any, Final
 
 from shared_gov import errors
 from shared_gov.checkdigits import is_valid_lgcode, is_valid_serial
+from shared_gov.clock import day_of
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import repository
 from shared_gov.domains.residents.models import ChangeEvent, EntryEvent, Resident
@@ -528,18 +529,29 @@ def _whereabouts_id(key: str) -> bool:
 
 
 async def withhold_whereabouts(uow: TenantUnitOfWork, page: Page) -> Page:
-    """``page`` without the towns of protected (or linked) people's moves (rule 1).
+    """``page`` under rule 1 for protected (or linked) people's events.
 
-    Read side on purpose: the flows that write ``to_town`` need not know the
-    rule, and an event written before 支援措置 was set is covered too.
+    - no town of a move (``*_town``): it tells where the person lives now;
+    - ``occurred_at`` to the day only (00:00 JST): a one-stop move writes the
+      old town's and the new town's events at the same instant, and a reader
+      of both feeds could match them to the microsecond (round-3 review N4);
+      a linked household's events would likewise line up with a protected
+      person's arrival in it (N3).
+
+    The feed's readers (integrations, admins) are never the town's 市民課
+    registering residents, so no reader is exempt. Read side on purpose: the
+    flows that write events need not know the rule, and an event written
+    before 支援措置 was set is covered too.
     """
-    concerned = {e["resident_id"] for e in page.events if any(map(_whereabouts_id, e["ids"]))}
-    if not concerned:
+    if not page.events:
         return page
-    protected = await repository.protected_residents(uow, sorted(concerned))
+    protected = await repository.protected_residents(
+        uow, sorted({e["resident_id"] for e in page.events})
+    )
     for event in page.events:
         if event["resident_id"] in protected:
             event["ids"] = {k: v for k, v in event["ids"].items() if not _whereabouts_id(k)}
+            event["occurred_at"] = day_of(event["occurred_at"])
     return page
 
 

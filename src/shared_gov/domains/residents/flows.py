@@ -13,7 +13,8 @@ town's role:
    move-out, :mod:`.move_outs`; the row is locked FOR UPDATE, so of several
    towns or clerks citing the same person exactly one wins and the others get
    404), and 支援措置 keeps their whereabouts at home (so a protected
-   person's previous address is not copied — the flag is);
+   person's previous address is not copied — the flag is; so is the link of
+   a person in a protected person's component, docs/support-measures.md);
 3. creates B's record from those fields plus what the resident declares at
    B's counter (new address, dates, household), re-encrypted under B's keys
    by B's repository — it is simply a registration in B;
@@ -171,6 +172,13 @@ async def _move(
     data: OneStopMoveIn,
     transfer_id: str,
 ) -> MoveResult:
+    # Rule 1's components may change in both towns (a protection or link
+    # carried to B; a link made in B carried back to A's leaving record,
+    # below): both towns' linkage locks before any row lock of either
+    # (repository.lock_linkage), in town-code order so that two moves in
+    # opposite directions never wait for each other's.
+    for uow in sorted((at_a, at_b), key=lambda u: u.code):
+        await repo.lock_linkage(uow)
     # Citing by 住民票コード is a search in A; by A's id, a read.
     if data.juminhyo_code is not None:
         access_a.require("search")
@@ -196,8 +204,9 @@ async def _move(
         raise _refused("the resident has no pending move-out")
     if move.to_town != at_b.code:
         raise _refused("the pending move-out goes to another town")
-    # Rule 1 (docs/support-measures.md): someone filed with a protected person
-    # left from where that person may still live; their address stays in A too.
+    # Rule 1 (docs/support-measures.md): someone in a protected person's
+    # component left from where that person may still live; their address
+    # stays in A too.
     linked = not leaving.support_measure and bool(
         await repo.protected_residents(at_a, [leaving.id])
     )
@@ -229,6 +238,20 @@ async def _move(
         # The protection follows the person; B's 市民課 renews the application
         # with them (支援措置の申出 is made to each town).
         arrived = await service.carry_support_measure(at_b, arrived)
+    elif linked:
+        # So does the link (F3): the new address is, as likely as the old
+        # one, where the protected person lives; anyone B files with them is
+        # linked too. Lifted by B's 市民課 like 支援措置 itself.
+        await service.carry_link(at_b, arrived)
+    elif await repo.protected_residents(at_b, [arrived.id]):
+        # N1 (round 3): the link is made in B — the person joined a household
+        # of a protected person's component there. A's record of them names
+        # where they went (forward_address, the move's to_town): that is
+        # where the protected person lives. A's leaving record carries the
+        # link back, and its component in A is linked with it; A's 市民課
+        # lifts it like any carried link (PUT …/support-measure).
+        await repo.carry_protection(at_a, leaving.id)
+        await repo.relink_component(at_a, leaving.id)
     # A: the planned 転出 becomes the actual one, on the day B registered.
     confirmed = replace(leaving, removed_on=data.move_date)
     await service.confirm_move_out(at_a, leaving, confirmed, data.notified_on)

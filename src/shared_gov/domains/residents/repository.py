@@ -18,7 +18,7 @@ odd key versions, ``bidx_<name>_alt`` for even ones). Writes store a value
 under every live version of the town's index key and NULL in the other
 column; searches and the uniqueness check look for any live version's value.
 Outside a rotation that is one column; during one, both (see
-:mod:`shared_gov.crypto.index_rotation`).
+:mod:`shared_gov.keys.index_rotation`).
 
 All statements run through a :class:`~shared_gov.db.TenantUnitOfWork`, i.e.
 inside a transaction already bound to one town's schema and role; names are
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -41,7 +41,7 @@ from shared_gov import errors
 from shared_gov.checkdigits import make_serial
 from shared_gov.crypto.blind import BlindIndex, compound, normalize_digits, normalize_kana
 from shared_gov.crypto.envelope import DecryptError
-from shared_gov.crypto.keyring import TownKeys, index_column
+from shared_gov.crypto.keyring import TownKeys, index_column, keys_of
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.registry import IndexFill
 from shared_gov.domains.residents.models import Resident
@@ -62,22 +62,14 @@ INDEX_SOURCES: dict[str, tuple[str, ...]] = {i.name: i.sources for i in SPEC.bli
 # Statement texts are assembled once, at import, from the fixed column lists
 # above; no runtime value ever reaches them.
 _SELECT = "SELECT " + ", ".join(PLAIN + ENCRYPTED) + " FROM residents"  # noqa: S608
-# Rule 1 (docs/support-measures.md) folded into the reads that return records
-# to callers, so that the common case costs no round trip and no decryption:
-# whether the record's current household holds a protected person (any
-# member in any state, or its head; the partial index
-# residents_protected_household and the two primary keys answer it), and
-# whether the record was ever filed under another household (t0008).
-_HOUSEHOLD_PROTECTED = (
-    "(EXISTS (SELECT FROM residents AS m WHERE m.household_no = residents.household_no "
-    "AND m.support_measure) OR EXISTS (SELECT FROM households AS h "
-    "JOIN residents AS hh ON hh.id = h.head_id "
-    "WHERE h.household_no = residents.household_no AND hh.support_measure))"
-)
+# Rule 1 (docs/support-measures.md): the reads that return records to callers
+# also return the stored answer to "is this record linked to a protected
+# person" (tenant revision t0011, kept up to date by every write that can
+# change it): no further statement, no decryption.
 _SELECT_READ = (
     "SELECT "  # noqa: S608
     + ", ".join(PLAIN + ENCRYPTED)
-    + f", {_HOUSEHOLD_PROTECTED} AS household_protected, households_changed FROM residents"
+    + ", protection_linked FROM residents"
 )
 _WRITTEN = PLAIN + ENCRYPTED + BLIND
 _INSERT = (
@@ -101,25 +93,21 @@ _REGISTRATION_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtextextende
 
 
 def _keys(uow: TenantUnitOfWork) -> TownKeys:
-    if uow.keys is None:  # pragma: no cover - Database always provides keys
-        raise RuntimeError("this unit of work has no keys")
-    return uow.keys
+    return keys_of(uow)
 
 
 class _Read(Resident):
-    """A record as a caller-facing read returned it, with what that read
-    learnt about its households (rule 1, see :func:`linked_residents`).
+    """A record as a caller-facing read returned it, with its stored rule-1
+    flag (``protection_linked``, see :func:`linked_residents`).
 
     Not a field: snapshots, comparisons of fields and responses do not see
     it. ``dataclasses.replace`` of a read record gives one without it (a
     changed record must be asked about again).
     """
 
-    __slots__ = ("household_protected", "households_changed")
-    household_protected: bool
-    """The current household holds a protected person (member or head)."""
-    households_changed: bool
-    """A snapshot may name another household (t0008): read them to know."""
+    __slots__ = ("protection_linked",)
+    protection_linked: bool
+    """The record's component holds a person under 支援措置 (t0011)."""
 
 
 def _resident(keys: TownKeys, row: asyncpg.Record) -> Resident:
@@ -132,8 +120,7 @@ def _resident(keys: TownKeys, row: asyncpg.Record) -> Resident:
     if len(row) == len(PLAIN) + len(ENCRYPTED):
         return Resident(**values)
     read = _Read(**values)
-    read.household_protected = row["household_protected"]
-    read.households_changed = row["households_changed"]
+    read.protection_linked = row["protection_linked"]
     return read
 
 
@@ -241,24 +228,135 @@ async def household_head(uow: TenantUnitOfWork, household_no: str) -> tuple[bool
     return True, None if row["head_id"] is None else str(row["head_id"])
 
 
-async def protected_households(uow: TenantUnitOfWork, household_numbers: Sequence[str]) -> set[str]:
-    """Which of these households hold a person under 支援措置 (rule 1, docs/support-measures.md).
+LINKAGE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
-    A household is protected when any record filed under it (in any state:
-    a protected person who moved out still tells where they lived) or its
-    head is protected. Plain columns only: nothing is decrypted.
+
+async def lock_linkage(uow: TenantUnitOfWork) -> None:
+    """Serialise, per town, the writes that can change rule 1's components.
+
+    Taken FIRST (before any row lock) by every write that recomputes
+    ``protection_linked`` or locks more than one record: two writes that
+    join components (a registration into a household while a member is put
+    under 支援措置) then run one after the other, and the second computes
+    over what the first committed; and a recomputation, which updates the
+    flags of a whole component, never waits for a row whose holder waits
+    for this lock (no deadlock). Re-entrant within a transaction.
     """
-    wanted = sorted({n for n in household_numbers if n})
-    if not wanted:
-        return set()
-    rows = await uow.fetch(
-        "SELECT h.household_no FROM households AS h WHERE h.household_no = ANY($1::text[]) "
-        "AND (EXISTS (SELECT FROM residents AS r WHERE r.household_no = h.household_no "
-        "AND r.support_measure) OR EXISTS (SELECT FROM residents AS r "
-        "WHERE r.id = h.head_id AND r.support_measure))",
-        wanted,
+    await uow.execute(LINKAGE_LOCK, f"{uow.code}:linkage")
+
+
+# Rule 1's components (docs/support-measures.md, tenant revision t0011): the
+# graph "person —(ever filed under)— household". A person's edges: the
+# household the record names now, the households it names in
+# household_memberships (filed there before), the households it heads.
+_PEOPLE_OF = (
+    "SELECT r.id AS rid FROM residents AS r WHERE r.household_no = reach.hno "
+    "UNION ALL SELECT m.resident_id FROM household_memberships AS m "
+    "WHERE m.household_no = reach.hno "
+    "UNION ALL SELECT h.head_id FROM households AS h "
+    "WHERE h.household_no = reach.hno AND h.head_id IS NOT NULL"
+)
+_HOUSEHOLDS_OF = (
+    "SELECT r.household_no AS hno FROM residents AS r WHERE r.id = person.rid "
+    "UNION ALL SELECT m.household_no FROM household_memberships AS m "
+    "WHERE m.resident_id = person.rid "
+    "UNION ALL SELECT h.household_no FROM households AS h WHERE h.head_id = person.rid"
+)
+_SEED = "(support_measure OR protection_carried OR households_unknown)"
+"""A record that links its component: protected (in any state: someone who
+moved out still tells where the family lives), carried from another town's
+component (one-stop move), or with past households not yet read (t0011)."""
+
+
+def _reach(start: str) -> str:
+    """``reach(hno)``: every household connected to the households ``start`` selects;
+    ``people(rid)``: every person filed under (or heading) one of them.
+
+    Breadth first, each household visited once (``UNION``); every step has an
+    index to probe (residents_household, residents_pkey, the memberships'
+    primary key and household index, households_pkey, households_head), so
+    the cost grows with the component, not with the town.
+    """
+    return (
+        f"WITH RECURSIVE reach(hno) AS ({start} "  # noqa: S608 - fixed texts
+        f"UNION SELECT nxt.hno FROM reach CROSS JOIN LATERAL ({_PEOPLE_OF}) AS person "
+        f"CROSS JOIN LATERAL ({_HOUSEHOLDS_OF}) AS nxt), "
+        "people AS (SELECT DISTINCT person.rid FROM reach "
+        f"CROSS JOIN LATERAL ({_PEOPLE_OF}) AS person)"
     )
-    return {r["household_no"] for r in rows}
+
+
+_RECOMPUTE = "".join(  # fixed texts only
+    (
+        _reach("SELECT household_no FROM residents WHERE id = $1"),
+        ", seeded AS (SELECT COALESCE(bool_or(",
+        _SEED,
+        "), false) AS v FROM residents WHERE id IN (SELECT rid FROM people)), ",
+        "changed AS (UPDATE residents AS r SET protection_linked = s.v FROM seeded AS s ",
+        "WHERE r.id IN (SELECT rid FROM people) AND r.protection_linked <> s.v RETURNING r.id) ",
+        "SELECT (SELECT v FROM seeded) AS linked, (SELECT count(*) FROM changed) AS changed",
+    )
+)
+_RECOMPUTE_TOWN = (
+    _reach(f"SELECT household_no FROM residents WHERE {_SEED}")  # noqa: S608
+    + ", changed AS (UPDATE residents SET protection_linked = (id IN (SELECT rid FROM people)) "
+    "WHERE protection_linked IS DISTINCT FROM (id IN (SELECT rid FROM people)) RETURNING id) "
+    "SELECT count(*) FROM changed"
+)
+
+
+async def relink_component(uow: TenantUnitOfWork, resident_id: str) -> bool:
+    """Recompute ``protection_linked`` for the component of ``resident_id``; is it linked?
+
+    One statement. The caller holds :func:`lock_linkage` (taken before any
+    row lock) and calls this after its own writes, in their transaction.
+    Only records whose flag changes are written.
+    """
+    row = await uow.fetchrow(_RECOMPUTE, resident_id)
+    return bool(row is not None and row["linked"])
+
+
+async def relink_town(uow: TenantUnitOfWork) -> int:
+    """Recompute ``protection_linked`` for the whole town, from the seeds; returns
+    how many flags changed. The caller holds :func:`lock_linkage`."""
+    changed: int = await uow.fetchval(_RECOMPUTE_TOWN)
+    return changed
+
+
+async def carry_protection(uow: TenantUnitOfWork, resident_id: str) -> None:
+    """Mark a record linked by a component in another town (one-stop move-in, F3)."""
+    await uow.execute("UPDATE residents SET protection_carried = true WHERE id = $1", resident_id)
+
+
+async def lift_carried(uow: TenantUnitOfWork, resident_id: str) -> None:
+    """Forget a carried link (市民課 lifting 支援措置 on the record)."""
+    await uow.execute(
+        "UPDATE residents SET protection_carried = false WHERE id = $1 AND protection_carried",
+        resident_id,
+    )
+
+
+async def household_protected(
+    uow: TenantUnitOfWork, household_no: str
+) -> tuple[bool, str | None, bool]:
+    """(exists, head id, in a linked component) of a household, for reading it.
+
+    A household's people are all in one component, so it is linked when any
+    of them is: one statement, plain columns.
+    """
+    row = await uow.fetchrow(
+        "SELECT h.head_id, (EXISTS (SELECT FROM residents AS r "
+        "WHERE r.household_no = h.household_no AND r.protection_linked) "
+        "OR EXISTS (SELECT FROM household_memberships AS m JOIN residents AS r "
+        "ON r.id = m.resident_id WHERE m.household_no = h.household_no AND r.protection_linked) "
+        "OR EXISTS (SELECT FROM residents AS r WHERE r.id = h.head_id AND r.protection_linked)) "
+        "AS linked FROM households AS h WHERE h.household_no = $1",
+        household_no,
+    )
+    if row is None:
+        return False, None, False
+    head = None if row["head_id"] is None else str(row["head_id"])
+    return True, head, bool(row["linked"])
 
 
 async def past_households(
@@ -266,8 +364,8 @@ async def past_households(
 ) -> dict[str, set[str]]:
     """Every household each of these residents was ever filed under (from their history).
 
-    Snapshots are sealed as a whole, so each is decrypted: callers ask only
-    for residents whose ``households_changed`` flag is set (t0008).
+    Snapshots are sealed as a whole, so each is decrypted: only the relink
+    step (:func:`relink`) asks, for records whose past is not yet known.
     """
     wanted = sorted(set(resident_ids))
     if not wanted:
@@ -288,80 +386,108 @@ async def past_households(
     return out
 
 
-_LINKS = (
-    "SELECT id::text AS id, support_measure, "  # noqa: S608
-    + _HOUSEHOLD_PROTECTED
-    + " AS household_protected, households_changed FROM residents WHERE id = ANY($1::uuid[])"
-)
+@dataclass(frozen=True, slots=True)
+class Relinked:
+    """What :func:`relink` did (counts only: no personal value)."""
+
+    residents_read: int
+    memberships_added: int
+    flags_changed: int
 
 
-async def _ever_under_protected(uow: TenantUnitOfWork, changed: Sequence[str]) -> set[str]:
-    """Of these residents (whose household changed), those ever filed under a protected one."""
-    past = await past_households(uow, changed)
-    protected = await protected_households(uow, sorted(set().union(set(), *past.values())))
-    return {rid for rid, numbers in past.items() if numbers & protected}
+RELINK_BATCH = 500
 
 
-def _read_hint(record: Resident) -> tuple[bool, bool] | None:
-    """(household protected, households changed) as the read of ``record`` found them."""
+async def relink(uow: TenantUnitOfWork, *, every: bool = False) -> Relinked:
+    """Read the past households of records whose past is unknown, then recompute the town.
+
+    The application-side half of t0011's backfill (and the step after loading
+    a history from another system): decrypts the history snapshots of every
+    record marked ``households_unknown`` (``every``: of every record whose
+    household ever changed), records each household they name in
+    ``household_memberships``, clears the mark, and recomputes every flag.
+    Under the town's linkage lock, in the caller's transaction.
+    """
+    await lock_linkage(uow)
+    column = "households_changed OR households_unknown" if every else "households_unknown"
+    ids = [
+        str(r["id"])
+        for r in await uow.fetch(f"SELECT id FROM residents WHERE {column} ORDER BY id")  # noqa: S608
+    ]
+    added = 0
+    for start in range(0, len(ids), RELINK_BATCH):
+        batch = ids[start : start + RELINK_BATCH]
+        past = await past_households(uow, batch)
+        pairs = [(rid, no) for rid, numbers in past.items() for no in sorted(numbers)]
+        if pairs:
+            status = await uow.execute(
+                "INSERT INTO household_memberships (resident_id, household_no) "
+                "SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING",
+                [p[0] for p in pairs],
+                [p[1] for p in pairs],
+            )
+            added += int(status.rsplit(" ", 1)[-1])
+        await uow.execute(
+            "UPDATE residents SET households_unknown = false WHERE id = ANY($1::uuid[])", batch
+        )
+    changed = await relink_town(uow)
+    return Relinked(len(ids), added, changed)
+
+
+def _read_flag(record: Resident) -> bool | None:
+    """The stored ``protection_linked`` as the read of ``record`` found it."""
     if not isinstance(record, _Read):
         return None
     try:
-        return record.household_protected, record.households_changed
+        return record.protection_linked
     except AttributeError:  # a read record changed by dataclasses.replace
         return None
 
 
 async def linked_residents(uow: TenantUnitOfWork, records: Sequence[Resident]) -> set[str]:
-    """Ids of the unprotected ``records`` that are or were filed under a protected household.
+    """Ids of the unprotected ``records`` whose component holds a protected person.
 
     Rule 1's ``linked_to_protected`` (docs/support-measures.md). The reads that
     return records to callers (:func:`get`, searches, household members)
-    already answered for the current household and said whether the record
-    ever changed household (``households_changed``, t0008): for a record that
-    never did — nearly all — this costs no round trip and no decryption.
-    Otherwise its snapshots are decrypted to find the households it left.
-    Records from elsewhere (just written, say) are asked about in one query.
+    already carry the stored flag: for them this costs no round trip. Records
+    from elsewhere (just written, say) are asked about in one query.
     """
     linked: set[str] = set()
-    changed: list[str] = []
     unknown: list[str] = []
     for record in records:
         if record.support_measure:
             continue
-        hint = _read_hint(record)
-        if hint is None:
+        flag = _read_flag(record)
+        if flag is None:
             unknown.append(record.id)
-        elif hint[0]:
+        elif flag:
             linked.add(record.id)
-        elif hint[1]:
-            changed.append(record.id)
     if unknown:
-        for row in await uow.fetch(_LINKS, sorted(set(unknown))):
-            if row["household_protected"]:
-                linked.add(row["id"])
-            elif row["households_changed"]:
-                changed.append(row["id"])
-    if changed:
-        linked |= await _ever_under_protected(uow, changed)
+        rows = await uow.fetch(
+            "SELECT id::text AS id FROM residents WHERE id = ANY($1::uuid[]) "
+            "AND protection_linked AND NOT support_measure",
+            sorted(set(unknown)),
+        )
+        linked |= {r["id"] for r in rows}
     return linked
 
 
 async def protected_residents(uow: TenantUnitOfWork, resident_ids: Sequence[str]) -> set[str]:
-    """Which of these residents are protected, or are or were filed under a protected household.
+    """Which of these residents are protected or linked (rule 1, one query).
 
-    The same notion as the service's ``linked_to_protected`` (docs/support-measures.md):
-    one query, and the snapshots of those whose household changed.
+    The same notion as the service's ``linked_to_protected``
+    (docs/support-measures.md), for the events feed, the access report and
+    the one-stop move.
     """
     wanted = sorted(set(resident_ids))
     if not wanted:
         return set()
-    rows = await uow.fetch(_LINKS, wanted)
-    out = {r["id"] for r in rows if r["support_measure"] or r["household_protected"]}
-    changed = [r["id"] for r in rows if r["id"] not in out and r["households_changed"]]
-    if changed:
-        out |= await _ever_under_protected(uow, changed)
-    return out
+    rows = await uow.fetch(
+        "SELECT id::text AS id FROM residents WHERE id = ANY($1::uuid[]) "
+        "AND (support_measure OR protection_linked)",
+        wanted,
+    )
+    return {r["id"] for r in rows}
 
 
 async def set_household_head(uow: TenantUnitOfWork, household_no: str, head_id: str) -> None:
@@ -726,7 +852,7 @@ async def existing_households(uow: TenantUnitOfWork, household_numbers: list[str
     return {r["household_no"] for r in rows}
 
 
-# --- blind-index key rotation (shared_gov.crypto.index_rotation) -------------------
+# --- blind-index key rotation (shared_gov.keys.index_rotation) -------------------
 
 
 def missing_index_sql(name: str, version: int) -> str:

@@ -28,7 +28,7 @@ import msgspec
 
 from shared_gov import errors
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
-from shared_gov.clock import today_jst
+from shared_gov.clock import day_of, today_jst
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import events, move_outs
 from shared_gov.domains.residents import repository as repo
@@ -169,17 +169,17 @@ async def views_of(
 ) -> dict[str, FieldView]:
     """The field view of each record, by id, under rule 1 (docs/support-measures.md).
 
-    A record that is or ever was filed under a household holding a person
-    under 支援措置 is ``linked_to_protected``: the guardrail then withholds
-    its whereabouts and household links from everyone but the town's 市民課
-    registering residents, as for the protected person.
+    A record in the same component as a person under 支援措置 (people joined
+    by every household any of them was ever filed under) is
+    ``linked_to_protected``: the guardrail then withholds its whereabouts and
+    household links from everyone but the town's 市民課 registering
+    residents, as for the protected person.
     """
     records = list(residents)
-    # Every household each record was ever filed under counts: someone who
-    # split off from a protected household (世帯分離) usually still lives at
-    # its address. The read that returned a record already answered for its
-    # current household and said whether it ever had another (t0008), so the
-    # common case costs no round trip and no decryption here.
+    # "Linked" is the whole connected component of "person —(ever filed
+    # under)— household", stored per record by every write that can change
+    # it (repository.relink_component): the reads that returned these records
+    # carried the flag, so this costs no round trip and no decryption.
     linked = await repo.linked_residents(uow, records)
     return {
         r.id: access.field_view(
@@ -190,6 +190,31 @@ async def views_of(
         )
         for r in records
     }
+
+
+PROTECTED_ELSEWHERE = "rule 1: a protected or linked record is never shown to another town"
+"""The audit reason of a cross-town read refused under rule 1 (the caller gets a plain 404)."""
+
+
+async def _protected_elsewhere(
+    uow: TenantUnitOfWork, access: Access, records: Iterable[Resident]
+) -> set[str]:
+    """Ids of ``records`` that another town may not see at all (rule 1).
+
+    "Never another town, whatever an agreement says": under ANY agreement
+    (bilateral or the standing move agreement) a record under 支援措置 or in
+    a protected person's component does not exist for the recipient — not
+    withheld field by field, which would still show that the person is
+    registered there and since when (their destination town, for a protected
+    person who moved). The one-stop move-in does not read through here: the
+    destination's 市民課 registering the move cites the leaving record inside
+    :mod:`.flows`, which carries the protection instead of showing it.
+    """
+    if access.agreement is None:
+        return set()
+    wanted = list(records)
+    hidden = {r.id for r in wanted if r.support_measure}
+    return hidden | await repo.linked_residents(uow, wanted)
 
 
 async def view_of(uow: TenantUnitOfWork, access: Access, resident: Resident) -> FieldView:
@@ -239,6 +264,9 @@ async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) 
     resident_id = str(uuid.uuid4())
     household_no = data.household_no
     if household_no is not None:
+        # Joining a household joins its rule-1 component: the lock comes
+        # before the household's row lock (repository.lock_linkage).
+        await repo.lock_linkage(uow)
         exists, _head = await repo.household_head(uow, household_no)
         if not exists:
             raise errors.invalid_field("/household_no", "no such household in this town")
@@ -277,6 +305,10 @@ async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) 
         await repo.insert(uow, resident)
     except asyncpg.UniqueViolationError as exc:
         raise _duplicate(exc) from None
+    if data.household_no is not None:
+        # The newcomer is linked when anyone of the household's component is
+        # (F2: a household split off from a protected one, joined later).
+        await repo.relink_component(uow, resident.id)
     await repo.append_history(
         uow,
         resident,
@@ -332,6 +364,10 @@ async def get(
     if resident is None:
         raise errors.not_found("no such resident")
     if access.agreement is not None:
+        if await _protected_elsewhere(uow, access, [resident]):
+            # Rule 1: never another town, whatever an agreement says — the
+            # same 404 as a missing record (the reason is for the audit only).
+            raise access.refusal(PROTECTED_ELSEWHERE)
         access.destinations.update(await move_outs.destinations(uow, [resident.id]))
     view = await view_of(uow, access, resident)
     if view.empty:
@@ -383,6 +419,9 @@ async def search(
 
     candidates = await _find(uow, query)
     if access.agreement is not None:
+        # Rule 1: a protected or linked record is not found by another town.
+        hidden = await _protected_elsewhere(uow, access, candidates)
+        candidates = [r for r in candidates if r.id not in hidden]
         access.destinations.update(await move_outs.destinations(uow, [r.id for r in candidates]))
         if access.agreement.kind == "standing_move":  # the 転出証明書 goes to the new town only
             candidates = [r for r in candidates if access.destination(r.id) == own]
@@ -437,8 +476,17 @@ async def history(
     view = await view_of(uow, access, current)
     if view.empty:
         raise access.refusal(next(iter(view.reasons.values()), "no field may be read"))
+    # N4: the instant an entry was recorded is the same in both towns of a
+    # one-stop move; for a protected or linked record, anyone but the
+    # exception gets the day only (the exception: see a protected record's
+    # household number).
+    coarse = (
+        current.support_measure or bool(await repo.linked_residents(uow, [current]))
+    ) and "household_no" not in access.field_view(True).allowed
     for entry in entries:
         entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
+        if coarse:
+            entry["recorded_at"] = day_of(entry["recorded_at"])
     _touched(access, [rid], view.allowed, rows=len(entries))
     return entries, view
 
@@ -448,20 +496,22 @@ async def household(
 ) -> tuple[str | None, list[tuple[Resident, FieldView]]]:
     """The household's head and members, as this caller may see them.
 
-    Rule 1 (docs/support-measures.md): a household holding a person under
-    支援措置 does not exist for anyone who may not see that person's household
-    number — the same 404 as a number never issued. Listing it without the
+    Rule 1 (docs/support-measures.md): a household in the component of a
+    person under 支援措置 does not exist for anyone who may not see that
+    person's household number — the same 404 as a number never issued. Listing it without the
     protected person would still tell, by a missing head or a 続柄 pointing at
     nobody, that someone protected lives where the others live.
     """
     access.require("household")
     if not is_valid_serial(household_no):
         raise errors.not_found("no such household")
-    exists, head = await repo.household_head(uow, household_no)
+    exists, head, linked = await repo.household_protected(uow, household_no)
     if not exists:
         raise errors.not_found("no such household")
+    # Every household of a linked component (F1: the one a protected person
+    # split off from; F2: one split off from theirs, and its newcomers).
     may_see_protected = "household_no" in access.field_view(True).allowed
-    if not may_see_protected and await repo.protected_households(uow, [household_no]):
+    if linked and not may_see_protected:
         raise errors.not_found("no such household")
     members = await repo.household_members(uow, household_no)
     views = await views_of(uow, access, members)
@@ -495,6 +545,14 @@ async def move(
     if problems:
         raise errors.invalid(problems)
 
+    if data.event in (ChangeEvent.HOUSEHOLD_SPLIT, ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE):
+        # Changes to households take the town's linkage lock before any row:
+        # a head change locks two records, and a recomputation of rule 1
+        # (which writes a whole component's flags) must never wait on one of
+        # them while its holder waits for the lock. A split needs no
+        # recomputation (the new household joins the person's component,
+        # whose flag is the person's), but is serialised with them all the same.
+        await repo.lock_linkage(uow)
     current = await repo.get(uow, rid, lock=True)
     if current is None:
         raise errors.not_found("no such resident")
@@ -551,13 +609,21 @@ async def set_support_measure(
 ) -> tuple[Resident, FieldView]:
     """Set or lift 支援措置 on a record (市民課 only, by policy)."""
     access.require("protect")
-    current = await repo.get(uow, parse_id(resident_id), lock=True)
+    rid = parse_id(resident_id)
+    await repo.lock_linkage(uow)  # before the record's row lock (repository.lock_linkage)
+    current = await repo.get(uow, rid, lock=True)
     if current is None:
         raise errors.not_found("no such resident")
     if expected_version is not None and expected_version != current.version:
         raise errors.precondition_failed("the record changed since it was read; reload it")
     updated = replace(current, support_measure=active, version=current.version + 1)
     await repo.update(uow, updated)
+    if not active:
+        # Lifting also forgets a link carried from another town (flows.py):
+        # 市民課 decides for its own register.
+        await repo.lift_carried(uow, current.id)
+    # Everyone in the component is linked exactly while someone in it is a seed.
+    await repo.relink_component(uow, current.id)
     # Departments must learn of 支援措置 to stop disclosing; the flag itself is
     # shown with every record, so the event tells no more than a read would.
     await events.emit(
@@ -695,13 +761,28 @@ async def _save(
 
 
 async def carry_support_measure(uow: TenantUnitOfWork, resident: Resident) -> Resident:
-    """Set 支援措置 on a record just created by a one-stop move (see :mod:`.flows`)."""
+    """Set 支援措置 on a record just created by a one-stop move (see :mod:`.flows`).
+
+    The caller holds the linkage lock (taken before the registration).
+    """
     updated = replace(resident, support_measure=True, version=resident.version + 1)
     await repo.update(uow, updated)
+    await repo.relink_component(uow, resident.id)
     await events.emit(
         uow, events.CHANGED, resident.id, ["support_measure"], atena_no=resident.atena_no
     )
     return updated
+
+
+async def carry_link(uow: TenantUnitOfWork, resident: Resident) -> None:
+    """Link a record just created by a one-stop move whose person was linked in
+    the old town (F3): their new household's component is linked with them.
+
+    No field changes (``support_measure`` stays false; the flag is not a
+    field), so no event. The caller holds the linkage lock.
+    """
+    await repo.carry_protection(uow, resident.id)
+    await repo.relink_component(uow, resident.id)
 
 
 async def confirm_move_out(

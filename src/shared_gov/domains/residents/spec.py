@@ -160,7 +160,9 @@ def _cli_groups() -> Sequence[tuple[str, Any]]:
 def _demo() -> DemoData:
     from shared_gov.domains.residents import demo
 
-    return DemoData(seed=demo.seed_town, records=demo.count, sample=demo.sample)
+    return DemoData(
+        seed=demo.seed_town, records=demo.count, sample=demo.sample, upgrade=demo.upgrade
+    )
 
 
 SPEC = DomainSpec(

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple, TextIO
 
 from shared_gov.audit.recorder import AuditEvent, operator_actor, record
 from shared_gov.clock import today_jst
-from shared_gov.crypto.keyring import WriteKeys, index_column
+from shared_gov.crypto.keyring import WriteKeys, index_column, keys_of
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import events
 from shared_gov.domains.residents import import_worker as worker
@@ -526,8 +526,8 @@ async def import_csv(
     is what it was when everything was checked before loading: the file's
     own problems if it has any, else its clashes with the town.
     """
-    keys = uow.keys
-    if keys is None or keys.write_keys is None:  # pragma: no cover - Database provides keys
+    keys = keys_of(uow)
+    if keys.write_keys is None:  # pragma: no cover - Database provides keys
         raise RuntimeError("this unit of work has no keys")
     with worker.no_cyclic_gc():
         return await _import(uow, stream.read(), keys.write_keys, on_progress, workers)

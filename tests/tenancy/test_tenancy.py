@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from sqlalchemy import text
 
+from shared_gov.crypto.keyring import keyring_from_settings
 from shared_gov.db import Database
 from shared_gov.db.migrations.runner import head
 from shared_gov.errors import DomainError
@@ -228,7 +229,7 @@ async def test_libpq_url_parameters_work_for_migrations_too(settings: Settings) 
     assert settings.database_url
     separator = "&" if "?" in settings.database_url else "?"
     url = settings.database_url + separator + "sslmode=disable"
-    database = Database(url, settings)
+    database = Database(url, settings, keyring_from_settings(settings))
     await database.open()
     try:
         async with database.engine().connect() as conn:

@@ -30,9 +30,10 @@ import asyncpg
 from sqlalchemy import Connection, text
 
 from shared_gov.audit.recorder import Actor, AuditEvent, _payload, record_as_town
+from shared_gov.crypto.keyring import town_keys
 from shared_gov.db.engine import Database
 from shared_gov.logs import get_logger
-from shared_gov.tenancy.names import tenant_names
+from shared_gov.towns.names import tenant_names
 
 log = get_logger(__name__)
 
@@ -82,8 +83,10 @@ async def record_change(
     role = tenant_names(tenant, db.settings.role_prefix).role
     try:
         # For the audit key only (administrative events name no resident);
-        # cached after the town's first request.
-        keys = await db.town_keys(tenant)
+        # cached after the town's first request, else read on ``conn``: a
+        # second pooled connection taken while this one is held would deadlock
+        # an exhausted pool (a burst of refused enrolments, say).
+        keys = await town_keys(db, tenant, conn)
     except LookupError:
         keys = None  # a town without keys (being onboarded or offboarded): no MAC
     await record_as_town(conn, keys, role, actor, event)

@@ -9,7 +9,7 @@ import httpx
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
 from tests.conftest import KAGA, KOMATSU, auth
-from tests.events.conftest import drain, of, read_feed, start, wait_for
+from tests.domains.residents.events.conftest import drain, of, read_feed, start, wait_for
 from tests.factories import resident_body
 
 BASE = f"/api/v1/tenants/{KAGA}"

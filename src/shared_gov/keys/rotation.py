@@ -12,7 +12,7 @@
 - :func:`status` lists every key with the number of rows on each version
   (data keys) or holding a value under each version (blind indexes).
 
-Blind-index key rotation lives in :mod:`shared_gov.crypto.index_rotation`.
+Blind-index key rotation lives in :mod:`shared_gov.keys.index_rotation`.
 
 These jobs run as the platform role with schema-qualified names, because a
 town's role may not rewrite its own history (append-only by design).
@@ -32,13 +32,15 @@ from shared_gov.audit.recorder import AuditEvent, operator_actor, record_as_town
 from shared_gov.crypto.envelope import DecryptError, FieldCipher
 from shared_gov.crypto.keyring import (
     REENCRYPT_GRACE_SECONDS,
-    _wrap_aad,
     index_column,
+    keyring_of,
+    town_keys,
+    wrap_aad,
 )
 from shared_gov.db.engine import Database
 from shared_gov.domains import registry
 from shared_gov.logs import get_logger
-from shared_gov.tenancy.names import quote_ident, tenant_names
+from shared_gov.towns.names import quote_ident, tenant_names
 
 log = get_logger(__name__)
 
@@ -162,7 +164,7 @@ async def status(db: Database, tenant: str | None = None) -> list[KeyStatus]:
 
 async def rotate_kek(db: Database, tenant: str) -> tuple[int, int]:
     """Re-wrap every data key of ``tenant`` under a new KEK; returns (version, keys)."""
-    provider = db.keyring.provider
+    provider = keyring_of(db).provider
     async with db.catalog() as conn:
         # One key operation per town at a time, and the new KEK only after the
         # lock: a DEK created meanwhile is then seen and re-wrapped too.
@@ -174,8 +176,8 @@ async def rotate_kek(db: Database, tenant: str) -> tuple[int, int]:
             tenant,
         )
         for r in rows:
-            wrap_aad = _wrap_aad(tenant, r["kind"], r["name"], r["version"])
-            key = provider.unwrap(tenant, r["kek_version"], bytes(r["wrapped"]), wrap_aad)
+            context = wrap_aad(tenant, r["kind"], r["name"], r["version"])
+            key = provider.unwrap(tenant, r["kek_version"], bytes(r["wrapped"]), context)
             await conn.execute(
                 "UPDATE catalog.data_keys SET wrapped = $5, kek_version = $6 "
                 "WHERE tenant_code = $1 AND kind = $2 AND name = $3 AND version = $4",
@@ -183,7 +185,7 @@ async def rotate_kek(db: Database, tenant: str) -> tuple[int, int]:
                 r["kind"],
                 r["name"],
                 r["version"],
-                provider.wrap(tenant, new, key, wrap_aad),
+                provider.wrap(tenant, new, key, context),
                 new,
             )
         await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", tenant)
@@ -234,10 +236,10 @@ async def add_key_version(
     it. Used by data-key and blind-index rotation alike.
     """
     new = active + 1
-    provider = db.keyring.provider
+    provider = keyring_of(db).provider
     kek = await asyncio.to_thread(provider.current_kek_version, tenant)
     wrapped = await asyncio.to_thread(
-        provider.wrap, tenant, kek, os.urandom(32), _wrap_aad(tenant, kind, name, new)
+        provider.wrap, tenant, kek, os.urandom(32), wrap_aad(tenant, kind, name, new)
     )
     await conn.execute(
         "UPDATE catalog.data_keys SET state = 'decrypt' WHERE tenant_code = $1 "
@@ -278,7 +280,7 @@ async def _reencrypt_batch(
     batch: int,
     corrupt: set[str],
 ) -> int:
-    keys = await db.town_keys(tenant)
+    keys = await town_keys(db, tenant)
     cipher: FieldCipher = keys.ciphers[f"{table}.{col}"]
     schema = quote_ident(tenant_names(tenant, db.settings.role_prefix).schema)
     moved = 0

@@ -14,8 +14,8 @@ import pytest
 from shared_gov.crypto.envelope import DecryptError
 from shared_gov.crypto.keyring import FETCH_KEYS_SQL, Keyring
 from shared_gov.crypto.providers import KeyNotFound
-from shared_gov.crypto.rotation import rotate_dek, rotate_kek, status
 from shared_gov.db import Database
+from shared_gov.keys.rotation import rotate_dek, rotate_kek, status
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import load_manifest
 from shared_gov.tenancy.names import tenant_names

@@ -23,7 +23,7 @@ from shared_gov.db.urls import plain_url
 from shared_gov.domains.residents import transfer
 from shared_gov.domains.residents.transfer import import_csv
 from shared_gov.tenancy.names import tenant_names
-from tests.test_import_bulk import _csv, _row, _state, _town
+from tests.domains.residents.test_import_bulk import _csv, _row, _state, _town
 
 FRESH, BROKEN, FILLED, BUSY = "472026", "472034", "472042", "472051"
 FAILING, STRANGER = "472069", "472077"

@@ -1,4 +1,4 @@
-"""Tests for the synthetic demo town generator (shared_gov.demo.seed)."""
+"""Tests for the synthetic demo town generator (shared_gov.domains.residents.seed)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from shared_gov.checkdigits import (
     is_valid_juminhyo_code,
     is_valid_postal_code,
 )
-from shared_gov.demo.seed import (
+from shared_gov.domains.residents.seed import (
     FAMILY_NAMES,
     FEMALE_GIVEN_NAMES,
     MALE_GIVEN_NAMES,

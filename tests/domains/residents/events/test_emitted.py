@@ -15,7 +15,7 @@ from shared_gov.db import Database
 from shared_gov.domains.residents import events, service
 from shared_gov.domains.residents.models import Resident
 from tests.conftest import KAGA, auth
-from tests.events.conftest import of, start, wait_for
+from tests.domains.residents.events.conftest import of, start, wait_for
 from tests.factories import resident_body
 
 BASE = f"/api/v1/tenants/{KAGA}"

@@ -54,12 +54,12 @@ from dataclasses import dataclass
 from shared_gov import errors
 from shared_gov.audit.recorder import AuditEvent, operator_actor, record
 from shared_gov.crypto.blind import plan_bits
-from shared_gov.crypto.keyring import REENCRYPT_GRACE_SECONDS, index_column
-from shared_gov.crypto.rotation import KEYOPS_LOCK, WRITERS_LOCK, add_key_version
+from shared_gov.crypto.keyring import REENCRYPT_GRACE_SECONDS, index_column, keys_of
 from shared_gov.db.engine import Database
 from shared_gov.domains import registry
+from shared_gov.keys.rotation import KEYOPS_LOCK, WRITERS_LOCK, add_key_version
 from shared_gov.logs import get_logger
-from shared_gov.tenancy.names import quote_ident, tenant_names
+from shared_gov.towns.names import quote_ident, tenant_names
 
 log = get_logger(__name__)
 
@@ -165,8 +165,8 @@ async def _fill(
     after: str | None = None
     while True:
         async with db.tenant(names) as uow:
-            keys = uow.keys
-            if keys is None or new not in dict(keys.index_versions.get(name, ())):
+            keys = keys_of(uow)
+            if new not in dict(keys.index_versions.get(name, ())):
                 # Our own cache predates the start (another run started it).
                 db.keyring.invalidate(tenant)
                 continue

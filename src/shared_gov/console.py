@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shared_gov import errors
+from shared_gov.crypto.keyring import keyring_from_settings
 from shared_gov.db import Database
 from shared_gov.db.embedded import start_embedded
 from shared_gov.logs import configure_logging
@@ -54,7 +55,8 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
     async def main() -> T:
         # Operators' jobs (imports, rotations, exports) may legitimately run
         # one long statement; the statement timeout protects the service.
-        db = Database(url, dataclasses.replace(settings, statement_timeout=0))
+        jobs = dataclasses.replace(settings, statement_timeout=0)
+        db = Database(url, jobs, keyring_from_settings(jobs))
         await db.open()
         try:
             return await work(db)

@@ -15,7 +15,7 @@ import asyncio
 import time
 
 from shared_gov.db.engine import Database
-from shared_gov.tenancy.names import TenantNames, tenant_names
+from shared_gov.towns.names import TenantNames, tenant_names
 
 
 class TenantRegistry:

@@ -765,6 +765,12 @@ async def test_issuer_from_a_manifest_is_used_and_dropped_when_the_town_is_inact
                 "UPDATE catalog.tenants SET status = 'active' WHERE code = $1", manifest.code
             )
             await conn.execute("DELETE FROM catalog.issuers WHERE tenant_code = $1", manifest.code)
+            # The stored manifest without the issuer, as a plain onboarding leaves
+            # it: a later test may onboard the same manifest (test_encryption).
+            await conn.execute(
+                "UPDATE catalog.tenants SET manifest = manifest - 'issuer' WHERE code = $1",
+                manifest.code,
+            )
             await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", manifest.code)
 
 
