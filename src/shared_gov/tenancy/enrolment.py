@@ -42,9 +42,9 @@ from sqlalchemy import Connection, text
 
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor
-from shared_gov.auth.subjects import person_key
 from shared_gov.auth.config import IssuerConfig, issuer_summary
 from shared_gov.auth.issuers import replace_issuer
+from shared_gov.auth.subjects import person_key
 from shared_gov.db.engine import Database
 from shared_gov.db.notify import CHANNEL
 from shared_gov.towns.changes import change_event, record_change, record_refusal, refusal_event
