@@ -52,6 +52,7 @@ from shared_gov.policy.permissions import PermissionStore
 from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
 from shared_gov.towns.registry import TenantRegistry
+from shared_gov.validation import text_path_parameters
 
 log = get_logger("shared_gov.http")
 
@@ -183,6 +184,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             AgreementController,
         ],
         dependencies={"principal": Provide(provide_principal)},
+        # A control or format character in any path parameter: 422, before any handler.
+        guards=[text_path_parameters],
         request_class=problems.StrictJSONRequest,
         exception_handlers=problems.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # Before the error response leaves: the event a handler did not write.

@@ -235,10 +235,26 @@ def unavailable(detail: str, retry_after: int = 1) -> Unavailable:
     return Unavailable(detail, headers={"Retry-After": str(retry_after)})
 
 
+_PARAMETER_KINDS = {"path": "path parameter", "query": "query parameter", "header": "header"}
+
+
+def _invalid_detail(errors: list[FieldError]) -> str:
+    """What a 422 says: the body's fields, or which parameters (their declared names)."""
+    if not errors:
+        return "invalid request"
+    kinds = {e.pointer.split("/")[1] if e.pointer.count("/") >= 2 else "" for e in errors}
+    if len(kinds) == 1 and (kind := kinds.pop()) in _PARAMETER_KINDS:
+        # The names are the route's own (declared parameters), never submitted text.
+        names = sorted({e.pointer.split("/", 2)[2] for e in errors})
+        plural = "s" if len(names) > 1 else ""
+        return f"invalid {_PARAMETER_KINDS[kind]}{plural}: {', '.join(names)}"
+    return "the request body has invalid fields"
+
+
 def invalid(errors: list[FieldError]) -> Invalid:
     """422 listing every bad field by JSON pointer."""
     return Invalid(
-        "the request body has invalid fields" if errors else "invalid request",
+        _invalid_detail(errors),
         extra={"errors": [{"pointer": e.pointer, "detail": e.detail} for e in errors]},
     )
 

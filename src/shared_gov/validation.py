@@ -188,3 +188,25 @@ def duplicate_key(body: bytes) -> str | None:
         return None
     # Only for a refused body: where the key is, for the problem's pointer.
     return _first_duplicate(json.loads(body, object_pairs_hook=_Pairs), "") or "/"
+
+
+async def text_path_parameters(connection: Any, handler: Any) -> None:
+    """Guard on every route: a path parameter with a character :data:`Text` refuses is a 422.
+
+    A ``%00`` in ``…/issuer/pending/{proposal_id}`` reached the handler as a
+    NUL and was written into the refusal's audit event; a NUL in a staff id
+    or a household number reached the database (a 500). Path parameters are
+    refused here, for every route at once, before any handler or scope reads
+    them: the 422 names the parameter (its declared name), never the value,
+    and the application's audit hook records it like every other refusal.
+    """
+    del handler
+    from shared_gov.errors import invalid
+
+    bad = [
+        FieldError(f"/path/{name}", TEXT_REFUSED)
+        for name, value in (connection.path_params or {}).items()
+        if isinstance(value, str) and NOT_TEXT.search(value)
+    ]
+    if bad:
+        raise invalid(bad)

@@ -449,3 +449,205 @@ async def test_too_many_enrolment_attempts_is_recorded(
         event = await _one(db, r)
         assert event["outcome"] == "denied"
         assert "someone" not in str(event["reason"])
+
+
+# --- methods a route does not take (405): routing refuses them (review H-1) -----
+
+
+def _unrouted_cases(resident: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """(method, url, the action recorded, whether the resident is named)."""
+    rid = resident["id"]
+    return [
+        ("HEAD", f"{BASE}/residents/{rid}", "resident.read", True),
+        ("PATCH", f"{BASE}/residents/{rid}", "resident.read", True),
+        ("DELETE", f"{BASE}/residents/{rid}", "resident.read", True),
+        ("PATCH", f"{BASE}/staff/k-0001", "admin.staff", False),
+        ("HEAD", f"{BASE}/events", "events.read", False),
+        ("PATCH", f"{BASE}/issuer/pending/{uuid.uuid4()}/approve", "admin.issuer.approve", False),
+    ]
+
+
+@pytest.mark.parametrize("caller", ["kaga", "kaga_admin", "komatsu", "operator", None])
+async def test_a_method_the_route_does_not_take_is_one_event(
+    app: Litestar,
+    client: Any,
+    tokens: dict[str, str],
+    db: Database,
+    resident: dict[str, Any],
+    caller: str | None,
+) -> None:
+    """HEAD/PATCH/DELETE where the route takes none of them: 405, and one denied event."""
+    app.state[ANONYMOUS_GATE_KEY] = FailedLoginGate()
+    subject = await subject_hash(db, KAGA, resident["id"])
+    expected_actor = {
+        "kaga": "k-0001",
+        "kaga_admin": "k-admin",
+        "komatsu": "m-0001",
+        "operator": "op-1",
+        None: "unauthenticated",
+    }[caller]
+    for method, url, action, names_resident in _unrouted_cases(resident):
+        headers = auth(tokens[caller]) if caller else {}
+        r = await client.request(method, url, headers=headers)
+        where = (caller, method, url)
+        assert r.status_code == 405, where
+        event = await _one(db, r)
+        assert event["tenant"] == KAGA, where
+        assert (event["action"], event["outcome"]) == (action, "denied"), where
+        assert event["actor"] == expected_actor, where
+        assert "method not allowed" in (event["reason"] or ""), where
+        if caller == "komatsu":
+            assert event["reason"].startswith("caller from another town"), where
+        if caller == "operator":
+            assert "operator" in event["reason"], where
+        assert event["subjects"] == ([subject] if names_resident else []), where
+
+
+async def test_a_forged_token_on_a_method_the_route_does_not_take_is_one_event(
+    app: Litestar, client: Any, issuer: BuiltinIssuer, db: Database, resident: dict[str, Any]
+) -> None:
+    app.state[ANONYMOUS_GATE_KEY] = FailedLoginGate()
+    token = issuer.mint(subject="k-0001", tenant=KAGA, department="shimin", roles=["staff"])
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    r = await client.request("PATCH", f"{BASE}/residents/{resident['id']}", headers=auth(forged))
+    assert r.status_code == 405
+    event = await _one(db, r)
+    # Never the claims of a token that did not verify.
+    assert (event["actor"], event["auth_strength"]) == ("unauthenticated", "none")
+    assert (event["action"], event["outcome"]) == ("resident.read", "denied")
+
+
+async def test_a_suspended_admin_on_a_method_the_route_does_not_take_is_refused_as_suspended(
+    client: Any, issuer: BuiltinIssuer, tokens: dict[str, str], db: Database
+) -> None:
+    """Suspended means refused, also where routing answers: the suspension is recorded."""
+    who = "k-admin-405"
+    r = await client.put(
+        f"{BASE}/staff/{who}", json={"active": False}, headers=auth(tokens["kaga_admin"])
+    )
+    assert r.status_code == 200, r.text
+    suspended = issuer.mint(subject=who, tenant=KAGA, department="somu", roles=["admin"])
+    for method, path in (("PATCH", "/staff/k-0001"), ("HEAD", "/events"), ("PATCH", "/issuer")):
+        r = await client.request(method, BASE + path, headers=auth(suspended))
+        assert r.status_code == 405, (method, path)
+        event = await _one(db, r)
+        assert (event["action"], event["outcome"], event["reason"]) == (
+            "authenticate",
+            "denied",
+            "suspended",
+        )
+        assert event["actor"] == who
+
+
+async def test_a_path_no_route_matches_writes_nothing(
+    client: Any, tokens: dict[str, str], db: Database
+) -> None:
+    r = await client.request("PATCH", f"{BASE}/no-such-thing", headers=auth(tokens["kaga"]))
+    assert r.status_code == 404
+    assert await _events(db, r.headers["x-request-id"]) == []
+
+
+# --- path parameters and what a refusal may carry (review round 2, minor) -------
+
+
+@pytest.mark.parametrize(
+    ("method", "tail", "action"),
+    [
+        ("POST", "/issuer/pending/%00/approve", "admin.issuer.approve"),
+        ("DELETE", "/issuer/pending/a%0Ab", "admin.issuer.cancel"),
+        ("GET", "/residents/%00", "resident.read"),
+        ("GET", "/households/1%00", "household.read"),
+        ("PUT", "/staff/k-0001%00", "admin.staff"),
+        ("GET", "/staff/k%E2%80%AE0001", "admin.staff.read"),
+        ("PUT", "/departments/shimin%00", "admin.department"),
+    ],
+)
+async def test_a_control_character_in_a_path_parameter_is_a_422_naming_it(
+    client: Any, tokens: dict[str, str], db: Database, method: str, tail: str, action: str
+) -> None:
+    """A NUL (newline, bidi override…) in any path parameter: 422 before any handler;
+    the one event records neither the character nor the value."""
+    body = {"digest": "0" * 64} if "approve" in tail else {"purposes": []}
+    who = "kaga" if "resid" in tail or "house" in tail else "kaga_admin"
+    kwargs: dict[str, Any] = {"headers": auth(tokens[who])}
+    if method in BODY_METHODS:
+        kwargs["json"] = body
+    r = await client.request(method, BASE + tail, **kwargs)
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["detail"].startswith("invalid path parameter: "), problem
+    assert problem["errors"][0]["pointer"].startswith("/path/")
+    event = await _one(db, r)
+    assert (event["action"], event["outcome"]) == (action, "denied")
+    assert event["reason"] == problem["detail"]
+    assert "\x00" not in str(event)
+    assert "\u202e" not in str(event)
+
+
+async def test_a_too_long_proposal_id_names_the_path_parameter(
+    client: Any, tokens: dict[str, str], db: Database
+) -> None:
+    r = await client.post(
+        f"{BASE}/issuer/pending/{'a' * 65}/approve",
+        json={"digest": "0" * 64},
+        headers=auth(tokens["kaga_admin"]),
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == "invalid path parameter: proposal_id"
+    assert "a" * 65 not in str(await _one(db, r))
+
+
+async def test_a_refused_approval_records_only_a_proposal_id_that_is_one(
+    client: Any, tokens: dict[str, str], db: Database
+) -> None:
+    """Another town's admin approving Kaga's "proposal" 山田太郎: the event says null."""
+    r = await client.post(
+        f"{BASE}/issuer/pending/山田太郎/approve",
+        json={"digest": "0" * 64},
+        headers=auth(tokens["komatsu_admin"]),
+    )
+    assert r.status_code == 404, r.text
+    event = await _one(db, r)
+    assert "山田" not in str(event)
+    proposal = str(uuid.uuid4())
+    r = await client.post(
+        f"{BASE}/issuer/pending/{proposal}/approve",
+        json={"digest": "0" * 64},
+        headers=auth(tokens["komatsu_admin"]),
+    )
+    assert proposal in ((await _one(db, r))["reason"] or "")
+
+
+async def test_a_refused_issuer_change_records_where_it_pointed_not_what_was_written(
+    client: Any, tokens: dict[str, str], db: Database
+) -> None:
+    body = {
+        "url": "https://idp.evil.example/山田太郎?note=secret",
+        "audience": "shared-gov",
+        "jwks_uri": "https://user:pw@keys.evil.example:8443/鈴木一郎/jwks",
+    }
+    r = await client.put(f"{BASE}/issuer", json=body, headers=auth(tokens["komatsu_admin"]))
+    assert r.status_code == 404, r.text
+    event = await _one(db, r)
+    assert "山田" not in event["reason"]
+    assert "鈴木" not in event["reason"]
+    assert "secret" not in event["reason"]
+    assert "pw" not in event["reason"]
+    assert "https://idp.evil.example" in event["reason"]
+    assert "https://keys.evil.example:8443" in event["reason"]
+
+
+async def test_a_refused_permission_change_records_no_unknown_purpose_text(
+    client: Any, tokens: dict[str, str], db: Database
+) -> None:
+    """Unknown purposes are whatever the sender wrote: only their number is recorded."""
+    r = await client.put(
+        f"{BASE}/staff/k-0002",
+        json={"purposes": ["juki.registration", "山田太郎"]},
+        headers=auth(tokens["komatsu_admin"]),
+    )
+    assert r.status_code == 404, r.text
+    event = await _one(db, r)
+    assert "山田" not in event["reason"]
+    assert '"unknown_purposes":1' in event["reason"]
+    assert "juki.registration" in event["reason"]

@@ -179,3 +179,18 @@ def test_policy_explain_prints_each_field_and_why(cli_env: Path) -> None:
         ],
     )
     assert "allow" in with_mfa.stdout
+
+
+@pytest.mark.parametrize("which", ["missing", "directory"])
+def test_onboard_of_a_file_that_cannot_be_read_is_one_line(
+    cli_env: Path, tmp_path: Path, which: str
+) -> None:
+    """A path that does not exist (or is a directory): exit 2 and one clear line."""
+    path = tmp_path / "no-such-town.toml" if which == "missing" else tmp_path
+    result = runner.invoke(app, ["tenants", "onboard", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "cannot read the manifest" in lines[0]

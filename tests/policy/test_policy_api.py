@@ -336,8 +336,8 @@ async def test_another_worker_sees_a_change_through_notify(
     conn = await asyncpg.connect(settings.database_url)
     try:
         await conn.execute(
-            "INSERT INTO catalog.staff (tenant_code, staff_id, purposes) VALUES ($1, 'k-0888', "
-            "'{bousai.support}')",
+            "INSERT INTO catalog.staff (tenant_code, staff_id, person_key, purposes) "
+            "VALUES ($1, 'k-0888', 'k-0888', '{bousai.support}')",
             KAGA,
         )
         await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", KAGA)

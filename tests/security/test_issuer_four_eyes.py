@@ -584,7 +584,34 @@ async def test_production_town_without_enrolment_gets_no_single_step_issuer(
     assert refused.value.status == 409
 
 
+DASH_SPELLINGS = ["j\u20101", "j\u22121", "j\u30fc1", "j\uff701", "j\u20131", "j\ufe631"]
+
+
+async def test_nobody_approves_their_own_proposal_with_a_dash_look_alike(
+    client: Any, prod: httpx.AsyncClient, db: Database, tokens: dict[str, str]
+) -> None:
+    """Review M-2: j-1's proposal approved as ``j‐1`` (U+2010 HYPHEN), ``j−1`` (U+2212
+    MINUS SIGN), ``jー1`` (U+30FC), ``jｰ1`` (U+FF70)… is 403 each time; nothing changes."""
+    town = await enrolled_town(client, prod, tokens, "47991")
+    before = await current_issuer(prod, town)
+    proposed = await prod.put(
+        url(town.code, "/issuer"), json=with_rogue_key(town.idp), headers=town.admin("j-1")
+    )
+    assert proposed.status_code == 202, proposed.text
+    for spelling in DASH_SPELLINGS:
+        r = await approve(prod, town, proposed.json(), town.admin(spelling))
+        assert r.status_code == 403, (spelling, r.text)
+        assert "own" in r.json()["detail"]
+    denied = await events(db, town.code, "admin.issuer.approve", "denied")
+    assert [e["actor"] for e in denied][-len(DASH_SPELLINGS) :] == DASH_SPELLINGS
+    assert await current_issuer(prod, town) == before
+    pending = await prod.get(url(town.code, "/issuer/pending"), headers=town.admin("j-2"))
+    assert pending.json()["status"] == "pending"
+
+
 def test_person_key_folds_spellings_of_one_subject() -> None:
-    same = ["j-1", "J-1", " j-1", "j-1\t", "Ｊ－１", "j\u200b-1", "j\u00ad-1"]
+    same = ["j-1", "J-1", " j-1", "j-1\t", "Ｊ－１", "j\u200b-1", "j\u00ad-1", *DASH_SPELLINGS]
+    same += ["j\u20111", "j\u20121", "j\u20141", "j\u20151", "j\u20431", "j\ufe581", "j\uff0d1"]
+    same += ["j\u2e3a1", "j\u2e3b1", "j\u207b1", "j\u4e001"]
     assert {issuers.person_key(s) for s in same} == {"j-1"}
     assert issuers.person_key("j-2") != issuers.person_key("j-1")

@@ -18,6 +18,7 @@ from shared_gov.api.entry import Audit, audit_actor
 from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.auth.principal import Principal
+from shared_gov.auth.subjects import same_person
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy import admin, authorize_admin
 from shared_gov.policy.explain import FieldExplanation, explain_staff
@@ -142,8 +143,27 @@ async def administering(
         raise
 
 
+def _asked(codes: list[str]) -> dict[str, object]:
+    """The purposes a refused change asked for, as its audit event records them.
+
+    Only codes the platform knows; an unknown one is the sender's text (a
+    name, anything), so only how many there were is recorded.
+    """
+    known = purposes()
+    asked: dict[str, object] = {"purposes": sorted({c for c in codes if c in known})}
+    unknown = sum(1 for c in codes if c not in known)
+    if unknown:
+        asked["unknown_purposes"] = unknown
+    return asked
+
+
 def refuse_own(principal: Principal, what: str) -> errors.DomainError:
-    """403: nobody changes their own permissions or suspension (two people, always)."""
+    """403: nobody changes their own permissions or suspension (two people, always).
+
+    "Own" is by person key (:func:`~shared_gov.auth.subjects.same_person`):
+    ``…/staff/A-0001``, ``…/staff/ａ-0001`` and ``…/staff/a-0001%20`` are
+    ``a-0001``'s own record, as the permission store reads it.
+    """
     del principal
     return errors.forbidden(f"nobody changes {what}; another admin of the town must")
 
@@ -181,7 +201,7 @@ class TownAdminController(Controller):
         data: JSONBody[DepartmentIn],
     ) -> DepartmentOut:
         svc = services(request)
-        requested = {"name": data.name, "active": data.active, "purposes": sorted(data.purposes)}
+        requested = {"name": data.name, "active": data.active, **_asked(data.purposes)}
         async with administering(
             request,
             principal,
@@ -246,11 +266,7 @@ class TownAdminController(Controller):
         staff_id: StaffPath,
         data: JSONBody[StaffIn],
     ) -> StaffOut:
-        requested = {
-            "department": data.department,
-            "active": data.active,
-            "purposes": sorted(data.purposes),
-        }
+        requested = {"department": data.department, "active": data.active, **_asked(data.purposes)}
         async with administering(
             request,
             principal,
@@ -261,7 +277,7 @@ class TownAdminController(Controller):
             target=staff_id,
             requested=requested,
         ) as actor:
-            if staff_id == principal.subject:
+            if same_person(staff_id, principal.subject):
                 raise refuse_own(principal, "their own permissions or suspension")
             row = await admin.put_staff(
                 services(request).db,
@@ -298,7 +314,7 @@ class TownAdminController(Controller):
             target=staff_id,
             requested=None,
         ) as actor:
-            if staff_id == principal.subject:
+            if same_person(staff_id, principal.subject):
                 raise refuse_own(principal, "their own permissions or suspension")
             await admin.delete_staff(services(request).db, code, staff_id, actor)
         _changed(request, code)

@@ -4,8 +4,11 @@ own issuer (``/api/v1/tenants/{code}/issuer``) with its four-eyes changes
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 import structlog
@@ -259,7 +262,7 @@ class IssuerController(Controller):
             action="admin.issuer.approve",
             resource_type="issuer",
             target=code,
-            requested={"proposal": proposal_id[:64], "digest": data.digest},
+            requested={"proposal": _proposal_ref(proposal_id), "digest": data.digest},
         ) as actor:
             try:
                 proposal = await issuers.approve(
@@ -296,21 +299,51 @@ class IssuerController(Controller):
             action="admin.issuer.cancel",
             resource_type="issuer",
             target=code,
-            requested={"proposal": proposal_id[:64]},
+            requested={"proposal": _proposal_ref(proposal_id)},
         ) as actor:
             status = await issuers.cancel(svc.db, code, proposal_id, actor, principal.subject)
         log.info("issuer.proposal_ended", tenant=code, status=status)
 
 
 def _requested(data: object) -> object:
-    """What an audit event says of a refused issuer body: the URL only (no keys)."""
+    """What an audit event says of a refused issuer body: where it pointed, no more.
+
+    The origins (scheme, host, port) of ``url`` and ``jwks_uri`` when they
+    are http(s) URLs with a host name — which identity provider somebody
+    tried to install is what an auditor needs, and a host name is not
+    personal data — else null. Never a path, query, user name or key: those
+    are whatever the sender chose to write (docs/audit.md, "Reasons").
+    """
     if isinstance(data, dict):
-        url, uri = data.get("url"), data.get("jwks_uri")
-        return {
-            "url": url if isinstance(url, str) else None,
-            "jwks_uri": uri if isinstance(uri, str) else None,
-        }
+        return {"url": _origin(data.get("url")), "jwks_uri": _origin(data.get("jwks_uri"))}
     return None
+
+
+_HOST = re.compile(r"^[a-z0-9.\-\[\]:]{1,253}\Z")
+
+
+def _origin(value: object) -> str | None:
+    if not isinstance(value, str) or len(value) > 2048:
+        return None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if parts.scheme.lower() not in ("http", "https") or not _HOST.match(host):
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None else "")
+
+
+def _proposal_ref(proposal_id: str) -> str | None:
+    """A proposal id as a refusal records it: only when it is one (a UUID), else null."""
+    try:
+        return str(uuid.UUID(proposal_id))
+    except ValueError:
+        return None
 
 
 async def validated_issuer(svc: Services, data: object) -> IssuerConfig:

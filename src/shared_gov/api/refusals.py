@@ -28,6 +28,9 @@ from .problems import problem_of
 
 log = get_logger(__name__)
 
+UNROUTED = "shared_gov.unrouted"
+"""Scope key marking a scope :mod:`.unrouted` routed again (the caller may have no token)."""
+
 ANONYMOUS_GATE_KEY = "anonymous_refusals"
 """Where the process's gate for refusals of callers without a token lives on ``app.state``."""
 
@@ -70,20 +73,31 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
       exception's type only); an outage (503) writes nothing. Reasons are our
       own texts: never a submitted value.
 
+    A request routing refused (405: a method the route does not take) has
+    no route handler: :func:`.unrouted.audit_unrouted` finds the route and
+    the caller, and records it here.
+
     Not covered (recorded elsewhere or never): the authentication
     middleware's refusals (401s, suspended people: :mod:`shared_gov.auth.failures`
     and :func:`shared_gov.policy.permissions.admit` record them), requests
-    that match no route (no caller was identified), and routes outside a
-    town's path.
+    that match no route with any method (no caller was identified), and
+    routes outside a town's path.
     """
     if scope["type"] != ScopeType.HTTP or written_in_request():
         return
     template = str(scope.get("path_template") or "")
     handler = scope.get("route_handler")
-    if handler is None or not template.startswith(TENANT_ROUTES):
+    if handler is None:
+        # Routing refused it (a 405): the route its path matches, and who asked.
+        from .unrouted import audit_unrouted
+
+        await audit_unrouted(scope, exc)
+        return
+    if not template.startswith(TENANT_ROUTES):
         return
     principal = scope.get("user")
-    if not isinstance(principal, Principal) and not _without_token(handler):
+    anonymous_ok = _without_token(handler) or bool(scope.get(UNROUTED))
+    if not isinstance(principal, Principal) and not anonymous_ok:
         return  # the authentication middleware refused it (and reported it)
     path_params = scope.get("path_params") or {}
     code = str(path_params.get("code") or "")

@@ -26,6 +26,7 @@ from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import Actor
 from shared_gov.auth.failures import ENROLMENT_STATE_KEY, FailedLoginGate, enrolment_gate
 from shared_gov.auth.principal import Principal
+from shared_gov.auth.subjects import person_key
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.policy import authorize_operator
 from shared_gov.tenancy import enrolment, service
@@ -162,6 +163,9 @@ class TenantController(Controller):
         if not data.first_admin.isprintable():
             # A subject no token could carry (docs/tokens: printable claims only).
             raise errors.invalid_field("/first_admin", "must be printable text")
+        if not person_key(data.first_admin):
+            # Only blanks: a subject that names nobody (auth/subjects.py).
+            raise errors.invalid_field("/first_admin", "names nobody (only blanks)")
         actor = _enrolment_actor(request, code)
         # The code first: a correct one is never held up by the limits, and
         # only failures count against them (a budget of their own, apart from

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +40,7 @@ from shared_gov.audit.recorder import Actor
 from shared_gov.auth.config import IssuerConfig, issuer_summary
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.registry import fingerprint
+from shared_gov.auth.subjects import person_key, same_person
 from shared_gov.db.engine import Database
 from shared_gov.db.notify import CHANNEL
 from shared_gov.towns import changes
@@ -151,29 +151,6 @@ async def _register_at_bootstrap(
 # --- four eyes ----------------------------------------------------------------
 
 Kind = Literal["replace", "delete"]
-
-
-def person_key(subject: str) -> str:
-    """The form in which two subjects are compared when they must be two people.
-
-    Subjects are exact strings everywhere else (control characters are
-    refused when a token is verified). Here the question is the opposite one —
-    may these two be the same person? — so the comparison is deliberately
-    loose: compatibility-normalised (NFKC: full-width ``ｊ－１`` is ``j-1``),
-    case-folded, with white space and invisible format characters (zero-width
-    space and joiner, bidi marks, soft hyphen) removed. ``J-1``, ``j-1 `` and
-    ``j\u200b-1`` count as ``j-1``. Two distinct IdP accounts of one human are
-    the IdP's to prevent; look-alike letters of other scripts are not folded.
-    """
-    text = unicodedata.normalize("NFKC", subject).casefold()
-    text = "".join(
-        ch for ch in text if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc")
-    )
-    return unicodedata.normalize("NFKC", text)
-
-
-def same_person(a: str, b: str) -> bool:
-    return person_key(a) == person_key(b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,12 +397,13 @@ async def _locked_proposal(
 
 
 async def _suspended(conn: asyncpg.Connection, code: str, subject: str) -> bool:
-    """Whether a suspended staff record is this person's (by :func:`person_key`)."""
-    rows = await conn.fetch(
-        "SELECT staff_id FROM catalog.staff WHERE tenant_code = $1 AND NOT active", code
+    """Whether this person's staff record (by :func:`person_key`) is suspended."""
+    suspended: bool | None = await conn.fetchval(
+        "SELECT NOT active FROM catalog.staff WHERE tenant_code = $1 AND person_key = $2",
+        code,
+        person_key(subject),
     )
-    key = person_key(subject)
-    return any(person_key(r["staff_id"]) == key for r in rows)
+    return bool(suspended)
 
 
 async def _void(

@@ -56,6 +56,7 @@ from joserfc.jws import CompactSignature
 from shared_gov import errors
 from shared_gov.auth.principal import ROLES, Principal
 from shared_gov.auth.registry import IssuerEntry, IssuerRegistry
+from shared_gov.auth.subjects import person_key
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.logs import get_logger
 
@@ -405,7 +406,9 @@ def _principal_from_claims(claims: dict[str, object]) -> Principal | None:
     sub = claims.get("sub")
     roles_claim = _string_list(claims.get("roles", []))
     amr_claim = _string_list(claims.get("amr", []))
-    if not isinstance(sub, str) or not sub or len(sub) > 128:
+    # A subject of blanks only names nobody (no person key): it could be
+    # neither suspended nor granted anything (auth/subjects.py).
+    if not isinstance(sub, str) or not person_key(sub) or len(sub) > 128:
         return None
     if roles_claim is None or amr_claim is None:
         return None
@@ -444,7 +447,7 @@ def _principal_for_town(entry: IssuerEntry, claims: dict[str, Any]) -> Principal
     staff = claim(claims, entry.staff_claim)
     if isinstance(staff, int) and not isinstance(staff, bool):
         staff = str(staff)
-    if not isinstance(staff, str) or not staff or len(staff) > 128:
+    if not isinstance(staff, str) or not person_key(staff) or len(staff) > 128:
         return None
     dept = claim(claims, entry.department_claim)
     if dept is not None and (not isinstance(dept, str) or not dept or len(dept) > 32):

@@ -6,6 +6,12 @@ transaction that also records the change — with the permission before and
 after — in the town's audit log (:mod:`shared_gov.towns.changes`) and
 commits a ``pg_notify`` so every worker drops its cached permissions and
 decisions; the caller's process invalidates at once.
+
+A staff record is found by the person key of the id in the path
+(:func:`~shared_gov.auth.subjects.person_key`), so every spelling of one
+person reaches the one record: ``PUT …/staff/A-0001`` when ``a-0001`` is on
+record changes ``a-0001`` (the stored spelling stays, and the answer and the
+audit event name it), and nobody gets a second record beside their own.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor
+from shared_gov.auth.subjects import person_key
 from shared_gov.db.engine import Database
 from shared_gov.policy.purposes import purposes
 from shared_gov.towns import changes
@@ -156,13 +163,21 @@ async def list_staff(db: Database, tenant: str) -> list[StaffInfo]:
     return [_staff(r) for r in rows]
 
 
+def staff_key(staff_id: str) -> str:
+    """The person key of a staff id from a request; 422 when it names nobody."""
+    key = person_key(staff_id)
+    if not key:
+        raise errors.invalid_field("/path/staff_id", "names nobody (only blanks)")
+    return key
+
+
 async def get_staff(db: Database, tenant: str, staff_id: str) -> StaffInfo:
     async with db.catalog() as conn:
         row = await conn.fetchrow(
             "SELECT staff_id, department, active, purposes, note FROM catalog.staff "
-            "WHERE tenant_code = $1 AND staff_id = $2",
+            "WHERE tenant_code = $1 AND person_key = $2",
             tenant,
-            staff_id,
+            staff_key(staff_id),
         )
     if row is None:
         raise errors.not_found("no permissions are recorded for this staff member")
@@ -180,8 +195,13 @@ async def put_staff(
     note: str | None,
     actor: Actor,
 ) -> StaffInfo:
-    """Record a person's department, extra purposes, or suspension (audited, same transaction)."""
+    """Record a person's department, extra purposes, or suspension (audited, same transaction).
+
+    ``staff_id`` in any spelling of a person on record changes that record
+    (see the module docstring); the answer names the stored spelling.
+    """
     _check_purposes(granted, "/purposes")
+    key = staff_key(staff_id)
     async with db.catalog() as conn:
         await conn.execute(_LOCK, tenant)
         if department is not None:
@@ -193,26 +213,30 @@ async def put_staff(
             if not exists:
                 raise errors.invalid_field("/department", "no such department in this town")
         before = await conn.fetchrow(
-            "SELECT department, active, purposes FROM catalog.staff "
-            "WHERE tenant_code = $1 AND staff_id = $2 FOR UPDATE",
+            "SELECT staff_id, department, active, purposes FROM catalog.staff "
+            "WHERE tenant_code = $1 AND person_key = $2 FOR UPDATE",
             tenant,
-            staff_id,
+            key,
         )
+        # The town's lock serialises writers; the unique (tenant, person_key)
+        # index is the guarantee: one record per person.
         row = await conn.fetchrow(
-            "INSERT INTO catalog.staff (tenant_code, staff_id, department, active, purposes, note) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_code, staff_id) DO UPDATE SET "
-            "department = EXCLUDED.department, active = EXCLUDED.active, "
+            "INSERT INTO catalog.staff "
+            "(tenant_code, staff_id, person_key, department, active, purposes, note) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_code, person_key) "
+            "DO UPDATE SET department = EXCLUDED.department, active = EXCLUDED.active, "
             "purposes = EXCLUDED.purposes, note = EXCLUDED.note, updated_at = now() "
             "RETURNING staff_id, department, active, purposes, note",
             tenant,
             staff_id,
+            key,
             department,
             active,
             sorted(set(granted)),
             note,
         )
         event = changes.change_event(
-            "admin.staff", "staff", staff_id, staff_state(before), staff_state(row)
+            "admin.staff", "staff", row["staff_id"], staff_state(before), staff_state(row)
         )
         await changes.record_change(conn, db, tenant, actor, event)
         await conn.execute(_NOTIFY, tenant)
@@ -221,29 +245,30 @@ async def put_staff(
 
 async def delete_staff(db: Database, tenant: str, staff_id: str, actor: Actor) -> None:
     """Forget a person's own permissions (their department's still apply); audited."""
+    key = staff_key(staff_id)
     async with db.catalog() as conn:
         await conn.execute(_LOCK, tenant)
         deleted = await conn.fetchrow(
-            "DELETE FROM catalog.staff WHERE tenant_code = $1 AND staff_id = $2 "
-            "RETURNING department, active, purposes",
+            "DELETE FROM catalog.staff WHERE tenant_code = $1 AND person_key = $2 "
+            "RETURNING staff_id, department, active, purposes",
             tenant,
-            staff_id,
+            key,
         )
         if not deleted:
             raise errors.not_found("no permissions are recorded for this staff member")
         event = changes.change_event(
-            "admin.staff.delete", "staff", staff_id, staff_state(deleted), None
+            "admin.staff.delete", "staff", deleted["staff_id"], staff_state(deleted), None
         )
         await changes.record_change(conn, db, tenant, actor, event)
         await conn.execute(_NOTIFY, tenant)
 
 
 async def own_department(db: Database, tenant: str, staff_id: str) -> str | None:
-    """The department the town's records pin ``staff_id`` to, if any."""
+    """The department the town's records pin ``staff_id`` (any spelling) to, if any."""
     async with db.catalog() as conn:
         value: str | None = await conn.fetchval(
-            "SELECT department FROM catalog.staff WHERE tenant_code = $1 AND staff_id = $2",
+            "SELECT department FROM catalog.staff WHERE tenant_code = $1 AND person_key = $2",
             tenant,
-            staff_id,
+            person_key(staff_id),
         )
     return value

@@ -53,7 +53,7 @@ async def explain_staff(
     if only_field is not None and only_field not in registry.policy_fields():
         raise errors.invalid_field("/field", "not a field decided by policy")
     town = await permissions.town(tenant)
-    record = town.staff.get(staff_id)
+    record = town.record_of(staff_id)
     dept = department or (record.department if record else None)
     granted = town.purposes_for(staff_id, dept)
     actor = Actor(

@@ -8,6 +8,11 @@ platform has a department on file for the person and the token names another
 one, the department's purposes are not granted — the identity provider and
 the town's records disagree, and the safe answer is less.
 
+A person is found by their :func:`~shared_gov.auth.subjects.person_key`,
+never by the exact spelling of a subject: the token ``E-3`` is the suspended
+``e-3``, and the purposes granted to ``a-0001`` are those of ``A-0001``
+(``catalog.staff`` holds one record per key).
+
 Permissions live in the catalog and are cached per town in each process;
 changes invalidate the cache locally and, through LISTEN/NOTIFY, in every
 other worker (see :mod:`shared_gov.db.notify`).
@@ -22,6 +27,7 @@ from typing import Any
 from shared_gov import errors
 from shared_gov.audit.recorder import Actor, AuditEvent, record_apart
 from shared_gov.auth.principal import Principal
+from shared_gov.auth.subjects import person_key
 from shared_gov.db.engine import Database
 from shared_gov.logs import get_logger
 
@@ -41,14 +47,19 @@ class TownPermissions:
     departments: dict[str, frozenset[str]] = field(default_factory=dict)
     """Active departments and their purposes."""
     staff: dict[str, StaffRecord] = field(default_factory=dict)
+    """Per-person records by person key (never by a subject's exact spelling)."""
+
+    def record_of(self, subject: str) -> StaffRecord | None:
+        """The town's record of the person ``subject`` names, in any spelling."""
+        return self.staff.get(person_key(subject))
 
     def suspended(self, staff_id: str) -> bool:
         """Whether the town suspended ``staff_id`` (refused for every role, everywhere)."""
-        record = self.staff.get(staff_id)
+        record = self.record_of(staff_id)
         return record is not None and not record.active
 
     def purposes_for(self, staff_id: str, department: str | None) -> frozenset[str]:
-        record = self.staff.get(staff_id)
+        record = self.record_of(staff_id)
         if record is not None and not record.active:
             return frozenset()
         granted: frozenset[str] = frozenset()
@@ -105,14 +116,14 @@ class PermissionStore:
                 tenant,
             )
             staff = await conn.fetch(
-                "SELECT staff_id, department, active, purposes FROM catalog.staff "
+                "SELECT staff_id, person_key, department, active, purposes FROM catalog.staff "
                 "WHERE tenant_code = $1",
                 tenant,
             )
         return TownPermissions(
             departments={r["code"]: frozenset(r["purposes"]) for r in depts},
             staff={
-                r["staff_id"]: StaffRecord(
+                r["person_key"]: StaffRecord(
                     r["staff_id"], r["department"], r["active"], frozenset(r["purposes"])
                 )
                 for r in staff

@@ -44,6 +44,7 @@ from shared_gov import errors
 from shared_gov.audit.recorder import Actor
 from shared_gov.auth.config import IssuerConfig, issuer_summary
 from shared_gov.auth.issuers import replace_issuer
+from shared_gov.auth.subjects import person_key
 from shared_gov.db.engine import Database
 from shared_gov.db.notify import CHANNEL
 from shared_gov.towns.changes import change_event, record_change, record_refusal, refusal_event
@@ -232,10 +233,11 @@ async def redeem(
             # The first admin's record: no purposes (an admin reads nobody by
             # being admin), it names who completed the bootstrap.
             await conn.execute(
-                "INSERT INTO catalog.staff (tenant_code, staff_id, note) VALUES ($1, $2, $3) "
-                "ON CONFLICT (tenant_code, staff_id) DO NOTHING",
+                "INSERT INTO catalog.staff (tenant_code, staff_id, person_key, note) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_code, person_key) DO NOTHING",
                 tenant,
                 first_admin,
+                person_key(first_admin),
                 "first admin (enrolment)",
             )
             event = change_event(

@@ -90,12 +90,16 @@ def parse_manifest(data: object) -> Manifest:
 
 
 def load_manifest(path: Path) -> Manifest:
-    """Read and validate a manifest file."""
-    with path.open("rb") as fh:
-        try:
+    """Read and validate a manifest file (400 when it cannot be read or parsed)."""
+    try:
+        with path.open("rb") as fh:
             data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise errors.bad_request(f"{path.name}: not valid TOML ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise errors.bad_request(f"{path.name}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        # No such file, a directory, no permission: one line, not a traceback.
+        why = exc.strerror or type(exc).__name__
+        raise errors.bad_request(f"cannot read the manifest ({why.lower()})") from None
     return parse_manifest(data)
 
 
