@@ -21,7 +21,9 @@ subjects (hashed), so who looked whom up stays answerable.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
@@ -178,6 +180,23 @@ AUDITOR_GUARDS = (auditors_only, known_query_only)
 """Who first, then what: the order matters (see the module docstring)."""
 
 
+async def guarded_subjects(svc: Services, names: TenantNames) -> frozenset[str]:
+    """Subject hashes (decimal strings) of the town's protected or linked residents.
+
+    Hashed with the recorder's function (:func:`queries.subject_hash`); the
+    set is small. Read before the log, in its own unit of work: never two
+    pooled connections at once.
+    """
+    async with svc.db.tenant(names) as uow:
+        rows = await uow.fetch(
+            "SELECT id::text AS id FROM residents WHERE support_measure OR protection_linked"
+        )
+    if not rows:
+        return frozenset()
+    keys = await town_keys(svc.db, names.code)
+    return frozenset(str(keys.index("audit_subject", r["id"])) for r in rows)
+
+
 async def _record(svc: Services, names: TenantNames, actor: AuditActor, event: AuditEvent) -> None:
     # Before the response leaves: if this write fails, the auditor gets an
     # error and no rows.
@@ -261,6 +280,8 @@ class AuditorController(Controller):
             until=queries.parse_instant(until, "to"),
             resource_type=resource_type,
         )
+        guarded = await guarded_subjects(svc, names)
+        flt = dataclasses.replace(flt, guarded=tuple(sorted(int(h) for h in guarded)))
         # An empty ?after= is a malformed cursor, not "from the beginning".
         cursor = queries.Cursor.decode(after) if after is not None else None
         descending = order == "desc"
@@ -271,7 +292,7 @@ class AuditorController(Controller):
         )
         if streamed:
             return await _export(
-                svc, names, audit, event, code, flt, cursor, limit, descending, export
+                svc, names, audit, event, code, flt, cursor, limit, descending, export, guarded
             )
         size = limit or queries.DEFAULT_PAGE
         if size > queries.MAX_PAGE:
@@ -293,7 +314,10 @@ class AuditorController(Controller):
             next_url = queries.events_url(code, params)
             headers["Link"] = f'<{next_url}>; rel="next"'
         body = AuditEventPage(
-            events=[msgspec.convert(r, AuditEventOut) for r in page.rows],
+            events=[
+                msgspec.convert(queries.mask_other_town(r, code, guarded), AuditEventOut)
+                for r in page.rows
+            ],
             count=len(page.rows),
             next=next_url,
             next_cursor=page.next.encode() if page.next else None,
@@ -421,6 +445,7 @@ async def _export(
     limit: int | None,
     descending: bool,
     export: str,
+    guarded: frozenset[str],
 ) -> Response[Any]:
     """Stream every matching event; the export's own event is written first,
     with the exact row count of the snapshot being streamed."""
@@ -430,12 +455,17 @@ async def _export(
     try:
         event.rows = opened.count
         await _record(svc, names, audit, event)
+
+        async def masked() -> AsyncIterator[dict[str, Any]]:
+            async for row in opened.rows():
+                yield queries.mask_other_town(row, code, guarded)
+
         if export == "csv":
-            chunks = await queries.primed(queries.csv_chunks(opened.rows()))
+            chunks = await queries.primed(queries.csv_chunks(masked()))
             # Litestar adds "; charset=utf-8" to text/* itself (it was sent twice).
             media_type, suffix = "text/csv", "csv"
         else:
-            chunks = await queries.primed(queries.jsonl_chunks(opened.rows()))
+            chunks = await queries.primed(queries.jsonl_chunks(masked()))
             media_type, suffix = "application/jsonl", "jsonl"
     except BaseException:
         await opened.close()

@@ -36,7 +36,7 @@ import msgspec
 
 from shared_gov import errors
 from shared_gov.audit.tlog import CURRENT_INCARNATION
-from shared_gov.clock import JST
+from shared_gov.clock import JST, day_of
 from shared_gov.crypto.keyring import town_keys
 from shared_gov.db import Database
 from shared_gov.db.engine import UNAVAILABLE_ERRORS
@@ -95,6 +95,10 @@ class EventFilter:
     until: datetime | None = None
     """Exclusive upper bound of ``occurred_at``."""
     resource_type: str | None = None
+    guarded: tuple[int, ...] = ()
+    """Subject hashes of the town's protected or linked residents (rule 1,
+    :func:`mask_other_town`): the filters on who acted skip other towns'
+    events about them, or the filter would say what the mask withholds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +214,11 @@ def _where(tenant: str, flt: EventFilter) -> tuple[list[str], list[Any]]:
         add("subjects @> ARRAY[{}::bigint]", flt.subject)
     if flt.individual_number is not None:
         add("individual_number = {}", flt.individual_number)
+    if flt.guarded and (flt.actor or flt.actor_tenant or flt.department):
+        add(
+            "NOT (subjects && {}::bigint[] AND actor_tenant IS NOT NULL AND actor_tenant <> $1)",
+            list(flt.guarded),
+        )
     if flt.since is not None:
         add("occurred_at >= {}", flt.since)
     if flt.until is not None:
@@ -238,6 +247,45 @@ def _query(
         args.append(limit)
         sql += f" LIMIT ${len(args)}"
     return sql, args
+
+
+WITHHELD_FOR_RULE1: tuple[str, ...] = (
+    "actor",
+    "actor_tenant",
+    "department",
+    "roles",
+    "client_addr",
+    "user_agent",
+    "request_id",
+    "client_request_id",
+    "agreement_id",
+)
+"""What an auditor is not shown of another town's event about a protected person."""
+
+
+def mask_other_town(row: dict[str, Any], tenant: str, guarded: frozenset[str]) -> dict[str, Any]:
+    """``row`` as the town's auditors see it (rule 1, docs/support-measures.md).
+
+    When another town acted on a resident of this town who is protected or
+    linked (支援措置), which town acted, its staff, the request and agreement
+    ids and the exact time would tell where the person lives now: a
+    one-stop move's confirmation carries the new town and the same request
+    id as that town's move-in. Those are withheld and the time cut to the
+    day (JST), as in the resident's access report
+    (:mod:`shared_gov.domains.residents.access_log`). The stored event is
+    untouched: its leaf hash and proofs still verify. The town's own staff's
+    accesses stay whole: auditors must see who in their town read the record.
+    """
+    other = row.get("actor_tenant")
+    if not guarded or other is None or other == tenant:
+        return row
+    if guarded.isdisjoint(row["subjects"]):
+        return row
+    masked = dict(row)
+    for name in WITHHELD_FOR_RULE1:
+        masked[name] = [] if name == "roles" else None
+    masked["occurred_at"] = day_of(datetime.fromisoformat(row["occurred_at"])).isoformat()
+    return masked
 
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:
@@ -415,7 +463,7 @@ def filter_params(flt: EventFilter, resident_id: str | None) -> list[tuple[str, 
     """The query parameters that reproduce ``flt`` (``subject`` as the resident id)."""
     names = {f.name for f in fields(flt)}
     out: list[tuple[str, Any]] = []
-    for name in sorted(names - {"subject", "since", "until"}):
+    for name in sorted(names - {"subject", "since", "until", "guarded"}):
         value = getattr(flt, name)
         if value is not None:
             out.append((name, value))
