@@ -11,6 +11,7 @@ matches it; their own town's staff stay fully visible.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -104,3 +105,64 @@ async def test_an_unprotected_persons_other_town_event_stays_whole(
     confirmed = [e for e in r.json()["events"] if e["action"] == "resident.move_out_confirmed"]
     assert confirmed
     assert all(e["actor_tenant"] == KAGA and e["request_id"] for e in confirmed)
+
+
+async def test_analyses_window_and_cursor_do_not_recover_the_other_town_or_time(
+    client: Any, tokens: dict[str, str], issuer: BuiltinIssuer
+) -> None:
+    """The three ways round the mask: analyses, a narrow window, the cursor."""
+    p = await _moved(client, tokens)
+    auditor = _auditor(issuer)
+    url = f"{KOMATSU_API}/audit/events"
+    r = await client.get(url, params={"subject": p["id"]}, headers=auth(auditor, purpose=None))
+    assert r.status_code == 200, r.text
+    events = r.json()["events"]
+    masked = [e for e in events if e["actor_tenant"] is None]
+    assert masked
+    day = masked[0]["occurred_at"]
+
+    # 1. Analyses (grouped by actor, with towns, departments, ids, times)
+    # leave other towns' events about a protected person out.
+    r = await client.get(
+        f"{KOMATSU_API}/audit/analyses",
+        params={"office_start": "00:00", "office_end": "00:01", "bulk_threshold": 1},
+        headers=auth(auditor, purpose=None),
+    )
+    assert r.status_code == 200, r.text
+    for e in masked:
+        assert e["event_id"] not in r.text
+
+    # 2. A window that excludes the day's start finds no masked event, and one
+    # that includes it finds them whatever the exact time: narrowing says nothing.
+    r = await client.get(
+        url,
+        params={"subject": p["id"], "from": day, "to": day.replace("T00:00:00", "T00:00:01")},
+        headers=auth(auditor, purpose=None),
+    )
+    assert r.status_code == 200, r.text
+    found = {e["event_id"] for e in r.json()["events"]}
+    assert {e["event_id"] for e in masked} <= found
+
+    # 3. Paging one row at a time: every cursor after a masked row carries
+    # its day only, and the pages together are the whole result.
+    # (resident.* only: each page's own audit event names the subject too.)
+    events = [e for e in events if e["action"].startswith("resident.")]
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(len(events) + 1):
+        params: dict[str, Any] = {"subject": p["id"], "action": "resident.*", "limit": 1}
+        if after:
+            params["after"] = after
+        r = await client.get(url, params=params, headers=auth(auditor, purpose=None))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen += [e["event_id"] for e in body["events"]]
+        after = body["next_cursor"]
+        if not after:
+            break
+        assert len(seen) <= len(events), seen
+        if body["events"][0]["actor_tenant"] is None:
+            raw = base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)).decode()
+            assert _midnight(raw.partition("|")[0]), raw
+    assert sorted(seen) == sorted(e["event_id"] for e in events)
+    assert len(seen) == len(set(seen))

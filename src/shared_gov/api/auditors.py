@@ -357,7 +357,9 @@ class AuditorController(Controller):
         )
         if settings.opens >= settings.closes:
             raise errors.invalid_field("/query/office_start", "must be before office_end")
-        report = await analyses.analyse(svc.db, code, start, end, settings)
+        report = await analyses.analyse(
+            svc.db, code, start, end, settings, await guarded_subjects(svc, names)
+        )
         await _record(
             svc,
             names,

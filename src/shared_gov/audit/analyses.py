@@ -31,6 +31,7 @@ daylight saving time, and this needs no time-zone database in the server.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -191,12 +192,23 @@ def closed_days(since: date, until: date) -> dict[date, str]:
     return {d: n for d, n in sorted(result.items()) if since <= d <= until}
 
 
+# Rule 1 (docs/support-measures.md): another town's events about the town's
+# protected or linked residents are left out of every analysis, since each
+# lists actors, towns, departments, event ids or exact times, all of which
+# the auditors' query masks for those events. The set is a transaction-local
+# setting so that every analysis's SQL shares one condition.
+_MASKED = (
+    "(subjects && current_setting('shared_gov.audit_guarded')::bigint[] "
+    "AND actor_tenant IS NOT NULL AND actor_tenant <> $1)"
+)
+_E_MASKED = _MASKED.replace("subjects", "e.subjects").replace("actor_tenant", "e.actor_tenant")
 _LOCAL = "((occurred_at AT TIME ZONE 'UTC') + interval '9 hours')"
 # The town's current incarnation only (an earlier town of the same code is
 # another town's log).
 _RANGE = (
     f"tenant = $1 AND incarnation = {CURRENT_INCARNATION.format(town='$1')} "
-    "AND occurred_at >= $2 AND occurred_at < $3"
+    "AND occurred_at >= $2 AND occurred_at < $3 "
+    f"AND NOT {_MASKED}"
 )
 
 
@@ -511,24 +523,25 @@ async def _individual_number(
     conn: asyncpg.Connection, tenant: str, since: datetime, until: datetime
 ) -> tuple[list[IndividualNumberReads], bool]:
     rows = await conn.fetch(
-        """
+        f"""
         SELECT e.actor_tenant, e.actor, count(DISTINCT e.event_id) AS reads,
                count(DISTINCT s.subject) AS residents,
                min(e.occurred_at) AS first, max(e.occurred_at) AS last,
                COALESCE(array_agg(DISTINCT e.department)
-                        FILTER (WHERE e.department IS NOT NULL), '{}') AS departments,
+                        FILTER (WHERE e.department IS NOT NULL), '{{}}') AS departments,
                COALESCE(array_agg(DISTINCT e.purpose)
-                        FILTER (WHERE e.purpose IS NOT NULL), '{}') AS purposes
+                        FILTER (WHERE e.purpose IS NOT NULL), '{{}}') AS purposes
         FROM audit.events e
         LEFT JOIN LATERAL unnest(e.subjects) AS s(subject) ON true
         WHERE e.tenant = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3
           AND e.incarnation = (SELECT t.incarnation FROM catalog.tenants AS t
                                WHERE t.code = $1::char(6))
           AND e.individual_number AND e.outcome = 'allowed'
+          AND NOT {_E_MASKED}
         GROUP BY e.actor_tenant, e.actor
         ORDER BY count(DISTINCT e.event_id) DESC, e.actor_tenant, e.actor
         LIMIT $4
-        """,
+        """,  # noqa: S608 - fixed SQL fragments
         tenant,
         since,
         until,
@@ -566,12 +579,19 @@ async def analyse(
     since: datetime,
     until: datetime,
     settings: AnalysisSettings | None = None,
+    guarded: Iterable[str] = (),
 ) -> AnalysisReport:
-    """Run every analysis on ``[since, until)`` of the town's log, in one snapshot."""
+    """Run every analysis on ``[since, until)`` of the town's log, in one snapshot.
+
+    ``guarded``: subject hashes of the town's protected or linked residents;
+    other towns' events about them are left out (rule 1).
+    """
     s = settings or AnalysisSettings()
+    hashes = "{" + ",".join(str(int(h)) for h in sorted(guarded, key=int)) + "}"
     async with db.catalog() as conn:
         # One snapshot for all the analyses, so their counts agree.
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        await conn.execute("SELECT set_config('shared_gov.audit_guarded', $1, true)", hashes)
         after_hours, t1 = await _after_hours(conn, tenant, since, until, s)
         bulk, t2 = await _bulk(conn, tenant, since, until, s)
         denials, t3 = await _denials(conn, tenant, since, until, s)

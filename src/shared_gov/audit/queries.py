@@ -7,7 +7,8 @@ log, so every query here runs on a platform-role connection and names the
 town explicitly (``tenant = $1``); no function takes SQL text from a caller.
 
 Pages are keyset-paginated on ``(occurred_at, event_id)``, the tail of the
-table's primary key, so page 1000 costs what page 1 costs and an event
+table's primary key (a row masked for rule 1 pages, sorts and filters on its
+JST day instead, see :func:`mask_other_town`), so page 1000 costs what page 1 costs and an event
 written while an auditor pages through never shifts or repeats a row.
 
 Exports (CSV, JSON Lines) stream from a server-side cursor on a connection of
@@ -188,7 +189,13 @@ def check_outcome(value: str | None) -> str | None:
 # --- SQL ---------------------------------------------------------------------
 
 
-def _where(tenant: str, flt: EventFilter) -> tuple[list[str], list[Any]]:
+_MASKED = "(subjects && {guarded}::bigint[] AND actor_tenant IS NOT NULL AND actor_tenant <> $1)"
+"""An event :func:`mask_other_town` masks (``$1`` is the town)."""
+_DAY_CUT = "(date_trunc('day', occurred_at AT TIME ZONE 'Asia/Tokyo') AT TIME ZONE 'Asia/Tokyo')"
+"""``occurred_at`` cut to 00:00 JST, as :func:`shared_gov.clock.day_of`."""
+
+
+def _where(tenant: str, flt: EventFilter) -> tuple[list[str], list[Any], str]:
     """Conditions and their arguments; values only ever travel as parameters."""
     # The town's current incarnation only: an earlier town of the same code
     # (offboarded, then onboarded again) is another town's log.
@@ -214,16 +221,27 @@ def _where(tenant: str, flt: EventFilter) -> tuple[list[str], list[Any]]:
         add("subjects @> ARRAY[{}::bigint]", flt.subject)
     if flt.individual_number is not None:
         add("individual_number = {}", flt.individual_number)
-    if flt.guarded and (flt.actor or flt.actor_tenant or flt.department):
-        add(
-            "NOT (subjects && {}::bigint[] AND actor_tenant IS NOT NULL AND actor_tenant <> $1)",
-            list(flt.guarded),
-        )
+    sort_at = "occurred_at"
+    if flt.guarded:
+        args.append(list(flt.guarded))
+        masked = _MASKED.format(guarded=f"${len(args)}")
+        # The time a masked row shows, filters and pages on (rule 1): its
+        # JST day. Filtering, ordering or paging on the exact time would let
+        # a narrowing window or a cursor recover what the mask cuts.
+        sort_at = f"(CASE WHEN {masked} THEN {_DAY_CUT} ELSE occurred_at END)"
+        if flt.actor or flt.actor_tenant or flt.department:
+            conditions.append(f"NOT {masked}")
     if flt.since is not None:
-        add("occurred_at >= {}", flt.since)
+        add(f"{sort_at} >= {{}}", flt.since)
+        if sort_at != "occurred_at":
+            # Sargable bound for the index: the day cut is never later than the time.
+            conditions.append(f"occurred_at >= ${len(args)}")
     if flt.until is not None:
-        add("occurred_at < {}", flt.until)
-    return conditions, args
+        add(f"{sort_at} < {{}}", flt.until)
+        if sort_at != "occurred_at":
+            # ... and never a whole day earlier.
+            conditions.append(f"occurred_at < ${len(args)} + interval '1 day'")
+    return conditions, args, sort_at
 
 
 def _query(
@@ -233,15 +251,19 @@ def _query(
     descending: bool,
     limit: int | None,
 ) -> tuple[str, list[Any]]:
-    conditions, args = _where(tenant, flt)
+    conditions, args, sort_at = _where(tenant, flt)
     if after is not None:
         args += [after.occurred_at, after.event_id]
         op = "<" if descending else ">"
-        conditions.append(f"(occurred_at, event_id) {op} (${len(args) - 1}, ${len(args)})")
+        conditions.append(f"({sort_at}, event_id) {op} (${len(args) - 1}, ${len(args)})")
     direction = "DESC" if descending else "ASC"
+    # Ordered (and paged) on the time each row shows: a masked row sits at
+    # its day's start, so neither its place in the order nor the cursor
+    # after it carries its exact time.
     sql = (
-        f"SELECT {_SELECT} FROM audit.events WHERE {' AND '.join(conditions)} "  # noqa: S608 - fixed column names; values are parameters
-        f"ORDER BY occurred_at {direction}, event_id {direction}"
+        f"SELECT {_SELECT}, {sort_at} AS sort_at FROM audit.events "  # noqa: S608 - fixed column names; values are parameters
+        f"WHERE {' AND '.join(conditions)} "
+        f"ORDER BY {sort_at} {direction}, event_id {direction}"
     )
     if limit is not None:
         args.append(limit)
@@ -291,6 +313,7 @@ def mask_other_town(row: dict[str, Any], tenant: str, guarded: frozenset[str]) -
 def _row(record: asyncpg.Record) -> dict[str, Any]:
     """A JSON-ready event. Subject hashes are strings: they exceed 2^53."""
     row = dict(record)
+    row.pop("sort_at", None)
     row["event_id"] = str(row["event_id"])
     row["occurred_at"] = row["occurred_at"].isoformat()
     row["subjects"] = [str(s) for s in row["subjects"]]
@@ -314,7 +337,7 @@ async def fetch_page(
         records = await conn.fetch(sql, *args)
     more = len(records) > limit
     records = records[:limit]
-    cursor = Cursor(records[-1]["occurred_at"], records[-1]["event_id"]) if more else None
+    cursor = Cursor(records[-1]["sort_at"], records[-1]["event_id"]) if more else None
     return Page([_row(r) for r in records], cursor)
 
 
