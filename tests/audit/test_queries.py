@@ -4,6 +4,7 @@ auditors get in, and every auditor query is itself an audit event."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -184,12 +185,23 @@ async def test_pages_return_every_event_once(
         assert keys == sorted(keys, reverse=order == "desc")
 
 
+def _cursor(stamp: str) -> str:
+    """A cursor in the server's format around ``stamp`` (never issued by it)."""
+    raw = f"{stamp}|00000000-0000-0000-0000-000000000000".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 async def test_bad_parameters_are_422_without_values(client: Any, tokens: dict[str, str]) -> None:
     cases = [
         ({"limit": 1001}, "/query/limit"),
         ({"after": "bm90LWEtY3Vyc29y"}, "/query/after"),
         ({"from": "yesterday"}, "/query/from"),
         ({"subject": "not-a-uuid"}, "/query/subject"),
+        # Dates and cursors whose instant leaves datetime's range in UTC (500s before).
+        ({"from": "0001-01-01"}, "/query/from"),
+        ({"to": "0001-01-01"}, "/query/to"),
+        ({"after": _cursor("0001-01-01T00:00:00+14:00")}, "/query/after"),
+        ({"after": _cursor("9999-12-31T23:59:59-14:00")}, "/query/after"),
     ]
     for params, pointer in cases:
         r = await client.get(EVENTS, params=params, headers=auditor(tokens))

@@ -121,8 +121,8 @@ class Cursor:
             raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
             stamp, _, ident = raw.partition("|")
             moment = datetime.fromisoformat(stamp)
-            if moment.tzinfo is None:
-                raise ValueError("naive")
+            if moment.tzinfo is None or not instant_in_range(moment):
+                raise ValueError("naive or out of range")
             return cls(moment, uuid.UUID(ident))
         except (ValueError, UnicodeError, binascii.Error):
             raise errors.invalid_field("/query/after", "not a cursor this server issued") from None
@@ -153,11 +153,14 @@ def parse_instant(value: str | None, name: str) -> datetime | None:
     text = value.strip()
     try:
         if _DATE_ONLY.match(text):
-            return datetime.combine(date.fromisoformat(text), time(0), JST)
-        match = _SPACE_OFFSET.match(text)
-        if match:
-            text = f"{match.group(1)}+{match.group(2)}"
-        moment = datetime.fromisoformat(text)
+            # Checked for range below like any other instant: midnight JST of
+            # 0001-01-01 lies in year 0 in UTC (a 500 from the database before).
+            moment = datetime.combine(date.fromisoformat(text), time(0), JST)
+        else:
+            match = _SPACE_OFFSET.match(text)
+            if match:
+                text = f"{match.group(1)}+{match.group(2)}"
+            moment = datetime.fromisoformat(text)
     except ValueError:
         raise errors.invalid_field(f"/query/{name}", "not an ISO 8601 date or date-time") from None
     moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=JST)

@@ -524,14 +524,17 @@ async def read(
 
 
 def _whereabouts_id(key: str) -> bool:
-    """An id that names a place the person moved to or from (a town code)."""
-    return key.endswith("_town")
+    """An id that names a place the person moved to or from (a town code), or
+    joins this town's event to the other town's (``transfer_id``: the new town's
+    市民課 got it as ``X-Transfer-ID``; final review, L1)."""
+    return key.endswith("_town") or key == "transfer_id"
 
 
 async def withhold_whereabouts(uow: TenantUnitOfWork, page: Page) -> Page:
     """``page`` under rule 1 for protected (or linked) people's events.
 
     - no town of a move (``*_town``): it tells where the person lives now;
+    - no ``transfer_id``: it is the exact join key to the other town's records;
     - ``occurred_at`` to the day only (00:00 JST): a one-stop move writes the
       old town's and the new town's events at the same instant, and a reader
       of both feeds could match them to the microsecond (round-3 review N4);
