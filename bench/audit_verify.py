@@ -37,7 +37,8 @@ from shared_gov.audit import merkle
 from shared_gov.audit.recorder import seal
 from shared_gov.audit.sealer import Sealer
 from shared_gov.audit.tlog import values_leaf_hash
-from shared_gov.audit.verify import _CHECK_SQL, _LAST, VerifyReport, live_mac_key, verify_tenant
+from shared_gov.audit.verify import VerifyReport, live_mac_key, verify_tenant
+from shared_gov.audit.verify.leaves import _CHECK_SQL, _LAST
 from shared_gov.db import Database
 from shared_gov.tenancy.names import tenant_names
 
