@@ -33,6 +33,7 @@ BELOW_API = (
     "validation.py",
     "clock.py",
     "checkdigits.py",
+    "bulkimport",
 )
 
 

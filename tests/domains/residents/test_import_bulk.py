@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import pytest
 
+from shared_gov.bulkimport.chunks import read_rows
 from shared_gov.checkdigits import (
     is_valid_individual_number,
     is_valid_juminhyo_code,
@@ -38,9 +39,15 @@ from shared_gov.crypto.keyring import (
     index_column,
 )
 from shared_gov.db import Database
-from shared_gov.domains.residents import events, import_worker, transfer
+from shared_gov.domains.residents import (
+    events,
+    import_checks,
+    import_layout,
+    import_sealing,
+    transfer,
+)
 from shared_gov.domains.residents import repository as repo
-from shared_gov.domains.residents.import_worker import _SEX, _STATES, _TYPE
+from shared_gov.domains.residents.import_layout import _SEX, _STATES, _TYPE
 from shared_gov.domains.residents.models import RELATIONSHIPS, Resident
 from shared_gov.domains.residents.service import normalize_kana
 from shared_gov.domains.residents.transfer import (  # the reference parser's helpers
@@ -96,7 +103,7 @@ def _reference_parse(stream: TextIO) -> tuple[list[Resident], list[RowError]]:
             "removed_on",
         ):
             value = row.get(column, "")
-            dates[column] = import_worker._date(value) if value else None
+            dates[column] = import_layout._date(value) if value else None
             if value and dates[column] is None:
                 bad(column, "not a date (YYYY-MM-DD)")
             elif dates[column] is not None and dates[column] > today:  # type: ignore[operator]
@@ -235,7 +242,7 @@ def _mutate(rng: random.Random, values: dict[str, str], earlier: list[dict[str, 
     elif kind == 2 and earlier:
         values[column] = rng.choice(earlier)[column]  # a duplicate, maybe
     elif kind == 3:
-        values[rng.choice(import_worker._DATE_COLUMNS)] = rng.choice(
+        values[rng.choice(import_layout._DATE_COLUMNS)] = rng.choice(
             ["2999-01-01", "1990-02-30", "19900501", "x", (today_jst()).isoformat()]
         )
     elif kind == 4:
@@ -347,7 +354,7 @@ def test_write_keys_never_show_key_bytes() -> None:
             assert key.hex() not in text
     # What the workers get: the same keys, each index version placed in its column.
     sealing = transfer.sealing_keys(keys)
-    shown = repr(sealing) + str(sealing) + repr(import_worker.Framer(sealing))
+    shown = repr(sealing) + str(sealing) + repr(import_sealing.Framer(sealing))
     for _, key in sealing.deks.values():
         assert key.hex() not in shown
     for name, placed in sealing.indexes.items():
@@ -380,8 +387,8 @@ def test_column_checks_match_row_checks(seed: int) -> None:
     rows = [r for r in reader if r]
     positions = transfer._positions(header)
     today = today_jst()
-    slow, residents = import_worker._check_one_by_one(rows, positions, 1, today)
-    fast = import_worker._check_clean(rows, positions, 1, today)
+    slow, residents = import_checks._check_one_by_one(rows, positions, 1, today)
+    fast = import_checks._check_clean(rows, positions, 1, today)
     if slow.problems:
         assert fast is None
         return
@@ -410,9 +417,9 @@ def test_column_checks_take_clean_files_and_refuse_each_problem() -> None:
     clean[8]["family_name_kana"] = "ｵﾋﾞﾋﾛ"
     positions = transfer._positions(list(HEADER))
     rows = [[r[c] for c in HEADER] for r in clean]
-    fast = import_worker._check_clean(rows, positions, 1, today)
+    fast = import_checks._check_clean(rows, positions, 1, today)
     assert fast is not None
-    slow, _ = import_worker._check_one_by_one(rows, positions, 1, today)
+    slow, _ = import_checks._check_one_by_one(rows, positions, 1, today)
     assert fast[0].uniques == slow.uniques
     assert fast[0].removed == slow.removed
     assert fast[1][0][5] == clean[5]["id"].lower()
@@ -444,12 +451,12 @@ def test_column_checks_take_clean_files_and_refuse_each_problem() -> None:
         broken = [dict(r) for r in clean]
         broken[3][column] = bad
         rows = [[r[c] for c in HEADER] for r in broken]
-        assert import_worker._check_clean(rows, positions, 1, today) is None, (column, bad)
-        assert import_worker._check_one_by_one(rows, positions, 1, today)[0].problems, (column, bad)
+        assert import_checks._check_clean(rows, positions, 1, today) is None, (column, bad)
+        assert import_checks._check_one_by_one(rows, positions, 1, today)[0].problems, (column, bad)
     removed = [dict(r) for r in clean]
     removed[2]["state"], removed[2]["removed_on"] = "deceased", ""
     rows = [[r[c] for c in HEADER] for r in removed]
-    assert import_worker._check_clean(rows, positions, 1, today) is None
+    assert import_checks._check_clean(rows, positions, 1, today) is None
 
 
 RECORD_AT = {name: i for i, name in enumerate(transfer.RECORD_FIELDS)}
@@ -506,8 +513,8 @@ def test_files_are_cut_into_chunks_of_whole_rows(
         end = rng.choice(["\n", "\n", "\r\n", "\r"])
         text = end.join(lines) + (end if rng.random() < 0.5 else "")
         header, chunks, rows = transfer._read(text)
-        assert (header, [r for c in chunks for r in import_worker._rows(c)]) == _read_rows(text)
-        sizes = [len(import_worker._rows(c)) for c in chunks]
+        assert (header, [r for c in chunks for r in read_rows(c)]) == _read_rows(text)
+        sizes = [len(read_rows(c)) for c in chunks]
         assert all(size == chunk_rows for size in sizes[:-1])
         assert all(0 < size <= chunk_rows for size in sizes[-1:])
         if rows is not None:
@@ -675,7 +682,7 @@ async def test_event_ids_never_misalign() -> None:
 
 
 def test_workers_check_atena_numbers_by_the_events_rule() -> None:
-    """import_worker.event_atena (the workers cannot import the events module) accepts
+    """import_layout.event_atena (the workers cannot import the events module) accepts
     exactly what events.id_check("atena_no") accepts, as it is."""
     rng = random.Random(11)  # noqa: S311 - test data
     values = [make_serial(rng.randrange(1, 9_999_999)) for _ in range(300)]
@@ -691,7 +698,7 @@ def test_workers_check_atena_numbers_by_the_events_rule() -> None:
     ]
     check = events.id_check("atena_no")
     for value in values:
-        assert import_worker.event_atena(value) == (check(value) == value), value
+        assert import_layout.event_atena(value) == (check(value) == value), value
         assert check(value) in (None, value)
 
 
@@ -704,9 +711,9 @@ def test_column_check_digits_agree_with_checkdigits() -> None:
     numbers = [make_individual_number(f"{rng.randrange(10**11):011d}") for _ in range(2000)]
     codes = [n[:11] for n in numbers]
     postal = [n[:7] for n in numbers]
-    checks = import_worker._COLUMN_CHECKS
+    checks = import_layout._COLUMN_CHECKS
     for column_check, valid, single in (
-        (import_worker._SERIAL_8, serials, lambda v: len(v) == 8 and is_valid_serial(v)),
+        (import_layout._SERIAL_8, serials, lambda v: len(v) == 8 and is_valid_serial(v)),
         (checks["household_no"], serials, is_valid_serial),
         (checks["individual_number"], numbers, is_valid_individual_number),
         (checks["juminhyo_code"], codes, is_valid_juminhyo_code),

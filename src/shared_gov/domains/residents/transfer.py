@@ -46,33 +46,30 @@ from datetime import date
 from typing import Any, NamedTuple, TextIO
 
 from shared_gov.audit.recorder import AuditEvent, operator_actor, record
+from shared_gov.bulkimport.chunks import Chunk, no_cyclic_gc, read_rows
 from shared_gov.clock import today_jst
 from shared_gov.crypto.keyring import WriteKeys, index_column, keys_of
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import events
+from shared_gov.domains.residents import import_sealing as sealing
 from shared_gov.domains.residents import import_worker as worker
 from shared_gov.domains.residents import repository as repo
-from shared_gov.domains.residents.import_worker import (
+from shared_gov.domains.residents.import_checks import check_columns, check_rows, record_columns
+from shared_gov.domains.residents.import_layout import (
     _AT,
     _SEX,
     _TYPE,
     _UNIQUE,
     COLUMNS,
     HEADER,
-    HISTORY_COLUMNS,
     RECORD_FIELDS,
-    RESIDENT_COLUMNS,
     Checked,
-    Chunk,
     Columns,
     RowError,
     _missing,
     _positions,
-    _rows,
-    check_columns,
-    check_rows,
-    record_columns,
 )
+from shared_gov.domains.residents.import_sealing import HISTORY_COLUMNS, RESIDENT_COLUMNS
 from shared_gov.domains.residents.models import Resident
 from shared_gov.domains.residents.repository import RESIDENT_INDEXES
 from shared_gov.domains.residents.spec import POLICY_FIELDS
@@ -100,22 +97,23 @@ __all__ = [
     "to_csv_text",
 ]
 
-# The worker module writes the residents table's layout out (it must not
-# import the repository or the keyring): refuse to run if it ever differs.
-if (worker.PLAIN, worker.ENCRYPTED, worker.BLIND, worker.INDEXES) != (
+# The sealing module writes the residents table's layout out (workers import
+# it, so it must not import the repository or the keyring): refuse to run if
+# it ever differs.
+if (sealing.PLAIN, sealing.ENCRYPTED, sealing.BLIND, sealing.INDEXES) != (
     repo.PLAIN,
     repo.ENCRYPTED,
     repo.BLIND,
     RESIDENT_INDEXES,
 ):  # pragma: no cover - a change to the residents table not made here
-    raise RuntimeError("import_worker's column layout must follow the repository's")
+    raise RuntimeError("import_sealing's column layout must follow the repository's")
 
 ALL_FIELDS = tuple(c for c in HEADER if c in POLICY_FIELDS)
 _SEX_CODE = {v: k for k, v in _SEX.items()}
 _TYPE_CODE = {v: k for k, v in _TYPE.items()}
 _EVENT_ATENA = events.id_check("atena_no")
 """The events' own rule for 宛名番号 (the workers check with
-:func:`import_worker.event_atena`, the same rule; tests hold them together)."""
+:func:`import_layout.event_atena`, the same rule; tests hold them together)."""
 
 
 class ImportRejected(Exception):
@@ -211,9 +209,9 @@ class Sealed(NamedTuple):
     """Their ``resident.registered`` events, checked."""
 
 
-def sealing_keys(keys: WriteKeys) -> worker.SealingKeys:
+def sealing_keys(keys: WriteKeys) -> sealing.SealingKeys:
     """A town's write keys as the workers take them: each index version in its column."""
-    return worker.SealingKeys(
+    return sealing.SealingKeys(
         keys.tenant,
         dict(keys.deks),
         {
@@ -223,13 +221,13 @@ def sealing_keys(keys: WriteKeys) -> worker.SealingKeys:
     )
 
 
-def _sealed(framed: worker.Framed, import_id: str) -> Sealed:
+def _sealed(framed: sealing.Framed, import_id: str) -> Sealed:
     """A framed chunk with its ``resident.registered`` events, checked here: the
     events module is the loading process's (it imports the database layer)."""
     registered = events.batch(
         events.REGISTERED,
         framed.ids,
-        # Checked when the file was read, with the events' rule (import_worker.event_atena).
+        # Checked when the file was read, with the events' rule (import_layout.event_atena).
         checked_each={"atena_no": framed.atena},
         history_no="1",
         import_id=import_id,
@@ -240,7 +238,7 @@ def _sealed(framed: worker.Framed, import_id: str) -> Sealed:
 class CopyWriter:
     """Turns checked records into what a load writes, for one town's write keys.
 
-    :class:`import_worker.Framer` (the same envelopes, blind-index values,
+    :class:`import_sealing.Framer` (the same envelopes, blind-index values,
     snapshots and COPY framing the workers make) plus the checked events;
     never shows a key in a repr.
     """
@@ -248,7 +246,7 @@ class CopyWriter:
     __slots__ = ("_framer",)
 
     def __init__(self, keys: WriteKeys) -> None:
-        self._framer = worker.Framer(sealing_keys(keys))
+        self._framer = sealing.Framer(sealing_keys(keys))
 
     def __repr__(self) -> str:
         return "CopyWriter()"  # never the keys
@@ -332,7 +330,7 @@ def _read(text: str) -> tuple[list[str], list[Chunk], list[list[str]] | None]:
 
 
 def _check_and_seal(
-    framer: worker.Framer,
+    framer: sealing.Framer,
     chunk: Chunk,
     positions: list[int],
     first: int,
@@ -367,7 +365,7 @@ def _bare_main() -> Iterator[None]:
             sys.modules["__main__"] = saved
 
 
-def _start_pool(keys: worker.SealingKeys, workers: int) -> ProcessPoolExecutor:
+def _start_pool(keys: sealing.SealingKeys, workers: int) -> ProcessPoolExecutor:
     """Worker processes for one import, each with the town's write keys.
 
     Spawned, as the service's workers are (no inherited HSM session, lock or
@@ -375,7 +373,7 @@ def _start_pool(keys: worker.SealingKeys, workers: int) -> ProcessPoolExecutor:
     They run :mod:`.import_worker` only (initializer and tasks are its
     functions, the keys and results its classes), so they never import the
     application. The keys reach them through the initializer, over a pipe
-    between our own processes; :class:`~.import_worker.SealingKeys` never
+    between our own processes; :class:`~.import_sealing.SealingKeys` never
     shows key bytes in a repr, a log line or a traceback.
     """
     pool = ProcessPoolExecutor(
@@ -423,7 +421,7 @@ class _Chunks:
         chunks: list[Chunk],
         positions: list[int],
         today: date,
-        keys: worker.SealingKeys,
+        keys: sealing.SealingKeys,
         pool: ProcessPoolExecutor | None,
         workers: int,
         import_id: str,
@@ -462,7 +460,7 @@ class _Chunks:
 
     async def results(self) -> AsyncIterator[Done]:
         if self._pool is None:
-            framer = worker.Framer(self._keys)
+            framer = sealing.Framer(self._keys)
             for number, chunk in enumerate(self._chunks):
                 yield _check_and_seal(
                     framer,
@@ -474,7 +472,7 @@ class _Chunks:
                 )
             return
         if self._local:
-            framer = worker.Framer(self._keys)
+            framer = sealing.Framer(self._keys)
             for number in range(self._local):
                 yield await asyncio.to_thread(
                     _check_and_seal,
@@ -529,7 +527,7 @@ async def import_csv(
     keys = keys_of(uow)
     if keys.write_keys is None:  # pragma: no cover - Database provides keys
         raise RuntimeError("this unit of work has no keys")
-    with worker.no_cyclic_gc():
+    with no_cyclic_gc():
         return await _import(uow, stream.read(), keys.write_keys, on_progress, workers)
 
 
@@ -572,7 +570,7 @@ async def _import(
             if empty:
                 clashes: list[RowError] = []  # a town joining the platform
             else:
-                every = rows if rows is not None else [r for p in parts for r in _rows(p)]
+                every = rows if rows is not None else [r for p in parts for r in read_rows(p)]
                 clashes = await _clashes(uow, every, positions)
                 del every
             del rows, parts
