@@ -64,8 +64,8 @@ from _plaintext_app import plaintext_fields
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.checkdigits import make_individual_number, make_serial
 from shared_gov.db import Database
+from shared_gov.domains.residents import import_pool, transfer
 from shared_gov.domains.residents import repository as repo
-from shared_gov.domains.residents import transfer
 from shared_gov.keys import rotation
 from shared_gov.logs import configure_logging
 from shared_gov.settings import Settings
@@ -484,7 +484,7 @@ async def _phases(db: Database, code: str, text: str) -> dict[str, float]:
         reader = csv.reader(io.StringIO(text, newline=""))
         positions = transfer._positions(next(reader))
         rows = [r for r in reader if r]
-        size = transfer.CHUNK_ROWS
+        size = import_pool.CHUNK_ROWS
         checked = [
             transfer.check_columns(rows[i : i + size], positions, 1 + i, today)
             for i in range(0, len(rows), size)

@@ -43,6 +43,7 @@ from shared_gov.domains.residents import (
     events,
     import_checks,
     import_layout,
+    import_pool,
     import_sealing,
     transfer,
 )
@@ -501,7 +502,7 @@ def test_files_are_cut_into_chunks_of_whole_rows(
     """However the file is written (quotes, line breaks in cells, \r\n or \r, blank
     lines, no final line break), the chunks hold the rows csv.reader reads, in order,
     CHUNK_ROWS to a chunk."""
-    monkeypatch.setattr(transfer, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(import_pool, "CHUNK_ROWS", chunk_rows)
     rng = random.Random(chunk_rows)  # noqa: S311 - reproducible test files, not secrets
     for _ in range(400):
         lines = []
@@ -512,7 +513,7 @@ def test_files_are_cut_into_chunks_of_whole_rows(
             lines.append("" if rng.random() < 0.1 else ",".join(cells))
         end = rng.choice(["\n", "\n", "\r\n", "\r"])
         text = end.join(lines) + (end if rng.random() < 0.5 else "")
-        header, chunks, rows = transfer._read(text)
+        header, chunks, rows = import_pool._read(text)
         assert (header, [r for c in chunks for r in read_rows(c)]) == _read_rows(text)
         sizes = [len(read_rows(c)) for c in chunks]
         assert all(size == chunk_rows for size in sizes[:-1])
@@ -763,7 +764,7 @@ def test_workers_are_started_without_the_entry_script() -> None:
     """While the pool starts, __main__ is a bare module: spawned workers do not run
     the program's entry script again (the CLI: over a second of imports each)."""
     saved = sys.modules["__main__"]
-    with transfer._bare_main():
+    with import_pool._bare_main():
         assert not hasattr(sys.modules["__main__"], "__file__")
         assert getattr(sys.modules["__main__"], "__spec__", None) is None
     assert sys.modules["__main__"] is saved
@@ -819,13 +820,13 @@ async def test_loading_in_chunks_with_workers_matches_loading_in_one_go(
     rows[39] = _row(39, household_no=make_serial(4000 + 5), relationship="世帯主")
     rows[15] = _row(15, relationship="子")
     text = _csv(rows)
-    monkeypatch.setattr(transfer, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(import_pool, "CHUNK_ROWS", 7)
     seen: list[int] = []
     async with db.tenant(tenant_names(OTOFUKE, db.settings.role_prefix)) as uow:
         assert await import_csv(uow, io.StringIO(text), seen.append, workers=2) == 40
     assert seen == [7, 7, 7, 7, 7, 5]
     assert multiprocessing.active_children() == []  # the workers were waited for
-    monkeypatch.setattr(transfer, "CHUNK_ROWS", 2000)
+    monkeypatch.setattr(import_pool, "CHUNK_ROWS", 2000)
     async with db.tenant(tenant_names(MEMURO, db.settings.role_prefix)) as uow:
         assert await import_csv(uow, io.StringIO(text), workers=0) == 40
     exports = []
@@ -864,7 +865,7 @@ async def test_every_way_of_writing_a_file_loads_the_same(
         quoted[n]["address"] = f'北海道河東郡音更町{n}, "東"'
         quoted[n]["domicile"] = "北海道,河東郡"
         multiline[n]["domicile"] = "北海道,\n河東郡"
-    monkeypatch.setattr(transfer, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(import_pool, "CHUNK_ROWS", 4)
     # A line break inside a quoted cell stays in its row when the file is cut
     # into chunks: exactly those rows are refused for it (no text holds one).
     with pytest.raises(ImportRejected) as info:
@@ -891,7 +892,7 @@ async def test_a_problem_in_a_late_chunk_writes_nothing(
     """A bad row in the last chunk, after earlier chunks were loaded: the whole report,
     nothing kept, even if the caller swallows the error and commits."""
     await _town(db, SHIHORO)
-    monkeypatch.setattr(transfer, "CHUNK_ROWS", 5)
+    monkeypatch.setattr(import_pool, "CHUNK_ROWS", 5)
     before = await _state(db, SHIHORO)
     rows = [_row(100 + n) for n in range(23)]
     rows[21]["birth_date"] = "2999-01-01"
@@ -914,7 +915,7 @@ async def test_clashes_with_the_town_are_reported_as_before(
     """Rows clashing with the town's records (numbers, 宛名番号, households), anywhere in
     the file: reported in the order they always were, nothing written."""
     await _town(db, SHIHORO)
-    monkeypatch.setattr(transfer, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(import_pool, "CHUNK_ROWS", 4)
     names = tenant_names(SHIHORO, db.settings.role_prefix)
     base = 200 + 100 * workers  # each run its own people
     first = [_row(base + n) for n in range(3)]

@@ -1,8 +1,8 @@
 """Checking a chunk of residents' CSV rows: column by column when clean, row by row when not.
 
 :func:`check_rows` and :func:`check_columns` run in the worker processes
-(:mod:`.import_worker`); duplicates within the file are found afterwards by
-the loading process (:mod:`.transfer`).
+(:mod:`.import_worker`); duplicates within the file are found afterwards, in
+the loading process, chunk after chunk (:class:`FileErrors`).
 """
 
 from __future__ import annotations
@@ -331,3 +331,51 @@ def _check_one_by_one(
         if relationship == HEAD and state == "active":
             heads[resident.household_no] = resident.id
     return checked, residents
+
+
+class FileErrors:
+    """Adds duplicates within the file to the rows' own problems, chunk after chunk."""
+
+    def __init__(self) -> None:
+        self._seen: tuple[set[str], ...] = tuple(set() for _ in _UNIQUE)
+
+    def add(self, checked: Checked) -> list[RowError]:
+        """The errors of one chunk (chunks in file order); a row's duplicates
+        follow its other problems, as they always have in the report."""
+        if not checked.problems and self._add_distinct(checked):
+            return []
+        errors: list[RowError] = []
+        for k, number in enumerate(checked.numbers):
+            problems = checked.problems.get(number, [])
+            removed = checked.removed[k]
+            for (_, column, numbered), values, earlier in zip(
+                _UNIQUE, checked.uniques, self._seen, strict=True
+            ):
+                value = values[k]
+                # A removed record (除票) keeps its numbers; only active ones must be unique.
+                if not value or (numbered and removed):
+                    continue
+                if value in earlier:
+                    problems = [*problems, RowError(number, column, "duplicate in this file")]
+                earlier.add(value)
+            errors.extend(problems)
+        return errors
+
+    def _add_distinct(self, checked: Checked) -> bool:
+        """Take in a chunk whose values are new and distinct (with set operations, in C);
+        False, with nothing taken in, if any is repeated: then row by row, for the report."""
+        anyone_removed = any(checked.removed)
+        kept: list[list[str]] = []
+        for (_, _, numbered), values, earlier in zip(
+            _UNIQUE, checked.uniques, self._seen, strict=True
+        ):
+            if numbered and anyone_removed:
+                values = [v for v, r in zip(values, checked.removed, strict=True) if not r]
+            if "" in values:
+                values = [v for v in values if v]
+            if len(set(values)) != len(values) or not earlier.isdisjoint(values):
+                return False
+            kept.append(values)
+        for earlier, values in zip(self._seen, kept, strict=True):
+            earlier.update(values)
+        return True
