@@ -18,7 +18,7 @@ from litestar import Litestar
 from shared_gov.api.proofs import AuditController
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
-from shared_gov.domains.residents import service
+from shared_gov.domains.residents import queries
 from tests.conftest import KAGA, KOMATSU, auth
 from tests.factories import resident_body
 
@@ -93,7 +93,7 @@ async def test_a_failure_inside_the_scope_is_an_error_event(
     async def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("a value that must not reach the log: 山田太郎")
 
-    monkeypatch.setattr(service, "get", broken)
+    monkeypatch.setattr(queries, "get", broken)
     rid = f"scope-error-{uuid.uuid4().hex[:8]}"
     r = await client.get(
         f"{BASE}/residents/{resident}", headers=auth(tokens["kaga"], **{"X-Request-ID": rid})

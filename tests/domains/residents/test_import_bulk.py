@@ -50,7 +50,7 @@ from shared_gov.domains.residents import (
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.import_layout import _SEX, _STATES, _TYPE
 from shared_gov.domains.residents.models import RELATIONSHIPS, Resident
-from shared_gov.domains.residents.service import normalize_kana
+from shared_gov.domains.residents.rules import normalize_kana
 from shared_gov.domains.residents.transfer import (  # the reference parser's helpers
     COLUMNS,
     HEADER,

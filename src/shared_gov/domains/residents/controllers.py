@@ -14,7 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from shared_gov.api.entry import Entry, audited
-from shared_gov.domains.residents import flows, service
+from shared_gov.domains.residents import flows, queries, rules, service, views
 from shared_gov.domains.residents.models import Resident
 from shared_gov.domains.residents.schemas import (
     HistoryEntry,
@@ -60,7 +60,7 @@ def _member(resident: Resident, view: FieldView) -> HouseholdMember:
 def _with_etag(
     resident: Resident, view: FieldView, status: int = 200, location: str | None = None
 ) -> Response[ResidentOut]:
-    headers = {"ETag": service.etag(resident)}
+    headers = {"ETag": rules.etag(resident)}
     if location:
         headers["Location"] = location
     return Response(_out(resident, view), status_code=status, headers=headers)
@@ -81,7 +81,7 @@ class ResidentController(Controller):
     ) -> Response[ResidentOut]:
         async with entry:
             resident = await service.register(entry.uow, entry.access, data)
-            view = await service.view_of(entry.uow, entry.access, resident)
+            view = await views.view_of(entry.uow, entry.access, resident)
         location = f"/api/v1/tenants/{entry.code}/residents/{resident.id}"
         return _with_etag(resident, view, 201, location)
 
@@ -110,7 +110,7 @@ class ResidentController(Controller):
         self, entry: NamedDependency[Entry], resident_id: FromPath[str]
     ) -> Response[ResidentOut]:
         async with entry:
-            resident, view = await service.get(entry.uow, entry.access, resident_id)
+            resident, view = await queries.get(entry.uow, entry.access, resident_id)
         return _with_etag(resident, view)
 
     @post(
@@ -125,7 +125,7 @@ class ResidentController(Controller):
         async with entry:
             # Inside the entry: another town gets its 404 first, and a missing
             # or malformed If-Match is recorded like any other refusal.
-            expected = service.parse_if_match(entry.if_match)
+            expected = rules.parse_if_match(entry.if_match)
             resident, view = await service.move(
                 entry.uow, entry.access, resident_id, data, expected
             )
@@ -143,7 +143,7 @@ class ResidentController(Controller):
         data: JSONBody[SupportMeasure],
     ) -> Response[ResidentOut]:
         async with entry:
-            expected = service.parse_if_match(entry.if_match)
+            expected = rules.parse_if_match(entry.if_match)
             resident, view = await service.set_support_measure(
                 entry.uow, entry.access, resident_id, data.active, expected
             )
@@ -158,7 +158,7 @@ class ResidentController(Controller):
         self, entry: NamedDependency[Entry], resident_id: FromPath[str]
     ) -> HistoryOut:
         async with entry:
-            entries, view = await service.history(entry.uow, entry.access, resident_id)
+            entries, view = await queries.history(entry.uow, entry.access, resident_id)
         hidden = set(view.withheld)
         for item in entries:
             item["snapshot"] = {k: v for k, v in item["snapshot"].items() if k not in hidden}
@@ -185,7 +185,7 @@ class ResidentController(Controller):
         self, entry: NamedDependency[Entry], data: JSONBody[ResidentSearch]
     ) -> SearchResult:
         async with entry:
-            found = await service.search(entry.uow, entry.access, data)
+            found = await queries.search(entry.uow, entry.access, data)
             shaped = [_out(r, view) for r, view in found]
         return SearchResult(count=len(shaped), residents=shaped)
 
@@ -198,6 +198,6 @@ class ResidentController(Controller):
         self, entry: NamedDependency[Entry], household_no: FromPath[str]
     ) -> HouseholdOut:
         async with entry:
-            head, members = await service.household(entry.uow, entry.access, household_no)
+            head, members = await queries.household(entry.uow, entry.access, household_no)
             shaped = [_member(m, view) for m, view in members]
         return HouseholdOut(household_no=household_no, head_id=head, members=shaped)

@@ -48,7 +48,7 @@ from shared_gov.api.entry import (
 from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import AuditEvent, record_both
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events, move_outs, service
+from shared_gov.domains.residents import events, move_outs, rules, service, views
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import EntryEvent, Resident
 from shared_gov.domains.residents.schemas import OneStopMoveIn, ResidentCreate
@@ -193,7 +193,7 @@ async def _move(
             raise _refused("no resident moving out to this town has this 住民票コード")
         leaving = await repo.get(at_a, found[0].id, lock=True)
     else:
-        leaving = await repo.get(at_a, service.parse_id(data.resident_id or ""), lock=True)
+        leaving = await repo.get(at_a, rules.parse_id(data.resident_id or ""), lock=True)
     if leaving is None:
         raise _refused("no such resident in the old town")
     # The move binds the certificate: only the town A recorded as the
@@ -269,5 +269,5 @@ async def _move(
     access_a.audit.subjects.append(leaving.id)
     access_a.audit.fields.extend(sorted(set(copied) | {"removed_on"}))
     access_a.audit.rows = 1
-    view_b = await service.view_of(at_b, access_b, arrived)
+    view_b = await views.view_of(at_b, access_b, arrived)
     return MoveResult(arrived, view_b, transfer_id)

@@ -179,7 +179,7 @@ _REMOVED = _STATES - {"active"}
 
 
 def _kana(value: str) -> str:
-    """service.normalize_kana, without re-normalising text that already is NFKC."""
+    """rules.normalize_kana, without re-normalising text that already is NFKC."""
     if not unicodedata.is_normalized("NFKC", value):
         value = unicodedata.normalize("NFKC", value)
     return value.replace(" ", "").replace("\u3000", "").translate(_HIRAGANA)
