@@ -1,196 +1,36 @@
-"""Standard analyses of a town's audit log (住民記録システム標準仕様書: 操作ログ).
+"""The analyses themselves, one query (or two) each over a window of one town's log.
 
-The operation-log requirements name late-night and holiday access, failed
-attempts and bulk searches; DESIGN.md adds individual-number use. Each
-analysis reads one time window of one town's log and returns findings, and
-every finding links to the events behind it: their ids (the first
-:data:`EVENT_IDS_PER_FINDING`) and a ready ``/audit/events`` query.
-
-- **After hours**: events outside office hours (default 8:30–17:30 JST), on
-  weekends, on Japanese public holidays (the maintained ``holidays``
-  package) and on the year-end closure (12/29–1/3, closed by each town's
-  休日条例), one finding per actor and day.
-- **Bulk access**: one actor touching more than N distinct residents
-  (default 100) within any sliding hour, not just a clock hour, so a burst
-  across 10:59–11:01 is not split in two. Bulk jobs that record a row count
-  without naming subjects (imports, exports) count their rows.
-- **Repeated denials**: at least M denials (default 5) for one actor in the
-  window (failed logins excepted: their actor is always ``unauthenticated``).
-- **Failed logins**: at least M refused bearer tokens (default 5, the same
-  threshold) from one client address in the window. A token that fails
-  verification but points at the town is recorded as a denied
-  ``authenticate`` event (:mod:`shared_gov.auth.failures`); the reasons say
-  how it failed (``expired``, ``bad signature``, ...).
-- **Individual-number reads**: per actor, how many allowed accesses touched
-  個人番号 and for how many residents, by purpose.
-
-Times of day are Japan time, computed as UTC + 9 hours in SQL: Japan has no
-daylight saving time, and this needs no time-zone database in the server.
+After hours, bulk access in any sliding hour, repeated denials, failed
+logins by client address, individual-number reads. All leave out other
+towns' events about the town's protected or linked residents (rule 1).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
-import holidays
-import msgspec
 
+from shared_gov.audit.analyses.report import (
+    AfterHours,
+    BulkAccess,
+    FailedLogins,
+    IndividualNumberReads,
+    RepeatedDenials,
+)
+from shared_gov.audit.analyses.settings import (
+    BULK_WINDOW,
+    EVENT_IDS_PER_FINDING,
+    FAILED_LOGIN,
+    MAX_FINDINGS,
+    AnalysisSettings,
+    closed_days,
+)
 from shared_gov.audit.queries import EventFilter, events_url, filter_params
 from shared_gov.audit.tlog import CURRENT_INCARNATION
 from shared_gov.clock import JST
-from shared_gov.db import Database
-
-OFFICE_OPENS = time(8, 30)
-OFFICE_CLOSES = time(17, 30)
-WEEKENDS_CLOSED = True
-YEAR_END_CLOSURE: tuple[tuple[int, int], ...] = (
-    (12, 29),
-    (12, 30),
-    (12, 31),
-    (1, 1),
-    (1, 2),
-    (1, 3),
-)
-"""Days the town hall is closed by ordinance (地方自治法 第4条の2), beyond public holidays."""
-YEAR_END_NAME = "年末年始（閉庁日）"
-BULK_RESIDENTS = 100
-BULK_WINDOW = timedelta(hours=1)
-DENIALS = 5
-"""Also the threshold of failed logins per client address."""
-FAILED_LOGIN = "authenticate"
-"""The action of a refused bearer token (shared_gov.auth.failures.ACTION)."""
-DEFAULT_WINDOW = timedelta(days=7)
-MAX_WINDOW = timedelta(days=366)
-EVENT_IDS_PER_FINDING = 100
-MAX_FINDINGS = 500
-"""Per analysis; beyond it the report says ``truncated`` (narrow the window)."""
-
-
-@dataclass(frozen=True, slots=True)
-class AnalysisSettings:
-    opens: time = OFFICE_OPENS
-    closes: time = OFFICE_CLOSES
-    weekends: bool = WEEKENDS_CLOSED
-    bulk_residents: int = BULK_RESIDENTS
-    denials: int = DENIALS
-
-
-class AfterHours(msgspec.Struct, kw_only=True):
-    actor: str | None
-    actor_tenant: str | None
-    departments: list[str]
-    day: date
-    """Japan date."""
-    kind: str
-    """``holiday`` (public holiday or closure day), ``weekend`` or ``after_hours``."""
-    holiday: str | None
-    events: int
-    first: datetime
-    last: datetime
-    event_ids: list[str]
-    more_events: bool
-    """True when ``events`` exceeds the ids listed: follow ``query``."""
-    query: str
-
-
-class BulkAccess(msgspec.Struct, kw_only=True):
-    actor: str | None
-    actor_tenant: str | None
-    window_start: datetime
-    window_end: datetime
-    residents: int
-    events: int
-    event_ids: list[str]
-    more_events: bool
-    query: str
-
-
-class RepeatedDenials(msgspec.Struct, kw_only=True):
-    actor: str | None
-    actor_tenant: str | None
-    denials: int
-    first: datetime
-    last: datetime
-    actions: list[str]
-    reasons: list[str]
-    event_ids: list[str]
-    more_events: bool
-    query: str
-
-
-class FailedLogins(msgspec.Struct, kw_only=True):
-    client_addr: str | None
-    failures: int
-    first: datetime
-    last: datetime
-    reasons: list[str]
-    event_ids: list[str]
-    more_events: bool
-    query: str
-    """Every failed login of the window (the events API has no address filter)."""
-
-
-class IndividualNumberReads(msgspec.Struct, kw_only=True):
-    actor: str | None
-    actor_tenant: str | None
-    departments: list[str]
-    purposes: list[str]
-    reads: int
-    residents: int
-    first: datetime
-    last: datetime
-    query: str
-
-
-class AnalysisSettingsOut(msgspec.Struct, kw_only=True):
-    office_hours: str
-    weekends_closed: bool
-    time_zone: str
-    bulk_residents_per_hour: int
-    denials: int
-
-
-class AnalysisReport(msgspec.Struct, kw_only=True):
-    tenant: str
-    since: datetime = msgspec.field(name="from")
-    until: datetime = msgspec.field(name="to")
-    settings: AnalysisSettingsOut
-    after_hours: list[AfterHours]
-    bulk_access: list[BulkAccess]
-    repeated_denials: list[RepeatedDenials]
-    failed_logins: list[FailedLogins]
-    individual_number_reads: list[IndividualNumberReads]
-    truncated: bool
-    """Some analysis had more than MAX_FINDINGS findings: narrow the window."""
-
-    @property
-    def findings(self) -> int:
-        return (
-            len(self.after_hours)
-            + len(self.bulk_access)
-            + len(self.repeated_denials)
-            + len(self.failed_logins)
-            + len(self.individual_number_reads)
-        )
-
-
-def closed_days(since: date, until: date) -> dict[date, str]:
-    """Public holidays (振替休日 and 国民の休日 included) and closure days in
-    ``[since, until]``, with their Japanese names."""
-    years = range(since.year, until.year + 1)
-    result: dict[date, str] = {}
-    for year in years:
-        for month, day in YEAR_END_CLOSURE:
-            result[date(year, month, day)] = YEAR_END_NAME
-    # Statutory names win over the closure label (1/1 is 元日).
-    result.update(holidays.country_holidays("JP", years=years, language="ja").items())
-    return {d: n for d, n in sorted(result.items()) if since <= d <= until}
-
 
 # Rule 1 (docs/support-measures.md): another town's events about the town's
 # protected or linked residents are left out of every analysis, since each
@@ -571,47 +411,3 @@ async def _individual_number(
         for r in rows[:MAX_FINDINGS]
     ]
     return out, len(rows) > MAX_FINDINGS
-
-
-async def analyse(
-    db: Database,
-    tenant: str,
-    since: datetime,
-    until: datetime,
-    settings: AnalysisSettings | None = None,
-    guarded: Iterable[str] = (),
-) -> AnalysisReport:
-    """Run every analysis on ``[since, until)`` of the town's log, in one snapshot.
-
-    ``guarded``: subject hashes of the town's protected or linked residents;
-    other towns' events about them are left out (rule 1).
-    """
-    s = settings or AnalysisSettings()
-    hashes = "{" + ",".join(str(int(h)) for h in sorted(guarded, key=int)) + "}"
-    async with db.catalog() as conn:
-        # One snapshot for all the analyses, so their counts agree.
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        await conn.execute("SELECT set_config('shared_gov.audit_guarded', $1, true)", hashes)
-        after_hours, t1 = await _after_hours(conn, tenant, since, until, s)
-        bulk, t2 = await _bulk(conn, tenant, since, until, s)
-        denials, t3 = await _denials(conn, tenant, since, until, s)
-        failed_logins, t5 = await _failed_logins(conn, tenant, since, until, s)
-        numbers, t4 = await _individual_number(conn, tenant, since, until)
-    return AnalysisReport(
-        tenant=tenant,
-        since=_jst(since),
-        until=_jst(until),
-        settings=AnalysisSettingsOut(
-            office_hours=f"{s.opens:%H:%M}-{s.closes:%H:%M}",
-            weekends_closed=s.weekends,
-            time_zone="Asia/Tokyo (UTC+09:00)",
-            bulk_residents_per_hour=s.bulk_residents,
-            denials=s.denials,
-        ),
-        after_hours=after_hours,
-        bulk_access=bulk,
-        repeated_denials=denials,
-        failed_logins=failed_logins,
-        individual_number_reads=numbers,
-        truncated=t1 or t2 or t3 or t4 or t5,
-    )
