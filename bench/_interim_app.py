@@ -23,7 +23,7 @@ from litestar import Litestar
 from shared_gov import errors
 from shared_gov.domains import registry
 from shared_gov.policy.access import Access, FieldView
-from shared_gov.policy.engine import Decision
+from shared_gov.policy.requests import Decision
 
 # The Access of a request is bound to its town (Access.town): the rule reads it
 # there, as the service's own decisions do.

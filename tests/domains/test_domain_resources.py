@@ -12,7 +12,7 @@ import pytest
 from shared_gov.domains import registry
 from shared_gov.domains.registry import DomainSpec, Field, Label, RecordType
 from shared_gov.policy import PolicyEngine, PolicyError
-from shared_gov.policy.engine import with_record_actions
+from shared_gov.policy.loading import with_record_actions
 from shared_gov.policy.purposes import default_policies_dir, load_purposes, purposes
 
 CAT = RecordType(

@@ -19,8 +19,10 @@ from shared_gov import errors
 from shared_gov.auth.principal import Principal
 from shared_gov.domains import registry
 from shared_gov.policy.access import Access, FieldView, denied
-from shared_gov.policy.engine import Actor, Decision, PolicyEngine, PolicyError, Query, Resource
+from shared_gov.policy.engine import PolicyEngine
+from shared_gov.policy.loading import PolicyError
 from shared_gov.policy.purposes import default_policies_dir
+from shared_gov.policy.requests import Actor, Decision, Query, Resource
 
 __all__ = [
     "Access",

@@ -24,15 +24,9 @@ from shared_gov import errors
 from shared_gov.audit.recorder import AuditEvent
 from shared_gov.auth.principal import Principal
 from shared_gov.domains import registry
-from shared_gov.policy.engine import (
-    Actor,
-    AgreementTerms,
-    Decision,
-    PolicyEngine,
-    Query,
-    Resource,
-)
+from shared_gov.policy.engine import PolicyEngine
 from shared_gov.policy.purposes import Purpose
+from shared_gov.policy.requests import Actor, AgreementTerms, Decision, Query, Resource
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ from shared_gov.crypto.keyring import town_keys
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.domains import registry
 from shared_gov.errors import FieldError
-from shared_gov.policy.engine import AgreementTerms
+from shared_gov.policy.requests import AgreementTerms
 from shared_gov.policy.purposes import purposes
 from shared_gov.towns.names import tenant_names
 from shared_gov.validation import instant_in_range

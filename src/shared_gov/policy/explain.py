@@ -13,9 +13,10 @@ import msgspec
 
 from shared_gov import errors
 from shared_gov.domains import registry
-from shared_gov.policy.engine import Actor, PolicyEngine, Query, Resource
+from shared_gov.policy.engine import PolicyEngine
 from shared_gov.policy.permissions import PermissionStore
 from shared_gov.policy.purposes import purposes
+from shared_gov.policy.requests import Actor, Query, Resource
 
 
 class FieldExplanation(msgspec.Struct, kw_only=True):
