@@ -197,8 +197,10 @@ async def test_onboarding_migrates_the_domains_table_from_its_own_folder(
     others = _heads_without_sample()
     assert {r["version_num"] for r in versions} == {"sample_0001", *others}
     (row,) = await _fetch(db, "SELECT schema_revision FROM catalog.tenants WHERE code = $1", town)
-    assert row["schema_revision"] == tenancy.tenant_head() == "+".join(
-        sorted({"sample_0001", *others})
+    assert (
+        row["schema_revision"]
+        == tenancy.tenant_head()
+        == "+".join(sorted({"sample_0001", *others}))
     )
     columns = await _fetch(
         db,
@@ -236,9 +238,7 @@ async def test_an_existing_town_is_upgraded_to_the_domains_branch_and_gets_its_k
     with pytest.raises(errors.NotFound):  # no key for the domain's column yet: no way in
         async with db.tenant(names):
             pass
-    assert await tenancy.upgrade_town(db, older_town) == "+".join(
-        sorted({"sample_0001", *others})
-    )
+    assert await tenancy.upgrade_town(db, older_town) == "+".join(sorted({"sample_0001", *others}))
     tables = await _fetch(db, "SELECT tablename FROM pg_tables WHERE schemaname = $1", names.schema)
     assert "dogs" in {t["tablename"] for t in tables}
     async with db.tenant(names) as uow:

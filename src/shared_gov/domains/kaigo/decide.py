@@ -177,7 +177,7 @@ def _proposal(
         legal_basis=basis or LEGAL_BASIS.get(reason, LEGAL_BASIS["premium"]),
         summary=summary,
         category=category,
-        insurer_town=insurer or town,
+        insurer_town=insurer if insurer is not None else town,
         fiscal_year=year,
         premium_before=_premium(town, before, year),
         premium_after=_premium(town, after, year),

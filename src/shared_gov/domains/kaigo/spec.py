@@ -26,9 +26,11 @@ other part of the domain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from shared_gov.domains.registry import (
+    Background,
     BlindIndex,
     DomainSpec,
     EncryptedTable,
@@ -129,6 +131,12 @@ def _exporter() -> Exporter:
     return export_all
 
 
+def _background() -> Sequence[Background]:
+    from shared_gov.domains.kaigo.consumer import background
+
+    return background()
+
+
 SPEC = DomainSpec(
     name="kaigo",
     label=Label("介護保険", "long-term care insurance"),
@@ -147,6 +155,7 @@ SPEC = DomainSpec(
     ),
     index_hooks=_index_hooks,
     exporter=_exporter,
+    background=_background,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
     policies=HERE / "policies",
