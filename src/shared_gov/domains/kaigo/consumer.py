@@ -224,6 +224,7 @@ async def _handle(
                 event_id=event.event_id,
                 event_at=event.occurred_at,
                 transfer_id=draft.transfer_id,
+                notify_town=draft.notify_town,
                 supersedes=draft.supersedes[0] if draft.supersedes else None,
             )
             if not await determinations.insert(uow, d):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from shared_gov.domains.registry import (
     Background,
@@ -96,6 +97,9 @@ DETERMINATION = RecordType(
         _f(DETERMINATIONS, "proposal", "判定内容", "proposal (date, basis, premium months)"),
         _f(DETERMINATIONS, "facility", "入所施設", "facility", whereabouts=True),
         _f(DETERMINATIONS, "correction", "訂正内容", "correction", redacted=True),
+        _f(
+            DETERMINATIONS, "answers", "確認事項への回答", "answers to its questions", redacted=True
+        ),
     ),
 )
 
@@ -131,6 +135,17 @@ def _exporter() -> Exporter:
     return export_all
 
 
+def _routers() -> Sequence[Any]:
+    from shared_gov.domains.kaigo.controllers import (
+        DeterminationController,
+        FacilityController,
+        InsuredController,
+        ReportController,
+    )
+
+    return (InsuredController, DeterminationController, FacilityController, ReportController)
+
+
 def _background() -> Sequence[Background]:
     from shared_gov.domains.kaigo.consumer import background
 
@@ -145,7 +160,9 @@ SPEC = DomainSpec(
         EncryptedTable(
             INSURED, ("insured_number", "periods", "tokurei", "card", "notes"), "id::text"
         ),
-        EncryptedTable(DETERMINATIONS, ("proposal", "facility", "correction"), "id::text"),
+        EncryptedTable(
+            DETERMINATIONS, ("proposal", "facility", "correction", "answers"), "id::text"
+        ),
         EncryptedTable(WATCH, ("turns_65_on",), "resident_id::text"),
         EncryptedTable(NOTICES, ("insurer_number",), "id::text"),
     ),
@@ -155,6 +172,7 @@ SPEC = DomainSpec(
     ),
     index_hooks=_index_hooks,
     exporter=_exporter,
+    routers=_routers,
     background=_background,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
