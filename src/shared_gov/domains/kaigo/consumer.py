@@ -274,6 +274,19 @@ async def catch_up(db: Database, code: str, *, today: date | None = None) -> int
     return written
 
 
+async def drain(db: Database, code: str, *, within: float = 30.0) -> int:
+    """Catch up until every event written so far has been read (not only those the
+    watermark already serves: a transaction of another session may hold it back a
+    moment). For jobs that need the queue complete now (the demo, benches)."""
+    written = 0
+    deadline = time.monotonic() + within
+    while True:
+        written += await catch_up(db, code)
+        if await lag(db, code) == 0.0 or time.monotonic() > deadline:
+            return written
+        await asyncio.sleep(0.05)
+
+
 async def lag(db: Database, code: str) -> float:
     """Seconds since the oldest event the consumer has not read in town ``code`` was written."""
     async with db.tenant(tenant_names(code, db.settings.role_prefix)) as uow:

@@ -33,6 +33,7 @@ from typing import Any
 from shared_gov.domains.registry import (
     Background,
     BlindIndex,
+    DemoData,
     DomainSpec,
     EncryptedTable,
     Exporter,
@@ -146,6 +147,18 @@ def _routers() -> Sequence[Any]:
     return (InsuredController, DeterminationController, FacilityController, ReportController)
 
 
+def _cli_groups() -> Sequence[tuple[str, Any]]:
+    from shared_gov.domains.kaigo.cli import kaigo_app
+
+    return (("kaigo", kaigo_app),)
+
+
+def _demo() -> DemoData:
+    from shared_gov.domains.kaigo import demo
+
+    return DemoData(seed=demo.seed_town, records=demo.count, sample=demo.sample, department="kaigo")
+
+
 def _background() -> Sequence[Background]:
     from shared_gov.domains.kaigo.consumer import background
 
@@ -173,6 +186,8 @@ SPEC = DomainSpec(
     index_hooks=_index_hooks,
     exporter=_exporter,
     routers=_routers,
+    cli_groups=_cli_groups,
+    demo=_demo,
     background=_background,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
