@@ -534,15 +534,16 @@ async def _backup_and_restore(
         )
         # Numbers handed out after the dump are never handed out again;
         # the catalog's mirror follows the restored revision.
-        for seq in ("atena_seq", "household_seq"):
+        for seq in ("atena_seq", "household_seq", "kaigo_insured_seq"):
             await conn.execute(
                 f"SELECT setval('t_{KAGA}.{seq}', "
                 f"GREATEST((SELECT last_value FROM t_{KAGA}_damaged.{seq}), "
                 f"(SELECT last_value FROM t_{KAGA}.{seq})))"
             )
         await conn.execute(
-            f"UPDATE catalog.tenants SET schema_revision = "
-            f"(SELECT version_num FROM t_{KAGA}.alembic_version) WHERE code = $1",
+            # One row per installed branch (the platform's, each domain's).
+            f"UPDATE catalog.tenants SET schema_revision = (SELECT string_agg(version_num, "
+            f"'+' ORDER BY version_num) FROM t_{KAGA}.alembic_version) WHERE code = $1",
             KAGA,
         )
         await conn.execute(f"DROP SCHEMA t_{KAGA}_damaged CASCADE", timeout=60)
