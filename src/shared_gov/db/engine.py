@@ -233,8 +233,19 @@ class Database:
         return await self.keyring.town_keys(self.catalog, tenant, held)
 
     @asynccontextmanager
-    async def tenant(self, names: TownBinding) -> AsyncIterator[TenantUnitOfWork]:
-        """Open a transaction bound to ``names``; commit on success, roll back on error."""
+    async def tenant(
+        self, names: TownBinding, *, exclusive: bool = False
+    ) -> AsyncIterator[TenantUnitOfWork]:
+        """Open a transaction bound to ``names``; commit on success, roll back on error.
+
+        ``exclusive``: hold the town's key lock exclusively rather than shared
+        (every unit of work holds it shared): the binding waits until every
+        other unit of work of the town has ended and keeps new ones waiting
+        until this one ends. For the key jobs' last sweep before they retire a
+        key (``shared_gov.keys``): no transaction that may still write with
+        the old key is then in flight. Short transactions only: the town's
+        requests wait for it.
+        """
         # Keys first, on their own connection (cached after the first request):
         # never hold two pooled connections at once.
         try:
@@ -244,7 +255,7 @@ class Database:
             raise errors.not_found() from exc
         async with self._acquire(names.code) as conn:
             try:
-                await conn.execute(binding_sql(names))
+                await conn.execute(binding_sql(names, exclusive=exclusive))
             except asyncpg.InvalidParameterValueError as exc:
                 # The role is gone: the tenant was offboarded since we cached it.
                 await _rollback_quietly(conn)

@@ -10,8 +10,9 @@ records ONCE, in its package's ``spec.py`` as one :class:`DomainSpec`:
 - the record-level actions Cedar decides for each record type;
 - its blind indexes (source fields, normalisers) and the tables whose
   envelopes a key rotation re-encrypts (with the SQL of the envelope's row
-  id), the hooks that fill and clear an index during its rotation, and the
-  export an offboarding writes;
+  id, and whether the town may only add rows to them), the hooks that fill
+  and clear an index during its rotation, and the export an offboarding
+  writes;
 - its HTTP controllers, its CLI command groups and its demo-data seeder;
 - what it brings from its own folder: the tenant migrations that create its
   tables (joined to the platform's tenant Alembic tree as a branch of their
@@ -120,6 +121,10 @@ class EncryptedTable:
     columns: tuple[str, ...]
     row_id_sql: str
     """SQL expression giving the row id bound into each envelope's AAD (``id::text``)."""
+    append_only: bool = False
+    """The town's role may only add rows (a history): every upgrade revokes its
+    UPDATE, DELETE and TRUNCATE, and a rotation replaces the table's envelopes
+    through the town's ``reseal_envelopes`` function (tenant revision t0012)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +166,6 @@ class IndexHooks:
     """Erase up to ``limit`` values of (index, retired version)."""
     stored: Callable[[TenantUnitOfWork, str, int], Awaitable[int]]
     """Rows holding a value of (index, version)."""
-    missing_sql: Callable[[str, int], str]
-    """WHERE clause: rows that should hold a value of (index, version) but do not."""
 
 
 Exporter = Callable[["TenantUnitOfWork"], Awaitable[Mapping[str, Any]]]
@@ -437,6 +440,12 @@ def encrypted_tables() -> dict[str, EncryptedTable]:
 
 
 @cache
+def append_only_tables() -> tuple[str, ...]:
+    """The tables the towns' roles may only add rows to (declared ``append_only``)."""
+    return tuple(t.table for t in encrypted_tables().values() if t.append_only)
+
+
+@cache
 def dek_names() -> tuple[str, ...]:
     """``table.column`` of every encrypted column: one data key each."""
     return tuple(f"{t.table}.{c}" for t in encrypted_tables().values() for c in t.columns)
@@ -520,6 +529,7 @@ _CACHED: tuple[Any, ...] = (
     individual_number_fields,
     redacted_keys,
     encrypted_tables,
+    append_only_tables,
     dek_names,
     blind_indexes,
     index_names,

@@ -201,7 +201,7 @@ def provision(
             _catalog_params(manifest, names, document),
         )
     _ensure_role_and_schema(conn, names)
-    upgrade_tenant(conn, names, registry.migration_dirs())
+    upgrade_tenant(conn, names, registry.migration_dirs(), registry.append_only_tables())
     keyring.provision(conn, names.code, manifest.population)
     if creating:
         _sync_departments(conn, manifest)

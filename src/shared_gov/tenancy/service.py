@@ -129,11 +129,15 @@ def tenant_head() -> str:
 
 
 async def _upgrade_one(
-    engine: AsyncEngine, names: TenantNames, domains: Sequence[Path] | None = None
+    engine: AsyncEngine,
+    names: TenantNames,
+    domains: Sequence[Path] | None = None,
+    append_only: Sequence[str] | None = None,
 ) -> None:
     folders = registry.migration_dirs() if domains is None else domains
+    histories = registry.append_only_tables() if append_only is None else append_only
     async with _lock(), engine.begin() as conn:
-        await conn.run_sync(upgrade_tenant, names, folders)
+        await conn.run_sync(upgrade_tenant, names, folders, histories)
 
 
 async def provision_keys(db: Database, code: str) -> int:
@@ -178,12 +182,17 @@ _worker_state: dict[str, Any] = {}
 
 
 def _worker_upgrade(
-    url: str, role_prefix: str, code: str, domains: Sequence[str] = ()
+    url: str,
+    role_prefix: str,
+    code: str,
+    domains: Sequence[str] = (),
+    append_only: Sequence[str] = (),
 ) -> str | None:
     """Runs in a worker process: upgrade one tenant, return None or the failure.
 
-    ``domains``: the parent's domain revision folders (a domain installed at run
-    time, in tests, is not installed in a spawned worker).
+    ``domains``, ``append_only``: the parent's domain revision folders and
+    append-only tables (a domain installed at run time, in tests, is not
+    installed in a spawned worker).
     """
     loop = _worker_state.get("loop")
     if loop is None:
@@ -192,7 +201,9 @@ def _worker_upgrade(
     try:
         names = tenant_names(code, role_prefix)
         folders = [Path(d) for d in domains]
-        loop.run_until_complete(_upgrade_one(_worker_state["engine"], names, folders))
+        loop.run_until_complete(
+            _upgrade_one(_worker_state["engine"], names, folders, list(append_only))
+        )
     except Exception as exc:
         return _failure(exc)
     return None
@@ -259,6 +270,7 @@ async def migrate_all(
                 db.settings.role_prefix,
                 code,
                 [str(d) for d in registry.migration_dirs()],
+                list(registry.append_only_tables()),
             )
             for code in behind
         }

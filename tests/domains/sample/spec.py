@@ -23,6 +23,7 @@ from shared_gov.domains.registry import (
 
 HERE = Path(__file__).resolve().parent
 DOGS = "dogs"
+HISTORY = "dog_history"
 
 DOG = RecordType(
     name="Dog",
@@ -53,7 +54,6 @@ def _index_hooks() -> IndexHooks:
         fill=repo.fill_index,
         clear=repo.clear_index,
         stored=repo.index_values_stored,
-        missing_sql=repo.missing_index_sql,
     )
 
 
@@ -73,7 +73,13 @@ SPEC = DomainSpec(
     name="sample",
     label=Label("犬の登録", "dog registration"),
     record_types=(DOG,),
-    encrypted_tables=(EncryptedTable(DOGS, ("microchip",), row_id_sql="id::text"),),
+    encrypted_tables=(
+        EncryptedTable(DOGS, ("microchip",), row_id_sql="id::text"),
+        # The register's entries, one envelope each; the town only adds them.
+        EncryptedTable(
+            HISTORY, ("entry",), row_id_sql="dog_id::text || '/' || entry_no", append_only=True
+        ),
+    ),
     blind_indexes=(BlindIndex("dog_microchip", DOGS, ("microchip",), ("digits",)),),
     index_hooks=_index_hooks,
     exporter=_exporter,

@@ -5,9 +5,9 @@ Installed (``registry.install``), a town is onboarded and migrated (its table
 from its own revision folder), its records are created, read and searched over
 HTTP through the guarded entry (real JWTs, real Cedar with its own policy and
 purpose, real PostgreSQL), refused by policy (403 with the reason, audited),
-audited with its record type and hashed subjects, its data key and its blind
-index key are rotated while it still reads and searches, and offboarding
-exports its records. docs/adding-a-domain.md points here.
+audited with its record type and hashed subjects, its data keys (its
+append-only history's too) and its blind index key are rotated while it still
+reads and searches, and offboarding exports its records. docs/adding-a-domain.md points here.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from litestar import Litestar
@@ -36,6 +37,7 @@ from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import parse_manifest
 from shared_gov.tenancy.names import tenant_names
 from tests.conftest import KAGA, auth
+from tests.domains.sample import repository
 from tests.domains.sample.spec import SPEC
 
 KAGOSHIMA = "462012"
@@ -367,6 +369,17 @@ async def test_its_data_key_and_index_key_rotate_and_it_still_reads_and_searches
     assert read.status_code == 200
     assert read.json()["microchip"] == CHIP
 
+    # Its append-only history rotates too, through the town's reseal_envelopes.
+    history = await rotate_dek(db, town, "dog_history.entry", grace_seconds=0.2)
+    assert (history.retired, history.reencrypted, history.version) == (True, 1, 2)
+    names = tenant_names(town, db.settings.role_prefix)
+    async with db.tenant(names) as uow:
+        assert await repository.history(uow, dog["id"]) == [
+            {"entry_no": 1, "breed": "柴犬", "microchip": CHIP}
+        ]
+        entry = await uow.fetchval("SELECT entry FROM dog_history WHERE dog_id = $1", dog["id"])
+    assert int.from_bytes(entry[1:5], "big") == 2
+
     index = await rotate_index(db, town, "dog_microchip", grace_seconds=0.2)
     assert index.retired
     assert index.version == 2
@@ -387,6 +400,29 @@ async def test_its_data_key_and_index_key_rotate_and_it_still_reads_and_searches
     assert await _until(found)
 
 
+async def test_its_history_is_append_only_for_the_towns_role(
+    db: Database, town: str, dog: dict[str, Any]
+) -> None:
+    """Declared ``append_only`` in its spec: the upgrade took UPDATE and DELETE away."""
+    names = tenant_names(town, db.settings.role_prefix)
+    for statement in ("UPDATE dog_history SET entry = entry", "DELETE FROM dog_history"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with db.tenant(names) as uow:
+                await uow.execute(statement)
+    with pytest.raises(_Rollback):  # it may still add entries (this one rolled back)
+        async with db.tenant(names) as uow:
+            await uow.execute(
+                "INSERT INTO dog_history (dog_id, entry_no, entry) "
+                "SELECT dog_id, 2, entry FROM dog_history WHERE dog_id = $1 AND entry_no = 1",
+                dog["id"],
+            )
+            raise _Rollback
+
+
+class _Rollback(Exception):
+    pass
+
+
 # --- offboarded --------------------------------------------------------------------------
 
 
@@ -396,4 +432,7 @@ async def test_offboarding_exports_the_domains_records(
     path = await tenancy.offboard(db, town, tmp_path)
     document = json.loads(path.read_text(encoding="utf-8"))
     assert document["dogs"] == [{"id": dog["id"], "breed": "柴犬", "microchip": CHIP}]
+    assert document["dog_history"] == [
+        {"dog_id": dog["id"], "entry_no": 1, "breed": "柴犬", "microchip": CHIP}
+    ]
     assert document["residents"] == []  # every installed domain exports its own

@@ -133,7 +133,6 @@ def _index_hooks() -> IndexHooks:
         fill=repo.fill_index,
         clear=repo.clear_index,
         stored=repo.index_values_stored,
-        missing_sql=repo.missing_index_sql,
     )
 
 
@@ -172,10 +171,12 @@ SPEC = DomainSpec(
     encrypted_tables=(
         EncryptedTable(RESIDENTS, RESIDENT_COLUMNS, row_id_sql="id::text"),
         # History snapshots are one envelope each, bound to (resident, entry).
+        # Append-only: the town's role adds entries, never changes one.
         EncryptedTable(
             HISTORY,
             ("snapshot", "reason", "move_date", "notified_on"),
             row_id_sql="resident_id::text || '/' || history_no",
+            append_only=True,
         ),
     ),
     blind_indexes=(
