@@ -193,6 +193,19 @@ async def _void(
     await changes.record_change(conn, db, code, actor, event)
 
 
+async def _locked_pending(conn: asyncpg.Connection, code: str, proposal_id: str) -> Proposal:
+    """The town's proposal ``proposal_id``, locked with the town until commit:
+    404 when there is none, 409 when it is no longer pending."""
+    await conn.execute(LOCK, code)
+    await require_active(conn, code)
+    proposal = await locked_proposal(conn, code, proposal_id)
+    if proposal is None:
+        raise errors.not_found("no such issuer proposal")
+    if proposal.status != "pending":
+        raise errors.conflict(f"the proposal is {proposal.status}, not pending")
+    return proposal
+
+
 async def approve(
     db: Database, code: str, proposal_id: str, digest: str, actor: Actor, approver: Principal
 ) -> Proposal:
@@ -209,13 +222,7 @@ async def approve(
     """
     refusal: errors.DomainError | None = None
     async with db.catalog() as conn:
-        await conn.execute(LOCK, code)
-        await require_active(conn, code)
-        proposal = await locked_proposal(conn, code, proposal_id)
-        if proposal is None:
-            raise errors.not_found("no such issuer proposal")
-        if proposal.status != "pending":
-            raise errors.conflict(f"the proposal is {proposal.status}, not pending")
+        proposal = await _locked_pending(conn, code, proposal_id)
         if not hmac.compare_digest(proposal.digest, digest):
             raise errors.conflict(
                 "the digest is not the proposal's: read the pending proposal again"
@@ -274,13 +281,7 @@ async def cancel(
 ) -> Literal["withdrawn", "rejected"]:
     """End a pending proposal: its proposer withdraws it, another admin rejects it."""
     async with db.catalog() as conn:
-        await conn.execute(LOCK, code)
-        await require_active(conn, code)
-        proposal = await locked_proposal(conn, code, proposal_id)
-        if proposal is None:
-            raise errors.not_found("no such issuer proposal")
-        if proposal.status != "pending":
-            raise errors.conflict(f"the proposal is {proposal.status}, not pending")
+        proposal = await _locked_pending(conn, code, proposal_id)
         status: Literal["withdrawn", "rejected"] = (
             "withdrawn" if same_person(proposal.proposed_by, subject) else "rejected"
         )
