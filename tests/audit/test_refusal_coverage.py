@@ -420,12 +420,12 @@ async def test_no_record_no_answer(
     app: Litestar, client: Any, tokens: dict[str, str], monkeypatch: Any
 ) -> None:
     """If the refusal cannot be recorded, the caller does not get the refusal."""
-    from shared_gov.api import entry
+    from shared_gov.api.entry import failures
 
     async def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("the log is down")
 
-    monkeypatch.setattr(entry, "record_apart", broken)
+    monkeypatch.setattr(failures, "record_apart", broken)
     r = await client.get(f"{BASE}/departments", headers=auth(tokens["komatsu_admin"]))
     assert r.status_code == 500
 

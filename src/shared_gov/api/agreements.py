@@ -5,14 +5,14 @@ either town's admin revokes. Any principal of a party town may list and read
 its agreements (staff need the id for ``X-Agreement``); anyone else gets 404.
 
 Each step is an audit event in both party towns' logs, in the step's own
-transaction (:mod:`.agreements`); a refused step is an audit event in the
-acting town's log.
+transaction (:mod:`shared_gov.policy.agreements`); a step goes through the
+guarded entry in the acting admin's own town (gate ``AGREEMENTS``), which
+records a refused or failed step in that town's log.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -22,12 +22,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from shared_gov import errors
-from shared_gov.api.entry import audit_actor
+from shared_gov.api.entry import AGREEMENTS, Entry, audited
 from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.audit.recorder import AuditEvent, record_apart
 from shared_gov.auth.principal import Principal
-from shared_gov.policy import agreements, authorize_admin
+from shared_gov.policy import agreements
 from shared_gov.validation import NoNul
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")]
@@ -113,32 +112,6 @@ def _party(principal: Principal, code: str) -> None:
         raise errors.not_found()
 
 
-async def _audited(
-    request: Request[Any, Any, Any],
-    principal: Principal,
-    step: str,
-    agreement_id: str | None,
-    change: Callable[[AuditActor | None], Awaitable[dict[str, Any]]],
-) -> dict[str, Any]:
-    """Run a lifecycle step; the step records itself, a refusal is recorded here."""
-    svc = services(request)
-    actor = audit_actor(request, principal, None)
-    try:
-        return await change(actor if svc.settings.audit else None)
-    except errors.DomainError as exc:
-        names = await svc.registry.get(principal.tenant or "")
-        if svc.settings.audit and exc.outcome is not None and names is not None:
-            event = AuditEvent(
-                action=f"agreement.{step}",
-                resource_type="agreement",
-                outcome=exc.outcome,
-                reason=exc.detail,
-                agreement_id=str(agreements.parse_id(agreement_id) or "") or None,
-            )
-            await record_apart(svc.db, names, actor, event)
-        raise
-
-
 def _agreement_id(value: str) -> uuid.UUID:
     parsed = agreements.parse_id(value)
     if parsed is None:
@@ -146,27 +119,49 @@ def _agreement_id(value: str) -> uuid.UUID:
     return parsed
 
 
+_STEP: dict[str, Any] = {"resource_type": "agreement", "gate": AGREEMENTS}
+"""What every lifecycle step declares besides its action: decided in the caller's own town."""
+
+
+def _recorder(entry: Entry) -> AuditActor | None:
+    """Who the step records itself as, in both party towns' logs (None: no audit)."""
+    return entry.actor if entry.svc.settings.audit else None
+
+
+async def _step(entry: Entry, agreement_id: str, step: str) -> AgreementOut:
+    """Accept or revoke; a refusal is an event in the acting town's log naming the agreement."""
+    parsed = agreements.parse_id(agreement_id)
+    entry.audit.agreement_id = str(parsed) if parsed else None
+    async with entry.changing():
+        row = await agreements.transition(
+            entry.svc.db,
+            _agreement_id(agreement_id),
+            entry.code,
+            step,
+            entry.principal.subject,
+            _recorder(entry),
+        )
+    return _out(row)
+
+
 class AgreementController(Controller):
     path = "/api/v1/agreements"
     tags = ("agreements",)
 
-    @post("/", status_code=201, summary="Propose an agreement (the providing town's admin)")
+    @post(
+        "/",
+        status_code=201,
+        summary="Propose an agreement (the providing town's admin)",
+        **audited("agreement.propose", **_STEP),
+    )
     async def propose(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        data: JSONBody[AgreementIn],
+        self, entry: NamedDependency[Entry], data: JSONBody[AgreementIn]
     ) -> AgreementOut:
-        if principal.is_operator or principal.tenant is None:
-            raise errors.not_found()
-        town = principal.tenant
-
-        async def propose(audit: AuditActor | None) -> dict[str, Any]:
-            authorize_admin(principal, town, "agreements")
-            if data.provider != town:
+        async with entry.changing():
+            if data.provider != entry.code:
                 raise errors.forbidden("only the providing town's admin proposes an agreement")
-            return await agreements.propose(
-                services(request).db,
+            row = await agreements.propose(
+                entry.svc.db,
                 agreements.Proposal(
                     provider=data.provider,
                     recipient=data.recipient,
@@ -178,49 +173,32 @@ class AgreementController(Controller):
                     valid_from=data.valid_from,
                     valid_until=data.valid_until,
                 ),
-                principal.subject,
-                audit,
+                entry.principal.subject,
+                _recorder(entry),
             )
+        return _out(row)
 
-        return _out(await _audited(request, principal, "propose", None, propose))
-
-    async def _step(
-        self, request: Request[Any, Any, Any], principal: Principal, agreement_id: str, step: str
-    ) -> AgreementOut:
-        if principal.is_operator or principal.tenant is None:
-            raise errors.not_found()
-        town = principal.tenant
-
-        async def change(audit: AuditActor | None) -> dict[str, Any]:
-            authorize_admin(principal, town, "agreements")
-            return await agreements.transition(
-                services(request).db,
-                _agreement_id(agreement_id),
-                town,
-                step,
-                principal.subject,
-                audit,
-            )
-
-        return _out(await _audited(request, principal, step, agreement_id, change))
-
-    @post("/{agreement_id:str}/accept", status_code=200, summary="Accept (the recipient's admin)")
+    @post(
+        "/{agreement_id:str}/accept",
+        status_code=200,
+        summary="Accept (the recipient's admin)",
+        **audited("agreement.accept", **_STEP),
+    )
     async def accept(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        agreement_id: FromPath[str],
+        self, entry: NamedDependency[Entry], agreement_id: FromPath[str]
     ) -> AgreementOut:
-        return await self._step(request, principal, agreement_id, "accept")
+        return await _step(entry, agreement_id, "accept")
 
-    @post("/{agreement_id:str}/revoke", status_code=200, summary="Revoke (either party's admin)")
+    @post(
+        "/{agreement_id:str}/revoke",
+        status_code=200,
+        summary="Revoke (either party's admin)",
+        **audited("agreement.revoke", **_STEP),
+    )
     async def revoke(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        agreement_id: FromPath[str],
+        self, entry: NamedDependency[Entry], agreement_id: FromPath[str]
     ) -> AgreementOut:
-        return await self._step(request, principal, agreement_id, "revoke")
+        return await _step(entry, agreement_id, "revoke")
 
     @get("/", summary="Agreements a town is party to (its own principals)")
     async def list_agreements(

@@ -22,7 +22,7 @@ from shared_gov.auth.principal import Principal
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.logs import get_logger
 
-from .entry import TENANT_ROUTES, audit_actor, known_purpose, outsider, record_failure, route_audit
+from .entry import TENANT_ROUTES, audit_actor, record_failure, recorded_purpose, route_audit
 from .pipeline import services
 from .problems import problem_of
 
@@ -61,7 +61,8 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
     (:func:`written_in_request`), in the log of the town of the path when it
     is on this deployment (an unknown code writes nothing, as before):
 
-    - actor: the caller; for a route without a token (enrolment) the failed
+    - actor: the caller, with the purpose the route's gate records
+      (:func:`.entry.recorded_purpose`); for a route without a token (enrolment) the failed
       login's ``unauthenticated`` actor, within a per-process budget like the
       failed logins' (a caller without a token must not be able to fill a
       town's log);
@@ -69,7 +70,7 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
       route declares them (:class:`.entry.Audit`);
     - outcome and reason as :func:`.entry.failed_attempt` gives them:
       ``not_found``, ``denied`` (every other 4xx, and whatever another town
-      or an operator got: a concealed refusal), ``error`` (5xx, the
+      or an operator got: a concealed refusal with the gate's reason), ``error`` (5xx, the
       exception's type only); an outage (503) writes nothing. Reasons are our
       own texts: never a submitted value.
 
@@ -112,9 +113,11 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
         return
     if names is None:
         return
+    route = route_audit(scope).asked(request)
     if isinstance(principal, Principal):
-        actor = audit_actor(request, principal, known_purpose(request.headers.get("x-purpose")))
-        why = outsider(principal, code)
+        purpose = recorded_purpose(route.gate, request.headers.get("x-purpose"))
+        actor = audit_actor(request, principal, purpose)
+        why = route.gate.outsider(principal, code)
         if why and isinstance(exc, errors.DomainError) and not exc.audit.get("reason"):
             # They got what anyone outside the town gets; the log says who it
             # was, as a refusal (whatever status they were answered with).
@@ -128,7 +131,6 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
         if not gate.admit(client or "unknown", code):
             return
         actor = failed_login_actor(client, request.headers.get("user-agent"))
-    route = route_audit(scope)
     event = AuditEvent(
         action=route.action,
         resource_type=route.resource_type,

@@ -1,0 +1,180 @@
+"""How a route gets its entry: :func:`audited`, the route's declaration.
+
+Spread into the route decorator, it declares the route's audit action and
+gate (:class:`.routes.Audit`) and provides the ``entry`` dependency, whose
+own parameters are the town code and the headers the gate reads — so the
+OpenAPI document lists them per route and no handler repeats them. A gate
+decided in a guard (:attr:`.gates.Gate.in_guard`) gets the guard too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import structlog
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.handlers import BaseRouteHandler
+from litestar.params import HeaderParameter, PathParameter
+
+from shared_gov import errors
+from shared_gov.auth.principal import Principal
+from shared_gov.checkdigits import is_valid_lgcode
+from shared_gov.towns.names import TenantNames
+
+from ..pipeline import known_query_only, services
+from .gates import RECORDS, Gate
+from .routes import AUDIT, Audit
+from .scope import Entry
+
+TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
+PurposeHeader = Annotated[
+    str | None,
+    HeaderParameter(name="X-Purpose", description="purpose of use, see policies/purposes.toml"),
+]
+IfMatchHeader = Annotated[str | None, HeaderParameter(name="If-Match")]
+AgreementHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="X-Agreement",
+        description="staff of another town: the id of the sharing agreement relied on",
+    ),
+]
+
+_ADMITTED = "shared_gov.entry"
+"""Where a guard leaves the entry it admitted, on the request's state."""
+
+
+def _entry(
+    request: ASGIConnection[Any, Any, Any, Any],
+    principal: Principal,
+    code: str,
+    purpose: str | None = None,
+    agreement: str | None = None,
+    if_match: str | None = None,
+) -> Entry:
+    admitted = request.state.get(_ADMITTED)
+    if isinstance(admitted, Entry):
+        return admitted
+    return Entry(request, principal, code, purpose, agreement, if_match)
+
+
+async def _with_purpose(
+    request: Request[Any, Any, Any],
+    principal: NamedDependency[Principal],
+    code: TenantCode,
+    purpose: PurposeHeader = None,
+) -> Entry:
+    return _entry(request, principal, code, purpose)
+
+
+async def _with_if_match(
+    request: Request[Any, Any, Any],
+    principal: NamedDependency[Principal],
+    code: TenantCode,
+    purpose: PurposeHeader = None,
+    if_match: IfMatchHeader = None,
+) -> Entry:
+    return _entry(request, principal, code, purpose, if_match=if_match)
+
+
+async def _with_agreement(
+    request: Request[Any, Any, Any],
+    principal: NamedDependency[Principal],
+    code: TenantCode,
+    purpose: PurposeHeader = None,
+    agreement: AgreementHeader = None,
+) -> Entry:
+    return _entry(request, principal, code, purpose, agreement)
+
+
+async def _of_path(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal], code: TenantCode
+) -> Entry:
+    return _entry(request, principal, code)
+
+
+async def _of_caller(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> Entry:
+    return _entry(request, principal, principal.tenant or "")
+
+
+def _provider(
+    gate: Gate, agreement: bool, if_match: bool
+) -> tuple[Callable[..., Any], tuple[str, ...]]:
+    """The entry's provider for a route, and what it takes (for the OpenAPI problems)."""
+    if gate.town == "caller":
+        return _of_caller, ()
+    if gate.purpose is None:
+        return _of_path, ("code",)
+    if agreement:
+        return _with_agreement, ("code", "purpose", "agreement")
+    if if_match:
+        return _with_if_match, ("code", "purpose", "if_match")
+    return _with_purpose, ("code", "purpose")
+
+
+async def admitted_first(
+    connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
+) -> None:
+    """Guard of a gate decided before Litestar decodes any parameter or body.
+
+    Whoever may not ask gets the refusal (recorded as always), never a
+    validation error about what they sent; the handler's ``entry`` is the
+    one admitted here.
+    """
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):  # pragma: no cover - authenticated routes
+        raise errors.unauthorized()
+    code = str(connection.path_params.get("code") or "")
+    entry = Entry(connection, principal, code, connection.headers.get("x-purpose"), None, None)
+    await entry.admit()
+    connection.state[_ADMITTED] = entry
+
+
+def audited(
+    action: str,
+    resource_type: str = "resident",
+    *,
+    gate: Gate = RECORDS,
+    record: str | None = None,
+    agreement: bool = False,
+    if_match: bool = False,
+    exported_as: str | None = None,
+) -> dict[str, Any]:
+    """A town route's declaration: its audit action, its gate and its :class:`Entry`.
+
+    Spread into the route decorator. ``record``: the path parameter naming
+    the record (the event's subject); ``agreement``: the route serves staff
+    of other towns under X-Agreement; ``if_match``: the change needs
+    If-Match (read inside the entry, so another town gets its 404 first);
+    ``exported_as``: the action when the request asks for an export.
+    """
+    provide, inputs = _provider(gate, agreement, if_match)
+    declared: dict[str, Any] = {
+        AUDIT: Audit(action, resource_type, record, gate, exported_as),
+        "dependencies": {"entry": Provide(provide)},
+        "inputs": inputs,  # for the OpenAPI problems (shared_gov.openapi)
+    }
+    if gate.in_guard:
+        # Who first, then what: unknown query parameters only for those let in.
+        declared["guards"] = [admitted_first, known_query_only]
+    return declared
+
+
+async def _town(request: Request[Any, Any, Any], code: TenantCode) -> TenantNames:
+    structlog.contextvars.bind_contextvars(tenant=code)
+    if not is_valid_lgcode(code):
+        raise errors.not_found()
+    names = await services(request).registry.get(code)
+    if names is None:
+        raise errors.not_found()
+    return names
+
+
+TOWN = {"town": Provide(_town)}
+"""The ``town`` dependency of a route without a bearer token (the enrolment):
+the binding of the path's town, or 404."""
