@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 import structlog
@@ -110,6 +110,14 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+async def _logged(name: str, loop: Awaitable[None]) -> None:
+    """Run a domain's background loop; one that fails is logged, not restarted."""
+    try:
+        await loop
+    except Exception as exc:
+        log.error("background.failed", loop=name, error=type(exc).__name__)
+
+
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> Litestar:
     """Build the application. Without a URL, starts the embedded PostgreSQL."""
     global access_log_enabled
@@ -158,9 +166,17 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         sealing = asyncio.create_task(sealer.run_forever(), name="audit-sealer")
         # Group commit of reads' and refusals' events (audit/writer.py).
         audit_writer.start(db)
+        # Each domain's loops (an outbox consumer ...), as its spec lists them.
+        stop = asyncio.Event()
+        loops = [
+            asyncio.create_task(_logged(b.name, b.run(db, stop)), name=b.name)
+            for b in domain_registry.background()
+        ]
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.gather(*loops)
             await audit_writer.stop(db)
             sealer.stop()
             await sealing

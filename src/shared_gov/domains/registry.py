@@ -50,7 +50,9 @@ from typing import TYPE_CHECKING, Any
 from shared_gov import logs
 
 if TYPE_CHECKING:  # only for annotations: at run time the registry imports only logs
-    from shared_gov.db import TenantUnitOfWork
+    import asyncio
+
+    from shared_gov.db import Database, TenantUnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +190,18 @@ class DemoData:
 
 
 @dataclass(frozen=True, slots=True)
+class Background:
+    """A loop a domain runs beside the service in every worker (an outbox
+    consumer, a daily job): the app starts it with the lifespan and stops it
+    with the service."""
+
+    name: str
+    run: Callable[[Database, asyncio.Event], Awaitable[None]]
+    """``run(db, stop)``: works until ``stop`` is set, then returns soon. It
+    handles its own failures (a loop that raises is logged and not restarted)."""
+
+
+@dataclass(frozen=True, slots=True)
 class StandingShare:
     """What a town shares by default with every other (the standing move agreement)."""
 
@@ -214,6 +228,8 @@ class DomainSpec:
     cli_groups: Callable[[], Sequence[tuple[str, Any]]] = tuple
     """``(name, typer.Typer)`` pairs added to the ``shared-gov`` command."""
     demo: Callable[[], DemoData] | None = None
+    background: Callable[[], Sequence[Background]] = tuple
+    """Loops to run beside the service (imported when called)."""
     standing_share: StandingShare | None = None
     event_record_types: tuple[str, ...] = field(default=())
     """Record types whose changes the domain writes to the town's outbox."""
@@ -506,6 +522,11 @@ def routers() -> list[Any]:
 
 def cli_groups() -> list[tuple[str, Any]]:
     return [g for spec in domains() for g in spec.cli_groups()]
+
+
+def background() -> list[Background]:
+    """Every domain's background loops, in registration order."""
+    return [b for spec in domains() for b in spec.background()]
 
 
 def demo_data() -> list[tuple[str, DemoData]]:

@@ -10,12 +10,18 @@ own in its folder (``DomainSpec.purposes``), merged here: their codes start
 with the domain's name (``sample.dogs``), they name only the domain's own
 fields and actions (a domain cannot grant itself another's records), and a
 code defined twice is refused.
+
+A platform purpose that carries a domain's name (``kaigo.qualification``,
+whose resident fields only the platform file may name) is *extended* by the
+domain's file with ``extends = "platform"``: the domain adds its own fields
+and actions, nothing else; the name, legal basis and listed use of 個人番号
+stay the platform's.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,6 +78,8 @@ def load_purposes(path: Path, domain: registry.DomainSpec | None = None) -> dict
         data = tomllib.load(fh)
     result: dict[str, Purpose] = {}
     for code, item in data.get("purposes", {}).items():
+        if "extends" in item and domain is None:
+            raise ValueError(f"purpose {code}: only a domain's purpose extends another")
         fields = frozenset(item.get("fields", []))
         actions = frozenset(item.get("actions", []))
         known_fields, known_actions = registry.all_policy_fields(), registry.record_actions()
@@ -93,6 +101,14 @@ def load_purposes(path: Path, domain: registry.DomainSpec | None = None) -> dict
             raise ValueError(
                 f"purpose {code}: lists {', '.join(sorted(number))} but is not a listed use"
             )
+        if "extends" in item:
+            if item["extends"] != "platform" or set(item) - {"extends", "fields", "actions"}:
+                raise ValueError(
+                    f'purpose {code}: an extension says extends = "platform" and names '
+                    "only fields and actions"
+                )
+            result[code] = Purpose(code, "", "", False, actions, fields)
+            continue
         result[code] = Purpose(
             code=code,
             name=str(item["name"]),
@@ -112,12 +128,31 @@ def purposes() -> dict[str, Purpose]:
 @lru_cache(maxsize=4)
 def _purposes(_generation: int) -> dict[str, Purpose]:
     result = load_purposes(default_policies_dir() / "purposes.toml")
+    platform = frozenset(result)
     for domain, path in registry.purpose_files():
+        extensions = _extensions(path)
         for code, purpose in load_purposes(path, domain).items():
+            if code in extensions:
+                base = result.get(code) if code in platform else None
+                if base is None:
+                    raise ValueError(f"purpose {code} extends no platform purpose ({path})")
+                result[code] = replace(
+                    base,
+                    actions=base.actions | purpose.actions,
+                    fields=base.fields | purpose.fields,
+                )
+                continue
             if code in result:
                 raise ValueError(f"purpose {code} defined twice ({path})")
             result[code] = purpose
     return result
+
+
+def _extensions(path: Path) -> frozenset[str]:
+    """Codes a domain's purposes.toml marks ``extends = "platform"``."""
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    return frozenset(c for c, item in data.get("purposes", {}).items() if "extends" in item)
 
 
 def purpose_from_header(value: str | None) -> Purpose:

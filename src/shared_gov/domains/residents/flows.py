@@ -233,7 +233,11 @@ async def _move(
         previous_address=leaving.address if "address" in view_a.allowed else None,
         **copied,
     )
-    arrived = await service.register(at_b, access_b, create)
+    # B's event names where the person came from and the move, as A's names
+    # where they went: a department's system (介護保険: 住所地特例) joins the two.
+    arrived = await service.register(
+        at_b, access_b, create, from_town=at_a.code, transfer_id=transfer_id
+    )
     if leaving.support_measure:
         # The protection follows the person; B's 市民課 renews the application
         # with them (支援措置の申出 is made to each town).

@@ -57,11 +57,15 @@ from shared_gov.errors import FieldError
 from shared_gov.policy import Access, FieldView
 
 
-async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) -> Resident:
+async def register(
+    uow: TenantUnitOfWork, access: Access, data: ResidentCreate, **event_ids: str
+) -> Resident:
     """Enter a person in the register through an entry event (記載).
 
     Recording an individual number uses it (and a duplicate would confirm it
     exists): that needs 2FA and a listed purpose, like searching by it.
+    ``event_ids``: more ids for the event (a one-stop move's ``from_town`` and
+    ``transfer_id``, docs/events.md).
     """
     access.require("register", by_individual_number=data.individual_number is not None)
     today = today_jst()
@@ -159,6 +163,7 @@ async def register(uow: TenantUnitOfWork, access: Access, data: ResidentCreate) 
         resident.id,
         atena_no=resident.atena_no,
         history_no=str(resident.history_no),
+        **event_ids,
     )
     # The event names what the response discloses (the returned record as
     # this caller may see it) and what was written.
