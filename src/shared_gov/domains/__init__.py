@@ -5,4 +5,7 @@ The pillars learn about domains only through :mod:`shared_gov.domains.registry`,
 which reads the list below. Installing a domain is one line here.
 """
 
-INSTALLED: tuple[str, ...] = ("shared_gov.domains.residents.spec",)
+INSTALLED: tuple[str, ...] = (
+    "shared_gov.domains.residents.spec",
+    "shared_gov.domains.invoices.spec",
+)
