@@ -39,6 +39,7 @@ import asyncpg
 
 import _bench_common as bc
 import _harness as h
+import _stages
 import bare_app
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.tenancy.manifest import load_manifest
@@ -87,7 +88,12 @@ async def _backends(url: str) -> list[int]:
     return [r["pid"] for r in rows]
 
 
-def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+def _py_spy(
+    pid: int, seconds: float, out: Path, rate: int = 250, gil: bool = False
+) -> subprocess.Popen[bytes]:
+    # ``gil``: only the thread holding the GIL is sampled, i.e. Python at
+    # work; without it py-spy also counts threads it cannot tell are idle
+    # (granian's runtime threads, waiting ones), several times the CPU used.
     return subprocess.Popen(
         [
             h.tool("py-spy"),
@@ -97,10 +103,11 @@ def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
             "--duration",
             str(int(seconds)),
             "--rate",
-            "250",
+            str(rate),
             "--format",
             "raw",
             "--nonblocking",
+            *(["--gil"] if gil else []),
             "--output",
             str(out),
         ],
@@ -215,6 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--py-spy", action="store_true")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="py-spy on every service worker in the last round: CPU per request by stage",
+    )
+    parser.add_argument("--spy-rate", type=int, default=250)
+    parser.add_argument("--keep-stacks", type=Path, help="with --stages: copy the stacks here")
+    parser.add_argument("--service-only", action="store_true", help="skip the bare sides")
     parser.add_argument("--top", type=int, default=60)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the service")
     parser.add_argument("--in-process", action="store_true")
@@ -249,11 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     working_dir=h.ROOT,
                 )
             )
-            sides = (
+            sides: tuple[tuple[str, str, list[h.Target]], ...] = (
                 ("bare", bare_url, bare_targets),
                 ("bare+bind+audit", bare_url, audited_targets),
                 ("service", service_url, targets),
             )
+            if args.service_only:
+                sides = sides[2:]
             rates: dict[str, list[float]] = {label: [] for label, _, _ in sides}
             for label, url, tg in sides:
                 bc.warm_up(
@@ -270,10 +287,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                     pids = bc.server_pids(url)
                     backends = asyncio.run(_backends(bdb.url))
                     spy = None
-                    if args.py_spy and label == "service" and r == args.rounds - 1:
-                        workers = [p for p in pids if p != min(pids)]
+                    spies: list[subprocess.Popen[bytes]] = []
+                    last_service = label == "service" and r == args.rounds - 1
+                    workers = [p for p in pids if p != min(pids)]
+                    if args.py_spy and last_service:
                         spy = _py_spy(workers[0], args.duration, bdb.workdir / "spy.txt")
+                    if args.stages and last_service:
+                        spies = [
+                            _py_spy(
+                                w,
+                                args.duration,
+                                bdb.workdir / f"stages-{w}.txt",
+                                rate=args.spy_rate,
+                                gil=True,
+                            )
+                            for w in workers
+                        ]
                     before, before_pg = bc.cpu_seconds(pids), bc.cpu_seconds(backends)
+                    before_main = _stages.main_thread_cpu(workers)
                     result = h.run_load(
                         url,
                         tg,
@@ -282,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         workdir=bdb.workdir,
                     )
                     used = bc.cpu_seconds(pids) - before
+                    used_main = _stages.main_thread_cpu(workers) - before_main
                     used_pg = bc.cpu_seconds(backends) - before_pg
                     n = max(1, result.requests)
                     rates[label].append(result.rps)
@@ -295,7 +327,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if spy is not None:
                         spy.wait(timeout=args.duration + 30)
                         _top(bdb.workdir / "spy.txt", args.top)
-            bare = h.median(rates["bare"])
+                    if spies:
+                        for s in spies:
+                            s.wait(timeout=args.duration + 30)
+                        if args.keep_stacks:
+                            args.keep_stacks.mkdir(parents=True, exist_ok=True)
+                            for w in workers:
+                                stacks = bdb.workdir / f"stages-{w}.txt"
+                                if stacks.exists():
+                                    (args.keep_stacks / stacks.name).write_bytes(
+                                        stacks.read_bytes()
+                                    )
+                        print(f"CPU per request by stage ({len(workers)} workers, py-spy):")
+                        _stages.report(
+                            _stages.read_folded(
+                                bdb.workdir / f"stages-{w}.txt" for w in workers
+                            ),
+                            rate=args.spy_rate,
+                            requests=result.requests,
+                            main_cpu=used_main,
+                            server_cpu=used,
+                        )
+            bare = h.median(rates["bare"]) if "bare" in rates else float("nan")
             for label, values in rates.items():
                 rate = h.median(values)
                 print(f"median {label:16} {rate:8.0f} req/s  ÷ bare {rate / bare:.2f}")
