@@ -59,9 +59,10 @@ def installed(rules_dir: Path) -> checks.Installed:
     return checks.installed(rules_dir)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pool(rules_dir: Path) -> Iterator[checks.CheckPool]:
-    """Two worker processes, as the service runs them."""
+    """Two worker processes, as the service runs them (stopped when this package's
+    tests end: later tests count the test process's children)."""
     p = checks.CheckPool(rules_dir, workers=2)
     yield p
     p.close()

@@ -86,7 +86,9 @@ def test_an_installed_file_altered_later_is_refused_when_loaded(
 ) -> None:
     rules = tmp_path / "rules"
     releases.install(einvoice, rules)
-    assert checks.CheckPool(rules, workers=1).ready() is None
+    pool = checks.CheckPool(rules, workers=1)
+    assert pool.ready() is None
+    pool.close()
     target = rules / "pint-jp/1.1.3/PINT-UBL-validation-preprocessed.xslt"
     target.write_bytes(target.read_bytes() + b"\n")
     with pytest.raises(releases.ReleaseError, match="altered after install"):
