@@ -86,7 +86,7 @@ async def test_migrate_skips_tenants_at_head_and_upgrades_those_behind(db: Datab
     assert report.failed == {}
     assert await _catalog_value(
         db, "SELECT schema_revision FROM catalog.tenants WHERE code = $1", KAGA
-    ) == head("tenant")
+    ) == tenancy.tenant_head()  # every head: the platform's and each installed domain's
 
 
 async def test_migrate_continues_past_a_failing_tenant(db: Database) -> None:
@@ -127,7 +127,7 @@ async def test_migrate_in_worker_processes(db: Database, monkeypatch: pytest.Mon
         revision = await _catalog_value(
             db, "SELECT schema_revision FROM catalog.tenants WHERE code = $1", code
         )
-        assert revision == head("tenant")
+        assert revision == tenancy.tenant_head()
 
 
 async def test_offboarding_exports_then_drops_schema_and_role(

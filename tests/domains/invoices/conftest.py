@@ -12,10 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from shared_gov.db import Database
 from shared_gov.domains.invoices import checks, releases
+from shared_gov.tenancy import service as tenancy
+from shared_gov.tenancy.manifest import parse_manifest
+from shared_gov.tenancy.names import tenant_names
+from shared_gov.towns.names import TenantNames
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -65,3 +71,42 @@ def pool(rules_dir: Path) -> Iterator[checks.CheckPool]:
     p = checks.CheckPool(rules_dir, workers=2)
     yield p
     p.close()
+
+
+# --- towns -----------------------------------------------------------------------------
+
+TOWN = "132233"
+"""The buying town of these tests (onboarded with the domain's tables)."""
+OTHER = "132241"
+"""A second town the same suppliers sell to."""
+
+DEPARTMENTS: list[dict[str, object]] = [
+    {"code": "kaikei", "name": "会計課", "purposes": []},
+    {"code": "doboku", "name": "土木課", "purposes": []},
+    {"code": "shimin", "name": "市民課", "purposes": ["juki.registration"]},
+]
+
+
+def manifest(code: str) -> Any:
+    return parse_manifest(
+        {
+            "code": code,
+            "name": f"テスト市{code}",
+            "name_kana": "てすとし",
+            "prefecture": "東京都",
+            "population": 100_000,
+            "departments": DEPARTMENTS,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def towns(db: Database) -> list[str]:
+    """Two towns onboarded for the e-invoice tests (the session's database drops them)."""
+    for code in (TOWN, OTHER):
+        await tenancy.onboard(db, manifest(code))
+    return [TOWN, OTHER]
+
+
+def names_of(db: Database, code: str) -> TenantNames:
+    return tenant_names(code, db.settings.role_prefix)
