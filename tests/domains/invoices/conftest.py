@@ -14,10 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from litestar import Litestar
 
+from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
-from shared_gov.domains.invoices import checks, releases
+from shared_gov.domains.invoices import checks, paths, releases
+from shared_gov.settings import Settings
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import parse_manifest
 from shared_gov.tenancy.names import tenant_names
@@ -65,7 +69,16 @@ def installed(rules_dir: Path) -> checks.Installed:
     return checks.installed(rules_dir)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module", autouse=True)
+def _no_workers_left() -> Iterator[None]:
+    """Each module ends with no checker process alive (other tests count children)."""
+    yield
+    from shared_gov.domains.invoices import intake
+
+    intake.close_pools()
+
+
+@pytest.fixture(scope="module")
 def pool(rules_dir: Path) -> Iterator[checks.CheckPool]:
     """Two worker processes, as the service runs them."""
     p = checks.CheckPool(rules_dir, workers=2)
@@ -81,8 +94,14 @@ OTHER = "132241"
 """A second town the same suppliers sell to."""
 
 DEPARTMENTS: list[dict[str, object]] = [
-    {"code": "kaikei", "name": "会計課", "purposes": []},
-    {"code": "doboku", "name": "土木課", "purposes": []},
+    {"code": "kaikei", "name": "会計課", "purposes": ["invoices.payment"]},
+    # The ordering department: 検収, and its head approves small amounts (level 1).
+    {
+        "code": "doboku",
+        "name": "土木課",
+        "purposes": ["invoices.inspection", "invoices.approval.1"],
+    },
+    {"code": "fukushicho", "name": "副市長室", "purposes": ["invoices.approval.3"]},
     {"code": "shimin", "name": "市民課", "purposes": ["juki.registration"]},
 ]
 
@@ -106,6 +125,55 @@ async def towns(db: Database) -> list[str]:
     for code in (TOWN, OTHER):
         await tenancy.onboard(db, manifest(code))
     return [TOWN, OTHER]
+
+
+@pytest.fixture(scope="session")
+async def api(
+    app: Litestar, client: httpx.AsyncClient, towns: list[str], settings: Settings, einvoice: Path
+) -> httpx.AsyncClient:
+    """The session's HTTP client, once the towns are known to the app and the rules
+    are installed in its data directory (as an operator installs them)."""
+    releases.install(einvoice, paths.rules_dir(settings))
+    await app.state.services.registry.refresh()
+    return client
+
+
+@pytest.fixture(scope="session")
+def people(issuer: BuiltinIssuer) -> dict[str, str]:
+    """Tokens: the town's staff by role, two suppliers, another town's staff."""
+
+    def staff(subject: str, department: str, town: str = TOWN) -> str:
+        return issuer.mint(subject=subject, tenant=town, department=department, roles=["staff"])
+
+    def supplier(key: str) -> str:
+        return issuer.mint(subject=key, tenant=None, department=None, roles=["supplier"])
+
+    return {
+        "kaikei": staff("t-kaikei", "kaikei"),
+        "kaikei_other": staff("o-kaikei", "kaikei", OTHER),
+        "doboku": staff("t-doboku", "doboku"),
+        "doboku2": staff("t-doboku-2", "doboku"),
+        "fukushicho": staff("t-fuku", "fukushicho"),
+        "shimin": staff("t-shimin", "shimin"),
+        "a": supplier(SUPPLIER_A),
+        "b": supplier(SUPPLIER_B),
+        "c": supplier(SUPPLIER_C),
+    }
+
+
+SUPPLIER_A = "7123456789012"
+"""株式会社テスト商事: a corporation with its registration number T7123456789012."""
+SUPPLIER_B = "T1123456789018"
+"""A sole proprietor registered for consumption tax (known by the T-number)."""
+SUPPLIER_C = "X-SOLE0001"
+"""A sole proprietor not registered (an id the platform assigned)."""
+
+
+def bearer(token: str, purpose: str | None = None, **extra: str) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}", **extra}
+    if purpose:
+        headers["X-Purpose"] = purpose
+    return headers
 
 
 def names_of(db: Database, code: str) -> TenantNames:

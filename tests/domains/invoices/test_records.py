@@ -56,10 +56,10 @@ async def stored(db: Database, towns: list[str]) -> dict[str, Any]:
         await repo.put_unit(uow, AccountingUnit("suido", "水道事業会計", True, 10))
         supplier = Supplier(
             id=repo.new_id(),
-            supplier_key="T1123456789018",
+            supplier_key="T4011001098993",
             kind="sole_proprietor",
             name="山田 太郎",
-            t_number="T1123456789018",
+            t_number="T4011001098993",
             bank_account="0001:001:1:7654321",
             bank_holder="ﾔﾏﾀﾞ ﾀﾛｳ",
         )
@@ -67,8 +67,8 @@ async def stored(db: Database, towns: list[str]) -> dict[str, Any]:
         assert not await repo.insert_supplier(uow, supplier)  # its key is registered once
         first = _invoice(supplier.id, "A-1", "\ufeff<Invoice>請求 1</Invoice>\r\n".encode())
         second = _invoice(supplier.id, "A-2", factory.xml(factory.document(number="A-2")))
-        await repo.insert_invoice(uow, first, actor="supplier:T1123456789018")
-        await repo.insert_invoice(uow, second, actor="supplier:T1123456789018")
+        await repo.insert_invoice(uow, first, actor="supplier:T4011001098993")
+        await repo.insert_invoice(uow, second, actor="supplier:T4011001098993")
     return {"supplier": supplier, "first": first, "second": second}
 
 
@@ -108,10 +108,10 @@ async def test_the_towns_schema_has_the_domains_branch(db: Database, towns: list
         revision = await conn.fetchval(
             "SELECT schema_revision FROM catalog.tenants WHERE code = $1", TOWN
         )
-    assert "invoices_0001" in versions
+    assert any(v.startswith("invoices_") for v in versions)  # the domain's branch head
     assert head("tenant") in versions
     assert revision == tenancy.tenant_head()
-    assert "invoices_0001" in revision
+    assert "invoices_" in revision
 
 
 async def test_personal_values_are_envelopes_at_rest(db: Database, stored: dict[str, Any]) -> None:
@@ -132,7 +132,7 @@ async def test_the_original_comes_back_byte_for_byte_with_its_hash(
 ) -> None:
     async with db.tenant(names_of(db, TOWN)) as uow:
         back = await repo.invoice(uow, stored["first"].id)
-        supplier = await repo.supplier_by_key(uow, "T1123456789018")
+        supplier = await repo.supplier_by_key(uow, "T4011001098993")
     assert back is not None
     assert back.original == stored["first"].original  # BOM and CRLF included
     assert back.sha256 == hashlib.sha256(back.original).digest()

@@ -123,6 +123,19 @@ class Invoice:
 
 
 @dataclass(slots=True)
+class InvoiceStatus:
+    """Where an invoice stands: what its supplier may see (plain columns only)."""
+
+    id: str
+    number: str
+    issue_date: date
+    amount: Decimal
+    currency: str
+    state: str
+    received_at: datetime
+
+
+@dataclass(slots=True)
 class LedgerEntry:
     """One link of the sealed ledger (sealing.py)."""
 

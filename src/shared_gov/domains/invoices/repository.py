@@ -27,7 +27,14 @@ from shared_gov.db import TenantUnitOfWork
 
 from . import document as doc_model
 from . import sealing
-from .models import AccountingUnit, Invoice, LedgerEntry, Submission, Supplier
+from .models import (
+    AccountingUnit,
+    Invoice,
+    InvoiceStatus,
+    LedgerEntry,
+    Submission,
+    Supplier,
+)
 
 SUPPLIERS = "suppliers"
 INVOICES = "invoices"
@@ -225,7 +232,7 @@ async def insert_submission(uow: TenantUnitOfWork, s: Submission) -> None:
         s.supplier_id,
         s.received_at,
         s.form,
-        s.sha256,
+        s.sha256.hex(),
         s.accepted,
         json.dumps(s.report, ensure_ascii=False),
         s.invoice_id,
@@ -245,7 +252,7 @@ async def submission(uow: TenantUnitOfWork, submission_id: str) -> Submission | 
         supplier_id=str(row["supplier_id"]),
         received_at=row["received_at"],
         form=row["form"],
-        sha256=bytes(row["sha256"]),
+        sha256=bytes.fromhex(row["sha256"]),
         accepted=row["accepted"],
         report=json.loads(row["report"]),
         invoice_id=str(row["invoice_id"]) if row["invoice_id"] else None,
@@ -282,7 +289,7 @@ def _invoice(keys: TownKeys, row: asyncpg.Record) -> Invoice:
         corrects=str(row["corrects"]) if row["corrects"] else None,
         form=row["form"],
         original=original.encode("utf-8"),
-        sha256=bytes(row["sha256"]),
+        sha256=bytes.fromhex(row["sha256"]),
         document=doc_model.decode(document_json),
         report=json.loads(row["report"]),
         state=row["state"],
@@ -317,7 +324,7 @@ async def insert_invoice(uow: TenantUnitOfWork, inv: Invoice, actor: str) -> Led
         inv.corrects,
         inv.form,
         keys.encrypt(INVOICES, "original", inv.id, inv.original.decode("utf-8")),
-        inv.sha256,
+        inv.sha256.hex(),
         keys.encrypt(INVOICES, "document", inv.id, document_json.decode("utf-8")),
         json.dumps(inv.report, ensure_ascii=False),
         inv.state,
@@ -418,11 +425,11 @@ def _entry(row: asyncpg.Record) -> LedgerEntry:
         invoice_id=str(row["invoice_id"]),
         kind=row["kind"],
         state=row["state"],
-        digest=bytes(row["digest"]),
+        digest=bytes.fromhex(row["digest"]),
         actor=row["actor"],
         at=row["at"],
         reason=row["reason"],
-        mac=bytes(row["mac"]),
+        mac=bytes.fromhex(row["mac"]),
     )
 
 
@@ -440,7 +447,7 @@ async def append_ledger(
     await uow.execute(_LEDGER_LOCK)
     head = await uow.fetchrow("SELECT seq, mac FROM invoice_ledger ORDER BY seq DESC LIMIT 1")
     seq = 1 if head is None else head["seq"] + 1
-    prev = b"" if head is None else bytes(head["mac"])
+    prev = b"" if head is None else bytes.fromhex(head["mac"])
     at = now()
     mac = sealing.entry_mac(
         seal_key(uow),
@@ -461,11 +468,11 @@ async def append_ledger(
         invoice_id,
         kind,
         state,
-        digest,
+        digest.hex(),
         actor,
         at,
         reason,
-        mac,
+        mac.hex(),
     )
     return LedgerEntry(seq, invoice_id, kind, state, digest, actor, at, reason, mac)
 
@@ -545,3 +552,13 @@ async def export_all(uow: TenantUnitOfWork) -> dict[str, list[dict[str, Any]]]:
             for i in invoices
         ],
     }
+
+
+async def statuses_of(uow: TenantUnitOfWork, supplier_id: str) -> list[InvoiceStatus]:
+    """A supplier's invoices in this town and where each stands, newest first (no decryption)."""
+    rows = await uow.fetch(
+        "SELECT id, number, issue_date, amount, currency, state, received_at FROM invoices "
+        "WHERE supplier_id = $1 ORDER BY received_at DESC, id LIMIT 1000",
+        supplier_id,
+    )
+    return [InvoiceStatus(str(r["id"]), *list(r.values())[1:]) for r in rows]

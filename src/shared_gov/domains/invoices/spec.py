@@ -91,6 +91,12 @@ def _cli_groups() -> Sequence[tuple[str, Any]]:
     return (("invoices", invoices_app),)
 
 
+def _routers() -> Sequence[Any]:
+    from shared_gov.domains.invoices.controllers import SupplierController, TownInvoiceController
+
+    return (SupplierController, TownInvoiceController)
+
+
 def _exporter() -> Exporter:
     from shared_gov.domains.invoices.repository import export_all
 
@@ -106,6 +112,9 @@ SPEC = DomainSpec(
         EncryptedTable(SUPPLIERS, ("name", "bank_account", "bank_holder"), row_id_sql="id::text"),
     ),
     exporter=_exporter,
+    routers=_routers,
     cli_groups=_cli_groups,
     migrations=HERE / "migrations",
+    purposes=HERE / "purposes.toml",
+    policies=HERE / "policies",
 )
