@@ -178,3 +178,48 @@ def bearer(token: str, purpose: str | None = None, **extra: str) -> dict[str, st
 
 def names_of(db: Database, code: str) -> TenantNames:
     return tenant_names(code, db.settings.role_prefix)
+
+
+@pytest.fixture(scope="session")
+async def registered(api: httpx.AsyncClient, people: dict[str, str]) -> dict[str, str]:
+    """会計課 of each town registers its suppliers and accounting units."""
+    ids: dict[str, str] = {}
+    for code, who in ((TOWN, "kaikei"), (OTHER, "kaikei_other")):
+        headers = bearer(people[who], "invoices.payment")
+        for unit, name, qualified in (
+            ("ippan", "一般会計", False),
+            ("suido", "水道事業会計", True),
+        ):
+            r = await api.put(
+                f"/api/v1/tenants/{code}/accounting-units/{unit}",
+                json={"name": name, "needs_qualified": qualified, "retention_years": 7},
+                headers=headers,
+            )
+            assert r.status_code == 200, r.text
+        r = await api.post(
+            f"/api/v1/tenants/{code}/suppliers",
+            json={
+                "supplier_key": SUPPLIER_A,
+                "kind": "corporation",
+                "name": "株式会社テスト商事",
+                "t_number": "T7123456789012",
+                "bank_account": "0001:001:1:1234567",
+                "bank_holder": "ｶ)ﾃｽﾄｼﾖｳｼﾞ",
+            },
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        ids[f"a@{code}"] = r.json()["id"]
+    headers = bearer(people["kaikei"], "invoices.payment")
+    for key, kind, name in (
+        (SUPPLIER_B, "sole_proprietor", "山田 太郎"),
+        (SUPPLIER_C, "sole_proprietor", "鈴木 花子"),
+    ):
+        r = await api.post(
+            f"/api/v1/tenants/{TOWN}/suppliers",
+            json={"supplier_key": key, "kind": kind, "name": name},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        ids[key] = r.json()["id"]
+    return ids

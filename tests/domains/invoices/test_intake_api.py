@@ -21,7 +21,7 @@ from shared_gov.db import Database
 from shared_gov.domains.invoices import document as d
 
 from . import factory
-from .conftest import OTHER, SUPPLIER_A, SUPPLIER_B, SUPPLIER_C, TOWN, bearer
+from .conftest import OTHER, SUPPLIER_A, SUPPLIER_B, TOWN, bearer
 
 PAY = "invoices.payment"
 XML = {"Content-Type": "application/xml"}
@@ -40,51 +40,6 @@ async def _events(db: Database, request_id: str, code: str = TOWN) -> list[dict[
             request_id,
         )
     return [dict(r) for r in rows]
-
-
-@pytest.fixture(scope="module")
-async def registered(api: httpx.AsyncClient, people: dict[str, str]) -> dict[str, str]:
-    """会計課 of each town registers its suppliers and accounting units."""
-    ids: dict[str, str] = {}
-    for code, who in ((TOWN, "kaikei"), (OTHER, "kaikei_other")):
-        headers = bearer(people[who], PAY)
-        for unit, name, qualified in (
-            ("ippan", "一般会計", False),
-            ("suido", "水道事業会計", True),
-        ):
-            r = await api.put(
-                f"{_base(code)}/accounting-units/{unit}",
-                json={"name": name, "needs_qualified": qualified, "retention_years": 7},
-                headers=headers,
-            )
-            assert r.status_code == 200, r.text
-        r = await api.post(
-            f"{_base(code)}/suppliers",
-            json={
-                "supplier_key": SUPPLIER_A,
-                "kind": "corporation",
-                "name": "株式会社テスト商事",
-                "t_number": "T7123456789012",
-                "bank_account": "0001:001:1:1234567",
-                "bank_holder": "ｶ)ﾃｽﾄｼﾖｳｼﾞ",
-            },
-            headers=headers,
-        )
-        assert r.status_code == 201, r.text
-        ids[f"a@{code}"] = r.json()["id"]
-    headers = bearer(people["kaikei"], PAY)
-    for key, kind, name in (
-        (SUPPLIER_B, "sole_proprietor", "山田 太郎"),
-        (SUPPLIER_C, "sole_proprietor", "鈴木 花子"),
-    ):
-        r = await api.post(
-            f"{_base()}/suppliers",
-            json={"supplier_key": key, "kind": kind, "name": name},
-            headers=headers,
-        )
-        assert r.status_code == 201, r.text
-        ids[key] = r.json()["id"]
-    return ids
 
 
 async def _send(

@@ -25,7 +25,7 @@ from shared_gov.api.entry import Entry, audited
 from shared_gov.api.pipeline import services
 from shared_gov.policy import FieldView
 
-from . import checks, intake, service, ubl
+from . import checks, intake, service, ubl, workflow
 from .gateway import SupplierEntry, supplier_route
 from .models import AccountingUnit, Invoice, InvoiceStatus, LedgerEntry, Submission, Supplier
 from .schemas import (
@@ -38,6 +38,7 @@ from .schemas import (
     Submitted,
     SupplierIn,
     SupplierOut,
+    Transition,
     UnitIn,
     UnitOut,
 )
@@ -211,8 +212,10 @@ class SupplierController(Controller):
         self, supplier_entry: NamedDependency[SupplierEntry], invoice_id: Id
     ) -> StatusOut:
         async with supplier_entry:
-            found = await intake.status(supplier_entry, invoice_id)
-        return status_out(found)
+            found, reason = await intake.status(supplier_entry, invoice_id)
+        out = status_out(found)
+        out.reason = reason
+        return out
 
     @get(
         "/submissions/{submission_id:str}",
@@ -228,6 +231,17 @@ class SupplierController(Controller):
 
 
 # --- the town's staff ---------------------------------------------------------------------
+
+
+async def _advance(
+    entry: Entry, invoice_id: str, step: str, data: Transition
+) -> Response[InvoiceOut]:
+    async with entry:
+        found = await workflow.advance(
+            entry.uow, entry.access, invoice_id, step, entry.if_match, data.reason
+        )
+        view = entry.access.field_view(False, record_type=service.INVOICE)
+    return Response(invoice_out(found, view), headers={"ETag": service.etag(found.version)})
 
 
 class TownInvoiceController(Controller):
@@ -323,3 +337,69 @@ class TownInvoiceController(Controller):
         return Response(
             invoice_out(found, view, history), headers={"ETag": service.etag(found.version)}
         )
+
+    @post(
+        "/invoices/{invoice_id:str}/check",
+        status_code=200,
+        summary="確認 (会計課): the invoice's content is right",
+        **audited("invoice.check", "invoice", record="invoice_id", if_match=True),
+    )
+    async def check(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "check", data)
+
+    @post(
+        "/invoices/{invoice_id:str}/inspect",
+        status_code=200,
+        summary="検収 (the ordering department): delivered as ordered",
+        **audited("invoice.inspect", "invoice", record="invoice_id", if_match=True),
+    )
+    async def inspect(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "inspect", data)
+
+    @post(
+        "/invoices/{invoice_id:str}/approve",
+        status_code=200,
+        summary="決裁: approve payment (the level the amount needs)",
+        **audited("invoice.approve", "invoice", record="invoice_id", if_match=True),
+    )
+    async def approve(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "approve", data)
+
+    @post(
+        "/invoices/{invoice_id:str}/order",
+        status_code=200,
+        summary="支出命令: order the payment",
+        **audited("invoice.order", "invoice", record="invoice_id", if_match=True),
+    )
+    async def order(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "order", data)
+
+    @post(
+        "/invoices/{invoice_id:str}/pay",
+        status_code=200,
+        summary="支払: record the payment",
+        **audited("invoice.pay", "invoice", record="invoice_id", if_match=True),
+    )
+    async def pay(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "pay", data)
+
+    @post(
+        "/invoices/{invoice_id:str}/return",
+        status_code=200,
+        summary="差し戻し: return to the supplier, with a reason",
+        **audited("invoice.return", "invoice", record="invoice_id", if_match=True),
+    )
+    async def return_(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "return", data)

@@ -201,7 +201,8 @@ async def submission(entry: SupplierEntry, submission_id: str) -> Submission:
     return found
 
 
-async def status(entry: SupplierEntry, invoice_id: str) -> Invoice:
+async def status(entry: SupplierEntry, invoice_id: str) -> tuple[Invoice, str | None]:
+    """One of the supplier's invoices, and why it was returned if it was."""
     try:
         wanted = str(uuid.UUID(invoice_id))
     except ValueError:
@@ -212,7 +213,11 @@ async def status(entry: SupplierEntry, invoice_id: str) -> Invoice:
     entry.require(entry.supplier.supplier_key if found.supplier_id == entry.supplier.id else "")
     entry.audit.subjects.append(found.id)
     entry.audit.rows += 1
-    return found
+    reason = None
+    if found.state == "returned":
+        returns = [e for e in await repo.history(entry.uow, found.id) if e.kind == "return"]
+        reason = returns[-1].reason if returns else None
+    return found, reason
 
 
 async def own_invoices(entry: SupplierEntry) -> list[InvoiceStatus]:

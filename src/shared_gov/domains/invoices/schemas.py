@@ -115,6 +115,8 @@ class StatusOut(msgspec.Struct):
     currency: str
     state: str
     received_at: datetime
+    reason: str | None = None
+    """Why it was returned (差し戻し), when it was."""
 
 
 class StatusList(msgspec.Struct):
