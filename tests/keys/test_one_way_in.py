@@ -397,9 +397,17 @@ async def test_an_existing_town_gets_the_function_by_migrate(
     schema = f'"{names.schema}"'
     async with db.catalog() as conn:
         await conn.execute(f"DROP FUNCTION {schema}.{envelopes.RESEAL_FUNCTION}")
-        await conn.execute(f"UPDATE {schema}.alembic_version SET version_num = 't0011'")
+        # Only the platform's branch goes back; the domains' heads stay where they are.
         await conn.execute(
-            "UPDATE catalog.tenants SET schema_revision = 't0011' WHERE code = $1", OBIHIRO
+            f"UPDATE {schema}.alembic_version SET version_num = 't0011' WHERE version_num = 't0012'"
+        )
+        older = "+".join(
+            sorted(
+                await conn.fetchval(f"SELECT array_agg(version_num) FROM {schema}.alembic_version")
+            )
+        )
+        await conn.execute(
+            "UPDATE catalog.tenants SET schema_revision = $2 WHERE code = $1", OBIHIRO, older
         )
         keys_before = await conn.fetch(
             "SELECT name, version, state FROM catalog.data_keys WHERE tenant_code = $1 "
