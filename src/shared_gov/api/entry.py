@@ -372,7 +372,9 @@ async def _own(entry: Entry) -> AsyncIterator[None]:
     # commits with the write (audit/recorder.py).
     reads = access.audit.action in READ_ACTIONS
     try:
-        async with svc.db.tenant(names) as uow:
+        # A read's transaction is READ ONLY, begun with its first statement
+        # (a resident GET needs none: one call of the town's read function).
+        async with svc.db.tenant(names, read_only=reads) as uow:
             entry.uow = uow
             yield
             if svc.settings.audit and not reads:

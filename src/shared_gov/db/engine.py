@@ -43,6 +43,7 @@ from shared_gov.db.binding import (
     binding_sql,
     commit_sql,
     dollar_quoted,
+    read_only_binding_sql,
 )
 from shared_gov.db.keys import KeySource
 from shared_gov.db.unit_of_work import PairedUnitOfWork, TenantUnitOfWork, _Binding, _Transaction
@@ -233,8 +234,15 @@ class Database:
         return await self.keyring.town_keys(self.catalog, tenant, held)
 
     @asynccontextmanager
-    async def tenant(self, names: TownBinding) -> AsyncIterator[TenantUnitOfWork]:
-        """Open a transaction bound to ``names``; commit on success, roll back on error."""
+    async def tenant(
+        self, names: TownBinding, *, read_only: bool = False
+    ) -> AsyncIterator[TenantUnitOfWork]:
+        """Open a transaction bound to ``names``; commit on success, roll back on error.
+
+        ``read_only``: a ``READ ONLY`` transaction, begun and bound with its
+        first statement; a read that is one call of a town read function
+        sends neither (:meth:`TenantUnitOfWork.call_read`).
+        """
         # Keys first, on their own connection (cached after the first request):
         # never hold two pooled connections at once.
         try:
@@ -243,19 +251,20 @@ class Database:
             # No keys: the town was offboarded (keys shredded) or never set up.
             raise errors.not_found() from exc
         async with self._acquire(names.code) as conn:
-            try:
-                await conn.execute(binding_sql(names))
-            except asyncpg.InvalidParameterValueError as exc:
-                # The role is gone: the tenant was offboarded since we cached it.
-                await _rollback_quietly(conn)
-                raise errors.not_found() from exc
-            except UNAVAILABLE_ERRORS as exc:
-                raise errors.unavailable("the database is unreachable; retry") from exc
             tx = _Transaction()
+            if read_only:
+
+                async def begin() -> None:
+                    await _bind(conn, read_only_binding_sql(names))
+
+                tx.begin = begin
+            else:
+                await _bind(conn, binding_sql(names))
             try:
-                yield TenantUnitOfWork(conn, names, keys, tx)
+                yield TenantUnitOfWork(conn, names, keys, tx, read_only)
             except BaseException:
-                await _rollback_quietly(conn)
+                if tx.begin is None:
+                    await _rollback_quietly(conn)
                 raise
             await self._commit(conn, tx)
 
@@ -324,6 +333,13 @@ class Database:
         its transaction id first and, after a failure, asks a new connection
         how that transaction ended (``pg_xact_status``): committed is success.
         """
+        if tx.begin is not None:
+            # A read-only unit of work that never began a transaction (nothing
+            # sent, or only town read functions, each its own): nothing to end.
+            if not tx.deferred:
+                return
+            await tx.begin()
+            tx.begin = None
         marker: asyncpg.Record | None = None
         try:
             if tx.writes:
@@ -385,6 +401,18 @@ _XID_MARKER_SQL = (
     "SELECT pg_current_xact_id()::text AS xid, "
     "(SELECT checkpoint_lsn::text FROM pg_control_checkpoint()) AS checkpoint"
 )
+
+
+async def _bind(conn: asyncpg.Connection, binding: str) -> None:
+    """Send ``binding`` (BEGIN and the town's binding); its failures as domain errors."""
+    try:
+        await conn.execute(binding)
+    except asyncpg.InvalidParameterValueError as exc:
+        # The role is gone: the tenant was offboarded since we cached it.
+        await _rollback_quietly(conn)
+        raise errors.not_found() from exc
+    except UNAVAILABLE_ERRORS as exc:
+        raise errors.unavailable("the database is unreachable; retry") from exc
 
 
 async def _rollback_quietly(conn: asyncpg.Connection) -> None:
