@@ -238,7 +238,8 @@ async def test_a_resident_get_at_home_is_one_call_without_binding(
     names = tenant_names(KAGA, settings.role_prefix)
     async with db.tenant(names, read_only=True) as uow:
         resident = await reads.get(uow, residents[KAGA])
-        assert resident is not None and resident.id == residents[KAGA]
+        assert resident is not None
+        assert resident.id == residents[KAGA]
         assert not uow.bound  # the call was its own transaction: no BEGIN, no COMMIT
         assert await reads.get(uow, residents[KOMATSU]) is None
         # The same record and rule-1 flag as the bound SELECT reads.
