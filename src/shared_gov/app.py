@@ -200,19 +200,21 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             AgreementController,
         ],
         dependencies={"principal": Provide(provide_principal)},
-        # A control or format character in any path parameter: 422, before any handler.
-        guards=[text_path_parameters],
         request_class=problems.StrictJSONRequest,
         exception_handlers=problems.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # Before the error response leaves: the event a handler did not write.
         after_exception=[after_exception],
         # Authentication runs before the body is parsed, so anonymous callers
         # get 401 and never make us decode their payloads.
+        # Outermost first: the path check runs after authentication.
         middleware=[
             DefineMiddleware(
                 BearerAuthenticationMiddleware,
                 exclude=list(PUBLIC_PATHS),
-            )
+            ),
+            # A control or format character in any path parameter: 422,
+            # before any guard or handler.
+            text_path_parameters,
         ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
