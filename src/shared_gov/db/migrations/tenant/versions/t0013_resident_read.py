@@ -37,7 +37,7 @@ For a schema with no town role in the catalog (a test building bare
 schemas), the function is left to the migrating role and refuses every call.
 
 Revision ID: t0013
-Revises: t0011
+Revises: t0012
 Create Date: 2026-12-07
 """
 
@@ -46,8 +46,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "t0013"
-# The lead re-chains this after t0012 (another branch) at merge.
-down_revision: str | None = "t0011"
+down_revision: str | None = "t0012"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
