@@ -111,6 +111,8 @@ class Draft:
     facility: FacilityRef | None = None
     supersedes: list[str] = field(default_factory=list)
     transfer_id: str | None = None
+    notify_town: str | None = None
+    """The facility's town, told on confirmation (住所地特例 after a one-stop move)."""
 
 
 FacilityAt = Callable[[str | None], FacilityRef | None]
@@ -177,7 +179,7 @@ def _proposal(
         legal_basis=basis or LEGAL_BASIS.get(reason, LEGAL_BASIS["premium"]),
         summary=summary,
         category=category,
-        insurer_town=insurer or town,
+        insurer_town=insurer if insurer is not None else town,
         fiscal_year=year,
         premium_before=_premium(town, before, year),
         premium_after=_premium(town, after, year),
@@ -363,7 +365,11 @@ def _departed(
             what.to_town is None or facility.town == what.to_town
         )
         if facility is not None and destination_ok and facility.covered and facility.town != town:
-            chain = insured is not None and insured.tokurei is not None
+            chain = (
+                insured is not None
+                and insured.tokurei is not None
+                and insured.tokurei.facility_id != facility.facility_id
+            )
             questions = [Q_TOKUREI_FORM]
             if what.reason != MOVE_OUT_CONFIRMED:
                 questions.insert(0, Q_ACTUAL_DATE)
@@ -387,6 +393,7 @@ def _departed(
                     facility=facility,
                     supersedes=supersedes,
                     transfer_id=None if what.protected else transfer,
+                    notify_town=None if what.protected or transfer is None else facility.town,
                 )
             ]
         if facility is not None and not facility.covered:
