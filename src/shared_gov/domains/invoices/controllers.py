@@ -19,11 +19,13 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, PathParameter
 
 from shared_gov import errors
 from shared_gov.api.entry import Entry, audited
 from shared_gov.api.pipeline import services
+from shared_gov.openapi import Problem, served_also_as
 from shared_gov.policy import FieldView
 
 from . import checks, intake, ledgerbook, service, ubl, workflow
@@ -168,7 +170,15 @@ class SupplierController(Controller):
         status_code=201,
         summary="Send an invoice (JP PINT UBL 2.1 XML, or the JSON form)",
         request_max_body_size=ubl.MAX_BYTES + 1024,
-        **supplier_route("invoice.submit"),
+        responses={
+            415: ResponseSpec(
+                data_container=Problem,
+                description="Not application/xml (UBL 2.1) nor application/json (the JSON form)",
+                media_type=errors.PROBLEM_JSON,
+                generate_examples=False,
+            )
+        },
+        **supplier_route("invoice.submit", body=True),
     )
     async def submit(
         self, request: Request[Any, Any, Any], supplier_entry: NamedDependency[SupplierEntry]
@@ -367,7 +377,8 @@ class TownInvoiceController(Controller):
     @get(
         "/invoices/{invoice_id:str}/original",
         summary="The original as received, byte for byte, with its SHA-256",
-        media_type="application/octet-stream",
+        media_type="application/xml",
+        operation_class=served_also_as("application/json"),
         **audited("invoice.original", "invoice", record="invoice_id"),
     )
     async def original(self, entry: NamedDependency[Entry], invoice_id: Id) -> Response[bytes]:
