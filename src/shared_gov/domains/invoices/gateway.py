@@ -121,7 +121,7 @@ async def _scope(entry: SupplierEntry) -> AsyncIterator[None]:
     try:
         async with svc.db.tenant(names) as uow:
             entry.uow = uow
-            supplier = await repo.supplier_by_key(uow, principal.subject)
+            supplier = await repo.registration_by_key(uow, principal.subject)
             if supplier is None or not supplier.active:
                 raise errors.concealed("the supplier is not registered with this town")
             entry.supplier = supplier

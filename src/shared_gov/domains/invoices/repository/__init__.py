@@ -32,7 +32,14 @@ from .invoices import (
     submission,
     verify,
 )
-from .suppliers import insert_supplier, supplier, supplier_by_key, suppliers, update_supplier
+from .suppliers import (
+    insert_supplier,
+    registration_by_key,
+    supplier,
+    supplier_by_key,
+    suppliers,
+    update_supplier,
+)
 from .towns import (
     TownSettings,
     approval_levels,
@@ -67,6 +74,7 @@ __all__ = [
     "original",
     "put_unit",
     "record_export",
+    "registration_by_key",
     "seal_key",
     "search",
     "set_approval_levels",

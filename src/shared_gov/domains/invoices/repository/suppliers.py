@@ -94,3 +94,29 @@ async def suppliers(uow: TenantUnitOfWork) -> list[Supplier]:
     keys = _keys(uow)
     rows = await uow.fetch(_SELECT_SUPPLIER + " ORDER BY supplier_key")
     return [_supplier(keys, r) for r in rows]
+
+
+async def registration_by_key(uow: TenantUnitOfWork, key: str) -> Supplier | None:
+    """The supplier's registration for its own requests: identity columns only.
+
+    Name and bank details are left encrypted and empty here (``name == ""``):
+    a supplier's request never needs them, and every intake skips three
+    decryptions.
+    """
+    row = await uow.fetchrow(
+        "SELECT id, supplier_key, kind, corporate_number, t_number, active, version "
+        "FROM suppliers WHERE supplier_key = $1",
+        key,
+    )
+    if row is None:
+        return None
+    return Supplier(
+        id=str(row["id"]),
+        supplier_key=row["supplier_key"],
+        kind=row["kind"],
+        name="",
+        corporate_number=row["corporate_number"],
+        t_number=row["t_number"],
+        active=row["active"],
+        version=row["version"],
+    )
