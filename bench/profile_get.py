@@ -340,9 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     )
                         print(f"CPU per request by stage ({len(workers)} workers, py-spy):")
                         _stages.report(
-                            _stages.read_folded(
-                                bdb.workdir / f"stages-{w}.txt" for w in workers
-                            ),
+                            _stages.read_folded(bdb.workdir / f"stages-{w}.txt" for w in workers),
                             rate=args.spy_rate,
                             requests=result.requests,
                             main_cpu=used_main,

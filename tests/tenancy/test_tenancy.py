@@ -84,9 +84,12 @@ async def test_migrate_skips_tenants_at_head_and_upgrades_those_behind(db: Datab
     report = await tenancy.migrate_all(db)
     assert report.upgraded == [KAGA]
     assert report.failed == {}
-    assert await _catalog_value(
-        db, "SELECT schema_revision FROM catalog.tenants WHERE code = $1", KAGA
-    ) == tenancy.tenant_head()  # the platform's head and every domain's
+    assert (
+        await _catalog_value(
+            db, "SELECT schema_revision FROM catalog.tenants WHERE code = $1", KAGA
+        )
+        == tenancy.tenant_head()
+    )  # the platform's head and every domain's
 
 
 async def test_migrate_continues_past_a_failing_tenant(db: Database) -> None:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from shared_gov import errors
+from shared_gov import errors, messages
 from shared_gov.app import create_app
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.crypto.keyring import index_column
@@ -199,8 +199,10 @@ async def test_onboarding_migrates_the_domains_table_from_its_own_folder(
     others = _heads_without_sample()
     assert {r["version_num"] for r in versions} == {"sample_0001", *others}
     (row,) = await _fetch(db, "SELECT schema_revision FROM catalog.tenants WHERE code = $1", town)
-    assert row["schema_revision"] == tenancy.tenant_head() == "+".join(
-        sorted({"sample_0001", *others})
+    assert (
+        row["schema_revision"]
+        == tenancy.tenant_head()
+        == "+".join(sorted({"sample_0001", *others}))
     )
     columns = await _fetch(
         db,
@@ -238,9 +240,7 @@ async def test_an_existing_town_is_upgraded_to_the_domains_branch_and_gets_its_k
     with pytest.raises(errors.NotFound):  # no key for the domain's column yet: no way in
         async with db.tenant(names):
             pass
-    assert await tenancy.upgrade_town(db, older_town) == "+".join(
-        sorted({"sample_0001", *others})
-    )
+    assert await tenancy.upgrade_town(db, older_town) == "+".join(sorted({"sample_0001", *others}))
     tables = await _fetch(db, "SELECT tablename FROM pg_tables WHERE schemaname = $1", names.schema)
     assert "dogs" in {t["tablename"] for t in tables}
     async with db.tenant(names) as uow:
@@ -274,6 +274,22 @@ async def test_created_read_and_searched_over_http(
     (row,) = await _fetch(db, f'SELECT * FROM "{schema}".dogs WHERE id = $1::uuid', dog["id"])
     assert CHIP.encode() not in bytes(row["microchip"])
     assert row["bidx_dog_microchip"] is not None
+
+
+async def test_its_own_messages_answer_in_japanese(
+    dog_client: httpx.AsyncClient, town: str, staff: dict[str, str]
+) -> None:
+    """The domain's catalogue, listed in its spec, is read by the pillars: its 404
+    says "no such dog" by default and its Japanese sentence under ``ja``."""
+    url = f"/api/v1/tenants/{town}/dogs/00000000-0000-4000-8000-000000000000"
+    h = auth(staff["seikatsu"], PURPOSE)
+    en = await dog_client.get(url, headers=h)
+    ja = await dog_client.get(url, headers={**h, "Accept-Language": "ja"})
+    assert (en.status_code, en.json()["detail"]) == (404, "no such dog")
+    assert (ja.status_code, ja.json()["detail"]) == (404, "該当する犬は登録されていません")
+    assert ja.headers["content-language"] == "ja"
+    assert messages.lookup("sample.no_dog") is not None
+    assert "sample" in [c.name for c in messages.catalogues()]
 
 
 async def test_the_audit_event_carries_the_record_type_and_a_hashed_subject(
