@@ -181,9 +181,8 @@ def report(
         share = stages.samples.get(stage, 0) / stages.total
         print(f"  {stage:58} {100 * share:5.1f}% {share * per_req:7.0f}")
     rest = (server_cpu - main_cpu) / requests * 1e6
-    print(
-        f"  {'granian runtime threads (Rust: HTTP, sockets), main process':58} {'':6} {rest:7.0f}"
-    )
+    label = "granian runtime threads (Rust: HTTP, sockets), main process"
+    print(f"  {label:58} {'':6} {rest:7.0f}")
     print("  most frequent leaf frames left in HTTP and routing:")
     for frame, count in stages.leftovers.most_common(12):
         print(f"    {100 * count / stages.total:5.1f}%  {frame}")

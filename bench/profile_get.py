@@ -169,8 +169,14 @@ async def _call(app: Any, target: h.Target) -> int:
     return status[0]
 
 
-def in_process(targets: Sequence[h.Target], requests: int, profile: bool) -> None:
-    """Python CPU per resident GET with the app called directly (env already set)."""
+def in_process(
+    targets: Sequence[h.Target], requests: int, profile: bool, url: str | None = None
+) -> None:
+    """Python CPU per resident GET with the app called directly (env already set).
+
+    With ``url`` (the run's database), also the CPU of the PostgreSQL
+    backends serving this database meanwhile (from /proc, local servers only).
+    """
     import uvloop
 
     from shared_gov.app import create_app
@@ -187,6 +193,8 @@ def in_process(targets: Sequence[h.Target], requests: int, profile: bool) -> Non
             for i in range(max(600, 3 * len(targets))):  # warm every town's caches
                 await _call(app, targets[i % len(targets)])
             profiler = cProfile.Profile(time.process_time) if profile else None
+            backends = await _backends(url) if url else []
+            pg = bc.cpu_seconds(backends)
             cpu, wall = time.process_time(), time.perf_counter()
             if profiler:
                 profiler.enable()
@@ -197,10 +205,12 @@ def in_process(targets: Sequence[h.Target], requests: int, profile: bool) -> Non
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            pg = bc.cpu_seconds(backends) - pg
             print(
                 f"in process, {requests} GETs one after another: "
                 f"Python CPU {cpu / requests * 1e6:.0f} µs/req, "
-                f"wall {wall / requests * 1e6:.0f} µs/req"
+                + (f"PostgreSQL CPU {pg / requests * 1e6:.0f} µs/req, " if url else "")
+                + f"wall {wall / requests * 1e6:.0f} µs/req"
                 + (" (under cProfile)" if profiler else ""),
                 flush=True,
             )
@@ -249,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.in_process:
             os.environ.update(service_env)
             os.environ.setdefault("SHARED_GOV_LOG_LEVEL", "warning")
-            in_process(targets, args.requests, args.profile)
+            in_process(targets, args.requests, args.profile, bdb.url)
             return 0
         with contextlib.ExitStack() as stack:
             bare_url = stack.enter_context(

@@ -697,3 +697,21 @@ async def test_a_misspelt_member_is_named_in_the_pointer(
     problem = _assert_problem(r, 422, "validation")
     assert "/familyname" in _pointers(problem)
     assert "MARKER" not in r.text
+
+
+async def test_a_bad_path_parameter_without_a_token_is_401_first(client: Any) -> None:
+    """The path check runs after authentication (a route middleware inside it):
+    an anonymous caller learns nothing about what the route would refuse."""
+    r = await client.get(f"{TOWN}/residents/a%00b")
+    assert r.status_code == 401
+
+
+async def test_a_bad_path_parameter_is_422_on_every_kind_of_route(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    """No guard and no handler sees it: a resident GET, a household, the staff list."""
+    for path in (f"{TOWN}/residents/a%00b", f"{TOWN}/households/1%0A", f"{TOWN}/staff/a%01"):
+        token = tokens["kaga_admin" if "/staff/" in path else "kaga"]
+        r = await client.get(path, headers=auth(token))
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["errors"][0]["pointer"].startswith("/path/")

@@ -158,12 +158,21 @@ def _literal(node: ast.expr) -> bool:
     )
 
 
+# Domains whose sentences are still English literals: each moves them into a
+# catalogue of its own (``DomainSpec.messages``, docs/adding-a-domain.md) and
+# leaves this list. Nothing else may join it.
+ENGLISH_ONLY_DOMAINS = {"invoices"}
+
+
 def test_errors_people_read_come_from_the_catalogues() -> None:
     """No ``errors.forbidden("…")`` or ``FieldError(…, "…")`` with a literal sentence
     in the service: each would answer in English only. (``concealed`` reasons go to
     the audit log alone and stay English.)"""
     found: list[str] = []
     for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC).parts
+        if parts[0] == "domains" and parts[1] in ENGLISH_ONLY_DOMAINS:
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):

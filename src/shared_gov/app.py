@@ -237,8 +237,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             AgreementController,
         ],
         dependencies={"principal": Provide(provide_principal)},
-        # A control or format character in any path parameter: 422, before any handler.
-        guards=[text_path_parameters],
         request_class=problems.StrictJSONRequest,
         # Reasons in a response (withheld fields, explanations) in the request's language.
         type_encoders={Localized: _localized},
@@ -247,11 +245,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         after_exception=[after_exception],
         # Authentication runs before the body is parsed, so anonymous callers
         # get 401 and never make us decode their payloads.
+        # Outermost first: the path check runs after authentication.
         middleware=[
             DefineMiddleware(
                 BearerAuthenticationMiddleware,
                 exclude=list(PUBLIC_PATHS),
-            )
+            ),
+            # A control or format character in any path parameter: 422,
+            # before any guard or handler.
+            text_path_parameters,
         ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(

@@ -132,7 +132,8 @@ def test_purposes_refuse_an_undeclared_field(tmp_path: Path) -> None:
 
 
 def test_every_record_action_is_a_cedar_record_action() -> None:
-    # The file declares the residents' actions; the engine adds the other domains'.
+    # The file declares the residents' actions; the engine adds every other
+    # installed domain's (with_record_actions): each is declared once either way.
     schema = with_record_actions(
         (default_policies_dir() / "schema.cedarschema").read_text(encoding="utf-8")
     )

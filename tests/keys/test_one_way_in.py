@@ -23,6 +23,7 @@ from shared_gov import errors
 from shared_gov.audit.verify import verify_tenant
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
+from shared_gov.db.migrations.runner import head
 from shared_gov.keys import envelopes
 from shared_gov.keys.index_rotation import rotate_index
 from shared_gov.keys.rotation import rotate_dek, status
@@ -396,10 +397,21 @@ async def test_an_existing_town_gets_the_function_by_migrate(
     names = tenant_names(OBIHIRO, db.settings.role_prefix)
     schema = f'"{names.schema}"'
     async with db.catalog() as conn:
+        # As before t0012 (and t0013, which follows it): only the platform's
+        # branch goes back; the domains' heads stay where they are.
         await conn.execute(f"DROP FUNCTION {schema}.{envelopes.RESEAL_FUNCTION}")
-        await conn.execute(f"UPDATE {schema}.alembic_version SET version_num = 't0011'")
+        await conn.execute(f"DROP FUNCTION {schema}.resident_read(uuid)")
         await conn.execute(
-            "UPDATE catalog.tenants SET schema_revision = 't0011' WHERE code = $1", OBIHIRO
+            f"UPDATE {schema}.alembic_version SET version_num = 't0011' WHERE version_num = $1",
+            head("tenant"),
+        )
+        older = "+".join(
+            sorted(
+                await conn.fetchval(f"SELECT array_agg(version_num) FROM {schema}.alembic_version")
+            )
+        )
+        await conn.execute(
+            "UPDATE catalog.tenants SET schema_revision = $2 WHERE code = $1", OBIHIRO, older
         )
         keys_before = await conn.fetch(
             "SELECT name, version, state FROM catalog.data_keys WHERE tenant_code = $1 "

@@ -23,7 +23,7 @@ import pytest
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.clock import today_jst
 from shared_gov.db import Database, TenantUnitOfWork
-from shared_gov.domains.residents import repository
+from shared_gov.domains.residents import linkage, repository
 from shared_gov.tenancy.names import tenant_names
 from tests.conftest import KAGA, auth
 from tests.security.test_support_measures import (
@@ -194,7 +194,7 @@ async def test_a_history_from_another_system_naming_a_protected_household_counts
     # (``residents relink``, the step after loading a history from elsewhere).
     names = tenant_names(KAGA, db.settings.role_prefix)
     async with db.tenant(names) as uow:
-        done = await repository.relink(uow)
+        done = await linkage.relink(uow)
     assert done.memberships_added >= 1
     r = await client.get(f"{BASE}/residents/{elsewhere['id']}", headers=_others(issuer)["kaigo"])
     assert r.status_code == 200

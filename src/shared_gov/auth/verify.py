@@ -20,7 +20,9 @@ audience, the longest lifetime); the log line names the precise check and
 never carries token content either.
 
 Built-in tokens name their town in a ``tenant`` claim and may act for any
-town (it is the platform's issuer). A town issuer's tokens act for that town
+town (it is the platform's issuer); a built-in ``supplier`` token names no
+town and no department, only its subject, a supplier key (development mints
+them; ``shared-gov token --supplier KEY``). A town issuer's tokens act for that town
 only: the principal's tenant is the issuer's town, a ``tenant`` claim naming
 another town is refused, staff id, department and roles come from the claims
 the town configured, and roles are limited to staff, admin, auditor and
@@ -46,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -66,6 +69,8 @@ from shared_gov.messages import tokens as m
 
 log = get_logger(__name__)
 
+SUPPLIER_KEY = re.compile(r"[0-9]{13}|T[0-9]{13}|X-[A-Z0-9]{6,32}")
+"""A supplier's platform-wide identity (法人番号, T-number, or an id the platform assigned)."""
 MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 30
 TOWN_ROLES = frozenset({"staff", "admin", "auditor", "integration"})
@@ -470,6 +475,14 @@ def _principal_from_claims(claims: dict[str, object]) -> Principal | None:
         if tenant is not None:
             return None
         return Principal(sub, None, None, frozenset({"operator"}), frozenset(amr_claim))
+    if "supplier" in roles:
+        # A supplier's system belongs to no town either; its subject is its
+        # supplier key (法人番号, T-number or an assigned X-…), and nothing else.
+        if tenant is not None or dept is not None or roles != {"supplier"}:
+            return None
+        if not SUPPLIER_KEY.fullmatch(sub):
+            return None
+        return Principal(sub, None, None, frozenset({"supplier"}), frozenset(amr_claim))
     if not isinstance(tenant, str) or not is_valid_lgcode(tenant):
         return None
     if dept is not None and (not isinstance(dept, str) or len(dept) > 32):

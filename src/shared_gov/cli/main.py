@@ -85,6 +85,10 @@ def token(
     mfa: Annotated[bool, typer.Option("--mfa", help="token shows two-factor auth")] = False,
     ttl: Annotated[str, typer.Option(help="lifetime: 900, 15m, 8h, 1d")] = "8h",
     operator: Annotated[bool, typer.Option("--operator", help="platform operator token")] = False,
+    supplier: Annotated[
+        str | None,
+        typer.Option(help="a supplier's system token (development): its supplier key"),
+    ] = None,
 ) -> None:
     """Print a token from the built-in issuer, and nothing else, on stdout."""
     settings = get_settings()
@@ -101,7 +105,13 @@ def token(
             f"--ttl is above the service's maximum token lifetime ({longest} s; "
             "SHARED_GOV_MAX_TOKEN_LIFETIME_SECONDS)"
         )
-    if operator:
+    if supplier is not None:
+        if not settings.is_dev:
+            raise typer.BadParameter("suppliers' tokens come from their own issuer outside dev")
+        value = issuer.mint(
+            subject=supplier, tenant=None, department=None, roles=["supplier"], ttl_seconds=seconds
+        )
+    elif operator:
         value = issuer.mint(
             subject=staff or "operator",
             tenant=None,

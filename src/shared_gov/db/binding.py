@@ -63,6 +63,21 @@ class BindingCheckFailed(Exception):
 CHECK_FAILED = "SGA01"
 
 
+def read_only_binding_sql(names: TownBinding) -> str:
+    """``BEGIN READ ONLY`` plus the tenant binding (a read's transaction).
+
+    No key lock: a read-only transaction never writes with the town's data
+    keys, which is what retiring a key waits for (see :func:`binding_sql`).
+    """
+    return (
+        "BEGIN READ ONLY; SELECT set_config('search_path', '"
+        + names.schema
+        + "', true), set_config('role', '"
+        + names.role
+        + "', true)"
+    )
+
+
 def binding_sql(
     names: TownBinding,
     extra_locks: Sequence[str] = (),

@@ -43,6 +43,7 @@ from shared_gov.db.binding import (
     binding_sql,
     commit_sql,
     dollar_quoted,
+    read_only_binding_sql,
 )
 from shared_gov.db.keys import KeySource
 from shared_gov.db.unit_of_work import PairedUnitOfWork, TenantUnitOfWork, _Binding, _Transaction
@@ -235,17 +236,21 @@ class Database:
 
     @asynccontextmanager
     async def tenant(
-        self, names: TownBinding, *, exclusive: bool = False
+        self, names: TownBinding, *, exclusive: bool = False, read_only: bool = False
     ) -> AsyncIterator[TenantUnitOfWork]:
         """Open a transaction bound to ``names``; commit on success, roll back on error.
 
         ``exclusive``: hold the town's key lock exclusively rather than shared
-        (every unit of work holds it shared): the binding waits until every
-        other unit of work of the town has ended and keeps new ones waiting
-        until this one ends. For the key jobs' last sweep before they retire a
-        key (``shared_gov.keys``): no transaction that may still write with
-        the old key is then in flight. Short transactions only: the town's
-        requests wait for it.
+        (every writing unit of work holds it shared): the binding waits until
+        every other unit of work of the town has ended and keeps new ones
+        waiting until this one ends. For the key jobs' last sweep before they
+        retire a key (``shared_gov.keys``): no transaction that may still write
+        with the old key is then in flight. Short transactions only: the
+        town's requests wait for it.
+
+        ``read_only``: a ``READ ONLY`` transaction, begun and bound with its
+        first statement; a read that is one call of a town read function
+        sends neither (:meth:`TenantUnitOfWork.call_read`).
         """
         # Keys first, on their own connection (cached after the first request):
         # never hold two pooled connections at once.
@@ -255,19 +260,20 @@ class Database:
             # No keys: the town was offboarded (keys shredded) or never set up.
             raise errors.not_found() from exc
         async with self._acquire(names.code) as conn:
-            try:
-                await conn.execute(binding_sql(names, exclusive=exclusive))
-            except asyncpg.InvalidParameterValueError as exc:
-                # The role is gone: the tenant was offboarded since we cached it.
-                await _rollback_quietly(conn)
-                raise errors.not_found() from exc
-            except UNAVAILABLE_ERRORS as exc:
-                raise errors.unavailable(m.DB_UNREACHABLE) from exc
             tx = _Transaction()
+            if read_only:
+
+                async def begin() -> None:
+                    await _bind(conn, read_only_binding_sql(names))
+
+                tx.begin = begin
+            else:
+                await _bind(conn, binding_sql(names, exclusive=exclusive))
             try:
-                yield TenantUnitOfWork(conn, names, keys, tx)
+                yield TenantUnitOfWork(conn, names, keys, tx, read_only)
             except BaseException:
-                await _rollback_quietly(conn)
+                if tx.begin is None:
+                    await _rollback_quietly(conn)
                 raise
             await self._commit(conn, tx)
 
@@ -336,6 +342,13 @@ class Database:
         its transaction id first and, after a failure, asks a new connection
         how that transaction ended (``pg_xact_status``): committed is success.
         """
+        if tx.begin is not None:
+            # A read-only unit of work that never began a transaction (nothing
+            # sent, or only town read functions, each its own): nothing to end.
+            if not tx.deferred:
+                return
+            await tx.begin()
+            tx.begin = None
         marker: asyncpg.Record | None = None
         try:
             if tx.writes:
@@ -397,6 +410,18 @@ _XID_MARKER_SQL = (
     "SELECT pg_current_xact_id()::text AS xid, "
     "(SELECT checkpoint_lsn::text FROM pg_control_checkpoint()) AS checkpoint"
 )
+
+
+async def _bind(conn: asyncpg.Connection, binding: str) -> None:
+    """Send ``binding`` (BEGIN and the town's binding); its failures as domain errors."""
+    try:
+        await conn.execute(binding)
+    except asyncpg.InvalidParameterValueError as exc:
+        # The role is gone: the tenant was offboarded since we cached it.
+        await _rollback_quietly(conn)
+        raise errors.not_found() from exc
+    except UNAVAILABLE_ERRORS as exc:
+        raise errors.unavailable(m.DB_UNREACHABLE) from exc
 
 
 async def _rollback_quietly(conn: asyncpg.Connection) -> None:

@@ -64,6 +64,7 @@ def actor_of(principal: Principal, purposes: frozenset[str] = frozenset()) -> Ac
         mfa=principal.mfa,
         purposes=purposes,
         operator=principal.is_operator,
+        supplier=principal.subject if principal.is_supplier else "",
         staff_id=principal.subject,
     )
 

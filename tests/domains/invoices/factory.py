@@ -35,6 +35,7 @@ def document(
     seller_t: str | None = SELLER_T,
     unit: str | None = None,
     preceding: list[d.Reference] | None = None,
+    seller: d.Party | None = None,
 ) -> d.Document:
     """A correct invoice: ``lines`` are (quantity, unit price, tax category)."""
     items = lines if lines is not None else [(3, 105, "S"), (2, 128, "AA")]
@@ -76,7 +77,8 @@ def document(
         buyer_reference=unit,
         period_start=issued.replace(day=1),
         period_end=issued,
-        seller=d.Party(
+        seller=seller
+        or d.Party(
             name="株式会社テスト商事",
             endpoint=d.Identifier(SELLER_CORPORATE, "0188"),
             tax_id=None if ntr else seller_t,
@@ -115,3 +117,19 @@ def change(doc: d.Document, **fields: Any) -> d.Document:
 def as_dict(doc: d.Document) -> dict[str, Any]:
     result: dict[str, Any] = msgspec.to_builtins(doc)
     return result
+
+
+def sole_registered() -> d.Party:
+    """A sole proprietor registered for consumption tax (T1123456789018)."""
+    return d.Party(
+        name="山田 太郎", tax_id="T1123456789018", endpoint=d.Identifier("T1123456789018", "0221")
+    )
+
+
+def sole_unregistered() -> d.Party:
+    """A sole proprietor not registered (known to the platform as X-SOLE0001)."""
+    return d.Party(
+        name="鈴木 花子",
+        id=d.Identifier("X-SOLE0001"),
+        endpoint=d.Identifier("123456789", "0060"),  # a DUNS number: no 法人番号, no T-number
+    )

@@ -228,7 +228,9 @@ async def _own(entry: Entry) -> AsyncIterator[None]:
     at_commit = gate.unit_of_work and event.action not in READ_ACTIONS
     try:
         if gate.unit_of_work:
-            async with svc.db.tenant(names) as uow:
+            # A read's transaction is READ ONLY, begun with its first statement
+            # (a resident GET needs none: one call of the town's read function).
+            async with svc.db.tenant(names, read_only=not at_commit) as uow:
                 entry.uow = uow
                 yield
                 if recorded and at_commit:

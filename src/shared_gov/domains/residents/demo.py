@@ -15,7 +15,7 @@ from shared_gov.audit.recorder import AuditEvent, operator_actor, record
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import today_jst
 from shared_gov.db import Database, TenantUnitOfWork
-from shared_gov.domains.residents import repository, service
+from shared_gov.domains.residents import linkage, repository, service
 from shared_gov.domains.residents.models import EntryEvent
 from shared_gov.domains.residents.schemas import ResidentCreate
 from shared_gov.domains.residents.seed import SyntheticHousehold, generate_town
@@ -37,7 +37,7 @@ async def count(uow: TenantUnitOfWork) -> int:
 async def upgrade(uow: TenantUnitOfWork) -> None:
     """``shared-gov residents relink`` (tenant revision t0011): a demo database
     made before the upgrade gets its rule-1 links rebuilt before serving."""
-    await repository.relink(uow)
+    await linkage.relink(uow)
 
 
 async def sample(uow: TenantUnitOfWork) -> tuple[str, str]:

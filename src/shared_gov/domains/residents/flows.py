@@ -48,7 +48,7 @@ from shared_gov.api.entry import (
 from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import AuditEvent, record_both
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events, move_outs, rules, service, views
+from shared_gov.domains.residents import events, linkage, move_outs, rules, service, views
 from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import EntryEvent, Resident
@@ -175,7 +175,7 @@ async def _move(
     # (repository.lock_linkage), in town-code order so that two moves in
     # opposite directions never wait for each other's.
     for uow in sorted((at_a, at_b), key=lambda u: u.code):
-        await repo.lock_linkage(uow)
+        await linkage.lock_linkage(uow)
     # Citing by 住民票コード is a search in A; by A's id, a read.
     if data.juminhyo_code is not None:
         access_a.require("search")
@@ -251,8 +251,8 @@ async def _move(
         # where the protected person lives. A's leaving record carries the
         # link back, and its component in A is linked with it; A's 市民課
         # lifts it like any carried link (PUT …/support-measure).
-        await repo.carry_protection(at_a, leaving.id)
-        await repo.relink_component(at_a, leaving.id)
+        await linkage.carry_protection(at_a, leaving.id)
+        await linkage.relink_component(at_a, leaving.id)
     # A: the planned 転出 becomes the actual one, on the day B registered.
     confirmed = replace(leaving, removed_on=data.move_date)
     await service.confirm_move_out(at_a, leaving, confirmed, data.notified_on)

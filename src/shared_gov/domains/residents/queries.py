@@ -15,7 +15,7 @@ from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import day_of
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import messages as m
-from shared_gov.domains.residents import move_outs
+from shared_gov.domains.residents import move_outs, reads
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import (
     REASON_JA,
@@ -54,7 +54,8 @@ async def get(
     # state, and every refusal is the same 404 as a missing record anyway).
     if access.agreement is None:
         access.readable(support_measure=False)
-    resident = await repo.get(uow, parse_id(resident_id))
+    # At home one round trip: the town's read function (reads.py).
+    resident = await reads.get(uow, parse_id(resident_id))
     if resident is None:
         raise errors.not_found(m.NO_SUCH_RESIDENT)
     if access.agreement is not None:

@@ -29,7 +29,7 @@ from shared_gov import errors
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events, move_outs
+from shared_gov.domains.residents import events, linkage, move_outs
 from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import (
@@ -104,7 +104,7 @@ async def register(
     if household_no is not None:
         # Joining a household joins its rule-1 component: the lock comes
         # before the household's row lock (repository.lock_linkage).
-        await repo.lock_linkage(uow)
+        await linkage.lock_linkage(uow)
         exists, _head = await repo.household_head(uow, household_no)
         if not exists:
             raise errors.invalid_field("/household_no", m.NO_SUCH_HOUSEHOLD_HERE)
@@ -146,7 +146,7 @@ async def register(
     if data.household_no is not None:
         # The newcomer is linked when anyone of the household's component is
         # (F2: a household split off from a protected one, joined later).
-        await repo.relink_component(uow, resident.id)
+        await linkage.relink_component(uow, resident.id)
     await repo.append_history(
         uow,
         resident,
@@ -219,7 +219,7 @@ async def move(
         # them while its holder waits for the lock. A split needs no
         # recomputation (the new household joins the person's component,
         # whose flag is the person's), but is serialised with them all the same.
-        await repo.lock_linkage(uow)
+        await linkage.lock_linkage(uow)
     current = await repo.get(uow, rid, lock=True)
     if current is None:
         raise errors.not_found(m.NO_SUCH_RESIDENT)
@@ -277,7 +277,7 @@ async def set_support_measure(
     """Set or lift 支援措置 on a record (市民課 only, by policy)."""
     access.require("protect")
     rid = parse_id(resident_id)
-    await repo.lock_linkage(uow)  # before the record's row lock (repository.lock_linkage)
+    await linkage.lock_linkage(uow)  # before the record's row lock (repository.lock_linkage)
     current = await repo.get(uow, rid, lock=True)
     if current is None:
         raise errors.not_found(m.NO_SUCH_RESIDENT)
@@ -288,9 +288,9 @@ async def set_support_measure(
     if not active:
         # Lifting also forgets a link carried from another town (flows.py):
         # 市民課 decides for its own register.
-        await repo.lift_carried(uow, current.id)
+        await linkage.lift_carried(uow, current.id)
     # Everyone in the component is linked exactly while someone in it is a seed.
-    await repo.relink_component(uow, current.id)
+    await linkage.relink_component(uow, current.id)
     # Departments must learn of 支援措置 to stop disclosing; the flag itself is
     # shown with every record, so the event tells no more than a read would.
     await events.emit(
@@ -359,7 +359,7 @@ async def carry_support_measure(uow: TenantUnitOfWork, resident: Resident) -> Re
     """
     updated = replace(resident, support_measure=True, version=resident.version + 1)
     await repo.update(uow, updated)
-    await repo.relink_component(uow, resident.id)
+    await linkage.relink_component(uow, resident.id)
     await events.emit(
         uow, events.CHANGED, resident.id, ["support_measure"], atena_no=resident.atena_no
     )
@@ -373,8 +373,8 @@ async def carry_link(uow: TenantUnitOfWork, resident: Resident) -> None:
     No field changes (``support_measure`` stays false; the flag is not a
     field), so no event. The caller holds the linkage lock.
     """
-    await repo.carry_protection(uow, resident.id)
-    await repo.relink_component(uow, resident.id)
+    await linkage.carry_protection(uow, resident.id)
+    await linkage.relink_component(uow, resident.id)
 
 
 async def confirm_move_out(

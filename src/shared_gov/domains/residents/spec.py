@@ -127,13 +127,13 @@ MOVE_CERTIFICATE_FIELDS = (
 
 
 def _index_hooks() -> IndexHooks:
-    from shared_gov.domains.residents import repository as repo
+    from shared_gov.domains.residents import index_hooks as hooks
 
     return IndexHooks(
-        backlog=repo.index_backlog,
-        fill=repo.fill_index,
-        clear=repo.clear_index,
-        stored=repo.index_values_stored,
+        backlog=hooks.index_backlog,
+        fill=hooks.fill_index,
+        clear=hooks.clear_index,
+        stored=hooks.index_values_stored,
     )
 
 

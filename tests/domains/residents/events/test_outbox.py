@@ -1,4 +1,5 @@
-"""The outbox itself: late commits, rollbacks, privileges, what emit() refuses, imports."""
+"""The outbox itself: late commits, rollbacks, privileges, what emit() refuses, imports
+(and the batches an import checks apart: ids taken as checked, never misaligned)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from shared_gov import errors
 from shared_gov.checkdigits import make_individual_number, make_serial
 from shared_gov.db import Database
-from shared_gov.domains.residents import events
+from shared_gov.domains.residents import events, transfer
 from shared_gov.domains.residents.transfer import HEADER, import_csv, parse, to_csv_text
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import parse_manifest
@@ -291,3 +292,42 @@ def test_an_import_refuses_other_atena_lengths() -> None:
     residents, problems = parse(io.StringIO(to_csv_text([row])))
     assert residents == []
     assert ("atena_no", "must be 8 digits") in {(p.column, p.reason) for p in problems}
+
+
+# --- bulk batches (imports) -----------------------------------------------------------
+
+
+def test_events_take_checked_atena_numbers_as_they_are() -> None:
+    """batch() checks ``each`` values and takes ``checked_each`` ones (the import's
+    宛名番号, checked by the events' own rule when the file is read) as they are."""
+    rids = [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))]
+    atena = [make_serial(1), make_serial(2)]
+    check = events.id_check("atena_no")
+    assert [check(a) for a in atena] == atena
+    assert check("1234567") is None
+    assert check(make_serial(1)[:-1] + "0") is None
+    assert all(transfer._EVENT_ATENA(a) for a in atena)
+    trusted = events.batch(
+        events.REGISTERED, rids, checked_each={"atena_no": atena}, import_id=rids[0]
+    )
+    checked = events.batch(events.REGISTERED, rids, each={"atena_no": atena}, import_id=rids[0])
+    assert trusted == checked
+    with pytest.raises(ValueError, match="shape"):
+        events.batch(events.REGISTERED, rids, each={"atena_no": ["00000018", atena[1]]})
+    with pytest.raises(ValueError, match="overlap"):
+        events.batch(
+            events.REGISTERED, rids, each={"atena_no": atena}, checked_each={"atena_no": atena}
+        )
+    with pytest.raises(ValueError, match="one value per resident"):
+        events.batch(events.REGISTERED, rids, checked_each={"atena_no": atena[:1]})
+    with pytest.raises(ValueError, match=r"is a field"):
+        events.batch(events.REGISTERED, rids, checked_each={"phone": ["x", "y"]})
+
+
+async def test_event_ids_never_misalign() -> None:
+    """Id lists travel as comma-separated texts: a value with a comma (which no
+    checked id has) is refused before anything is sent."""
+    rids = [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))]
+    bad = events.batch(events.REGISTERED, rids, checked_each={"atena_no": ["1,2", "3"]})
+    with pytest.raises(ValueError, match="comma"):
+        await events.emit_batch(None, bad)  # type: ignore[arg-type]  # refused before any SQL

@@ -1,0 +1,405 @@
+"""HTTP endpoints of the e-invoice domain under ``/api/v1/tenants/{code}``.
+
+Two audiences, two entries:
+
+- suppliers' systems (``/supplier/…``): the supplier entry (``gateway``) —
+  send an invoice (UBL XML or the JSON form), see their own invoices and
+  where each stands, fetch a submission's report;
+- the town's staff (everything else): the platform's entry (``audited``) —
+  業者登録, accounting units and settings, reading invoices.
+
+Handlers parse, enter, call a service and shape the output; they never query.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, PathParameter
+
+from shared_gov import errors
+from shared_gov.api.entry import Entry, audited
+from shared_gov.api.pipeline import services
+from shared_gov.policy import FieldView
+
+from . import checks, intake, service, ubl, workflow
+from .gateway import SupplierEntry, supplier_route
+from .models import AccountingUnit, Invoice, InvoiceStatus, LedgerEntry, Submission, Supplier
+from .schemas import (
+    InvoiceOut,
+    SettingsIn,
+    SettingsOut,
+    StatusList,
+    StatusOut,
+    SubmissionOut,
+    Submitted,
+    SupplierIn,
+    SupplierOut,
+    Transition,
+    UnitIn,
+    UnitOut,
+)
+
+Id = Annotated[str, PathParameter(pattern=r"^[0-9a-f-]{36}$", description="a record id")]
+UnitCode = Annotated[str, PathParameter(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+
+
+# --- output shaping ---------------------------------------------------------------------
+
+
+def supplier_out(s: Supplier, view: FieldView) -> SupplierOut:
+    allowed = view.allowed
+    return SupplierOut(
+        id=s.id,
+        supplier_key=s.supplier_key,
+        kind=s.kind,
+        corporate_number=s.corporate_number,
+        t_number=s.t_number,
+        active=s.active,
+        name=s.name if "Supplier.name" in allowed else None,
+        bank_account=s.bank_account if "Supplier.bank_account" in allowed else None,
+        bank_holder=s.bank_holder if "Supplier.bank_holder" in allowed else None,
+        withheld=list(view.withheld),
+    )
+
+
+def unit_out(u: AccountingUnit) -> UnitOut:
+    return UnitOut(u.code, u.name, u.needs_qualified, u.retention_years)
+
+
+def history_out(entries: list[LedgerEntry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": e.seq,
+            "kind": e.kind,
+            "state": e.state,
+            "actor": e.actor,
+            "at": e.at.isoformat(),
+            "reason": e.reason,
+        }
+        for e in entries
+    ]
+
+
+def invoice_out(
+    inv: Invoice, view: FieldView, history: list[LedgerEntry] | None = None
+) -> InvoiceOut:
+    return InvoiceOut(
+        id=inv.id,
+        supplier_id=inv.supplier_id,
+        unit=inv.unit,
+        number=inv.number,
+        issue_date=inv.issue_date,
+        transaction_date=inv.transaction_date,
+        currency=inv.currency,
+        amount=format(inv.amount, "f"),
+        tax=format(inv.tax, "f"),
+        specification=inv.specification,
+        type_code=inv.type_code,
+        state=inv.state,
+        version=inv.version,
+        sha256=inv.sha256.hex(),
+        received_at=inv.received_at,
+        retain_until=inv.retain_until,
+        corrects=inv.corrects,
+        document=msgspec.to_builtins(inv.document) if "Invoice.document" in view.allowed else None,
+        report=inv.report,
+        history=history_out(history or []),
+        withheld=list(view.withheld),
+    )
+
+
+def status_out(s: InvoiceStatus | Invoice) -> StatusOut:
+    return StatusOut(
+        id=s.id,
+        number=s.number,
+        issue_date=s.issue_date,
+        amount=format(s.amount, "f"),
+        currency=s.currency,
+        state=s.state,
+        received_at=s.received_at,
+    )
+
+
+def submission_out(s: Submission) -> SubmissionOut:
+    return SubmissionOut(
+        id=s.id,
+        received_at=s.received_at,
+        form=s.form,
+        sha256=s.sha256.hex(),
+        accepted=s.accepted,
+        report=s.report,
+        invoice_id=s.invoice_id,
+    )
+
+
+def _form(request: Request[Any, Any, Any]) -> checks.Form:
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media in ("application/xml", "text/xml"):
+        return "xml"
+    if media == "application/json":
+        return "json"
+    raise errors.DomainError(
+        "send the invoice as application/xml (UBL 2.1) or application/json (the JSON form)",
+        status=415,
+        type_slug="unsupported-media-type",
+        title="Unsupported media type",
+    )
+
+
+# --- suppliers' systems ---------------------------------------------------------------------
+
+
+class SupplierController(Controller):
+    path = "/api/v1/tenants/{code:str}/supplier"
+    tags = ("invoices (suppliers)",)
+
+    @post(
+        "/invoices",
+        status_code=201,
+        summary="Send an invoice (JP PINT UBL 2.1 XML, or the JSON form)",
+        request_max_body_size=ubl.MAX_BYTES + 1024,
+        **supplier_route("invoice.submit"),
+    )
+    async def submit(
+        self, request: Request[Any, Any, Any], supplier_entry: NamedDependency[SupplierEntry]
+    ) -> Response[Submitted]:
+        form = _form(request)
+        data = await request.body()
+        pool = intake.pool_for(services(request).settings)
+        async with supplier_entry:
+            outcome = await intake.submit(supplier_entry, form, data, pool)
+        report = msgspec.to_builtins(outcome.report)
+        if outcome.invoice is None:
+            # The submission and its report are stored (committed above): the
+            # supplier can fetch them later by the id given here.
+            status, slug, title = (
+                (409, "duplicate-invoice", "Duplicate invoice")
+                if outcome.duplicate
+                else (422, "invoice-rejected", "Invoice rejected")
+            )
+            raise errors.DomainError(
+                "the invoice was rejected: see the report",
+                status=status,
+                type_slug=slug,
+                title=title,
+                extra={"submission_id": outcome.submission.id, "report": report},
+            )
+        code = supplier_entry.code
+        location = f"/api/v1/tenants/{code}/supplier/invoices/{outcome.invoice.id}"
+        body = Submitted(outcome.submission.id, outcome.invoice.id, outcome.invoice.state, report)
+        return Response(body, status_code=201, headers={"Location": location})
+
+    @get(
+        "/invoices",
+        summary="This supplier's invoices in this town and where each stands",
+        **supplier_route("invoice.status_list"),
+    )
+    async def own(self, supplier_entry: NamedDependency[SupplierEntry]) -> StatusList:
+        async with supplier_entry:
+            found = await intake.own_invoices(supplier_entry)
+        return StatusList([status_out(s) for s in found])
+
+    @get(
+        "/invoices/{invoice_id:str}",
+        summary="Where one of this supplier's invoices stands",
+        **supplier_route("invoice.status", path_record="invoice_id"),
+    )
+    async def status(
+        self, supplier_entry: NamedDependency[SupplierEntry], invoice_id: Id
+    ) -> StatusOut:
+        async with supplier_entry:
+            found, reason = await intake.status(supplier_entry, invoice_id)
+        out = status_out(found)
+        out.reason = reason
+        return out
+
+    @get(
+        "/submissions/{submission_id:str}",
+        summary="A submission of this supplier and its report",
+        **supplier_route("invoice.report", path_record="submission_id"),
+    )
+    async def report(
+        self, supplier_entry: NamedDependency[SupplierEntry], submission_id: Id
+    ) -> SubmissionOut:
+        async with supplier_entry:
+            found = await intake.submission(supplier_entry, submission_id)
+        return submission_out(found)
+
+
+# --- the town's staff ---------------------------------------------------------------------
+
+
+async def _advance(
+    entry: Entry, invoice_id: str, step: str, data: Transition
+) -> Response[InvoiceOut]:
+    async with entry:
+        found = await workflow.advance(
+            entry.uow, entry.access, invoice_id, step, entry.if_match, data.reason
+        )
+        view = entry.access.field_view(False, record_type=service.INVOICE)
+    return Response(invoice_out(found, view), headers={"ETag": service.etag(found.version)})
+
+
+class TownInvoiceController(Controller):
+    path = "/api/v1/tenants/{code:str}"
+    tags = ("invoices",)
+
+    @post(
+        "/suppliers",
+        status_code=201,
+        summary="Register a supplier the town buys from (業者登録)",
+        **audited("supplier.register", "supplier"),
+    )
+    async def register_supplier(
+        self, entry: NamedDependency[Entry], data: JSONBody[SupplierIn]
+    ) -> Response[SupplierOut]:
+        async with entry:
+            found, view = await service.register_supplier(entry.uow, entry.access, data)
+        location = f"/api/v1/tenants/{entry.code}/suppliers/{found.id}"
+        return Response(supplier_out(found, view), status_code=201, headers={"Location": location})
+
+    @get(
+        "/suppliers/{supplier_id:str}",
+        summary="A registered supplier",
+        **audited("supplier.read", "supplier", record="supplier_id"),
+    )
+    async def supplier(self, entry: NamedDependency[Entry], supplier_id: Id) -> SupplierOut:
+        async with entry:
+            found, view = await service.supplier(entry.uow, entry.access, supplier_id)
+        return supplier_out(found, view)
+
+    @get("/suppliers", summary="The town's suppliers", **audited("supplier.list", "supplier"))
+    async def suppliers(self, entry: NamedDependency[Entry]) -> list[SupplierOut]:
+        async with entry:
+            found, view = await service.suppliers(entry.uow, entry.access)
+        return [supplier_out(s, view) for s in found]
+
+    @put(
+        "/accounting-units/{unit:str}",
+        summary="Create or change an accounting unit (会計)",
+        **audited("invoice.unit", "invoice_settings"),
+    )
+    async def put_unit(
+        self, entry: NamedDependency[Entry], unit: UnitCode, data: JSONBody[UnitIn]
+    ) -> UnitOut:
+        async with entry:
+            found = await service.put_unit(entry.uow, entry.access, unit, data)
+        return unit_out(found)
+
+    @get(
+        "/accounting-units",
+        summary="The town's accounting units",
+        **audited("invoice.units", "invoice_settings"),
+    )
+    async def units(self, entry: NamedDependency[Entry]) -> list[UnitOut]:
+        async with entry:
+            found = await service.units(entry.uow, entry.access)
+        return [unit_out(u) for u in found]
+
+    @get(
+        "/invoice-settings",
+        summary="The town's e-invoice settings (ETag)",
+        **audited("invoice.settings", "invoice_settings"),
+    )
+    async def settings(self, entry: NamedDependency[Entry]) -> Response[SettingsOut]:
+        async with entry:
+            found, levels = await service.settings(entry.uow, entry.access)
+        body = SettingsOut(found.t_number_severity, found.default_unit, levels)
+        return Response(body, headers={"ETag": service.etag(found.version)})
+
+    @put(
+        "/invoice-settings",
+        summary="Change the town's e-invoice settings (If-Match)",
+        **audited("invoice.settings_change", "invoice_settings", if_match=True),
+    )
+    async def put_settings(
+        self, entry: NamedDependency[Entry], data: JSONBody[SettingsIn]
+    ) -> Response[SettingsOut]:
+        async with entry:
+            found, levels = await service.put_settings(
+                entry.uow, entry.access, data, entry.if_match
+            )
+        body = SettingsOut(found.t_number_severity, found.default_unit, levels)
+        return Response(body, headers={"ETag": service.etag(found.version)})
+
+    @get(
+        "/invoices/{invoice_id:str}",
+        summary="An invoice, its report and its history (ETag)",
+        **audited("invoice.read", "invoice", record="invoice_id"),
+    )
+    async def invoice(self, entry: NamedDependency[Entry], invoice_id: Id) -> Response[InvoiceOut]:
+        async with entry:
+            found, view, history = await service.invoice(entry.uow, entry.access, invoice_id)
+        return Response(
+            invoice_out(found, view, history), headers={"ETag": service.etag(found.version)}
+        )
+
+    @post(
+        "/invoices/{invoice_id:str}/check",
+        status_code=200,
+        summary="確認 (会計課): the invoice's content is right",
+        **audited("invoice.check", "invoice", record="invoice_id", if_match=True),
+    )
+    async def check(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "check", data)
+
+    @post(
+        "/invoices/{invoice_id:str}/inspect",
+        status_code=200,
+        summary="検収 (the ordering department): delivered as ordered",
+        **audited("invoice.inspect", "invoice", record="invoice_id", if_match=True),
+    )
+    async def inspect(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "inspect", data)
+
+    @post(
+        "/invoices/{invoice_id:str}/approve",
+        status_code=200,
+        summary="決裁: approve payment (the level the amount needs)",
+        **audited("invoice.approve", "invoice", record="invoice_id", if_match=True),
+    )
+    async def approve(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "approve", data)
+
+    @post(
+        "/invoices/{invoice_id:str}/order",
+        status_code=200,
+        summary="支出命令: order the payment",
+        **audited("invoice.order", "invoice", record="invoice_id", if_match=True),
+    )
+    async def order(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "order", data)
+
+    @post(
+        "/invoices/{invoice_id:str}/pay",
+        status_code=200,
+        summary="支払: record the payment",
+        **audited("invoice.pay", "invoice", record="invoice_id", if_match=True),
+    )
+    async def pay(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "pay", data)
+
+    @post(
+        "/invoices/{invoice_id:str}/return",
+        status_code=200,
+        summary="差し戻し: return to the supplier, with a reason",
+        **audited("invoice.return", "invoice", record="invoice_id", if_match=True),
+    )
+    async def return_(
+        self, entry: NamedDependency[Entry], invoice_id: Id, data: JSONBody[Transition]
+    ) -> Response[InvoiceOut]:
+        return await _advance(entry, invoice_id, "return", data)
