@@ -74,7 +74,7 @@ def decode(data: bytes) -> Document:
                     "fatal",
                     field.pointer,
                     "JSON 形式の請求書の項目が正しくありません。",
-                    field.detail,
+                    str(field.detail),
                     "json",
                 )
             ]
