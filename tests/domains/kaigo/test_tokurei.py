@@ -301,3 +301,53 @@ async def test_a_covered_facility_of_a_town_not_on_the_platform_is_kaga_alone(
     assert mine["status"] == "insured"
     assert mine["tokurei"]["facility_town"] == "182010"
     assert mine["tokurei"]["facility_id"] is None
+
+
+async def test_a_protected_persons_facility_is_withheld_and_nothing_crosses(
+    db: Database, client: httpx.AsyncClient, register_: Register, kaigo_tokens: dict[str, str]
+) -> None:
+    """Rule 1 (支援措置): the facility a protected person moves into is where they live —
+    withheld from 介護保険課 too, and never sent to the facility's town."""
+    tokens = kaigo_tokens
+    facility = await _facility(client, tokens["komatsu"], "yogo", 50)
+    person = await _insured_kaga_resident(db, client, register_, tokens)
+    r = await client.put(
+        f"/api/v1/tenants/{KAGA}/residents/{person['id']}/support-measure",
+        json={"active": True},
+        headers=auth(tokens["kaga_shimin"], **{"If-Match": person["etag"]}),
+    )
+    assert r.status_code == 200, r.text
+    person["etag"] = r.headers["ETag"]
+    _arrived, _transfer = await _move_to(db, client, register_, tokens, person, facility["address"])
+    keeps = [
+        d
+        for d in await queue_of(db, KAGA, person["id"])
+        if d.kind == "tokurei_keep" and d.status == "open"
+    ]
+    (keep,) = keeps
+    assert keep.notify_town is None
+    assert keep.transfer_id is None
+    assert "paper_notice" in {q.code for q in keep.proposal.questions}
+    shown = await client.get(
+        f"{_base(KAGA)}/determinations/{keep.id}", headers=auth(tokens["kaga"], Q)
+    )
+    body = shown.json()
+    assert "facility" not in body
+    assert "Determination.facility" in body["withheld"]
+    assert facility["name"] not in shown.text
+    assert facility["address"] not in shown.text
+    confirmed = await client.post(
+        f"{_base(KAGA)}/determinations/{keep.id}/confirm",
+        json={},
+        headers=auth(tokens["kaga"], Q, **{"If-Match": shown.headers["ETag"]}),
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert facility["name"] not in confirmed.text
+    found = await client.post(
+        f"{_base(KAGA)}/insured/search",
+        json={"resident_id": person["id"]},
+        headers=auth(tokens["kaga"], Q),
+    )
+    (mine,) = found.json()["insured"]
+    assert "tokurei" not in mine
+    assert "InsuredPerson.tokurei" in mine["withheld"]

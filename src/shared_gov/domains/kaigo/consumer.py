@@ -260,11 +260,13 @@ def interval() -> float:
         return 0.5
 
 
-async def catch_up(db: Database, code: str, *, today: date | None = None) -> int:
+async def catch_up(
+    db: Database, code: str, *, today: date | None = None, limit: int = BATCH
+) -> int:
     """Consume town ``code`` until caught up, then run the daily job; determinations written."""
     written = 0
     while True:
-        result = await consume(db, code)
+        result = await consume(db, code, limit=limit)
         written += len(result.written)
         if result.busy:
             return written
@@ -274,14 +276,14 @@ async def catch_up(db: Database, code: str, *, today: date | None = None) -> int
     return written
 
 
-async def drain(db: Database, code: str, *, within: float = 30.0) -> int:
+async def drain(db: Database, code: str, *, within: float = 30.0, limit: int = BATCH) -> int:
     """Catch up until every event written so far has been read (not only those the
     watermark already serves: a transaction of another session may hold it back a
     moment). For jobs that need the queue complete now (the demo, benches)."""
     written = 0
     deadline = time.monotonic() + within
     while True:
-        written += await catch_up(db, code)
+        written += await catch_up(db, code, limit=limit)
         if await lag(db, code) == 0.0 or time.monotonic() > deadline:
             return written
         await asyncio.sleep(0.05)

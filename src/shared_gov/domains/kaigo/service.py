@@ -230,6 +230,10 @@ async def confirm(
     person = await insured.by_resident(uow, d.resident_id, lock=True)
     person = await _apply(uow, d, person, answers)
     await queue.save_decision(uow, d, Status.CONFIRMED, subject, now_jst(), answers)
+    # What the answer shows follows rule 1 like any read of it (the facility of a
+    # protected person is withheld).
+    protected, views = await _views(uow, access, DETERMINATION_TYPE, [d.resident_id])
+    view = views[d.resident_id in protected]
     touched(access, [d.resident_id], view, 1)
     access.audit.fields.extend(
         f for f in ("InsuredPerson.periods", "InsuredPerson.status") if f not in access.audit.fields
