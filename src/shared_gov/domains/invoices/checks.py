@@ -75,7 +75,8 @@ class Outcome:
     report: Report
     document: Document | None = None
     xml: bytes | None = None
-    """The XML that was checked: the original for XML, the rendering of the JSON form."""
+    """The rendering of a JSON form that was checked (None for XML: the caller holds the
+    original, and a worker need not send it back)."""
     locations: dict[str, str] = field(default_factory=dict)
     """JSON pointer of a model value → its location in the submitted form (XML only;
     a JSON form's locations are its pointers)."""
@@ -135,7 +136,6 @@ def check(form: Form, data: bytes, rules_: Installed, options: rules.Options) ->
         root, text, document = parsed.root, parsed.text, parsed.document
         report.findings.extend(parsed.findings)
         outcome.locations = {p: parsed.locate(p) for p in SERVICE_POINTERS}
-        outcome.xml = data
         locate = parsed.locate
 
         def where(xpath: str) -> str:
