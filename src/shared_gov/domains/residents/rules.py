@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from shared_gov import errors
+from shared_gov.crypto.blind import compose_marks
 from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents.models import (
     HEAD,
@@ -53,9 +54,10 @@ def parse_if_match(header: str | None) -> int | None:
 
 
 def normalize_kana(value: str) -> str:
-    """NFKC (half-width to full-width), hiragana to katakana, no spaces."""
+    """NFKC (half-width to full-width), hiragana to katakana, no spaces, marks
+    typed apart composed (``crypto.blind.normalize_kana``)."""
     text = unicodedata.normalize("NFKC", value).replace(" ", "").replace("\u3000", "")
-    return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in text)
+    return compose_marks("".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in text))
 
 
 def _is_katakana(value: str) -> bool:
