@@ -51,6 +51,8 @@ from shared_gov.db.embedded import start_embedded
 from shared_gov.db.notify import ChangeListener
 from shared_gov.domains import registry as domain_registry
 from shared_gov.logs import configure_logging, get_logger, request_ids
+from shared_gov.messages import language
+from shared_gov.messages.core import Localized
 from shared_gov.observability import AUTH_EXCLUDE, metrics_endpoint, metrics_middleware, ready
 from shared_gov.openapi import document_problems
 from shared_gov.policy.permissions import PermissionStore
@@ -63,7 +65,13 @@ log = get_logger("shared_gov.http")
 
 
 def request_context_middleware(app: ASGIApp) -> ASGIApp:
-    """Bind a request id to the log context and log one line per request."""
+    """Bind a request id to the log context and log one line per request.
+
+    It also negotiates the request's language (``Accept-Language``): whatever
+    the response renders of the message catalogues is in that language, the
+    response varies on the header, and says ``Content-Language`` when it
+    carries a rendered message.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -73,6 +81,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
         track_request()  # counts this request's audit events (api.refusals)
         # Ours always; the client's own id only as client_request_id (logs.py).
         request_id, client_id = request_ids(scope.get("headers", ()))
+        negotiated = language.begin(_header(scope, b"accept-language"))
         structlog.contextvars.bind_contextvars(request_id=request_id)
         if client_id is not None:
             structlog.contextvars.bind_contextvars(client_request_id=client_id)
@@ -85,6 +94,10 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                headers = _vary_on_language(headers)
+                names = {name.lower() for name, _ in headers}
+                if negotiated.used and b"content-language" not in names:
+                    headers.append((b"content-language", negotiated.language.encode()))
                 message["headers"] = headers
             await send(message)
 
@@ -105,6 +118,30 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
 
 
 access_log_enabled = True
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _vary_on_language(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``Accept-Language`` among those the response varies on."""
+    for i, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            listed = {v.strip().lower() for v in value.split(b",")}
+            if b"accept-language" not in listed and b"*" not in listed:
+                headers[i] = (name, value + b", Accept-Language")
+            return headers
+    return [*headers, (b"vary", b"Accept-Language")]
+
+
+def _localized(value: Localized) -> str:
+    """The JSON encoder's rendering of a catalogue message: in the request's language."""
+    return value.render(language.current())
+
 
 # Paths served without a bearer token (regular expressions, as Litestar's exclude takes them).
 PUBLIC_PATHS = ("^/health$", "^/\\.well-known/", "^/docs", *AUTH_EXCLUDE)
@@ -206,6 +243,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         ],
         dependencies={"principal": Provide(provide_principal)},
         request_class=problems.StrictJSONRequest,
+        # Reasons in a response (withheld fields, explanations) in the request's language.
+        type_encoders={Localized: _localized},
         exception_handlers=problems.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # Before the error response leaves: the event a handler did not write.
         after_exception=[after_exception],

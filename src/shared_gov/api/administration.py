@@ -15,6 +15,7 @@ from shared_gov import errors
 from shared_gov.api.entry import DEPARTMENTS, STAFF, Entry, audited
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.subjects import same_person
+from shared_gov.messages import access as m
 from shared_gov.policy import admin
 from shared_gov.policy.explain import FieldExplanation, explain_staff
 from shared_gov.policy.purposes import purposes
@@ -96,7 +97,7 @@ def _asked(codes: list[str]) -> dict[str, object]:
     return asked
 
 
-def refuse_own(principal: Principal, what: str) -> errors.DomainError:
+def refuse_own(principal: Principal, why: str) -> errors.DomainError:
     """403: nobody changes their own permissions or suspension (two people, always).
 
     "Own" is by person key (:func:`~shared_gov.auth.subjects.same_person`):
@@ -104,7 +105,7 @@ def refuse_own(principal: Principal, what: str) -> errors.DomainError:
     ``a-0001``'s own record, as the permission store reads it.
     """
     del principal
-    return errors.forbidden(f"nobody changes {what}; another admin of the town must")
+    return errors.forbidden(why)
 
 
 class TownAdminController(Controller):
@@ -139,7 +140,7 @@ class TownAdminController(Controller):
             # The purposes of one's own department are one's own permissions.
             pinned = await admin.own_department(db, code, principal.subject)
             if department in {principal.department, pinned}:
-                raise refuse_own(principal, "the purposes of their own department")
+                raise refuse_own(principal, m.NOBODY_CHANGES_OWN_DEPARTMENT)
             row = await admin.put_department(
                 db, code, department, data.name, data.purposes, data.active, entry.actor
             )
@@ -177,7 +178,7 @@ class TownAdminController(Controller):
         requested = {"department": data.department, "active": data.active, **_asked(data.purposes)}
         async with entry.changing(staff_id, requested):
             if same_person(staff_id, entry.principal.subject):
-                raise refuse_own(entry.principal, "their own permissions or suspension")
+                raise refuse_own(entry.principal, m.NOBODY_CHANGES_OWN_PERMISSIONS)
             row = await admin.put_staff(
                 entry.svc.db,
                 entry.code,
@@ -199,7 +200,7 @@ class TownAdminController(Controller):
     async def delete_staff(self, entry: NamedDependency[Entry], staff_id: StaffPath) -> None:
         async with entry.changing(staff_id, None):
             if same_person(staff_id, entry.principal.subject):
-                raise refuse_own(entry.principal, "their own permissions or suspension")
+                raise refuse_own(entry.principal, m.NOBODY_CHANGES_OWN_PERMISSIONS)
             await admin.delete_staff(entry.svc.db, entry.code, staff_id, entry.actor)
         _changed(entry)
 

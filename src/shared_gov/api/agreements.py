@@ -29,6 +29,7 @@ from shared_gov.api.entry import AGREEMENTS, Entry, audited
 from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.auth.principal import Principal
+from shared_gov.messages import access as m
 from shared_gov.policy import agreements
 from shared_gov.validation import NoNul
 
@@ -118,7 +119,7 @@ def _party(principal: Principal, code: str) -> None:
 def _agreement_id(value: str) -> uuid.UUID:
     parsed = agreements.parse_id(value)
     if parsed is None:
-        raise errors.not_found("no such agreement")
+        raise errors.not_found(m.NO_SUCH_AGREEMENT)
     return parsed
 
 
@@ -167,7 +168,7 @@ class AgreementController(Controller):
         entry.naming(data.provider, data.recipient)
         async with entry.changing():
             if data.provider != entry.code:
-                raise errors.forbidden("only the providing town's admin proposes an agreement")
+                raise errors.forbidden(m.ONLY_PROVIDER_PROPOSES)
             row = await agreements.propose(
                 entry.svc.db,
                 agreements.Proposal(

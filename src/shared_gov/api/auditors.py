@@ -40,6 +40,7 @@ from shared_gov.audit import analyses, queries, suppressions
 from shared_gov.audit.recorder import record_as_town
 from shared_gov.clock import now_jst
 from shared_gov.crypto.keyring import town_keys
+from shared_gov.messages import audit as m
 from shared_gov.openapi import served_also_as
 from shared_gov.towns.names import TenantNames
 from shared_gov.validation import NO_NUL_PATTERN, NoNul
@@ -137,9 +138,9 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     end = until or now_jst()
     start = since or end - analyses.DEFAULT_WINDOW
     if start >= end:
-        raise errors.invalid_field("/query/from", "must be before to")
+        raise errors.invalid_field("/query/from", m.FROM_BEFORE_TO)
     if end - start > analyses.MAX_WINDOW:
-        raise errors.invalid_field("/query/from", "the window is at most 366 days")
+        raise errors.invalid_field("/query/from", m.WINDOW_TOO_LONG)
     return start, end
 
 
@@ -149,9 +150,9 @@ def _time_of_day(value: str | None, default: time, name: str) -> time:
     try:
         parsed = time.fromisoformat(value)
     except ValueError:
-        raise errors.invalid_field(f"/query/{name}", "a time of day, HH:MM") from None
+        raise errors.invalid_field(f"/query/{name}", m.TIME_OF_DAY) from None
     if parsed.tzinfo is not None:
-        raise errors.invalid_field(f"/query/{name}", "a time of day in Japan time, HH:MM")
+        raise errors.invalid_field(f"/query/{name}", m.TIME_OF_DAY_JST)
     return parsed
 
 
@@ -207,7 +208,7 @@ class AuditorController(Controller):
         descending = order == "desc"
         size = limit or queries.DEFAULT_PAGE
         if not streamed and size > queries.MAX_PAGE:
-            raise errors.invalid_field("/query/limit", f"at most {queries.MAX_PAGE}")
+            raise errors.invalid_field("/query/limit", m.AT_MOST(n=queries.MAX_PAGE))
         # The event names the resident searched for: who looked whom up stays answerable.
         entry.audit.subjects = [resident_id] if resident_id else []
         if streamed:
@@ -270,7 +271,7 @@ class AuditorController(Controller):
             denials=denial_threshold,
         )
         if settings.opens >= settings.closes:
-            raise errors.invalid_field("/query/office_start", "must be before office_end")
+            raise errors.invalid_field("/query/office_start", m.START_BEFORE_END)
         async with entry:
             svc = entry.svc
             guarded = await guarded_subjects(svc, entry.town)

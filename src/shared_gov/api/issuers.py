@@ -22,6 +22,7 @@ from shared_gov.auth import issuers
 from shared_gov.auth.config import IssuerConfig
 from shared_gov.auth.registry import internal_address_problem, parse_issuer_config
 from shared_gov.logs import get_logger
+from shared_gov.messages import identity as mi
 
 log = get_logger(__name__)
 
@@ -180,7 +181,7 @@ class IssuerController(Controller):
                 entry.svc.db, entry.code, "delete", None, entry.actor, bootstrap=False
             )
         if proposal is None:  # pragma: no cover - a removal is never a bootstrap
-            raise errors.not_found("the town has no issuer of its own")
+            raise errors.not_found(mi.NO_ISSUER)
         log.info("issuer.proposed", tenant=entry.code)
         return _proposal_out(proposal)
 
@@ -280,7 +281,7 @@ async def validated_issuer(svc: Services, data: object) -> IssuerConfig:
     """
     config = parse_issuer_config(data, require_https=not svc.settings.is_dev)
     if config.url.rstrip("/") == svc.issuer.issuer.rstrip("/"):
-        raise errors.conflict("this issuer URL is the platform's own")
+        raise errors.conflict(mi.URL_IS_PLATFORMS)
     if not svc.settings.is_dev and config.jwks_uri is not None:
         problem = await internal_address_problem(config.jwks_uri)
         if problem is not None:

@@ -24,6 +24,8 @@ from shared_gov.auth.principal import Principal
 from shared_gov.auth.verify import TokenRejected, TokenVerifier
 from shared_gov.db import Database
 from shared_gov.db.notify import ChangeListener
+from shared_gov.messages import http as m
+from shared_gov.messages import tokens as mt
 from shared_gov.policy import PolicyEngine
 from shared_gov.policy.permissions import PermissionStore, admit
 from shared_gov.settings import Settings
@@ -53,7 +55,7 @@ def services(request: ASGIConnection[Any, Any, Any, Any]) -> Services:
 class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     """Verify the bearer token before anything else about the request is read.
 
-    Every refusal (the same 401 as ever) is reported first: a denied
+    Every refusal (a 401 saying which check failed) is reported first: a denied
     ``authenticate`` event in the log of the town the token points at, or a
     warning log line, both rate limited per client address and town (see
     :mod:`shared_gov.auth.failures`).
@@ -68,12 +70,14 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         header = connection.headers.get("authorization")
         if header is None:
             await self._report(connection, "missing token", None)
-            raise errors.unauthorized()
+            raise errors.unauthorized(mt.MISSING)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            kind = "not a bearer token" if scheme.lower() != "bearer" else "missing token"
-            await self._report(connection, kind, None)
-            raise errors.unauthorized()
+            bearer = scheme.lower() == "bearer"
+            await self._report(
+                connection, "missing token" if bearer else "not a bearer token", None
+            )
+            raise errors.unauthorized(mt.MISSING if bearer else mt.NOT_BEARER)
         services_: Services = connection.app.state.services
         try:
             principal = await services_.verifier.verify(token.strip())
@@ -221,10 +225,12 @@ async def known_query_only(
         single_values(connection.scope)
         return
     shown = [n for n in unknown if _SAFE_NAME.match(n)]
-    detail = "unknown query parameter" + ("s" if len(unknown) > 1 else "")
-    if shown:
-        detail += ": " + ", ".join(shown)
-    takes = ", ".join(sorted(names)) or "none"
-    exc = errors.bad_request(f"{detail}; this endpoint takes {takes}")
+    sentence = m.UNKNOWN_QUERY_PARAMETERS if len(unknown) > 1 else m.UNKNOWN_QUERY_PARAMETER
+    exc = errors.bad_request(
+        sentence(
+            names=": " + ", ".join(shown) if shown else "",
+            takes=", ".join(sorted(names)) or m.NONE,
+        )
+    )
     exc.audit["reason"] = "unknown query parameter"
     raise exc

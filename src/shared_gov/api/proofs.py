@@ -33,6 +33,7 @@ from shared_gov import errors
 from shared_gov.api.auditors import RESOURCE
 from shared_gov.api.entry import PROOFS, Entry, audited
 from shared_gov.audit import tlog
+from shared_gov.messages import audit as m
 
 __all__ = ["AuditController"]
 
@@ -93,7 +94,7 @@ class AuditController(Controller):
         async with entry, entry.svc.db.catalog() as conn:
             head = await tlog.latest_checkpoint(conn, entry.code, with_subtrees=True)
             if head is None:
-                raise errors.not_found("the town's audit log has no checkpoint yet")
+                raise errors.not_found(m.NO_CHECKPOINT)
         return msgspec.convert(head.to_json(), CheckpointOut)
 
     @get(
@@ -109,7 +110,7 @@ class AuditController(Controller):
         async with entry, entry.svc.db.catalog() as conn:
             proof = await tlog.inclusion(conn, entry.code, event)
             if proof is None:
-                raise errors.not_found("no such event in the town's latest checkpoint (yet)")
+                raise errors.not_found(m.NOT_IN_CHECKPOINT)
         return msgspec.convert(proof.to_json(), InclusionOut)
 
     @get(
@@ -124,9 +125,9 @@ class AuditController(Controller):
         second: Annotated[int, QueryParameter(ge=1, description="the newer tree size")],
     ) -> ConsistencyOut:
         if first > second:
-            raise errors.bad_request("first must not exceed second")
+            raise errors.bad_request(m.FIRST_NOT_AFTER_SECOND)
         async with entry, entry.svc.db.catalog() as conn:
             proof = await tlog.consistency(conn, entry.code, first, second)
             if proof is None:
-                raise errors.not_found("the latest checkpoint is smaller than second")
+                raise errors.not_found(m.CHECKPOINT_TOO_SMALL)
         return msgspec.convert(proof.to_json(), ConsistencyOut)

@@ -27,6 +27,8 @@ from shared_gov.auth.failures import ENROLMENT_STATE_KEY, FailedLoginGate, enrol
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.subjects import person_key
 from shared_gov.checkdigits import is_valid_lgcode
+from shared_gov.messages import access as ma
+from shared_gov.messages import identity as mi
 from shared_gov.policy import authorize_operator
 from shared_gov.tenancy import enrolment, service
 from shared_gov.tenancy.manifest import Manifest, validate_manifest
@@ -149,10 +151,10 @@ class TenantController(Controller):
         svc, code = services(request), town.code
         if not data.first_admin.isprintable():
             # A subject no token could carry (docs/tokens: printable claims only).
-            raise errors.invalid_field("/first_admin", "must be printable text")
+            raise errors.invalid_field("/first_admin", mi.PRINTABLE_ONLY)
         if not person_key(data.first_admin):
             # Only blanks: a subject that names nobody (auth/subjects.py).
-            raise errors.invalid_field("/first_admin", "names nobody (only blanks)")
+            raise errors.invalid_field("/first_admin", ma.NAMES_NOBODY)
         actor = _enrolment_actor(request, code)
         # The code first: a correct one is never held up by the limits, and
         # only failures count against them (a budget of their own, apart from
@@ -163,7 +165,7 @@ class TenantController(Controller):
                 gate = request.app.state[ENROLMENT_STATE_KEY] = enrolment_gate()
             client = request.client.host if request.client else "unknown"
             if not gate.admit(client, code):
-                raise errors.forbidden("too many enrolment attempts; wait a minute")
+                raise errors.forbidden(mi.TOO_MANY_ATTEMPTS)
             await enrolment.refuse(svc.db, code, data.code, actor)
         config = await validated_issuer(svc, data.issuer)
         await enrolment.redeem(svc.db, code, data.code, config, data.first_admin, actor)

@@ -152,7 +152,8 @@ def _payload(keys_hash: Any, actor: Actor, event: AuditEvent) -> dict[str, Any]:
         "purpose": _printable(actor.purpose or "") or None,
         "agreement_id": event.agreement_id,
         "outcome": event.outcome,
-        "reason": event.reason,
+        # Our English wording (a catalogue message is a str subclass msgspec cannot encode).
+        "reason": None if event.reason is None else str(event.reason),
         "policy_ids": event.policy_ids,
     }
 

@@ -44,6 +44,8 @@ from shared_gov.db import Database
 from shared_gov.db.binding import TownBinding as TenantNames
 from shared_gov.db.engine import dollar_quoted, server_settings
 from shared_gov.logs import get_logger
+from shared_gov.messages import audit as m
+from shared_gov.messages import http as mh
 
 __all__ = ["AuditWriter", "running", "start", "stop"]
 
@@ -94,7 +96,7 @@ class AuditWriter:
         keys = await town_keys(self._db, names.code)
         payload = _payload(lambda rid: keys.index("audit_subject", rid), actor, event)
         if self._closed:
-            raise errors.unavailable("the service is shutting down; retry")
+            raise errors.unavailable(mh.SHUTTING_DOWN)
         done: asyncio.Future[None] = self._loop.create_future()
         self._pending.append(_Pending(names, keys.audit_mac, payload, done))
         if self._flusher is None or self._flusher.done():
@@ -113,12 +115,12 @@ class AuditWriter:
                 self._new_chain()
                 await self._drop_connection()
                 detail = (
-                    "the audit log could not be written; retry"
+                    m.LOG_NOT_WRITTEN
                     if _rolled_back(exc)
                     # The batch's COMMIT may have been applied before the
                     # connection went: its events may be in the log (never
                     # the reverse: no answer without its event).
-                    else "the database went away during commit; retry"
+                    else m.DB_GONE_DURING_COMMIT
                 )
                 for item in batch:
                     if not item.done.done():

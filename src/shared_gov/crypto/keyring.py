@@ -55,6 +55,7 @@ from shared_gov.crypto.providers import (
 from shared_gov.db.keys import CatalogOpener
 from shared_gov.domains import registry
 from shared_gov.logs import get_logger
+from shared_gov.messages import http as m
 from shared_gov.settings import Settings
 
 if TYPE_CHECKING:
@@ -314,12 +315,12 @@ class Keyring:
             return await self.town(fetch, code)
         except KeyNotFound as exc:
             log.error("key_provider.key_missing", tenant=code)
-            raise errors.unavailable("the key provider is unavailable; retry") from exc
+            raise errors.unavailable(m.KEY_PROVIDER_UNAVAILABLE) from exc
         except WrapError:
             raise  # damaged or tampered wrapped key: a real error (500), not a retry
         except KeyProviderError as exc:
             log.warning("key_provider.unavailable", error=type(exc).__name__)
-            raise errors.unavailable("the key provider is unavailable; retry") from exc
+            raise errors.unavailable(m.KEY_PROVIDER_UNAVAILABLE) from exc
 
     async def _add_audit_key(self, catalog: CatalogOpener, tenant: str) -> list[Any]:
         """Give a town onboarded before audit MACs existed its audit key (catalog c0015).

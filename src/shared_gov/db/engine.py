@@ -49,6 +49,7 @@ from shared_gov.db.keys import KeySource
 from shared_gov.db.unit_of_work import PairedUnitOfWork, TenantUnitOfWork, _Binding, _Transaction
 from shared_gov.db.urls import plain_url, sqlalchemy_url
 from shared_gov.logs import get_logger
+from shared_gov.messages import http as m
 from shared_gov.settings import Settings
 
 # Re-exported for the tests and benches that import them from here.
@@ -209,7 +210,7 @@ class Database:
             conn = await pool.acquire(timeout=timeout)
         except UNAVAILABLE_ERRORS as exc:
             log.warning("db.unavailable", error=type(exc).__name__)
-            raise errors.unavailable("the database is busy or unreachable; retry") from exc
+            raise errors.unavailable(m.DB_BUSY) from exc
         served: set[str] = conn.towns
         served.update(towns)
         try:
@@ -302,7 +303,7 @@ class Database:
                 await _rollback_quietly(conn)
                 raise errors.not_found() from exc
             except UNAVAILABLE_ERRORS as exc:
-                raise errors.unavailable("the database is unreachable; retry") from exc
+                raise errors.unavailable(m.DB_UNREACHABLE) from exc
             except asyncpg.PostgresError as exc:
                 await _rollback_quietly(conn)
                 if getattr(exc, "sqlstate", None) == CHECK_FAILED:
@@ -328,7 +329,7 @@ class Database:
                 async with conn.transaction():
                     yield conn
             except UNAVAILABLE_ERRORS as exc:
-                raise errors.unavailable("the database is unreachable; retry") from exc
+                raise errors.unavailable(m.DB_UNREACHABLE) from exc
 
     async def _commit(self, conn: asyncpg.Connection, tx: _Transaction) -> None:
         """Send the deferred statements and COMMIT; settle a lost acknowledgement.
@@ -357,7 +358,7 @@ class Database:
             if marker is not None and await self._committed(marker["xid"], marker["checkpoint"]):
                 log.warning("db.commit_ack_lost", outcome="committed")
                 return
-            raise errors.unavailable("the database went away during commit") from exc
+            raise errors.unavailable(m.DB_GONE_DURING_COMMIT) from exc
         except BaseException:
             # A deferred statement failed (the COMMIT was never reached): the
             # transaction is aborted; end it before the connection goes back.
@@ -420,7 +421,7 @@ async def _bind(conn: asyncpg.Connection, binding: str) -> None:
         await _rollback_quietly(conn)
         raise errors.not_found() from exc
     except UNAVAILABLE_ERRORS as exc:
-        raise errors.unavailable("the database is unreachable; retry") from exc
+        raise errors.unavailable(m.DB_UNREACHABLE) from exc
 
 
 async def _rollback_quietly(conn: asyncpg.Connection) -> None:

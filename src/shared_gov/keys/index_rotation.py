@@ -63,6 +63,7 @@ from shared_gov.db.engine import Database
 from shared_gov.domains import registry
 from shared_gov.keys.rotation import KEYOPS_LOCK, add_key_version
 from shared_gov.logs import get_logger
+from shared_gov.messages import operations as m
 from shared_gov.towns.names import tenant_names
 
 log = get_logger(__name__)
@@ -95,9 +96,7 @@ def index_name(value: str) -> str:
     """Checks ``value`` names a rotatable blind index."""
     rotatable = registry.blind_indexes()
     if value not in rotatable:
-        raise errors.invalid_field(
-            "/index", f"not a rotatable blind index (one of {', '.join(rotatable)})"
-        )
+        raise errors.invalid_field("/index", m.NOT_A_ROTATABLE_INDEX(names=", ".join(rotatable)))
     return value
 
 
@@ -123,7 +122,7 @@ async def _start(db: Database, tenant: str, name: str, bits: int | None) -> tupl
             name,
         )
         if not rows:
-            raise errors.not_found("no such town or key")
+            raise errors.not_found(m.NO_SUCH_TOWN_OR_KEY)
         active = next(r for r in rows if r["state"] == "active")
         draining = [r["version"] for r in rows if r["state"] == "decrypt"]
         if draining:  # resume (someone started it, maybe another run right now)
@@ -297,10 +296,10 @@ async def rotate_index(
     """
     name = index_name(index)
     if bits is not None and not MIN_BITS <= bits <= MAX_BITS:
-        raise errors.invalid_field("/bits", f"must be between {MIN_BITS} and {MAX_BITS}")
+        raise errors.invalid_field("/bits", m.BITS_BETWEEN(low=MIN_BITS, high=MAX_BITS))
     live = await _live_versions(db, tenant, name)
     if not live:
-        raise errors.not_found("no such town or key")
+        raise errors.not_found(m.NO_SUCH_TOWN_OR_KEY)
     if not any(state == "decrypt" for _, state, _ in live):
         # A new version's column must start empty: finish an interrupted
         # clean-up (the column of the version before the active one) first.

@@ -42,6 +42,7 @@ from shared_gov.db.engine import Database
 from shared_gov.domains import registry
 from shared_gov.keys import envelopes
 from shared_gov.logs import get_logger
+from shared_gov.messages import operations as m
 from shared_gov.towns.names import tenant_names
 
 log = get_logger(__name__)
@@ -81,7 +82,7 @@ def column_name(value: str) -> str:
             declared = None
         name = ".".join(declared) if declared is not None else value
     if name not in registry.dek_names():
-        raise errors.invalid_field("/column", "not an encrypted column")
+        raise errors.invalid_field("/column", m.NOT_AN_ENCRYPTED_COLUMN)
     return name
 
 
@@ -210,7 +211,7 @@ async def _start_rotation(db: Database, tenant: str, name: str) -> tuple[list[in
             name,
         )
         if not rows:
-            raise errors.not_found("no such town or key")
+            raise errors.not_found(m.NO_SUCH_TOWN_OR_KEY)
         draining = [r["version"] for r in rows if r["state"] == "decrypt"]
         active = next(r["version"] for r in rows if r["state"] == "active")
         if draining:
@@ -298,10 +299,7 @@ async def rotate_dek(
         async with db.tenant(names) as uow:
             if not await envelopes.can_reseal(uow):
                 # Refused before a new key version exists: nothing to undo.
-                raise errors.conflict(
-                    f"town {tenant} cannot rewrite {table_name} yet: run "
-                    "`shared-gov tenants migrate` first"
-                )
+                raise errors.conflict(m.CANNOT_RESEAL_YET(town=tenant, table=table_name))
     old, new = await _start_rotation(db, tenant, name)
     actor = operator_actor("keys rotate-dek")
     corrupt: set[str] = set()

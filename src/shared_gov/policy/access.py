@@ -24,6 +24,7 @@ from shared_gov import errors
 from shared_gov.audit.recorder import AuditEvent
 from shared_gov.auth.principal import Principal
 from shared_gov.domains import registry
+from shared_gov.messages import access as m
 from shared_gov.policy.engine import PolicyEngine
 from shared_gov.policy.purposes import Purpose
 from shared_gov.policy.requests import Actor, AgreementTerms, Decision, Query, Resource
@@ -93,7 +94,7 @@ class Access:
         )
         self.decisions.append((action, decision))
         if not decision.allowed:
-            raise self.refusal(decision.reason or "denied by policy", list(decision.policy_ids))
+            raise self.refusal(decision.reason or m.DENIED_BY_POLICY, list(decision.policy_ids))
         return decision
 
     def refusal(self, reason: str, policies: list[str] | None = None) -> errors.DomainError:
@@ -164,7 +165,7 @@ class Access:
         decisions = self.engine.decide_many(self.actor, queries)
         allowed = frozenset(n for n, d in zip(names, decisions, strict=True) if d.allowed)
         reasons = {
-            n: d.reason or "denied" for n, d in zip(names, decisions, strict=True) if not d.allowed
+            n: d.reason or m.DENIED for n, d in zip(names, decisions, strict=True) if not d.allowed
         }
         view = FieldView(allowed, tuple(n for n in names if n not in allowed), reasons)
         self._views[key] = view
@@ -185,10 +186,10 @@ class Access:
         """The field view, or 403 (404 under an agreement) when not one field may be read."""
         view = self.field_view(support_measure, state, move_destination, linked, record_type)
         if view.empty:
-            first = next(iter(view.reasons.values()), "no field may be read")
+            first = next(iter(view.reasons.values()), m.NO_FIELD_READABLE)
             raise self.refusal(first)
         return view
 
 
 def denied(decision: Decision) -> errors.DomainError:
-    return errors.forbidden(decision.reason or "denied by policy", list(decision.policy_ids))
+    return errors.forbidden(decision.reason or m.DENIED_BY_POLICY, list(decision.policy_ids))

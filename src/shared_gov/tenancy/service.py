@@ -36,6 +36,7 @@ from shared_gov.db.engine import Database, sqlalchemy_engine
 from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
 from shared_gov.domains import registry
 from shared_gov.logs import get_logger
+from shared_gov.messages import identity as mi
 from shared_gov.policy import agreements
 from shared_gov.tenancy.manifest import Manifest
 from shared_gov.tenancy.provisioning import IdentityChangeRefused, ProvisionResult, provision
@@ -387,8 +388,8 @@ async def offboard(db: Database, code: str, export_dir: Path, actor: Actor | Non
             # Re-running finishes an interrupted crypto-shredding (idempotent).
             keyring_of(db).provider.destroy(code)
             db.keyring.invalidate(code)
-            raise errors.conflict("already offboarded; its keys are destroyed")
-        raise errors.not_found("no such active tenant")
+            raise errors.conflict(mi.ALREADY_OFFBOARDED)
+        raise errors.not_found(mi.NO_SUCH_ACTIVE_TENANT)
     export_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, tiny
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = export_dir / f"{code}-{stamp}.json"

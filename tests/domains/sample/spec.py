@@ -20,6 +20,7 @@ from shared_gov.domains.registry import (
     Label,
     RecordType,
 )
+from shared_gov.messages import Catalogue
 
 HERE = Path(__file__).resolve().parent
 DOGS = "dogs"
@@ -63,6 +64,12 @@ def _exporter() -> Exporter:
     return export_all
 
 
+def _messages() -> Catalogue:
+    from tests.domains.sample.messages import CATALOGUE
+
+    return CATALOGUE
+
+
 def _routers() -> Sequence[Any]:
     from tests.domains.sample.controllers import DogController
 
@@ -84,6 +91,7 @@ SPEC = DomainSpec(
     index_hooks=_index_hooks,
     exporter=_exporter,
     routers=_routers,
+    messages=_messages,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
     policies=HERE / "policies",

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from shared_gov import errors
+from shared_gov import errors, messages
 from shared_gov.app import create_app
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.crypto.keyring import index_column
@@ -271,6 +271,22 @@ async def test_created_read_and_searched_over_http(
     (row,) = await _fetch(db, f'SELECT * FROM "{schema}".dogs WHERE id = $1::uuid', dog["id"])
     assert CHIP.encode() not in bytes(row["microchip"])
     assert row["bidx_dog_microchip"] is not None
+
+
+async def test_its_own_messages_answer_in_japanese(
+    dog_client: httpx.AsyncClient, town: str, staff: dict[str, str]
+) -> None:
+    """The domain's catalogue, listed in its spec, is read by the pillars: its 404
+    says "no such dog" by default and its Japanese sentence under ``ja``."""
+    url = f"/api/v1/tenants/{town}/dogs/00000000-0000-4000-8000-000000000000"
+    h = auth(staff["seikatsu"], PURPOSE)
+    en = await dog_client.get(url, headers=h)
+    ja = await dog_client.get(url, headers={**h, "Accept-Language": "ja"})
+    assert (en.status_code, en.json()["detail"]) == (404, "no such dog")
+    assert (ja.status_code, ja.json()["detail"]) == (404, "該当する犬は登録されていません")
+    assert ja.headers["content-language"] == "ja"
+    assert messages.lookup("sample.no_dog") is not None
+    assert "sample" in [c.name for c in messages.catalogues()]
 
 
 async def test_the_audit_event_carries_the_record_type_and_a_hashed_subject(

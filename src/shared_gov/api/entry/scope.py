@@ -26,6 +26,7 @@ from shared_gov.auth.principal import Principal
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.db.engine import BindingCheckFailed
+from shared_gov.messages import access as m
 from shared_gov.policy import Access, Query, Resource, agreements
 from shared_gov.policy.purposes import purpose_from_header
 from shared_gov.towns.names import TenantNames
@@ -323,7 +324,7 @@ async def _shared(entry: Entry, agreement_header: str) -> AsyncIterator[None]:
     event.agreement_id = str(agreement_id) if agreement_id else None
     try:
         if agreement_id is None:
-            raise errors.bad_request("X-Agreement must be an agreement id")
+            raise errors.bad_request(m.AGREEMENT_ID_REQUIRED)
         purpose_ = purpose_from_header(entry.purpose)
         town = await svc.permissions.town(recipient.code)
         access = Access(

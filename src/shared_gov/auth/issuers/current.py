@@ -11,6 +11,7 @@ import msgspec
 from shared_gov import errors
 from shared_gov.auth.config import IssuerConfig
 from shared_gov.db.engine import Database
+from shared_gov.messages import identity as mi
 
 # The town's provisioning lock (onboarding, enrolment and staff changes take it too).
 LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('shared_gov.tenant.' || $1::text, 0))"
@@ -24,7 +25,7 @@ _SELECT_ISSUER = (
 
 async def require_active(conn: asyncpg.Connection, code: str) -> None:
     if await conn.fetchval(_ACTIVE, code) is None:
-        raise errors.not_found("no such tenant")
+        raise errors.not_found(mi.NO_SUCH_TENANT)
 
 
 def config_of(row: Any) -> IssuerConfig:
@@ -50,7 +51,7 @@ async def get_issuer(db: Database, code: str) -> IssuerConfig:
         await require_active(conn, code)
         row = await current_row(conn, code)
     if row is None:
-        raise errors.not_found("the town has no issuer of its own")
+        raise errors.not_found(mi.NO_ISSUER)
     return config_of(row)
 
 
@@ -66,7 +67,7 @@ async def replace_issuer(
         "SELECT tenant_code FROM catalog.issuers WHERE issuer = $1", config.url
     )
     if owner is not None and owner != code:
-        raise errors.conflict("this issuer URL cannot be registered for this town")
+        raise errors.conflict(mi.URL_NOT_FOR_TOWN)
     old = await conn.fetchrow(
         "DELETE FROM catalog.issuers WHERE tenant_code = $1 RETURNING issuer, audience, "
         "jwks_uri, jwks, algorithms, staff_claim, department_claim, roles_claim",
@@ -90,7 +91,7 @@ async def replace_issuer(
             )
     except asyncpg.UniqueViolationError:
         # Another town registered the same URL concurrently.
-        raise errors.conflict("this issuer URL cannot be registered for this town") from None
+        raise errors.conflict(mi.URL_NOT_FOR_TOWN) from None
     return None if old is None else config_of(old)
 
 

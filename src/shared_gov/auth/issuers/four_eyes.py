@@ -20,6 +20,7 @@ from shared_gov.auth.registry import fingerprint
 from shared_gov.auth.subjects import person_key, same_person
 from shared_gov.db.engine import Database
 from shared_gov.db.notify import CHANNEL
+from shared_gov.messages import identity as mi
 from shared_gov.towns import changes
 from shared_gov.towns.enrolments import mark_enrolled
 
@@ -93,25 +94,22 @@ async def propose(
         current = None if row is None else config_of(row)
         if current is None and not await _enrolled(conn, code):
             if kind == "delete":
-                raise errors.not_found("the town has no issuer of its own")
+                raise errors.not_found(mi.NO_ISSUER)
             if not bootstrap:
-                raise errors.conflict(
-                    "the town is not enrolled: its information-policy office redeems "
-                    "the enrolment code"
-                )
+                raise errors.conflict(mi.NOT_ENROLLED)
             await _register_at_bootstrap(conn, db, code, required(config), actor)
             return None
         if kind == "delete" and current is None:
-            raise errors.not_found("the town has no issuer of its own")
+            raise errors.not_found(mi.NO_ISSUER)
         if kind == "replace":
             config = required(config)
             if current is not None and as_json(current) == as_json(config):
-                raise errors.conflict("the proposed issuer is the one in effect")
+                raise errors.conflict(mi.PROPOSED_IS_CURRENT)
             owner = await conn.fetchval(
                 "SELECT tenant_code FROM catalog.issuers WHERE issuer = $1", config.url
             )
             if owner is not None and owner != code:
-                raise errors.conflict("this issuer URL cannot be registered for this town")
+                raise errors.conflict(mi.URL_NOT_FOR_TOWN)
         replaced = await close_pending(conn, code, "replaced", actor.subject)
         incarnation = await _incarnation(conn, code)
         proposal_id = str(uuid.uuid4())
@@ -159,7 +157,7 @@ async def pending(db: Database, code: str) -> Proposal:
             code,
         )
     if row is None:
-        raise errors.not_found("no issuer change is pending")
+        raise errors.not_found(mi.NO_PENDING_CHANGE)
     return proposal_of(row)
 
 
@@ -200,9 +198,9 @@ async def _locked_pending(conn: asyncpg.Connection, code: str, proposal_id: str)
     await require_active(conn, code)
     proposal = await locked_proposal(conn, code, proposal_id)
     if proposal is None:
-        raise errors.not_found("no such issuer proposal")
+        raise errors.not_found(mi.NO_SUCH_PROPOSAL)
     if proposal.status != "pending":
-        raise errors.conflict(f"the proposal is {proposal.status}, not pending")
+        raise errors.conflict(mi.PROPOSAL_NOT_PENDING(status=proposal.status))
     return proposal
 
 
@@ -224,27 +222,21 @@ async def approve(
     async with db.catalog() as conn:
         proposal = await _locked_pending(conn, code, proposal_id)
         if not hmac.compare_digest(proposal.digest, digest):
-            raise errors.conflict(
-                "the digest is not the proposal's: read the pending proposal again"
-            )
+            raise errors.conflict(mi.DIGEST_MISMATCH)
         if same_person(proposal.proposed_by, approver.subject):
-            raise errors.forbidden(
-                "nobody approves their own issuer change; another admin of the town must"
-            )
+            raise errors.forbidden(mi.OWN_APPROVAL)
         row = await current_row(conn, code)
         if approver.issuer_fingerprint is not None and (
             row is None or fingerprint(row) != approver.issuer_fingerprint
         ):
-            raise errors.forbidden(
-                "the approving token was not verified by the town's issuer in effect"
-            )
+            raise errors.forbidden(mi.APPROVER_ISSUER)
         if await _suspended(conn, code, approver.subject):
-            raise errors.forbidden("a suspended admin approves nothing")
+            raise errors.forbidden(mi.SUSPENDED_APPROVER)
         current = None if row is None else config_of(row)
         if await _suspended(conn, code, proposal.proposed_by):
-            refusal = errors.conflict("the proposer is suspended: the proposal is void")
+            refusal = errors.conflict(mi.PROPOSER_SUSPENDED)
         elif as_json(current) != as_json(proposal.base):
-            refusal = errors.conflict("the town's issuer changed since the proposal: it is void")
+            refusal = errors.conflict(mi.ISSUER_CHANGED)
         if refusal is not None:
             await _void(conn, db, code, proposal, actor, refusal.detail)
         else:
@@ -273,7 +265,7 @@ async def approve(
             await conn.execute(NOTIFY, CHANNEL, code)
             return proposal_of(decided)
     # The void is committed; the approval itself is refused.
-    raise refusal or errors.conflict("the proposal is void")
+    raise refusal or errors.conflict(mi.PROPOSAL_VOID)
 
 
 async def cancel(

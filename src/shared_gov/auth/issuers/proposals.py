@@ -15,6 +15,7 @@ import msgspec
 
 from shared_gov import errors
 from shared_gov.auth.config import IssuerConfig
+from shared_gov.messages import identity as mi
 
 PROPOSAL_TTL = timedelta(hours=72)
 """How long a proposed issuer change waits for a second admin."""
@@ -44,7 +45,7 @@ class Proposal:
 
 def required(config: IssuerConfig | None) -> IssuerConfig:
     if config is None:  # pragma: no cover - a replace always carries its issuer
-        raise errors.invalid_field("/", "an issuer is required")
+        raise errors.invalid_field("/", mi.ISSUER_REQUIRED)
     return config
 
 

@@ -6,6 +6,8 @@ import asyncio
 import ipaddress
 from urllib.parse import urlsplit
 
+from shared_gov.messages import identity as mi
+
 
 def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -32,25 +34,25 @@ async def internal_address_problem(uri: str) -> str | None:
     """
     host = urlsplit(uri).hostname
     if not host:
-        return "has no host"
+        return mi.HAS_NO_HOST
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
     if literal is not None:
-        return "points at an internal address" if _internal(literal) else None
+        return mi.INTERNAL_ADDRESS if _internal(literal) else None
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None)
     except (OSError, UnicodeError):
-        return "host name does not resolve"
+        return mi.DOES_NOT_RESOLVE
     addresses = {info[4][0] for info in infos}
     if not addresses:
-        return "host name does not resolve"
+        return mi.DOES_NOT_RESOLVE
     for text_address in addresses:
         try:
             address = ipaddress.ip_address(str(text_address).split("%", 1)[0])
         except ValueError:
-            return "host name resolves to an unusable address"
+            return mi.RESOLVES_UNUSABLE
         if _internal(address):
-            return "host name resolves to an internal address"
+            return mi.RESOLVES_INTERNAL
     return None

@@ -12,6 +12,7 @@ from joserfc.jwk import ECKey, Key, KeySet, OKPKey, RSAKey, import_key
 
 from shared_gov import errors
 from shared_gov.auth.config import Algorithm, IssuerConfig
+from shared_gov.messages import identity as mi
 from shared_gov.validation import msgspec_error_to_field
 
 ALLOWED_ALGORITHMS = frozenset(get_args(Algorithm))
@@ -25,6 +26,11 @@ _KEY_TYPE_FOR_PREFIX = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 class JwksError(Exception):
     """A JWKS could not be fetched or used; ``str(exc)`` is a log-safe reason."""
 
+    @property
+    def reason(self) -> str:
+        """The reason as given (a catalogue message when a client reads it)."""
+        return self.args[0] if self.args and isinstance(self.args[0], str) else str(self)
+
 
 def _symmetric_or_none(alg: object) -> bool:
     return isinstance(alg, str) and (alg.lower() == "none" or alg.upper().startswith("HS"))
@@ -37,12 +43,10 @@ def parse_issuer_config(data: object, *, require_https: bool = False) -> IssuerC
     issuer's keys are public, so an HS* token "signed" with one proves nothing.
     """
     if not isinstance(data, dict):
-        raise errors.invalid_field("/", "expected a JSON object")
+        raise errors.invalid_field("/", mi.EXPECTED_OBJECT)
     algorithms = data.get("algorithms")
     if isinstance(algorithms, list) and any(_symmetric_or_none(a) for a in algorithms):
-        raise errors.invalid_field(
-            "/algorithms", "'none' and HMAC (HS*) algorithms cannot be pinned for an issuer"
-        )
+        raise errors.invalid_field("/algorithms", mi.NO_SYMMETRIC)
     try:
         config = msgspec.convert(data, IssuerConfig)
     except msgspec.ValidationError as exc:
@@ -59,22 +63,22 @@ def issuer_problems(
     """Checks beyond field types; used for PUT bodies and rows read back."""
     problems: list[errors.FieldError] = []
     if any(a not in ALLOWED_ALGORITHMS for a in config.algorithms):
-        problems.append(errors.FieldError("/algorithms", "only asymmetric algorithms"))
+        problems.append(errors.FieldError("/algorithms", mi.ASYMMETRIC_ONLY))
     if (config.jwks_uri is None) == (config.jwks is None):
-        problems.append(errors.FieldError("/jwks_uri", "give exactly one of jwks_uri and jwks"))
+        problems.append(errors.FieldError("/jwks_uri", mi.ONE_OF_JWKS))
     if require_https and config.jwks_uri is not None and not config.jwks_uri.startswith("https://"):
-        problems.append(errors.FieldError("/jwks_uri", "must be an https URL"))
+        problems.append(errors.FieldError("/jwks_uri", mi.HTTPS_ONLY))
     if config.jwks is not None:
         if any(_has_private_members(k) for k in config.jwks.get("keys") or []):
-            problems.append(errors.FieldError("/jwks", "must hold public keys only"))
+            problems.append(errors.FieldError("/jwks", mi.PUBLIC_KEYS_ONLY))
         else:
             try:
                 keys = keyset_from_jwks(config.jwks)
             except JwksError as exc:
-                problems.append(errors.FieldError("/jwks", str(exc)))
+                problems.append(errors.FieldError("/jwks", exc.reason))
             else:
                 if not any(_usable_with(key, config.algorithms) for key in keys.keys):
-                    problems.append(errors.FieldError("/jwks", "no key fits the pinned algorithms"))
+                    problems.append(errors.FieldError("/jwks", mi.NO_KEY_FITS))
     return problems
 
 
@@ -94,10 +98,10 @@ def keyset_from_jwks(data: object) -> KeySet:
     that does not import. Raises :class:`JwksError` when nothing is left.
     """
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
-        raise JwksError("not a JWKS document")
+        raise JwksError(mi.NOT_A_JWKS)
     items: list[Any] = data["keys"]
     if len(items) > MAX_JWKS_KEYS:
-        raise JwksError("too many keys")
+        raise JwksError(mi.TOO_MANY_KEYS)
     keys: list[Key] = []
     for item in items:
         if not isinstance(item, dict) or item.get("kty") not in ("RSA", "EC", "OKP"):
@@ -115,5 +119,5 @@ def keyset_from_jwks(data: object) -> KeySet:
             continue
         keys.append(key)
     if not keys:
-        raise JwksError("no usable public signing key")
+        raise JwksError(mi.NO_USABLE_KEY)
     return KeySet(keys)

@@ -20,6 +20,7 @@ from shared_gov.domains.residents.models import EntryEvent
 from shared_gov.domains.residents.schemas import ResidentCreate
 from shared_gov.domains.residents.seed import SyntheticHousehold, generate_town
 from shared_gov.domains.residents.transfer import ALL_FIELDS
+from shared_gov.messages import identity as mi
 from shared_gov.policy import Access, Actor
 from shared_gov.policy.purposes import purposes
 from shared_gov.tenancy.manifest import Manifest, parse_manifest
@@ -144,5 +145,5 @@ async def _manifest(db: Database, code: str) -> Manifest:
             "SELECT manifest FROM catalog.tenants WHERE code = $1 AND status = 'active'", code
         )
     if document is None:
-        raise errors.not_found("no such active tenant")
+        raise errors.not_found(mi.NO_SUCH_ACTIVE_TENANT)
     return parse_manifest(document)

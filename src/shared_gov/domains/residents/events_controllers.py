@@ -41,12 +41,13 @@ from litestar.params import QueryParameter
 from shared_gov import errors
 from shared_gov.api.entry import Entry, Gate, audited
 from shared_gov.domains.residents import events
+from shared_gov.messages import access as ma
 
 __all__ = ["ACTION", "FEED", "RESOURCE", "EventController"]
 
 ACTION = "events.read"
 RESOURCE = "event_feed"
-DENIED = "reading the town's events needs the integration or admin role"
+DENIED = ma.EVENTS_NEED_ROLE
 
 FEED = Gate(
     "events",

@@ -40,6 +40,7 @@ from shared_gov.checkdigits import make_serial
 from shared_gov.crypto.blind import compound, normalize_digits, normalize_kana
 from shared_gov.crypto.keyring import TownKeys, index_column, keys_of
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents.indexing import BLIND, index_values_of, matching_sql
 from shared_gov.domains.residents.models import Resident
 from shared_gov.domains.residents.spec import RESIDENT_COLUMNS
@@ -269,8 +270,8 @@ async def _ensure_unique(uow: TenantUnitOfWork, resident: Resident) -> None:
     # PostgreSQL's lock table on a real register).
     await uow.execute(_REGISTRATION_LOCK_SHARED, f"{uow.code}:registration")
     for name, message in (
-        ("individual_number", "this individual number"),
-        ("juminhyo_code", "this 住民票コード"),
+        ("individual_number", m.DUPLICATE_INDIVIDUAL_NUMBER),
+        ("juminhyo_code", m.DUPLICATE_JUMINHYO_CODE),
     ):
         mine = getattr(resident, name)
         if not mine:
@@ -283,7 +284,7 @@ async def _ensure_unique(uow: TenantUnitOfWork, resident: Resident) -> None:
             )
         for other in await _candidates(uow, name, values, active_only=True):
             if other.id != resident.id and getattr(other, name) == mine:
-                raise errors.conflict(f"another resident of this town has {message}")
+                raise errors.conflict(message)
 
 
 async def insert(uow: TenantUnitOfWork, resident: Resident) -> None:

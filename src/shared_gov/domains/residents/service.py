@@ -30,6 +30,7 @@ from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import events, linkage, move_outs
+from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import (
     CONFIRMED_REASON,
@@ -77,26 +78,24 @@ async def register(
     _check_not_future(problems, "/notified_on", data.notified_on, today)
     _check_not_too_early(problems, "/birth_date", data.birth_date)
     if data.move_date < data.birth_date:
-        problems.append(FieldError("/move_date", "must not be before the birth date"))
+        problems.append(FieldError("/move_date", m.BEFORE_BIRTH))
     _check_notified(problems, None, data.move_date, data.notified_on)
     if data.resident_since is not None:
         _check_not_future(problems, "/resident_since", data.resident_since, today)
         if data.resident_since < data.birth_date:
-            problems.append(FieldError("/resident_since", "must not be before the birth date"))
+            problems.append(FieldError("/resident_since", m.BEFORE_BIRTH))
     if data.individual_number is not None and not is_valid_individual_number(
         data.individual_number
     ):
-        problems.append(FieldError("/individual_number", "check digit does not match"))
+        problems.append(FieldError("/individual_number", m.CHECK_DIGIT))
     if data.household_no is not None and not is_valid_serial(data.household_no):
-        problems.append(FieldError("/household_no", "check digit does not match"))
+        problems.append(FieldError("/household_no", m.CHECK_DIGIT))
     if data.relationship is not None and data.relationship not in RELATIONSHIPS:
-        problems.append(FieldError("/relationship", "not a known 続柄"))
+        problems.append(FieldError("/relationship", m.UNKNOWN_RELATIONSHIP))
     if data.household_no is not None and data.relationship in (None, HEAD):
-        problems.append(
-            FieldError("/relationship", "required, and not 世帯主, when joining a household")
-        )
+        problems.append(FieldError("/relationship", m.RELATIONSHIP_REQUIRED))
     if data.household_no is None and data.relationship not in (None, HEAD):
-        problems.append(FieldError("/relationship", "a new household is headed by this person"))
+        problems.append(FieldError("/relationship", m.NEW_HOUSEHOLD_HEAD))
     if problems:
         raise errors.invalid(problems)
 
@@ -108,7 +107,7 @@ async def register(
         await linkage.lock_linkage(uow)
         exists, _head = await repo.household_head(uow, household_no)
         if not exists:
-            raise errors.invalid_field("/household_no", "no such household in this town")
+            raise errors.invalid_field("/household_no", m.NO_SUCH_HOUSEHOLD_HERE)
     else:
         household_no = await repo.create_household(uow, resident_id)
     resident = Resident(
@@ -185,10 +184,10 @@ def _duplicate(exc: asyncpg.UniqueViolationError) -> errors.DomainError:
     # Name the field, never the value.
     constraint = getattr(exc, "constraint_name", "") or ""
     if "individual_number" in constraint:
-        return errors.conflict("another resident of this town has this individual number")
+        return errors.conflict(m.DUPLICATE_INDIVIDUAL_NUMBER)
     if "juminhyo" in constraint:
-        return errors.conflict("another resident of this town has this 住民票コード")
-    return errors.conflict("the record conflicts with an existing one")
+        return errors.conflict(m.DUPLICATE_JUMINHYO_CODE)
+    return errors.conflict(m.DUPLICATE_RECORD)
 
 
 async def move(
@@ -223,13 +222,13 @@ async def move(
         await linkage.lock_linkage(uow)
     current = await repo.get(uow, rid, lock=True)
     if current is None:
-        raise errors.not_found("no such resident")
+        raise errors.not_found(m.NO_SUCH_RESIDENT)
     if expected_version is not None and expected_version != current.version:
-        raise errors.precondition_failed("the record changed since it was read; reload it")
+        raise errors.precondition_failed(m.CHANGED_SINCE_READ)
     if current.state != "active":
-        raise errors.conflict(f"the resident is no longer registered (state {current.state})")
+        raise errors.conflict(m.NOT_REGISTERED(state=current.state))
     if data.move_date < current.birth_date:
-        raise errors.invalid_field("/move_date", "must not be before the birth date")
+        raise errors.invalid_field("/move_date", m.BEFORE_BIRTH)
     if data.event is ChangeEvent.NAME_CHANGE:
         _check_name_changes(current, changes)
 
@@ -243,7 +242,7 @@ async def move(
         updated.address_since = data.move_date
     elif event is ChangeEvent.HOUSEHOLD_SPLIT:
         if current.relationship == HEAD:
-            raise errors.conflict("the head of a household cannot split from it")
+            raise errors.conflict(m.HEAD_CANNOT_SPLIT)
         updated.household_no = await repo.create_household(uow, current.id)
         updated.relationship = HEAD
     elif event is ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE:
@@ -281,9 +280,9 @@ async def set_support_measure(
     await linkage.lock_linkage(uow)  # before the record's row lock (repository.lock_linkage)
     current = await repo.get(uow, rid, lock=True)
     if current is None:
-        raise errors.not_found("no such resident")
+        raise errors.not_found(m.NO_SUCH_RESIDENT)
     if expected_version is not None and expected_version != current.version:
-        raise errors.precondition_failed("the record changed since it was read; reload it")
+        raise errors.precondition_failed(m.CHANGED_SINCE_READ)
     updated = replace(current, support_measure=active, version=current.version + 1)
     await repo.update(uow, updated)
     if not active:
@@ -306,7 +305,7 @@ async def _make_head(
     uow: TenantUnitOfWork, current: Resident, data: MoveCreate, today: date
 ) -> None:
     if current.relationship == HEAD:
-        raise errors.conflict("the resident already heads the household")
+        raise errors.conflict(m.ALREADY_HEAD)
     _exists, head_id = await repo.household_head(uow, current.household_no)
     if head_id is not None and head_id != current.id:
         former = await repo.get(uow, head_id, lock=True)

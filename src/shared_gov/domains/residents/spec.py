@@ -24,6 +24,7 @@ from shared_gov.domains.registry import (
     RecordType,
     StandingShare,
 )
+from shared_gov.messages.core import Catalogue
 
 RESIDENTS = "residents"
 HISTORY = "resident_history"
@@ -164,6 +165,12 @@ def _demo() -> DemoData:
     )
 
 
+def _messages() -> Catalogue:
+    from shared_gov.domains.residents.messages import CATALOGUE
+
+    return CATALOGUE
+
+
 SPEC = DomainSpec(
     name="residents",
     label=Label("住民記録", "resident records"),
@@ -197,4 +204,5 @@ SPEC = DomainSpec(
         legal_basis="住民基本台帳法 第22条, 第24条, 第24条の2; 同法施行令 第23条 (転出証明書)",
     ),
     event_record_types=("Resident",),
+    messages=_messages,
 )

@@ -19,6 +19,7 @@ from typing import Any, Final
 from shared_gov import errors
 from shared_gov.clock import day_of
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents import repository
 from shared_gov.domains.residents.events.kinds import KINDS, RECORD_TYPE
 
@@ -49,7 +50,7 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str, town: str) -> Cursor:
-        bad = errors.invalid_field("/query/after", "not a cursor of this town's event feed")
+        bad = errors.invalid_field("/query/after", m.EVENT_FEED_CURSOR)
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             version, owner, xid, seq = cls._FORMAT.unpack(raw)
@@ -181,5 +182,7 @@ def parse_kinds(values: Sequence[str] | None) -> frozenset[str] | None:
         return None
     unknown = [v for v in values if v not in KINDS]
     if unknown:
-        raise errors.invalid_field("/query/type", "not an event type: " + ", ".join(sorted(KINDS)))
+        raise errors.invalid_field(
+            "/query/type", m.NOT_AN_EVENT_TYPE(types=", ".join(sorted(KINDS)))
+        )
     return frozenset(values)
