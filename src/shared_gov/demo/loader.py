@@ -77,6 +77,6 @@ async def prepare_demo(
                 target, purpose = await demo.sample(uow)
             lines.append(
                 f"curl -s -H 'Authorization: Bearer {token}' -H 'X-Purpose: {purpose}' "
-                f"{settings.issuer}/api/v1/tenants/{manifest.code}/{target}"
+                f"{settings.local_url}/api/v1/tenants/{manifest.code}/{target}"
             )
     return lines
