@@ -32,6 +32,11 @@ from shared_gov.settings import Settings, load_settings
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import load_manifest
 
+# The 介護保険 consumer's loop stays off in the apps the tests build: its tests
+# drive it by hand (tests/domains/kaigo), and it must not write determinations and
+# audit events into other tests' towns while they count theirs.
+os.environ.setdefault("SHARED_GOV_KAIGO_CONSUMER", "off")
+
 ROOT = Path(__file__).resolve().parents[1]
 TENANTS_DIR = ROOT / "tenants"
 KAGA = "172065"

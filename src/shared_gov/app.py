@@ -30,7 +30,12 @@ from shared_gov.api.administration import PurposeController, TownAdminController
 from shared_gov.api.agreements import AgreementController
 from shared_gov.api.auditors import AuditorController
 from shared_gov.api.issuers import IssuerController, WellKnownController
-from shared_gov.api.pipeline import BearerAuthenticationMiddleware, Services, provide_principal
+from shared_gov.api.pipeline import (
+    BearerAuthenticationMiddleware,
+    Services,
+    provide_principal,
+    single_valued,
+)
 from shared_gov.api.proofs import AuditController
 from shared_gov.api.refusals import after_exception
 from shared_gov.api.tenants import TenantController
@@ -254,6 +259,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             # A control or format character in any path parameter: 422,
             # before any guard or handler.
             text_path_parameters,
+            # A single-valued query parameter or entry header given twice: 400
+            # (on a town route, once its entry knows who asks).
+            single_valued,
         ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(

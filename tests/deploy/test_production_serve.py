@@ -575,7 +575,9 @@ async def _backup_and_restore(
             )
         await conn.execute(
             f"UPDATE catalog.tenants SET schema_revision = "
-            f"(SELECT version_num FROM t_{KAGA}.alembic_version) WHERE code = $1",
+            # One row per head (the platform's and each domain's), sorted and joined.
+            f"(SELECT string_agg(version_num, '+' ORDER BY version_num COLLATE \"C\") "
+            f"FROM t_{KAGA}.alembic_version) WHERE code = $1",
             KAGA,
         )
         await conn.execute(f"DROP SCHEMA t_{KAGA}_damaged CASCADE", timeout=60)

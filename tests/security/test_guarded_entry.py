@@ -87,13 +87,14 @@ async def test_an_operator_on_records_is_recorded_as_an_operator(
 async def test_a_refused_change_is_recorded_with_what_was_asked_for(
     client: Any, tokens: dict[str, str], db: Database
 ) -> None:
-    """Another town's admin: the 404 anyone outside gets; the event names the change."""
+    """The town's own admin, refused after the gate: the event names the change
+    (another town's admin gets the plain reason: tests/security/test_entry_review.py)."""
     r = await client.put(
-        f"{BASE}/departments/zeimu",
-        json={"name": "税務課", "purposes": ["juki.registration", "no.such.purpose"]},
-        headers=auth(tokens["komatsu_admin"]),
+        f"{BASE}/departments/somu",
+        json={"name": "総務課", "purposes": ["juki.registration", "no.such.purpose"]},
+        headers=auth(tokens["kaga_admin"]),
     )
-    assert r.status_code == 404
+    assert r.status_code == 403
     event = await _one(db, r)
     assert (event["action"], event["resource_type"], event["outcome"]) == (
         "admin.department",
@@ -101,14 +102,15 @@ async def test_a_refused_change_is_recorded_with_what_was_asked_for(
         "denied",
     )
     assert json.loads(event["reason"]) == {
-        "target": "zeimu",
+        "target": "somu",
         "requested": {
-            "name": "税務課",
+            "name": "総務課",
             "active": True,
             "purposes": ["juki.registration"],
             "unknown_purposes": 1,
         },
-        "refused": "caller from another town",
+        "refused": "nobody changes the purposes of their own department; "
+        "another admin of the town must",
     }
     assert event["purpose"] is None
 

@@ -6,8 +6,11 @@ its agreements (staff need the id for ``X-Agreement``); anyone else gets 404.
 
 Each step is an audit event in both party towns' logs, in the step's own
 transaction (:mod:`shared_gov.policy.agreements`); a step goes through the
-guarded entry in the acting admin's own town (gate ``AGREEMENTS``), which
-records a refused or failed step in that town's log.
+guarded entry in the acting admin's own town (gate ``AGREEMENTS``, decided
+before the body is decoded), which records a refused or failed step — a
+malformed body included — in that town's log. An operator, who has no
+town, is refused in the logs of the towns the step names (a proposal's
+provider and recipient, an existing agreement's parties).
 """
 
 from __future__ import annotations
@@ -133,6 +136,9 @@ async def _step(entry: Entry, agreement_id: str, step: str) -> AgreementOut:
     """Accept or revoke; a refusal is an event in the acting town's log naming the agreement."""
     parsed = agreements.parse_id(agreement_id)
     entry.audit.agreement_id = str(parsed) if parsed else None
+    if parsed is not None and entry.principal.is_operator:
+        # No town of their own: the refusal goes to the parties' logs.
+        entry.naming(*await agreements.parties(services(entry.request).db, parsed))
     async with entry.changing():
         row = await agreements.transition(
             entry.svc.db,
@@ -158,6 +164,8 @@ class AgreementController(Controller):
     async def propose(
         self, entry: NamedDependency[Entry], data: JSONBody[AgreementIn]
     ) -> AgreementOut:
+        # An operator's attempt is refused in the logs of the towns it names.
+        entry.naming(data.provider, data.recipient)
         async with entry.changing():
             if data.provider != entry.code:
                 raise errors.forbidden(m.ONLY_PROVIDER_PROPOSES)

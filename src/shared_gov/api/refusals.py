@@ -22,7 +22,7 @@ from shared_gov.auth.principal import Principal
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.logs import get_logger
 
-from .entry import TENANT_ROUTES, audit_actor, record_failure, recorded_purpose, route_audit
+from .entry import TENANT_ROUTES, audit_actor, guarded_entry, record_failure, route_audit
 from .pipeline import services
 from .problems import problem_of
 
@@ -58,11 +58,14 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
     of read-only administration and of the auditors' parameters — and
     whatever a handler raises outside its entry. One event, in a transaction
     of its own, only if nothing was written for the request yet
-    (:func:`written_in_request`), in the log of the town of the path when it
+    (:func:`written_in_request`). When a route's guard let the caller into
+    a town (:func:`.entry.guarded_entry`: every town route's entry, and an
+    agreement's step in the admin's own town), through that entry, with
+    what it decided. Otherwise in the log of the town of the path when it
     is on this deployment (an unknown code writes nothing, as before):
 
-    - actor: the caller, with the purpose the route's gate records
-      (:func:`.entry.recorded_purpose`); for a route without a token (enrolment) the failed
+    - actor: the caller, with the purpose a guard's entry decided on, else
+      none (:mod:`.entry.actors`); for a route without a token (enrolment) the failed
       login's ``unauthenticated`` actor, within a per-process budget like the
       failed logins' (a caller without a token must not be able to fill a
       town's log);
@@ -94,6 +97,13 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
 
         await audit_unrouted(scope, exc)
         return
+    request: Request[Any, Any, Any] = Request(scope)
+    entry = guarded_entry(request)
+    if entry is not None:
+        # A guard let the caller into the town (an agreement's step: their
+        # own, whatever the path): its record, with what it decided.
+        await entry.refused(exc)
+        return
     if not template.startswith(TENANT_ROUTES):
         return
     principal = scope.get("user")
@@ -104,7 +114,6 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
     code = str(path_params.get("code") or "")
     if not is_valid_lgcode(code):
         return
-    request: Request[Any, Any, Any] = Request(scope)
     svc = services(request)
     try:
         names = await svc.registry.get(code)
@@ -115,8 +124,8 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
         return
     route = route_audit(scope).asked(request)
     if isinstance(principal, Principal):
-        purpose = recorded_purpose(route.gate, request.headers.get("x-purpose"))
-        actor = audit_actor(request, principal, purpose)
+        # Nothing was decided on a purpose for this caller: none is recorded.
+        actor = audit_actor(request, principal, None)
         why = route.gate.outsider(principal, code)
         if why and isinstance(exc, errors.DomainError) and not exc.audit.get("reason"):
             # They got what anyone outside the town gets; the log says who it

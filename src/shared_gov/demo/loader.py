@@ -75,8 +75,17 @@ async def prepare_demo(
                 )
             async with db.tenant(names) as uow:
                 target, purpose = await demo.sample(uow)
+            caller = token
+            if demo.department != "shimin":
+                # The sample works as printed: a token of the department it is for.
+                caller = issuer.mint(
+                    subject=f"staff-{demo.department}",
+                    tenant=manifest.code,
+                    department=demo.department,
+                    roles=["staff"],
+                )
             lines.append(
-                f"curl -s -H 'Authorization: Bearer {token}' -H 'X-Purpose: {purpose}' "
+                f"curl -s -H 'Authorization: Bearer {caller}' -H 'X-Purpose: {purpose}' "
                 f"{settings.local_url}/api/v1/tenants/{manifest.code}/{target}"
             )
     return lines

@@ -192,6 +192,8 @@ class DemoData:
     upgrade: Callable[[TenantUnitOfWork], Awaitable[None]] | None = None
     """Data upgrades that need the town's keys, run on every demo town before
     serving (after migrating): what an operator runs by hand after an upgrade."""
+    department: str = "shimin"
+    """The department whose staff token the printed sample request uses."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,8 +47,8 @@ the guard), :mod:`.scope` (:class:`Entry`), :mod:`.actors` (who acts, as
 recorded), :mod:`.failures` (refused and failed attempts).
 """
 
-from .actors import audit_actor, known_purpose, recorded_purpose
-from .dependencies import TOWN, TenantCode, audited
+from .actors import audit_actor, known_purpose
+from .dependencies import TOWN, TenantCode, audited, guarded_entry
 from .failures import Change, decided_nothing, failed_attempt, record_failure
 from .gates import (
     AGREEMENTS,
@@ -86,8 +86,8 @@ __all__ = [
     "audited",
     "decided_nothing",
     "failed_attempt",
+    "guarded_entry",
     "known_purpose",
     "record_failure",
-    "recorded_purpose",
     "route_audit",
 ]

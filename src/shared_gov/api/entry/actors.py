@@ -1,4 +1,14 @@
-"""Who acts, as the town's log records them."""
+"""Who acts, as the town's log records them.
+
+The purpose an event records is one the platform decided on for that
+caller: the X-Purpose a records gate bound the request's ``Access`` to
+(every Cedar decision of the request is on it), or the one purpose a gate's
+routes serve when it let the caller in (:attr:`.gates.Gate.serves`). A
+refusal before that — another town, an operator, a body or parameter the
+route refused, the gate's own denial — records none, whatever the caller
+stated: the stated text is the caller's word, and an X-Purpose a gate does
+not read is never recorded (docs/audit.md, "What a failure records").
+"""
 
 from __future__ import annotations
 
@@ -10,8 +20,6 @@ from shared_gov import errors
 from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.auth.principal import Principal
 from shared_gov.policy.purposes import purpose_from_header
-
-from .gates import Gate
 
 
 def audit_actor(
@@ -40,11 +48,3 @@ def known_purpose(header: str | None) -> str | None:
         return purpose_from_header(header).code
     except errors.DomainError:
         return None
-
-
-def recorded_purpose(gate: Gate, header: str | None) -> str | None:
-    """The purpose an event on ``gate``'s routes records: the one they serve, or
-    a known X-Purpose when the gate reads it, else none."""
-    if gate.serves is not None:
-        return gate.serves
-    return known_purpose(header) if gate.purpose is not None else None

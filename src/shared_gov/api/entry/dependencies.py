@@ -3,8 +3,15 @@
 Spread into the route decorator, it declares the route's audit action and
 gate (:class:`.routes.Audit`) and provides the ``entry`` dependency, whose
 own parameters are the town code and the headers the gate reads — so the
-OpenAPI document lists them per route and no handler repeats them. A gate
-decided in a guard (:attr:`.gates.Gate.in_guard`) gets the guard too.
+OpenAPI document lists them per route and no handler repeats them.
+
+Who first, then what: on every such route the entry starts before
+Litestar decodes a parameter or the body. A gate decided in a guard
+(:attr:`.gates.Gate.in_guard`) is decided there whole
+(:func:`admitted_first`); any other gate's route middleware
+(:func:`town_first`) at least refuses another town and an operator with
+their 404 — never a 422 naming the fields they sent. Only then are
+repeated values refused (:func:`.pipeline.single_values`).
 """
 
 from __future__ import annotations
@@ -18,13 +25,14 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import BaseRouteHandler
 from litestar.params import HeaderParameter, PathParameter
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from shared_gov import errors
 from shared_gov.auth.principal import Principal
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.towns.names import TenantNames
 
-from ..pipeline import known_query_only, services
+from ..pipeline import CHECKED_BY_ENTRY, known_query_only, services, single_values
 from .gates import RECORDS, Gate
 from .routes import AUDIT, Audit
 from .scope import Entry
@@ -43,8 +51,15 @@ AgreementHeader = Annotated[
     ),
 ]
 
-_ADMITTED = "shared_gov.entry"
-"""Where a guard leaves the entry it admitted, on the request's state."""
+_GUARDED = "shared_gov.entry"
+"""Where a guard leaves the entry it let into the town, on the request's state."""
+
+
+def guarded_entry(connection: ASGIConnection[Any, Any, Any, Any]) -> Entry | None:
+    """The entry a guard let into the request's town (admitted, or only past
+    :meth:`Entry.enter_town`), if any: what the refusal hook records through."""
+    found = connection.state.get(_GUARDED)
+    return found if isinstance(found, Entry) else None
 
 
 def _entry(
@@ -55,9 +70,11 @@ def _entry(
     agreement: str | None = None,
     if_match: str | None = None,
 ) -> Entry:
-    admitted = request.state.get(_ADMITTED)
-    if isinstance(admitted, Entry):
-        return admitted
+    guarded = guarded_entry(request)
+    if guarded is not None:
+        # The guard read no header: the declared parameters are the entry's.
+        guarded.purpose, guarded.agreement, guarded.if_match = purpose, agreement, if_match
+        return guarded
     return Entry(request, principal, code, purpose, agreement, if_match)
 
 
@@ -117,6 +134,13 @@ def _provider(
     return _with_purpose, ("code", "purpose")
 
 
+def _caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):  # pragma: no cover - authenticated routes
+        raise errors.unauthorized()
+    return principal
+
+
 async def admitted_first(
     connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
 ) -> None:
@@ -124,15 +148,50 @@ async def admitted_first(
 
     Whoever may not ask gets the refusal (recorded as always), never a
     validation error about what they sent; the handler's ``entry`` is the
-    one admitted here.
+    one admitted here. An operator on a gate in the caller's own town (who
+    has none) goes on to the handler, whose entry refuses them in the towns
+    the request names (:meth:`Entry.naming`).
     """
-    principal = connection.scope.get("user")
-    if not isinstance(principal, Principal):  # pragma: no cover - authenticated routes
-        raise errors.unauthorized()
-    code = str(connection.path_params.get("code") or "")
-    entry = Entry(connection, principal, code, connection.headers.get("x-purpose"), None, None)
+    principal = _caller(connection)
+    entry = Entry(connection, principal, str(connection.path_params.get("code") or ""))
+    if entry.gate.town == "caller" and principal.is_operator:
+        return
     await entry.admit()
-    connection.state[_ADMITTED] = entry
+    connection.state[_GUARDED] = entry
+
+
+def town_first(agreement: bool) -> Callable[[ASGIApp], ASGIApp]:
+    """Route middleware of a gate decided in the handler: the town and who is
+    its own, before any parameter or body is decoded (:meth:`Entry.enter_town`).
+
+    A middleware rather than a guard: Litestar copies the route handler for
+    every guard call (~35 µs), and this runs on every resident read.
+    ``agreement``: the route serves staff of other towns under X-Agreement;
+    such a caller is left to the entry, which refuses whatever the agreement
+    does not cover with the same 404.
+    """
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope, receive, send)
+            principal = _caller(connection)
+            code = str((scope.get("path_params") or {}).get("code") or "")
+            under_agreement = (
+                agreement
+                and connection.headers.get("x-agreement") is not None
+                and not principal.is_operator
+                and principal.tenant not in (None, code)
+            )
+            if not under_agreement:
+                entry = Entry(connection, principal, code)
+                await entry.enter_town()
+                connection.state[_GUARDED] = entry
+            single_values(scope)
+            await app(scope, receive, send)
+
+        return middleware
+
+    return wrap
 
 
 def audited(
@@ -158,10 +217,14 @@ def audited(
         AUDIT: Audit(action, resource_type, record, gate, exported_as),
         "dependencies": {"entry": Provide(provide)},
         "inputs": inputs,  # for the OpenAPI problems (shared_gov.openapi)
+        # Who first, then what: repeated values only for those let in.
+        CHECKED_BY_ENTRY: True,
     }
     if gate.in_guard:
-        # Who first, then what: unknown query parameters only for those let in.
+        # Unknown query parameters too (then repeated values), only for those let in.
         declared["guards"] = [admitted_first, known_query_only]
+    else:
+        declared["middleware"] = [town_first(agreement)]
     return declared
 
 

@@ -49,17 +49,23 @@ class Gate:
     through the entry's ``Access``."""
     area: str = ""
     """The ``administer`` area (departments, staff, issuer, agreements)."""
-    purpose: Literal["required", "stated"] | None = "required"
-    """X-Purpose: ``required`` (400 without a known one; Cedar decides on it),
-    ``stated`` (optional; a known one is recorded), None (not read)."""
+    purpose: Literal["required"] | None = "required"
+    """X-Purpose: ``required`` (400 without a known one; Cedar decides on it,
+    and the log records it), None (not read, never recorded: what a caller
+    states that nothing decides on is only their word)."""
     serves: str | None = None
-    """The purpose recorded for these routes when they serve only one."""
+    """The purpose a GRANTED request on these routes records when the
+    routes serve only one (the auditors': Cedar's ``audit`` is the whole of
+    ``kansa.audit``). A refusal records none: nothing was decided on it for
+    that caller."""
     operators: str = OPERATORS_OUTSIDE
     """Why an operator is refused (a denial in the log; they get the 404)."""
     refused: Callable[[Decision], errors.DomainError] = denied
     """The refusal of the town's own people whom :attr:`decides` denies."""
     town: Literal["path", "caller"] = "path"
-    """Whose town: the path's ``{code}``, or the caller's own (agreements)."""
+    """Whose town: the path's ``{code}``, or the caller's own (agreements; an
+    operator, who has none, is refused in the towns the request names:
+    :meth:`.scope.Entry.naming`)."""
     in_guard: bool = False
     """Decided by a guard, before Litestar decodes a parameter or the body
     (whoever may not ask learns nothing about what they sent); unknown query
@@ -104,7 +110,10 @@ AGREEMENTS = Gate(
     decides=("administer", "Town"),
     area="agreements",
     purpose=None,
+    operators="operators never act on a town's agreements",
     town="caller",
+    # Who first: a body 400/422 only for the town's admins, recorded in their town.
+    in_guard=True,
     unit_of_work=False,
     records_granted=False,
 )

@@ -45,8 +45,14 @@ class Audit:
             return []
 
     def asked(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Audit:
-        """The declaration as this request asks for it (an export is its own action)."""
-        if self.exported_as and connection.query_params.get("format", "json") != "json":
+        """The declaration as this request asks for it (an export is its own action).
+
+        The value Litestar binds (the last one given): a repeated ``format``
+        is refused anyway (:func:`..pipeline.single_values`), and its refusal
+        is recorded under the action the handler would have performed.
+        """
+        formats = connection.query_params.getall("format", ["json"])
+        if self.exported_as and formats[-1] != "json":
             return replace(self, action=self.exported_as)
         return self
 

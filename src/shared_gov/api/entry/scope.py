@@ -32,7 +32,7 @@ from shared_gov.policy.purposes import purpose_from_header
 from shared_gov.towns.names import TenantNames
 
 from ..pipeline import Services, services
-from .actors import audit_actor, known_purpose, recorded_purpose
+from .actors import audit_actor
 from .failures import Change, record_failure
 from .gates import Gate
 from .routes import Audit, route_audit
@@ -74,6 +74,8 @@ class Entry:
     __slots__ = (
         "_admitted",
         "_change",
+        "_entered",
+        "_named",
         "_scope",
         "access",
         "actor",
@@ -104,9 +106,9 @@ class Entry:
         request: ASGIConnection[Any, Any, Any, Any],
         principal: Principal,
         code: str,
-        purpose: str | None,
-        agreement: str | None,
-        if_match: str | None,
+        purpose: str | None = None,
+        agreement: str | None = None,
+        if_match: str | None = None,
     ) -> None:
         self.request = request
         self.principal = principal
@@ -122,16 +124,58 @@ class Entry:
             subjects=self.route.subject(request.scope.get("path_params")),
         )
         self._admitted = False
+        self._entered = False
         self._change: Change | None = None
+        self._named: tuple[str, ...] = ()
 
     def changing(self, target: str | None = None, requested: object = None) -> Entry:
         """Enter for a change that records itself in its own transaction.
 
         The entry then records only a refusal or failure; with a ``target``,
-        the refusal says what was asked for (:class:`.failures.Change`).
+        the refusal of a caller the gate let in says what was asked for
+        (:class:`.failures.Change`). Whoever the gate refuses gets the plain
+        reason: what they asked for is their text, and they have no business
+        writing it into the town's log.
         """
         self._change = Change(target, requested)
         return self
+
+    def naming(self, *codes: str) -> Entry:
+        """The towns this request names, on a gate in the caller's own town
+        (an agreement's parties): where an operator's refusal is recorded."""
+        self._named = tuple(dict.fromkeys(codes))
+        return self
+
+    async def enter_town(self) -> None:
+        """Steps 1 and 2 of :meth:`admit`: the town, and whether the caller is its own.
+
+        A guard calls this before Litestar decodes the body (another town
+        gets its 404 before any 422 about what it sent); the handler's entry
+        is then the same object, and :meth:`admit` does not do it again.
+        """
+        if self._entered:
+            return
+        request, principal, gate = self.request, self.principal, self.gate
+        svc = self.svc = services(request)
+        # Nothing is decided on a purpose yet: a refusal from here records none.
+        self.actor = audit_actor(request, principal, None)
+        if gate.town == "caller":
+            if principal.is_operator or not principal.tenant:
+                await self._refused_where_named(gate.operators)
+                raise errors.not_found()
+            self.code = principal.tenant
+        code = self.code
+        structlog.contextvars.bind_contextvars(tenant=code)
+        names = await svc.registry.get(code) if is_valid_lgcode(code) else None
+        if names is None:
+            raise errors.not_found()
+        self.town = names
+        why = gate.outsider(principal, code)
+        if why is not None:
+            refusal = errors.concealed(why)
+            await self.refused(refusal)
+            raise refusal
+        self._entered = True
 
     async def admit(self) -> None:
         """Let the caller in through the gate, or refuse and record the refusal.
@@ -144,26 +188,21 @@ class Entry:
            any other gate: Cedar decides its action on the town → the gate's
            refusal (403 with the reason) when denied.
 
-        Idempotent: a gate decided in a guard is not decided again.
+        Only then does the actor carry a purpose (:mod:`.actors`): the
+        ``Access``'s, or the one the gate's routes serve. Idempotent: a gate
+        decided in a guard is not decided again.
         """
         if self._admitted:
             return
-        request, principal, gate = self.request, self.principal, self.gate
-        svc = self.svc = services(request)
-        if gate.town == "caller":
-            if principal.is_operator or not principal.tenant:
-                raise errors.not_found()
-            self.code = principal.tenant
-        code = self.code
-        structlog.contextvars.bind_contextvars(tenant=code)
-        names = await svc.registry.get(code) if is_valid_lgcode(code) else None
-        if names is None:
-            raise errors.not_found()
-        self.town = names
+        await self.enter_town()
+        request, principal, gate, svc, code = (
+            self.request,
+            self.principal,
+            self.gate,
+            self.svc,
+            self.code,
+        )
         try:
-            why = gate.outsider(principal, code)
-            if why is not None:
-                raise errors.concealed(why)
             if gate.decides is None:
                 self.access = await access_for(svc, principal, code, self.purpose)
                 self.access.audit = self.audit
@@ -177,20 +216,32 @@ class Entry:
         except Exception as exc:
             # A refusal is recorded; a 503 (no connection for the permission
             # lookup) decided nothing, and recording it would wait for the pool again.
-            self.actor = audit_actor(request, principal, recorded_purpose(gate, self.purpose))
             await self.refused(exc)
             raise
         if gate.decides is None:
-            # The purpose Cedar decides on (access_for refused any other).
+            # The purpose the Access is bound to: every decision of the request is on it.
             purpose = self.access.purpose
             self.actor = audit_actor(request, principal, purpose.code if purpose else None)
         else:
-            self.actor = audit_actor(request, principal, recorded_purpose(gate, self.purpose))
+            self.actor = audit_actor(request, principal, gate.serves)
         self._admitted = True
 
     async def refused(self, exc: BaseException) -> None:
-        """Record the refusal or failure ``exc`` of this request in the town's log."""
-        await record_failure(self.svc, self.town, self.actor, self.audit, exc, change=self._change)
+        """Record the refusal or failure ``exc`` of this request in the town's log.
+
+        What was asked for (:meth:`changing`) only for a caller the gate let in.
+        """
+        change = self._change if self._admitted else None
+        await record_failure(self.svc, self.town, self.actor, self.audit, exc, change=change)
+
+    async def _refused_where_named(self, why: str) -> None:
+        """An operator on a gate in the caller's own town: the refusal in the log of
+        each town the request names (:meth:`naming`) that is on this deployment."""
+        for code in self._named:
+            names = await self.svc.registry.get(code) if is_valid_lgcode(code) else None
+            if names is not None:
+                event = dataclasses.replace(self.audit, subjects=list(self.audit.subjects))
+                await record_failure(self.svc, names, self.actor, event, errors.concealed(why))
 
     async def __aenter__(self) -> Entry:
         principal = self.principal
@@ -267,7 +318,8 @@ async def _shared(entry: Entry, agreement_header: str) -> AsyncIterator[None]:
     if provider is None or recipient is None:
         raise errors.not_found()
     entry.town = provider
-    actor = entry.actor = audit_actor(request, principal, known_purpose(entry.purpose))
+    # No purpose until the agreement is read and the Access bound to one.
+    actor = entry.actor = audit_actor(request, principal, None)
     event = entry.audit
     event.agreement_id = str(agreement_id) if agreement_id else None
     try:
@@ -308,6 +360,7 @@ async def _shared(entry: Entry, agreement_header: str) -> AsyncIterator[None]:
             access.agreement = terms
             access.now = int(time.time())
             entry.uow = at_provider
+            actor = entry.actor = dataclasses.replace(actor, purpose=purpose_.code)
             yield
             if svc.settings.audit:
                 await record_both(at_provider, at_recipient, actor, event, _obtained(event, code))

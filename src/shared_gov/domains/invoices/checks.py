@@ -63,6 +63,11 @@ def installed(rules_dir: Path) -> Installed:
     return Installed(ubl_release.folder / releases.UBL_INVOICE_XSD, stylesheets, labels)
 
 
+SERVICE_POINTERS = ("/buyer_reference", "/seller/tax_id", "/customization_id", "/number")
+"""Where the service's own rules (unit, 05, 06) may point: located in the worker, which
+alone holds the tree (an XML invoice's other locations are written when a finding needs them)."""
+
+
 @dataclass
 class Outcome:
     """One submission's check."""
@@ -70,7 +75,8 @@ class Outcome:
     report: Report
     document: Document | None = None
     xml: bytes | None = None
-    """The XML that was checked: the original for XML, the rendering of the JSON form."""
+    """The rendering of a JSON form that was checked (None for XML: the caller holds the
+    original, and a worker need not send it back)."""
     locations: dict[str, str] = field(default_factory=dict)
     """JSON pointer of a model value → its location in the submitted form (XML only;
     a JSON form's locations are its pointers)."""
@@ -129,8 +135,8 @@ def check(form: Form, data: bytes, rules_: Installed, options: rules.Options) ->
             return outcome
         root, text, document = parsed.root, parsed.text, parsed.document
         report.findings.extend(parsed.findings)
-        outcome.locations = parsed.pointers
-        outcome.xml = data
+        outcome.locations = {p: parsed.locate(p) for p in SERVICE_POINTERS}
+        locate = parsed.locate
 
         def where(xpath: str) -> str:
             return xpath
@@ -144,11 +150,12 @@ def check(form: Form, data: bytes, rules_: Installed, options: rules.Options) ->
         except jsonform.JsonRefused as refused:
             report.findings.extend(refused.findings)
             return outcome
-        root, text = ubl.parse_tree(rendered.xml)
+        root, text = rendered.root, rendered.xml.decode("utf-8")
         document = rendered.document
         outcome.xml = rendered.xml
         where = rendered.pointer
-        amounts = rendered.amounts(root)
+        amounts = rendered.amounts()
+        locate = outcome.locate
         customization = document.customization_id
         spec_location = "/customization_id"
     outcome.document = document
@@ -176,7 +183,7 @@ def check(form: Form, data: bytes, rules_: Installed, options: rules.Options) ->
                 report.findings.extend(_relocated(f, where) for f in found)
     if document is not None:
         report.rules.append(rules.VERSION)
-        report.findings.extend(rules.check(document, outcome.locate, amounts, options))
+        report.findings.extend(rules.check(document, locate, amounts, options))
     return outcome
 
 

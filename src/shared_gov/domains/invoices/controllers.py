@@ -13,23 +13,31 @@ Handlers parse, enter, call a service and shape the output; they never query.
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, PathParameter
 
 from shared_gov import errors
 from shared_gov.api.entry import Entry, audited
 from shared_gov.api.pipeline import services
+from shared_gov.openapi import Problem, served_also_as
 from shared_gov.policy import FieldView
 
-from . import checks, intake, service, ubl, workflow
+from . import checks, intake, ledgerbook, service, ubl, workflow
 from .gateway import SupplierEntry, supplier_route
 from .models import AccountingUnit, Invoice, InvoiceStatus, LedgerEntry, Submission, Supplier
+from .repository import Listed
 from .schemas import (
+    ExportIn,
+    InvoiceList,
     InvoiceOut,
+    ListedOut,
+    SearchIn,
     SettingsIn,
     SettingsOut,
     StatusList,
@@ -162,7 +170,15 @@ class SupplierController(Controller):
         status_code=201,
         summary="Send an invoice (JP PINT UBL 2.1 XML, or the JSON form)",
         request_max_body_size=ubl.MAX_BYTES + 1024,
-        **supplier_route("invoice.submit"),
+        responses={
+            415: ResponseSpec(
+                data_container=Problem,
+                description="Not application/xml (UBL 2.1) nor application/json (the JSON form)",
+                media_type=errors.PROBLEM_JSON,
+                generate_examples=False,
+            )
+        },
+        **supplier_route("invoice.submit", body=True),
     )
     async def submit(
         self, request: Request[Any, Any, Any], supplier_entry: NamedDependency[SupplierEntry]
@@ -231,6 +247,27 @@ class SupplierController(Controller):
 
 
 # --- the town's staff ---------------------------------------------------------------------
+
+
+def listed_out(i: Listed) -> ListedOut:
+    return ListedOut(
+        id=i.id,
+        supplier_id=i.supplier_id,
+        supplier_key=i.supplier_key,
+        unit=i.unit,
+        number=i.number,
+        issue_date=i.issue_date,
+        transaction_date=i.transaction_date,
+        currency=i.currency,
+        amount=format(i.amount, "f"),
+        tax=format(i.tax, "f"),
+        state=i.state,
+        version=i.version,
+        sha256=i.sha256,
+        received_at=i.received_at,
+        retain_until=i.retain_until,
+        corrects=i.corrects,
+    )
 
 
 async def _advance(
@@ -325,6 +362,58 @@ class TownInvoiceController(Controller):
             )
         body = SettingsOut(found.t_number_severity, found.default_unit, levels)
         return Response(body, headers={"ETag": service.etag(found.version)})
+
+    @post(
+        "/invoices/search",
+        status_code=200,
+        summary="Search by transaction date, amount range, counterparty (within retention)",
+        **audited("invoice.search", "invoice"),
+    )
+    async def search(self, entry: NamedDependency[Entry], data: JSONBody[SearchIn]) -> InvoiceList:
+        async with entry:
+            found, cursor = await ledgerbook.search(entry.uow, entry.access, data)
+        return InvoiceList([listed_out(i) for i in found], cursor)
+
+    @get(
+        "/invoices/{invoice_id:str}/original",
+        summary="The original as received, byte for byte, with its SHA-256",
+        media_type="application/xml",
+        operation_class=served_also_as("application/json"),
+        **audited("invoice.original", "invoice", record="invoice_id"),
+    )
+    async def original(self, entry: NamedDependency[Entry], invoice_id: Id) -> Response[bytes]:
+        async with entry:
+            data, sha256, media = await ledgerbook.original(entry.uow, entry.access, invoice_id)
+        digest = base64.b64encode(bytes.fromhex(sha256)).decode()
+        return Response(
+            data,
+            media_type=media,
+            headers={"Repr-Digest": f"sha-256=:{digest}:", "X-Content-SHA256": sha256},
+        )
+
+    @post(
+        "/invoices/export",
+        status_code=200,
+        summary="支出命令 export to financial accounting (CSV; each invoice once)",
+        media_type="text/csv",
+        **audited("invoice.export", "invoice"),
+    )
+    async def export(
+        self, entry: NamedDependency[Entry], data: JSONBody[ExportIn]
+    ) -> Response[bytes]:
+        async with entry:
+            result = await ledgerbook.export(entry.uow, entry.access, data)
+        charset = "shift_jis" if result.encoding == "cp932" else "utf-8"
+        return Response(
+            result.body,
+            media_type=f"text/csv; charset={charset}",
+            headers={
+                "X-Export-Id": result.export_id,
+                "X-Export-Invoices": str(result.invoices),
+                "X-Content-SHA256": result.sha256,
+                "Content-Disposition": f'attachment; filename="shiharai-{result.export_id}.csv"',
+            },
+        )
 
     @get(
         "/invoices/{invoice_id:str}",

@@ -121,7 +121,7 @@ async def _scope(entry: SupplierEntry) -> AsyncIterator[None]:
     try:
         async with svc.db.tenant(names) as uow:
             entry.uow = uow
-            supplier = await repo.supplier_by_key(uow, principal.subject)
+            supplier = await repo.registration_by_key(uow, principal.subject)
             if supplier is None or not supplier.active:
                 raise errors.concealed("the supplier is not registered with this town")
             entry.supplier = supplier
@@ -140,11 +140,16 @@ async def _provide(
 
 
 def supplier_route(
-    action: str, resource_type: str = "invoice", path_record: str | None = None
+    action: str,
+    resource_type: str = "invoice",
+    path_record: str | None = None,
+    *,
+    body: bool = False,
 ) -> dict[str, Any]:
-    """A supplier route's declaration (spread into the decorator): its audit action and entry."""
+    """A supplier route's declaration (spread into the decorator): its audit action and
+    entry (``body``: it takes a request body, for the OpenAPI problems: 413)."""
     return {
         AUDIT: Audit(action, resource_type, path_record),
         "dependencies": {"supplier_entry": Provide(_provide)},
-        "inputs": ("code",),
+        "inputs": ("code", "data") if body else ("code",),
     }

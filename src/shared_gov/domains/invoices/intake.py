@@ -23,6 +23,7 @@ from pathlib import Path
 import msgspec
 
 from shared_gov import errors
+from shared_gov.db import TenantUnitOfWork
 from shared_gov.settings import Settings
 
 from . import checks, paths, rules
@@ -107,14 +108,36 @@ def _unit_missing(location: str, known: bool) -> Finding:
 async def submit(
     entry: SupplierEntry, form: checks.Form, data: bytes, pool: checks.CheckPool
 ) -> Outcome:
-    uow, supplier = entry.uow, entry.supplier
-    entry.require(supplier.supplier_key)
-    town = await repo.settings(uow)
+    """A supplier's submission through the supplier entry: decided, checked, filed."""
+    entry.require(entry.supplier.supplier_key)
+    town = await repo.settings(entry.uow)
     reason = pool.ready()
     if reason is not None:
         raise errors.unavailable("invoice checks unavailable: " + reason, retry_after=60)
     options = rules.Options(t_number="fatal" if town.t_number_severity == "fatal" else "warning")
     checked = await pool.check(form, data, options)
+    outcome = await file(entry.uow, entry.supplier, form, data, checked, town.default_unit)
+    audit = entry.audit
+    if outcome.invoice is not None:
+        audit.subjects.append(outcome.invoice.id)
+    else:
+        audit.outcome = "denied"
+        audit.reason = (
+            "duplicate invoice" if outcome.duplicate else "invoice rejected by its checks"
+        )
+    audit.rows += 1
+    return outcome
+
+
+async def file(
+    uow: TenantUnitOfWork,
+    supplier: Supplier,
+    form: checks.Form,
+    data: bytes,
+    checked: checks.Outcome,
+    default_unit: str | None,
+) -> Outcome:
+    """The town's rules on a checked submission, then store it (and the invoice if accepted)."""
     report, doc = checked.report, checked.document
     duplicate = False
     unit = None
@@ -122,7 +145,7 @@ async def submit(
     if doc is not None:
         if not seller_is(supplier, doc):
             raise errors.forbidden("the invoice's seller is not the authenticated supplier")
-        code = doc.buyer_reference or town.default_unit
+        code = doc.buyer_reference or default_unit
         unit = await repo.unit(uow, code) if code else None
         if unit is None:
             report.add(_unit_missing(checked.locate("/buyer_reference"), code is not None))
@@ -177,12 +200,7 @@ async def submit(
         )
         await repo.insert_invoice(uow, invoice, actor=f"supplier:{supplier.supplier_key}")
         submission.invoice_id = invoice.id
-        entry.audit.subjects.append(invoice.id)
-    else:
-        entry.audit.outcome = "denied"
-        entry.audit.reason = "duplicate invoice" if duplicate else "invoice rejected by its checks"
     await repo.insert_submission(uow, submission)
-    entry.audit.rows += 1
     return Outcome(submission, invoice, report, duplicate)
 
 

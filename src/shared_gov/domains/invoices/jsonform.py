@@ -11,8 +11,10 @@ in the rendered document) are translated back into JSON pointers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 import msgspec
 from lxml import etree
@@ -21,7 +23,7 @@ from shared_gov.validation import duplicate_key, msgspec_error_to_field
 
 from .document import Document, Identifier, Party, TaxCategory
 from .report import Finding, finding
-from .ubl import CAC, CBC, INVOICE, MAX_BYTES, amounts_of, path_of
+from .ubl import CAC, CBC, INVOICE, MAX_BYTES, path_of
 
 
 class JsonRefused(Exception):
@@ -109,6 +111,7 @@ class _Writer:
         self.where: dict[int, str] = {}
         """id(element) → JSON pointer (paths are computed once the tree is complete)."""
         self.elements: list[etree._Element] = []
+        """Keeps every marked element alive, so no id in ``where`` is reused."""
 
     def mark(self, element: etree._Element, pointer: str) -> etree._Element:
         self.where[id(element)] = pointer
@@ -176,8 +179,10 @@ class _Writer:
         self.identifier(legal, "CompanyID", party.legal_id, pointer + "/legal_id")
 
 
-def render(doc: Document) -> tuple[bytes, dict[str, str]]:
-    """The document as UBL 2.1 XML, and each element's canonical XPath → JSON pointer."""
+def render_tree(doc: Document) -> tuple[etree._Element, dict[int, str], list[etree._Element]]:
+    """The document as a UBL 2.1 tree, each element (by id) → its JSON pointer, and the
+    elements themselves: lxml hands out a new proxy object per access, so an id is
+    only an element's while that proxy is kept alive."""
     w = _Writer()
     root = w.mark(w.root, "")
     cur = {"currencyID": doc.currency}
@@ -264,9 +269,14 @@ def render(doc: Document) -> tuple[bytes, dict[str, str]]:
             w.cbc(
                 price, "BaseQuantity", line.base_quantity, p + "/base_quantity", unitCode=line.unit
             )
-    pointers = {path_of(e): w.where[id(e)] for e in w.elements}
-    xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-    return xml, pointers
+    return root, w.where, w.elements
+
+
+def render(doc: Document) -> tuple[bytes, dict[str, str]]:
+    """The document as UBL 2.1 XML, and each element's canonical XPath → JSON pointer."""
+    root, where, elements = render_tree(doc)
+    pointers = {path_of(e): where[id(e)] for e in elements}
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8"), pointers
 
 
 def _day(value: object) -> str | None:
@@ -278,25 +288,36 @@ class Rendered:
     """A JSON invoice rendered for checking."""
 
     document: Document
+    root: etree._Element
     xml: bytes
-    pointers: dict[str, str]
-    """Canonical XPath of each rendered element → the JSON pointer it came from."""
+    where: dict[int, str]
+    """Each rendered element (by id) → the JSON pointer it came from."""
+    elements: list[etree._Element]
+    """The rendered elements, kept alive (their ids are the keys of ``where``)."""
+    _paths: dict[str, str] | None = None
 
     def pointer(self, xpath: str) -> str:
         """The JSON pointer of a location in the rendered XML (nearest mapped ancestor)."""
+        if self._paths is None:  # only when there is a finding to place
+            self._paths = {path_of(e): self.where[id(e)] for e in self.elements}
         probe = xpath.split("/@", 1)[0]
         while probe:
-            if probe in self.pointers:
-                return self.pointers[probe] or "/"
+            if probe in self._paths:
+                return self._paths[probe] or "/"
             probe = probe.rsplit("/", 1)[0]
         return "/"
 
-    def amounts(self, root: etree._Element) -> list[tuple[str, str, str]]:
-        return [(self.pointer(path), cur, text) for path, cur, text in amounts_of(root)]
+    def amounts(self) -> list[tuple[Callable[[], str], str, str]]:
+        return [
+            (partial(self.where.__getitem__, id(el)), el.get("currencyID") or "", el.text or "")
+            for el in self.elements
+            if el.get("currencyID") is not None
+        ]
 
 
 def prepare(data: bytes) -> Rendered:
     """Decode the JSON form and render it (raises :class:`JsonRefused`)."""
     document = decode(data)
-    xml, pointers = render(document)
-    return Rendered(document, xml, pointers)
+    root, where, elements = render_tree(document)
+    xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return Rendered(document, root, xml, where, elements)

@@ -90,7 +90,11 @@ def t_number(doc: Document, locate: Locate, severity: Severity) -> list[Finding]
     ]
 
 
-def whole_yen(amounts: Iterable[tuple[str, str, str]]) -> list[Finding]:
+Amounts = Iterable[tuple[Callable[[], str], str, str]]
+"""(the amount's location, computed when a finding needs it; currencyID; text)."""
+
+
+def whole_yen(amounts: Amounts) -> list[Finding]:
     found: list[Finding] = []
     for location, currency, text in amounts:
         if currency != "JPY":
@@ -104,7 +108,7 @@ def whole_yen(amounts: Iterable[tuple[str, str, str]]) -> list[Finding]:
                 finding(
                     "sg-jp-02",
                     "fatal",
-                    location,
+                    location(),
                     "円建ての金額に1円未満の端数があります。",
                     "a JPY amount has a fraction of a yen",
                 )
@@ -213,9 +217,7 @@ def rounded_once(doc: Document, locate: Locate) -> list[Finding]:
     return found
 
 
-def check(
-    doc: Document, locate: Locate, amounts: Iterable[tuple[str, str, str]], options: Options
-) -> list[Finding]:
+def check(doc: Document, locate: Locate, amounts: Amounts, options: Options) -> list[Finding]:
     """Rules 01–04 on one invoice."""
     return [
         *t_number(doc, locate, options.t_number),

@@ -165,14 +165,44 @@ class SearchIn(msgspec.Struct, forbid_unknown_fields=True):
     amount_max: Annotated[int, msgspec.Meta(ge=-(10**15), le=10**15)] | None = None
     supplier_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f-]{36}\Z")] | None = None
     supplier_key: SupplierKey | None = None
-    state: str | None = None
+    state: (
+        Literal[
+            "received", "checked", "inspected", "approved", "payment_ordered", "paid", "returned"
+        ]
+        | None
+    ) = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
-    after: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f-]{36}\Z")] | None = None
+    after: (
+        Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2},[0-9a-f-]{36}\Z")] | None
+    ) = None
+    """The ``next`` of the previous page."""
+
+
+class ListedOut(msgspec.Struct):
+    """An invoice as a search lists it (plain values: nothing personal)."""
+
+    id: str
+    supplier_id: str
+    supplier_key: str
+    unit: str
+    number: str
+    issue_date: date
+    transaction_date: date
+    currency: str
+    amount: str
+    tax: str
+    state: str
+    version: int
+    sha256: str
+    received_at: datetime
+    retain_until: date
+    corrects: str | None = None
 
 
 class InvoiceList(msgspec.Struct):
-    invoices: list[InvoiceOut]
+    invoices: list[ListedOut]
     next: str | None = None
+    """Pass as ``after`` for the next page; null on the last."""
 
 
 class ExportIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shared_gov.domains.registry import (
+    DemoData,
     DomainSpec,
     EncryptedTable,
     Exporter,
@@ -97,6 +98,14 @@ def _routers() -> Sequence[Any]:
     return (SupplierController, TownInvoiceController)
 
 
+def _demo() -> DemoData:
+    from shared_gov.domains.invoices import demo
+
+    return DemoData(
+        seed=demo.seed_town, records=demo.count, sample=demo.sample, department="kaikei"
+    )
+
+
 def _exporter() -> Exporter:
     from shared_gov.domains.invoices.repository import export_all
 
@@ -113,6 +122,7 @@ SPEC = DomainSpec(
     ),
     exporter=_exporter,
     routers=_routers,
+    demo=_demo,
     cli_groups=_cli_groups,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",

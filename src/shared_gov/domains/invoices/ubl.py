@@ -20,9 +20,12 @@ official rules' ``/*:Invoice[namespace-uri()='…'][1]/…`` form back.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import partial
+from typing import Any
 
 import msgspec
 from lxml import etree
@@ -228,8 +231,9 @@ class _Missing(Exception):
 @dataclass
 class _Reader:
     root: etree._Element
-    pointers: dict[str, str] = field(default_factory=dict)
-    """JSON pointer of each model value → canonical XPath of its element."""
+    pointers: dict[str, Any] = field(default_factory=dict)
+    """JSON pointer of each model value → its element (its XPath is written only
+    when a finding needs it: computing every path cost more than the parse)."""
 
     def find(self, node: etree._Element, path: str) -> etree._Element | None:
         found: etree._Element | None = node.find(path, NAMESPACES)
@@ -240,7 +244,7 @@ class _Reader:
         if el is None or el.text is None or not el.text.strip():
             return None
         if pointer is not None:
-            self.pointers[pointer] = path_of(el)
+            self.pointers[pointer] = el
         return str(el.text).strip()
 
     def need(self, node: etree._Element, path: str, pointer: str) -> str:
@@ -256,9 +260,9 @@ class _Reader:
         try:
             result = Decimal(value)
         except InvalidOperation:
-            raise _Missing(self.pointers[pointer], pointer) from None
+            raise _Missing(path_of(self.pointers[pointer]), pointer) from None
         if not result.is_finite():
-            raise _Missing(self.pointers[pointer], pointer)
+            raise _Missing(path_of(self.pointers[pointer]), pointer)
         return result
 
     def need_amount(self, node: etree._Element, path: str, pointer: str) -> Decimal:
@@ -274,13 +278,13 @@ class _Reader:
         try:
             return date.fromisoformat(value)
         except ValueError:
-            raise _Missing(self.pointers[pointer], pointer) from None
+            raise _Missing(path_of(self.pointers[pointer]), pointer) from None
 
     def ident(self, node: etree._Element, path: str, pointer: str) -> Identifier | None:
         el = self.find(node, path)
         if el is None or el.text is None or not el.text.strip():
             return None
-        self.pointers[pointer] = path_of(el)
+        self.pointers[pointer] = el
         return Identifier(el.text.strip(), el.get("schemeID"))
 
     def all(self, node: etree._Element, path: str) -> list[etree._Element]:
@@ -326,7 +330,7 @@ def _document(r: _Reader) -> Document:
     lines: list[Line] = []
     for i, el in enumerate(r.all(root, "cac:InvoiceLine")):
         p = f"/lines/{i}"
-        r.pointers[p] = path_of(el)
+        r.pointers[p] = el
         tax = _category(r, r.find(el, "cac:Item/cac:ClassifiedTaxCategory"), p + "/tax")
         if tax is None:
             raise _Missing(path_of(el) + "/cac:Item/cac:ClassifiedTaxCategory", p + "/tax")
@@ -348,12 +352,12 @@ def _document(r: _Reader) -> Document:
     tax_totals: list[TaxTotal] = []
     for i, el in enumerate(r.all(root, "cac:TaxTotal")):
         p = f"/tax_totals/{i}"
-        r.pointers[p] = path_of(el)
+        r.pointers[p] = el
         amount_el = r.find(el, "cbc:TaxAmount")
         subtotals: list[TaxSubtotal] = []
         for j, sub in enumerate(r.all(el, "cac:TaxSubtotal")):
             q = f"{p}/subtotals/{j}"
-            r.pointers[q] = path_of(sub)
+            r.pointers[q] = sub
             category = _category(r, r.find(sub, "cac:TaxCategory"), q + "/category")
             if category is None:
                 raise _Missing(path_of(sub) + "/cac:TaxCategory", q + "/category")
@@ -374,7 +378,7 @@ def _document(r: _Reader) -> Document:
     allowances: list[AllowanceCharge] = []
     for i, el in enumerate(r.all(root, "cac:AllowanceCharge")):
         p = f"/allowances/{i}"
-        r.pointers[p] = path_of(el)
+        r.pointers[p] = el
         allowances.append(
             AllowanceCharge(
                 charge=r.need(el, "cbc:ChargeIndicator", p + "/charge").lower() == "true",
@@ -455,23 +459,25 @@ class Parsed:
     document: Document | None
     """None when the invoice lacks something the model needs (see ``findings``)."""
     findings: list[Finding]
-    pointers: dict[str, str]
-    amounts: list[tuple[str, str, str]]
-    """(location, currencyID, text) of every element carrying a currency."""
+    pointers: dict[str, Any]
+    """JSON pointer of a model value → its element."""
+    amounts: list[tuple[Callable[[], str], str, str]]
+    """(its location, when asked; currencyID; text) of every element carrying a currency."""
 
     def locate(self, pointer: str) -> str:
         """The XPath of a model value (its nearest located ancestor's otherwise)."""
         probe = pointer
         while probe:
             if probe in self.pointers:
-                return self.pointers[probe]
+                return path_of(self.pointers[probe])
             probe = probe.rsplit("/", 1)[0]
         return "/Invoice"
 
 
-def amounts_of(root: etree._Element) -> list[tuple[str, str, str]]:
+def amounts_of(root: etree._Element) -> list[tuple[Callable[[], str], str, str]]:
+    """Every element with a currencyID: (its path, when a finding needs it; currency; text)."""
     return [
-        (path_of(el), el.get("currencyID") or "", (el.text or "").strip())
+        (partial(path_of, el), el.get("currencyID") or "", (el.text or "").strip())
         for el in root.iter()
         if isinstance(el.tag, str) and el.get("currencyID") is not None
     ]
@@ -527,7 +533,7 @@ def _located(reader: _Reader, message: str) -> str:
     probe = pointer
     while probe:
         if probe in reader.pointers:
-            return reader.pointers[probe]
+            return path_of(reader.pointers[probe])
         probe = probe.rsplit("/", 1)[0]
     return "/Invoice"
 

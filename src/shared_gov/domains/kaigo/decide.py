@@ -79,6 +79,11 @@ _DEPARTURES = {
 }
 
 
+# Facility names and towns appear in a determination's ``facility`` only, never in
+# its summary or notes: the facility is where the person lives, and Cedar withholds
+# that one field for a person under 支援措置 (rule 1).
+
+
 @dataclass(frozen=True, slots=True)
 class Happening:
     """One resident event, as the register's history entry tells it."""
@@ -111,6 +116,8 @@ class Draft:
     facility: FacilityRef | None = None
     supersedes: list[str] = field(default_factory=list)
     transfer_id: str | None = None
+    notify_town: str | None = None
+    """The facility's town, told on confirmation (住所地特例 after a one-stop move)."""
 
 
 FacilityAt = Callable[[str | None], FacilityRef | None]
@@ -177,7 +184,7 @@ def _proposal(
         legal_basis=basis or LEGAL_BASIS.get(reason, LEGAL_BASIS["premium"]),
         summary=summary,
         category=category,
-        insurer_town=insurer or town,
+        insurer_town=insurer if insurer is not None else town,
         fiscal_year=year,
         premium_before=_premium(town, before, year),
         premium_after=_premium(town, after, year),
@@ -270,7 +277,7 @@ def _moved_in(
     if facility is not None and facility.covered and domestic:
         insurer = None if what.protected else (notice_insurer or what.from_town)
         questions = [] if insurer is not None else [Q_INSURER]
-        notes = [f"入所施設: {facility.name}（住所地特例対象）"]
+        notes = ["入所先は住所地特例対象施設（施設は facility 欄）"]
         if insurer is not None and notice_insurer is None:
             questions.append(
                 Question("insurer_notice", f"保険者（{insurer}）の住所地特例の確定待ち")
@@ -303,7 +310,7 @@ def _moved_in(
     reason = "reached_65" if by_age else "move_in"
     notes = []
     if facility is not None and not facility.covered:
-        notes.append(f"入所施設: {facility.name}（地域密着型・グループホーム: 住所地特例の対象外）")
+        notes.append("入所先は地域密着型・グループホーム: 住所地特例の対象外（施設は facility 欄）")
     questions = [Q_CERTIFICATE, Q_INCOME] if domestic else [Q_INCOME]
     summary = (
         f"{gained.isoformat()} に65歳到達（転入後）: 第1号被保険者の資格取得"
@@ -363,7 +370,11 @@ def _departed(
             what.to_town is None or facility.town == what.to_town
         )
         if facility is not None and destination_ok and facility.covered and facility.town != town:
-            chain = insured is not None and insured.tokurei is not None
+            chain = (
+                insured is not None
+                and insured.tokurei is not None
+                and insured.tokurei.facility_id != facility.facility_id
+            )
             questions = [Q_TOKUREI_FORM]
             if what.reason != MOVE_OUT_CONFIRMED:
                 questions.insert(0, Q_ACTUAL_DATE)
@@ -375,8 +386,7 @@ def _departed(
                 Kind.TOKUREI_KEEP,
                 what.day,
                 "tokurei_chain" if chain else "tokurei_keep",
-                f"{facility.name}（{facility.town}）へ入所: 資格を喪失しない（住所地特例、"
-                "当市町村が保険者）",
+                "住所地特例対象施設へ入所: 資格を喪失しない（住所地特例、当市町村が保険者）",
                 questions=questions,
                 notes=notes,
             )
@@ -387,12 +397,11 @@ def _departed(
                     facility=facility,
                     supersedes=supersedes,
                     transfer_id=None if what.protected else transfer,
+                    notify_town=None if what.protected or transfer is None else facility.town,
                 )
             ]
         if facility is not None and not facility.covered:
-            notes.append(
-                f"転出先: {facility.name}（地域密着型・グループホーム: 住所地特例の対象外）"
-            )
+            notes.append("転出先は地域密着型・グループホーム: 住所地特例の対象外")
     lost = lost_on_departure(departure, what.day)
     questions = [Q_CARD_RETURN]
     if what.reason == MOVE_OUT_DOMESTIC:

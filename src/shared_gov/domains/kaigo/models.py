@@ -25,6 +25,9 @@ class Tokurei:
     facility_id: str | None
     facility_name: str
     since: date
+    insurer_number: str | None = None
+    """The insurer's 被保険者番号 of the person (known to the facility's town from
+    the insurer's notice)."""
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "since": self.since.isoformat()}
@@ -182,6 +185,9 @@ class Correction:
     date: date | None = None
     kind: str | None = None
     facility: FacilityRef | None = None
+    insurer_town: str | None = None
+    premium_after: int | None = None
+    """The months charged after the corrected change (the proposal's fiscal year)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -190,6 +196,8 @@ class Correction:
             "date": self.date.isoformat() if self.date else None,
             "kind": self.kind,
             "facility": self.facility.to_json() if self.facility else None,
+            "insurer_town": self.insurer_town,
+            "premium_after": self.premium_after,
         }
 
     @classmethod
@@ -200,6 +208,8 @@ class Correction:
             date=date.fromisoformat(data["date"]) if data.get("date") else None,
             kind=data.get("kind"),
             facility=FacilityRef.from_json(data["facility"]) if data.get("facility") else None,
+            insurer_town=data.get("insurer_town"),
+            premium_after=data.get("premium_after"),
         )
 
 
@@ -225,6 +235,9 @@ class Determination:
     decided_at: datetime | None = None
     version: int = 1
     created_at: datetime | None = None
+    answers: dict[str, str] = field(default_factory=dict)
+    notify_town: str | None = None
+    """The other town a confirmation notifies (住所地特例 in a facility there)."""
 
     @property
     def effective_kind(self) -> str:
@@ -244,6 +257,12 @@ class Determination:
         if self.correction and self.correction.facility:
             return self.correction.facility
         return self.facility
+
+    @property
+    def effective_insurer(self) -> str | None:
+        if self.correction and self.correction.insurer_town:
+            return self.correction.insurer_town
+        return self.proposal.insurer_town or None
 
 
 @dataclass(slots=True)

@@ -26,10 +26,14 @@ other part of the domain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from shared_gov.domains.registry import (
+    Background,
     BlindIndex,
+    DemoData,
     DomainSpec,
     EncryptedTable,
     Exporter,
@@ -94,6 +98,9 @@ DETERMINATION = RecordType(
         _f(DETERMINATIONS, "proposal", "判定内容", "proposal (date, basis, premium months)"),
         _f(DETERMINATIONS, "facility", "入所施設", "facility", whereabouts=True),
         _f(DETERMINATIONS, "correction", "訂正内容", "correction", redacted=True),
+        _f(
+            DETERMINATIONS, "answers", "確認事項への回答", "answers to its questions", redacted=True
+        ),
     ),
 )
 
@@ -128,6 +135,35 @@ def _exporter() -> Exporter:
     return export_all
 
 
+def _routers() -> Sequence[Any]:
+    from shared_gov.domains.kaigo.controllers import (
+        DeterminationController,
+        FacilityController,
+        InsuredController,
+        ReportController,
+    )
+
+    return (InsuredController, DeterminationController, FacilityController, ReportController)
+
+
+def _cli_groups() -> Sequence[tuple[str, Any]]:
+    from shared_gov.domains.kaigo.cli import kaigo_app
+
+    return (("kaigo", kaigo_app),)
+
+
+def _demo() -> DemoData:
+    from shared_gov.domains.kaigo import demo
+
+    return DemoData(seed=demo.seed_town, records=demo.count, sample=demo.sample, department="kaigo")
+
+
+def _background() -> Sequence[Background]:
+    from shared_gov.domains.kaigo.consumer import background
+
+    return background()
+
+
 SPEC = DomainSpec(
     name="kaigo",
     label=Label("介護保険", "long-term care insurance"),
@@ -136,7 +172,9 @@ SPEC = DomainSpec(
         EncryptedTable(
             INSURED, ("insured_number", "periods", "tokurei", "card", "notes"), "id::text"
         ),
-        EncryptedTable(DETERMINATIONS, ("proposal", "facility", "correction"), "id::text"),
+        EncryptedTable(
+            DETERMINATIONS, ("proposal", "facility", "correction", "answers"), "id::text"
+        ),
         EncryptedTable(WATCH, ("turns_65_on",), "resident_id::text"),
         EncryptedTable(NOTICES, ("insurer_number",), "id::text"),
     ),
@@ -146,6 +184,10 @@ SPEC = DomainSpec(
     ),
     index_hooks=_index_hooks,
     exporter=_exporter,
+    routers=_routers,
+    cli_groups=_cli_groups,
+    demo=_demo,
+    background=_background,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
     policies=HERE / "policies",

@@ -10,9 +10,10 @@ Cedar action ``read_events`` on the town's ``Town`` entity
 (policies/events.cedar). The town's other staff get 403 with the reason;
 other towns and operators get the 404 a missing town gets.
 
-No ``X-Purpose`` is needed: the feed carries ids and field names, never a
-personal value, and a consumer that wants the values reads the record through
-the resident API, where its purpose is checked per field. The read is still
+No ``X-Purpose`` is read (the event's ``purpose`` is null): the feed
+carries ids and field names, never a personal value, and a consumer that
+wants the values reads the record through the resident API, where its
+purpose is checked per field. The read is still
 written to the town's audit log (action ``events.read``, resource type
 ``event_feed``) with the page's residents as subjects (hashed, as always):
 an event about a person is still about that person, so auditors — and the
@@ -51,8 +52,10 @@ DENIED = ma.EVENTS_NEED_ROLE
 FEED = Gate(
     "events",
     decides=("read_events", "Town"),
-    # The feed needs no purpose; a known one the caller stated is recorded.
-    purpose="stated",
+    # No purpose: Cedar decides read_events on the town, on none. An X-Purpose
+    # is not read, so never recorded (it was the caller's word: an
+    # integration's "kansa.audit" showed in residents' access reports).
+    purpose=None,
     operators="operators do not read a town's events",
     refused=lambda decision: errors.forbidden(DENIED, list(decision.policy_ids)),
     in_guard=True,

@@ -290,6 +290,20 @@ async def revoke_all(
     return revoked
 
 
+async def parties(db: Database, agreement_id: uuid.UUID) -> list[str]:
+    """The towns an agreement names (none for an unknown id; ``*`` left out):
+    where a refused attempt on it by someone of no town is recorded."""
+    async with db.catalog() as conn:
+        row = await conn.fetchrow(
+            "SELECT provider::text AS provider, recipient FROM catalog.agreements "
+            "WHERE agreement_id = $1",
+            agreement_id,
+        )
+    if row is None:
+        return []
+    return [t for t in dict.fromkeys((row["provider"].strip(), row["recipient"])) if t != "*"]
+
+
 async def list_for(db: Database, town: str, kind: str | None = None) -> list[dict[str, Any]]:
     """Every agreement ``town``'s current incarnation is a party to, in its current version."""
     query = _CURRENT + "AND " + _PARTY_OF_CURRENT + " "

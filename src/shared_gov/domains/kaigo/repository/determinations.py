@@ -27,7 +27,7 @@ _NAMESPACE = uuid.UUID("6f1c2a57-0d0b-4f7e-9a43-8c2f3b1e5d01")
 _COLUMNS = (
     "id, resident_id, kind, status, source_key, event_id, event_at, transfer_id, proposed_on, "
     "deadline, proposal, facility, correction, supersedes, superseded_by, corrected_by, "
-    "decided_by, decided_at, version, created_at"
+    "decided_by, decided_at, version, created_at, answers, notify_town"
 )
 _SELECT = f"SELECT {_COLUMNS} FROM kaigo_determinations"  # noqa: S608 - constants
 
@@ -42,6 +42,7 @@ def _determination(k: TownKeys, row: asyncpg.Record) -> Determination:
     rid = str(row["id"])
     facility = unseal(k, DETERMINATIONS, "facility", rid, row["facility"])
     correction = unseal(k, DETERMINATIONS, "correction", rid, row["correction"])
+    answers = unseal(k, DETERMINATIONS, "answers", rid, row["answers"])
     return Determination(
         id=rid,
         resident_id=str(row["resident_id"]),
@@ -63,6 +64,8 @@ def _determination(k: TownKeys, row: asyncpg.Record) -> Determination:
         decided_at=row["decided_at"],
         version=row["version"],
         created_at=row["created_at"],
+        answers=dict(answers or {}),
+        notify_town=row["notify_town"],
     )
 
 
@@ -71,8 +74,8 @@ async def insert(uow: TenantUnitOfWork, d: Determination) -> bool:
     k = keys(uow)
     row = await uow.fetchrow(
         "INSERT INTO kaigo_determinations (id, resident_id, kind, status, source_key, event_id, "
-        "event_at, transfer_id, proposed_on, deadline, proposal, facility, supersedes) "
-        "VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+        "event_at, transfer_id, proposed_on, deadline, proposal, facility, supersedes, "
+        "notify_town) VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
         "ON CONFLICT (source_key) DO NOTHING RETURNING created_at",
         d.id,
         d.resident_id,
@@ -86,6 +89,7 @@ async def insert(uow: TenantUnitOfWork, d: Determination) -> bool:
         seal(k, DETERMINATIONS, "proposal", d.id, d.proposal.to_json()),
         seal(k, DETERMINATIONS, "facility", d.id, d.facility.to_json() if d.facility else None),
         d.supersedes,
+        d.notify_town,
     )
     if row is None:
         return False
@@ -186,20 +190,28 @@ async def page(uow: TenantUnitOfWork, f: Filters) -> list[Determination]:
 
 
 async def save_decision(
-    uow: TenantUnitOfWork, d: Determination, status: str, by: str, at: datetime
+    uow: TenantUnitOfWork,
+    d: Determination,
+    status: str,
+    by: str,
+    at: datetime,
+    answers: dict[str, str] | None = None,
 ) -> None:
     """Confirm or reject ``d`` (the caller holds its row lock and checked its version)."""
     result = await uow.execute(
         "UPDATE kaigo_determinations SET status = $2, decided_by = $3, decided_at = $4, "
-        "version = version + 1 WHERE id = $1 AND status = 'open'",
+        "answers = coalesce($5, answers), version = version + 1 WHERE id = $1 AND status = 'open'",
         d.id,
         status,
         by,
         at,
+        seal(keys(uow), DETERMINATIONS, "answers", d.id, answers) if answers else None,
     )
     if affected(result) != 1:  # pragma: no cover - locked and checked by the caller
         raise RuntimeError("determination changed under its lock")
     d.status, d.decided_by, d.decided_at = status, by, at
+    if answers:
+        d.answers = dict(answers)
     d.version += 1
 
 
@@ -245,3 +257,12 @@ async def count(uow: TenantUnitOfWork, status: str | None = None) -> int:
             "SELECT count(*) FROM kaigo_determinations WHERE status = $1", status
         )
     return result
+
+
+async def notify_town(uow: TenantUnitOfWork, determination_id: str) -> str | None:
+    """The other town a confirmation of this determination notifies (plain column only)."""
+    value: str | None = await uow.fetchval(
+        "SELECT notify_town FROM kaigo_determinations WHERE id = $1 AND status = 'open'",
+        determination_id,
+    )
+    return value

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
+
+from shared_gov import errors
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.kaigo.repository.common import keys
 from shared_gov.domains.kaigo.spec import NOTICES
@@ -22,8 +25,19 @@ class Notice:
 
 
 async def insert(uow: TenantUnitOfWork, n: Notice) -> bool:
-    """False when a notice for the same move was received already."""
-    row = await uow.fetchrow(
+    """False when a notice for the same move was received already; 409 when the
+    facility is not (any more) in this town's list."""
+    try:
+        row = await _insert(uow, n)
+    except asyncpg.ForeignKeyViolationError:
+        raise errors.conflict(
+            "入所施設が施設所在市町村の一覧にありません / the facility is not in its town's list"
+        ) from None
+    return row is not None
+
+
+async def _insert(uow: TenantUnitOfWork, n: Notice) -> asyncpg.Record | None:
+    return await uow.fetchrow(
         "INSERT INTO kaigo_notices (id, transfer_id, insurer_town, facility_id, insurer_number, "
         "insurer_determination) VALUES ($1, $2, $3, $4, $5, $6) "
         "ON CONFLICT (transfer_id) DO NOTHING RETURNING id",
@@ -34,7 +48,6 @@ async def insert(uow: TenantUnitOfWork, n: Notice) -> bool:
         keys(uow).encrypt(NOTICES, "insurer_number", n.id, n.insurer_number),
         n.insurer_determination,
     )
-    return row is not None
 
 
 async def by_transfer(uow: TenantUnitOfWork, transfer_id: str) -> Notice | None:

@@ -122,3 +122,19 @@ async def rewind(uow: TenantUnitOfWork) -> None:
         "UPDATE kaigo_consumer SET xid = '0', seq = 0, updated_at = now() WHERE name = $1",
         CONSUMER,
     )
+
+
+async def reached_by(uow: TenantUnitOfWork, day: date) -> list[tuple[str, date]]:
+    """Every watched resident who reaches 65 on or before ``day``, with that day.
+
+    Decrypts the whole watch: only for the daily job's first run in a town
+    (its catch-up), never daily.
+    """
+    k = keys(uow)
+    out: list[tuple[str, date]] = []
+    async for r in uow.cursor("SELECT resident_id, turns_65_on FROM kaigo_watch"):
+        rid = str(r["resident_id"])
+        turns = date.fromisoformat(k.decrypt(WATCH, "turns_65_on", rid, r["turns_65_on"]) or "")
+        if turns <= day:
+            out.append((rid, turns))
+    return out
