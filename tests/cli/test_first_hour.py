@@ -173,12 +173,12 @@ def test_a_fresh_clones_first_commands_are_quiet_and_say_what_to_do(tmp_path: Pa
     prints its one report line; then `tenants list` works with an empty stderr."""
     env = _newcomer_env(SHARED_GOV_DATA_DIR=str(tmp_path / "data"))
     early = _run(["tenants", "list"], env)
-    assert early.returncode == 2
+    assert early.returncode == 2, (early.stdout, early.stderr)
     assert "Traceback" not in early.stderr
     assert "shared-gov migrate" in " ".join(early.stderr.split())
     migrated = _run(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
-    assert migrated.stderr == "0 tenants, 0 behind, 0 upgraded, 0 failed\n"
+    assert migrated.stderr == "0 tenants, 0 behind, 0 upgraded, 0 failed\n", migrated.stderr
     listed = _run(["tenants", "list"], env)
     assert listed.returncode == 0, listed.stderr
-    assert listed.stderr == ""
+    assert listed.stderr == "", listed.stderr
