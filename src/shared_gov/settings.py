@@ -19,6 +19,15 @@ from functools import lru_cache
 from pathlib import Path
 
 _ENVIRONMENTS = ("dev", "test", "prod")
+
+DEV_ISSUER = "urn:shared-gov:dev"
+"""The built-in issuer's ``iss`` in development unless ``SHARED_GOV_ISSUER`` says.
+
+Not the URL the service listens on: a token from ``shared-gov token`` then
+works whatever ``SHARED_GOV_HOST``/``SHARED_GOV_PORT`` the service runs
+with (and keeps working when the port changes). What binds a token to a
+server is the signing key in the data directory. Outside development the
+issuer must be set: the service's public https URL."""
 _ROLE_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
 
@@ -95,6 +104,17 @@ class Settings:
     def is_dev(self) -> bool:
         return self.env in ("dev", "test")
 
+    @property
+    def local_url(self) -> str:
+        """Where this machine reaches the service (``http://HOST:PORT``; a wildcard
+        bind address is reached on loopback)."""
+        # A wildcard bind address is not where to connect to.
+        wildcard = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}  # noqa: S104
+        host = wildcard.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
     def check_safe(self) -> None:
         """Refuse laptop-only defaults outside development."""
         if self.is_dev:
@@ -103,6 +123,11 @@ class Settings:
             raise SettingsError(
                 "SHARED_GOV_DATABASE_URL is required outside development; "
                 "the embedded PostgreSQL is for local use only"
+            )
+        if self.issuer == DEV_ISSUER:
+            raise SettingsError(
+                "SHARED_GOV_ISSUER is required outside development: the service's public "
+                "https:// URL"
             )
         if re.match(r"^https?://(127\.0\.0\.1|localhost)", self.issuer):
             raise SettingsError(
@@ -177,7 +202,7 @@ def load_settings() -> Settings:
         data_dir=Path(_env("DATA_DIR", ".shared-gov") or ".shared-gov").resolve(),
         database_url=_env("DATABASE_URL"),
         role_prefix=role_prefix,
-        issuer=_env("ISSUER", f"http://{host}:{port}") or "",
+        issuer=_env("ISSUER", DEV_ISSUER) or "",
         audience=_env("AUDIENCE", "shared-gov") or "shared-gov",
         host=host,
         port=port,
