@@ -32,9 +32,9 @@ from litestar.params import PathParameter
 from shared_gov import errors, policy
 from shared_gov.api.entry import (
     AUDIT,
+    RECORDS,
     Audit,
     audit_actor,
-    outsider,
     record_failure,
     route_audit,
 )
@@ -119,7 +119,8 @@ async def _scope(entry: SupplierEntry) -> AsyncIterator[None]:
         if not principal.is_supplier:
             # Other towns' people and operators get the reason every town route gives them.
             raise errors.concealed(
-                outsider(principal, code) or "the supplier endpoints serve suppliers' systems only"
+                RECORDS.outsider(principal, code)
+                or "the supplier endpoints serve suppliers' systems only"
             )
     except Exception as exc:
         if names is not None:
