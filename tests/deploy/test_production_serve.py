@@ -541,8 +541,10 @@ async def _backup_and_restore(
                 f"(SELECT last_value FROM t_{KAGA}.{seq})))"
             )
         await conn.execute(
-            f"UPDATE catalog.tenants SET schema_revision = "
-            f"(SELECT version_num FROM t_{KAGA}.alembic_version) WHERE code = $1",
+            # One row per head (the platform's and each domain's branch), joined as
+            # the mirror writes them (deploy/README.md, step 4).
+            f"UPDATE catalog.tenants SET schema_revision = (SELECT string_agg(version_num, "
+            f"'+' ORDER BY version_num) FROM t_{KAGA}.alembic_version) WHERE code = $1",
             KAGA,
         )
         await conn.execute(f"DROP SCHEMA t_{KAGA}_damaged CASCADE", timeout=60)
