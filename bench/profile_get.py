@@ -170,7 +170,11 @@ async def _call(app: Any, target: h.Target) -> int:
 
 
 def in_process(
-    targets: Sequence[h.Target], requests: int, profile: bool, url: str | None = None
+    targets: Sequence[h.Target],
+    requests: int,
+    profile: bool,
+    url: str | None = None,
+    concurrency: int = 1,
 ) -> None:
     """Python CPU per resident GET with the app called directly (env already set).
 
@@ -198,19 +202,31 @@ def in_process(
             cpu, wall = time.process_time(), time.perf_counter()
             if profiler:
                 profiler.enable()
-            for i in range(requests):
-                status = await _call(app, targets[i % len(targets)])
-                if status != 200:
-                    raise RuntimeError(f"GET answered {status}")
+            from shared_gov.audit import writer as audit_writer
+
+            services = app.state.services
+            writer = audit_writer.running(services.db)
+            batches = writer.batches if writer else 0
+            counter = iter(range(requests))
+
+            async def client() -> None:
+                for i in counter:
+                    status = await _call(app, targets[i % len(targets)])
+                    if status != 200:
+                        raise RuntimeError(f"GET answered {status}")
+
+            await asyncio.gather(*(client() for _ in range(concurrency)))
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             pg = bc.cpu_seconds(backends) - pg
+            batches = (writer.batches - batches) if writer else 0
             print(
-                f"in process, {requests} GETs one after another: "
+                f"in process, {requests} GETs, {concurrency} at a time: "
                 f"Python CPU {cpu / requests * 1e6:.0f} µs/req, "
                 + (f"PostgreSQL CPU {pg / requests * 1e6:.0f} µs/req, " if url else "")
                 + f"wall {wall / requests * 1e6:.0f} µs/req"
+                + (f", {requests / batches:.1f} events per audit batch" if batches else "")
                 + (" (under cProfile)" if profiler else ""),
                 flush=True,
             )
@@ -245,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true")
     parser.add_argument("--requests", type=int, default=4000, help="with --in-process")
     parser.add_argument("--profile", action="store_true", help="with --in-process: cProfile")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="with --in-process: requests at a time"
+    )
     args = parser.parse_args(argv)
 
     with h.bench_database() as bdb:
@@ -259,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.in_process:
             os.environ.update(service_env)
             os.environ.setdefault("SHARED_GOV_LOG_LEVEL", "warning")
-            in_process(targets, args.requests, args.profile, bdb.url)
+            in_process(targets, args.requests, args.profile, bdb.url, args.concurrency)
             return 0
         with contextlib.ExitStack() as stack:
             bare_url = stack.enter_context(
