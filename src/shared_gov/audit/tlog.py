@@ -157,6 +157,18 @@ def _bool(value: bool) -> str:
     raise TypeError(f"expected a bool, got {type(value).__name__}")
 
 
+PLACEHOLDER_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+"""The ``occurred_at`` a MAC covers (the database sets the real one: audit/mac.py)."""
+_PLACEHOLDER_TIME_JSON: Final = '"' + format_time(PLACEHOLDER_TIME) + '"'
+
+
+def _time_json(value: datetime) -> str:
+    # Every event's MAC formats the placeholder: its text is a constant.
+    if value is PLACEHOLDER_TIME:
+        return _PLACEHOLDER_TIME_JSON
+    return '"' + format_time(value) + '"'
+
+
 # The JSON object of EVENT_COLUMNS, keys in order, one placeholder per value.
 _CANONICAL = "{" + ",".join(f'"{c}":%s' for c in EVENT_COLUMNS) + "}"
 # The same with a client's request id (sorted between client_addr and department).
@@ -212,7 +224,7 @@ def canonical_values(values: Sequence[Any]) -> bytes:
         _encode_string(str(event_id)),
         _texts(fields),
         _bool(individual_number),
-        '"' + format_time(occurred_at) + '"',
+        _time_json(occurred_at),
         _text(outcome),
         _texts(policy_ids),
         _text(purpose),
