@@ -11,6 +11,7 @@ together, in one batch.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from litestar import Litestar
 
 from shared_gov.audit import writer as audit_writer
 from shared_gov.audit.recorder import Actor, AuditEvent
+from shared_gov.db import Database
 from shared_gov.settings import Settings
 from shared_gov.tenancy.names import tenant_names
 from tests.conftest import KAGA, auth
@@ -105,3 +107,41 @@ async def test_a_request_that_leaves_without_an_event_releases_the_wait(
 async def test_no_request_in_flight_no_wait(writer: audit_writer.AuditWriter) -> None:
     """Outside HTTP (command-line jobs, the sealer's own events) nothing is in flight."""
     assert audit_writer._IN_FLIGHT.count == 0
+
+
+async def test_a_cancelled_request_leaves_its_batch_to_the_others(
+    writer: audit_writer.AuditWriter, settings: Settings, db: Database
+) -> None:
+    """A client that goes away cancels its own wait, never the batch (the others'
+    events still commit; its own event may or may not be in the log: it got no answer)."""
+    names = tenant_names(KAGA, settings.role_prefix)
+    actor = Actor("k-0001", KAGA, "shimin", ("staff",), "mfa", None, None, "juki.registration")
+    reasons = [f"company-cancel-{uuid.uuid4()}" for _ in range(2)]
+    audit_writer.request_started()
+    audit_writer.request_started()
+    audit_writer.request_started()  # a third in flight: the batch waits
+    try:
+        waits = [
+            asyncio.create_task(
+                writer.submit(names, actor, AuditEvent("resident.read", reason=reason))
+            )
+            for reason in reasons
+        ]
+        for _ in range(10):
+            await asyncio.sleep(0.01)
+        waits[0].cancel()
+    finally:
+        audit_writer.request_ended()  # the third leaves
+        audit_writer.request_ended()  # the cancelled one
+    try:
+        await asyncio.wait_for(waits[1], timeout=60)
+    finally:
+        audit_writer.request_ended()
+    assert waits[0].cancelled()
+    async with db.catalog() as conn:
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM audit.events WHERE tenant = $1 AND reason = $2",
+            KAGA,
+            reasons[1],
+        )
+    assert stored == 1

@@ -153,9 +153,10 @@ class AuditWriter:
             _wake_all(_IN_FLIGHT.watchers)
         if self._flusher is None or self._flusher.done():
             self._flusher = self._loop.create_task(self._flush(), name="audit-writer")
-        # Shielded: a request that is cancelled (client gone) must not cancel
-        # the batch the other requests wait for.
-        await asyncio.shield(done)
+        # A request that is cancelled (client gone) cancels only its own
+        # future, never the batch the others wait for (the flusher task):
+        # the flusher skips futures already done. No shield needed.
+        await done
 
     async def _gather(self) -> None:
         """Wait while requests in flight may still add events (module docstring)."""
