@@ -79,6 +79,9 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             return
         structlog.contextvars.clear_contextvars()
         track_request()  # counts this request's audit events (api.refusals)
+        # In flight: the audit writer waits for requests that may still add
+        # an event to its next batch (audit/writer.py, "Waiting for company").
+        audit_writer.request_started()
         # Ours always; the client's own id only as client_request_id (logs.py).
         request_id, client_id = request_ids(scope.get("headers", ()))
         negotiated = language.begin(_header(scope, b"accept-language"))
@@ -104,6 +107,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_wrapper)
         finally:
+            audit_writer.request_ended()
             if access_log_enabled:
                 log.info(
                     "request",

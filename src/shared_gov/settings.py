@@ -83,6 +83,9 @@ class Settings:
     access_log: bool
     audit: bool = True
     """Record every access in the audit log (off only for benchmarks' baselines)."""
+    audit_linger: float = 0.002
+    """Seconds the audit writer may wait for more events while other requests are
+    still in flight, so that one commit carries more of them (0: never wait)."""
     key_provider: str = "local"
     """Where towns' key-encryption keys live: "local" (key files) or "pkcs11" (an HSM)."""
     pkcs11_library: str | None = None
@@ -197,6 +200,9 @@ def load_settings() -> Settings:
         raise SettingsError("SHARED_GOV_ROLE_PREFIX must match ^[a-z][a-z0-9_]{0,30}$")
     port = _int("PORT", 8000)
     host = _env("HOST", "127.0.0.1") or "127.0.0.1"
+    linger_us = _int("AUDIT_LINGER_US", 2000)
+    if not 0 <= linger_us <= 100_000:
+        raise SettingsError("SHARED_GOV_AUDIT_LINGER_US must be between 0 and 100000")
     settings = Settings(
         env=env,
         data_dir=Path(_env("DATA_DIR", ".shared-gov") or ".shared-gov").resolve(),
@@ -218,6 +224,7 @@ def load_settings() -> Settings:
         log_level=(_env("LOG_LEVEL", "info") or "info").lower(),
         access_log=(_env("ACCESS_LOG", "1") or "1") not in ("0", "false", "no"),
         audit=(_env("AUDIT", "1") or "1") not in ("0", "false", "no"),
+        audit_linger=linger_us / 1e6,
         key_provider=_env("KEY_PROVIDER", "local") or "local",
         pkcs11_library=_env("PKCS11_LIBRARY"),
         pkcs11_token=_env("PKCS11_TOKEN"),
