@@ -21,6 +21,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from shared_gov import errors
 from shared_gov.api.auditors import RESOURCE, export_events, guarded_subjects, in_town
@@ -31,6 +32,7 @@ from shared_gov.crypto.keyring import keyring_of
 from shared_gov.crypto.providers import KeyNotFound
 
 from .pages import page
+from .signin import signed_in
 
 FILTERS = ("actor", "actor_tenant", "department", "subject", "purpose", "action",
            "resource_type", "outcome", "individual_number", "from", "to")  # fmt: skip
@@ -91,6 +93,9 @@ def _problems(exc: errors.DomainError) -> list[Any]:
 class AuditorPages(Controller):
     path = "/towns/{code:str}/audit"
     include_in_schema = False
+    # Signed in first (the session's principal becomes the request's user),
+    # then each route's own guards: the entry's gate.
+    guards = [signed_in]
 
     @get("/", **audited("audit.query", RESOURCE, gate=AUDITORS))
     async def search_form(self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]) -> Response[Any]:
@@ -143,7 +148,7 @@ class AuditorPages(Controller):
 
     @get("/events/{event_id:uuid}", **audited("audit.query", RESOURCE, gate=AUDITORS))
     async def event(
-        self, request: Request[Any, Any, Any], entry: NamedDependency[Entry], event_id: uuid.UUID
+        self, request: Request[Any, Any, Any], entry: NamedDependency[Entry], event_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         code = entry.code
         async with entry:

@@ -31,7 +31,7 @@ import httpx
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromQuery
 from litestar.response import Redirect
 
 from shared_gov import errors
@@ -101,7 +101,7 @@ class SignInController(Controller):
 
     @get("/sign-in")
     async def sign_in(
-        self, request: Request[Any, Any, Any], town: str = Parameter(query="town", default="")
+        self, request: Request[Any, Any, Any], town: FromQuery[str] = ""
     ) -> Response[Any]:
         if not is_valid_lgcode(town) or await services(request).registry.get(town) is None:
             raise errors.not_found()
@@ -128,9 +128,9 @@ class SignInController(Controller):
     async def callback(
         self,
         request: Request[Any, Any, Any],
-        code: str = Parameter(query="code", default=""),
-        state: str = Parameter(query="state", default=""),
+        code: FromQuery[str] = "",
     ) -> Response[Any]:
+        state = request.query_params.get("state", "")  # "state" is Litestar's own kwarg
         session = request.session if isinstance(request.scope.get("session"), dict) else {}
         started = session.pop(SIGNIN, None)
         if (
@@ -189,8 +189,8 @@ class SignInController(Controller):
     async def switch_language(
         self,
         request: Request[Any, Any, Any],
-        to: str = Parameter(query="to", default="ja"),
-        back: str = Parameter(query="back", default=PREFIX + "/"),
+        to: FromQuery[str] = "ja",
+        back: FromQuery[str] = PREFIX + "/",
     ) -> Redirect:
         # Only back into the console: never an open redirect.
         if not back.startswith(PREFIX + "/") or "//" in back or "\\" in back:
