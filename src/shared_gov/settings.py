@@ -102,6 +102,12 @@ class Settings:
     ``exp`` − now without ``iat``) for people: staff, admins, auditors, operators."""
     max_integration_token_lifetime: int = 24 * 3600
     """The same for tokens whose only role is ``integration`` (department systems)."""
+    console_idle_timeout: int = 15 * 60
+    """Seconds a web-console session may stay unused before it ends (sign in again)."""
+    console_lifetime: int = 8 * 3600
+    """Seconds a web-console session lasts at most, however busy (a working day)."""
+    console_client_id: str = "shared-gov-console"
+    """The console's OpenID Connect client id, registered at each town's IdP."""
 
     @property
     def is_dev(self) -> bool:
@@ -232,9 +238,14 @@ def load_settings() -> Settings:
         trusted_proxies=_networks("TRUSTED_PROXIES"),
         max_token_lifetime=_int("MAX_TOKEN_LIFETIME_SECONDS", 12 * 3600),
         max_integration_token_lifetime=_int("MAX_INTEGRATION_TOKEN_LIFETIME_SECONDS", 24 * 3600),
+        console_idle_timeout=_int("CONSOLE_IDLE_SECONDS", 15 * 60),
+        console_lifetime=_int("CONSOLE_LIFETIME_SECONDS", 8 * 3600),
+        console_client_id=_env("CONSOLE_CLIENT_ID", "shared-gov-console") or "shared-gov-console",
     )
     if settings.max_token_lifetime < 60 or settings.max_integration_token_lifetime < 60:
         raise SettingsError("token lifetimes (SHARED_GOV_MAX_*TOKEN_LIFETIME_SECONDS) are >= 60")
+    if not 1 <= settings.console_idle_timeout <= settings.console_lifetime:
+        raise SettingsError("need 1 <= SHARED_GOV_CONSOLE_IDLE_SECONDS <= CONSOLE_LIFETIME_SECONDS")
     if settings.key_provider not in ("local", "pkcs11"):
         raise SettingsError("SHARED_GOV_KEY_PROVIDER must be local or pkcs11")
     settings.check_safe()
