@@ -24,7 +24,9 @@ EXPIRED = _t(
     en="Your session ended after a period without use. Please sign in again.",
     ja="一定時間操作がなかったため、セッションを終了しました。もう一度サインインしてください。",
 )
-TOWN_CODE = _t("console.town_code", en="Local government code (6 digits)", ja="地方公共団体コード（6桁）")
+TOWN_CODE = _t(
+    "console.town_code", en="Local government code (6 digits)", ja="地方公共団体コード（6桁）"
+)
 SIGN_IN_INTRO = _t(
     "console.sign_in_intro",
     en="Sign in with your town's identity provider.",
@@ -129,7 +131,9 @@ VERIFY_BAD = _template(
     ja="ログの検証に失敗しました: 問題 {problems} 件。",
 )
 NO_CHECKPOINT = _t(
-    "console.no_checkpoint", en="No checkpoint has been signed yet.", ja="署名済みのチェックポイントはまだありません。"
+    "console.no_checkpoint",
+    en="No checkpoint has been signed yet.",
+    ja="署名済みのチェックポイントはまだありません。",
 )
 ERROR = _t("console.error", en="Something is not right", ja="問題が発生しました")
 NOT_FOUND = _t("console.not_found", en="Not found", ja="見つかりません")
@@ -137,7 +141,8 @@ BACK = _t("console.back", en="Back", ja="戻る")
 CSRF_REFUSED = _t(
     "console.csrf_refused",
     en="The form was refused: it did not come from this console (reload the page and try again).",
-    ja="このフォームは受け付けられません: この画面から送信されたものではありません（再読み込みしてやり直してください）。",
+    ja="このフォームは受け付けられません: この画面から送信されたものではありません"
+    "（再読み込みしてやり直してください）。",
 )
 SIGN_IN_FAILED = _t(
     "console.sign_in_failed",

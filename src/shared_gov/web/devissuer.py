@@ -149,8 +149,17 @@ def _checked(params: dict[str, str]) -> dict[str, str]:
     return params
 
 
-_FIELDS = ("response_type", "client_id", "redirect_uri", "state", "code_challenge",
-           "code_challenge_method", "login_hint", "scope", "nonce")  # fmt: skip
+_FIELDS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "login_hint",
+    "scope",
+    "nonce",
+)
 
 
 class DevIssuerController(Controller):
