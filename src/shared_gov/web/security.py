@@ -131,10 +131,9 @@ def session_middleware(settings: Settings) -> DefineMiddleware:
         httponly=True,
         samesite="strict",
         secure=not settings.is_dev,
-        # The store forgets an unused session after the idle timeout; the
-        # guard checks it too (signin.py), to the second.
-        max_age=settings.console_idle_timeout,
-        renew_on_access=True,
+        # The store keeps a session for its whole lifetime; the idle timeout
+        # is the guard's (signin.py), so that it can say the session expired.
+        max_age=settings.console_lifetime,
     )
     return config.middleware
 
