@@ -112,9 +112,7 @@ async def page() -> AsyncIterator[Any]:
         browser = await p.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
-        context = await browser.new_context(
-            locale="ja-JP", viewport={"width": 1280, "height": 900}
-        )
+        context = await browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
         yield await context.new_page()
         await context.close()
         await browser.close()
@@ -165,6 +163,14 @@ async def test_auditor_signs_in_searches_opens_an_event_and_signs_out(
     await rows.first.get_by_role("link").click()
     await page.get_by_role("heading", name="包含証明").wait_for()
     assert "k-0001" in await page.locator("dl.facts").first.inner_text()
+    # The sealer runs every few seconds: once sealed, the proof is shown checked.
+    for _ in range(40):
+        if await page.get_by_text("検証済み").count():
+            break
+        await asyncio.sleep(0.5)
+        await page.reload()
+    assert await page.get_by_text("検証済み").count() == 1
+    assert await page.locator(".bad").count() == 0
     await shot(page, "05-event")
     await page.goto(f"{console}/console/towns/{KAGA}/audit/verify")
     await page.get_by_role("button", name="今すぐログを検証").click()
@@ -182,9 +188,7 @@ async def test_auditor_signs_in_searches_opens_an_event_and_signs_out(
     assert page.url.endswith("/console/")  # signed out: back to sign-in
 
 
-async def test_auditor_of_another_town_sees_nothing_of_this_town(
-    console: str, page: Any
-) -> None:
+async def test_auditor_of_another_town_sees_nothing_of_this_town(console: str, page: Any) -> None:
     await sign_in(page, console, KOMATSU, "audit-0001")
     for path in ("/", "/verify"):
         response = await page.goto(f"{console}/console/towns/{KAGA}/audit{path}")
@@ -197,9 +201,7 @@ async def test_auditor_of_another_town_sees_nothing_of_this_town(
     assert response.status == 200
 
 
-async def test_a_form_posted_without_its_csrf_token_is_refused(
-    console: str, page: Any
-) -> None:
+async def test_a_form_posted_without_its_csrf_token_is_refused(console: str, page: Any) -> None:
     await sign_in(page, console, KAGA, "audit-0001")
     # The browser's own cookies (session and CSRF cookie), but no token in the form:
     # what a page on another site could make the browser send.

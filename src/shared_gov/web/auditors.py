@@ -30,6 +30,7 @@ from shared_gov.audit import merkle, queries, tlog
 from shared_gov.audit.verify import incarnation_keys, live_mac_key, verify_town
 from shared_gov.crypto.keyring import keyring_of
 from shared_gov.crypto.providers import KeyNotFound
+from shared_gov.messages import console as L
 
 from .pages import page
 from .signin import signed_in
@@ -79,7 +80,7 @@ class Search:
         resident = queries.parse_resident_id(subject, "/subject") if subject else None
         tenant = v["actor_tenant"]
         if tenant is not None and not (len(tenant) == 6 and tenant.isdigit()):
-            raise errors.invalid_field("/actor_tenant", "6 digits")
+            raise errors.invalid_field("/actor_tenant", L.SIX_DIGITS)
         number = {"yes": True, "no": False}.get(v["individual_number"] or "")
         flt = queries.EventFilter(
             actor=v["actor"],
