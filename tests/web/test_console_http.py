@@ -47,17 +47,22 @@ async def test_sign_in_is_pkce_and_sets_a_strict_http_only_session(
     planted = "f" * 64
     browser.cookies.set("sg_console", planted, domain="testserver.local", path="/console")
     done = await sign_in(browser, KAGA, "audit-0001")
-    assert done.status_code in (302, 303) and done.headers["location"] == "/console/home"
+    assert done.status_code in (302, 303)
+    assert done.headers["location"] == "/console/home"
     cookie = next(c for c in done.headers.get_list("set-cookie") if c.startswith("sg_console="))
     lowered = cookie.lower()
-    assert "httponly" in lowered and "samesite=strict" in lowered and "path=/console" in lowered
+    assert "httponly" in lowered
+    assert "samesite=strict" in lowered
+    assert "path=/console" in lowered
     # A new id at sign-in: a session id planted before it is worthless.
     assert planted not in cookie
     home = await browser.get("/console/home")
     assert home.status_code == 200
-    assert "audit-0001" in home.text and 'lang="ja"' in home.text
+    assert "audit-0001" in home.text
+    assert 'lang="ja"' in home.text
     csp = home.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
     assert "frame-ancestors 'none'" in csp
     assert home.headers["cache-control"] == "no-store"
 
@@ -115,13 +120,16 @@ async def test_auditor_searches_by_post_and_opens_an_event(
 ) -> None:
     # Something to find: a read of a resident who is not there (a not_found event).
     missing = str(uuid.uuid4())
-    r = await client.get(f"/api/v1/tenants/{KAGA}/residents/{missing}", headers=auth(tokens["kaga"]))
+    r = await client.get(
+        f"/api/v1/tenants/{KAGA}/residents/{missing}", headers=auth(tokens["kaga"])
+    )
     assert r.status_code == 404
     await _until(lambda e: e["actor"] == "k-0001", client, tokens, actor="k-0001")
     await sign_in(browser, KAGA, "audit-0001")
     form = await browser.get(f"/console/towns/{KAGA}/audit/")
     assert form.status_code == 200
-    assert 'method="post"' in form.text and 'for="f-subject"' in form.text
+    assert 'method="post"' in form.text
+    assert 'for="f-subject"' in form.text
     found = await browser.post(
         f"/console/towns/{KAGA}/audit/events",
         data={"subject": missing, "_csrf_token": csrf_of(form.text), "limit": "20"},
@@ -129,7 +137,8 @@ async def test_auditor_searches_by_post_and_opens_an_event(
     assert found.status_code == 200, found.text
     assert "resident.read" in found.text
     # The resident id went in the body: the page's URL and links never carry it.
-    assert missing not in str(found.url) and f"events?{missing}" not in found.text
+    assert missing not in str(found.url)
+    assert f"events?{missing}" not in found.text
     event_id = found.text.split("/audit/events/")[1].split('"')[0]
     event = await browser.get(f"/console/towns/{KAGA}/audit/events/{event_id}")
     assert event.status_code == 200
@@ -137,8 +146,10 @@ async def test_auditor_searches_by_post_and_opens_an_event(
     # The search and the event page are in the log, as the API's calls would be.
     seen = await _until(
         lambda e: e["actor"] == "audit-0001" and e["action"] == "audit.query",
-        client, tokens, actor="audit-0001",
-    )  # fmt: skip
+        client,
+        tokens,
+        actor="audit-0001",
+    )
     # The search named the resident: its event has a subject (a keyed hash, never the id).
     assert any(e["subjects"] and missing not in e["subjects"] for e in seen)
 
@@ -164,9 +175,13 @@ async def test_staff_of_another_town_see_nothing_and_are_recorded(
         assert r.status_code == 404, path
         assert KAGA not in r.text.replace(f"/console/towns/{KAGA}", "")
     denied = await _until(
-        lambda e: e["actor"] == "audit-0001" and e["actor_tenant"] == KOMATSU and e["outcome"] == "denied",
-        client, tokens, actor_tenant=KOMATSU,
-    )  # fmt: skip
+        lambda e: (
+            e["actor"] == "audit-0001" and e["actor_tenant"] == KOMATSU and e["outcome"] == "denied"
+        ),
+        client,
+        tokens,
+        actor_tenant=KOMATSU,
+    )
     assert denied[0]["reason"] == "caller from another town"
 
 
@@ -191,7 +206,8 @@ async def test_english_is_a_switch_away(browser: httpx.AsyncClient) -> None:
     r = await browser.get("/console/language", params={"to": "en", "back": "/console/"})
     assert r.status_code in (302, 303)
     page = await browser.get("/console/")
-    assert 'lang="en"' in page.text and "Sign in" in page.text
+    assert 'lang="en"' in page.text
+    assert "Sign in" in page.text
     evil = await browser.get("/console/language", params={"to": "en", "back": "//evil.example/"})
     assert evil.headers["location"] == "/console/"
 

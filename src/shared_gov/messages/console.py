@@ -15,7 +15,6 @@ _template = PLATFORM.template
 TITLE = _t("console.title", en="shared-gov console", ja="自治体クラウド 業務画面")
 SKIP = _t("console.skip", en="Skip to the main content", ja="本文へ移動")
 LANGUAGE = _t("console.language", en="Language", ja="表示言語")
-SWITCH_TO = _t("console.switch_to", en="日本語", ja="English")
 SIGN_IN = _t("console.sign_in", en="Sign in", ja="サインイン")
 SIGN_OUT = _t("console.sign_out", en="Sign out", ja="サインアウト")
 SIGNED_OUT = _t("console.signed_out", en="You have signed out.", ja="サインアウトしました。")
@@ -24,7 +23,9 @@ EXPIRED = _t(
     en="Your session ended after a period without use. Please sign in again.",
     ja="一定時間操作がなかったため、セッションを終了しました。もう一度サインインしてください。",
 )
-TOWN_CODE = _t("console.town_code", en="Local government code (6 digits)", ja="地方公共団体コード（6桁）")
+TOWN_CODE = _t(
+    "console.town_code", en="Local government code (6 digits)", ja="地方公共団体コード（6桁）"
+)
 SIGN_IN_INTRO = _t(
     "console.sign_in_intro",
     en="Sign in with your town's identity provider.",
@@ -113,9 +114,9 @@ VERIFY = _t("console.verify", en="Verify the log now", ja="今すぐログを検
 VERIFY_INTRO = _t(
     "console.verify_intro",
     en="Re-reads every event of the town, rebuilds the tree and checks it against "
-    "every signed checkpoint (as `shared-gov audit verify` does).",
+    "every signed checkpoint (as shared-gov audit verify does).",
     ja="団体のすべてのイベントを読み直し、木を再構築して、署名済みのすべての"
-    "チェックポイントと照合します（`shared-gov audit verify` と同じ処理です）。",
+    "チェックポイントと照合します（shared-gov audit verify と同じ処理です）。",
 )
 VERIFY_OK = _template(
     "console.verify_ok",
@@ -129,7 +130,9 @@ VERIFY_BAD = _template(
     ja="ログの検証に失敗しました: 問題 {problems} 件。",
 )
 NO_CHECKPOINT = _t(
-    "console.no_checkpoint", en="No checkpoint has been signed yet.", ja="署名済みのチェックポイントはまだありません。"
+    "console.no_checkpoint",
+    en="No checkpoint has been signed yet.",
+    ja="署名済みのチェックポイントはまだありません。",
 )
 ERROR = _t("console.error", en="Something is not right", ja="問題が発生しました")
 NOT_FOUND = _t("console.not_found", en="Not found", ja="見つかりません")
@@ -137,7 +140,8 @@ BACK = _t("console.back", en="Back", ja="戻る")
 CSRF_REFUSED = _t(
     "console.csrf_refused",
     en="The form was refused: it did not come from this console (reload the page and try again).",
-    ja="このフォームは受け付けられません: この画面から送信されたものではありません（再読み込みしてやり直してください）。",
+    ja="このフォームは受け付けられません: この画面から送信されたものではありません"
+    "（再読み込みしてやり直してください）。",
 )
 SIGN_IN_FAILED = _t(
     "console.sign_in_failed",
@@ -148,6 +152,24 @@ NO_IDP = _t(
     "console.no_idp",
     en="This town has no identity provider the console can use.",
     ja="この団体には、画面から使える認証基盤が設定されていません。",
+)
+SIX_DIGITS = _t(
+    "console.six_digits", en="a 6-digit local government code", ja="6桁の地方公共団体コードです"
+)
+BAD_AUTHORIZATION = _t(
+    "console.bad_authorization",
+    en="not an authorization request this issuer accepts (code flow with S256 PKCE)",
+    ja="この発行者が受け付ける認可リクエストではありません（S256 の PKCE による認可コードフロー）",
+)
+INVALID_GRANT = _t(
+    "console.invalid_grant",
+    en="invalid_grant: the code is unknown, used, expired or not bound to this verifier",
+    ja="invalid_grant: コードが不明、使用済み、期限切れ、またはこの検証子に結び付いていません",
+)
+UNSUPPORTED_GRANT = _t(
+    "console.unsupported_grant",
+    en="unsupported_grant_type: only authorization_code",
+    ja="unsupported_grant_type: authorization_code のみ受け付けます",
 )
 OUTCOMES = {
     "allowed": _t("console.outcome.allowed", en="allowed", ja="許可"),

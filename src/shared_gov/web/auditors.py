@@ -30,12 +30,24 @@ from shared_gov.audit import merkle, queries, tlog
 from shared_gov.audit.verify import incarnation_keys, live_mac_key, verify_town
 from shared_gov.crypto.keyring import keyring_of
 from shared_gov.crypto.providers import KeyNotFound
+from shared_gov.messages import console as L
 
 from .pages import page
 from .signin import signed_in
 
-FILTERS = ("actor", "actor_tenant", "department", "subject", "purpose", "action",
-           "resource_type", "outcome", "individual_number", "from", "to")  # fmt: skip
+FILTERS = (
+    "actor",
+    "actor_tenant",
+    "department",
+    "subject",
+    "purpose",
+    "action",
+    "resource_type",
+    "outcome",
+    "individual_number",
+    "from",
+    "to",
+)
 OUTCOMES = ("allowed", "denied", "not_found", "error")
 PAGE_SIZES = (20, 50, 100)
 
@@ -68,7 +80,7 @@ class Search:
         resident = queries.parse_resident_id(subject, "/subject") if subject else None
         tenant = v["actor_tenant"]
         if tenant is not None and not (len(tenant) == 6 and tenant.isdigit()):
-            raise errors.invalid_field("/actor_tenant", "6 digits")
+            raise errors.invalid_field("/actor_tenant", L.SIX_DIGITS)
         number = {"yes": True, "no": False}.get(v["individual_number"] or "")
         flt = queries.EventFilter(
             actor=v["actor"],
@@ -95,16 +107,27 @@ class AuditorPages(Controller):
     include_in_schema = False
     # Signed in first (the session's principal becomes the request's user),
     # then each route's own guards: the entry's gate.
-    guards = [signed_in]
+    guards = [signed_in]  # noqa: RUF012 - Litestar's own class attribute
 
     @get("/", **audited("audit.query", RESOURCE, gate=AUDITORS))
-    async def search_form(self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]) -> Response[Any]:
+    async def search_form(
+        self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]
+    ) -> Response[Any]:
         # Admitted by the guard (auditors only); nothing is read, nothing recorded.
-        return page(request, "audit/search.html", code=entry.code, search=Search({}),
-                    outcomes=OUTCOMES, sizes=PAGE_SIZES, result=None)  # fmt: skip
+        return page(
+            request,
+            "audit/search.html",
+            code=entry.code,
+            search=Search({}),
+            outcomes=OUTCOMES,
+            sizes=PAGE_SIZES,
+            result=None,
+        )
 
     @post("/events", **audited("audit.query", RESOURCE, gate=AUDITORS))
-    async def search(self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]) -> Response[Any]:
+    async def search(
+        self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]
+    ) -> Response[Any]:
         search = await Search.of(request)
         code = entry.code
         try:
@@ -115,40 +138,72 @@ class AuditorPages(Controller):
                 entry.audit.subjects = [resident] if resident else []
                 flt, guarded = await in_town(entry, flt, resident)
                 found = await queries.fetch_page(
-                    entry.svc.db, code, flt, after=cursor, limit=search.limit,
+                    entry.svc.db,
+                    code,
+                    flt,
+                    after=cursor,
+                    limit=search.limit,
                     descending=search.order == "desc",
-                )  # fmt: skip
+                )
                 entry.audit.rows = len(found.rows)
         except errors.DomainError as exc:
             if exc.status not in (400, 422):
                 raise
-            return page(request, "audit/search.html", 422, code=code, search=search,
-                        outcomes=OUTCOMES, sizes=PAGE_SIZES, result=None,
-                        error=exc.detail, problems=_problems(exc))  # fmt: skip
+            return page(
+                request,
+                "audit/search.html",
+                422,
+                code=code,
+                search=search,
+                outcomes=OUTCOMES,
+                sizes=PAGE_SIZES,
+                result=None,
+                error=exc.detail,
+                problems=_problems(exc),
+            )
         rows = [queries.mask_other_town(r, code, guarded) for r in found.rows]
-        return page(request, "audit/search.html", code=code, search=search, outcomes=OUTCOMES,
-                    sizes=PAGE_SIZES, result=rows,
-                    next_cursor=found.next.encode() if found.next else None)  # fmt: skip
+        return page(
+            request,
+            "audit/search.html",
+            code=code,
+            search=search,
+            outcomes=OUTCOMES,
+            sizes=PAGE_SIZES,
+            result=rows,
+            next_cursor=found.next.encode() if found.next else None,
+        )
 
     @post("/events/export", **audited("audit.export", RESOURCE, gate=AUDITORS))
-    async def export(self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]) -> Response[Any]:
+    async def export(
+        self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]
+    ) -> Response[Any]:
         search = await Search.of(request)
         form = await request.form()
         kind = "jsonl" if form.get("format") == "jsonl" else "csv"
         try:
             flt, resident = search.filter()
         except errors.DomainError as exc:
-            return page(request, "audit/search.html", 422, code=entry.code, search=search,
-                        outcomes=OUTCOMES, sizes=PAGE_SIZES, result=None,
-                        error=exc.detail, problems=_problems(exc))  # fmt: skip
+            return page(
+                request,
+                "audit/search.html",
+                422,
+                code=entry.code,
+                search=search,
+                outcomes=OUTCOMES,
+                sizes=PAGE_SIZES,
+                result=None,
+                error=exc.detail,
+                problems=_problems(exc),
+            )
         entry.audit.subjects = [resident] if resident else []
-        return await export_events(
-            entry, flt, resident, None, None, search.order == "desc", kind
-        )
+        return await export_events(entry, flt, resident, None, None, search.order == "desc", kind)
 
     @get("/events/{event_id:uuid}", **audited("audit.query", RESOURCE, gate=AUDITORS))
     async def event(
-        self, request: Request[Any, Any, Any], entry: NamedDependency[Entry], event_id: FromPath[uuid.UUID]
+        self,
+        request: Request[Any, Any, Any],
+        entry: NamedDependency[Entry],
+        event_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
         code = entry.code
         async with entry:
@@ -174,14 +229,23 @@ class AuditorPages(Controller):
         return page(request, "audit/event.html", code=code, event=shown, proof=checked)
 
     @get("/verify", **audited("audit.checkpoint", RESOURCE, gate=PROOFS))
-    async def verify_page(self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]) -> Response[Any]:
+    async def verify_page(
+        self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]
+    ) -> Response[Any]:
         async with entry, entry.svc.db.catalog() as conn:
             head = await tlog.latest_checkpoint(conn, entry.code)
-        return page(request, "audit/verify.html", code=entry.code,
-                    checkpoint=head.to_json() if head else None, report=None)  # fmt: skip
+        return page(
+            request,
+            "audit/verify.html",
+            code=entry.code,
+            checkpoint=head.to_json() if head else None,
+            report=None,
+        )
 
     @post("/verify", **audited("audit.verify", RESOURCE, gate=AUDITORS))
-    async def verify_now(self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]) -> Response[Any]:
+    async def verify_now(
+        self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]
+    ) -> Response[Any]:
         code = entry.code
         async with entry:
             db = entry.svc.db
@@ -198,5 +262,10 @@ class AuditorPages(Controller):
             entry.audit.rows = report.leaves if report else 0
             async with db.catalog() as conn:
                 head = await tlog.latest_checkpoint(conn, code)
-        return page(request, "audit/verify.html", code=code,
-                    checkpoint=head.to_json() if head else None, report=report)  # fmt: skip
+        return page(
+            request,
+            "audit/verify.html",
+            code=code,
+            checkpoint=head.to_json() if head else None,
+            report=report,
+        )

@@ -37,6 +37,7 @@ from litestar.stores.base import Store
 from shared_gov import errors
 from shared_gov.api.pipeline import services
 from shared_gov.checkdigits import is_valid_lgcode
+from shared_gov.messages import console as L
 
 from .pages import page
 from .security import CODE_STORE
@@ -74,7 +75,7 @@ def _store(request: Request[Any, Any, Any]) -> Store:
 
 
 def _refuse() -> errors.DomainError:
-    return errors.bad_request("invalid authorization request")
+    return errors.bad_request(L.BAD_AUTHORIZATION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +115,14 @@ async def redeem(
     raw = await store.get(code)
     await store.delete(code)  # once, whatever follows
     if raw is None:
-        raise errors.bad_request("invalid_grant")
+        raise errors.bad_request(L.INVALID_GRANT)
     grant = json.loads(raw)
     if (
         grant["client_id"] != client_id
         or grant["redirect_uri"] != redirect_uri
         or not secrets.compare_digest(create_s256_code_challenge(verifier), grant["challenge"])
     ):
-        raise errors.bad_request("invalid_grant")
+        raise errors.bad_request(L.INVALID_GRANT)
     staff = next(s for s in DEMO_STAFF if s.subject == grant["sub"])
     svc = services(request)
     return svc.issuer.mint(
@@ -149,8 +150,17 @@ def _checked(params: dict[str, str]) -> dict[str, str]:
     return params
 
 
-_FIELDS = ("response_type", "client_id", "redirect_uri", "state", "code_challenge",
-           "code_challenge_method", "login_hint", "scope", "nonce")  # fmt: skip
+_FIELDS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "login_hint",
+    "scope",
+    "nonce",
+)
 
 
 class DevIssuerController(Controller):
@@ -202,7 +212,7 @@ class DevIssuerController(Controller):
         if not enabled(request):
             raise errors.not_found()
         if data.get("grant_type") != "authorization_code":
-            raise errors.bad_request("unsupported_grant_type")
+            raise errors.bad_request(L.UNSUPPORTED_GRANT)
         token = await redeem(
             request,
             code=str(data.get("code", "")),

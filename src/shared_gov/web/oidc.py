@@ -24,7 +24,7 @@ exchange runs in-process.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import httpx
@@ -108,8 +108,14 @@ class SignInController(Controller):
         token_endpoint, authorize = await _endpoints(request, town)
         state, verifier, nonce = secrets.token_urlsafe(24), generate_token(64), generate_token(24)
         request.set_session(
-            {SIGNIN: {"town": town, "state": state, "verifier": verifier,
-                      "token_endpoint": token_endpoint}}  # fmt: skip
+            {
+                SIGNIN: {
+                    "town": town,
+                    "state": state,
+                    "verifier": verifier,
+                    "token_endpoint": token_endpoint,
+                }
+            }
         )
         query = {
             "response_type": "code",
@@ -177,7 +183,7 @@ class SignInController(Controller):
         await admit(request, principal)  # suspended: 403, recorded as for the API
         remember(session, principal)
         request.set_session(session)
-        request.scope[ROTATE] = True  # type: ignore[typeddict-unknown-key]
+        cast("dict[str, Any]", request.scope)[ROTATE] = True
         return Redirect(f"{PREFIX}/home")
 
     @post("/sign-out", guards=[signed_in])

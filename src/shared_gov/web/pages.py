@@ -18,8 +18,8 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 

@@ -19,10 +19,11 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.middleware.session.server_side import (
@@ -38,7 +39,7 @@ SESSION_STORE = "console-sessions"
 CODE_STORE = "console-codes"
 SESSION_COOKIE = "sg_console"
 CSRF_COOKIE = "sg_console_csrf"
-SECRET_FILE = "console-secret"
+SECRET_FILE = "console-secret"  # noqa: S105 - a file name, not a secret
 
 CSP = "; ".join(
     (
@@ -71,7 +72,7 @@ def secured(app: ASGIApp) -> ASGIApp:
     router's middleware)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
+        path = str(scope.get("path", "")) if scope["type"] == ScopeType.HTTP else ""
         if not (path == PREFIX or path.startswith(PREFIX + "/")):
             await app(scope, receive, send)
             return
@@ -100,7 +101,7 @@ class _RotatingBackend(ServerSideSessionBackend):
     """
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-        fresh = connection.scope.get(ROTATE)  # type: ignore[typeddict-item]
+        fresh = cast("dict[str, Any]", connection.scope).get(ROTATE)
         if isinstance(fresh, str):
             return fresh
         return super().get_session_id(connection)
@@ -108,12 +109,12 @@ class _RotatingBackend(ServerSideSessionBackend):
     async def store_in_message(
         self, scope_session: Any, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
-        scope = connection.scope
-        if scope.get(ROTATE) is True and scope_session is not Empty:  # type: ignore[comparison-overlap]
+        scope = cast("dict[str, Any]", connection.scope)
+        if scope.get(ROTATE) is True and scope_session is not Empty:
             old = connection.cookies.get(self.config.key)
             if old:
                 await self.delete(old, store=self.config.get_store_from_app(scope["app"]))
-            scope[ROTATE] = self.generate_session_id()  # type: ignore[typeddict-unknown-key]
+            scope[ROTATE] = self.generate_session_id()
         await super().store_in_message(scope_session, message, connection)
 
 
@@ -130,10 +131,9 @@ def session_middleware(settings: Settings) -> DefineMiddleware:
         httponly=True,
         samesite="strict",
         secure=not settings.is_dev,
-        # The store forgets an unused session after the idle timeout; the
-        # guard checks it too (signin.py), to the second.
-        max_age=settings.console_idle_timeout,
-        renew_on_access=True,
+        # The store keeps a session for its whole lifetime; the idle timeout
+        # is the guard's (signin.py), so that it can say the session expired.
+        max_age=settings.console_lifetime,
     )
     return config.middleware
 

@@ -33,7 +33,7 @@ SINCE = "since"
 SEEN = "seen"
 
 
-class NotSignedIn(Exception):  # noqa: N818 - a state, answered with the sign-in page
+class NotSignedIn(Exception):
     """No (live) session: the router's handler sends the browser to sign in."""
 
     def __init__(self, expired: bool = False) -> None:
