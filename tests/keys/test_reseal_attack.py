@@ -42,9 +42,9 @@ from shared_gov.tenancy.names import TenantNames, tenant_names
 from tests.conftest import auth
 from tests.keys.test_one_way_in import HISTORY, RESEAL, _onboard, _people, _start_only
 
-NEMURO, ABASHIRI, MOMBETSU, WAKKANAI, BIBAI = "012238", "012114", "012190", "012149", "012157"
-ASHIBETSU = "012165"
-"""This module's own towns, one per test: the garbage planted stays in them."""
+# This module's own towns, one per test: the garbage planted stays in them.
+NEMURO, ABASHIRI, MOMBETSU = "012238", "012114", "012190"
+WAKKANAI, BIBAI, ASHIBETSU = "012149", "012157", "012165"
 
 
 def _garbage(version: int, length: int = 80) -> bytes:

@@ -232,7 +232,7 @@ class Check:
     """Rows decrypted."""
     unreadable: list[str] = field(default_factory=list)
     """Row ids that did not decrypt."""
-    subjects: list[str] = field(default_factory=list)
+    subjects: set[str] = field(default_factory=set)
     """Record ids of the rows decrypted, for the check's audit event."""
     late: int = 0
     """(:func:`final_sweep`) rows still on an old version."""
@@ -244,8 +244,7 @@ def _check(
     cipher = keys_of(uow).ciphers[f"{table.table}.{col}"]
     for r in rows:
         found.checked += 1
-        if _subject(r["rid"]) not in found.subjects:
-            found.subjects.append(_subject(r["rid"]))
+        found.subjects.add(_subject(r["rid"]))
         try:
             cipher.decrypt(bytes(r["blob"]), (uow.code, table.table, col, r["rid"]))
         except DecryptError:
