@@ -51,6 +51,7 @@ from .actors import audit_actor, known_purpose
 from .dependencies import TOWN, TenantCode, audited, guarded_entry
 from .failures import Change, decided_nothing, failed_attempt, record_failure
 from .gates import (
+    AGREEMENT_READS,
     AGREEMENTS,
     AUDIT_PURPOSE,
     AUDITORS,
@@ -66,6 +67,7 @@ from .scope import Entry, access_for
 
 __all__ = [
     "AGREEMENTS",
+    "AGREEMENT_READS",
     "AUDIT",
     "AUDITORS",
     "AUDIT_PURPOSE",
