@@ -598,7 +598,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         c.row("GET before", live.get_before.brief())
         c.row("GET during", live.get_during.brief())
-        c.row("GET ratio during/before", f"{live.get_during.rps / live.get_before.rps:.2f}")
+        c.row(
+            "GET ratio during/before (event writes and consumer together)",
+            f"{live.get_during.rps / live.get_before.rps:.2f}",
+        )
         first = asyncio.run(replay(settings, town.start))
         second = asyncio.run(replay(settings, town.start))
         print()
@@ -609,7 +612,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         identical = first[2] == second[2]
         c.row("replays identical", f"{identical} ({len(first[2])} determinations)")
-        c.row("replay = live run", f"{first[2] == live_snapshot} ({len(live_snapshot)} live)")
+        # The live run's service also runs the daily job: if the date in Japan turned
+        # during the run, it proposed the new tomorrow's 65s. Compare the events' own.
+        from_events = [d for d in live_snapshot if str(d[3]).startswith("event:")]
+        c.row("replay = live run", f"{first[2] == from_events} ({len(from_events)} live)")
         job = asyncio.run(daily_job(settings, year))
         worst = max(job.per_run)
         print()

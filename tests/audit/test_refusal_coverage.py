@@ -159,6 +159,11 @@ async def test_every_body_that_does_not_decode_is_one_event(
     for method, template in _tenant_routes(app):
         if method not in BODY_METHODS:
             continue
+        if "/supplier/" in template:
+            # Suppliers' systems' routes: the town's people get the 404 of another
+            # caller before any body is read (tests/domains/invoices: their own attacks,
+            # a broken body from a supplier is a 422 with its report).
+            continue
         who = next((v for k, v in by_area.items() if k in template), "kaga")
         headers = {**auth(tokens[who]), "content-type": "application/json", "If-Match": '"v1"'}
         r = await client.request(method, _url(template, resident), content=body, headers=headers)

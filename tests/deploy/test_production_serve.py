@@ -567,7 +567,7 @@ async def _backup_and_restore(
         assert not await _resident_read_refuses(conn, rid)
         # Numbers handed out after the dump are never handed out again;
         # the catalog's mirror follows the restored revision.
-        for seq in ("atena_seq", "household_seq"):
+        for seq in ("atena_seq", "household_seq", "kaigo_insured_seq"):
             await conn.execute(
                 f"SELECT setval('t_{KAGA}.{seq}', "
                 f"GREATEST((SELECT last_value FROM t_{KAGA}_damaged.{seq}), "

@@ -33,7 +33,7 @@ class WellKnownController(Controller):
 
     @get("/openid-configuration", summary="OpenID discovery of the built-in issuer")
     async def discovery(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        return services(request).issuer.discovery()
+        return services(request).issuer.discovery(str(request.base_url))
 
     @get("/jwks.json", summary="Public signing keys of the built-in issuer")
     async def jwks(self, request: Request[Any, Any, Any]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ is only reused while its issuer's registry entry is the same object and its
 key is still published, so removing an issuer or rotating a key out takes
 effect on the next request.
 
-A refusal is a :class:`TokenRejected` (the same 401 to the client): it names
+A refusal is a :class:`TokenRejected` (a 401 saying which check failed): it names
 the check that failed (``failure``; ``kind`` is its short wording for the
 audit log) and the town the unverified token points at, if any (the
 registered issuer's town, else a well-formed ``tenant`` claim), so that the

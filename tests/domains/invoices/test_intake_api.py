@@ -354,3 +354,22 @@ async def test_without_rules_the_intake_answers_503(
     assert r.status_code == 503
     assert "invoice checks unavailable" in r.json()["detail"]
     assert "Retry-After" in r.headers
+
+
+async def test_a_broken_body_from_a_supplier_is_422_with_its_report_and_one_event(
+    api: httpx.AsyncClient, db: Database, people: dict[str, str], registered: dict[str, str]
+) -> None:
+    for body, rule in ((b"{", "sg-json-01"), (b'{"a": 1, "a": 2}', "sg-json-01")):
+        request_id = f"broken-{len(body)}"
+        r = await api.post(
+            f"{_base()}/supplier/invoices",
+            content=body,
+            headers=bearer(people["a"], **JSON, **{"X-Request-ID": request_id}),
+        )
+        assert r.status_code == 422
+        assert [f["rule"] for f in r.json()["report"]["findings"]] == [rule]
+        (event,) = await _events(db, request_id)
+        assert (event["outcome"], event["reason"]) == ("denied", "invoice rejected by its checks")
+        assert '"a"' not in repr(event)
+    # Operators and platform endpoints know no supplier either.
+    assert (await api.get("/api/v1/tenants", headers=bearer(people["a"]))).status_code == 404

@@ -7,8 +7,9 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from shared_gov.domains.kaigo.decide import Happening, apply, determinations_for, reaching_65
+from shared_gov.domains.kaigo.decide import Happening, determinations_for, reaching_65
 from shared_gov.domains.kaigo.models import Determination, FacilityRef, InsuredPerson, Tokurei
+from shared_gov.domains.kaigo.proposals import apply
 from shared_gov.domains.kaigo.rules import Category, Period
 from shared_gov.domains.kaigo.vocabulary import Kind
 

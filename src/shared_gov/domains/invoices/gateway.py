@@ -30,7 +30,14 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import PathParameter
 
 from shared_gov import errors, policy
-from shared_gov.api.entry import AUDIT, Audit, audit_actor, record_failure, route_audit
+from shared_gov.api.entry import (
+    AUDIT,
+    RECORDS,
+    Audit,
+    audit_actor,
+    record_failure,
+    route_audit,
+)
 from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import AuditEvent, record
 from shared_gov.auth.principal import Principal
@@ -110,7 +117,11 @@ async def _scope(entry: SupplierEntry) -> AsyncIterator[None]:
         if names is None:
             raise errors.not_found()
         if not principal.is_supplier:
-            raise errors.concealed("the supplier endpoints serve suppliers' systems only")
+            # Other towns' people and operators get the reason every town route gives them.
+            raise errors.concealed(
+                RECORDS.outsider(principal, code)
+                or "the supplier endpoints serve suppliers' systems only"
+            )
     except Exception as exc:
         if names is not None:
             await record_failure(svc, names, actor, event, exc)

@@ -36,7 +36,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from shared_gov.audit.recorder import AuditEvent, record
 from shared_gov.clock import JST, today_jst
@@ -73,6 +73,10 @@ class Pass:
     """The page was full: read again at once."""
     busy: bool = False
     """Another worker holds the town."""
+    lag: float = 0.0
+    """Seconds since the oldest event still unread after this batch was written."""
+    job_through: date | None = None
+    """The last day the daily job has covered in the town."""
 
 
 def _day(moment: datetime) -> date:
@@ -99,6 +103,7 @@ async def consume(db: Database, code: str, *, limit: int = BATCH) -> Pass:
             result.busy = True
             return result
         position, through = claimed
+        result.job_through = through
         page, next_position = await register.page(uow, position, limit)
         result.events = len(page)
         result.more = len(page) == limit
@@ -122,6 +127,9 @@ async def consume(db: Database, code: str, *, limit: int = BATCH) -> Pass:
                 )
         if next_position != position:
             await watch.advance(uow, next_position)
+        if not result.more:
+            oldest = await register.oldest_pending(uow, next_position)
+            result.lag = 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
     metrics.EVENTS.inc(result.events)
     now = time.time()
     for d in result.written:
@@ -264,16 +272,25 @@ async def catch_up(
     db: Database, code: str, *, today: date | None = None, limit: int = BATCH
 ) -> int:
     """Consume town ``code`` until caught up, then run the daily job; determinations written."""
+    return (await _catch_up(db, code, today or today_jst(), limit))[0]
+
+
+async def _catch_up(db: Database, code: str, today: date, limit: int) -> tuple[int, float]:
+    """(determinations written, lag after the last batch). When idle, one short
+    transaction: the daily job's own only once a day (its coverage comes with the
+    consumer's row)."""
     written = 0
     while True:
         result = await consume(db, code, limit=limit)
         written += len(result.written)
         if result.busy:
-            return written
+            return written, 0.0
         if not result.more:
             break
-    written += await job65.run(db, code, today=today or today_jst())
-    return written
+    tomorrow = today + timedelta(days=1)
+    if result.job_through is None or result.job_through < tomorrow:
+        written += await job65.run(db, code, today=today)
+    return written, result.lag
 
 
 async def drain(db: Database, code: str, *, within: float = 30.0, limit: int = BATCH) -> int:
@@ -304,7 +321,11 @@ async def lag(db: Database, code: str) -> float:
 
 
 async def run(db: Database, stop: asyncio.Event) -> None:
-    """Pass over every active town until ``stop``; a failing town is logged and retried."""
+    """Pass over every active town until ``stop``; a failing town is logged and retried.
+
+    An idle town costs one short transaction per pass (its consumer row, an empty
+    page, the lag): with many towns, raise ``SHARED_GOV_KAIGO_INTERVAL``.
+    """
     if not enabled():
         return
     pause = interval()
@@ -319,8 +340,8 @@ async def run(db: Database, stop: asyncio.Event) -> None:
             if stop.is_set():
                 break
             try:
-                await catch_up(db, code)
-                worst = max(worst, await lag(db, code))
+                _written, behind = await _catch_up(db, code, today_jst(), BATCH)
+                worst = max(worst, behind)
             except Exception as exc:
                 log.warning("kaigo.consumer.failed", town=code, error=type(exc).__name__)
         metrics.OUTBOX_LAG.set(worst)

@@ -5,7 +5,7 @@ The consumer (:mod:`.consumer`) turns each outbox event into a
 the record as it was then) — and hands it here with what the 介護保険 side
 knows of the person (their insured record, the open determinations, the
 facility at an address). :func:`determinations_for` answers with drafts;
-:func:`apply` is what confirming one does to the insured person's periods
+:func:`.proposals.apply` is what confirming one does to the insured person's periods
 (also used to show the premium months before and after).
 
 Which rule applies to which event (articles in :mod:`.rules`):
@@ -37,9 +37,10 @@ insurer knows who they are, so no event makes one (介護保険法 第9条第2�
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 
+from shared_gov.domains.kaigo import proposals
 from shared_gov.domains.kaigo.models import (
     Determination,
     FacilityRef,
@@ -50,13 +51,10 @@ from shared_gov.domains.kaigo.models import (
 from shared_gov.domains.kaigo.rules import (
     Category,
     Departure,
-    Period,
-    fiscal_year,
     lost_on_departure,
-    premium_months_of,
     reaches_65_on,
 )
-from shared_gov.domains.kaigo.vocabulary import KIND_JA, LEGAL_BASIS, QUALIFYING, Kind
+from shared_gov.domains.kaigo.vocabulary import KIND_JA, QUALIFYING, Kind
 
 # The 異動事由 codes of the register's history (docs/events.md): the contract
 # with the residents domain, which this domain reads but never imports.
@@ -124,103 +122,6 @@ FacilityAt = Callable[[str | None], FacilityRef | None]
 """A facility at an address key (of a given town, or of any town), or None."""
 
 
-# --- applying a determination to the insured person's periods --------------------------
-
-
-def apply(
-    town: str,
-    periods: Sequence[Period],
-    kind: Kind,
-    day: date,
-    reason: str,
-    *,
-    category: Category = Category.FIRST,
-    facility_town: str | None = None,
-) -> list[Period]:
-    """The periods after a determination of ``kind`` on ``day`` is confirmed."""
-    out = list(periods)
-    open_index = next((i for i in range(len(out) - 1, -1, -1) if out[i].lost is None), None)
-    if kind in (Kind.GAIN, Kind.TOKUREI_ENDS, Kind.CATEGORY_CHANGE):
-        if open_index is not None:
-            current = out[open_index]
-            if current.category is category and kind is not Kind.CATEGORY_CHANGE:
-                return out  # already insured so: nothing to change
-            out[open_index] = replace(current, lost=day, loss_reason="category_change")
-        out.append(Period(town, day, reason, category=category))
-    elif kind is Kind.LOSS:
-        if open_index is not None:
-            out[open_index] = replace(out[open_index], lost=day, loss_reason=reason)
-    elif kind is Kind.TOKUREI_KEEP and open_index is not None:
-        out[open_index] = replace(out[open_index], facility_town=facility_town)
-    return out
-
-
-def _premium(town: str, periods: Sequence[Period], year: int) -> int:
-    return len(premium_months_of(periods, year, town))
-
-
-def _proposal(
-    town: str,
-    insured: InsuredPerson | None,
-    kind: Kind,
-    day: date,
-    reason: str,
-    summary: str,
-    *,
-    basis: str | None = None,
-    category: Category = Category.FIRST,
-    insurer: str | None = None,
-    questions: Sequence[Question] = (),
-    notes: Sequence[str] = (),
-) -> Proposal:
-    before = list(insured.periods) if insured is not None else []
-    after = apply(town, before, kind, day, reason, category=category)
-    if kind is Kind.TOKUREI_INCOMING:
-        after = before  # not enrolled here: this town charges nothing for it
-    year = fiscal_year(day)
-    return Proposal(
-        date=day,
-        reason=reason,
-        legal_basis=basis or LEGAL_BASIS.get(reason, LEGAL_BASIS["premium"]),
-        summary=summary,
-        category=category,
-        insurer_town=insurer if insurer is not None else town,
-        fiscal_year=year,
-        premium_before=_premium(town, before, year),
-        premium_after=_premium(town, after, year),
-        questions=list(questions),
-        notes=list(notes),
-    )
-
-
-# --- the questions only staff can answer -------------------------------------------------
-
-Q_ACTUAL_DATE = Question(
-    "actual_move_out_date",
-    "実際の転出日は転入先市町村の転入通知で確認済みか（予定日のままなら確認後に確定）",
-)
-Q_COVERED = Question(
-    "covered_facility", "転出先は住所地特例対象施設ではないか（そうなら訂正: 住所地特例）"
-)
-Q_CERTIFICATE = Question(
-    "certificate", "要介護認定を受けていた場合、受給資格証明書を14日以内に提出したか"
-)
-Q_CARD_RETURN = Question("card_returned", "被保険者証は返還されたか")
-Q_TOKUREI_FORM = Question(
-    "tokurei_notification", "住所地特例適用届は提出されたか（入所日は転出日と同じか）"
-)
-Q_INSURER = Question(
-    "insurer", "保険者はどこか（最初の施設入所前に住んでいた市町村: 住所地特例適用届で確認）"
-)
-Q_INCOME = Question(
-    "income", "前住所地の所得情報が届くまで基準段階で仮賦課（届いたら保険料段階を確定）"
-)
-Q_PAPER_NOTICE = Question(
-    "paper_notice",
-    "支援措置の対象者（または同一世帯）: 施設所在市町村への連絡は自動で行わない。紙で連絡したか",
-)
-
-
 # --- the rules, event by event -----------------------------------------------------------
 
 
@@ -276,7 +177,7 @@ def _moved_in(
     domestic = what.reason == "move_in_domestic"
     if facility is not None and facility.covered and domestic:
         insurer = None if what.protected else (notice_insurer or what.from_town)
-        questions = [] if insurer is not None else [Q_INSURER]
+        questions = [] if insurer is not None else [proposals.Q_INSURER]
         notes = ["入所先は住所地特例対象施設（施設は facility 欄）"]
         if insurer is not None and notice_insurer is None:
             questions.append(
@@ -287,7 +188,7 @@ def _moved_in(
             if insurer
             else "住所地特例対象施設への入所: 当市町村の被保険者としない（保険者を確認）"
         )
-        proposal = _proposal(
+        proposal = proposals.proposal(
             town,
             insured,
             Kind.TOKUREI_INCOMING,
@@ -311,13 +212,13 @@ def _moved_in(
     notes = []
     if facility is not None and not facility.covered:
         notes.append("入所先は地域密着型・グループホーム: 住所地特例の対象外（施設は facility 欄）")
-    questions = [Q_CERTIFICATE, Q_INCOME] if domestic else [Q_INCOME]
+    questions = [proposals.Q_CERTIFICATE, proposals.Q_INCOME] if domestic else [proposals.Q_INCOME]
     summary = (
         f"{gained.isoformat()} に65歳到達（転入後）: 第1号被保険者の資格取得"
         if by_age
         else f"{what.day.isoformat()} 転入: 第1号被保険者の資格取得"
     )
-    proposal = _proposal(
+    proposal = proposals.proposal(
         town,
         insured,
         Kind.GAIN,
@@ -350,7 +251,7 @@ def _departed(
     if insured is not None and insured.status == "tokurei_elsewhere":
         # A 住所地特例者 of another town leaves (or dies): this town's record of
         # them ends; their insurer decides the loss.
-        proposal = _proposal(
+        proposal = proposals.proposal(
             town,
             insured,
             Kind.LOSS,
@@ -375,12 +276,12 @@ def _departed(
                 and insured.tokurei is not None
                 and insured.tokurei.facility_id != facility.facility_id
             )
-            questions = [Q_TOKUREI_FORM]
+            questions = [proposals.Q_TOKUREI_FORM]
             if what.reason != MOVE_OUT_CONFIRMED:
-                questions.insert(0, Q_ACTUAL_DATE)
+                questions.insert(0, proposals.Q_ACTUAL_DATE)
             if what.protected:
-                questions.append(Q_PAPER_NOTICE)
-            proposal = _proposal(
+                questions.append(proposals.Q_PAPER_NOTICE)
+            proposal = proposals.proposal(
                 town,
                 insured,
                 Kind.TOKUREI_KEEP,
@@ -403,12 +304,12 @@ def _departed(
         if facility is not None and not facility.covered:
             notes.append("転出先は地域密着型・グループホーム: 住所地特例の対象外")
     lost = lost_on_departure(departure, what.day)
-    questions = [Q_CARD_RETURN]
+    questions = [proposals.Q_CARD_RETURN]
     if what.reason == MOVE_OUT_DOMESTIC:
-        questions = [Q_ACTUAL_DATE, Q_COVERED, Q_CARD_RETURN]
+        questions = [proposals.Q_ACTUAL_DATE, proposals.Q_COVERED, proposals.Q_CARD_RETURN]
     elif what.reason == MOVE_OUT_CONFIRMED:
         notes.append("実際の転出日は転入先市町村の転入通知で確認済み")
-    proposal = _proposal(
+    proposal = proposals.proposal(
         town,
         insured,
         Kind.LOSS,
@@ -450,7 +351,7 @@ def _moved_within(
     if insured.status == "tokurei_elsewhere":
         if facility is not None and facility.covered:
             return []  # from one covered facility to another: 住所地特例 goes on
-        proposal = _proposal(
+        proposal = proposals.proposal(
             town,
             insured,
             Kind.TOKUREI_ENDS,
@@ -460,11 +361,11 @@ def _moved_within(
             "当市町村で資格取得",
             questions=[
                 _informed(insured.insurer_town),
-                Q_INCOME,
+                proposals.Q_INCOME,
             ],
         )
         return [Draft(Kind.TOKUREI_ENDS, proposal, facility=facility)]
-    proposal = _proposal(
+    proposal = proposals.proposal(
         town,
         insured,
         Kind.RECORD_UPDATE,
@@ -485,7 +386,7 @@ def _record_changed(town: str, what: Happening, insured: InsuredPerson | None) -
     else:
         summary = "世帯の変更: 資格の変動なし（保険料段階を世帯の課税状況で見直す）"
         questions = [Question("premium_stage", "保険料段階を見直したか")]
-    proposal = _proposal(
+    proposal = proposals.proposal(
         town, insured, Kind.RECORD_UPDATE, what.day, "record_update", summary, questions=questions
     )
     return [Draft(Kind.RECORD_UPDATE, proposal)]
@@ -514,7 +415,7 @@ def reaching_65(
     if current is not None and current.category is Category.FIRST:
         return []
     if current is not None:
-        proposal = _proposal(
+        proposal = proposals.proposal(
             town,
             insured,
             Kind.CATEGORY_CHANGE,
@@ -524,7 +425,7 @@ def reaching_65(
             questions=[Question("card_reissued", "第1号被保険者証を交付したか")],
         )
         return [Draft(Kind.CATEGORY_CHANGE, proposal)]
-    proposal = _proposal(
+    proposal = proposals.proposal(
         town,
         insured,
         Kind.GAIN,
@@ -545,7 +446,6 @@ __all__ = [
     "Draft",
     "FacilityAt",
     "Happening",
-    "apply",
     "determinations_for",
     "label",
     "reaching_65",

@@ -19,7 +19,7 @@ from datetime import date
 from shared_gov import errors
 from shared_gov.clock import now_jst, today_jst
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.kaigo import decide
+from shared_gov.domains.kaigo import proposals
 from shared_gov.domains.kaigo.directory import Directory
 from shared_gov.domains.kaigo.models import (
     Card,
@@ -257,7 +257,7 @@ async def _apply(
             await insured.update(uow, person)
         return person
     if kind in (Kind.GAIN, Kind.TOKUREI_ENDS, Kind.CATEGORY_CHANGE):
-        periods = decide.apply(
+        periods = proposals.apply(
             town, person.periods if person else [], kind, day, d.proposal.reason, category=category
         )
         if person is None:
@@ -317,7 +317,7 @@ async def _apply(
             "record: confirm the gain first"
         )
     if kind is Kind.LOSS:
-        person.periods = decide.apply(town, person.periods, kind, day, d.proposal.reason)
+        person.periods = proposals.apply(town, person.periods, kind, day, d.proposal.reason)
         person.status = "lost"
         if _yes(answers.get("card_returned")):
             person.card = Card(person.card.issued_on, today)
@@ -335,7 +335,7 @@ async def _apply(
             facility_name=facility.name,
             since=person.tokurei.since if chain and person.tokurei else day,
         )
-        person.periods = decide.apply(
+        person.periods = proposals.apply(
             town, person.periods, kind, day, d.proposal.reason, facility_town=facility.town
         )
         await insured.update(uow, person)
@@ -394,7 +394,9 @@ async def correct(
         raise errors.invalid_field("/insurer_town", "保険者を指定します / name the insurer")
     person = await insured.by_resident(uow, d.resident_id)
     day = data.date or d.proposal.date
-    after = decide.apply(uow.code, person.periods if person else [], kind, day, d.proposal.reason)
+    after = proposals.apply(
+        uow.code, person.periods if person else [], kind, day, d.proposal.reason
+    )
     year = fiscal_year(day)
     correction = Correction(
         by=access.principal.subject,

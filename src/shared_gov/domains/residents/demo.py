@@ -111,12 +111,15 @@ async def seed_town(
     )
     access = _seeder(code)
     added = batch = 0
+    console = progress_console or Console(stderr=True)
     with Progress(
         TextColumn(f"[bold]seed {code}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=progress_console or Console(stderr=True),
+        console=console,
         transient=True,
+        # Only for a person watching: piped, a transient bar leaves an empty line.
+        disable=not console.is_terminal,
     ) as progress:
         task = progress.add_task("residents", total=residents)
         for start in range(0, len(households), BATCH // 3):
