@@ -84,3 +84,8 @@ def test_bodies_taken_as_sent_document_their_media_types(document: dict[str, Any
     assert set(imported["requestBody"]["content"]) == {"text/csv"}
     assert imported["requestBody"]["required"] is True
     assert {"400", "413", "422"} <= set(imported["responses"])
+    submit = document["paths"]["/api/v1/tenants/{code}/supplier/invoices"]["post"]
+    assert set(submit["requestBody"]["content"]) == {"application/xml", "application/json"}
+    assert {"413", "415"} <= set(submit["responses"])
+    # A supplier states no purpose: the gate serves one.
+    assert "X-Purpose" not in {p["name"] for p in submit.get("parameters", [])}

@@ -151,7 +151,7 @@ def served_also_as(*media_types: str) -> type[Operation]:
 
 def sent_as(*media_types: str, description: str) -> type[Operation]:
     """An ``operation_class`` for a handler that takes its body as sent
-    (``body: bytes``: a CSV file, an XML document), in these media types.
+    (``body: RawBody``: a CSV file, an XML document), in these media types.
 
     Litestar decodes ``data`` as JSON (or a form) only, and documents no
     request body for the raw ``body`` it hands over: this documents it.

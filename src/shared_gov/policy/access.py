@@ -74,17 +74,23 @@ class Access:
         support_measure: bool = False,
         by_individual_number: bool = False,
         record_type: str = "",
+        owner: str = "",
     ) -> Decision:
         """Allow a record-level action or raise 403 with the reason.
 
         ``record_type``: as the registry names it; "" is the default one.
+        ``owner``: the key of the supplier who owns the record ("" for none).
         """
         decision = self.engine.decide(
             self.actor,
             Query(
                 action,
                 Resource(
-                    "Record", self.town, support_measure=support_measure, record_type=record_type
+                    "Record",
+                    self.town,
+                    support_measure=support_measure,
+                    record_type=record_type,
+                    owner=owner,
                 ),
                 self.purpose,
                 by_individual_number,

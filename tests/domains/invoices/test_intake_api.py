@@ -19,6 +19,7 @@ import pytest
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
 from shared_gov.domains.invoices import document as d
+from shared_gov.domains.invoices.gateway import OWN_PEOPLE
 
 from . import factory
 from .conftest import OTHER, SUPPLIER_A, SUPPLIER_B, TOWN, bearer
@@ -315,6 +316,79 @@ async def test_staff_and_suppliers_stay_on_their_own_side(
         headers=bearer(people["a"], "juki.registration"),
     )
     assert r.status_code == 404
+
+
+async def test_every_refusal_on_the_supplier_endpoints_is_one_event_with_its_reason(
+    api: httpx.AsyncClient, db: Database, people: dict[str, str], registered: dict[str, str]
+) -> None:
+    """The one guarded entry through the suppliers' gate: whoever is no supplier
+    gets the 404 of anyone outside before the body is read, a supplier the town
+    does not know or asking for another's invoice the same 404; each is one
+    denial in the town's log with its own reason, never with what was sent."""
+    mine = (await _send(api, people["a"], factory.document(number="REF-1", unit="ippan"))).json()
+    cases = [
+        # (who, town, method, path, body, reason, actor, purpose)
+        ("kaikei", TOWN, "GET", "/supplier/invoices", None, OWN_PEOPLE, "t-kaikei", None),
+        (
+            "kaikei",
+            TOWN,
+            "POST",
+            "/supplier/invoices",
+            b'{"a": 1}',
+            OWN_PEOPLE,
+            "t-kaikei",
+            None,
+        ),
+        (
+            "kaikei_other",
+            TOWN,
+            "GET",
+            f"/supplier/invoices/{mine['invoice_id']}",
+            None,
+            "caller from another town",
+            "o-kaikei",
+            None,
+        ),
+        (
+            "b",
+            OTHER,
+            "GET",
+            "/supplier/invoices",
+            None,
+            "the supplier is not registered with this town",
+            SUPPLIER_B,
+            "invoices.supplier",
+        ),
+        (
+            "b",
+            TOWN,
+            "GET",
+            f"/supplier/submissions/{mine['submission_id']}",
+            None,
+            "not this supplier's invoice",
+            SUPPLIER_B,
+            "invoices.supplier",
+        ),
+    ]
+    for n, (who, town, method, path, body, reason, actor, purpose) in enumerate(cases):
+        request_id = f"supplier-refused-{n}"
+        headers = bearer(people[who], **JSON, **{"X-Request-ID": request_id})
+        r = await api.request(method, _base(town) + path, content=body, headers=headers)
+        assert r.status_code == 404, (n, r.text)
+        (event,) = await _events(db, request_id, town)
+        assert (event["outcome"], event["reason"]) == ("denied", reason), n
+        assert (event["actor"], event["purpose"]) == (actor, purpose), n
+        assert '"a"' not in repr(event), n
+    # A supplier sending neither XML nor JSON: 415, one denial, purpose none decided on.
+    headers = bearer(people["a"], **{"Content-Type": "text/plain", "X-Request-ID": "sup-415"})
+    r = await api.post(f"{_base()}/supplier/invoices", content=b"hello", headers=headers)
+    assert r.status_code == 415
+    (event,) = await _events(db, "sup-415")
+    assert (event["action"], event["outcome"], event["actor"]) == (
+        "invoice.submit",
+        "denied",
+        SUPPLIER_A,
+    )
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,9 @@ The families:
   on ``AuditLog``), decided in a guard before any parameter is decoded.
 
 A domain declares its own gates beside its controllers (the residents'
-event feed: ``domains/residents/events_controllers.FEED``).
+event feed: ``domains/residents/events_controllers.FEED``; the suppliers'
+endpoints of the e-invoice domain, a gate that admits principals of the
+platform holding a role instead of the town's own people: :attr:`Gate.admits`).
 """
 
 from __future__ import annotations
@@ -81,14 +83,31 @@ class Gate:
     members: bool = False
     """Any principal of the town may ask: being its own (step 2) is the whole
     decision (no Cedar query, no purpose)."""
+    admits: str | None = None
+    """Who is let in: None, the town's own people; a role, the principals of
+    the platform who hold it and belong to no town (a supplier's system), in
+    every town of the deployment — whether the town knows them is for the
+    routes to decide in the entry's unit of work. Such a gate decides through
+    ``entry.access`` (``decides`` None) on the one purpose it :attr:`serves`,
+    and on no permission of the town: Cedar decides on who they are."""
+    own_people: str = ""
+    """Why the town's own people are refused on a gate that :attr:`admits` a role."""
+
+    def __post_init__(self) -> None:
+        if self.admits is not None and (
+            self.decides is not None or self.purpose is not None or self.serves is None
+        ):
+            raise ValueError(f"gate {self.name}: a role's gate decides per record on one purpose")
 
     def outsider(self, principal: Principal, code: str) -> str | None:
-        """Why ``principal`` is outside town ``code`` (None: they are its own)."""
+        """Why ``principal`` is outside town ``code`` (None: the gate lets them in)."""
         if principal.is_operator:
             return self.operators
-        if principal.tenant != code:
-            return OTHER_TOWN
-        return None
+        if self.admits is None:
+            return None if principal.tenant == code else OTHER_TOWN
+        if principal.tenant is None and self.admits in principal.roles:
+            return None
+        return self.own_people if principal.tenant == code else OTHER_TOWN
 
 
 RECORDS = Gate("records")

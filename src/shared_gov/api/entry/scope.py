@@ -206,7 +206,7 @@ class Entry:
             if gate.members:
                 pass  # the town's own principals: step 2 was the decision
             elif gate.decides is None:
-                self.access = await access_for(svc, principal, code, self.purpose)
+                self.access = await self._access()
                 self.access.audit = self.audit
             else:
                 action, kind = gate.decides
@@ -229,6 +229,18 @@ class Entry:
         else:
             self.actor = audit_actor(request, principal, gate.serves)
         self._admitted = True
+
+    async def _access(self) -> Access:
+        """The ``Access`` of a gate that decides per record: the town's own
+        people's for their X-Purpose; on a gate that :attr:`.gates.Gate.admits`
+        a role, the purpose the gate serves and no permission of the town
+        (the caller belongs to none: Cedar decides on who they are)."""
+        svc, principal, gate, code = self.svc, self.principal, self.gate, self.code
+        if gate.admits is None:
+            return await access_for(svc, principal, code, self.purpose)
+        purpose = purpose_from_header(gate.serves)
+        structlog.contextvars.bind_contextvars(purpose=purpose.code)
+        return Access(principal, policy.actor_of(principal), purpose, svc.policy, code)
 
     async def refused(self, exc: BaseException) -> None:
         """Record the refusal or failure ``exc`` of this request in the town's log.

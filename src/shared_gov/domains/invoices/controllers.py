@@ -2,11 +2,12 @@
 
 Two audiences, two entries:
 
-- suppliers' systems (``/supplier/…``): the supplier entry (``gateway``) —
-  send an invoice (UBL XML or the JSON form), see their own invoices and
-  where each stands, fetch a submission's report;
-- the town's staff (everything else): the platform's entry (``audited``) —
-  業者登録, accounting units and settings, reading invoices.
+- suppliers' systems (``/supplier/…``): the guarded entry through the
+  suppliers' gate (``gateway.SUPPLIERS``) — send an invoice (UBL XML or the
+  JSON form), see their own invoices and where each stands, fetch a
+  submission's report;
+- the town's staff (everything else): the guarded entry through the records
+  gate — 業者登録, accounting units and settings, reading invoices.
 
 Handlers parse, enter, call a service and shape the output; they never query.
 """
@@ -17,19 +18,19 @@ import base64
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import JSONBody, PathParameter
+from litestar.params import HeaderParameter, JSONBody, PathParameter, RawBody
 
 from shared_gov import errors
 from shared_gov.api.entry import Entry, audited
 from shared_gov.api.pipeline import services
-from shared_gov.openapi import Problem, served_also_as
+from shared_gov.openapi import Problem, sent_as, served_also_as
 from shared_gov.policy import FieldView
 
 from . import checks, intake, ledgerbook, service, ubl, workflow
-from .gateway import SupplierEntry, supplier_route
+from .gateway import SUPPLIERS
 from .models import AccountingUnit, Invoice, InvoiceStatus, LedgerEntry, Submission, Supplier
 from .repository import Listed
 from .schemas import (
@@ -53,6 +54,7 @@ from .schemas import (
 
 Id = Annotated[str, PathParameter(pattern=r"^[0-9a-f-]{36}$", description="a record id")]
 UnitCode = Annotated[str, PathParameter(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+ContentType = Annotated[str | None, HeaderParameter(name="Content-Type")]
 
 
 # --- output shaping ---------------------------------------------------------------------
@@ -144,8 +146,8 @@ def submission_out(s: Submission) -> SubmissionOut:
     )
 
 
-def _form(request: Request[Any, Any, Any]) -> checks.Form:
-    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+def _form(content_type: str | None) -> checks.Form:
+    media = (content_type or "").split(";")[0].strip().lower()
     if media in ("application/xml", "text/xml"):
         return "xml"
     if media == "application/json":
@@ -178,16 +180,19 @@ class SupplierController(Controller):
                 generate_examples=False,
             )
         },
-        **supplier_route("invoice.submit", body=True),
+        operation_class=sent_as(
+            "application/xml", "application/json", description="UBL 2.1 XML, or the JSON form"
+        ),
+        **audited("invoice.submit", "invoice", gate=SUPPLIERS),
     )
     async def submit(
-        self, request: Request[Any, Any, Any], supplier_entry: NamedDependency[SupplierEntry]
+        self, entry: NamedDependency[Entry], body: RawBody, content_type: ContentType = None
     ) -> Response[Submitted]:
-        form = _form(request)
-        data = await request.body()
-        pool = intake.pool_for(services(request).settings)
-        async with supplier_entry:
-            outcome = await intake.submit(supplier_entry, form, data, pool)
+        # The body is read after the entry's middleware refused whoever is no supplier.
+        form = _form(content_type)
+        pool = intake.pool_for(services(entry.request).settings)
+        async with entry:
+            outcome = await intake.submit(entry, form, body, pool)
         report = msgspec.to_builtins(outcome.report)
         if outcome.invoice is None:
             # The submission and its report are stored (committed above): the
@@ -204,31 +209,31 @@ class SupplierController(Controller):
                 title=title,
                 extra={"submission_id": outcome.submission.id, "report": report},
             )
-        code = supplier_entry.code
+        code = entry.code
         location = f"/api/v1/tenants/{code}/supplier/invoices/{outcome.invoice.id}"
-        body = Submitted(outcome.submission.id, outcome.invoice.id, outcome.invoice.state, report)
-        return Response(body, status_code=201, headers={"Location": location})
+        submitted = Submitted(
+            outcome.submission.id, outcome.invoice.id, outcome.invoice.state, report
+        )
+        return Response(submitted, status_code=201, headers={"Location": location})
 
     @get(
         "/invoices",
         summary="This supplier's invoices in this town and where each stands",
-        **supplier_route("invoice.status_list"),
+        **audited("invoice.status_list", "invoice", gate=SUPPLIERS),
     )
-    async def own(self, supplier_entry: NamedDependency[SupplierEntry]) -> StatusList:
-        async with supplier_entry:
-            found = await intake.own_invoices(supplier_entry)
+    async def own(self, entry: NamedDependency[Entry]) -> StatusList:
+        async with entry:
+            found = await intake.own_invoices(entry)
         return StatusList([status_out(s) for s in found])
 
     @get(
         "/invoices/{invoice_id:str}",
         summary="Where one of this supplier's invoices stands",
-        **supplier_route("invoice.status", path_record="invoice_id"),
+        **audited("invoice.status", "invoice", gate=SUPPLIERS, record="invoice_id"),
     )
-    async def status(
-        self, supplier_entry: NamedDependency[SupplierEntry], invoice_id: Id
-    ) -> StatusOut:
-        async with supplier_entry:
-            found, reason = await intake.status(supplier_entry, invoice_id)
+    async def status(self, entry: NamedDependency[Entry], invoice_id: Id) -> StatusOut:
+        async with entry:
+            found, reason = await intake.status(entry, invoice_id)
         out = status_out(found)
         out.reason = reason
         return out
@@ -236,13 +241,11 @@ class SupplierController(Controller):
     @get(
         "/submissions/{submission_id:str}",
         summary="A submission of this supplier and its report",
-        **supplier_route("invoice.report", path_record="submission_id"),
+        **audited("invoice.report", "invoice", gate=SUPPLIERS, record="submission_id"),
     )
-    async def report(
-        self, supplier_entry: NamedDependency[SupplierEntry], submission_id: Id
-    ) -> SubmissionOut:
-        async with supplier_entry:
-            found = await intake.submission(supplier_entry, submission_id)
+    async def report(self, entry: NamedDependency[Entry], submission_id: Id) -> SubmissionOut:
+        async with entry:
+            found = await intake.submission(entry, submission_id)
         return submission_out(found)
 
 

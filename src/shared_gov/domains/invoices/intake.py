@@ -23,13 +23,14 @@ from pathlib import Path
 import msgspec
 
 from shared_gov import errors
+from shared_gov.api.entry import Entry
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.settings import Settings
 
 from . import checks, paths, rules
 from . import repository as repo
 from .document import Document
-from .gateway import SupplierEntry
+from .gateway import registered, require_own
 from .models import Invoice, InvoiceStatus, Submission, Supplier
 from .report import Finding, Report, finding
 
@@ -105,18 +106,17 @@ def _unit_missing(location: str, known: bool) -> Finding:
     )
 
 
-async def submit(
-    entry: SupplierEntry, form: checks.Form, data: bytes, pool: checks.CheckPool
-) -> Outcome:
-    """A supplier's submission through the supplier entry: decided, checked, filed."""
-    entry.require(entry.supplier.supplier_key)
+async def submit(entry: Entry, form: checks.Form, data: bytes, pool: checks.CheckPool) -> Outcome:
+    """A supplier's submission through the suppliers' gate: decided, checked, filed."""
+    supplier = await registered(entry)
+    require_own(entry, supplier)
     town = await repo.settings(entry.uow)
     reason = pool.ready()
     if reason is not None:
         raise errors.unavailable("invoice checks unavailable: " + reason, retry_after=60)
     options = rules.Options(t_number="fatal" if town.t_number_severity == "fatal" else "warning")
     checked = await pool.check(form, data, options)
-    outcome = await file(entry.uow, entry.supplier, form, data, checked, town.default_unit)
+    outcome = await file(entry.uow, supplier, form, data, checked, town.default_unit)
     audit = entry.audit
     if outcome.invoice is not None:
         audit.subjects.append(outcome.invoice.id)
@@ -204,8 +204,9 @@ async def file(
     return Outcome(submission, invoice, report, duplicate)
 
 
-async def submission(entry: SupplierEntry, submission_id: str) -> Submission:
+async def submission(entry: Entry, submission_id: str) -> Submission:
     """A submission and its report — the supplier's own only (another's: 404)."""
+    supplier = await registered(entry)
     try:
         wanted = str(uuid.UUID(submission_id))
     except ValueError:
@@ -213,14 +214,14 @@ async def submission(entry: SupplierEntry, submission_id: str) -> Submission:
     found = await repo.submission(entry.uow, wanted)
     if found is None:
         raise errors.not_found("no such submission")
-    owner = entry.supplier if found.supplier_id == entry.supplier.id else None
-    entry.require(owner.supplier_key if owner else "")
+    require_own(entry, supplier if found.supplier_id == supplier.id else None)
     entry.audit.rows += 1
     return found
 
 
-async def status(entry: SupplierEntry, invoice_id: str) -> tuple[Invoice, str | None]:
+async def status(entry: Entry, invoice_id: str) -> tuple[Invoice, str | None]:
     """One of the supplier's invoices, and why it was returned if it was."""
+    supplier = await registered(entry)
     try:
         wanted = str(uuid.UUID(invoice_id))
     except ValueError:
@@ -228,7 +229,7 @@ async def status(entry: SupplierEntry, invoice_id: str) -> tuple[Invoice, str | 
     found = await repo.invoice(entry.uow, wanted)
     if found is None:
         raise errors.not_found("no such invoice")
-    entry.require(entry.supplier.supplier_key if found.supplier_id == entry.supplier.id else "")
+    require_own(entry, supplier if found.supplier_id == supplier.id else None)
     entry.audit.subjects.append(found.id)
     entry.audit.rows += 1
     reason = None
@@ -238,8 +239,10 @@ async def status(entry: SupplierEntry, invoice_id: str) -> tuple[Invoice, str | 
     return found, reason
 
 
-async def own_invoices(entry: SupplierEntry) -> list[InvoiceStatus]:
-    entry.require(entry.supplier.supplier_key)
-    found = await repo.statuses_of(entry.uow, entry.supplier.id)
+async def own_invoices(entry: Entry) -> list[InvoiceStatus]:
+    """The supplier's invoices in this town and where each stands."""
+    supplier = await registered(entry)
+    require_own(entry, supplier)
+    found = await repo.statuses_of(entry.uow, supplier.id)
     entry.audit.rows += len(found)
     return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, RawBody
 
 from shared_gov import errors
 from shared_gov.api.entry import Entry, audited
@@ -130,7 +130,7 @@ class FacilityController(Controller):
         operation_class=sent_as("text/csv", description="name,address,kind,places; UTF-8"),
         **audited("kaigo.facility.import", FACILITY),
     )
-    async def import_(self, entry: NamedDependency[Entry], body: bytes) -> ImportResult:
+    async def import_(self, entry: NamedDependency[Entry], body: RawBody) -> ImportResult:
         # The body is read after the entry's middleware refused another town and
         # operators; the file is parsed before the entry, as a JSON body is decoded
         # before the handler: a broken one is a 422 (recorded under this route).
