@@ -85,7 +85,8 @@ async def test_an_operators_proposal_is_refused_before_its_body(
     sent = proposal() if body == "valid" else body
     r = await client.post("/api/v1/agreements/", json=sent, headers=auth(tokens["operator"], None))
     assert r.status_code == 404, r.text
-    assert "provider" not in r.text and "recipient" not in r.text
+    assert "provider" not in r.text
+    assert "recipient" not in r.text
     events = await _events(db, r)
     named = {sent["provider"], sent.get("recipient", sent["provider"])}
     assert sorted(e["tenant"] for e in events) == sorted(named)
