@@ -216,3 +216,23 @@ async def test_english_is_a_switch_away(browser: httpx.AsyncClient) -> None:
 async def test_console_is_not_in_the_openapi_document(client: Any, path: str) -> None:
     doc = (await client.get("/docs/openapi.json")).json()
     assert not any(p.startswith("/console") for p in doc["paths"])
+
+
+async def test_an_export_with_a_bad_filter_is_recorded(
+    browser: httpx.AsyncClient, client: Any, tokens: dict[str, str]
+) -> None:
+    """Like the search page's 422: the refused export is an audit.export event."""
+    await sign_in(browser, KAGA, "audit-0001")
+    form = await browser.get(f"/console/towns/{KAGA}/audit/")
+    refused = await browser.post(
+        f"/console/towns/{KAGA}/audit/events/export",
+        data={"from": "notadate", "_csrf_token": csrf_of(form.text)},
+    )
+    assert refused.status_code == 422, refused.text
+    seen = await _until(
+        lambda e: e["action"] == "audit.export" and e["outcome"] == "denied",
+        client,
+        tokens,
+        actor="audit-0001",
+    )
+    assert len(seen) == 1

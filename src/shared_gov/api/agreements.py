@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -128,13 +128,35 @@ def _recorder(entry: Entry) -> AuditActor | None:
     return entry.actor if entry.svc.settings.audit else None
 
 
+async def _parties_named(entry: Entry) -> tuple[str, ...]:
+    """An operator's accept or revoke: the agreement's parties (none for an unknown id)."""
+    parsed = agreements.parse_id(str(entry.request.path_params.get("agreement_id") or ""))
+    if parsed is None:
+        return ()
+    entry.audit.agreement_id = str(parsed)
+    return tuple(await agreements.parties(services(entry.request).db, parsed))
+
+
+async def _proposal_named(entry: Entry) -> tuple[str, ...]:
+    """An operator's proposal: the provider and recipient its body names, read
+    before (and whatever the outcome of) decoding it as a proposal — the
+    operator gets the 404, never a 422 about the fields they sent."""
+    request = entry.request
+    if not isinstance(request, Request):  # pragma: no cover - an HTTP route
+        return ()
+    try:
+        body = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
+        return ()
+    if not isinstance(body, dict):
+        return ()
+    return tuple(v for v in (body.get("provider"), body.get("recipient")) if isinstance(v, str))
+
+
 async def _step(entry: Entry, agreement_id: str, step: str) -> AgreementOut:
     """Accept or revoke; a refusal is an event in the acting town's log naming the agreement."""
     parsed = agreements.parse_id(agreement_id)
     entry.audit.agreement_id = str(parsed) if parsed else None
-    if parsed is not None and entry.principal.is_operator:
-        # No town of their own: the refusal goes to the parties' logs.
-        entry.naming(*await agreements.parties(services(entry.request).db, parsed))
     async with entry.changing():
         row = await agreements.transition(
             entry.svc.db,
@@ -155,13 +177,11 @@ class AgreementController(Controller):
         "/",
         status_code=201,
         summary="Propose an agreement (the providing town's admin)",
-        **audited("agreement.propose", **_STEP),
+        **audited("agreement.propose", **_STEP, named=_proposal_named),
     )
     async def propose(
         self, entry: NamedDependency[Entry], data: JSONBody[AgreementIn]
     ) -> AgreementOut:
-        # An operator's attempt is refused in the logs of the towns it names.
-        entry.naming(data.provider, data.recipient)
         async with entry.changing():
             if data.provider != entry.code:
                 raise errors.forbidden(m.ONLY_PROVIDER_PROPOSES)
@@ -187,7 +207,7 @@ class AgreementController(Controller):
         "/{agreement_id:str}/accept",
         status_code=200,
         summary="Accept (the recipient's admin)",
-        **audited("agreement.accept", **_STEP),
+        **audited("agreement.accept", **_STEP, named=_parties_named),
     )
     async def accept(
         self, entry: NamedDependency[Entry], agreement_id: FromPath[str]
@@ -198,7 +218,7 @@ class AgreementController(Controller):
         "/{agreement_id:str}/revoke",
         status_code=200,
         summary="Revoke (either party's admin)",
-        **audited("agreement.revoke", **_STEP),
+        **audited("agreement.revoke", **_STEP, named=_parties_named),
     )
     async def revoke(
         self, entry: NamedDependency[Entry], agreement_id: FromPath[str]

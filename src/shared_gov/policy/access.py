@@ -61,6 +61,9 @@ class Access:
     """Request time in Unix seconds (read by the policies only with an agreement)."""
     destinations: dict[str, str] = field(default_factory=dict)
     """Under an agreement: resident id → town of their pending move-out (services fill it)."""
+    decided: bool = False
+    """Cedar has decided on this Access's purpose (:meth:`require`, :meth:`field_view`):
+    only then does the log record the purpose (docs/audit.md, "Purposes")."""
     _views: dict[tuple[str, bool, str, str, bool, str], FieldView] = field(default_factory=dict)
 
     def destination(self, resident_id: str) -> str:
@@ -81,6 +84,7 @@ class Access:
         ``record_type``: as the registry names it; "" is the default one.
         ``owner``: the key of the supplier who owns the record ("" for none).
         """
+        self.decided = True
         decision = self.engine.decide(
             self.actor,
             Query(
@@ -125,6 +129,7 @@ class Access:
         ``record_type``: whose fields (the registry's name; "" is the default type).
         The view names fields by their policy names.
         """
+        self.decided = True
         tenant = self.town
         key = (tenant, support_measure, state, move_destination, linked, record_type)
         view = self._views.get(key)

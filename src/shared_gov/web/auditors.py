@@ -183,6 +183,11 @@ class AuditorPages(Controller):
         try:
             flt, resident = search.filter()
         except errors.DomainError as exc:
+            # Recorded like the search page's 422: the export was asked for and
+            # refused. The guard admitted the auditor; export_events, which
+            # would record it, is never entered.
+            await entry.admit()
+            await entry.refused(exc)
             return page(
                 request,
                 "audit/search.html",

@@ -51,7 +51,7 @@ recorded), :mod:`.failures` (refused and failed attempts).
 """
 
 from .actors import audit_actor, known_purpose
-from .dependencies import TOWN, TenantCode, audited, guarded_entry
+from .dependencies import TOWN, Naming, TenantCode, audited, guarded_entry
 from .failures import Change, decided_nothing, failed_attempt, record_failure
 from .gates import (
     AGREEMENT_READS,
@@ -85,6 +85,7 @@ __all__ = [
     "Change",
     "Entry",
     "Gate",
+    "Naming",
     "TenantCode",
     "access_for",
     "audit_actor",

@@ -16,7 +16,7 @@ repeated values refused (:func:`.pipeline.single_values`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import structlog
@@ -50,6 +50,13 @@ AgreementHeader = Annotated[
         description="staff of another town: the id of the sharing agreement relied on",
     ),
 ]
+
+NAMED = "shared_gov.named"
+"""The key, in a route's ``opt``, of what finds the towns a request names
+before its body is decoded (:func:`audited`'s ``named``): where an operator's
+refusal on a gate in the caller's own town is recorded."""
+
+Naming = Callable[[Entry], Awaitable[tuple[str, ...]]]
 
 _GUARDED = "shared_gov.entry"
 """Where a guard leaves the entry it let into the town, on the request's state."""
@@ -149,13 +156,15 @@ async def admitted_first(
     Whoever may not ask gets the refusal (recorded as always), never a
     validation error about what they sent; the handler's ``entry`` is the
     one admitted here. An operator on a gate in the caller's own town (who
-    has none) goes on to the handler, whose entry refuses them in the towns
-    the request names (:meth:`Entry.naming`).
+    has none) is refused here too, before the body is decoded, in the log of
+    each town the request names (the route's ``named``, :meth:`Entry.naming`).
     """
     principal = _caller(connection)
     entry = Entry(connection, principal, str(connection.path_params.get("code") or ""))
     if entry.gate.town == "caller" and principal.is_operator:
-        return
+        named: Naming | None = (getattr(_handler, "opt", None) or {}).get(NAMED)
+        if named is not None:
+            entry.naming(*await named(entry))
     await entry.admit()
     connection.state[_GUARDED] = entry
 
@@ -203,6 +212,7 @@ def audited(
     agreement: bool = False,
     if_match: bool = False,
     exported_as: str | None = None,
+    named: Naming | None = None,
 ) -> dict[str, Any]:
     """A town route's declaration: its audit action, its gate and its :class:`Entry`.
 
@@ -210,7 +220,9 @@ def audited(
     the record (the event's subject); ``agreement``: the route serves staff
     of other towns under X-Agreement; ``if_match``: the change needs
     If-Match (read inside the entry, so another town gets its 404 first);
-    ``exported_as``: the action when the request asks for an export.
+    ``exported_as``: the action when the request asks for an export;
+    ``named``: on a gate in the caller's own town, the towns the request
+    names (read before the body is decoded), where an operator is refused.
     """
     provide, inputs = _provider(gate, agreement, if_match)
     declared: dict[str, Any] = {
@@ -220,6 +232,8 @@ def audited(
         # Who first, then what: repeated values only for those let in.
         CHECKED_BY_ENTRY: True,
     }
+    if named is not None:
+        declared[NAMED] = named
     if gate.in_guard:
         # Unknown query parameters too (then repeated values), only for those let in.
         declared["guards"] = [admitted_first, known_query_only]

@@ -72,13 +72,13 @@ class Entry:
     """
 
     __slots__ = (
+        "_actor",
         "_admitted",
         "_change",
         "_entered",
         "_named",
         "_scope",
         "access",
-        "actor",
         "agreement",
         "audit",
         "code",
@@ -96,7 +96,7 @@ class Entry:
 
     svc: Services
     town: TenantNames
-    actor: AuditActor
+    _actor: AuditActor
     uow: TenantUnitOfWork
     access: Access
     decision: policy.Decision
@@ -127,6 +127,25 @@ class Entry:
         self._entered = False
         self._change: Change | None = None
         self._named: tuple[str, ...] = ()
+
+    @property
+    def actor(self) -> AuditActor:
+        """Who acts, as the log records them: with the ``Access``'s purpose only
+        once Cedar has decided on it (:attr:`policy.Access.decided`).
+
+        A route's own refusal before any decision (a purpose the route does not
+        serve, a missing If-Match, a body it refuses) is the caller's stated
+        purpose, not one the platform decided on: it records none.
+        """
+        actor = self._actor
+        access: Access | None = getattr(self, "access", None)
+        if actor.purpose is not None and access is not None and not access.decided:
+            return dataclasses.replace(actor, purpose=None)
+        return actor
+
+    @actor.setter
+    def actor(self, actor: AuditActor) -> None:
+        self._actor = actor
 
     def changing(self, target: str | None = None, requested: object = None) -> Entry:
         """Enter for a change that records itself in its own transaction.
@@ -335,7 +354,7 @@ async def _shared(entry: Entry, agreement_header: str) -> AsyncIterator[None]:
         raise errors.not_found()
     entry.town = provider
     # No purpose until the agreement is read and the Access bound to one.
-    actor = entry.actor = audit_actor(request, principal, None)
+    entry.actor = actor = audit_actor(request, principal, None)
     event = entry.audit
     event.agreement_id = str(agreement_id) if agreement_id else None
     try:
@@ -376,11 +395,14 @@ async def _shared(entry: Entry, agreement_header: str) -> AsyncIterator[None]:
             access.agreement = terms
             access.now = int(time.time())
             entry.uow = at_provider
-            actor = entry.actor = dataclasses.replace(actor, purpose=purpose_.code)
+            entry.actor = dataclasses.replace(actor, purpose=purpose_.code)
             yield
             if svc.settings.audit:
-                await record_both(at_provider, at_recipient, actor, event, _obtained(event, code))
+                await record_both(
+                    at_provider, at_recipient, entry.actor, event, _obtained(event, code)
+                )
     except Exception as exc:
+        actor = entry.actor
 
         async def write_both() -> None:
             async with svc.db.pair(provider, recipient) as (at_provider, at_recipient):
