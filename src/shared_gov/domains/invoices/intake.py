@@ -210,10 +210,10 @@ async def submission(entry: Entry, submission_id: str) -> Submission:
     try:
         wanted = str(uuid.UUID(submission_id))
     except ValueError:
-        raise errors.not_found("no such submission") from None
+        raise errors.not_found() from None  # the same answer as another supplier's
     found = await repo.submission(entry.uow, wanted)
     if found is None:
-        raise errors.not_found("no such submission")
+        raise errors.not_found()
     require_own(entry, supplier if found.supplier_id == supplier.id else None)
     entry.audit.rows += 1
     return found
@@ -225,12 +225,13 @@ async def status(entry: Entry, invoice_id: str) -> tuple[Invoice, str | None]:
     try:
         wanted = str(uuid.UUID(invoice_id))
     except ValueError:
-        raise errors.not_found("no such invoice") from None
+        raise errors.not_found() from None  # the same answer as another supplier's
     found = await repo.invoice(entry.uow, wanted)
     if found is None:
-        raise errors.not_found("no such invoice")
+        raise errors.not_found()
     require_own(entry, supplier if found.supplier_id == supplier.id else None)
-    entry.audit.subjects.append(found.id)
+    if found.id not in entry.audit.subjects:  # the route may already name it
+        entry.audit.subjects.append(found.id)
     entry.audit.rows += 1
     reason = None
     if found.state == "returned":
