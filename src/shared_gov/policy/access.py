@@ -25,6 +25,7 @@ from shared_gov.audit.recorder import AuditEvent
 from shared_gov.auth.principal import Principal
 from shared_gov.domains import registry
 from shared_gov.messages import access as m
+from shared_gov.messages.core import Language, render
 from shared_gov.policy.engine import PolicyEngine
 from shared_gov.policy.purposes import Purpose
 from shared_gov.policy.requests import Actor, AgreementTerms, Decision, Query, Resource
@@ -37,10 +38,21 @@ class FieldView:
     allowed: frozenset[str]
     withheld: tuple[str, ...]
     reasons: dict[str, str]
+    _rendered: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def empty(self) -> bool:
         return not self.allowed
+
+    def reasons_in(self, language: Language) -> dict[str, str]:
+        """``reasons`` rendered in ``language``: plain strings, made once per view
+        (views are shared across requests), so a response encodes no message."""
+        rendered = self._rendered.get(language)
+        if rendered is None:
+            rendered = self._rendered[language] = {
+                name: render(reason, language) for name, reason in self.reasons.items()
+            }
+        return rendered
 
 
 @dataclass(slots=True)

@@ -29,6 +29,7 @@ from shared_gov.domains.residents.schemas import (
     SearchResult,
     SupportMeasure,
 )
+from shared_gov.messages import language
 from shared_gov.policy import FieldView
 
 _META = ("id", "atena_no", "state", "version", "history_no", "support_measure")
@@ -47,7 +48,8 @@ def _out(resident: Resident, view: FieldView) -> ResidentOut:
     """Only the fields the policy allows for this caller and purpose."""
     values: dict[str, Any] = {name: getattr(resident, name) for name in _META}
     values.update({name: getattr(resident, name) for name in view.allowed})
-    return ResidentOut(**values, withheld=list(view.withheld), withheld_reasons=dict(view.reasons))
+    reasons = view.reasons_in(language.current()) if view.reasons else {}
+    return ResidentOut(**values, withheld=list(view.withheld), withheld_reasons=dict(reasons))
 
 
 def _member(resident: Resident, view: FieldView) -> HouseholdMember:
