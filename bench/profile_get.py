@@ -170,16 +170,28 @@ async def _call(app: Any, target: h.Target) -> int:
 
 
 def in_process(
-    targets: Sequence[h.Target], requests: int, profile: bool, url: str | None = None
+    targets: Sequence[h.Target],
+    requests: int,
+    profile: bool,
+    url: str | None = None,
+    concurrency: int = 1,
+    audit_ab: int = 0,
 ) -> None:
     """Python CPU per resident GET with the app called directly (env already set).
 
     With ``url`` (the run's database), also the CPU of the PostgreSQL
     backends serving this database meanwhile (from /proc, local servers only).
+    ``audit_ab``: that many blocks of ``requests``, auditing on and off in
+    turn (ABBA) in this one process, and the medians of each side: the
+    audit's own CPU per GET, paired against the same machine's noise.
     """
+    import dataclasses
+    import statistics
+
     import uvloop
 
     from shared_gov.app import create_app
+    from shared_gov.audit import writer as audit_writer
 
     async def run() -> None:
         app = create_app()
@@ -189,34 +201,76 @@ def in_process(
         lifespan = asyncio.create_task(app(scope, inbox.get, outbox.put))
         await inbox.put({"type": "lifespan.startup"})
         await outbox.get()
+        services = app.state.services
+        audited_settings = services.settings
         try:
             for i in range(max(600, 3 * len(targets))):  # warm every town's caches
                 await _call(app, targets[i % len(targets)])
-            profiler = cProfile.Profile(time.process_time) if profile else None
             backends = await _backends(url) if url else []
-            pg = bc.cpu_seconds(backends)
-            cpu, wall = time.process_time(), time.perf_counter()
-            if profiler:
-                profiler.enable()
-            for i in range(requests):
-                status = await _call(app, targets[i % len(targets)])
-                if status != 200:
-                    raise RuntimeError(f"GET answered {status}")
-            if profiler:
-                profiler.disable()
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            pg = bc.cpu_seconds(backends) - pg
+            writer = audit_writer.running(services.db)
+
+            async def block(label: str, profiler: cProfile.Profile | None) -> tuple[float, float]:
+                pg = bc.cpu_seconds(backends)
+                batches = writer.batches if writer else 0
+                cpu, wall = time.process_time(), time.perf_counter()
+                if profiler:
+                    profiler.enable()
+                counter = iter(range(requests))
+
+                async def client() -> None:
+                    for i in counter:
+                        status = await _call(app, targets[i % len(targets)])
+                        if status != 200:
+                            raise RuntimeError(f"GET answered {status}")
+
+                await asyncio.gather(*(client() for _ in range(concurrency)))
+                if profiler:
+                    profiler.disable()
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                pg = bc.cpu_seconds(backends) - pg
+                batches = (writer.batches - batches) if writer else 0
+                print(
+                    f"in process{label}, {requests} GETs, {concurrency} at a time: "
+                    f"Python CPU {cpu / requests * 1e6:.0f} µs/req, "
+                    + (f"PostgreSQL CPU {pg / requests * 1e6:.0f} µs/req, " if url else "")
+                    + f"wall {wall / requests * 1e6:.0f} µs/req"
+                    + (f", {requests / batches:.1f} events per audit batch" if batches else "")
+                    + (" (under cProfile)" if profiler else ""),
+                    flush=True,
+                )
+                return cpu / requests * 1e6, pg / requests * 1e6
+
+            if not audit_ab:
+                profiler = cProfile.Profile(time.process_time) if profile else None
+                await block("", profiler)
+                if profiler:
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+                return
+            sides: dict[str, list[tuple[float, float]]] = {"audited": [], "unaudited": []}
+            for b in range(audit_ab):
+                audited = b % 4 in (0, 3)  # ABBA
+                services.settings = (
+                    audited_settings
+                    if audited
+                    else dataclasses.replace(audited_settings, audit=False)
+                )
+                label = "audited" if audited else "unaudited"
+                sides[label].append(await block(f" ({label})", None))
+            med = {
+                k: (statistics.median(p for p, _ in v), statistics.median(g for _, g in v))
+                for k, v in sides.items()
+            }
+            for k, (py, pg) in med.items():
+                print(
+                    f"median {k:10} Python {py:5.0f} + PostgreSQL {pg:4.0f} = {py + pg:5.0f} µs/req"
+                )
+            total = {k: py + pg for k, (py, pg) in med.items()}
             print(
-                f"in process, {requests} GETs one after another: "
-                f"Python CPU {cpu / requests * 1e6:.0f} µs/req, "
-                + (f"PostgreSQL CPU {pg / requests * 1e6:.0f} µs/req, " if url else "")
-                + f"wall {wall / requests * 1e6:.0f} µs/req"
-                + (" (under cProfile)" if profiler else ""),
-                flush=True,
+                f"CPU ratio unaudited / audited {total['unaudited'] / total['audited']:.2f} "
+                f"(Python alone {med['unaudited'][0] / med['audited'][0]:.2f})"
             )
-            if profiler:
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
         finally:
+            services.settings = audited_settings
             await inbox.put({"type": "lifespan.shutdown"})
             await outbox.get()
             await lifespan
@@ -245,6 +299,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true")
     parser.add_argument("--requests", type=int, default=4000, help="with --in-process")
     parser.add_argument("--profile", action="store_true", help="with --in-process: cProfile")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="with --in-process: requests at a time"
+    )
+    parser.add_argument(
+        "--audit-ab",
+        type=int,
+        default=0,
+        metavar="BLOCKS",
+        help="with --in-process: BLOCKS blocks, auditing on and off in turn (ABBA)",
+    )
     args = parser.parse_args(argv)
 
     with h.bench_database() as bdb:
@@ -259,7 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.in_process:
             os.environ.update(service_env)
             os.environ.setdefault("SHARED_GOV_LOG_LEVEL", "warning")
-            in_process(targets, args.requests, args.profile, bdb.url)
+            in_process(
+                targets, args.requests, args.profile, bdb.url, args.concurrency, args.audit_ab
+            )
             return 0
         with contextlib.ExitStack() as stack:
             bare_url = stack.enter_context(

@@ -60,6 +60,10 @@ from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
 from shared_gov.towns.registry import TenantRegistry
 from shared_gov.validation import text_path_parameters
+from shared_gov.web import console_router, console_stores
+from shared_gov.web.pages import template_config
+from shared_gov.web.security import PREFIX as CONSOLE_PREFIX
+from shared_gov.web.security import secured
 
 log = get_logger("shared_gov.http")
 
@@ -79,6 +83,9 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             return
         structlog.contextvars.clear_contextvars()
         track_request()  # counts this request's audit events (api.refusals)
+        # In flight: the audit writer waits for requests that may still add
+        # an event to its next batch (audit/writer.py, "Waiting for company").
+        audit_writer.request_started()
         # Ours always; the client's own id only as client_request_id (logs.py).
         request_id, client_id = request_ids(scope.get("headers", ()))
         negotiated = language.begin(_header(scope, b"accept-language"))
@@ -104,6 +111,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_wrapper)
         finally:
+            audit_writer.request_ended()
             if access_log_enabled:
                 log.info(
                     "request",
@@ -144,7 +152,8 @@ def _localized(value: Localized) -> str:
 
 
 # Paths served without a bearer token (regular expressions, as Litestar's exclude takes them).
-PUBLIC_PATHS = ("^/health$", "^/\\.well-known/", "^/docs", *AUTH_EXCLUDE)
+# The console signs its people in itself (web/signin.py): no bearer token there.
+PUBLIC_PATHS = ("^/health$", "^/\\.well-known/", "^/docs", f"^{CONSOLE_PREFIX}(/|$)", *AUTH_EXCLUDE)
 
 
 @get("/health", summary="Process is up", tags=["ops"])
@@ -240,7 +249,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             TownAdminController,
             PurposeController,
             AgreementController,
+            # The web console (web/): pages, sign-in; never in the OpenAPI document.
+            console_router(settings),
         ],
+        stores=console_stores(settings),
+        template_config=template_config(),
         dependencies={"principal": Provide(provide_principal)},
         request_class=problems.StrictJSONRequest,
         # Reasons in a response (withheld fields, explanations) in the request's language.
@@ -275,6 +288,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         debug=False,
     )
     document_problems(app, PUBLIC_PATHS)
+    app.asgi_handler = secured(app.asgi_handler)
     app.asgi_handler = metrics_middleware(app.asgi_handler)
     app.asgi_handler = behind_proxies(app.asgi_handler, settings.trusted_proxies)
     # Outermost: also covers requests that match no route (404/405 probes).

@@ -417,3 +417,36 @@ async def test_a_non_admin_proposing_gets_the_refusal_not_a_body_error(
         "agreement.propose",
         "denied",
     )
+
+
+async def test_agreement_reads_go_through_the_entry(
+    client: Any, tokens: dict[str, str], db: Database
+) -> None:
+    """Listing another town's agreements, reading one this town is no party to: the
+    404 as before, now an event in the caller's own town; a granted read is none."""
+    others = await client.get(
+        "/api/v1/agreements", params={"tenant": KOMATSU}, headers=auth(tokens["kaga"], None)
+    )
+    assert others.status_code == 404
+    event = await _one(db, others)
+    assert (event["tenant"], event["action"], event["outcome"], event["reason"]) == (
+        KAGA,
+        "agreement.list",
+        "denied",
+        "the agreements of another town",
+    )
+    unknown = uuid.uuid4()
+    missing = await client.get(f"/api/v1/agreements/{unknown}", headers=auth(tokens["kaga"], None))
+    assert missing.status_code == 404
+    event = await _one(db, missing)
+    assert (event["tenant"], event["action"], event["outcome"], event["agreement_id"]) == (
+        KAGA,
+        "agreement.read",
+        "not_found",
+        str(unknown),
+    )
+    own = await client.get(
+        "/api/v1/agreements", params={"tenant": KAGA}, headers=auth(tokens["kaga"], None)
+    )
+    assert own.status_code == 200, own.text
+    assert await _events(db, own) == []

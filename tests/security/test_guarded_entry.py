@@ -33,17 +33,15 @@ def routes(app: Litestar, client: Any) -> None:
 
 
 def _acting_routes(app: Litestar) -> list[tuple[str, Any]]:
-    """(where, handler) of every route under a town's path, and of the agreements'
-    lifecycle (which acts in the caller's own town)."""
+    """(where, handler) of every route under a town's path, and of the agreements
+    (their lifecycle and their reading act in the caller's own town)."""
     found = []
     for route in app.routes:
         path = route.path_format
-        acts = path.startswith(TENANT_ROUTES) or (
-            path.startswith("/api/v1/agreements") and path.endswith(("/", "/accept", "/revoke"))
-        )
+        acts = path.startswith((TENANT_ROUTES, "/api/v1/agreements"))
         for handler in getattr(route, "route_handlers", []) if acts else []:
             methods = sorted(handler.http_methods - {"OPTIONS"})
-            if methods and not (path.startswith("/api/v1/agreements") and methods == ["GET"]):
+            if methods:
                 found.append((f"{methods} {path}", handler))
     return found
 

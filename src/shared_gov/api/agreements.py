@@ -2,7 +2,10 @@
 
 The providing town's admin proposes; the recipient town's admin accepts;
 either town's admin revokes. Any principal of a party town may list and read
-its agreements (staff need the id for ``X-Agreement``); anyone else gets 404.
+its agreements (staff need the id for ``X-Agreement``: gate
+``AGREEMENT_READS``, in the caller's own town); anyone else gets 404, and a
+refused read is an event in the caller's town (a granted one is not: an
+agreement holds no personal data).
 
 Each step is an audit event in both party towns' logs, in the step's own
 transaction (:mod:`shared_gov.policy.agreements`); a step goes through the
@@ -20,15 +23,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from shared_gov import errors
-from shared_gov.api.entry import AGREEMENTS, Entry, audited
+from shared_gov.api.entry import AGREEMENT_READS, AGREEMENTS, Entry, audited
 from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.auth.principal import Principal
 from shared_gov.messages import access as m
 from shared_gov.policy import agreements
 from shared_gov.validation import NoNul
@@ -108,12 +110,6 @@ def _out(row: dict[str, Any], history: list[dict[str, Any]] | None = None) -> Ag
         versions=[_version(h) for h in history] if history is not None else None,
         **msgspec.structs.asdict(v),
     )
-
-
-def _party(principal: Principal, code: str) -> None:
-    """Only a party town's own principals see its agreements."""
-    if principal.is_operator or principal.tenant != code:
-        raise errors.not_found()
 
 
 def _agreement_id(value: str) -> uuid.UUID:
@@ -209,31 +205,39 @@ class AgreementController(Controller):
     ) -> AgreementOut:
         return await _step(entry, agreement_id, "revoke")
 
-    @get("/", summary="Agreements a town is party to (its own principals)")
+    @get(
+        "/",
+        summary="Agreements a town is party to (its own principals)",
+        **audited("agreement.list", "agreement", gate=AGREEMENT_READS),
+    )
     async def list_agreements(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
+        entry: NamedDependency[Entry],
         tenant: Annotated[Code, QueryParameter(description="the town's code")],
         kind: Annotated[
             Literal["bilateral", "standing_move"] | None,
             QueryParameter(description="only this kind"),
         ] = None,
     ) -> list[AgreementOut]:
-        _party(principal, tenant)
-        rows = await agreements.list_for(services(request).db, tenant, kind)
+        async with entry:
+            # Only the caller's own town's: another code is the 404 a stranger gets.
+            if tenant != entry.code:
+                raise errors.concealed("the agreements of another town")
+            rows = await agreements.list_for(entry.svc.db, tenant, kind)
         return [_out(r) for r in rows]
 
-    @get("/{agreement_id:str}", summary="One agreement with every version (a party's principals)")
+    @get(
+        "/{agreement_id:str}",
+        summary="One agreement with every version (a party's principals)",
+        **audited("agreement.read", "agreement", gate=AGREEMENT_READS),
+    )
     async def show(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        agreement_id: FromPath[str],
+        self, entry: NamedDependency[Entry], agreement_id: FromPath[str]
     ) -> AgreementOut:
-        if principal.is_operator or principal.tenant is None:
-            raise errors.not_found()
-        history = await agreements.versions(
-            services(request).db, _agreement_id(agreement_id), principal.tenant
-        )
+        parsed = agreements.parse_id(agreement_id)
+        entry.audit.agreement_id = str(parsed) if parsed else None
+        async with entry:
+            history = await agreements.versions(
+                entry.svc.db, _agreement_id(agreement_id), entry.code
+            )
         return _out(history[-1], history)

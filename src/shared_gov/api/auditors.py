@@ -212,10 +212,10 @@ class AuditorController(Controller):
         # The event names the resident searched for: who looked whom up stays answerable.
         entry.audit.subjects = [resident_id] if resident_id else []
         if streamed:
-            return await _export(entry, flt, resident_id, cursor, limit, descending, export)
+            return await export_events(entry, flt, resident_id, cursor, limit, descending, export)
         code = entry.code
         async with entry:
-            flt, guarded = await _in_town(entry, flt, resident_id)
+            flt, guarded = await in_town(entry, flt, resident_id)
             page = await queries.fetch_page(
                 entry.svc.db, code, flt, after=cursor, limit=size, descending=descending
             )
@@ -334,7 +334,7 @@ class AuditorController(Controller):
         )
 
 
-async def _in_town(
+async def in_town(
     entry: Entry, flt: queries.EventFilter, resident_id: str | None
 ) -> tuple[queries.EventFilter, frozenset[str]]:
     """The search as the town's log answers it: the resident by their keyed hash,
@@ -348,7 +348,7 @@ async def _in_town(
     return scoped, guarded
 
 
-async def _export(
+async def export_events(
     entry: Entry,
     flt: queries.EventFilter,
     resident_id: str | None,
@@ -363,7 +363,7 @@ async def _export(
     opened: queries.Export | None = None
     try:
         async with entry:
-            flt, guarded = await _in_town(entry, flt, resident_id)
+            flt, guarded = await in_town(entry, flt, resident_id)
             opened = await queries.Export.open(
                 entry.svc.db, code, flt, after=cursor, limit=limit, descending=descending
             )

@@ -346,6 +346,19 @@ async def fetch_page(
     return Page([_row(r) for r in records], cursor)
 
 
+async def fetch_event(db: Database, tenant: str, event_id: uuid.UUID) -> dict[str, Any] | None:
+    """One event of the town's current log by its id (None: not this town's)."""
+    conditions, args, _sort_at = _where(tenant, EventFilter())
+    args.append(event_id)
+    sql = (
+        f"SELECT {_SELECT} FROM audit.events "  # noqa: S608 - fixed column names; values are parameters
+        f"WHERE {' AND '.join(conditions)} AND event_id = ${len(args)}"
+    )
+    async with db.catalog() as conn:
+        record = await conn.fetchrow(sql, *args)
+    return None if record is None else _row(record)
+
+
 # --- exports -----------------------------------------------------------------
 
 

@@ -188,6 +188,8 @@ def where_things_are(settings: Settings) -> list[str]:
         "",
         f"shared-gov is serving on {url}",
         f"  API            {url}/api/v1/tenants/<code>/…   (docs: {url}/docs)",
+        f"  console        {url}/console/   (development sign-in: pick a town, then a member "
+        "of staff, e.g. audit-0001)",
         f"  health         {url}/health, {url}/ready, {url}/metrics",
         f"  token issuer   {url}/.well-known/openid-configuration  (iss {settings.issuer})",
         f"  data           {settings.data_dir}: {database}, the issuer and town keys",

@@ -7,7 +7,7 @@
   reads accept both versions. Interrupted, it resumes where it stopped:
   running it again finds the version still being drained and continues. When
   a final sweep after a grace period finds no row left on the old version,
-  the old key is retired.
+  and every row on the new version decrypts, the old key is retired.
 - :func:`status` lists every key with the number of rows on each version
   (data keys) or holding a value under each version (blind indexes).
 
@@ -25,12 +25,12 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from shared_gov import errors
-from shared_gov.audit.recorder import AuditEvent, operator_actor, record
+from shared_gov.audit.recorder import Actor, AuditEvent, operator_actor, record
 from shared_gov.crypto.keyring import (
     REENCRYPT_GRACE_SECONDS,
     index_column,
@@ -38,12 +38,14 @@ from shared_gov.crypto.keyring import (
     keys_of,
     wrap_aad,
 )
+from shared_gov.db import TenantUnitOfWork
 from shared_gov.db.engine import Database
 from shared_gov.domains import registry
+from shared_gov.domains.registry import EncryptedTable
 from shared_gov.keys import envelopes
 from shared_gov.logs import get_logger
 from shared_gov.messages import operations as m
-from shared_gov.towns.names import tenant_names
+from shared_gov.towns.names import TenantNames, tenant_names
 
 log = get_logger(__name__)
 
@@ -266,14 +268,30 @@ async def add_key_version(
     return new
 
 
+VERIFY_PAGES = 128
+"""Pages (8 kB each) a verification transaction decrypts: about a thousand
+history entries, a few thousand resident rows."""
+
+
 @dataclass(frozen=True, slots=True)
 class RotationResult:
     version: int
     """The new write version."""
     reencrypted: int
+    """Rows this run rewrote with its own envelopes (checked: written, and holding them)."""
     corrupt: list[str]
-    """Row ids that did not decrypt; while any exist the old key is kept."""
+    """Row ids on the old version that did not decrypt; while any exist the old key is kept."""
     retired: bool
+    unreadable: list[str] = field(default_factory=list)
+    """Row ids on the new version that do not decrypt: written by something other
+    than a rotation (tampering, e.g. ``reseal_envelopes`` called as the town's
+    role); while any exist the old key is kept."""
+    changed: list[str] = field(default_factory=list)
+    """Row ids this run read and re-encrypted but another writer changed first
+    (another run of the rotation, or tampering: then they are in ``unreadable``
+    too); not counted in ``reencrypted``."""
+    verified: int = 0
+    """Rows on the new version decrypted before the old key could be retired."""
 
 
 async def rotate_dek(
@@ -289,7 +307,10 @@ async def rotate_dek(
 
     The rows are read and rewritten in the town's units of work, under its
     role (:mod:`shared_gov.keys.envelopes`); only the keys' states are the
-    catalog's.
+    catalog's. Before the old key is retired, every row on the new version
+    must decrypt: the rotation's own writes are checked as they are made, the
+    rest (and the rest only a key can check: whatever else wrote the column
+    meanwhile) by :func:`_verify` and the final sweep.
     """
     name = column_name(column)
     table_name, col = name.split(".")
@@ -303,11 +324,27 @@ async def rotate_dek(
     old, new = await _start_rotation(db, tenant, name)
     actor = operator_actor("keys rotate-dek")
     corrupt: set[str] = set()
+    unreadable: set[str] = set()
+    changed: set[str] = set()
+    verified = 0
+    since: int | None = None
     async with db.tenant(names) as uow:
         total = await envelopes.remaining(uow, table, col, old, corrupt)
     done = 0
     if on_progress:
         on_progress(done, total)
+
+    def result(retired: bool) -> RotationResult:
+        return RotationResult(
+            new,
+            done,
+            sorted(corrupt),
+            retired,
+            unreadable=sorted(unreadable),
+            changed=sorted(changed),
+            verified=verified,
+        )
+
     while True:
         async with db.tenant(names) as uow:
             if keys_of(uow).ciphers[name].write_version != new:
@@ -330,6 +367,9 @@ async def rotate_dek(
                     ),
                 )
         done += step.written
+        # Not counted, not silently dropped: such a row is either another
+        # run's (it decrypts) or tampered with (the verification names it).
+        changed.update(step.changed)
         if on_progress:
             on_progress(done, max(total - len(corrupt), done))
         if step.read:
@@ -344,11 +384,26 @@ async def rotate_dek(
         # transaction that might still write with the old key has finished,
         # and the recount sees its rows.
         await asyncio.sleep(grace_seconds)
-        if corrupt:
-            return RotationResult(new, done, sorted(corrupt), retired=False)
+        # Every row on the new version must decrypt before the old key goes:
+        # reseal_envelopes accepts any bytes with the right header, so a row
+        # rewritten by anyone but this job (a town's role calling it, a
+        # planted corrupt row resealed out of the old version) is found only
+        # here. The pass runs beside the town's work; the sweep under the
+        # exclusive lock decrypts only what was written since it began.
+        marker, checked = await _verify(db, names, table, col, new, since, actor, unreadable)
+        since = marker
+        verified += checked
+        if corrupt or unreadable:
+            return result(retired=False)
         async with db.tenant(names, exclusive=True) as uow:
-            late = await envelopes.remaining(uow, table, col, old, corrupt)
-        if late:
+            sweep = await envelopes.final_sweep(uow, table, col, old, [new], corrupt, since)
+            if sweep.checked:
+                await _record_check(uow, actor, table_name, col, sweep)
+        verified += sweep.checked
+        unreadable.update(sweep.unreadable)
+        if unreadable:
+            return result(retired=False)
+        if sweep.late:
             continue
         # Retired in a transaction of its own, on the catalog: a transaction
         # begun since the recount started after the grace period, with the
@@ -368,4 +423,62 @@ async def rotate_dek(
             await conn.execute("SELECT pg_notify('shared_gov_policy', $1)", tenant)
         break
     db.keyring.invalidate(tenant)
-    return RotationResult(new, done, [], retired=True)
+    return result(retired=True)
+
+
+async def _verify(
+    db: Database,
+    names: TenantNames,
+    table: EncryptedTable,
+    col: str,
+    new: int,
+    since: int | None,
+    actor: Actor,
+    unreadable: set[str],
+) -> tuple[int, int]:
+    """Decrypt every row of ``col`` on version ``new`` (written at or after
+    transaction ``since``, when given), a range of pages per transaction;
+    returns (marker, rows decrypted). Row ids that do not decrypt go into
+    ``unreadable``.
+
+    The pass begins with a moment under the town's key lock taken
+    exclusively (it waits for the town's open transactions, as the final
+    sweep does): every row version written before has an ``xmin`` before
+    ``marker`` and was committed before the pass, so one of its page ranges
+    holds it (row versions never move: the town's role cannot rewrite a row
+    on the new version, and a new version of a row is a new ``xmin``); every
+    one written since has an ``xmin`` at or after it, and the final sweep
+    decrypts those (few: what the town wrote meanwhile).
+    """
+    async with db.tenant(names, exclusive=True) as uow:
+        marker = await envelopes.changed_since_marker(uow)
+        end = await envelopes.pages(uow, table)
+    checked = 0
+    for first in range(0, end, VERIFY_PAGES):
+        async with db.tenant(names) as uow:
+            found = await envelopes.unreadable(
+                uow, table, col, [new], first, min(first + VERIFY_PAGES, end), since
+            )
+            if found.checked:
+                await _record_check(uow, actor, table.table, col, found)
+        checked += found.checked
+        unreadable.update(found.unreadable)
+    return marker, checked
+
+
+async def _record_check(
+    uow: TenantUnitOfWork, actor: Actor, table_name: str, col: str, found: envelopes.Check
+) -> None:
+    """Decrypting to check is an access to personal data too (nothing is shown):
+    one event per transaction, in the town's own log."""
+    await record(
+        uow,
+        actor,
+        AuditEvent(
+            action="keys.verify",
+            resource_type=table_name,
+            subjects=sorted(found.subjects),
+            fields=[col],
+            rows=found.checked,
+        ),
+    )

@@ -21,6 +21,7 @@ from __future__ import annotations
 from shared_gov.messages import (  # noqa: F401 - importing a module defines its entries
     access,
     audit,
+    console,
     http,
     identity,
     operations,

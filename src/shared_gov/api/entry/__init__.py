@@ -22,7 +22,8 @@ authorise in one call; and Dispatch's per-request session dependency):
 
 1. refuses a caller from another town, and an operator, with the same 404 a
    missing town gets (:class:`errors.Concealed`: a denial in the log),
-   before any database work;
+   before any database work and before Litestar decodes the body (a route
+   middleware or guard starts the entry: :mod:`.dependencies`);
 2. decides as the route's gate says (:mod:`.gates`): for records, the
    purpose (X-Purpose) and the caller's Cedar attributes — the ``Access`` it
    hands over is bound to the town, so no decision names it again; for the
@@ -36,10 +37,12 @@ authorise in one call; and Dispatch's per-request session dependency):
    no access), or a read's through the audit writer, or nothing for a
    change that records itself (``entry.changing()``); a refusal or failure
    in a transaction of its own after the rollback (:mod:`.failures`), a
-   refused change with what was asked for. The actor's purpose is the one
-   Cedar decided on.
+   refused change with what was asked for only when the caller passed the
+   gate. The actor's purpose is one decided on for that caller, else none
+   (:mod:`.actors`).
 
-What a route raises outside any entry is recorded by :mod:`shared_gov.api.refusals`.
+What a route raises outside any entry is recorded by :mod:`shared_gov.api.refusals`
+(through the entry a guard or the route middleware let into the town, when there is one).
 
 Modules: :mod:`.gates` (the families' parameters), :mod:`.routes` (the
 audit declaration), :mod:`.dependencies` (:func:`audited`, the providers and
@@ -51,6 +54,7 @@ from .actors import audit_actor, known_purpose
 from .dependencies import TOWN, TenantCode, audited, guarded_entry
 from .failures import Change, decided_nothing, failed_attempt, record_failure
 from .gates import (
+    AGREEMENT_READS,
     AGREEMENTS,
     AUDIT_PURPOSE,
     AUDITORS,
@@ -66,6 +70,7 @@ from .scope import Entry, access_for
 
 __all__ = [
     "AGREEMENTS",
+    "AGREEMENT_READS",
     "AUDIT",
     "AUDITORS",
     "AUDIT_PURPOSE",

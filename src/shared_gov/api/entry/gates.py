@@ -15,7 +15,8 @@ The families:
   administration (Cedar ``administer`` on ``Town``, by area). A change
   records itself in its own transaction; a granted read is not recorded.
 - :data:`AGREEMENTS`: a sharing agreement's lifecycle, decided in the
-  caller's own town (``administer``, area ``agreements``).
+  caller's own town (``administer``, area ``agreements``);
+  :data:`AGREEMENT_READS`: listing and reading them, for any of its principals.
 - :data:`AUDITORS` and :data:`PROOFS`: the town's audit log (Cedar ``audit``
   on ``AuditLog``), decided in a guard before any parameter is decoded.
 
@@ -79,6 +80,9 @@ class Gate:
     (a granted read holds nothing personal, a change records itself)."""
     quiet_when_empty: bool = False
     """A granted read that returned no rows is not recorded (it disclosed nothing)."""
+    members: bool = False
+    """Any principal of the town may ask: being its own (step 2) is the whole
+    decision (no Cedar query, no purpose)."""
     admits: str | None = None
     """Who is let in: None, the town's own people; a role, the principals of
     the platform who hold it and belong to no town (a supplier's system), in
@@ -136,6 +140,17 @@ AGREEMENTS = Gate(
     unit_of_work=False,
     records_granted=False,
 )
+
+AGREEMENT_READS = replace(
+    AGREEMENTS,
+    name="agreements.read",
+    decides=None,
+    members=True,
+    in_guard=False,
+)
+"""Listing and reading the agreements of the caller's own town: any of its
+principals (staff need the id for X-Agreement); a refusal is recorded in
+that town, a granted read is not (an agreement holds no personal data)."""
 
 AUDIT_PURPOSE = "kansa.audit"
 """Recorded as the purpose of auditors' own events: their endpoints serve no other."""

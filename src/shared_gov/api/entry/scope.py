@@ -203,7 +203,9 @@ class Entry:
             self.code,
         )
         try:
-            if gate.decides is None:
+            if gate.members:
+                pass  # the town's own principals: step 2 was the decision
+            elif gate.decides is None:
                 self.access = await self._access()
                 self.access.audit = self.audit
             else:
@@ -218,7 +220,9 @@ class Entry:
             # lookup) decided nothing, and recording it would wait for the pool again.
             await self.refused(exc)
             raise
-        if gate.decides is None:
+        if gate.members:
+            self.actor = audit_actor(request, principal, None)
+        elif gate.decides is None:
             # The purpose the Access is bound to: every decision of the request is on it.
             purpose = self.access.purpose
             self.actor = audit_actor(request, principal, purpose.code if purpose else None)

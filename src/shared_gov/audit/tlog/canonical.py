@@ -104,6 +104,18 @@ def _int(value: int) -> int:
     return value
 
 
+PLACEHOLDER_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+"""The ``occurred_at`` a MAC covers (the database sets the real one: audit/mac.py)."""
+_PLACEHOLDER_TIME_JSON: Final = '"' + format_time(PLACEHOLDER_TIME) + '"'
+
+
+def _time_json(value: datetime) -> str:
+    # Every event's MAC formats the placeholder: its text is a constant.
+    if value is PLACEHOLDER_TIME:
+        return _PLACEHOLDER_TIME_JSON
+    return '"' + format_time(value) + '"'
+
+
 def _bool(value: bool) -> str:
     if value is True:
         return "true"
@@ -167,7 +179,7 @@ def canonical_values(values: Sequence[Any]) -> bytes:
         _encode_string(str(event_id)),
         _texts(fields),
         _bool(individual_number),
-        '"' + format_time(occurred_at) + '"',
+        _time_json(occurred_at),
         _text(outcome),
         _texts(policy_ids),
         _text(purpose),

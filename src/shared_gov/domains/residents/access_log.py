@@ -67,6 +67,7 @@ ACTION_JA: dict[str, str] = {
     "residents.export": "一括抽出",
     "keys.reencrypt": "暗号鍵の更新（再暗号化）",
     "keys.reindex": "検索用索引の鍵の更新",
+    "keys.verify": "暗号鍵の更新（復号の検査）",
     "events.read": "異動の通知（庁内システム連携）",
 }
 

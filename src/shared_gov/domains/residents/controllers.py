@@ -161,14 +161,15 @@ class ResidentController(Controller):
             entries, view = await queries.history(entry.uow, entry.access, resident_id)
         hidden = set(view.withheld)
         for item in entries:
-            item["snapshot"] = {k: v for k, v in item["snapshot"].items() if k not in hidden}
+            if "snapshot" in item:  # an unreadable entry has none (HistoryEntry.unreadable)
+                item["snapshot"] = {k: v for k, v in item["snapshot"].items() if k not in hidden}
             # A withheld field appears nowhere: 届出日 is notified_on, and an
             # entry's 異動日 is the day one of the record dates took (birth,
             # move-in, move, removal), so it goes whenever any of them is withheld.
             if "notified_on" in hidden:
-                del item["notified_on"]
+                item.pop("notified_on", None)
             if hidden & _MOVE_DATE_FIELDS:
-                del item["move_date"]
+                item.pop("move_date", None)
         return HistoryOut(
             resident_id=resident_id,
             entries=[msgspec.convert(e, HistoryEntry) for e in entries],

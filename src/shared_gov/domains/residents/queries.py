@@ -177,7 +177,8 @@ async def history(
         current.support_measure or bool(await repo.linked_residents(uow, [current]))
     ) and "household_no" not in access.field_view(True).allowed
     for entry in entries:
-        entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
+        if "reason" in entry:  # not in an unreadable entry (repository.history)
+            entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
         if coarse:
             entry["recorded_at"] = day_of(entry["recorded_at"])
     _touched(access, [rid], view.allowed, rows=len(entries))

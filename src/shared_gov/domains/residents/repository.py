@@ -35,15 +35,19 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from shared_gov import errors
+from shared_gov import errors, metrics
 from shared_gov.checkdigits import make_serial
 from shared_gov.crypto.blind import compound, normalize_digits, normalize_kana
+from shared_gov.crypto.envelope import DecryptError
 from shared_gov.crypto.keyring import TownKeys, index_column, keys_of
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents.indexing import BLIND, index_values_of, matching_sql
 from shared_gov.domains.residents.models import Resident
 from shared_gov.domains.residents.spec import RESIDENT_COLUMNS
+from shared_gov.logs import get_logger
+
+log = get_logger(__name__)
 
 _ALL = tuple(f.name for f in fields(Resident))
 ENCRYPTED = tuple(c for c in _ALL if c in RESIDENT_COLUMNS)
@@ -415,7 +419,22 @@ async def append_history(
     )
 
 
+UNREADABLE = "integrity_error"
+"""What an entry whose stored content does not decrypt says instead of it."""
+
+_HISTORY_SEALED = ("reason", "move_date", "notified_on", "snapshot")
+
+
 async def history(uow: TenantUnitOfWork, resident_id: str) -> list[dict[str, Any]]:
+    """Every entry of one record's 履歴, in order, decrypted.
+
+    An entry whose envelope does not decrypt (tampered with or damaged: a
+    copy from another row, bytes planted through the town's role) is an
+    integrity error, not a reason to withhold the rest: it is returned with
+    its number and plain dates only and ``unreadable`` set (never a guess at
+    its content), logged as an error naming the row and counted in
+    ``shared_gov_integrity_errors`` for the operators' alert.
+    """
     rows = await uow.fetch(
         "SELECT history_no, reason, move_date, notified_on, processed_on, recorded_at, snapshot "
         "FROM resident_history WHERE resident_id = $1 ORDER BY history_no",
@@ -423,22 +442,41 @@ async def history(uow: TenantUnitOfWork, resident_id: str) -> list[dict[str, Any
         town_plan=True,
     )
     keys = _keys(uow)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for r in rows:
         place = f"{resident_id}/{r['history_no']}"
-
-        def unseal(column: str, row: Any = r, where: str = place) -> str:
-            return keys.decrypt("resident_history", column, where, row[column]) or ""
-
+        opened: dict[str, str] = {}
+        for column in _HISTORY_SEALED:
+            try:
+                opened[column] = keys.decrypt("resident_history", column, place, r[column]) or ""
+            except DecryptError:
+                metrics.INTEGRITY_ERRORS.labels(f"resident_history.{column}").inc()
+                log.error(
+                    "crypto.integrity_error",
+                    tenant=uow.code,
+                    column=f"resident_history.{column}",
+                    row=place,
+                )
+                break
+        if len(opened) < len(_HISTORY_SEALED):
+            entries.append(
+                {
+                    "history_no": r["history_no"],
+                    "processed_on": r["processed_on"],
+                    "recorded_at": r["recorded_at"],
+                    "unreadable": UNREADABLE,
+                }
+            )
+            continue
         entries.append(
             {
                 "history_no": r["history_no"],
-                "reason": unseal("reason"),
-                "move_date": date.fromisoformat(unseal("move_date")),
-                "notified_on": date.fromisoformat(unseal("notified_on")),
+                "reason": opened["reason"],
+                "move_date": date.fromisoformat(opened["move_date"]),
+                "notified_on": date.fromisoformat(opened["notified_on"]),
                 "processed_on": r["processed_on"],
                 "recorded_at": r["recorded_at"],
-                "snapshot": json.loads(unseal("snapshot") or "{}"),
+                "snapshot": json.loads(opened["snapshot"] or "{}"),
             }
         )
     return entries

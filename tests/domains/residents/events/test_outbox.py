@@ -1,5 +1,12 @@
 """The outbox itself: late commits, rollbacks, privileges, what emit() refuses, imports
-(and the batches an import checks apart: ids taken as checked, never misaligned)."""
+(and the batches an import checks apart: ids taken as checked, never misaligned).
+
+These tests call ``events.emit`` (and an import) directly, without the audit
+event the real paths record in the same transaction: ``audit verify`` would
+rightly call such outbox rows ``outbox_without_event``. So they write only
+in towns of this module's own (羽咋市, 白山市), never in the session's shared
+Kaga, whose log other tests verify.
+"""
 
 from __future__ import annotations
 
@@ -22,15 +29,36 @@ from shared_gov.tenancy.manifest import parse_manifest
 from shared_gov.tenancy.names import TenantNames, tenant_names
 from tests.conftest import KAGA
 
-HAKUSAN = "172103"  # 白山市: only this module onboards it
+HAKUSAN = "172103"  # 白山市: only this module onboards it (the import)
+HAKUI = "172073"  # 羽咋市: only this module onboards it (events emitted directly)
 
 
-def _names(db: Database, code: str = KAGA) -> TenantNames:
+def _names(db: Database, code: str = HAKUI) -> TenantNames:
     return tenant_names(code, db.settings.role_prefix)
 
 
+def _manifest(code: str, name: str, kana: str, population: int) -> Any:
+    return parse_manifest(
+        {
+            "code": code,
+            "name": name,
+            "name_kana": kana,
+            "prefecture": "石川県",
+            "population": population,
+            "departments": [{"code": "shimin", "name": "市民課"}],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+async def town(db: Database) -> str:
+    """This module's town for events written without their audit event."""
+    await tenancy.onboard(db, _manifest(HAKUI, "羽咋市", "はくいし", 20_000))
+    return HAKUI
+
+
 async def _read_until(
-    db: Database, after: events.Cursor, wanted: set[str], code: str = KAGA
+    db: Database, after: events.Cursor, wanted: set[str], code: str = HAKUI
 ) -> tuple[list[dict[str, Any]], events.Cursor]:
     """Read the feed as a consumer would until every id in ``wanted`` was served."""
     served: list[dict[str, Any]] = []
@@ -64,7 +92,7 @@ async def _end(db: Database) -> events.Cursor:
     return cursor
 
 
-async def test_a_late_commit_is_not_skipped(db: Database) -> None:
+async def test_a_late_commit_is_not_skipped(db: Database, town: str) -> None:
     """The classic outbox bug: B (later id) commits and is read before A (earlier
     id) commits; a reader holding B's position would never see A. Here neither
     is served until A ends, and then both are, A first."""
@@ -89,7 +117,7 @@ async def test_a_late_commit_is_not_skipped(db: Database) -> None:
     assert order == [early, late]
 
 
-async def test_a_rolled_back_event_is_never_served(db: Database) -> None:
+async def test_a_rolled_back_event_is_never_served(db: Database, town: str) -> None:
     cursor = await _end(db)
     lost, kept = str(uuid.uuid4()), str(uuid.uuid4())
     with pytest.raises(RuntimeError):
@@ -102,7 +130,7 @@ async def test_a_rolled_back_event_is_never_served(db: Database) -> None:
     assert lost not in {e["resident_id"] for e in served}
 
 
-async def test_the_town_role_may_not_rewrite_events(db: Database) -> None:
+async def test_the_town_role_may_not_rewrite_events(db: Database, town: str) -> None:
     rid = str(uuid.uuid4())
     async with db.tenant(_names(db)) as uow:
         await events.emit(uow, events.CHANGED, rid, ["address"])
@@ -134,7 +162,7 @@ async def test_the_town_role_may_not_rewrite_events(db: Database) -> None:
     ],
 )
 async def test_emit_refuses_values(
-    db: Database, fields: list[str], ids: dict[str, str], problem: str
+    db: Database, town: str, fields: list[str], ids: dict[str, str], problem: str
 ) -> None:
     async with db.tenant(_names(db)) as uow:
         with pytest.raises(ValueError, match=problem) as caught:
@@ -145,7 +173,7 @@ async def test_emit_refuses_values(
             assert value not in str(caught.value)
 
 
-async def test_emit_refuses_unknown_types_and_ids(db: Database) -> None:
+async def test_emit_refuses_unknown_types_and_ids(db: Database, town: str) -> None:
     async with db.tenant(_names(db)) as uow:
         with pytest.raises(ValueError, match="unknown event type"):
             await events.emit(uow, "resident.exploded", str(uuid.uuid4()))
@@ -153,7 +181,7 @@ async def test_emit_refuses_unknown_types_and_ids(db: Database) -> None:
             await events.emit(uow, events.CHANGED, "山田花子")
 
 
-async def test_emit_accepts_ids_a_flow_needs(db: Database) -> None:
+async def test_emit_accepts_ids_a_flow_needs(db: Database, town: str) -> None:
     """What a one-stop move between towns would attach."""
     rid, transfer = str(uuid.uuid4()), uuid.uuid4()
     cursor = await _end(db)
@@ -173,7 +201,7 @@ async def test_emit_accepts_ids_a_flow_needs(db: Database) -> None:
     assert event["fields"] == ["forward_address", "removed_on", "state"]
 
 
-async def test_the_table_refuses_what_emit_would(db: Database) -> None:
+async def test_the_table_refuses_what_emit_would(db: Database, town: str) -> None:
     """CHECK constraints repeat emit()'s shape rules for any other writer."""
     for columns, values in (
         ("type, record_type, record_id", "'山田', 'Resident', gen_random_uuid()"),
@@ -235,19 +263,7 @@ def _csv_row(n: int) -> list[str]:
 
 
 async def test_an_import_writes_one_event_per_record(db: Database) -> None:
-    await tenancy.onboard(
-        db,
-        parse_manifest(
-            {
-                "code": HAKUSAN,
-                "name": "白山市",
-                "name_kana": "はくさんし",
-                "prefecture": "石川県",
-                "population": 110_000,
-                "departments": [{"code": "shimin", "name": "市民課"}],
-            }
-        ),
-    )
+    await tenancy.onboard(db, _manifest(HAKUSAN, "白山市", "はくさんし", 110_000))
     rows = [_csv_row(n) for n in range(1, 251)]
     async with db.tenant(_names(db, HAKUSAN)) as uow:
         assert await import_csv(uow, io.StringIO(to_csv_text(rows))) == 250
@@ -260,7 +276,7 @@ async def test_an_import_writes_one_event_per_record(db: Database) -> None:
     assert all(e["fields"] == [] and e["ids"]["history_no"] == "1" for e in served)
 
 
-async def test_emit_many_checks_like_emit(db: Database) -> None:
+async def test_emit_many_checks_like_emit(db: Database, town: str) -> None:
     rids = [str(uuid.uuid4()), str(uuid.uuid4())]
     async with db.tenant(_names(db)) as uow:
         with pytest.raises(ValueError, match="one value per resident"):

@@ -36,8 +36,10 @@ key (which lives in the service's memory, never in the database) that
 destroys the entry's content (it no longer decrypts); it cannot forge one
 (the envelope's AAD binds town, table, column, row and version), touch any
 plain column, delete a row, rewrite a row twice in one rotation, or do
-anything outside a rotation. A process holding the keys and the login role
-owns the tables anyway.
+anything outside a rotation. Nor unnoticed: the rotation counts only rows
+holding its own envelopes and decrypts every row on the new version before
+it retires the old key, naming those that do not decrypt (keys/rotation.py).
+A process holding the keys and the login role owns the tables anyway.
 
 Existing towns get the function from ``shared-gov tenants migrate``; a
 rotation of an append-only column refuses to start on a town without it.
