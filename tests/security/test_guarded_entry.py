@@ -18,7 +18,9 @@ from litestar import Litestar
 
 from shared_gov.api.entry import TENANT_ROUTES, Gate, route_audit
 from shared_gov.api.entry import failures as entry_failures
+from shared_gov.api.entry.gates import OPERATORS_OUTSIDE, OTHER_TOWN
 from shared_gov.api.proofs import AuditController
+from shared_gov.auth.principal import Principal
 from shared_gov.db import Database
 from tests.conftest import KAGA, auth
 from tests.factories import resident_body
@@ -62,6 +64,36 @@ async def test_every_town_route_goes_through_the_entry(app: Litestar, routes: No
         # No handler reads the town code or the principal on its own any more.
         parameters = set(handler.parsed_fn_signature.parameters)
         assert not parameters & {"code", "principal", "request"}, (where, parameters)
+
+
+def _principal(roles: set[str], tenant: str | None) -> Principal:
+    return Principal("x-1", tenant, None, frozenset(roles), frozenset({"mfa"}))
+
+
+def test_a_gate_that_admits_a_role_lets_in_only_its_holders_of_no_town() -> None:
+    """``Gate.admits`` (the suppliers' gate): the role's holders who belong to no
+    town, in any town; the town's own people, another town's and operators not —
+    nor a town's principal who also claims the role."""
+    gate = Gate(
+        "role", purpose=None, serves="juki.registration", admits="supplier", own_people="no"
+    )
+    assert gate.outsider(_principal({"supplier"}, None), KAGA) is None
+    assert gate.outsider(_principal({"supplier"}, None), "172031") is None
+    assert gate.outsider(_principal({"staff"}, KAGA), KAGA) == "no"
+    assert gate.outsider(_principal({"staff", "supplier"}, KAGA), KAGA) == "no"
+    assert gate.outsider(_principal({"admin"}, "172031"), KAGA) == OTHER_TOWN
+    assert gate.outsider(_principal({"operator", "supplier"}, None), KAGA) == OPERATORS_OUTSIDE
+    assert gate.outsider(_principal({"integration"}, None), KAGA) == OTHER_TOWN
+    # The town's own records gate never lets a role of no town in.
+    assert Gate("records").outsider(_principal({"supplier"}, None), KAGA) == OTHER_TOWN
+    # A role's gate decides per record on the one purpose it serves.
+    for wrong in (
+        {"purpose": None},
+        {"serves": "juki.registration"},
+        {"purpose": None, "serves": "x", "decides": ("administer", "Town")},
+    ):
+        with pytest.raises(ValueError, match="one purpose"):
+            Gate("bad", admits="supplier", **wrong)  # type: ignore[arg-type]
 
 
 async def test_an_operator_on_records_is_recorded_as_an_operator(
