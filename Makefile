@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
-run: $(STAMP) ## Start PostgreSQL (embedded unless SHARED_GOV_DATABASE_URL), migrate, onboard + seed demo towns, serve on :8000
+run: $(STAMP) ## Start PostgreSQL (embedded unless SHARED_GOV_DATABASE_URL), migrate, onboard + seed demo towns, serve on :8000 (SHARED_GOV_PORT); Ctrl-C stops all
 	$(BIN)/shared-gov serve --demo
 
 test: $(STAMP) ## Validate the Cedar policies, then run the test suite against a real PostgreSQL

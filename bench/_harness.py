@@ -183,7 +183,13 @@ def backend_memory(url: str) -> BackendMemory | None:
     backend has touched). Only possible when the server runs on this machine
     and /proc is readable; None otherwise.
     """
-    pids = asyncio.run(_backend_pids(url))
+    try:
+        pids = asyncio.run(_backend_pids(url))
+    except (OSError, asyncpg.PostgresError) as exc:
+        # E.g. "too many clients" on a server other jobs share: the run's
+        # measurements stand, only this context line is missing.
+        print(f"  (backend memory not read: {type(exc).__name__})", flush=True)
+        return None
     sizes = []
     for pid in pids:
         try:

@@ -394,7 +394,13 @@ end
 function response(status, headers, body)
   local rid = headers["x-request-id"] or headers["X-Request-ID"]
   local kind = "b"
-  if rid then kind = string.match(rid, "-(%a)%d+$") or "?" end
+  -- Only our own ids name their kind; the service answers with its own (a
+  -- UUID, whose last group may by chance look like "-c123…"): "?" until the
+  -- access log maps it back to ours.
+  if rid then
+    kind = "?"
+    if string.sub(rid, 1, #prefix) == prefix then kind = string.match(rid, "-(%a)%d+$") or "?" end
+  end
   local key = kind .. " " .. status
   counts[key] = (counts[key] or 0) + 1
   if rid then
@@ -1090,7 +1096,7 @@ def report(
     print(
         "mix composition (measured slices, 2xx): "
         + ", ".join(
-            f"{KINDS[k]} {n / max(1, total + move_count):.0%}"
+            f"{KINDS.get(k, KINDS['?'])} {n / max(1, total + move_count):.0%}"
             for k, n in sorted(
                 ((key.split()[0], n) for key, n in wrk_kinds.items() if key[2] == "2"),
                 key=lambda kn: "gsa".find(kn[0]),

@@ -39,6 +39,7 @@ import asyncpg
 
 import _bench_common as bc
 import _harness as h
+import _stages
 import bare_app
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.tenancy.manifest import load_manifest
@@ -87,7 +88,12 @@ async def _backends(url: str) -> list[int]:
     return [r["pid"] for r in rows]
 
 
-def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+def _py_spy(
+    pid: int, seconds: float, out: Path, rate: int = 250, gil: bool = False
+) -> subprocess.Popen[bytes]:
+    # ``gil``: only the thread holding the GIL is sampled, i.e. Python at
+    # work; without it py-spy also counts threads it cannot tell are idle
+    # (granian's runtime threads, waiting ones), several times the CPU used.
     return subprocess.Popen(
         [
             h.tool("py-spy"),
@@ -97,10 +103,11 @@ def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
             "--duration",
             str(int(seconds)),
             "--rate",
-            "250",
+            str(rate),
             "--format",
             "raw",
             "--nonblocking",
+            *(["--gil"] if gil else []),
             "--output",
             str(out),
         ],
@@ -162,11 +169,29 @@ async def _call(app: Any, target: h.Target) -> int:
     return status[0]
 
 
-def in_process(targets: Sequence[h.Target], requests: int, profile: bool) -> None:
-    """Python CPU per resident GET with the app called directly (env already set)."""
+def in_process(
+    targets: Sequence[h.Target],
+    requests: int,
+    profile: bool,
+    url: str | None = None,
+    concurrency: int = 1,
+    audit_ab: int = 0,
+) -> None:
+    """Python CPU per resident GET with the app called directly (env already set).
+
+    With ``url`` (the run's database), also the CPU of the PostgreSQL
+    backends serving this database meanwhile (from /proc, local servers only).
+    ``audit_ab``: that many blocks of ``requests``, auditing on and off in
+    turn (ABBA) in this one process, and the medians of each side: the
+    audit's own CPU per GET, paired against the same machine's noise.
+    """
+    import dataclasses
+    import statistics
+
     import uvloop
 
     from shared_gov.app import create_app
+    from shared_gov.audit import writer as audit_writer
 
     async def run() -> None:
         app = create_app()
@@ -176,30 +201,76 @@ def in_process(targets: Sequence[h.Target], requests: int, profile: bool) -> Non
         lifespan = asyncio.create_task(app(scope, inbox.get, outbox.put))
         await inbox.put({"type": "lifespan.startup"})
         await outbox.get()
+        services = app.state.services
+        audited_settings = services.settings
         try:
             for i in range(max(600, 3 * len(targets))):  # warm every town's caches
                 await _call(app, targets[i % len(targets)])
-            profiler = cProfile.Profile(time.process_time) if profile else None
-            cpu, wall = time.process_time(), time.perf_counter()
-            if profiler:
-                profiler.enable()
-            for i in range(requests):
-                status = await _call(app, targets[i % len(targets)])
-                if status != 200:
-                    raise RuntimeError(f"GET answered {status}")
-            if profiler:
-                profiler.disable()
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            backends = await _backends(url) if url else []
+            writer = audit_writer.running(services.db)
+
+            async def block(label: str, profiler: cProfile.Profile | None) -> tuple[float, float]:
+                pg = bc.cpu_seconds(backends)
+                batches = writer.batches if writer else 0
+                cpu, wall = time.process_time(), time.perf_counter()
+                if profiler:
+                    profiler.enable()
+                counter = iter(range(requests))
+
+                async def client() -> None:
+                    for i in counter:
+                        status = await _call(app, targets[i % len(targets)])
+                        if status != 200:
+                            raise RuntimeError(f"GET answered {status}")
+
+                await asyncio.gather(*(client() for _ in range(concurrency)))
+                if profiler:
+                    profiler.disable()
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                pg = bc.cpu_seconds(backends) - pg
+                batches = (writer.batches - batches) if writer else 0
+                print(
+                    f"in process{label}, {requests} GETs, {concurrency} at a time: "
+                    f"Python CPU {cpu / requests * 1e6:.0f} µs/req, "
+                    + (f"PostgreSQL CPU {pg / requests * 1e6:.0f} µs/req, " if url else "")
+                    + f"wall {wall / requests * 1e6:.0f} µs/req"
+                    + (f", {requests / batches:.1f} events per audit batch" if batches else "")
+                    + (" (under cProfile)" if profiler else ""),
+                    flush=True,
+                )
+                return cpu / requests * 1e6, pg / requests * 1e6
+
+            if not audit_ab:
+                profiler = cProfile.Profile(time.process_time) if profile else None
+                await block("", profiler)
+                if profiler:
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+                return
+            sides: dict[str, list[tuple[float, float]]] = {"audited": [], "unaudited": []}
+            for b in range(audit_ab):
+                audited = b % 4 in (0, 3)  # ABBA
+                services.settings = (
+                    audited_settings
+                    if audited
+                    else dataclasses.replace(audited_settings, audit=False)
+                )
+                label = "audited" if audited else "unaudited"
+                sides[label].append(await block(f" ({label})", None))
+            med = {
+                k: (statistics.median(p for p, _ in v), statistics.median(g for _, g in v))
+                for k, v in sides.items()
+            }
+            for k, (py, pg) in med.items():
+                print(
+                    f"median {k:10} Python {py:5.0f} + PostgreSQL {pg:4.0f} = {py + pg:5.0f} µs/req"
+                )
+            total = {k: py + pg for k, (py, pg) in med.items()}
             print(
-                f"in process, {requests} GETs one after another: "
-                f"Python CPU {cpu / requests * 1e6:.0f} µs/req, "
-                f"wall {wall / requests * 1e6:.0f} µs/req"
-                + (" (under cProfile)" if profiler else ""),
-                flush=True,
+                f"CPU ratio unaudited / audited {total['unaudited'] / total['audited']:.2f} "
+                f"(Python alone {med['unaudited'][0] / med['audited'][0]:.2f})"
             )
-            if profiler:
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
         finally:
+            services.settings = audited_settings
             await inbox.put({"type": "lifespan.shutdown"})
             await outbox.get()
             await lifespan
@@ -215,11 +286,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--py-spy", action="store_true")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="py-spy on every service worker in the last round: CPU per request by stage",
+    )
+    parser.add_argument("--spy-rate", type=int, default=250)
+    parser.add_argument("--keep-stacks", type=Path, help="with --stages: copy the stacks here")
+    parser.add_argument("--service-only", action="store_true", help="skip the bare sides")
     parser.add_argument("--top", type=int, default=60)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the service")
     parser.add_argument("--in-process", action="store_true")
     parser.add_argument("--requests", type=int, default=4000, help="with --in-process")
     parser.add_argument("--profile", action="store_true", help="with --in-process: cProfile")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="with --in-process: requests at a time"
+    )
+    parser.add_argument(
+        "--audit-ab",
+        type=int,
+        default=0,
+        metavar="BLOCKS",
+        help="with --in-process: BLOCKS blocks, auditing on and off in turn (ABBA)",
+    )
     args = parser.parse_args(argv)
 
     with h.bench_database() as bdb:
@@ -234,7 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.in_process:
             os.environ.update(service_env)
             os.environ.setdefault("SHARED_GOV_LOG_LEVEL", "warning")
-            in_process(targets, args.requests, args.profile)
+            in_process(
+                targets, args.requests, args.profile, bdb.url, args.concurrency, args.audit_ab
+            )
             return 0
         with contextlib.ExitStack() as stack:
             bare_url = stack.enter_context(
@@ -249,11 +340,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     working_dir=h.ROOT,
                 )
             )
-            sides = (
+            sides: tuple[tuple[str, str, list[h.Target]], ...] = (
                 ("bare", bare_url, bare_targets),
                 ("bare+bind+audit", bare_url, audited_targets),
                 ("service", service_url, targets),
             )
+            if args.service_only:
+                sides = sides[2:]
             rates: dict[str, list[float]] = {label: [] for label, _, _ in sides}
             for label, url, tg in sides:
                 bc.warm_up(
@@ -270,10 +363,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                     pids = bc.server_pids(url)
                     backends = asyncio.run(_backends(bdb.url))
                     spy = None
-                    if args.py_spy and label == "service" and r == args.rounds - 1:
-                        workers = [p for p in pids if p != min(pids)]
+                    spies: list[subprocess.Popen[bytes]] = []
+                    last_service = label == "service" and r == args.rounds - 1
+                    workers = [p for p in pids if p != min(pids)]
+                    if args.py_spy and last_service:
                         spy = _py_spy(workers[0], args.duration, bdb.workdir / "spy.txt")
+                    if args.stages and last_service:
+                        spies = [
+                            _py_spy(
+                                w,
+                                args.duration,
+                                bdb.workdir / f"stages-{w}.txt",
+                                rate=args.spy_rate,
+                                gil=True,
+                            )
+                            for w in workers
+                        ]
                     before, before_pg = bc.cpu_seconds(pids), bc.cpu_seconds(backends)
+                    before_main = _stages.main_thread_cpu(workers)
                     result = h.run_load(
                         url,
                         tg,
@@ -282,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         workdir=bdb.workdir,
                     )
                     used = bc.cpu_seconds(pids) - before
+                    used_main = _stages.main_thread_cpu(workers) - before_main
                     used_pg = bc.cpu_seconds(backends) - before_pg
                     n = max(1, result.requests)
                     rates[label].append(result.rps)
@@ -295,7 +403,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if spy is not None:
                         spy.wait(timeout=args.duration + 30)
                         _top(bdb.workdir / "spy.txt", args.top)
-            bare = h.median(rates["bare"])
+                    if spies:
+                        for s in spies:
+                            s.wait(timeout=args.duration + 30)
+                        if args.keep_stacks:
+                            args.keep_stacks.mkdir(parents=True, exist_ok=True)
+                            for w in workers:
+                                stacks = bdb.workdir / f"stages-{w}.txt"
+                                if stacks.exists():
+                                    (args.keep_stacks / stacks.name).write_bytes(
+                                        stacks.read_bytes()
+                                    )
+                        print(f"CPU per request by stage ({len(workers)} workers, py-spy):")
+                        _stages.report(
+                            _stages.read_folded(bdb.workdir / f"stages-{w}.txt" for w in workers),
+                            rate=args.spy_rate,
+                            requests=result.requests,
+                            main_cpu=used_main,
+                            server_cpu=used,
+                        )
+            bare = h.median(rates["bare"]) if "bare" in rates else float("nan")
             for label, values in rates.items():
                 rate = h.median(values)
                 print(f"median {label:16} {rate:8.0f} req/s  ÷ bare {rate / bare:.2f}")

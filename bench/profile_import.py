@@ -69,8 +69,8 @@ from shared_gov.crypto.envelope import FORMAT_VERSION, NONCE_BYTES, aad
 from shared_gov.crypto.keyring import WriteKeys
 from shared_gov.db import Database, bulk
 from shared_gov.db.engine import binding_sql
+from shared_gov.domains.residents import indexing, transfer
 from shared_gov.domains.residents import repository as repo
-from shared_gov.domains.residents import transfer
 from shared_gov.domains.residents.models import Resident
 from shared_gov.tenancy.names import TenantNames, quote_ident, tenant_names
 
@@ -272,9 +272,9 @@ def prepare_work(residents: Sequence[Resident], keys: WriteKeys) -> Work:
     }
     for name in HISTORY_SEALED:
         column("resident_history", name, entries, history[name])
-    texts = list(zip(*map(repo._index_texts, residents), strict=True))
+    texts = list(zip(*map(indexing.index_texts, residents), strict=True))
     macs: list[tuple[bytes, list[bytes]]] = []
-    for name, inputs in zip(repo.RESIDENT_INDEXES, texts, strict=True):
+    for name, inputs in zip(indexing.RESIDENT_INDEXES, texts, strict=True):
         encoded = [t.encode() for t in inputs if t is not None]
         macs.extend((key, encoded) for _, _, key in keys.indexes[name])
     return Work(columns, macs)

@@ -24,6 +24,7 @@ import asyncio
 import json
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -32,7 +33,9 @@ import asyncpg
 import _bench_common as bc
 import _harness as h
 from profile_get import _prepare
+from shared_gov.db.binding import read_only_binding_sql
 from shared_gov.db.engine import binding_sql, commit_sql, dollar_quoted
+from shared_gov.domains.residents import reads as resident_reads
 from shared_gov.domains.residents.repository import _SELECT
 from shared_gov.tenancy.names import tenant_names
 
@@ -84,7 +87,67 @@ async def _measure(url: str, role_prefix: str, reads: list[tuple[str, str]], n: 
 
         return run
 
+    # Issue #16: the read's transaction is read-only (no key lock), and a GET
+    # at home is one call of the town's read function, outside any
+    # transaction; its event goes to the audit writer's batch (below).
+    function = {
+        code: f"SELECT {resident_reads.COLUMNS} FROM {n.schema}.{resident_reads.READ_FUNCTION}($1)"
+        for code, n in names.items()
+    }
+
+    def read_only_bound() -> Callable[..., Awaitable[None]]:
+        async def run(items: Sequence[tuple[str, str]]) -> None:
+            for code, rid in items:
+                await conn.execute(read_only_binding_sql(names[code]))
+                await conn.fetchrow(own[code], rid)
+                await conn.execute("COMMIT")
+
+        return run
+
+    def read_function() -> Callable[..., Awaitable[None]]:
+        async def run(items: Sequence[tuple[str, str]]) -> None:
+            for code, rid in items:
+                await conn.fetch(function[code], rid)
+
+        return run
+
+    event = {
+        **PAYLOAD,
+        "mac": "\\x" + "ab" * 32,
+        "writer": "00000000-0000-4000-8000-000000000000",
+        "prev_mac": "\\x" + "cd" * 32,
+    }
+
+    def writer_batch(size: int) -> Callable[..., Awaitable[None]]:
+        """The audit writer's batch: per town its role and one record_many; one COMMIT.
+
+        ``size`` events per batch, of consecutive items' towns; the time is
+        shown per event (per GET).
+        """
+
+        async def run(items: Sequence[tuple[str, str]]) -> None:
+            for start in range(0, len(items), size):
+                by_town: dict[str, int] = {}
+                for code, _ in items[start : start + size]:
+                    by_town[code] = by_town.get(code, 0) + 1
+                parts = ["BEGIN"]
+                for code, count in by_town.items():
+                    parts.append(f"SELECT set_config('role', '{names[code].role}', true)")
+                    events = json.dumps(
+                        [{**event, "event_id": str(uuid.uuid4()), "wseq": i} for i in range(count)]
+                    )
+                    parts.append("SELECT audit.record_many(" + dollar_quoted(events) + "::jsonb)")
+                parts.append("COMMIT")
+                await conn.execute("; ".join(parts))
+
+        return run
+
     variants = [
+        ("read-only binding + SELECT + COMMIT", read_only_bound()),
+        ("the town's read function alone (#16)", read_function()),
+        ("audit writer batch of 1, per event", writer_batch(1)),
+        ("audit writer batch of 4, per event", writer_batch(4)),
+        ("audit writer batch of 16, per event", writer_batch(16)),
         ("binding + COMMIT", variant(False, False)),
         ("binding + SELECT + COMMIT (audit off)", variant(True, False)),
         ("  same, one SELECT shared by all towns", variant(True, False, shared=True)),

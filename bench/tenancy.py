@@ -57,13 +57,11 @@ from rich.console import Console
 import _harness as h
 import bare_app
 from _bench_common import scan_service_log
-from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.audit.recorder import AuditEvent, record
 from shared_gov.auth.issuer import builtin_issuer
 from shared_gov.crypto.keyring import keyring_from_settings
 from shared_gov.db import Database
 from shared_gov.demo.loader import seed_town
-from shared_gov.domains.residents import repository
+from shared_gov.domains.residents import reads, repository
 from shared_gov.logs import configure_logging
 from shared_gov.settings import Settings, load_settings
 from shared_gov.tenancy import service as tenancy
@@ -94,17 +92,6 @@ PLACEHOLDER_POPULATION = 10_000
 
 SERVICE = "shared_gov.app:create_app"
 BARE = "bare_app:create_bare_app"
-TOUCH_ACTOR = AuditActor(
-    subject="bench-touch",
-    tenant=None,
-    department=STAFF_DEPARTMENT,
-    roles=("staff",),
-    auth_strength="mfa",
-    client_addr=None,
-    user_agent="bench/tenancy.py",
-    purpose=PURPOSE,
-)
-"""Who the in-process reads of the memory measurement are recorded as (per town)."""
 NEVER_RECYCLE = 1_000_000_000
 WALK_PASSES = 3
 WALK_SEED = 1741
@@ -500,10 +487,11 @@ async def one_connection(
 ) -> list[tuple[int, int, float]] | None:
     """ONE pooled connection reading a resident in each town of ``order`` in turn.
 
-    What a resident GET does in the database, with the service's own code:
-    ``Database.tenant`` (binding), ``repository.get``, ``audit.record`` (the
-    event is written), commit; on a pool of one connection recycled like the
-    service's pools (``recycle``: None for the run's settings, else the value
+    What a resident GET does on its pooled connection, with the service's
+    own code: a read-only ``Database.tenant`` and ``reads.get``, i.e. one
+    call of the town's read function (issue #16; the event goes to the audit
+    writer's own connection, not measured here); on a pool of one connection
+    recycled like the service's pools (``recycle``: None for the run's settings, else the value
     for both ``pool_max_queries`` and ``pool_max_towns``). After the reads
     numbered in ``marks``: (reads so far, backend pid, its private MB).
     None when the server's processes cannot be read (not on this machine).
@@ -518,10 +506,8 @@ async def one_connection(
     try:
         for i, code in enumerate(order, start=1):
             rid = residents[code][0]
-            async with db.tenant(tenant_names(code, one.role_prefix)) as uow:
-                await repository.get(uow, rid)
-                actor = dataclasses.replace(TOUCH_ACTOR, tenant=code)
-                await record(uow, actor, AuditEvent(action="resident.read", subjects=[rid], rows=1))
+            async with db.tenant(tenant_names(code, one.role_prefix), read_only=True) as uow:
+                await reads.get(uow, rid)
                 pid = int(await uow.fetchval("SELECT pg_backend_pid()")) if i in marks else 0
             if pid:
                 mb = private_mb(pid)

@@ -23,6 +23,7 @@ import pytest
 from litestar import Litestar
 
 from shared_gov.app import create_app
+from shared_gov.audit.verify import VerifyReport, check_links
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.crypto.keyring import keyring_from_settings
 from shared_gov.db import Database
@@ -41,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TENANTS_DIR = ROOT / "tenants"
 KAGA = "172065"
 KOMATSU = "172031"
+SHARED_TOWNS = (KAGA, KOMATSU)
+"""Onboarded once for the whole session (``db``); every other town is a module's own."""
 
 
 def _admin_url(tmp_root: Path) -> str:
@@ -122,8 +125,32 @@ def settings(tmp_path_factory: pytest.TempPathFactory, run_id: str, database_url
     )
 
 
+async def unaudited_writes(database: Database, codes: tuple[str, ...]) -> list[str]:
+    """History rows and outbox events of the towns ``codes`` that have no audit
+    event of their write (``audit verify``'s link check), described."""
+    found: list[str] = []
+    async with database.catalog() as conn:
+        for code in codes:
+            incarnation = await conn.fetchval(
+                "SELECT incarnation FROM catalog.tenants WHERE code = $1", code
+            )
+            report = VerifyReport(code, incarnation=incarnation)
+            await check_links(conn, report)
+            found += [f"{code}: {p.kind}: {p.detail}" for p in report.problems]
+    return found
+
+
 @pytest.fixture(scope="session")
 async def db(settings: Settings) -> AsyncIterator[Database]:
+    """The session's database, with the shared towns Kaga and Komatsu.
+
+    Many tests (``audit verify`` among them) take the shared towns' logs as
+    intact, whatever ran before them. So at the end of every session that
+    used them, their history rows and outbox events must each have the audit
+    event of their write: a test that writes through a repository or the
+    outbox directly records the event as the real path does, or writes in a
+    town of its own (onboarded by its module).
+    """
     assert settings.database_url
     database = Database(settings.database_url, settings, keyring_from_settings(settings))
     await database.open()
@@ -131,7 +158,15 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     for town in ("kaga", "komatsu"):
         await tenancy.onboard(database, load_manifest(TENANTS_DIR / f"{town}.toml"))
     yield database
-    await database.close()
+    try:
+        unaudited = await unaudited_writes(database, SHARED_TOWNS)
+        assert not unaudited, (
+            "some test wrote to a shared town without the write's audit event "
+            "(record it as the real path does, or use a town of the module's own):\n"
+            + "\n".join(unaudited)
+        )
+    finally:
+        await database.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,13 @@ echo a submitted personal value — neither to the client nor into the logs."""
 
 from __future__ import annotations
 
+import typing
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import pytest
 import structlog
 from structlog.testing import capture_logs
@@ -657,3 +659,59 @@ async def test_export_limit_up_to_bigint_is_served(client: Any, tokens: dict[str
     assert r.status_code == 200, r.text
     # Litestar adds the charset to text/* itself; it used to be sent twice.
     assert r.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+def _struct_of(annotation: Any) -> type[msgspec.Struct] | None:
+    """The msgspec struct a ``data`` annotation names (through Annotated/Optional)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _struct_of(typing.get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return annotation
+    return None
+
+
+def test_every_request_body_refuses_unknown_fields(app: Any) -> None:
+    """Each handler's body struct forbids unknown fields, so a misspelt member is a
+    422 naming it (``/familyname``), never silently dropped."""
+    bodies: dict[str, type[msgspec.Struct]] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            data = handler.parsed_fn_signature.parameters.get("data")
+            struct = _struct_of(data.annotation if data is not None else None)
+            if struct is not None:
+                bodies[struct.__qualname__] = struct
+    assert len(bodies) >= 8, bodies
+    lax = [n for n, s in bodies.items() if not s.__struct_config__.forbid_unknown_fields]
+    assert lax == []
+
+
+async def test_a_misspelt_member_is_named_in_the_pointer(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    """``familyname`` for ``family_name``: the 422 points at ``/familyname`` (and at the
+    missing ``/family_name``), and echoes no value."""
+    body = resident_body()
+    body["familyname"] = body.pop("family_name") + "MARKER"
+    r = await client.post(RESIDENTS, json=body, headers=auth(tokens["kaga"]))
+    problem = _assert_problem(r, 422, "validation")
+    assert "/familyname" in _pointers(problem)
+    assert "MARKER" not in r.text
+
+
+async def test_a_bad_path_parameter_without_a_token_is_401_first(client: Any) -> None:
+    """The path check runs after authentication (a route middleware inside it):
+    an anonymous caller learns nothing about what the route would refuse."""
+    r = await client.get(f"{TOWN}/residents/a%00b")
+    assert r.status_code == 401
+
+
+async def test_a_bad_path_parameter_is_422_on_every_kind_of_route(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    """No guard and no handler sees it: a resident GET, a household, the staff list."""
+    for path in (f"{TOWN}/residents/a%00b", f"{TOWN}/households/1%0A", f"{TOWN}/staff/a%01"):
+        token = tokens["kaga_admin" if "/staff/" in path else "kaga"]
+        r = await client.get(path, headers=auth(token))
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["errors"][0]["pointer"].startswith("/path/")

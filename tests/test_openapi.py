@@ -75,3 +75,17 @@ def test_path_parameters_document_their_rules(document: dict[str, Any]) -> None:
     get_staff = document["paths"]["/api/v1/tenants/{code}/staff/{staff_id}"]["get"]
     (staff_id,) = [p for p in get_staff["parameters"] if p["name"] == "staff_id"]
     assert staff_id["schema"]["maxLength"] == 128
+
+
+def test_bodies_taken_as_sent_document_their_media_types(document: dict[str, Any]) -> None:
+    """A CSV file is the handler's raw ``body`` (Litestar decodes ``data`` as JSON only):
+    its request body and 413 are documented all the same."""
+    imported = document["paths"]["/api/v1/tenants/{code}/kaigo/facilities/import"]["post"]
+    assert set(imported["requestBody"]["content"]) == {"text/csv"}
+    assert imported["requestBody"]["required"] is True
+    assert {"400", "413", "422"} <= set(imported["responses"])
+    submit = document["paths"]["/api/v1/tenants/{code}/supplier/invoices"]["post"]
+    assert set(submit["requestBody"]["content"]) == {"application/xml", "application/json"}
+    assert {"413", "415"} <= set(submit["responses"])
+    # A supplier states no purpose: the gate serves one.
+    assert "X-Purpose" not in {p["name"] for p in submit.get("parameters", [])}

@@ -30,7 +30,12 @@ from shared_gov.api.administration import PurposeController, TownAdminController
 from shared_gov.api.agreements import AgreementController
 from shared_gov.api.auditors import AuditorController
 from shared_gov.api.issuers import IssuerController, WellKnownController
-from shared_gov.api.pipeline import BearerAuthenticationMiddleware, Services, provide_principal
+from shared_gov.api.pipeline import (
+    BearerAuthenticationMiddleware,
+    Services,
+    provide_principal,
+    single_valued,
+)
 from shared_gov.api.proofs import AuditController
 from shared_gov.api.refusals import after_exception
 from shared_gov.api.tenants import TenantController
@@ -46,6 +51,8 @@ from shared_gov.db.embedded import start_embedded
 from shared_gov.db.notify import ChangeListener
 from shared_gov.domains import registry as domain_registry
 from shared_gov.logs import configure_logging, get_logger, request_ids
+from shared_gov.messages import language
+from shared_gov.messages.core import Localized
 from shared_gov.observability import AUTH_EXCLUDE, metrics_endpoint, metrics_middleware, ready
 from shared_gov.openapi import document_problems
 from shared_gov.policy.permissions import PermissionStore
@@ -53,12 +60,22 @@ from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
 from shared_gov.towns.registry import TenantRegistry
 from shared_gov.validation import text_path_parameters
+from shared_gov.web import console_router, console_stores
+from shared_gov.web.pages import template_config
+from shared_gov.web.security import PREFIX as CONSOLE_PREFIX
+from shared_gov.web.security import secured
 
 log = get_logger("shared_gov.http")
 
 
 def request_context_middleware(app: ASGIApp) -> ASGIApp:
-    """Bind a request id to the log context and log one line per request."""
+    """Bind a request id to the log context and log one line per request.
+
+    It also negotiates the request's language (``Accept-Language``): whatever
+    the response renders of the message catalogues is in that language, the
+    response varies on the header, and says ``Content-Language`` when it
+    carries a rendered message.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -66,8 +83,12 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             return
         structlog.contextvars.clear_contextvars()
         track_request()  # counts this request's audit events (api.refusals)
+        # In flight: the audit writer waits for requests that may still add
+        # an event to its next batch (audit/writer.py, "Waiting for company").
+        audit_writer.request_started()
         # Ours always; the client's own id only as client_request_id (logs.py).
         request_id, client_id = request_ids(scope.get("headers", ()))
+        negotiated = language.begin(_header(scope, b"accept-language"))
         structlog.contextvars.bind_contextvars(request_id=request_id)
         if client_id is not None:
             structlog.contextvars.bind_contextvars(client_request_id=client_id)
@@ -80,12 +101,17 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                headers = _vary_on_language(headers)
+                names = {name.lower() for name, _ in headers}
+                if negotiated.used and b"content-language" not in names:
+                    headers.append((b"content-language", negotiated.language.encode()))
                 message["headers"] = headers
             await send(message)
 
         try:
             await app(scope, receive, send_wrapper)
         finally:
+            audit_writer.request_ended()
             if access_log_enabled:
                 log.info(
                     "request",
@@ -101,8 +127,33 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
 
 access_log_enabled = True
 
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _vary_on_language(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``Accept-Language`` among those the response varies on."""
+    for i, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            listed = {v.strip().lower() for v in value.split(b",")}
+            if b"accept-language" not in listed and b"*" not in listed:
+                headers[i] = (name, value + b", Accept-Language")
+            return headers
+    return [*headers, (b"vary", b"Accept-Language")]
+
+
+def _localized(value: Localized) -> str:
+    """The JSON encoder's rendering of a catalogue message: in the request's language."""
+    return value.render(language.current())
+
+
 # Paths served without a bearer token (regular expressions, as Litestar's exclude takes them).
-PUBLIC_PATHS = ("^/health$", "^/\\.well-known/", "^/docs", *AUTH_EXCLUDE)
+# The console signs its people in itself (web/signin.py): no bearer token there.
+PUBLIC_PATHS = ("^/health$", "^/\\.well-known/", "^/docs", f"^{CONSOLE_PREFIX}(/|$)", *AUTH_EXCLUDE)
 
 
 @get("/health", summary="Process is up", tags=["ops"])
@@ -198,21 +249,32 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             TownAdminController,
             PurposeController,
             AgreementController,
+            # The web console (web/): pages, sign-in; never in the OpenAPI document.
+            console_router(settings),
         ],
+        stores=console_stores(settings),
+        template_config=template_config(),
         dependencies={"principal": Provide(provide_principal)},
-        # A control or format character in any path parameter: 422, before any handler.
-        guards=[text_path_parameters],
         request_class=problems.StrictJSONRequest,
+        # Reasons in a response (withheld fields, explanations) in the request's language.
+        type_encoders={Localized: _localized},
         exception_handlers=problems.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # Before the error response leaves: the event a handler did not write.
         after_exception=[after_exception],
         # Authentication runs before the body is parsed, so anonymous callers
         # get 401 and never make us decode their payloads.
+        # Outermost first: the path check runs after authentication.
         middleware=[
             DefineMiddleware(
                 BearerAuthenticationMiddleware,
                 exclude=list(PUBLIC_PATHS),
-            )
+            ),
+            # A control or format character in any path parameter: 422,
+            # before any guard or handler.
+            text_path_parameters,
+            # A single-valued query parameter or entry header given twice: 400
+            # (on a town route, once its entry knows who asks).
+            single_valued,
         ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
@@ -226,6 +288,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         debug=False,
     )
     document_problems(app, PUBLIC_PATHS)
+    app.asgi_handler = secured(app.asgi_handler)
     app.asgi_handler = metrics_middleware(app.asgi_handler)
     app.asgi_handler = behind_proxies(app.asgi_handler, settings.trusted_proxies)
     # Outermost: also covers requests that match no route (404/405 probes).

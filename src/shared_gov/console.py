@@ -9,6 +9,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -43,6 +44,8 @@ def _progress(label: str) -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        # A bar is for a person watching; piped or logged, it would leave an empty line.
+        disable=not err.is_terminal,
     )
 
 
@@ -65,6 +68,13 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except asyncpg.UndefinedTableError:
+        # A fresh database (the first command of a fresh clone): say what to do.
+        err.print(
+            "[red]error:[/red] the database has no shared-gov catalog yet: run "
+            "`shared-gov migrate` (or `make run`) first"
+        )
+        raise typer.Exit(2) from None
     except errors.DomainError as exc:
         err.print(f"[red]error:[/red] {exc.detail}")
         for item in exc.extra.get("errors", []):

@@ -18,12 +18,21 @@ The audit outcome is the type's, never a caller's reading of the status
   :class:`Forbidden`, :class:`Conflict`, :class:`PreconditionFailed`,
   :class:`PreconditionRequired`, :class:`Invalid`) is ``denied``.
 - :class:`Unavailable` (503) decided nothing: no audit event (``None``).
+
+Titles, details, reasons and field errors are catalogue messages
+(:mod:`shared_gov.messages`): :meth:`DomainError.problem` renders them in
+the language the request negotiated; as strings they read in English, which
+is what the audit log and the logs record.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from shared_gov.messages import http as m
+from shared_gov.messages import tokens as mt
+from shared_gov.messages.core import DEFAULT_LANGUAGE, Language, Localized, localize, render
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://shared-gov.example/problems/"
@@ -35,6 +44,7 @@ class FieldError:
 
     pointer: str
     detail: str
+    """A catalogue message (:class:`~shared_gov.messages.core.Message`), rendered per language."""
 
 
 @dataclass
@@ -44,7 +54,7 @@ class DomainError(Exception):
     detail: str
     status: int = 400
     type_slug: str = "bad-request"
-    title: str = "Bad request"
+    title: str = m.TITLE_BAD_REQUEST
     extra: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     audit: dict[str, Any] = field(default_factory=dict)
@@ -71,17 +81,25 @@ class DomainError(Exception):
         """The policies that decided a refusal (for the audit event)."""
         return list(self.audit.get("policies") or self.extra.get("policies", []))
 
-    def problem(self, instance: str | None = None) -> dict[str, Any]:
+    def problem(
+        self, instance: str | None = None, language: Language = DEFAULT_LANGUAGE
+    ) -> dict[str, Any]:
+        """The problem+json body, its texts in ``language`` (English by default)."""
         body: dict[str, Any] = {
             "type": PROBLEM_BASE + self.type_slug,
-            "title": self.title,
+            "title": render(self.title, language),
             "status": self.status,
-            "detail": self.detail,
+            "detail": render(self.detail, language),
         }
         if instance:
             body["instance"] = instance
-        body.update(self.extra)
+        body.update(localize(self.extra, language))
         return body
+
+    @property
+    def localized(self) -> bool:
+        """Whether the detail is a catalogue message (it has a Japanese rendering)."""
+        return isinstance(self.detail, Localized)
 
 
 def audit_outcome(status: int) -> str | None:
@@ -99,38 +117,38 @@ def audit_outcome(status: int) -> str | None:
 
 @dataclass
 class BadRequest(DomainError):
-    detail: str = "bad request"
+    detail: str = m.BAD_REQUEST
     status: int = 400
     type_slug: str = "bad-request"
-    title: str = "Bad request"
+    title: str = m.TITLE_BAD_REQUEST
 
 
 @dataclass
 class Unauthorized(DomainError):
-    detail: str = "a valid bearer token is required"
+    detail: str = mt.TOKEN_REQUIRED
     status: int = 401
     type_slug: str = "unauthorized"
-    title: str = "Unauthorized"
+    title: str = m.TITLE_UNAUTHORIZED
 
 
 @dataclass
 class Forbidden(DomainError):
     """403 inside the caller's own town, with ``reason`` naming the failed condition."""
 
-    detail: str = "forbidden"
+    detail: str = m.FORBIDDEN
     status: int = 403
     type_slug: str = "forbidden"
-    title: str = "Forbidden"
+    title: str = m.TITLE_FORBIDDEN
 
 
 @dataclass
 class NotFound(DomainError):
     """The resource is not there (audit outcome ``not_found``)."""
 
-    detail: str = "no such resource"
+    detail: str = m.NO_SUCH_RESOURCE
     status: int = 404
     type_slug: str = "not-found"
-    title: str = "Not found"
+    title: str = m.TITLE_NOT_FOUND
 
 
 @dataclass
@@ -147,53 +165,53 @@ class Concealed(NotFound):
 
 @dataclass
 class Conflict(DomainError):
-    detail: str = "conflict"
+    detail: str = m.CONFLICT
     status: int = 409
     type_slug: str = "conflict"
-    title: str = "Conflict"
+    title: str = m.TITLE_CONFLICT
 
 
 @dataclass
 class PreconditionFailed(DomainError):
-    detail: str = "precondition failed"
+    detail: str = m.PRECONDITION_FAILED
     status: int = 412
     type_slug: str = "precondition-failed"
-    title: str = "Precondition failed"
+    title: str = m.TITLE_PRECONDITION_FAILED
 
 
 @dataclass
 class PreconditionRequired(DomainError):
-    detail: str = "precondition required"
+    detail: str = m.PRECONDITION_REQUIRED
     status: int = 428
     type_slug: str = "precondition-required"
-    title: str = "Precondition required"
+    title: str = m.TITLE_PRECONDITION_REQUIRED
 
 
 @dataclass
 class Invalid(DomainError):
     """422 listing every bad field by JSON pointer (in ``extra["errors"]``)."""
 
-    detail: str = "invalid request"
+    detail: str = m.INVALID_REQUEST
     status: int = 422
     type_slug: str = "validation"
-    title: str = "Unprocessable content"
+    title: str = m.TITLE_UNPROCESSABLE
 
 
 @dataclass
 class Unavailable(DomainError):
     """503: the database or the key provider did not answer; nothing was decided."""
 
-    detail: str = "service unavailable"
+    detail: str = m.SERVICE_UNAVAILABLE
     status: int = 503
     type_slug: str = "unavailable"
-    title: str = "Service unavailable"
+    title: str = m.TITLE_UNAVAILABLE
 
 
 def bad_request(detail: str) -> BadRequest:
     return BadRequest(detail)
 
 
-def unauthorized(detail: str = "a valid bearer token is required") -> Unauthorized:
+def unauthorized(detail: str = mt.TOKEN_REQUIRED) -> Unauthorized:
     return Unauthorized(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
@@ -205,7 +223,7 @@ def forbidden(detail: str, policies: list[str] | None = None) -> Forbidden:
     return Forbidden(detail, extra=extra)
 
 
-def not_found(detail: str = "no such resource") -> NotFound:
+def not_found(detail: str = m.NO_SUCH_RESOURCE) -> NotFound:
     """The resource is not there (a refusal that looks the same is :func:`concealed`)."""
     return NotFound(detail)
 
@@ -235,20 +253,24 @@ def unavailable(detail: str, retry_after: int = 1) -> Unavailable:
     return Unavailable(detail, headers={"Retry-After": str(retry_after)})
 
 
-_PARAMETER_KINDS = {"path": "path parameter", "query": "query parameter", "header": "header"}
+_PARAMETER_KINDS = {
+    "path": (m.PATH_PARAMETER, m.PATH_PARAMETERS),
+    "query": (m.QUERY_PARAMETER, m.QUERY_PARAMETERS),
+    "header": (m.HEADER, m.HEADERS),
+}
 
 
 def _invalid_detail(errors: list[FieldError]) -> str:
     """What a 422 says: the body's fields, or which parameters (their declared names)."""
     if not errors:
-        return "invalid request"
+        return m.INVALID_REQUEST
     kinds = {e.pointer.split("/")[1] if e.pointer.count("/") >= 2 else "" for e in errors}
     if len(kinds) == 1 and (kind := kinds.pop()) in _PARAMETER_KINDS:
         # The names are the route's own (declared parameters), never submitted text.
         names = sorted({e.pointer.split("/", 2)[2] for e in errors})
-        plural = "s" if len(names) > 1 else ""
-        return f"invalid {_PARAMETER_KINDS[kind]}{plural}: {', '.join(names)}"
-    return "the request body has invalid fields"
+        one, many = _PARAMETER_KINDS[kind]
+        return m.INVALID_PARAMETERS(kind=many if len(names) > 1 else one, names=", ".join(names))
+    return m.BODY_HAS_INVALID_FIELDS
 
 
 def invalid(errors: list[FieldError]) -> Invalid:

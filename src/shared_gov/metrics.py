@@ -47,6 +47,7 @@ __all__ = [
     "AUDIT_SEALER_LAST_PASS",
     "HTTP_REQUESTS",
     "HTTP_REQUEST_SECONDS",
+    "INTEGRITY_ERRORS",
     "KEY_CACHE",
     "MULTIPROC_ENV",
     "POLICY_DECISIONS",
@@ -78,6 +79,13 @@ KEY_CACHE: Final = Counter(
     "shared_gov_key_cache_lookups",
     "Lookups of a town's unwrapped data keys in the process cache, by result (hit or miss).",
     ["result"],
+)
+INTEGRITY_ERRORS: Final = Counter(
+    "shared_gov_integrity_errors",
+    "Stored envelopes that did not decrypt when read (tampered with or damaged), by column "
+    "(table.column). Anything above zero is an alert: find the rows in the log "
+    "(crypto.integrity_error).",
+    ["column"],
 )
 AUDIT_SEALER_LAST_PASS: Final = Gauge(
     "shared_gov_audit_sealer_last_pass_timestamp_seconds",

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from litestar.routes import HTTPRoute
 
 from shared_gov.errors import PROBLEM_JSON
@@ -64,7 +71,8 @@ DESCRIPTIONS = {
     503: "The database is unavailable or busy; retry after Retry-After",
 }
 
-# Arguments Litestar injects that are not client input.
+# Arguments Litestar injects that are not client input (``body``, the raw
+# request body, is: a handler taking it documents it with :func:`sent_as`).
 _INJECTED = frozenset({"request", "principal", "state", "scope", "entry"})
 
 
@@ -78,7 +86,7 @@ def problem_statuses(methods: Iterable[str], arguments: Iterable[str], *, public
         statuses |= {401, 403, 404, 503}
     if inputs:
         statuses |= {400, 422}
-    if "data" in inputs:
+    if inputs & {"data", "body"}:
         statuses |= {413}
     if "if_match" in inputs:
         statuses |= {412, 428}
@@ -139,3 +147,26 @@ def served_also_as(*media_types: str) -> type[Operation]:
                 response.content = content
 
     return AlsoServedAs
+
+
+def sent_as(*media_types: str, description: str) -> type[Operation]:
+    """An ``operation_class`` for a handler that takes its body as sent
+    (``body: RawBody``: a CSV file, an XML document), in these media types.
+
+    Litestar decodes ``data`` as JSON (or a form) only, and documents no
+    request body for the raw ``body`` it hands over: this documents it.
+    """
+
+    @dataclass
+    class SentAs(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={
+                    media_type: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+                    for media_type in media_types
+                },
+                description=description,
+                required=True,
+            )
+
+    return SentAs

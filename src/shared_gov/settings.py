@@ -19,6 +19,15 @@ from functools import lru_cache
 from pathlib import Path
 
 _ENVIRONMENTS = ("dev", "test", "prod")
+
+DEV_ISSUER = "urn:shared-gov:dev"
+"""The built-in issuer's ``iss`` in development unless ``SHARED_GOV_ISSUER`` says.
+
+Not the URL the service listens on: a token from ``shared-gov token`` then
+works whatever ``SHARED_GOV_HOST``/``SHARED_GOV_PORT`` the service runs
+with (and keeps working when the port changes). What binds a token to a
+server is the signing key in the data directory. Outside development the
+issuer must be set: the service's public https URL."""
 _ROLE_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
 
@@ -74,6 +83,9 @@ class Settings:
     access_log: bool
     audit: bool = True
     """Record every access in the audit log (off only for benchmarks' baselines)."""
+    audit_linger: float = 0.002
+    """Seconds the audit writer may wait for more events while other requests are
+    still in flight, so that one commit carries more of them (0: never wait)."""
     key_provider: str = "local"
     """Where towns' key-encryption keys live: "local" (key files) or "pkcs11" (an HSM)."""
     pkcs11_library: str | None = None
@@ -90,10 +102,27 @@ class Settings:
     ``exp`` − now without ``iat``) for people: staff, admins, auditors, operators."""
     max_integration_token_lifetime: int = 24 * 3600
     """The same for tokens whose only role is ``integration`` (department systems)."""
+    console_idle_timeout: int = 15 * 60
+    """Seconds a web-console session may stay unused before it ends (sign in again)."""
+    console_lifetime: int = 8 * 3600
+    """Seconds a web-console session lasts at most, however busy (a working day)."""
+    console_client_id: str = "shared-gov-console"
+    """The console's OpenID Connect client id, registered at each town's IdP."""
 
     @property
     def is_dev(self) -> bool:
         return self.env in ("dev", "test")
+
+    @property
+    def local_url(self) -> str:
+        """Where this machine reaches the service (``http://HOST:PORT``; a wildcard
+        bind address is reached on loopback)."""
+        # A wildcard bind address is not where to connect to.
+        wildcard = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}  # noqa: S104
+        host = wildcard.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     def check_safe(self) -> None:
         """Refuse laptop-only defaults outside development."""
@@ -103,6 +132,11 @@ class Settings:
             raise SettingsError(
                 "SHARED_GOV_DATABASE_URL is required outside development; "
                 "the embedded PostgreSQL is for local use only"
+            )
+        if self.issuer == DEV_ISSUER:
+            raise SettingsError(
+                "SHARED_GOV_ISSUER is required outside development: the service's public "
+                "https:// URL"
             )
         if re.match(r"^https?://(127\.0\.0\.1|localhost)", self.issuer):
             raise SettingsError(
@@ -172,12 +206,15 @@ def load_settings() -> Settings:
         raise SettingsError("SHARED_GOV_ROLE_PREFIX must match ^[a-z][a-z0-9_]{0,30}$")
     port = _int("PORT", 8000)
     host = _env("HOST", "127.0.0.1") or "127.0.0.1"
+    linger_us = _int("AUDIT_LINGER_US", 2000)
+    if not 0 <= linger_us <= 100_000:
+        raise SettingsError("SHARED_GOV_AUDIT_LINGER_US must be between 0 and 100000")
     settings = Settings(
         env=env,
         data_dir=Path(_env("DATA_DIR", ".shared-gov") or ".shared-gov").resolve(),
         database_url=_env("DATABASE_URL"),
         role_prefix=role_prefix,
-        issuer=_env("ISSUER", f"http://{host}:{port}") or "",
+        issuer=_env("ISSUER", DEV_ISSUER) or "",
         audience=_env("AUDIENCE", "shared-gov") or "shared-gov",
         host=host,
         port=port,
@@ -193,6 +230,7 @@ def load_settings() -> Settings:
         log_level=(_env("LOG_LEVEL", "info") or "info").lower(),
         access_log=(_env("ACCESS_LOG", "1") or "1") not in ("0", "false", "no"),
         audit=(_env("AUDIT", "1") or "1") not in ("0", "false", "no"),
+        audit_linger=linger_us / 1e6,
         key_provider=_env("KEY_PROVIDER", "local") or "local",
         pkcs11_library=_env("PKCS11_LIBRARY"),
         pkcs11_token=_env("PKCS11_TOKEN"),
@@ -200,9 +238,14 @@ def load_settings() -> Settings:
         trusted_proxies=_networks("TRUSTED_PROXIES"),
         max_token_lifetime=_int("MAX_TOKEN_LIFETIME_SECONDS", 12 * 3600),
         max_integration_token_lifetime=_int("MAX_INTEGRATION_TOKEN_LIFETIME_SECONDS", 24 * 3600),
+        console_idle_timeout=_int("CONSOLE_IDLE_SECONDS", 15 * 60),
+        console_lifetime=_int("CONSOLE_LIFETIME_SECONDS", 8 * 3600),
+        console_client_id=_env("CONSOLE_CLIENT_ID", "shared-gov-console") or "shared-gov-console",
     )
     if settings.max_token_lifetime < 60 or settings.max_integration_token_lifetime < 60:
         raise SettingsError("token lifetimes (SHARED_GOV_MAX_*TOKEN_LIFETIME_SECONDS) are >= 60")
+    if not 1 <= settings.console_idle_timeout <= settings.console_lifetime:
+        raise SettingsError("need 1 <= SHARED_GOV_CONSOLE_IDLE_SECONDS <= CONSOLE_LIFETIME_SECONDS")
     if settings.key_provider not in ("local", "pkcs11"):
         raise SettingsError("SHARED_GOV_KEY_PROVIDER must be local or pkcs11")
     settings.check_safe()

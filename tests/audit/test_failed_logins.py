@@ -6,6 +6,7 @@ and town, and nothing of the token is ever written anywhere."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +24,7 @@ from shared_gov.api.pipeline import BearerAuthenticationMiddleware
 from shared_gov.auth.failures import FailedLoginGate
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.db import Database
+from shared_gov.messages import PLATFORM
 from tests.auth.test_issuers import FakeClock, TownIdp, jwks_server, kaga_idp, rsa_key
 from tests.conftest import KAGA, KOMATSU, auth
 from tests.security.test_tokens import _logged_strings, _token_parts
@@ -99,12 +101,30 @@ async def _attempt(
     return response, logs
 
 
+def _token_sentence(detail: str) -> bool:
+    """Whether ``detail`` is one of the catalogue's sentences for a refused token."""
+    for entry in PLATFORM.entries.values():
+        if not entry.id.startswith("sg.token."):
+            continue
+        pattern = re.escape(entry.en)
+        for name in entry.placeholders:
+            pattern = pattern.replace(re.escape("{" + name + "}"), ".+")
+        if re.fullmatch(pattern, detail):
+            return True
+    return False
+
+
 def _assert_unchanged_401(response: httpx.Response) -> None:
-    """Exactly the 401 every refused token got before failed logins were recorded."""
+    """The 401 every refused token got before failed logins were recorded, but for
+    ``detail``: one of the fixed sentences saying which check failed."""
     assert response.status_code == 401, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
-    assert response.json() == errors.unauthorized().problem()
+    body = response.json()
+    assert {k: v for k, v in body.items() if k != "detail"} == {
+        k: v for k, v in errors.unauthorized().problem().items() if k != "detail"
+    }
+    assert _token_sentence(body["detail"]), body["detail"]
 
 
 def _assert_no_token(token: str, *where: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from litestar import Litestar
 from typer.testing import CliRunner
 
 from shared_gov.audit import tlog
@@ -98,9 +99,14 @@ async def _events(db: Database, actor: str) -> list[uuid.UUID]:
 
 
 @pytest.fixture(scope="module")
-async def towns(db: Database, client: Any, issuer: BuiltinIssuer, tmp_path_factory: Any) -> Any:
+async def towns(
+    db: Database, app: Litestar, client: Any, issuer: BuiltinIssuer, tmp_path_factory: Any
+) -> Any:
     """The first town: activity, sealed, offboarded; the second: activity, sealed."""
     await tenancy.onboard(db, _manifest())
+    # The app learns of a town by NOTIFY; under load that can come after the
+    # first request: read the catalogue now instead of racing it.
+    await app.state.services.registry.refresh()
     first = _tokens(issuer, "old")
     old_residents = await _activity(client, first["staff"])
     # After-hours reads the first town's auditors would have been shown.
@@ -121,6 +127,7 @@ async def towns(db: Database, client: Any, issuer: BuiltinIssuer, tmp_path_facto
     await tenancy.offboard(db, CODE, tmp_path_factory.mktemp("export"))
     again = await tenancy.onboard(db, _manifest())
     assert again.outcome == "created"
+    await app.state.services.registry.refresh()
 
     second = _tokens(issuer, "new")
     new_residents = await _activity(client, second["staff"])

@@ -159,6 +159,11 @@ async def test_every_body_that_does_not_decode_is_one_event(
     for method, template in _tenant_routes(app):
         if method not in BODY_METHODS:
             continue
+        if "/supplier/" in template:
+            # Suppliers' systems' routes: the town's people get the 404 of another
+            # caller before any body is read (tests/domains/invoices: their own attacks,
+            # a broken body from a supplier is a 422 with its report).
+            continue
         who = next((v for k, v in by_area.items() if k in template), "kaga")
         headers = {**auth(tokens[who]), "content-type": "application/json", "If-Match": '"v1"'}
         r = await client.request(method, _url(template, resident), content=body, headers=headers)
@@ -420,12 +425,12 @@ async def test_no_record_no_answer(
     app: Litestar, client: Any, tokens: dict[str, str], monkeypatch: Any
 ) -> None:
     """If the refusal cannot be recorded, the caller does not get the refusal."""
-    from shared_gov.api import entry
+    from shared_gov.api.entry import failures
 
     async def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("the log is down")
 
-    monkeypatch.setattr(entry, "record_apart", broken)
+    monkeypatch.setattr(failures, "record_apart", broken)
     r = await client.get(f"{BASE}/departments", headers=auth(tokens["komatsu_admin"]))
     assert r.status_code == 500
 
@@ -600,20 +605,22 @@ async def test_a_too_long_proposal_id_names_the_path_parameter(
 async def test_a_refused_approval_records_only_a_proposal_id_that_is_one(
     client: Any, tokens: dict[str, str], db: Database
 ) -> None:
-    """Another town's admin approving Kaga's "proposal" 山田太郎: the event says null."""
-    r = await client.post(
-        f"{BASE}/issuer/pending/山田太郎/approve",
-        json={"digest": "0" * 64},
-        headers=auth(tokens["komatsu_admin"]),
-    )
-    assert r.status_code == 404, r.text
-    event = await _one(db, r)
-    assert "山田" not in str(event)
+    """Kaga's admin approving a "proposal" 山田太郎 (none is pending): the event says
+    null; another town's admin gets no more than the plain reason (docs/audit.md)."""
+    for who in ("kaga_admin", "komatsu_admin"):
+        r = await client.post(
+            f"{BASE}/issuer/pending/山田太郎/approve",
+            json={"digest": "0" * 64},
+            headers=auth(tokens[who]),
+        )
+        assert r.status_code == 404, r.text
+        event = await _one(db, r)
+        assert "山田" not in str(event)
     proposal = str(uuid.uuid4())
     r = await client.post(
         f"{BASE}/issuer/pending/{proposal}/approve",
         json={"digest": "0" * 64},
-        headers=auth(tokens["komatsu_admin"]),
+        headers=auth(tokens["kaga_admin"]),
     )
     assert proposal in ((await _one(db, r))["reason"] or "")
 
@@ -625,10 +632,14 @@ async def test_a_refused_issuer_change_records_where_it_pointed_not_what_was_wri
         "url": "https://idp.evil.example/山田太郎?note=secret",
         "audience": "shared-gov",
         "jwks_uri": "https://user:pw@keys.evil.example:8443/鈴木一郎/jwks",
+        # Refused by the town's own admin's entry (a symmetric algorithm): only a
+        # caller the gate let in has what they asked for recorded.
+        "algorithms": ["HS256"],
     }
-    r = await client.put(f"{BASE}/issuer", json=body, headers=auth(tokens["komatsu_admin"]))
-    assert r.status_code == 404, r.text
+    r = await client.put(f"{BASE}/issuer", json=body, headers=auth(tokens["kaga_admin"]))
+    assert 400 <= r.status_code < 500, r.text
     event = await _one(db, r)
+    assert event["outcome"] == "denied"
     assert "山田" not in event["reason"]
     assert "鈴木" not in event["reason"]
     assert "secret" not in event["reason"]
@@ -640,13 +651,16 @@ async def test_a_refused_issuer_change_records_where_it_pointed_not_what_was_wri
 async def test_a_refused_permission_change_records_no_unknown_purpose_text(
     client: Any, tokens: dict[str, str], db: Database
 ) -> None:
-    """Unknown purposes are whatever the sender wrote: only their number is recorded."""
+    """Unknown purposes are whatever the sender wrote: only their number is recorded.
+
+    Kaga's admin changing their own permissions (refused: another admin must).
+    """
     r = await client.put(
-        f"{BASE}/staff/k-0002",
+        f"{BASE}/staff/k-admin",
         json={"purposes": ["juki.registration", "山田太郎"]},
-        headers=auth(tokens["komatsu_admin"]),
+        headers=auth(tokens["kaga_admin"]),
     )
-    assert r.status_code == 404, r.text
+    assert r.status_code == 403, r.text
     event = await _one(db, r)
     assert "山田" not in event["reason"]
     assert '"unknown_purposes":1' in event["reason"]

@@ -426,7 +426,7 @@ INVALID_BODIES: list[tuple[str, dict[str, Any], str]] = [
         "/jwks",
     ),
     ("url_not_http", {"url": "ftp://idp.example"}, "/url"),
-    ("unknown_field", {"tenant": KOMATSU}, "/"),
+    ("unknown_field", {"tenant": KOMATSU}, "/tenant"),  # the unknown field, named
     ("bad_claim_name", {"staff_claim": "a b"}, "/staff_claim"),
 ]
 

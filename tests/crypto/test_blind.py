@@ -62,6 +62,9 @@ def test_normalize_digits(raw: str, expected: str) -> None:
         ("ｰ", "ー"),  # half-width long vowel mark
         ("スズキ", "スズキ"),  # precomposed stays as is
         ("ス\u3099スキ", "ズスキ"),  # combining dakuten composes (NFKC)
+        ("ウ゛ァン", "ヴァン"),  # a full-width dakuten typed apart (NFKC: space + mark)
+        ("ハ゜ン", "パン"),  # the same for handakuten
+        ("か ゛", "ガ"),  # even with a space between
         ("ッ", "ッ"),  # small kana stay small: they are part of the name
         ("", ""),
     ],

@@ -9,7 +9,8 @@ import threading
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shared_gov.crypto.envelope import FORMAT_VERSION, DecryptError, FieldCipher, aad
+from shared_gov.crypto.envelope import FORMAT_VERSION, DecryptError, FieldCipher, aad, aad_part
+from shared_gov.crypto.keyring import TownKeys
 
 K1 = bytes(range(32))
 K2 = bytes(range(32, 64))
@@ -262,3 +263,33 @@ def test_threads_with_different_contexts(cipher: FieldCipher) -> None:
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_decrypt_parts_is_decrypt_with_the_context_encoded(cipher: FieldCipher) -> None:
+    ctx = ("172065", "residents", "family_name", "5f0c…row")
+    blob = cipher.encrypt("山田".encode(), ctx)
+    head, last = aad(*ctx[:-1]), aad_part(ctx[-1])
+    assert head + last == aad(*ctx)
+    assert cipher.decrypt_parts(blob, head, last) == "山田".encode()
+    with pytest.raises(DecryptError):
+        cipher.decrypt_parts(blob, head, aad_part("another row"))
+    with pytest.raises(DecryptError):
+        cipher.decrypt_parts(blob, aad("172031", "residents", "family_name"), last)
+
+
+def test_a_towns_keys_never_decrypt_one_rows_field_under_another_rows_id() -> None:
+    """TownKeys keeps the last row id's encoding: switching rows must not reuse it."""
+    keys = TownKeys(
+        tenant="172065",
+        ciphers={"residents.address": FieldCipher({1: os.urandom(32)}, 1)},
+        indexes={},
+    )
+    a = keys.encrypt("residents", "address", "row-a", "加賀市")
+    b = keys.encrypt("residents", "address", "row-b", "小松市")
+    assert keys.decrypt("residents", "address", "row-a", a) == "加賀市"
+    assert keys.decrypt("residents", "address", "row-b", b) == "小松市"
+    with pytest.raises(DecryptError):
+        keys.decrypt("residents", "address", "row-b", a)
+    with pytest.raises(DecryptError):
+        keys.decrypt("residents", "address", "row-a", b)
+    assert keys.decrypt("residents", "address", "row-a", a) == "加賀市"

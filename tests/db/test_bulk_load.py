@@ -23,7 +23,7 @@ from shared_gov.db.urls import plain_url
 from shared_gov.domains.residents import transfer
 from shared_gov.domains.residents.transfer import import_csv
 from shared_gov.tenancy.names import tenant_names
-from tests.domains.residents.test_import_bulk import _csv, _row, _state, _town
+from tests.domains.residents.import_files import csv_text, file_row, onboard_town, town_counts
 
 FRESH, BROKEN, FILLED, BUSY = "472026", "472034", "472042", "472051"
 FAILING, STRANGER = "472069", "472077"
@@ -65,11 +65,11 @@ def _rebuilt(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str
 async def test_an_empty_towns_import_ends_with_every_index_and_foreign_key(db: Database) -> None:
     """The import of a town joining the platform sets aside the secondary indexes and
     foreign keys of the tables it fills and puts exactly the same ones back."""
-    await _town(db, FRESH)
+    await onboard_town(db, FRESH)
     before = await _catalog(db, FRESH)
-    rows = [_row(700 + n) for n in range(30)]
+    rows = [file_row(700 + n) for n in range(30)]
     async with db.tenant(tenant_names(FRESH, db.settings.role_prefix)) as uow:
-        assert await import_csv(uow, io.StringIO(_csv(rows)), workers=0) == 30
+        assert await import_csv(uow, io.StringIO(csv_text(rows)), workers=0) == 30
         await _assert_bound(uow)
         # The rebuilt indexes serve the searches (a blind index, a household).
         assert (
@@ -91,14 +91,14 @@ async def test_an_empty_towns_import_ends_with_every_index_and_foreign_key(db: D
         "index residents_bidx_kana_birth_alt",
     } <= rebuilt
     assert not {n for n in rebuilt if n.endswith(("_pkey", "_key"))}
-    assert (await _state(db, FRESH))[:3] == (30, 30, 11)
+    assert (await town_counts(db, FRESH))[:3] == (30, 30, 11)
 
 
 async def test_a_row_breaking_a_foreign_key_still_fails_and_leaves_nothing(db: Database) -> None:
     """With the foreign keys set aside, a history entry of no resident is caught when
     they are added again: the load fails, and a caller that catches the error and
     commits keeps neither the row nor a table without its checks."""
-    await _town(db, BROKEN)
+    await onboard_town(db, BROKEN)
     before = await _catalog(db, BROKEN)
     names = tenant_names(BROKEN, db.settings.role_prefix)
     async with db.tenant(names) as uow:
@@ -116,11 +116,11 @@ async def test_a_row_breaking_a_foreign_key_still_fails_and_leaves_nothing(db: D
         # The transaction is usable and commits (the error was swallowed).
     after = await _catalog(db, BROKEN)
     assert after == before  # the very same objects: the drop was rolled back
-    assert await _state(db, BROKEN) == (0, 0, 0, 0)
+    assert await town_counts(db, BROKEN) == (0, 0, 0, 0)
 
 
 async def test_an_error_in_the_load_rolls_back_the_setting_aside(db: Database) -> None:
-    await _town(db, FAILING)
+    await onboard_town(db, FAILING)
     before = await _catalog(db, FAILING)
     async with db.tenant(tenant_names(FAILING, db.settings.role_prefix)) as uow:
         with pytest.raises(RuntimeError, match="stop"):
@@ -136,16 +136,16 @@ async def test_an_error_in_the_load_rolls_back_the_setting_aside(db: Database) -
 async def test_tables_with_rows_keep_their_checks(db: Database) -> None:
     """A town that already has records is loaded with every check in place (setting
     aside would lock its staff out of its register for the whole load)."""
-    await _town(db, FILLED)
+    await onboard_town(db, FILLED)
     names = tenant_names(FILLED, db.settings.role_prefix)
     async with db.tenant(names) as uow:
-        await import_csv(uow, io.StringIO(_csv([_row(800)])), workers=0)
+        await import_csv(uow, io.StringIO(csv_text([file_row(800)])), workers=0)
     before = await _catalog(db, FILLED)
     async with db.tenant(names) as uow:
         async with uow.load_into_empty(transfer.LOADED_TABLES) as aside:
             assert not aside
         await _assert_bound(uow)
-        assert await import_csv(uow, io.StringIO(_csv([_row(803)])), workers=0) == 1
+        assert await import_csv(uow, io.StringIO(csv_text([file_row(803)])), workers=0) == 1
     assert await _catalog(db, FILLED) == before
 
 
@@ -154,7 +154,7 @@ async def test_tables_in_use_elsewhere_keep_their_checks(
 ) -> None:
     """Someone reading the town's residents in an open transaction: the load does not
     wait for them beyond LOCK_WAIT, it loads with its checks in place."""
-    await _town(db, BUSY)
+    await onboard_town(db, BUSY)
     names = tenant_names(BUSY, db.settings.role_prefix)
     monkeypatch.setattr(bulk, "LOCK_WAIT", "200ms")
     before = await _catalog(db, BUSY)
@@ -168,17 +168,17 @@ async def test_tables_in_use_elsewhere_keep_their_checks(
                 assert not aside
             assert asyncio.get_running_loop().time() - started < 5
             await _assert_bound(uow)
-            assert await import_csv(uow, io.StringIO(_csv([_row(810)])), workers=0) == 1
+            assert await import_csv(uow, io.StringIO(csv_text([file_row(810)])), workers=0) == 1
     finally:
         await reader.close()
     assert await _catalog(db, BUSY) == before
-    assert (await _state(db, BUSY))[0] == 1
+    assert (await town_counts(db, BUSY))[0] == 1
 
 
 async def test_a_login_role_that_does_not_own_the_tables_keeps_the_checks(db: Database) -> None:
     """A deployment whose login role is not the schemas' owner: setting aside is refused
     by PostgreSQL, and the transaction goes on as if it had not been tried."""
-    await _town(db, STRANGER)
+    await onboard_town(db, STRANGER)
     names = tenant_names(STRANGER, db.settings.role_prefix)
     stranger = f"{db.settings.role_prefix}_bulk_stranger"
     assert db.settings.database_url
@@ -209,7 +209,7 @@ async def test_a_login_role_that_does_not_own_the_tables_keeps_the_checks(db: Da
 async def test_a_foreign_key_not_validated_keeps_its_row_checks(db: Database) -> None:
     """A NOT VALID foreign key (as a migration may add one) would come back NOT VALID,
     leaving the loaded rows unchecked: it is not set aside, and still checks each row."""
-    await _town(db, UNVALIDATED)
+    await onboard_town(db, UNVALIDATED)
     names = tenant_names(UNVALIDATED, db.settings.role_prefix)
     key = "resident_history_resident_id_fkey"
     assert db.settings.database_url
@@ -241,7 +241,7 @@ async def test_a_registration_waiting_on_the_import_is_not_failed(db: Database) 
     lock the import holds: the import gives up setting aside (LOCK_WAIT is below
     PostgreSQL's deadlock_timeout), loads with its checks, and the registration goes on
     once the import commits, instead of being failed as a deadlock."""
-    await _town(db, RACING)
+    await onboard_town(db, RACING)
     names = tenant_names(RACING, db.settings.role_prefix)
     assert db.settings.database_url
     registration = await asyncpg.connect(plain_url(db.settings.database_url))
@@ -266,7 +266,7 @@ async def test_a_registration_waiting_on_the_import_is_not_failed(db: Database) 
         await registration.execute("COMMIT")
     finally:
         await registration.close()
-    assert (await _state(db, RACING))[2] == 1
+    assert (await town_counts(db, RACING))[2] == 1
 
 
 async def test_a_failure_right_after_setting_aside_rolls_it_back(
@@ -274,7 +274,7 @@ async def test_a_failure_right_after_setting_aside_rolls_it_back(
 ) -> None:
     """Even the log line after the drops failing (a closed stderr) leaves the tables
     with all their indexes and keys for a caller that goes on and commits."""
-    await _town(db, LOGGING)
+    await onboard_town(db, LOGGING)
     names = tenant_names(LOGGING, db.settings.role_prefix)
     before = await _catalog(db, LOGGING)
 

@@ -492,6 +492,15 @@ async def _same_major(deployment: Deployment, pg_dump: str) -> bool:
     return match is not None and int(match.group(1)) >= server_major
 
 
+async def _resident_read_refuses(conn: asyncpg.Connection, rid: str) -> bool:
+    """Whether the town's read function refuses to run (not owned by the town's role)."""
+    try:
+        await conn.fetch(f"SELECT id FROM t_{KAGA}.resident_read($1::uuid)", rid)
+    except asyncpg.InsufficientPrivilegeError:
+        return True
+    return False
+
+
 async def _backup_and_restore(
     deployment: Deployment,
     tools: tuple[str, str],
@@ -529,9 +538,33 @@ async def _backup_and_restore(
         assert lost.status_code >= 400
         await asyncio.to_thread(
             _tool,
-            [pg_restore, "--dbname", url, "--single-transaction", "--exit-on-error", str(dump)],
+            [
+                pg_restore,
+                "--dbname",
+                url,
+                "--single-transaction",
+                "--exit-on-error",
+                # The town's read function is owned by the town's role, which
+                # the login role cannot make an owner in a schema it may not
+                # create in: restored as the login role's, handed back below.
+                "--no-owner",
+                str(dump),
+            ],
             env,
         )
+        # deploy/README.md, restore step 4: the read function back to its town.
+        role = f"{deployment.names['audit'].removesuffix('_audit')}_t_{KAGA}"
+        login = deployment.names["login"]
+        assert await _resident_read_refuses(conn, rid)
+        async with conn.transaction():
+            await conn.execute(
+                f'GRANT CREATE ON SCHEMA t_{KAGA} TO "{role}"; '
+                f'ALTER FUNCTION t_{KAGA}.resident_read(uuid) OWNER TO "{role}"; '
+                f'REVOKE CREATE ON SCHEMA t_{KAGA} FROM "{role}"; '
+                f'SET LOCAL ROLE "{role}"; '
+                f'GRANT EXECUTE ON FUNCTION t_{KAGA}.resident_read(uuid) TO "{login}"'
+            )
+        assert not await _resident_read_refuses(conn, rid)
         # Numbers handed out after the dump are never handed out again;
         # the catalog's mirror follows the restored revision.
         for seq in ("atena_seq", "household_seq", "kaigo_insured_seq"):
@@ -541,9 +574,10 @@ async def _backup_and_restore(
                 f"(SELECT last_value FROM t_{KAGA}.{seq})))"
             )
         await conn.execute(
-            # One row per installed branch (the platform's, each domain's).
-            f"UPDATE catalog.tenants SET schema_revision = (SELECT string_agg(version_num, "
-            f"'+' ORDER BY version_num) FROM t_{KAGA}.alembic_version) WHERE code = $1",
+            f"UPDATE catalog.tenants SET schema_revision = "
+            # One row per head (the platform's and each domain's), sorted and joined.
+            f"(SELECT string_agg(version_num, '+' ORDER BY version_num COLLATE \"C\") "
+            f"FROM t_{KAGA}.alembic_version) WHERE code = $1",
             KAGA,
         )
         await conn.execute(f"DROP SCHEMA t_{KAGA}_damaged CASCADE", timeout=60)

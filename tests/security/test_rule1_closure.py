@@ -36,7 +36,7 @@ from shared_gov.clock import today_jst
 from shared_gov.db import Database
 from shared_gov.domains import registry as domain_registry
 from shared_gov.domains.residents import demo as residents_demo
-from shared_gov.domains.residents import repository
+from shared_gov.domains.residents import linkage
 from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy.names import tenant_names
 from tests.conftest import KAGA, KOMATSU, auth
@@ -445,10 +445,10 @@ async def test_relink_reads_what_the_migration_could_not(
     assert not await _visible(client, kaigo, r)
     assert not await _visible(client, kaigo, loner)
     async with db.tenant(names) as uow:
-        done = await repository.relink(uow)
+        done = await linkage.relink(uow)
         assert done.residents_read >= 2
         assert done.memberships_added >= 2
-        again = await repository.relink(uow)
+        again = await linkage.relink(uow)
         assert again.residents_read == 0
         assert again.flags_changed == 0
     assert not await _visible(client, kaigo, r)  # the split was read back: still linked

@@ -37,7 +37,7 @@ from typing import Any
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.clock import today_jst
 from shared_gov.db import Database
-from shared_gov.domains.residents import repository
+from shared_gov.domains.residents import linkage
 from shared_gov.tenancy.names import tenant_names
 from tests.conftest import KAGA, KOMATSU, auth
 from tests.factories import individual_number, juminhyo_code, resident_body
@@ -447,4 +447,4 @@ async def test_rule_1_holds_for_every_caller_and_endpoint(
     # The stored flags are what a recomputation from scratch gives.
     for code in (KAGA, KOMATSU):
         async with db.tenant(tenant_names(code, db.settings.role_prefix)) as uow:
-            assert (await repository.relink(uow)).flags_changed == 0, code
+            assert (await linkage.relink(uow)).flags_changed == 0, code

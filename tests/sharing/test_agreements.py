@@ -449,7 +449,7 @@ async def test_valid_until_the_second_and_denied_one_second_later(
     person = await komatsu_resident(client, tokens)
     url = f"{KOMATSU_API}/residents/{person['id']}"
     token = kaga_staff(issuer)
-    import shared_gov.api.entry
+    import shared_gov.api.entry.scope
 
     expected = {
         start.timestamp() - 1: 404,
@@ -458,7 +458,7 @@ async def test_valid_until_the_second_and_denied_one_second_later(
         until.timestamp() + 1: 404,
     }
     for moment, status in expected.items():
-        monkeypatch.setattr(shared_gov.api.entry.time, "time", lambda m=moment: m)
+        monkeypatch.setattr(shared_gov.api.entry.scope.time, "time", lambda m=moment: m)
         r = await client.get(url, headers=shared_headers(token, aid))
         assert r.status_code == status, datetime.fromtimestamp(moment, UTC)
 

@@ -89,7 +89,7 @@ async def test_migrate_skips_tenants_at_head_and_upgrades_those_behind(db: Datab
             db, "SELECT schema_revision FROM catalog.tenants WHERE code = $1", KAGA
         )
         == tenancy.tenant_head()
-    )  # the platform's head and every domain's
+    )  # every head: the platform's and each installed domain's
 
 
 async def test_migrate_continues_past_a_failing_tenant(db: Database) -> None:

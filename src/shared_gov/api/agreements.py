@@ -2,17 +2,23 @@
 
 The providing town's admin proposes; the recipient town's admin accepts;
 either town's admin revokes. Any principal of a party town may list and read
-its agreements (staff need the id for ``X-Agreement``); anyone else gets 404.
+its agreements (staff need the id for ``X-Agreement``: gate
+``AGREEMENT_READS``, in the caller's own town); anyone else gets 404, and a
+refused read is an event in the caller's town (a granted one is not: an
+agreement holds no personal data).
 
 Each step is an audit event in both party towns' logs, in the step's own
-transaction (:mod:`.agreements`); a refused step is an audit event in the
-acting town's log.
+transaction (:mod:`shared_gov.policy.agreements`); a step goes through the
+guarded entry in the acting admin's own town (gate ``AGREEMENTS``, decided
+before the body is decoded), which records a refused or failed step — a
+malformed body included — in that town's log. An operator, who has no
+town, is refused in the logs of the towns the step names (a proposal's
+provider and recipient, an existing agreement's parties).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -22,12 +28,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from shared_gov import errors
-from shared_gov.api.entry import audit_actor
+from shared_gov.api.entry import AGREEMENT_READS, AGREEMENTS, Entry, audited
 from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.audit.recorder import AuditEvent, record_apart
-from shared_gov.auth.principal import Principal
-from shared_gov.policy import agreements, authorize_admin
+from shared_gov.messages import access as m
+from shared_gov.policy import agreements
 from shared_gov.validation import NoNul
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")]
@@ -107,66 +112,81 @@ def _out(row: dict[str, Any], history: list[dict[str, Any]] | None = None) -> Ag
     )
 
 
-def _party(principal: Principal, code: str) -> None:
-    """Only a party town's own principals see its agreements."""
-    if principal.is_operator or principal.tenant != code:
-        raise errors.not_found()
-
-
-async def _audited(
-    request: Request[Any, Any, Any],
-    principal: Principal,
-    step: str,
-    agreement_id: str | None,
-    change: Callable[[AuditActor | None], Awaitable[dict[str, Any]]],
-) -> dict[str, Any]:
-    """Run a lifecycle step; the step records itself, a refusal is recorded here."""
-    svc = services(request)
-    actor = audit_actor(request, principal, None)
-    try:
-        return await change(actor if svc.settings.audit else None)
-    except errors.DomainError as exc:
-        names = await svc.registry.get(principal.tenant or "")
-        if svc.settings.audit and exc.outcome is not None and names is not None:
-            event = AuditEvent(
-                action=f"agreement.{step}",
-                resource_type="agreement",
-                outcome=exc.outcome,
-                reason=exc.detail,
-                agreement_id=str(agreements.parse_id(agreement_id) or "") or None,
-            )
-            await record_apart(svc.db, names, actor, event)
-        raise
-
-
 def _agreement_id(value: str) -> uuid.UUID:
     parsed = agreements.parse_id(value)
     if parsed is None:
-        raise errors.not_found("no such agreement")
+        raise errors.not_found(m.NO_SUCH_AGREEMENT)
     return parsed
+
+
+_STEP: dict[str, Any] = {"resource_type": "agreement", "gate": AGREEMENTS}
+"""What every lifecycle step declares besides its action: decided in the caller's own town."""
+
+
+def _recorder(entry: Entry) -> AuditActor | None:
+    """Who the step records itself as, in both party towns' logs (None: no audit)."""
+    return entry.actor if entry.svc.settings.audit else None
+
+
+async def _parties_named(entry: Entry) -> tuple[str, ...]:
+    """An operator's accept or revoke: the agreement's parties (none for an unknown id)."""
+    parsed = agreements.parse_id(str(entry.request.path_params.get("agreement_id") or ""))
+    if parsed is None:
+        return ()
+    entry.audit.agreement_id = str(parsed)
+    return tuple(await agreements.parties(services(entry.request).db, parsed))
+
+
+async def _proposal_named(entry: Entry) -> tuple[str, ...]:
+    """An operator's proposal: the provider and recipient its body names, read
+    before (and whatever the outcome of) decoding it as a proposal — the
+    operator gets the 404, never a 422 about the fields they sent."""
+    request = entry.request
+    if not isinstance(request, Request):  # pragma: no cover - an HTTP route
+        return ()
+    try:
+        body = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
+        return ()
+    if not isinstance(body, dict):
+        return ()
+    return tuple(v for v in (body.get("provider"), body.get("recipient")) if isinstance(v, str))
+
+
+async def _step(entry: Entry, agreement_id: str, step: str) -> AgreementOut:
+    """Accept or revoke; a refusal is an event in the acting town's log naming the agreement."""
+    parsed = agreements.parse_id(agreement_id)
+    entry.audit.agreement_id = str(parsed) if parsed else None
+    async with entry.changing():
+        row = await agreements.transition(
+            entry.svc.db,
+            _agreement_id(agreement_id),
+            entry.code,
+            step,
+            entry.principal.subject,
+            _recorder(entry),
+        )
+    return _out(row)
 
 
 class AgreementController(Controller):
     path = "/api/v1/agreements"
     tags = ("agreements",)
 
-    @post("/", status_code=201, summary="Propose an agreement (the providing town's admin)")
+    @post(
+        "/",
+        status_code=201,
+        summary="Propose an agreement (the providing town's admin)",
+        **audited("agreement.propose", **_STEP, named=_proposal_named),
+    )
     async def propose(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        data: JSONBody[AgreementIn],
+        self, entry: NamedDependency[Entry], data: JSONBody[AgreementIn]
     ) -> AgreementOut:
-        if principal.is_operator or principal.tenant is None:
-            raise errors.not_found()
-        town = principal.tenant
-
-        async def propose(audit: AuditActor | None) -> dict[str, Any]:
-            authorize_admin(principal, town, "agreements")
-            if data.provider != town:
-                raise errors.forbidden("only the providing town's admin proposes an agreement")
-            return await agreements.propose(
-                services(request).db,
+        async with entry.changing():
+            if data.provider != entry.code:
+                raise errors.forbidden(m.ONLY_PROVIDER_PROPOSES)
+            row = await agreements.propose(
+                entry.svc.db,
                 agreements.Proposal(
                     provider=data.provider,
                     recipient=data.recipient,
@@ -178,75 +198,66 @@ class AgreementController(Controller):
                     valid_from=data.valid_from,
                     valid_until=data.valid_until,
                 ),
-                principal.subject,
-                audit,
+                entry.principal.subject,
+                _recorder(entry),
             )
+        return _out(row)
 
-        return _out(await _audited(request, principal, "propose", None, propose))
-
-    async def _step(
-        self, request: Request[Any, Any, Any], principal: Principal, agreement_id: str, step: str
-    ) -> AgreementOut:
-        if principal.is_operator or principal.tenant is None:
-            raise errors.not_found()
-        town = principal.tenant
-
-        async def change(audit: AuditActor | None) -> dict[str, Any]:
-            authorize_admin(principal, town, "agreements")
-            return await agreements.transition(
-                services(request).db,
-                _agreement_id(agreement_id),
-                town,
-                step,
-                principal.subject,
-                audit,
-            )
-
-        return _out(await _audited(request, principal, step, agreement_id, change))
-
-    @post("/{agreement_id:str}/accept", status_code=200, summary="Accept (the recipient's admin)")
+    @post(
+        "/{agreement_id:str}/accept",
+        status_code=200,
+        summary="Accept (the recipient's admin)",
+        **audited("agreement.accept", **_STEP, named=_parties_named),
+    )
     async def accept(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        agreement_id: FromPath[str],
+        self, entry: NamedDependency[Entry], agreement_id: FromPath[str]
     ) -> AgreementOut:
-        return await self._step(request, principal, agreement_id, "accept")
+        return await _step(entry, agreement_id, "accept")
 
-    @post("/{agreement_id:str}/revoke", status_code=200, summary="Revoke (either party's admin)")
+    @post(
+        "/{agreement_id:str}/revoke",
+        status_code=200,
+        summary="Revoke (either party's admin)",
+        **audited("agreement.revoke", **_STEP, named=_parties_named),
+    )
     async def revoke(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        agreement_id: FromPath[str],
+        self, entry: NamedDependency[Entry], agreement_id: FromPath[str]
     ) -> AgreementOut:
-        return await self._step(request, principal, agreement_id, "revoke")
+        return await _step(entry, agreement_id, "revoke")
 
-    @get("/", summary="Agreements a town is party to (its own principals)")
+    @get(
+        "/",
+        summary="Agreements a town is party to (its own principals)",
+        **audited("agreement.list", "agreement", gate=AGREEMENT_READS),
+    )
     async def list_agreements(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
+        entry: NamedDependency[Entry],
         tenant: Annotated[Code, QueryParameter(description="the town's code")],
         kind: Annotated[
             Literal["bilateral", "standing_move"] | None,
             QueryParameter(description="only this kind"),
         ] = None,
     ) -> list[AgreementOut]:
-        _party(principal, tenant)
-        rows = await agreements.list_for(services(request).db, tenant, kind)
+        async with entry:
+            # Only the caller's own town's: another code is the 404 a stranger gets.
+            if tenant != entry.code:
+                raise errors.concealed("the agreements of another town")
+            rows = await agreements.list_for(entry.svc.db, tenant, kind)
         return [_out(r) for r in rows]
 
-    @get("/{agreement_id:str}", summary="One agreement with every version (a party's principals)")
+    @get(
+        "/{agreement_id:str}",
+        summary="One agreement with every version (a party's principals)",
+        **audited("agreement.read", "agreement", gate=AGREEMENT_READS),
+    )
     async def show(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        agreement_id: FromPath[str],
+        self, entry: NamedDependency[Entry], agreement_id: FromPath[str]
     ) -> AgreementOut:
-        if principal.is_operator or principal.tenant is None:
-            raise errors.not_found()
-        history = await agreements.versions(
-            services(request).db, _agreement_id(agreement_id), principal.tenant
-        )
+        parsed = agreements.parse_id(agreement_id)
+        entry.audit.agreement_id = str(parsed) if parsed else None
+        async with entry:
+            history = await agreements.versions(
+                entry.svc.db, _agreement_id(agreement_id), entry.code
+            )
         return _out(history[-1], history)

@@ -9,8 +9,8 @@
 
 Only the town's auditors may (Cedar action ``audit`` on ``AuditLog``): the
 town's other staff get 403 with the reason, other towns and operators 404.
-That is decided by a guard (:func:`auditors_only`), before any parameter or
-body is read: whoever may not ask gets the refusal, never a 400/422 about
+That is decided by the guarded entry's gate ``AUDITORS`` in a guard, before
+any parameter or body is read: whoever may not ask gets the refusal, never a 400/422 about
 what they sent. Then a query parameter the endpoint does not take is a 400
 (:func:`shared_gov.api.pipeline.known_query_only`): an ignored filter would return
 more than was asked for. Auditors are audited too: every query, export, analysis and suppression is
@@ -28,32 +28,24 @@ from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.connection import ASGIConnection
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.handlers import BaseRouteHandler
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 
 from shared_gov import errors
-from shared_gov.api.entry import Admitted, Audit, admit_town, route_audit
-from shared_gov.api.pipeline import Services, known_query_only
+from shared_gov.api.entry import AUDITORS, Entry, audited
+from shared_gov.api.pipeline import Services
 from shared_gov.audit import analyses, queries, suppressions
-from shared_gov.audit.recorder import Actor as AuditActor
-from shared_gov.audit.recorder import AuditEvent, record_apart, record_as_town
-from shared_gov.auth.principal import Principal
+from shared_gov.audit.recorder import record_as_town
 from shared_gov.clock import now_jst
 from shared_gov.crypto.keyring import town_keys
+from shared_gov.messages import audit as m
 from shared_gov.openapi import served_also_as
-from shared_gov.policy.access import denied
 from shared_gov.towns.names import TenantNames
 from shared_gov.validation import NO_NUL_PATTERN, NoNul
 
-AUDIT_PURPOSE = "kansa.audit"
-"""Recorded as the purpose of auditors' own events: these endpoints serve no other."""
 RESOURCE = "audit_log"
-
-TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 # No NUL: these filters are compared with text columns, which cannot hold one (it was a 500).
 Text = Annotated[str | None, QueryParameter(max_length=128, pattern=NO_NUL_PATTERN)]
 # Counts and LIMIT are PostgreSQL bigints: a larger number failed as a 500.
@@ -125,61 +117,6 @@ class SuppressionList(msgspec.Struct, kw_only=True):
     suppressions: list[SuppressionItem]
 
 
-async def authorize_auditor(
-    connection: ASGIConnection[Any, Any, Any, Any], principal: Principal, code: str, route: Audit
-) -> Admitted:
-    """The town's auditors pass; anyone else is refused, and the refusal is recorded.
-
-    Other towns and operators get the 404 a missing town gets; the town's own
-    staff get 403 with the reason Cedar's decision gives.
-    """
-    return await admit_town(
-        connection,
-        principal,
-        code,
-        route,
-        ("audit", "AuditLog"),
-        purpose=AUDIT_PURPOSE,
-        outsiders="operators do not read a town's audit log",
-        refused=denied,
-    )
-
-
-_AUTHORIZED = "auditor"
-"""Where :func:`auditors_only` leaves the authorised caller on the request's state."""
-
-
-async def auditors_only(
-    connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
-) -> None:
-    """Guard of every auditor endpoint: :func:`authorize_auditor` before anything else.
-
-    Litestar runs guards before it decodes parameters and bodies, so a
-    caller who is not the town's auditor gets the 403/404 (recorded as
-    always), never a validation error about what they sent. The action is
-    the route's (:class:`shared_gov.api.entry.Audit`); a search asking for an
-    export is ``audit.export``.
-    """
-    principal = connection.scope.get("user")
-    if not isinstance(principal, Principal):  # pragma: no cover - authenticated routes
-        raise errors.unauthorized()
-    route = route_audit(connection.scope)
-    if route.action == "audit.query" and connection.query_params.get("format", "json") != "json":
-        route = Audit("audit.export", route.resource_type)
-    code = str(connection.path_params["code"])
-    connection.state[_AUTHORIZED] = await authorize_auditor(connection, principal, code, route)
-
-
-def authorized(request: Request[Any, Any, Any]) -> tuple[Services, TenantNames, AuditActor]:
-    """What :func:`auditors_only` established for this request."""
-    found: Admitted = request.state[_AUTHORIZED]
-    return found.svc, found.names, found.actor
-
-
-AUDITOR_GUARDS = (auditors_only, known_query_only)
-"""Who first, then what: the order matters (see the module docstring)."""
-
-
 async def guarded_subjects(svc: Services, names: TenantNames) -> frozenset[str]:
     """Subject hashes (decimal strings) of the town's protected or linked residents.
 
@@ -197,20 +134,13 @@ async def guarded_subjects(svc: Services, names: TenantNames) -> frozenset[str]:
     return frozenset(str(keys.index("audit_subject", r["id"])) for r in rows)
 
 
-async def _record(svc: Services, names: TenantNames, actor: AuditActor, event: AuditEvent) -> None:
-    # Before the response leaves: if this write fails, the auditor gets an
-    # error and no rows.
-    if svc.settings.audit:
-        await record_apart(svc.db, names, actor, event)
-
-
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     end = until or now_jst()
     start = since or end - analyses.DEFAULT_WINDOW
     if start >= end:
-        raise errors.invalid_field("/query/from", "must be before to")
+        raise errors.invalid_field("/query/from", m.FROM_BEFORE_TO)
     if end - start > analyses.MAX_WINDOW:
-        raise errors.invalid_field("/query/from", "the window is at most 366 days")
+        raise errors.invalid_field("/query/from", m.WINDOW_TOO_LONG)
     return start, end
 
 
@@ -220,28 +150,25 @@ def _time_of_day(value: str | None, default: time, name: str) -> time:
     try:
         parsed = time.fromisoformat(value)
     except ValueError:
-        raise errors.invalid_field(f"/query/{name}", "a time of day, HH:MM") from None
+        raise errors.invalid_field(f"/query/{name}", m.TIME_OF_DAY) from None
     if parsed.tzinfo is not None:
-        raise errors.invalid_field(f"/query/{name}", "a time of day in Japan time, HH:MM")
+        raise errors.invalid_field(f"/query/{name}", m.TIME_OF_DAY_JST)
     return parsed
 
 
 class AuditorController(Controller):
     path = "/api/v1/tenants/{code:str}/audit"
     tags = ("audit",)
-    guards = AUDITOR_GUARDS
 
     @get(
         "/events",
         summary="Search the town's audit log (auditors); CSV / JSON Lines export",
-        audit=Audit("audit.query", RESOURCE),
+        **audited("audit.query", RESOURCE, gate=AUDITORS, exported_as="audit.export"),
         operation_class=served_also_as("text/csv", "application/jsonl"),
     )
     async def search_events(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
+        entry: NamedDependency[Entry],
         actor: Text = None,
         actor_tenant: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{6}$")] = None,
         department: Text = None,
@@ -263,15 +190,11 @@ class AuditorController(Controller):
         export: Annotated[Literal["json", "csv", "jsonl"], QueryParameter(name="format")] = "json",
     ) -> Response[Any]:
         streamed = export != "json"
-        svc, names, audit = authorized(request)
         resident_id = queries.parse_resident_id(subject, "/query/subject") if subject else None
         flt = queries.EventFilter(
             actor=actor,
             actor_tenant=actor_tenant,
             department=department,
-            subject=(
-                await queries.subject_hash(svc.db, code, resident_id) if resident_id else None
-            ),
             purpose=purpose,
             action=action,
             outcome=queries.check_outcome(outcome),
@@ -280,28 +203,23 @@ class AuditorController(Controller):
             until=queries.parse_instant(until, "to"),
             resource_type=resource_type,
         )
-        guarded = await guarded_subjects(svc, names)
-        flt = dataclasses.replace(flt, guarded=tuple(sorted(int(h) for h in guarded)))
         # An empty ?after= is a malformed cursor, not "from the beginning".
         cursor = queries.Cursor.decode(after) if after is not None else None
         descending = order == "desc"
-        event = AuditEvent(
-            action="audit.export" if streamed else "audit.query",
-            resource_type=RESOURCE,
-            subjects=[resident_id] if resident_id else [],
-        )
-        if streamed:
-            return await _export(
-                svc, names, audit, event, code, flt, cursor, limit, descending, export, guarded
-            )
         size = limit or queries.DEFAULT_PAGE
-        if size > queries.MAX_PAGE:
-            raise errors.invalid_field("/query/limit", f"at most {queries.MAX_PAGE}")
-        page = await queries.fetch_page(
-            svc.db, code, flt, after=cursor, limit=size, descending=descending
-        )
-        event.rows = len(page.rows)
-        await _record(svc, names, audit, event)
+        if not streamed and size > queries.MAX_PAGE:
+            raise errors.invalid_field("/query/limit", m.AT_MOST(n=queries.MAX_PAGE))
+        # The event names the resident searched for: who looked whom up stays answerable.
+        entry.audit.subjects = [resident_id] if resident_id else []
+        if streamed:
+            return await export_events(entry, flt, resident_id, cursor, limit, descending, export)
+        code = entry.code
+        async with entry:
+            flt, guarded = await in_town(entry, flt, resident_id)
+            page = await queries.fetch_page(
+                entry.svc.db, code, flt, after=cursor, limit=size, descending=descending
+            )
+            entry.audit.rows = len(page.rows)
         next_url = None
         headers: dict[str, str] = {}
         if page.next is not None:
@@ -327,13 +245,11 @@ class AuditorController(Controller):
     @get(
         "/analyses",
         summary="After-hours, bulk, denial and individual-number analyses",
-        audit=Audit("audit.analyses", RESOURCE),
+        **audited("audit.analyses", RESOURCE, gate=AUDITORS),
     )
     async def run_analyses(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
+        entry: NamedDependency[Entry],
         since: From = None,
         until: To = None,
         office_start: Annotated[str | None, QueryParameter(description="HH:MM, JST")] = None,
@@ -344,7 +260,6 @@ class AuditorController(Controller):
         ] = analyses.BULK_RESIDENTS,
         denial_threshold: Annotated[int, QueryParameter(ge=1, le=BIGINT_MAX)] = analyses.DENIALS,
     ) -> analyses.AnalysisReport:
-        svc, names, audit = authorized(request)
         start, end = _window(
             queries.parse_instant(since, "from"), queries.parse_instant(until, "to")
         )
@@ -356,71 +271,54 @@ class AuditorController(Controller):
             denials=denial_threshold,
         )
         if settings.opens >= settings.closes:
-            raise errors.invalid_field("/query/office_start", "must be before office_end")
-        report = await analyses.analyse(
-            svc.db, code, start, end, settings, await guarded_subjects(svc, names)
-        )
-        await _record(
-            svc,
-            names,
-            audit,
-            AuditEvent(action="audit.analyses", resource_type=RESOURCE, rows=report.findings),
-        )
+            raise errors.invalid_field("/query/office_start", m.START_BEFORE_END)
+        async with entry:
+            svc = entry.svc
+            guarded = await guarded_subjects(svc, entry.town)
+            report = await analyses.analyse(svc.db, entry.code, start, end, settings, guarded)
+            entry.audit.rows = report.findings
         return report
 
     @post(
         "/suppressions",
         status_code=201,
         summary="Withhold events from residents' access reports until a date (auditors)",
-        audit=Audit("audit.suppress", RESOURCE),
+        **audited("audit.suppress", RESOURCE, gate=AUDITORS),
     )
     async def add_suppressions(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        data: JSONBody[SuppressionIn],
+        self, entry: NamedDependency[Entry], data: JSONBody[SuppressionIn]
     ) -> SuppressionOut:
-        svc, names, audit = authorized(request)
-        keys = await town_keys(svc.db, code)
+        async with entry.changing():
+            svc, code = entry.svc, entry.code
+            keys = await town_keys(svc.db, code)
 
-        async def recorded(conn: Any, count: int) -> None:
-            # In the suppression's own transaction: no record, no suppression.
-            if svc.settings.audit:
-                event = AuditEvent(action="audit.suppress", resource_type=RESOURCE, rows=count)
-                await record_as_town(conn, keys, names.role, audit, event)
+            async def recorded(conn: Any, count: int) -> None:
+                # In the suppression's own transaction: no record, no suppression.
+                if svc.settings.audit:
+                    entry.audit.rows = count
+                    await record_as_town(conn, keys, entry.town.role, entry.actor, entry.audit)
 
-        count = await suppressions.add(
-            svc.db,
-            code,
-            data.event_ids,
-            data.until,
-            data.reason,
-            created_by=principal.subject,
-            audit=recorded,
-        )
+            count = await suppressions.add(
+                svc.db,
+                code,
+                data.event_ids,
+                data.until,
+                data.reason,
+                created_by=entry.principal.subject,
+                audit=recorded,
+            )
         return SuppressionOut(suppressed=count, until=data.until)
 
     @get(
         "/suppressions",
         summary="Current suppressions of the town's events (auditors)",
-        audit=Audit("audit.query", RESOURCE),
+        **audited("audit.query", RESOURCE, gate=AUDITORS),
     )
-    async def list_suppressions(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-    ) -> SuppressionList:
-        svc, names, audit = authorized(request)
-        rows = await suppressions.current(svc.db, code)
+    async def list_suppressions(self, entry: NamedDependency[Entry]) -> SuppressionList:
+        async with entry:
+            rows = await suppressions.current(entry.svc.db, entry.code)
+            entry.audit.rows = len(rows)
         today = now_jst().date()
-        await _record(
-            svc,
-            names,
-            audit,
-            AuditEvent(action="audit.query", resource_type=RESOURCE, rows=len(rows)),
-        )
         return SuppressionList(
             suppressions=[
                 SuppressionItem(
@@ -436,30 +334,44 @@ class AuditorController(Controller):
         )
 
 
-async def _export(
-    svc: Services,
-    names: TenantNames,
-    audit: AuditActor,
-    event: AuditEvent,
-    code: str,
+async def in_town(
+    entry: Entry, flt: queries.EventFilter, resident_id: str | None
+) -> tuple[queries.EventFilter, frozenset[str]]:
+    """The search as the town's log answers it: the resident by their keyed hash,
+    and the subjects whose events are masked (:func:`guarded_subjects`)."""
+    svc = entry.svc
+    subject = await queries.subject_hash(svc.db, entry.code, resident_id) if resident_id else None
+    guarded = await guarded_subjects(svc, entry.town)
+    scoped = dataclasses.replace(
+        flt, subject=subject, guarded=tuple(sorted(int(h) for h in guarded))
+    )
+    return scoped, guarded
+
+
+async def export_events(
+    entry: Entry,
     flt: queries.EventFilter,
+    resident_id: str | None,
     cursor: queries.Cursor | None,
     limit: int | None,
     descending: bool,
     export: str,
-    guarded: frozenset[str],
 ) -> Response[Any]:
     """Stream every matching event; the export's own event is written first,
     with the exact row count of the snapshot being streamed."""
-    opened = await queries.Export.open(
-        svc.db, code, flt, after=cursor, limit=limit, descending=descending
-    )
+    code = entry.code
+    opened: queries.Export | None = None
     try:
-        event.rows = opened.count
-        await _record(svc, names, audit, event)
+        async with entry:
+            flt, guarded = await in_town(entry, flt, resident_id)
+            opened = await queries.Export.open(
+                entry.svc.db, code, flt, after=cursor, limit=limit, descending=descending
+            )
+            entry.audit.rows = opened.count
+        rows = opened
 
         async def masked() -> AsyncIterator[dict[str, Any]]:
-            async for row in opened.rows():
+            async for row in rows.rows():
                 yield queries.mask_other_town(row, code, guarded)
 
         if export == "csv":
@@ -470,7 +382,8 @@ async def _export(
             chunks = await queries.primed(queries.jsonl_chunks(masked()))
             media_type, suffix = "application/jsonl", "jsonl"
     except BaseException:
-        await opened.close()
+        if opened is not None:
+            await opened.close()
         raise
     stamp = now_jst().strftime("%Y%m%dT%H%M%S")
     return Stream(

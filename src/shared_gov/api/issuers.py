@@ -11,22 +11,18 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
-import structlog
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import Body, JSONBody, PathParameter
 
 from shared_gov import errors
-from shared_gov.api.administration import administering
-from shared_gov.api.entry import Audit
+from shared_gov.api.entry import ISSUER, Entry, audited
 from shared_gov.api.pipeline import Services, services
 from shared_gov.auth import issuers
 from shared_gov.auth.config import IssuerConfig
-from shared_gov.auth.principal import Principal
 from shared_gov.auth.registry import internal_address_problem, parse_issuer_config
-from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.logs import get_logger
-from shared_gov.policy import authorize_admin
+from shared_gov.messages import identity as mi
 
 log = get_logger(__name__)
 
@@ -37,14 +33,13 @@ class WellKnownController(Controller):
 
     @get("/openid-configuration", summary="OpenID discovery of the built-in issuer")
     async def discovery(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        return services(request).issuer.discovery()
+        return services(request).issuer.discovery(str(request.base_url))
 
     @get("/jwks.json", summary="Public signing keys of the built-in issuer")
     async def jwks(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         return services(request).issuer.jwks()
 
 
-TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 IssuerBody = Annotated[
     dict[str, Any],
     Body(
@@ -116,6 +111,10 @@ def _proposal_out(proposal: issuers.Proposal) -> ProposalOut:
     )
 
 
+_ISSUER: dict[str, Any] = {"resource_type": "issuer", "gate": ISSUER}
+"""What every issuer route declares besides its action."""
+
+
 class IssuerController(Controller):
     """A town's own OpenID Connect issuer (the town's admins only).
 
@@ -136,20 +135,15 @@ class IssuerController(Controller):
     path = "/api/v1/tenants/{code:str}/issuer"
     tags = ("identity",)
 
-    @get("/", summary="The town's own token issuer", audit=Audit("admin.issuer.read", "issuer"))
-    async def get_issuer(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-    ) -> IssuerOut:
-        _authorize(principal, code)
-        return _out(code, await issuers.get_issuer(services(request).db, code))
+    @get("/", summary="The town's own token issuer", **audited("admin.issuer.read", **_ISSUER))
+    async def get_issuer(self, entry: NamedDependency[Entry]) -> IssuerOut:
+        async with entry:
+            return _out(entry.code, await issuers.get_issuer(entry.svc.db, entry.code))
 
     @put(
         "/",
         summary="Propose a new issuer for the town (four eyes), or register the first one",
-        audit=Audit("admin.issuer", "issuer"),
+        **audited("admin.issuer", **_ISSUER),
         description=(
             "An enrolled town's change is only proposed: 202 with the pending proposal, "
             "which another admin of the town approves. A town that is not enrolled and has "
@@ -158,29 +152,14 @@ class IssuerController(Controller):
         ),
     )
     async def put_issuer(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        data: IssuerBody,
+        self, entry: NamedDependency[Entry], data: IssuerBody
     ) -> Response[IssuerOut | ProposalOut]:
-        structlog.contextvars.bind_contextvars(tenant=code)
-        if not is_valid_lgcode(code):
-            raise errors.not_found()
-        svc = services(request)
-        async with administering(
-            request,
-            principal,
-            code,
-            "issuer",
-            action="admin.issuer",
-            resource_type="issuer",
-            target=code,
-            requested=_requested(data),
-        ) as actor:
+        code = entry.code
+        async with entry.changing(code, _requested(data)):
+            svc = entry.svc
             config = await validated_issuer(svc, data)
             proposal = await issuers.propose(
-                svc.db, code, "replace", config, actor, bootstrap=svc.settings.is_dev
+                svc.db, code, "replace", config, entry.actor, bootstrap=svc.settings.is_dev
             )
         if proposal is None:
             # The NOTIFY reaches the other workers; this one must not wait for it.
@@ -193,116 +172,62 @@ class IssuerController(Controller):
     @delete(
         "/",
         summary="Propose removing the town's own token issuer (four eyes)",
-        audit=Audit("admin.issuer.delete", "issuer"),
+        **audited("admin.issuer.delete", **_ISSUER),
         status_code=202,
     )
-    async def delete_issuer(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-    ) -> ProposalOut:
-        structlog.contextvars.bind_contextvars(tenant=code)
-        if not is_valid_lgcode(code):
-            raise errors.not_found()
-        svc = services(request)
-        async with administering(
-            request,
-            principal,
-            code,
-            "issuer",
-            action="admin.issuer.delete",
-            resource_type="issuer",
-            target=code,
-            requested=None,
-        ) as actor:
-            proposal = await issuers.propose(svc.db, code, "delete", None, actor, bootstrap=False)
+    async def delete_issuer(self, entry: NamedDependency[Entry]) -> ProposalOut:
+        async with entry.changing(entry.code, None):
+            proposal = await issuers.propose(
+                entry.svc.db, entry.code, "delete", None, entry.actor, bootstrap=False
+            )
         if proposal is None:  # pragma: no cover - a removal is never a bootstrap
-            raise errors.not_found("the town has no issuer of its own")
-        log.info("issuer.proposed", tenant=code)
+            raise errors.not_found(mi.NO_ISSUER)
+        log.info("issuer.proposed", tenant=entry.code)
         return _proposal_out(proposal)
 
     @get(
         "/pending",
         summary="The town's pending issuer change, if any",
-        audit=Audit("admin.issuer.pending.read", "issuer"),
+        **audited("admin.issuer.pending.read", **_ISSUER),
     )
-    async def get_pending(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-    ) -> ProposalOut:
-        _authorize(principal, code)
-        return _proposal_out(await issuers.pending(services(request).db, code))
+    async def get_pending(self, entry: NamedDependency[Entry]) -> ProposalOut:
+        async with entry:
+            return _proposal_out(await issuers.pending(entry.svc.db, entry.code))
 
     @post(
         "/pending/{proposal_id:str}/approve",
         summary="Approve another admin's issuer change: it takes effect now",
-        audit=Audit("admin.issuer.approve", "issuer"),
+        **audited("admin.issuer.approve", **_ISSUER),
         status_code=200,
     )
     async def approve(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        proposal_id: ProposalId,
-        data: JSONBody[ApprovalIn],
+        self, entry: NamedDependency[Entry], proposal_id: ProposalId, data: JSONBody[ApprovalIn]
     ) -> ProposalOut:
-        structlog.contextvars.bind_contextvars(tenant=code)
-        if not is_valid_lgcode(code):
-            raise errors.not_found()
-        svc = services(request)
-        async with administering(
-            request,
-            principal,
-            code,
-            "issuer",
-            action="admin.issuer.approve",
-            resource_type="issuer",
-            target=code,
-            requested={"proposal": _proposal_ref(proposal_id), "digest": data.digest},
-        ) as actor:
+        requested = {"proposal": _proposal_ref(proposal_id), "digest": data.digest}
+        async with entry.changing(entry.code, requested):
+            svc = entry.svc
             try:
                 proposal = await issuers.approve(
-                    svc.db, code, proposal_id, data.digest, actor, principal
+                    svc.db, entry.code, proposal_id, data.digest, entry.actor, entry.principal
                 )
             finally:
                 # A voided proposal commits too; either way this worker reloads.
-                svc.verifier.invalidate_issuers(code)
-        log.info("issuer.approved", tenant=code)
+                svc.verifier.invalidate_issuers(entry.code)
+        log.info("issuer.approved", tenant=entry.code)
         return _proposal_out(proposal)
 
     @delete(
         "/pending/{proposal_id:str}",
         summary="Withdraw (the proposer) or reject (another admin) a pending issuer change",
-        audit=Audit("admin.issuer.cancel", "issuer"),
+        **audited("admin.issuer.cancel", **_ISSUER),
         status_code=204,
     )
-    async def cancel(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-        proposal_id: ProposalId,
-    ) -> None:
-        structlog.contextvars.bind_contextvars(tenant=code)
-        if not is_valid_lgcode(code):
-            raise errors.not_found()
-        svc = services(request)
-        async with administering(
-            request,
-            principal,
-            code,
-            "issuer",
-            action="admin.issuer.cancel",
-            resource_type="issuer",
-            target=code,
-            requested={"proposal": _proposal_ref(proposal_id)},
-        ) as actor:
-            status = await issuers.cancel(svc.db, code, proposal_id, actor, principal.subject)
-        log.info("issuer.proposal_ended", tenant=code, status=status)
+    async def cancel(self, entry: NamedDependency[Entry], proposal_id: ProposalId) -> None:
+        async with entry.changing(entry.code, {"proposal": _proposal_ref(proposal_id)}):
+            status = await issuers.cancel(
+                entry.svc.db, entry.code, proposal_id, entry.actor, entry.principal.subject
+            )
+        log.info("issuer.proposal_ended", tenant=entry.code, status=status)
 
 
 def _requested(data: object) -> object:
@@ -356,16 +281,9 @@ async def validated_issuer(svc: Services, data: object) -> IssuerConfig:
     """
     config = parse_issuer_config(data, require_https=not svc.settings.is_dev)
     if config.url.rstrip("/") == svc.issuer.issuer.rstrip("/"):
-        raise errors.conflict("this issuer URL is the platform's own")
+        raise errors.conflict(mi.URL_IS_PLATFORMS)
     if not svc.settings.is_dev and config.jwks_uri is not None:
         problem = await internal_address_problem(config.jwks_uri)
         if problem is not None:
             raise errors.invalid_field("/jwks_uri", problem)
     return config
-
-
-def _authorize(principal: Principal, code: str) -> None:
-    structlog.contextvars.bind_contextvars(tenant=code)
-    if not is_valid_lgcode(code):
-        raise errors.not_found()
-    authorize_admin(principal, code)

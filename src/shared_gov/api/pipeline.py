@@ -1,6 +1,6 @@
 """Request plumbing every controller shares: the process's services, bearer
-authentication, the principal dependency and the guard that refuses unknown
-query parameters."""
+authentication, the principal dependency, the guard that refuses unknown
+query parameters and the check that refuses repeated single values."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import re
 import weakref
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from shared_gov import errors
 from shared_gov.auth.failures import FailedLoginGate, report_failed_login
@@ -22,6 +24,8 @@ from shared_gov.auth.principal import Principal
 from shared_gov.auth.verify import TokenRejected, TokenVerifier
 from shared_gov.db import Database
 from shared_gov.db.notify import ChangeListener
+from shared_gov.messages import http as m
+from shared_gov.messages import tokens as mt
 from shared_gov.policy import PolicyEngine
 from shared_gov.policy.permissions import PermissionStore, admit
 from shared_gov.settings import Settings
@@ -51,7 +55,7 @@ def services(request: ASGIConnection[Any, Any, Any, Any]) -> Services:
 class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     """Verify the bearer token before anything else about the request is read.
 
-    Every refusal (the same 401 as ever) is reported first: a denied
+    Every refusal (a 401 saying which check failed) is reported first: a denied
     ``authenticate`` event in the log of the town the token points at, or a
     warning log line, both rate limited per client address and town (see
     :mod:`shared_gov.auth.failures`).
@@ -66,12 +70,14 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         header = connection.headers.get("authorization")
         if header is None:
             await self._report(connection, "missing token", None)
-            raise errors.unauthorized()
+            raise errors.unauthorized(mt.MISSING)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            kind = "not a bearer token" if scheme.lower() != "bearer" else "missing token"
-            await self._report(connection, kind, None)
-            raise errors.unauthorized()
+            bearer = scheme.lower() == "bearer"
+            await self._report(
+                connection, "missing token" if bearer else "not a bearer token", None
+            )
+            raise errors.unauthorized(mt.MISSING if bearer else mt.NOT_BEARER)
         services_: Services = connection.app.state.services
         try:
             principal = await services_.verifier.verify(token.strip())
@@ -111,18 +117,98 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return user
 
 
-# --- query parameters ------------------------------------------------------------
+# --- query parameters and the entry's headers -------------------------------------
 
-_QUERY_NAMES: weakref.WeakKeyDictionary[BaseRouteHandler, frozenset[str]] = (
+_QUERY_NAMES: weakref.WeakKeyDictionary[BaseRouteHandler, tuple[frozenset[str], frozenset[str]]] = (
     weakref.WeakKeyDictionary()
 )
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
+
+SINGLE_HEADERS = (b"x-purpose", b"x-agreement", b"if-match")
+"""Headers the guarded entry reads one value of: each at most once per request."""
+
+CHECKED_BY_ENTRY = "values_checked_by_entry"
+"""``opt`` key of a route whose entry checks :func:`single_values` itself,
+after deciding who may ask (:mod:`shared_gov.api.entry.dependencies`)."""
+
+
+def _query_names(
+    handler: BaseRouteHandler, path_params: dict[str, Any]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The query parameters ``handler`` takes (with its dependencies'), and the
+    ones among them it takes a single value of.
+
+    ``handler``: the route's own (``scope["route_handler"]``), not the copy
+    Litestar hands each guard, so that the cache holds.
+    """
+    found = _QUERY_NAMES.get(handler)
+    if found is None:
+        model = handler.create_kwargs_model(dict.fromkeys(path_params))  # type: ignore[arg-type]
+        params = model.expected_query_params
+        found = _QUERY_NAMES[handler] = (
+            frozenset(p.field_alias for p in params),
+            frozenset(p.field_alias for p in params if not p.is_sequence),
+        )
+    return found
+
+
+def single_values(scope: Scope) -> None:
+    """400 for a single-valued query parameter or an entry header given twice.
+
+    ``?format=json&format=csv``: the audit declaration read the first value
+    (an ``audit.query``), Litestar bound the last (a CSV export of the whole
+    log). Two readers of one request must never see different values, so a
+    repeated one is refused rather than picked (as a repeated JSON key is).
+    The same for X-Purpose, X-Agreement and If-Match. The response names
+    the parameter or header (only a plain short name); the audit reason never does.
+    """
+    raw = [name.lower() for name, _ in scope.get("headers") or ()]
+    twice = [n.decode() for n in SINGLE_HEADERS if raw.count(n) > 1]
+    if twice:
+        exc = errors.bad_request("header given more than once: " + ", ".join(twice))
+        exc.audit["reason"] = "repeated header"
+        raise exc
+    query = scope.get("query_string") or b""
+    handler = scope.get("route_handler")
+    if not query or not isinstance(handler, BaseRouteHandler):
+        return
+    _names, single = _query_names(handler, scope.get("path_params") or {})
+    given = [name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
+    repeated = sorted({n for n in given if n in single and given.count(n) > 1})
+    if repeated:
+        shown = [n for n in repeated if _SAFE_NAME.match(n)]
+        exc = errors.bad_request(
+            "query parameter given more than once: " + ", ".join(shown)
+            if shown
+            else "a query parameter given more than once"
+        )
+        exc.audit["reason"] = "repeated query parameter"
+        raise exc
+
+
+def single_valued(app: ASGIApp) -> ASGIApp:
+    """Route middleware: :func:`single_values` on every request, unless the
+    route's entry checks it once it has decided who asks (``opt[CHECKED_BY_ENTRY]``).
+
+    A middleware (inside authentication), not an application-wide guard:
+    Litestar copies the route handler for every guard call (see
+    :func:`shared_gov.validation.text_path_parameters`).
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        handler = scope.get("route_handler")
+        if not (handler is not None and handler.opt.get(CHECKED_BY_ENTRY)):
+            single_values(scope)
+        await app(scope, receive, send)
+
+    return middleware
 
 
 async def known_query_only(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """Guard: a query parameter the endpoint does not take is a 400, never ignored.
+    """Guard: a query parameter the endpoint does not take is a 400, never ignored;
+    then :func:`single_values`.
 
     An ignored filter is a wrong answer that looks right: ``?resident=<id>``
     on a search whose filter is ``subject`` returned the whole log. Put it
@@ -130,20 +216,21 @@ async def known_query_only(
     use the endpoint learns nothing else. The response names the parameter
     (only when it is a plain short name); the audit reason never does.
     """
-    names = _QUERY_NAMES.get(handler)
-    if names is None:
-        model = handler.create_kwargs_model(dict.fromkeys(connection.path_params))  # type: ignore[arg-type]
-        names = _QUERY_NAMES[handler] = frozenset(
-            p.field_alias for p in model.expected_query_params
-        )
+    route = connection.scope.get("route_handler")
+    names, _single = _query_names(
+        route if isinstance(route, BaseRouteHandler) else handler, connection.path_params
+    )
     unknown = sorted(set(connection.query_params) - names)
     if not unknown:
+        single_values(connection.scope)
         return
     shown = [n for n in unknown if _SAFE_NAME.match(n)]
-    detail = "unknown query parameter" + ("s" if len(unknown) > 1 else "")
-    if shown:
-        detail += ": " + ", ".join(shown)
-    takes = ", ".join(sorted(names)) or "none"
-    exc = errors.bad_request(f"{detail}; this endpoint takes {takes}")
+    sentence = m.UNKNOWN_QUERY_PARAMETERS if len(unknown) > 1 else m.UNKNOWN_QUERY_PARAMETER
+    exc = errors.bad_request(
+        sentence(
+            names=": " + ", ".join(shown) if shown else "",
+            takes=", ".join(sorted(names)) or m.NONE,
+        )
+    )
     exc.audit["reason"] = "unknown query parameter"
     raise exc

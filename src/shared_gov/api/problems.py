@@ -5,6 +5,10 @@ the caller gets — typed domain errors as they are, Litestar's validation and
 HTTP errors, driver timeouts and outages as 503, anything else as a 500 that
 names nothing — and the refusal hook (:mod:`.refusals`) records the same
 status and reason. :data:`EXCEPTION_HANDLERS` is what the app mounts.
+
+Every problem is rendered in the language ``Accept-Language`` asks for
+(:func:`shared_gov.messages.negotiate`: Japanese or, by default, English),
+says so in ``Content-Language`` and varies on ``Accept-Language``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from shared_gov import errors
 from shared_gov.crypto.providers import KeyProviderError, WrapError
 from shared_gov.db.engine import UNAVAILABLE_ERRORS
 from shared_gov.logs import get_logger
+from shared_gov.messages import http as m
+from shared_gov.messages import negotiate
+from shared_gov.messages import validation as mv
 from shared_gov.validation import duplicate_key, msgspec_error_to_field
 
 log = get_logger("shared_gov.http")
@@ -39,16 +46,17 @@ class StrictJSONRequest(Request[Any, Any, Any]):
         pointer = duplicate_key(body) if body else None
         if pointer is not None:
             # The key (a field name), never a value.
-            raise errors.invalid_field(pointer, "occurs more than once in its object")
+            raise errors.invalid_field(pointer, m.DUPLICATE_KEY)
         return await super().json()
 
 
 def _problem(exc: errors.DomainError, request: Request[Any, Any, Any]) -> Response[Any]:
+    language = negotiate(request.headers.get("accept-language"))
     return Response(
-        content=exc.problem(),
+        content=exc.problem(language=language),
         status_code=exc.status,
         media_type=errors.PROBLEM_JSON,
-        headers=exc.headers,
+        headers={**exc.headers, "Content-Language": language, "Vary": "Accept-Language"},
     )
 
 
@@ -61,6 +69,13 @@ def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
     return _problem(problem_of(exc), request)
 
 
+_MISSING_PARAMETER = re.compile(
+    r"^Missing required (?P<kind>path|query|header|cookie) parameter "
+    r"'(?P<name>[A-Za-z0-9_.\-]{1,64})'"
+)
+_KINDS = {"path": m.PATH_PARAMETER, "query": m.QUERY_PARAMETER, "header": m.HEADER}
+
+
 def _validation_problem(exc: ValidationException) -> errors.DomainError:
     problems: list[errors.FieldError] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
@@ -71,18 +86,22 @@ def _validation_problem(exc: ValidationException) -> errors.DomainError:
         source = item.get("source")
         key = str(item.get("key", ""))
         if source == "body" or key == "data":
-            field = msgspec_error_to_field(message)
-            if key and key != "data" and field.pointer in ("", "/"):
-                # Litestar moves msgspec's "$.data.x" location into `key`.
-                pointer = "/" + re.sub(r"\[(\d+)\]", r".\1", key).replace(".", "/")
-                field = errors.FieldError(pointer, field.detail)
-            problems.append(field)
+            # Litestar moves msgspec's "$.data.x" location into `key`.
+            base = ""
+            if key and key != "data":
+                base = "/" + re.sub(r"\[(\d+)\]", r".\1", key).replace(".", "/")
+            problems.append(msgspec_error_to_field(message, base=base))
         else:
             where = getattr(source, "value", source) or "request"
-            problems.append(errors.FieldError(f"/{where}/{key}", "invalid value"))
+            problems.append(errors.FieldError(f"/{where}/{key}", mv.INVALID_VALUE))
     if not problems:
-        detail = "the request body is not valid JSON" if "JSON" in exc.detail else "invalid input"
-        return errors.bad_request(detail)
+        missing = _MISSING_PARAMETER.match(exc.detail)
+        if missing and missing["kind"] in _KINDS:
+            # The route's own parameter name (the pattern admits no other text).
+            return errors.bad_request(
+                m.MISSING_PARAMETER(kind=_KINDS[missing["kind"]], name=missing["name"])
+            )
+        return errors.bad_request(m.NOT_JSON if "JSON" in exc.detail else m.INVALID_INPUT)
     return errors.invalid(problems)
 
 
@@ -99,21 +118,26 @@ def _http_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
     return _problem(problem_of(exc), request)
 
 
+_DETAILS = {
+    400: m.NOT_JSON_OR_SHAPE,
+    404: m.NO_SUCH_RESOURCE,
+    405: m.METHOD_NOT_ALLOWED,
+    413: m.TOO_LARGE,
+}
+
+
 def _http_problem(exc: HTTPException) -> errors.DomainError:
     status = exc.status_code
     slug = _SLUGS.get(status, "http")
-    detail = {
-        400: "the request body is not valid JSON or not the expected shape",
-        404: "no such resource",
-        405: "method not allowed",
-        413: "the request body is too large",
-    }.get(status, "the request could not be processed" if status < 500 else "internal error")
-    # RFC 9457 §3.1.3: the title does not change from occurrence to occurrence.
+    detail = _DETAILS.get(status, m.NOT_PROCESSED if status < 500 else m.INTERNAL_ERROR)
+    # RFC 9457 §3.1.3: the title does not change from occurrence to occurrence
+    # (but for its language).
+    title = m.TITLES.get(status) or HTTPStatus(status).phrase.capitalize()
     return errors.DomainError(
         detail=detail,
         status=status,
         type_slug=slug,
-        title=HTTPStatus(status).phrase.capitalize(),
+        title=title,
         headers=dict(exc.headers or {}),
     )
 
@@ -144,15 +168,15 @@ def problem_of(exc: BaseException) -> errors.DomainError:
         return _http_problem(exc)
     if isinstance(exc, asyncpg.QueryCanceledError):
         # statement_timeout: e.g. waiting behind a lock another session holds.
-        return errors.unavailable("the database did not answer in time; retry")
+        return errors.unavailable(m.DB_TIMEOUT)
     if isinstance(exc, UNAVAILABLE_ERRORS):
-        return errors.unavailable("the database is unreachable; retry")
+        return errors.unavailable(m.DB_UNREACHABLE)
     if isinstance(exc, KeyProviderError) and not isinstance(exc, WrapError):
-        return errors.unavailable("the key provider is unavailable; retry")
+        return errors.unavailable(m.KEY_PROVIDER_UNAVAILABLE)
     if isinstance(exc, RecursionError):
         # Litestar decodes untyped JSON recursively: "[[[[…" is bad input, not a bug.
-        return errors.bad_request("the request body is nested too deeply")
-    return errors.DomainError("internal error", 500, "internal", "Internal error")
+        return errors.bad_request(m.NESTED_TOO_DEEPLY)
+    return errors.DomainError(m.INTERNAL_ERROR, 500, "internal", m.TITLE_INTERNAL)
 
 
 EXCEPTION_HANDLERS = {

@@ -11,33 +11,31 @@ who may ask (action ``audit`` on the town's ``AuditLog``: its auditors); the
 town's other staff get 403 with the reason, other towns and operators 404.
 Every refusal is a denied event in the town's log (actions
 ``audit.checkpoint`` and ``audit.proof``, resource type ``audit_log``), as for
-the auditors' other endpoints: the caller's, by the same guards (who first,
-then unknown query parameters), and the parameters' (a missing or malformed
-one, an event not in the tree, a size beyond it) by the application's last
-resort (:func:`shared_gov.api.refusals.audit_unrecorded`). Granted reads of
+the auditors' other endpoints: the caller's by the guarded entry (gate
+``PROOFS``: who first, in a guard, then unknown query parameters), a
+parameter Litestar refuses (missing or malformed) by the application's last
+resort (:func:`shared_gov.api.refusals.audit_unrecorded`), an event not in
+the tree or a size beyond it by the entry. Granted reads of
 checkpoints and proofs hold no personal data and are not recorded.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import QueryParameter
 
 from shared_gov import errors
-from shared_gov.api.auditors import AUDITOR_GUARDS, RESOURCE
-from shared_gov.api.entry import Audit
-from shared_gov.api.pipeline import services
+from shared_gov.api.auditors import RESOURCE
+from shared_gov.api.entry import PROOFS, Entry, audited
 from shared_gov.audit import tlog
-from shared_gov.auth.principal import Principal
+from shared_gov.messages import audit as m
 
 __all__ = ["AuditController"]
-
-TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
 
 
 class SubtreeOut(msgspec.Struct, kw_only=True):
@@ -86,60 +84,50 @@ class ConsistencyOut(msgspec.Struct, kw_only=True):
 class AuditController(Controller):
     path = "/api/v1/tenants/{code:str}/audit"
     tags = ("audit",)
-    guards = AUDITOR_GUARDS
 
     @get(
         "/checkpoint",
         summary="The town's latest signed checkpoint (auditors)",
-        audit=Audit("audit.checkpoint", RESOURCE),
+        **audited("audit.checkpoint", RESOURCE, gate=PROOFS),
     )
-    async def checkpoint(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
-    ) -> CheckpointOut:
-        async with services(request).db.catalog() as conn:
-            head = await tlog.latest_checkpoint(conn, code, with_subtrees=True)
-        if head is None:
-            raise errors.not_found("the town's audit log has no checkpoint yet")
+    async def checkpoint(self, entry: NamedDependency[Entry]) -> CheckpointOut:
+        async with entry, entry.svc.db.catalog() as conn:
+            head = await tlog.latest_checkpoint(conn, entry.code, with_subtrees=True)
+            if head is None:
+                raise errors.not_found(m.NO_CHECKPOINT)
         return msgspec.convert(head.to_json(), CheckpointOut)
 
     @get(
         "/proofs/inclusion",
         summary="Inclusion proof of an event in the latest checkpoint",
-        audit=Audit("audit.proof", RESOURCE),
+        **audited("audit.proof", RESOURCE, gate=PROOFS),
     )
     async def inclusion(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
+        entry: NamedDependency[Entry],
         event: Annotated[uuid.UUID, QueryParameter(description="event id")],
     ) -> InclusionOut:
-        async with services(request).db.catalog() as conn:
-            proof = await tlog.inclusion(conn, code, event)
-        if proof is None:
-            raise errors.not_found("no such event in the town's latest checkpoint (yet)")
+        async with entry, entry.svc.db.catalog() as conn:
+            proof = await tlog.inclusion(conn, entry.code, event)
+            if proof is None:
+                raise errors.not_found(m.NOT_IN_CHECKPOINT)
         return msgspec.convert(proof.to_json(), InclusionOut)
 
     @get(
         "/proofs/consistency",
         summary="Consistency proof between two tree sizes",
-        audit=Audit("audit.proof", RESOURCE),
+        **audited("audit.proof", RESOURCE, gate=PROOFS),
     )
     async def consistency(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        code: TenantCode,
+        entry: NamedDependency[Entry],
         first: Annotated[int, QueryParameter(ge=1, description="the older tree size")],
         second: Annotated[int, QueryParameter(ge=1, description="the newer tree size")],
     ) -> ConsistencyOut:
         if first > second:
-            raise errors.bad_request("first must not exceed second")
-        async with services(request).db.catalog() as conn:
-            proof = await tlog.consistency(conn, code, first, second)
-        if proof is None:
-            raise errors.not_found("the latest checkpoint is smaller than second")
+            raise errors.bad_request(m.FIRST_NOT_AFTER_SECOND)
+        async with entry, entry.svc.db.catalog() as conn:
+            proof = await tlog.consistency(conn, entry.code, first, second)
+            if proof is None:
+                raise errors.not_found(m.CHECKPOINT_TOO_SMALL)
         return msgspec.convert(proof.to_json(), ConsistencyOut)

@@ -22,7 +22,7 @@ from shared_gov.auth.principal import Principal
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.logs import get_logger
 
-from .entry import TENANT_ROUTES, audit_actor, known_purpose, outsider, record_failure, route_audit
+from .entry import TENANT_ROUTES, audit_actor, guarded_entry, record_failure, route_audit
 from .pipeline import services
 from .problems import problem_of
 
@@ -58,10 +58,14 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
     of read-only administration and of the auditors' parameters — and
     whatever a handler raises outside its entry. One event, in a transaction
     of its own, only if nothing was written for the request yet
-    (:func:`written_in_request`), in the log of the town of the path when it
+    (:func:`written_in_request`). When a route's guard let the caller into
+    a town (:func:`.entry.guarded_entry`: every town route's entry, and an
+    agreement's step in the admin's own town), through that entry, with
+    what it decided. Otherwise in the log of the town of the path when it
     is on this deployment (an unknown code writes nothing, as before):
 
-    - actor: the caller; for a route without a token (enrolment) the failed
+    - actor: the caller, with the purpose a guard's entry decided on, else
+      none (:mod:`.entry.actors`); for a route without a token (enrolment) the failed
       login's ``unauthenticated`` actor, within a per-process budget like the
       failed logins' (a caller without a token must not be able to fill a
       town's log);
@@ -69,7 +73,7 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
       route declares them (:class:`.entry.Audit`);
     - outcome and reason as :func:`.entry.failed_attempt` gives them:
       ``not_found``, ``denied`` (every other 4xx, and whatever another town
-      or an operator got: a concealed refusal), ``error`` (5xx, the
+      or an operator got: a concealed refusal with the gate's reason), ``error`` (5xx, the
       exception's type only); an outage (503) writes nothing. Reasons are our
       own texts: never a submitted value.
 
@@ -93,6 +97,13 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
 
         await audit_unrouted(scope, exc)
         return
+    request: Request[Any, Any, Any] = Request(scope)
+    entry = guarded_entry(request)
+    if entry is not None:
+        # A guard let the caller into the town (an agreement's step: their
+        # own, whatever the path): its record, with what it decided.
+        await entry.refused(exc)
+        return
     if not template.startswith(TENANT_ROUTES):
         return
     principal = scope.get("user")
@@ -103,7 +114,6 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
     code = str(path_params.get("code") or "")
     if not is_valid_lgcode(code):
         return
-    request: Request[Any, Any, Any] = Request(scope)
     svc = services(request)
     try:
         names = await svc.registry.get(code)
@@ -112,9 +122,11 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
         return
     if names is None:
         return
+    route = route_audit(scope).asked(request)
     if isinstance(principal, Principal):
-        actor = audit_actor(request, principal, known_purpose(request.headers.get("x-purpose")))
-        why = outsider(principal, code)
+        # Nothing was decided on a purpose for this caller: none is recorded.
+        actor = audit_actor(request, principal, None)
+        why = route.gate.outsider(principal, code)
         if why and isinstance(exc, errors.DomainError) and not exc.audit.get("reason"):
             # They got what anyone outside the town gets; the log says who it
             # was, as a refusal (whatever status they were answered with).
@@ -128,7 +140,6 @@ async def audit_unrecorded(scope: Scope, exc: BaseException) -> None:
         if not gate.admit(client or "unknown", code):
             return
         actor = failed_login_actor(client, request.headers.get("user-agent"))
-    route = route_audit(scope)
     event = AuditEvent(
         action=route.action,
         resource_type=route.resource_type,

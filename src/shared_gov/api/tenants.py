@@ -14,24 +14,25 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import Body, JSONBody, PathParameter
+from litestar.params import Body, JSONBody
 
 from shared_gov import errors
-from shared_gov.api.entry import Audit, audit_actor
+from shared_gov.api.entry import TOWN, Audit, Change, audit_actor, record_failure
 from shared_gov.api.issuers import validated_issuer
 from shared_gov.api.pipeline import services
-from shared_gov.audit.recorder import Actor
+from shared_gov.audit.recorder import Actor, AuditEvent
 from shared_gov.auth.failures import ENROLMENT_STATE_KEY, FailedLoginGate, enrolment_gate
 from shared_gov.auth.principal import Principal
 from shared_gov.auth.subjects import person_key
 from shared_gov.checkdigits import is_valid_lgcode
+from shared_gov.messages import access as ma
+from shared_gov.messages import identity as mi
 from shared_gov.policy import authorize_operator
 from shared_gov.tenancy import enrolment, service
 from shared_gov.tenancy.manifest import Manifest, validate_manifest
-from shared_gov.towns.changes import record_refusal, refusal_event
+from shared_gov.towns.names import TenantNames
 from shared_gov.validation import NoNul
 
 
@@ -71,9 +72,6 @@ class EnrolmentOut(msgspec.Struct, kw_only=True):
     first_admin: str
 
 
-TenantCode = Annotated[str, PathParameter(description="6-digit local government code")]
-
-
 def _enrolment_actor(request: Request[Any, Any, Any], code: str) -> Actor:
     """Whoever holds the code: a fixed actor, never the subject the caller claims."""
     return Actor(
@@ -101,21 +99,14 @@ class TenantController(Controller):
     ) -> Response[OnboardOut]:
         svc = services(request)
         actor = audit_actor(request, principal, None)
-        try:
-            authorize_operator(principal)
-        except errors.DomainError:
+        if not principal.is_operator:
             # A town's own people sending a manifest: refused, and the town learns of it.
-            if is_valid_lgcode(data.code):
-                event = refusal_event(
-                    "tenant.update",
-                    "tenant",
-                    data.code,
-                    None,
-                    "only the platform's operators onboard towns",
-                    "denied",
-                )
-                await record_refusal(svc.db, data.code, actor, event)
-            raise
+            refusal = errors.concealed("only the platform's operators onboard towns")
+            town = await svc.registry.get(data.code) if is_valid_lgcode(data.code) else None
+            if town is not None:
+                event = AuditEvent(action="tenant.update", resource_type="tenant")
+                await record_failure(svc, town, actor, event, refusal, change=Change(data.code))
+            raise refusal
         result = await service.onboard(svc.db, validate_manifest(data), actor)
         # This worker's caches (tenants, issuers, permissions, keys) at once;
         # the others through the NOTIFY provisioning committed.
@@ -145,27 +136,25 @@ class TenantController(Controller):
         summary="Redeem the town's one-time enrolment code (no bearer token)",
         exclude_from_auth=True,
         audit=Audit("tenant.enrol", "enrolment"),
+        dependencies=TOWN,
         security=[],
     )
     async def enrol(
         self,
         request: Request[Any, Any, Any],
-        code: TenantCode,
+        town: NamedDependency[TenantNames],
         data: Annotated[EnrolmentIn, Body(title="Enrolment")],
     ) -> EnrolmentOut:
         """The town's information-policy office registers its identity provider and
         first admin. Wrong or expired codes are 403, an enrolled town 409; every
         attempt is recorded in the town's audit log."""
-        structlog.contextvars.bind_contextvars(tenant=code)
-        svc = services(request)
-        if not is_valid_lgcode(code) or await svc.registry.get(code) is None:
-            raise errors.not_found()
+        svc, code = services(request), town.code
         if not data.first_admin.isprintable():
             # A subject no token could carry (docs/tokens: printable claims only).
-            raise errors.invalid_field("/first_admin", "must be printable text")
+            raise errors.invalid_field("/first_admin", mi.PRINTABLE_ONLY)
         if not person_key(data.first_admin):
             # Only blanks: a subject that names nobody (auth/subjects.py).
-            raise errors.invalid_field("/first_admin", "names nobody (only blanks)")
+            raise errors.invalid_field("/first_admin", ma.NAMES_NOBODY)
         actor = _enrolment_actor(request, code)
         # The code first: a correct one is never held up by the limits, and
         # only failures count against them (a budget of their own, apart from
@@ -176,7 +165,7 @@ class TenantController(Controller):
                 gate = request.app.state[ENROLMENT_STATE_KEY] = enrolment_gate()
             client = request.client.host if request.client else "unknown"
             if not gate.admit(client, code):
-                raise errors.forbidden("too many enrolment attempts; wait a minute")
+                raise errors.forbidden(mi.TOO_MANY_ATTEMPTS)
             await enrolment.refuse(svc.db, code, data.code, actor)
         config = await validated_issuer(svc, data.issuer)
         await enrolment.redeem(svc.db, code, data.code, config, data.first_admin, actor)

@@ -28,15 +28,19 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Final
 
-from shared_gov.audit.tlog import EVENT_COLUMNS, SELECT_COLUMNS, canonical_values
+from shared_gov.audit.tlog import (
+    EVENT_COLUMNS,
+    PLACEHOLDER_TIME,
+    SELECT_COLUMNS,
+    canonical_values,
+)
 
 __all__ = ["MAC_VERSION", "event_mac", "mac_of_values", "payload_values"]
 
 MAC_VERSION: Final = b"shared-gov/audit-mac/1\n"
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH: Final = PLACEHOLDER_TIME
 _AT: Final = EVENT_COLUMNS.index("occurred_at")
 _XID: Final = EVENT_COLUMNS.index("xid")
 _N: Final = len(SELECT_COLUMNS)

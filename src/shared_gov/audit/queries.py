@@ -41,6 +41,8 @@ from shared_gov.clock import JST, day_of
 from shared_gov.crypto.keyring import town_keys
 from shared_gov.db import Database
 from shared_gov.db.engine import UNAVAILABLE_ERRORS
+from shared_gov.messages import audit as m
+from shared_gov.messages import http as mh
 from shared_gov.validation import instant_in_range
 
 OUTCOMES = ("allowed", "denied", "not_found", "error")
@@ -125,7 +127,7 @@ class Cursor:
                 raise ValueError("naive or out of range")
             return cls(moment, uuid.UUID(ident))
         except (ValueError, UnicodeError, binascii.Error):
-            raise errors.invalid_field("/query/after", "not a cursor this server issued") from None
+            raise errors.invalid_field("/query/after", m.NOT_A_CURSOR) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +164,10 @@ def parse_instant(value: str | None, name: str) -> datetime | None:
                 text = f"{match.group(1)}+{match.group(2)}"
             moment = datetime.fromisoformat(text)
     except ValueError:
-        raise errors.invalid_field(f"/query/{name}", "not an ISO 8601 date or date-time") from None
+        raise errors.invalid_field(f"/query/{name}", m.NOT_A_DATE) from None
     moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=JST)
     if not instant_in_range(moment):
-        raise errors.invalid_field(f"/query/{name}", "out of range")
+        raise errors.invalid_field(f"/query/{name}", m.OUT_OF_RANGE)
     return moment
 
 
@@ -174,7 +176,7 @@ def parse_resident_id(value: str, pointer: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise errors.invalid_field(pointer, "not a resident id (UUID)") from None
+        raise errors.invalid_field(pointer, m.NOT_A_RESIDENT_ID) from None
 
 
 async def subject_hash(db: Database, tenant: str, resident_id: str) -> int:
@@ -185,7 +187,7 @@ async def subject_hash(db: Database, tenant: str, resident_id: str) -> int:
 
 def check_outcome(value: str | None) -> str | None:
     if value is not None and value not in OUTCOMES:
-        raise errors.invalid_field("/query/outcome", "one of " + ", ".join(OUTCOMES))
+        raise errors.invalid_field("/query/outcome", m.ONE_OF(values=", ".join(OUTCOMES)))
     return value
 
 
@@ -344,6 +346,19 @@ async def fetch_page(
     return Page([_row(r) for r in records], cursor)
 
 
+async def fetch_event(db: Database, tenant: str, event_id: uuid.UUID) -> dict[str, Any] | None:
+    """One event of the town's current log by its id (None: not this town's)."""
+    conditions, args, _sort_at = _where(tenant, EventFilter())
+    args.append(event_id)
+    sql = (
+        f"SELECT {_SELECT} FROM audit.events "  # noqa: S608 - fixed column names; values are parameters
+        f"WHERE {' AND '.join(conditions)} AND event_id = ${len(args)}"
+    )
+    async with db.catalog() as conn:
+        record = await conn.fetchrow(sql, *args)
+    return None if record is None else _row(record)
+
+
 # --- exports -----------------------------------------------------------------
 
 
@@ -376,7 +391,7 @@ class Export:
         try:
             conn = await asyncpg.connect(db.url, timeout=db.settings.pool_acquire_timeout)
         except UNAVAILABLE_ERRORS as exc:
-            raise errors.unavailable("the database is busy or unreachable; retry") from exc
+            raise errors.unavailable(mh.DB_BUSY) from exc
         try:
             await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             # The count takes the snapshot the stream then reads.

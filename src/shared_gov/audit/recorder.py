@@ -55,8 +55,7 @@ class AuditEvent:
     def individual_number(self) -> bool:
         """The access touched an individual number (個人番号): the log flags it
         (which fields are one is declared by the domains)."""
-        numbers = registry.individual_number_fields()
-        return any(f in numbers for f in self.fields)
+        return not registry.individual_number_fields().isdisjoint(self.fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +151,8 @@ def _payload(keys_hash: Any, actor: Actor, event: AuditEvent) -> dict[str, Any]:
         "purpose": _printable(actor.purpose or "") or None,
         "agreement_id": event.agreement_id,
         "outcome": event.outcome,
-        "reason": event.reason,
+        # Our English wording (a catalogue message is a str subclass msgspec cannot encode).
+        "reason": None if event.reason is None else str(event.reason),
         "policy_ids": event.policy_ids,
     }
 

@@ -23,6 +23,7 @@ from typing import Any
 from shared_gov import errors
 from shared_gov.audit.tlog import CURRENT_INCARNATION
 from shared_gov.db import Database
+from shared_gov.messages import audit as m
 
 MAX_PER_REQUEST = 1000
 
@@ -64,7 +65,7 @@ async def add(
             )
         }
         missing = [
-            errors.FieldError(f"/event_ids/{i}", "no such event in this town's log")
+            errors.FieldError(f"/event_ids/{i}", m.NO_SUCH_EVENT)
             for i, e in enumerate(event_ids)
             if e not in found
         ]

@@ -42,10 +42,15 @@ class BuiltinIssuer:
     def public_keyset(self) -> KeySet:
         return KeySet.import_key_set(self.jwks())  # type: ignore[arg-type]
 
-    def discovery(self) -> dict[str, Any]:
+    def discovery(self, base_url: str | None = None) -> dict[str, Any]:
+        """The discovery document; ``jwks_uri`` is under the issuer when it is a URL
+        (production), else under ``base_url``, where the request reached us (the
+        development issuer is a URN: settings.DEV_ISSUER)."""
+        url_issuer = self.issuer.startswith(("https://", "http://"))
+        base = self.issuer if url_issuer or base_url is None else base_url
         return {
             "issuer": self.issuer,
-            "jwks_uri": f"{self.issuer}/.well-known/jwks.json",
+            "jwks_uri": f"{base.rstrip('/')}/.well-known/jwks.json",
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "token_endpoint_auth_methods_supported": ["none"],
             "response_types_supported": ["token"],

@@ -13,11 +13,16 @@ control character such as NUL is refused, never stripped: ``a\\u0000b`` must
 not become the actor ``ab``); and the token's lifetime (``exp`` − ``iat``, or
 ``exp`` − now without ``iat``) must not exceed the configured maximum (12 h
 by default; integrations' machine tokens have their own maximum). Every
-failure is the same 401 to the client; the log line says which check failed
-and never carries token content.
+failure is a 401 whose ``detail`` says which check failed, in a fixed
+sentence of the catalogue (:mod:`shared_gov.messages.tokens`) that quotes
+nothing of the token — only what the service expects (its own issuer and
+audience, the longest lifetime); the log line names the precise check and
+never carries token content either.
 
 Built-in tokens name their town in a ``tenant`` claim and may act for any
-town (it is the platform's issuer). A town issuer's tokens act for that town
+town (it is the platform's issuer); a built-in ``supplier`` token names no
+town and no department, only its subject, a supplier key (development mints
+them; ``shared-gov token --supplier KEY``). A town issuer's tokens act for that town
 only: the principal's tenant is the issuer's town, a ``tenant`` claim naming
 another town is refused, staff id, department and roles come from the claims
 the town configured, and roles are limited to staff, admin, auditor and
@@ -31,7 +36,7 @@ is only reused while its issuer's registry entry is the same object and its
 key is still published, so removing an issuer or rotating a key out takes
 effect on the next request.
 
-A refusal is a :class:`TokenRejected` (the same 401 to the client): it names
+A refusal is a :class:`TokenRejected` (a 401 saying which check failed): it names
 the check that failed (``failure``; ``kind`` is its short wording for the
 audit log) and the town the unverified token points at, if any (the
 registered issuer's town, else a well-formed ``tenant`` claim), so that the
@@ -43,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -59,9 +65,12 @@ from shared_gov.auth.registry import IssuerEntry, IssuerRegistry
 from shared_gov.auth.subjects import person_key
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.logs import get_logger
+from shared_gov.messages import tokens as m
 
 log = get_logger(__name__)
 
+SUPPLIER_KEY = re.compile(r"[0-9]{13}|T[0-9]{13}|X-[A-Z0-9]{6,32}")
+"""A supplier's platform-wide identity (法人番号, T-number, or an id the platform assigned)."""
 MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 30
 TOWN_ROLES = frozenset({"staff", "admin", "auditor", "integration"})
@@ -175,11 +184,14 @@ class TokenVerifier:
         return principal, *self._check_lifetime(claims, now, principal)
 
     async def _entry(self, iss: object) -> IssuerEntry:
+        # The issuer we are is public (the discovery document): naming it tells
+        # a newcomer whose token came from another port or checkout what to fix.
+        why = m.UNKNOWN_ISSUER(issuer=self.issuer)
         if not isinstance(iss, str) or self.registry is None:
-            _reject("unknown_issuer")
+            _reject("unknown_issuer", detail=why)
         entry = await self.registry.get(iss)
         if entry is None:
-            _reject("unknown_issuer")
+            _reject("unknown_issuer", detail=why)
         return entry
 
     async def _verify_town(
@@ -231,7 +243,7 @@ class TokenVerifier:
         iat = _numeric_date(claims["iat"], town) if "iat" in claims else None
         lifetime = exp - now if iat is None else max(exp - iat, exp - now)
         if lifetime > limit + LEEWAY_SECONDS:
-            _reject("lifetime_too_long", town)
+            _reject("lifetime_too_long", town, detail=m.LIFETIME_TOO_LONG(seconds=limit))
         return exp, nbf
 
 
@@ -267,17 +279,49 @@ _KINDS = {
 }
 
 
-class TokenRejected(errors.DomainError):
-    """A refused token: the usual 401, plus what the middleware may audit."""
+# What the client reads for each kind (the audit wording above, one sentence each).
+_DETAILS = {
+    "token too large": m.TOO_LARGE,
+    "malformed token": m.MALFORMED,
+    "built-in token refused": m.BUILTIN_REFUSED,
+    "algorithm not allowed": m.ALGORITHM,
+    "unknown key": m.UNKNOWN_KEY,
+    "issuer keys unavailable": m.KEYS_UNAVAILABLE,
+    "bad signature": m.BAD_SIGNATURE,
+    "expired": m.EXPIRED,
+    "not yet valid": m.NOT_YET_VALID,
+    "wrong issuer or audience": m.WRONG_TOWN_AUDIENCE,
+    "invalid claim": m.INVALID_CLAIM,
+    "missing claim": m.MISSING_CLAIM,
+    "unusable claims": m.UNUSABLE_CLAIMS,
+    "tenant mismatch": m.TENANT_MISMATCH,
+    "non-printable claim": m.NON_PRINTABLE,
+}
 
-    def __init__(self, failure: str, town: str | None = None, kind: str | None = None) -> None:
+
+class TokenRejected(errors.DomainError):
+    """A refused token: a 401 saying which check failed, plus what the middleware may audit."""
+
+    def __init__(
+        self,
+        failure: str,
+        town: str | None = None,
+        kind: str | None = None,
+        detail: str | None = None,
+    ) -> None:
         base = errors.unauthorized()
-        super().__init__(base.detail, base.status, base.type_slug, base.title, headers=base.headers)
         self.failure = failure
         """The failed check, as logged in ``auth.rejected`` (e.g. ``ExpiredTokenError``)."""
         self.town = town
         """The town the token points at (issuer's town or ``tenant`` claim), unverified."""
         self._kind = kind
+        super().__init__(
+            detail or _DETAILS.get(self.kind, m.INVALID),
+            base.status,
+            base.type_slug,
+            base.title,
+            headers=base.headers,
+        )
 
     @property
     def kind(self) -> str:
@@ -294,12 +338,18 @@ _CLAIM_KINDS = {
 }
 
 
-def _reject(reason: str, issuer_tenant: str | None = None, kind: str | None = None) -> NoReturn:
+def _reject(
+    reason: str,
+    issuer_tenant: str | None = None,
+    kind: str | None = None,
+    *,
+    detail: str | None = None,
+) -> NoReturn:
     if issuer_tenant is None:
         log.info("auth.rejected", reason=reason)
     else:
         log.info("auth.rejected", reason=reason, issuer_tenant=issuer_tenant)
-    raise TokenRejected(reason, issuer_tenant, kind)
+    raise TokenRejected(reason, issuer_tenant, kind, detail)
 
 
 def _claimed_town(claims: dict[str, Any]) -> str | None:
@@ -361,7 +411,12 @@ def _check_registered_claims(
         registry.validate(claims)
     except JoseError as exc:
         claim_name = getattr(exc, "claim", None)
-        _reject(type(exc).__name__, town, _CLAIM_KINDS.get(claim_name) if claim_name else None)
+        kind = _CLAIM_KINDS.get(claim_name) if claim_name else None
+        detail = None
+        if claim_name in ("iss", "aud") and town is None:
+            # The built-in issuer's audience is the deployment's (public) setting.
+            detail = m.WRONG_AUDIENCE(audience=audience)
+        _reject(type(exc).__name__, town, kind, detail=detail)
 
 
 def _numeric_date(value: object, town: str | None) -> int:
@@ -372,7 +427,7 @@ def _numeric_date(value: object, town: str | None) -> int:
         _reject("InvalidClaimError", town)
     if abs(value) > 2**62:
         # Far beyond any lifetime we accept; refused before any arithmetic.
-        _reject("lifetime_too_long", town)
+        _reject("lifetime_too_long", town, detail=m.INVALID_CLAIM)
     return int(value)
 
 
@@ -420,6 +475,14 @@ def _principal_from_claims(claims: dict[str, object]) -> Principal | None:
         if tenant is not None:
             return None
         return Principal(sub, None, None, frozenset({"operator"}), frozenset(amr_claim))
+    if "supplier" in roles:
+        # A supplier's system belongs to no town either; its subject is its
+        # supplier key (法人番号, T-number or an assigned X-…), and nothing else.
+        if tenant is not None or dept is not None or roles != {"supplier"}:
+            return None
+        if not SUPPLIER_KEY.fullmatch(sub):
+            return None
+        return Principal(sub, None, None, frozenset({"supplier"}), frozenset(amr_claim))
     if not isinstance(tenant, str) or not is_valid_lgcode(tenant):
         return None
     if dept is not None and (not isinstance(dept, str) or len(dept) > 32):

@@ -217,6 +217,7 @@ def verify(
             TimeElapsedColumn(),
             console=err,
             transient=True,
+            disable=not err.is_terminal,  # piped: no empty line left behind
         ) as progress:
             task = progress.add_task("verify", total=None, town=code)
             async with db.pool.acquire() as conn:

@@ -65,16 +65,33 @@ def keys_rotate_dek(
         )
     out.print(
         f"{tenant} {column}: v{result.version} is the write key; "
-        f"{result.reencrypted} rows re-encrypted"
+        f"{result.reencrypted} rows re-encrypted, {result.verified} decrypted to check"
         + ("; old version retired" if result.retired else "")
     )
+    if result.changed:
+        # Another run of the same rotation, or tampering (then also listed below).
+        err.print(
+            f"[yellow]{len(result.changed)} rows were changed by another writer between "
+            "this run's read and its write[/yellow] (not counted above). Row ids:"
+        )
+        for rid in result.changed:
+            err.print(f"  {rid}")
     if result.corrupt:
         err.print(
-            f"[red]{len(result.corrupt)} rows did not decrypt[/red] (tampered or misplaced); "
-            "the old key is kept until they are dealt with. Row ids:"
+            f"[red]{len(result.corrupt)} rows on the old version did not decrypt[/red] "
+            "(tampered or misplaced); the old key is kept until they are dealt with. Row ids:"
         )
         for rid in result.corrupt:
             err.print(f"  {rid}")
+    if result.unreadable:
+        err.print(
+            f"[red]{len(result.unreadable)} rows on the new version do not decrypt[/red] "
+            "(written by something other than this rotation: tampering, see "
+            "docs/encryption.md); the old key is kept until they are dealt with. Row ids:"
+        )
+        for rid in result.unreadable:
+            err.print(f"  {rid}")
+    if result.corrupt or result.unreadable:
         raise typer.Exit(1)
 
 

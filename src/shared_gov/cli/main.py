@@ -7,6 +7,7 @@ the data directory, so a fresh checkout needs nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from shared_gov.cli.tenants import tenants_app
 from shared_gov.console import _database_url, _progress, _run, err, out
 from shared_gov.db import Database
 from shared_gov.domains import registry as domain_registry
-from shared_gov.settings import get_settings
+from shared_gov.settings import Settings, get_settings
 from shared_gov.tenancy import service as tenancy
 
 app = typer.Typer(help="shared-gov: backend of a shared municipal cloud.", no_args_is_help=True)
@@ -85,6 +86,10 @@ def token(
     mfa: Annotated[bool, typer.Option("--mfa", help="token shows two-factor auth")] = False,
     ttl: Annotated[str, typer.Option(help="lifetime: 900, 15m, 8h, 1d")] = "8h",
     operator: Annotated[bool, typer.Option("--operator", help="platform operator token")] = False,
+    supplier: Annotated[
+        str | None,
+        typer.Option(help="a supplier's system token (development): its supplier key"),
+    ] = None,
 ) -> None:
     """Print a token from the built-in issuer, and nothing else, on stdout."""
     settings = get_settings()
@@ -101,7 +106,13 @@ def token(
             f"--ttl is above the service's maximum token lifetime ({longest} s; "
             "SHARED_GOV_MAX_TOKEN_LIFETIME_SECONDS)"
         )
-    if operator:
+    if supplier is not None:
+        if not settings.is_dev:
+            raise typer.BadParameter("suppliers' tokens come from their own issuer outside dev")
+        value = issuer.mint(
+            subject=supplier, tenant=None, department=None, roles=["supplier"], ttl_seconds=seconds
+        )
+    elif operator:
         value = issuer.mint(
             subject=staff or "operator",
             tenant=None,
@@ -159,8 +170,37 @@ def serve(
             out.print(line, soft_wrap=True, highlight=False)
     if settings.is_dev:
         # Outside development stdout carries JSON log lines only.
-        out.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+        local = dataclasses.replace(settings, host=host, port=port)
+        for line in where_things_are(local):
+            out.print(line, soft_wrap=True, highlight=False)
     serving.serve(settings, host=host, port=port, workers=workers)
+
+
+def where_things_are(settings: Settings) -> list[str]:
+    """What a newcomer needs after ``make run``: where, how to sign in, the port, stopping."""
+    url = settings.local_url
+    database = (
+        "the server in SHARED_GOV_DATABASE_URL"
+        if settings.database_url
+        else f"embedded PostgreSQL in {settings.data_dir / 'pgdata'} (stops with the service)"
+    )
+    return [
+        "",
+        f"shared-gov is serving on {url}",
+        f"  API            {url}/api/v1/tenants/<code>/…   (docs: {url}/docs)",
+        f"  console        {url}/console/   (development sign-in: pick a town, then a member "
+        "of staff, e.g. audit-0001)",
+        f"  health         {url}/health, {url}/ready, {url}/metrics",
+        f"  token issuer   {url}/.well-known/openid-configuration  (iss {settings.issuer})",
+        f"  data           {settings.data_dir}: {database}, the issuer and town keys",
+        "  tokens         .venv/bin/shared-gov token --tenant 172065 --staff k-0001 "
+        "--department shimin [--role admin|auditor|integration] [--mfa]",
+        "                 (signed with the key in the data directory; they do not depend "
+        "on the port)",
+        "  another port   SHARED_GOV_PORT=8001 make run   (or: shared-gov serve --port 8001)",
+        "  stop           Ctrl-C: stops the service and the embedded PostgreSQL with it",
+        "",
+    ]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -166,10 +166,22 @@ def normalize_kana(value: str) -> str:
     part of the name. All whitespace goes, not only U+0020 and U+3000
     (which NFKC already maps to U+0020), because a tab or a line break in a
     name field is never meaningful either.
+
+    A full-width voiced mark typed apart ("ウ゛", U+309B) is a space and a
+    combining mark to NFKC, which therefore cannot compose it; once the space
+    is gone it is composed ("ヴ"). Stored names never hold a combining mark
+    (registration refuses one), so their index values do not change.
     """
     if not unicodedata.is_normalized("NFKC", value):  # a quick check, cheaper than normalize
         value = unicodedata.normalize("NFKC", value)
-    return "".join(value.translate(_HIRAGANA_TO_KATAKANA).split())
+    return compose_marks("".join(value.translate(_HIRAGANA_TO_KATAKANA).split()))
+
+
+def compose_marks(kana: str) -> str:
+    """Compose combining (han)dakuten left beside their kana (see :func:`normalize_kana`)."""
+    if "\u3099" in kana or "\u309a" in kana:
+        return unicodedata.normalize("NFC", kana)
+    return kana
 
 
 def compound(*parts: str) -> str:

@@ -36,7 +36,15 @@ from typing import Final, cast
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["FORMAT_VERSION", "NULL_FIELD", "ColumnSealer", "DecryptError", "FieldCipher", "aad"]
+__all__ = [
+    "FORMAT_VERSION",
+    "NULL_FIELD",
+    "ColumnSealer",
+    "DecryptError",
+    "FieldCipher",
+    "aad",
+    "aad_part",
+]
 
 FORMAT_VERSION: Final = 1
 KEY_BYTES: Final = 32
@@ -67,6 +75,12 @@ def aad(*parts: str) -> bytes:
     so ("ab", "c") and ("a", "bc") never encode alike, whatever the parts hold.
     """
     return _encode(parts, b"")
+
+
+def aad_part(part: str) -> bytes:
+    """One part as :func:`aad` encodes it (length, then bytes)."""
+    raw = part.encode()
+    return _pack_len(len(raw)) + raw
 
 
 def _encode(parts: Sequence[str], tail: bytes) -> bytes:
@@ -170,6 +184,33 @@ class FieldCipher:
         except InvalidTag:
             # Tampered, truncated inside the ciphertext, or moved to another
             # context: indistinguishable by design, so one message for all.
+            raise DecryptError(
+                f"authentication failed (data key version {version}): "
+                "tampered blob or wrong row, column or town"
+            ) from None
+
+    def decrypt_parts(self, blob: bytes, head: bytes, last: bytes) -> bytes:
+        """:meth:`decrypt` with the context given encoded: ``head`` = ``aad`` of all
+        parts but the last, ``last`` = the last part's encoding (length and
+        bytes), as :func:`aad` writes them.
+
+        For callers that decrypt many fields of one row: each column's head
+        and the row's id are encoded once, not once per field
+        (``TownKeys.decrypt``).
+        """
+        if len(blob) < MIN_BLOB_BYTES:
+            raise DecryptError(f"blob too short ({len(blob)} bytes)")
+        if blob[0] != FORMAT_VERSION:
+            raise DecryptError(f"unknown blob format {blob[0]}")
+        (version,) = _unpack_version(blob, 1)
+        reader = self._readers.get(version)
+        if reader is None:
+            raise DecryptError(f"no data key version {version}")
+        aead, tail = reader
+        try:
+            nonce, sealed = blob[_VERSION_END:_NONCE_END], blob[_NONCE_END:]
+            return aead.decrypt(nonce, sealed, head + last + tail)
+        except InvalidTag:
             raise DecryptError(
                 f"authentication failed (data key version {version}): "
                 "tampered blob or wrong row, column or town"

@@ -63,8 +63,27 @@ class BindingCheckFailed(Exception):
 CHECK_FAILED = "SGA01"
 
 
+def read_only_binding_sql(names: TownBinding) -> str:
+    """``BEGIN READ ONLY`` plus the tenant binding (a read's transaction).
+
+    No key lock: a read-only transaction never writes with the town's data
+    keys, which is what retiring a key waits for (see :func:`binding_sql`).
+    """
+    return (
+        "BEGIN READ ONLY; SELECT set_config('search_path', '"
+        + names.schema
+        + "', true), set_config('role', '"
+        + names.role
+        + "', true)"
+    )
+
+
 def binding_sql(
-    names: TownBinding, extra_locks: Sequence[str] = (), extra_calls: Sequence[str] = ()
+    names: TownBinding,
+    extra_locks: Sequence[str] = (),
+    extra_calls: Sequence[str] = (),
+    *,
+    exclusive: bool = False,
 ) -> str:
     """BEGIN plus the tenant binding, as one simple-protocol round trip.
 
@@ -72,9 +91,15 @@ def binding_sql(
     which only produces ``t_[0-9]{6}`` and ``<prefix>_t_[0-9]{6}``, so inlining
     them as literals is safe (and required: simple-protocol queries take no
     parameters).
+
+    ``exclusive``: take the town's key lock exclusively instead (see
+    :meth:`Database.tenant <shared_gov.db.engine.Database.tenant>`).
     """
     # The shared advisory lock marks this transaction as a possible writer with
-    # the town's current data keys; retiring a key waits for all of them.
+    # the town's current data keys; retiring a key waits for all of them (it
+    # binds with ``exclusive``: taken exclusively from the start, never
+    # upgraded from shared, so two such jobs queue instead of deadlocking).
+    key_lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     # ``extra_locks`` are further shared locks (e.g. the agreement a cross-town
     # read relies on, so that a revocation waits for reads in flight); their
     # names must be made of safe characters only (checked).
@@ -91,7 +116,9 @@ def binding_sql(
         + names.schema
         + "', true), set_config('role', '"
         + names.role
-        + "', true), pg_advisory_xact_lock_shared(hashtextextended('shared_gov.dek."
+        + "', true), "
+        + key_lock
+        + "(hashtextextended('shared_gov.dek."
         + names.code
         + "', 0))"
         + locks

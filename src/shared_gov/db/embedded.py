@@ -9,6 +9,7 @@ processes using a cluster and stops it when the last one exits.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,11 +24,16 @@ DATABASE = "shared_gov"
 
 def start_embedded(data_dir: Path, database: str = DATABASE) -> str:
     """Start (or join) the embedded cluster and return a URL for ``database``."""
-    import pgserver  # imported lazily: only the embedded mode needs it
-
     pgdata = data_dir / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(pgdata))  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # platformdirs (under pgserver) warns when XDG_RUNTIME_DIR is unset, as in
+        # containers, CI and su shells, and falls back to /tmp: noise on every
+        # CLI command's stderr, and nothing for the user to do.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver  # imported lazily: only the embedded mode needs it
+
+        server = pgserver.get_server(str(pgdata))  # type: ignore[attr-defined]
     admin_url = f"postgresql://postgres@/postgres?host={pgdata}"
     _run_blocking(_ensure_database(admin_url, database))
     # Keep a reference so the server object (and its cleanup hook) lives as

@@ -43,11 +43,13 @@ from shared_gov.db.binding import (
     binding_sql,
     commit_sql,
     dollar_quoted,
+    read_only_binding_sql,
 )
 from shared_gov.db.keys import KeySource
 from shared_gov.db.unit_of_work import PairedUnitOfWork, TenantUnitOfWork, _Binding, _Transaction
 from shared_gov.db.urls import plain_url, sqlalchemy_url
 from shared_gov.logs import get_logger
+from shared_gov.messages import http as m
 from shared_gov.settings import Settings
 
 # Re-exported for the tests and benches that import them from here.
@@ -208,7 +210,7 @@ class Database:
             conn = await pool.acquire(timeout=timeout)
         except UNAVAILABLE_ERRORS as exc:
             log.warning("db.unavailable", error=type(exc).__name__)
-            raise errors.unavailable("the database is busy or unreachable; retry") from exc
+            raise errors.unavailable(m.DB_BUSY) from exc
         served: set[str] = conn.towns
         served.update(towns)
         try:
@@ -233,8 +235,23 @@ class Database:
         return await self.keyring.town_keys(self.catalog, tenant, held)
 
     @asynccontextmanager
-    async def tenant(self, names: TownBinding) -> AsyncIterator[TenantUnitOfWork]:
-        """Open a transaction bound to ``names``; commit on success, roll back on error."""
+    async def tenant(
+        self, names: TownBinding, *, exclusive: bool = False, read_only: bool = False
+    ) -> AsyncIterator[TenantUnitOfWork]:
+        """Open a transaction bound to ``names``; commit on success, roll back on error.
+
+        ``exclusive``: hold the town's key lock exclusively rather than shared
+        (every writing unit of work holds it shared): the binding waits until
+        every other unit of work of the town has ended and keeps new ones
+        waiting until this one ends. For the key jobs' last sweep before they
+        retire a key (``shared_gov.keys``): no transaction that may still write
+        with the old key is then in flight. Short transactions only: the
+        town's requests wait for it.
+
+        ``read_only``: a ``READ ONLY`` transaction, begun and bound with its
+        first statement; a read that is one call of a town read function
+        sends neither (:meth:`TenantUnitOfWork.call_read`).
+        """
         # Keys first, on their own connection (cached after the first request):
         # never hold two pooled connections at once.
         try:
@@ -243,19 +260,20 @@ class Database:
             # No keys: the town was offboarded (keys shredded) or never set up.
             raise errors.not_found() from exc
         async with self._acquire(names.code) as conn:
-            try:
-                await conn.execute(binding_sql(names))
-            except asyncpg.InvalidParameterValueError as exc:
-                # The role is gone: the tenant was offboarded since we cached it.
-                await _rollback_quietly(conn)
-                raise errors.not_found() from exc
-            except UNAVAILABLE_ERRORS as exc:
-                raise errors.unavailable("the database is unreachable; retry") from exc
             tx = _Transaction()
+            if read_only:
+
+                async def begin() -> None:
+                    await _bind(conn, read_only_binding_sql(names))
+
+                tx.begin = begin
+            else:
+                await _bind(conn, binding_sql(names, exclusive=exclusive))
             try:
-                yield TenantUnitOfWork(conn, names, keys, tx)
+                yield TenantUnitOfWork(conn, names, keys, tx, read_only)
             except BaseException:
-                await _rollback_quietly(conn)
+                if tx.begin is None:
+                    await _rollback_quietly(conn)
                 raise
             await self._commit(conn, tx)
 
@@ -285,7 +303,7 @@ class Database:
                 await _rollback_quietly(conn)
                 raise errors.not_found() from exc
             except UNAVAILABLE_ERRORS as exc:
-                raise errors.unavailable("the database is unreachable; retry") from exc
+                raise errors.unavailable(m.DB_UNREACHABLE) from exc
             except asyncpg.PostgresError as exc:
                 await _rollback_quietly(conn)
                 if getattr(exc, "sqlstate", None) == CHECK_FAILED:
@@ -311,7 +329,7 @@ class Database:
                 async with conn.transaction():
                     yield conn
             except UNAVAILABLE_ERRORS as exc:
-                raise errors.unavailable("the database is unreachable; retry") from exc
+                raise errors.unavailable(m.DB_UNREACHABLE) from exc
 
     async def _commit(self, conn: asyncpg.Connection, tx: _Transaction) -> None:
         """Send the deferred statements and COMMIT; settle a lost acknowledgement.
@@ -324,6 +342,13 @@ class Database:
         its transaction id first and, after a failure, asks a new connection
         how that transaction ended (``pg_xact_status``): committed is success.
         """
+        if tx.begin is not None:
+            # A read-only unit of work that never began a transaction (nothing
+            # sent, or only town read functions, each its own): nothing to end.
+            if not tx.deferred:
+                return
+            await tx.begin()
+            tx.begin = None
         marker: asyncpg.Record | None = None
         try:
             if tx.writes:
@@ -333,7 +358,7 @@ class Database:
             if marker is not None and await self._committed(marker["xid"], marker["checkpoint"]):
                 log.warning("db.commit_ack_lost", outcome="committed")
                 return
-            raise errors.unavailable("the database went away during commit") from exc
+            raise errors.unavailable(m.DB_GONE_DURING_COMMIT) from exc
         except BaseException:
             # A deferred statement failed (the COMMIT was never reached): the
             # transaction is aborted; end it before the connection goes back.
@@ -385,6 +410,18 @@ _XID_MARKER_SQL = (
     "SELECT pg_current_xact_id()::text AS xid, "
     "(SELECT checkpoint_lsn::text FROM pg_control_checkpoint()) AS checkpoint"
 )
+
+
+async def _bind(conn: asyncpg.Connection, binding: str) -> None:
+    """Send ``binding`` (BEGIN and the town's binding); its failures as domain errors."""
+    try:
+        await conn.execute(binding)
+    except asyncpg.InvalidParameterValueError as exc:
+        # The role is gone: the tenant was offboarded since we cached it.
+        await _rollback_quietly(conn)
+        raise errors.not_found() from exc
+    except UNAVAILABLE_ERRORS as exc:
+        raise errors.unavailable(m.DB_UNREACHABLE) from exc
 
 
 async def _rollback_quietly(conn: asyncpg.Connection) -> None:

@@ -9,13 +9,16 @@ binding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
 
+from shared_gov import errors
 from shared_gov.db.binding import TownBinding, rebinding_sql
 from shared_gov.db.bulk import empty_tables_load
 
@@ -28,6 +31,24 @@ class _Transaction:
     """Statements sent with the COMMIT (see :meth:`TenantUnitOfWork.at_commit`)."""
     writes: bool = False
     """Whether the unit of work changed data besides its audit event."""
+    begin: Callable[[], Awaitable[None]] | None = None
+    """A read-only unit of work's ``BEGIN READ ONLY`` and binding, not sent yet:
+    sent before its first statement (:meth:`TenantUnitOfWork.call_read` needs
+    neither). None once sent, and for every other unit of work."""
+
+
+_FUNCTION = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+@lru_cache(maxsize=4096)
+def _call_text(schema: str, function: str, columns: str, arity: int) -> str:
+    """``SELECT columns FROM schema.function($1, …)``: one text per town (cached)."""
+    if not _FUNCTION.fullmatch(function):
+        raise ValueError("a town read function's name is a plain identifier")
+    params = ", ".join(f"${i}" for i in range(1, arity + 1))
+    # The schema is a checked identifier (binding.py), the function name is
+    # checked above, the columns are the caller's constant text.
+    return "SELECT " + columns + " FROM " + schema + "." + function + "(" + params + ")"  # noqa: S608
 
 
 class TenantUnitOfWork:
@@ -35,9 +56,16 @@ class TenantUnitOfWork:
 
     Services receive it; repositories run their SQL through it. It exposes
     the asyncpg connection's query methods and nothing to change the binding.
+
+    A **read-only** one (``Database.tenant(names, read_only=True)``, the reads
+    of the guarded entry) sends its ``BEGIN READ ONLY`` and binding with its
+    first statement, not before: a read that is a single call of the town's
+    read function (:meth:`call_read`) needs no binding and no COMMIT at all,
+    one round trip instead of three. Any other statement is bound first, so
+    nothing ever runs on the connection unbound.
     """
 
-    __slots__ = ("_conn", "_tx", "keys", "names")
+    __slots__ = ("_conn", "_tx", "keys", "names", "read_only")
 
     def __init__(
         self,
@@ -45,6 +73,7 @@ class TenantUnitOfWork:
         names: TownBinding,
         keys: object = None,
         tx: _Transaction | None = None,
+        read_only: bool = False,
     ) -> None:
         self._conn = conn
         self._tx = tx if tx is not None else _Transaction()
@@ -52,6 +81,43 @@ class TenantUnitOfWork:
         self.keys = keys
         """The town's unwrapped keys, from the database's key source (opaque here:
         ``shared_gov.crypto.keyring.keys_of`` gives them their type)."""
+        self.read_only = read_only
+        """Its transaction is ``READ ONLY`` (PostgreSQL refuses every change)."""
+
+    async def _start(self) -> None:
+        """Send the pending ``BEGIN READ ONLY`` and binding (read-only units of work)."""
+        begin = self._tx.begin
+        if begin is not None:
+            self._tx.begin = None
+            await begin()
+
+    @property
+    def bound(self) -> bool:
+        """Whether its transaction has begun (a read-only one begins lazily)."""
+        return self._tx.begin is None
+
+    async def call_read(self, function: str, columns: str, *args: Any) -> list[asyncpg.Record]:
+        """Rows of the town's read function ``function`` (``columns`` of them).
+
+        A town read function lives in the town's schema, is owned by the
+        town's role and runs with its rights (``SECURITY DEFINER``,
+        ``search_path`` pinned: migration ``t0013``), so it reads this town
+        only, as a bound transaction would, and it makes its transaction
+        read-only. Before anything else was sent, the call goes out alone, as
+        its own implicit transaction: one round trip, no binding, no COMMIT.
+        Inside a begun transaction it runs there. The statement text names
+        the town's schema, so it is the town's own prepared statement (see
+        :meth:`town_statement`), and the function keeps its own plan.
+        """
+        if not self.read_only:
+            raise RuntimeError("a town read function is called in read-only units of work")
+        query = _call_text(self.names.schema, function, columns, len(args))
+        try:
+            result: list[asyncpg.Record] = await self._conn.fetch(query, *args)
+        except asyncpg.InvalidSchemaNameError as exc:
+            # The town was offboarded since its keys were cached here.
+            raise errors.not_found() from exc
+        return result
 
     @property
     def code(self) -> str:
@@ -76,6 +142,8 @@ class TenantUnitOfWork:
 
     async def fetch(self, query: str, *args: Any, town_plan: bool = False) -> list[asyncpg.Record]:
         """Rows of ``query``. ``town_plan``: keep the plan per town (hot reads)."""
+        if self._tx.begin is not None:
+            await self._start()
         if town_plan:
             query = self.town_statement(query)
         result: list[asyncpg.Record] = await self._conn.fetch(query, *args)
@@ -84,12 +152,16 @@ class TenantUnitOfWork:
     async def fetchrow(
         self, query: str, *args: Any, town_plan: bool = False
     ) -> asyncpg.Record | None:
+        if self._tx.begin is not None:
+            await self._start()
         if town_plan:
             query = self.town_statement(query)
         result: asyncpg.Record | None = await self._conn.fetchrow(query, *args)
         return result
 
     async def fetchval(self, query: str, *args: Any, town_plan: bool = False) -> Any:
+        if self._tx.begin is not None:
+            await self._start()
         if town_plan:
             query = self.town_statement(query)
         return await self._conn.fetchval(query, *args)
@@ -99,11 +171,13 @@ class TenantUnitOfWork:
         # copy_records (reads use fetch*): a unit of work that used one is a
         # write whose lost COMMIT acknowledgement is worth resolving.
         self._tx.writes = True
+        await self._start()
         result: str = await self._conn.execute(query, *args)
         return result
 
     async def executemany(self, query: str, args: list[tuple[Any, ...]]) -> None:
         self._tx.writes = True
+        await self._start()
         await self._conn.executemany(query, args)
 
     async def copy_records(
@@ -111,6 +185,7 @@ class TenantUnitOfWork:
     ) -> None:
         """Bulk load with COPY (binary), inside this unit of work's transaction."""
         self._tx.writes = True
+        await self._start()
         await self._conn.copy_records_to_table(table, records=records, columns=list(columns))
 
     async def copy_bytes(self, table: str, columns: Sequence[str], data: bytes) -> None:
@@ -121,6 +196,7 @@ class TenantUnitOfWork:
         transaction, to the table its binding resolves.
         """
         self._tx.writes = True
+        await self._start()
         # A memoryview: asyncpg would take bytes for a file name.
         await self._conn.copy_to_table(
             table, columns=list(columns), source=memoryview(data), format="binary"
@@ -128,7 +204,14 @@ class TenantUnitOfWork:
 
     def cursor(self, query: str, *args: Any) -> Any:
         """A server-side cursor (async iterator of records) within the transaction."""
+        if self._tx.begin is not None:
+            return self._cursor_after_start(query, args)
         return self._conn.cursor(query, *args)
+
+    async def _cursor_after_start(self, query: str, args: tuple[Any, ...]) -> AsyncIterator[Any]:
+        await self._start()
+        async for record in self._conn.cursor(query, *args):
+            yield record
 
     def load_into_empty(self, tables: Sequence[str]) -> AbstractAsyncContextManager[bool]:
         """A bulk load into these empty tables, their secondary indexes and foreign keys
@@ -136,6 +219,8 @@ class TenantUnitOfWork:
 
         Yields whether they were set aside; if not, load as usual.
         """
+        if self._tx.begin is not None:
+            raise RuntimeError("a read-only unit of work loads nothing")
         self._tx.writes = True
         return empty_tables_load(self._conn, self.names, tables)
 

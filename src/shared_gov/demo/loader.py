@@ -86,6 +86,6 @@ async def prepare_demo(
                 )
             lines.append(
                 f"curl -s -H 'Authorization: Bearer {caller}' -H 'X-Purpose: {purpose}' "
-                f"{settings.issuer}/api/v1/tenants/{manifest.code}/{target}"
+                f"{settings.local_url}/api/v1/tenants/{manifest.code}/{target}"
             )
     return lines

@@ -8,4 +8,5 @@ which reads the list below. Installing a domain is one line here.
 INSTALLED: tuple[str, ...] = (
     "shared_gov.domains.residents.spec",
     "shared_gov.domains.kaigo.spec",
+    "shared_gov.domains.invoices.spec",
 )

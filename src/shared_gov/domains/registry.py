@@ -10,9 +10,13 @@ records ONCE, in its package's ``spec.py`` as one :class:`DomainSpec`:
 - the record-level actions Cedar decides for each record type;
 - its blind indexes (source fields, normalisers) and the tables whose
   envelopes a key rotation re-encrypts (with the SQL of the envelope's row
-  id), the hooks that fill and clear an index during its rotation, and the
-  export an offboarding writes;
+  id, and whether the town may only add rows to them), the hooks that fill
+  and clear an index during its rotation, and the export an offboarding
+  writes;
 - its HTTP controllers, its CLI command groups and its demo-data seeder;
+- its messages: a catalogue of its own sentences in Japanese and English
+  (``Catalogue("<domain>")``, ids ``<domain>.*``), which its errors and
+  reasons are made of (:mod:`shared_gov.messages`);
 - what it brings from its own folder: the tenant migrations that create its
   tables (joined to the platform's tenant Alembic tree as a branch of their
   own), its purposes of use (a ``purposes.toml``) and its Cedar policies
@@ -47,6 +51,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared_gov import logs
+from shared_gov.messages import core as messages
+from shared_gov.messages.core import Catalogue
 
 if TYPE_CHECKING:  # only for annotations: at run time the registry imports only logs
     import asyncio
@@ -122,6 +128,10 @@ class EncryptedTable:
     columns: tuple[str, ...]
     row_id_sql: str
     """SQL expression giving the row id bound into each envelope's AAD (``id::text``)."""
+    append_only: bool = False
+    """The town's role may only add rows (a history): every upgrade revokes its
+    UPDATE, DELETE and TRUNCATE, and a rotation replaces the table's envelopes
+    through the town's ``reseal_envelopes`` function (tenant revision t0012)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +173,6 @@ class IndexHooks:
     """Erase up to ``limit`` values of (index, retired version)."""
     stored: Callable[[TenantUnitOfWork, str, int], Awaitable[int]]
     """Rows holding a value of (index, version)."""
-    missing_sql: Callable[[str, int], str]
-    """WHERE clause: rows that should hold a value of (index, version) but do not."""
 
 
 Exporter = Callable[["TenantUnitOfWork"], Awaitable[Mapping[str, Any]]]
@@ -245,6 +253,10 @@ class DomainSpec:
     """A folder of the domain's Cedar policies (``*.cedar``): validated with the
     platform's at start-up; each must decide only the domain's own record
     types (``resource.record_type == "..."`` in its ``when``)."""
+    messages: Callable[[], Catalogue] | None = None
+    """The domain's message catalogue (imported when called): named after the
+    domain, every entry in Japanese and English. The problem+json handlers and
+    the response encoder render its messages in the request's language."""
 
 
 # --- the registry itself -------------------------------------------------------
@@ -298,6 +310,7 @@ def _forget() -> None:
     _generation += 1
     for fn in _CACHED:
         fn.cache_clear()
+    messages.forget()
 
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -361,6 +374,12 @@ def _check(specs: Sequence[DomainSpec]) -> None:
         ):
             if path is not None and not path.exists():
                 raise ValueError(f"domain {spec.name}: its {kind} ({path}) do not exist")
+        if spec.messages is not None:
+            catalogue = spec.messages()
+            if catalogue.name != spec.name:
+                raise ValueError(
+                    f"domain {spec.name}: its message catalogue is named {catalogue.name}"
+                )
     # A record action belongs to one record type: a purpose covering one
     # domain's action must not cover another domain's action of the same name
     # (the residents' Cedar policy decides its actions by name).
@@ -455,6 +474,12 @@ def encrypted_tables() -> dict[str, EncryptedTable]:
 
 
 @cache
+def append_only_tables() -> tuple[str, ...]:
+    """The tables the towns' roles may only add rows to (declared ``append_only``)."""
+    return tuple(t.table for t in encrypted_tables().values() if t.append_only)
+
+
+@cache
 def dek_names() -> tuple[str, ...]:
     """``table.column`` of every encrypted column: one data key each."""
     return tuple(f"{t.table}.{c}" for t in encrypted_tables().values() for c in t.columns)
@@ -522,6 +547,24 @@ def background() -> list[Background]:
     return [b for spec in domains() for b in spec.background()]
 
 
+def catalogues() -> list[Catalogue]:
+    """Every domain's message catalogue, in registration order."""
+    return [s.messages() for s in domains() if s.messages is not None]
+
+
+@cache
+def _labels() -> dict[str, Label]:
+    return {rt.policy_name(f.name): f.label for rt in record_types().values() for f in rt.fields}
+
+
+def field_label(name: str, language: str) -> str | None:
+    """A field's label by its policy name, in ``language`` (messages name fields by it)."""
+    label = _labels().get(name)
+    if label is None:
+        return None
+    return label.ja if language == "ja" else label.en
+
+
 def demo_data() -> list[tuple[str, DemoData]]:
     return [(s.name, s.demo()) for s in domains() if s.demo is not None]
 
@@ -543,14 +586,19 @@ _CACHED: tuple[Any, ...] = (
     individual_number_fields,
     redacted_keys,
     encrypted_tables,
+    append_only_tables,
     dek_names,
     blind_indexes,
     index_names,
     standing_share,
     domain_of_record_type,
+    _labels,
 )
 
 
-# The logs redact every field a domain declares ``redacted`` (a base module
-# cannot import the registry, so the registry tells it).
+# The logs redact every field a domain declares ``redacted``, and messages know
+# the domains' catalogues and the fields' labels (base modules cannot import
+# the registry, so the registry tells them).
 logs.redact_keys_from(redacted_keys)
+messages.catalogues_from(catalogues)
+messages.field_labels_from(field_label)

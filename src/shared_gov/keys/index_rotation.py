@@ -20,11 +20,11 @@ interrupt:
    fields the index is made of. Each batch is one audit event in the town's
    log (``keys.reindex``). Rows a stale worker wrote with NULL in the new
    column are found again by the next pass.
-3. **Switch.** After a grace period, the writers' lock
-   (``shared_gov.dek.<town>``, held shared by every unit of work) is taken
+3. **Switch.** After a grace period, a unit of work takes the town's key
+   lock (``shared_gov.dek.<town>``, held shared by every unit of work)
    exclusively: no transaction that might still write without the new value
-   is open. If a recount finds no row lacking it, the old version is retired
-   in that same short transaction and its wrapped key erased. Nothing moves:
+   is open. If its recount finds no row lacking it, the old version is
+   retired right after (on the catalog) and its wrapped key erased. Nothing moves:
    the new column is already complete, which is why we alternate columns
    instead of copying the new values over the old ones (a copy would rewrite
    every row under the exclusive lock, and a worker that loaded its keys
@@ -34,12 +34,16 @@ interrupt:
    that still knows both versions looks in both.
 4. **Clean-up.** After another grace period (workers stop writing the old
    column once they hear of the retirement), batches erase the old values;
-   a last pass runs under the writers' lock. A run interrupted here is
+   a last pass runs in a unit of work holding the key lock exclusively. A run interrupted here is
    finished by the next ``rotate-index`` of the same index, before any new
    rotation starts, because a new version's column must start empty.
 
 A row whose fields do not decrypt keeps the old key from being retired
 (as with ``rotate-dek``): it is reported and left for investigation.
+
+Every read and write of a town's rows goes through the town's unit of work
+and the index hooks its domain declares (under the town's role); only the
+keys' states are the catalog's.
 
 The platform's ``audit_subject`` index is not rotatable: the audit log holds its values
 for ever and must stay searchable by resident.
@@ -57,9 +61,10 @@ from shared_gov.crypto.blind import plan_bits
 from shared_gov.crypto.keyring import REENCRYPT_GRACE_SECONDS, index_column, keys_of
 from shared_gov.db.engine import Database
 from shared_gov.domains import registry
-from shared_gov.keys.rotation import KEYOPS_LOCK, WRITERS_LOCK, add_key_version
+from shared_gov.keys.rotation import KEYOPS_LOCK, add_key_version
 from shared_gov.logs import get_logger
-from shared_gov.towns.names import quote_ident, tenant_names
+from shared_gov.messages import operations as m
+from shared_gov.towns.names import tenant_names
 
 log = get_logger(__name__)
 
@@ -91,9 +96,7 @@ def index_name(value: str) -> str:
     """Checks ``value`` names a rotatable blind index."""
     rotatable = registry.blind_indexes()
     if value not in rotatable:
-        raise errors.invalid_field(
-            "/index", f"not a rotatable blind index (one of {', '.join(rotatable)})"
-        )
+        raise errors.invalid_field("/index", m.NOT_A_ROTATABLE_INDEX(names=", ".join(rotatable)))
     return value
 
 
@@ -119,7 +122,7 @@ async def _start(db: Database, tenant: str, name: str, bits: int | None) -> tupl
             name,
         )
         if not rows:
-            raise errors.not_found("no such town or key")
+            raise errors.not_found(m.NO_SUCH_TOWN_OR_KEY)
         active = next(r for r in rows if r["state"] == "active")
         draining = [r["version"] for r in rows if r["state"] == "decrypt"]
         if draining:  # resume (someone started it, maybe another run right now)
@@ -149,12 +152,10 @@ async def _fill(
 ) -> tuple[int, list[str], bool]:
     """Steps 2 and 3: (rows filled, unreadable ids, old key retired)."""
     names = tenant_names(tenant, db.settings.role_prefix)
-    schema = quote_ident(names.schema)
     actor = operator_actor("keys rotate-index")
     declared = registry.blind_indexes()[name]
     repo = registry.index_hooks(name)
     fields = list(declared.sources)
-    table = declared.table  # an identifier the registry checked
     unreadable: set[str] = set()
     empty: set[str] = set()
     async with db.tenant(names) as uow:
@@ -211,19 +212,19 @@ async def _fill(
                 continue
         if unreadable:
             return done, sorted(unreadable), False
-        # Give workers time to hear of the new key, then switch under the
-        # writers' lock taken exclusively: every transaction that might still
-        # write without the new value has ended, and the recount sees its rows.
+        # Give workers time to hear of the new key, then recount in a unit of
+        # work holding the town's key lock exclusively: every transaction that
+        # might still write without the new value has ended, and the recount
+        # sees its rows.
         await asyncio.sleep(grace_seconds)
+        async with db.tenant(names, exclusive=True) as uow:
+            late = await repo.backlog(uow, name, new, skip)
+        if late:
+            continue
+        # Switched in a transaction of its own, on the catalog: a transaction
+        # begun since the recount started after the grace period, with both
+        # index keys, and writes the new value too.
         async with db.catalog() as conn:
-            await conn.execute(WRITERS_LOCK, tenant)
-            late = await conn.fetchval(
-                f"SELECT count(*) FROM {schema}.{table} "  # noqa: S608
-                f"WHERE {repo.missing_sql(name, new)} AND NOT (id = ANY($1::uuid[]))",
-                skip,
-            )
-            if late:
-                continue
             # The key is erased, not only retired: unlike a data key it never
             # has to read anything again.
             await conn.execute(
@@ -250,7 +251,6 @@ async def _clean(
     """Step 4: erase the retired version's values from its column."""
     names = tenant_names(tenant, db.settings.role_prefix)
     repo = registry.index_hooks(name)
-    table = registry.blind_indexes()[name].table  # checked by the registry
     async with db.tenant(names) as uow:
         total = await repo.stored(uow, name, old)
     cleared = 0
@@ -266,16 +266,15 @@ async def _clean(
             continue
         # Rows locked by writers were skipped, and a worker that loaded its keys
         # just before the retirement may still write the old column: a last
-        # pass while no unit of work is open.
-        schema = quote_ident(names.schema)
-        column = index_column(name, old)
-        async with db.catalog() as conn:
-            await conn.execute(WRITERS_LOCK, tenant)
-            status = await conn.execute(
-                f"UPDATE {schema}.{table} SET {column} = NULL "  # noqa: S608
-                f"WHERE {column} IS NOT NULL"
-            )
-        cleared += int(status.rsplit(" ", 1)[-1])
+        # pass in a unit of work holding the town's key lock exclusively (no
+        # other unit of work is open, so no row is skipped).
+        async with db.tenant(names, exclusive=True) as uow:
+            while n := await repo.clear(uow, name, old, batch):
+                cleared += n
+            left = await repo.stored(uow, name, old)
+        if left:  # locked by someone outside any unit of work: come back
+            await asyncio.sleep(0.05)
+            continue
         return cleared
 
 
@@ -297,10 +296,10 @@ async def rotate_index(
     """
     name = index_name(index)
     if bits is not None and not MIN_BITS <= bits <= MAX_BITS:
-        raise errors.invalid_field("/bits", f"must be between {MIN_BITS} and {MAX_BITS}")
+        raise errors.invalid_field("/bits", m.BITS_BETWEEN(low=MIN_BITS, high=MAX_BITS))
     live = await _live_versions(db, tenant, name)
     if not live:
-        raise errors.not_found("no such town or key")
+        raise errors.not_found(m.NO_SUCH_TOWN_OR_KEY)
     if not any(state == "decrypt" for _, state, _ in live):
         # A new version's column must start empty: finish an interrupted
         # clean-up (the column of the version before the active one) first.

@@ -6,7 +6,9 @@
   ``field_view()`` for per-field decisions.
 - :func:`may_enter` refuses callers from other towns before any database
   work, with the same 404 a missing resource gets (DESIGN.md rule 3); inside
-  their own town, a deny is a 403 with the reason.
+  their own town, a deny is a 403 with the reason. Town-level decisions (the
+  town's administration, its audit log, its event feed) are taken by the
+  guarded entry (``shared_gov.api.entry``), each family through its gate.
 - Managing tenants (onboarding) is the platform operators' alone and is not a
   town's policy question, so :func:`authorize_operator` is plain code.
 """
@@ -18,7 +20,7 @@ from functools import lru_cache
 from shared_gov import errors
 from shared_gov.auth.principal import Principal
 from shared_gov.domains import registry
-from shared_gov.policy.access import Access, FieldView, denied
+from shared_gov.policy.access import Access, FieldView
 from shared_gov.policy.engine import PolicyEngine
 from shared_gov.policy.loading import PolicyError
 from shared_gov.policy.purposes import default_policies_dir
@@ -34,7 +36,6 @@ __all__ = [
     "Query",
     "Resource",
     "actor_of",
-    "authorize_admin",
     "authorize_operator",
     "engine",
     "may_enter",
@@ -63,6 +64,7 @@ def actor_of(principal: Principal, purposes: frozenset[str] = frozenset()) -> Ac
         mfa=principal.mfa,
         purposes=purposes,
         operator=principal.is_operator,
+        supplier=principal.subject if principal.is_supplier else "",
         staff_id=principal.subject,
     )
 
@@ -76,19 +78,3 @@ def authorize_operator(principal: Principal) -> None:
     """Tenant onboarding and listing: operators only; everyone else gets 404."""
     if not principal.is_operator:
         raise errors.not_found()
-
-
-def authorize_admin(principal: Principal, tenant_code: str, area: str = "issuer") -> None:
-    """Town administration (``area``: departments, staff, issuer), decided by Cedar.
-
-    Other towns get 404; the town's own non-admin staff get 403 with the reason.
-    """
-    if not principal.is_operator and principal.tenant != tenant_code:
-        raise errors.not_found()
-    decision = engine().decide(
-        actor_of(principal), Query("administer", Resource("Town", tenant_code), area=area)
-    )
-    if not decision.allowed:
-        if principal.is_operator:
-            raise errors.not_found()
-        raise denied(decision)

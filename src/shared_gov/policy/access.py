@@ -24,6 +24,8 @@ from shared_gov import errors
 from shared_gov.audit.recorder import AuditEvent
 from shared_gov.auth.principal import Principal
 from shared_gov.domains import registry
+from shared_gov.messages import access as m
+from shared_gov.messages.core import Language, render
 from shared_gov.policy.engine import PolicyEngine
 from shared_gov.policy.purposes import Purpose
 from shared_gov.policy.requests import Actor, AgreementTerms, Decision, Query, Resource
@@ -36,10 +38,21 @@ class FieldView:
     allowed: frozenset[str]
     withheld: tuple[str, ...]
     reasons: dict[str, str]
+    _rendered: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def empty(self) -> bool:
         return not self.allowed
+
+    def reasons_in(self, language: Language) -> dict[str, str]:
+        """``reasons`` rendered in ``language``: plain strings, made once per view
+        (views are shared across requests), so a response encodes no message."""
+        rendered = self._rendered.get(language)
+        if rendered is None:
+            rendered = self._rendered[language] = {
+                name: render(reason, language) for name, reason in self.reasons.items()
+            }
+        return rendered
 
 
 @dataclass(slots=True)
@@ -60,6 +73,9 @@ class Access:
     """Request time in Unix seconds (read by the policies only with an agreement)."""
     destinations: dict[str, str] = field(default_factory=dict)
     """Under an agreement: resident id → town of their pending move-out (services fill it)."""
+    decided: bool = False
+    """Cedar has decided on this Access's purpose (:meth:`require`, :meth:`field_view`):
+    only then does the log record the purpose (docs/audit.md, "Purposes")."""
     _views: dict[tuple[str, bool, str, str, bool, str], FieldView] = field(default_factory=dict)
 
     def destination(self, resident_id: str) -> str:
@@ -73,17 +89,24 @@ class Access:
         support_measure: bool = False,
         by_individual_number: bool = False,
         record_type: str = "",
+        owner: str = "",
     ) -> Decision:
         """Allow a record-level action or raise 403 with the reason.
 
         ``record_type``: as the registry names it; "" is the default one.
+        ``owner``: the key of the supplier who owns the record ("" for none).
         """
+        self.decided = True
         decision = self.engine.decide(
             self.actor,
             Query(
                 action,
                 Resource(
-                    "Record", self.town, support_measure=support_measure, record_type=record_type
+                    "Record",
+                    self.town,
+                    support_measure=support_measure,
+                    record_type=record_type,
+                    owner=owner,
                 ),
                 self.purpose,
                 by_individual_number,
@@ -93,7 +116,7 @@ class Access:
         )
         self.decisions.append((action, decision))
         if not decision.allowed:
-            raise self.refusal(decision.reason or "denied by policy", list(decision.policy_ids))
+            raise self.refusal(decision.reason or m.DENIED_BY_POLICY, list(decision.policy_ids))
         return decision
 
     def refusal(self, reason: str, policies: list[str] | None = None) -> errors.DomainError:
@@ -118,6 +141,7 @@ class Access:
         ``record_type``: whose fields (the registry's name; "" is the default type).
         The view names fields by their policy names.
         """
+        self.decided = True
         tenant = self.town
         key = (tenant, support_measure, state, move_destination, linked, record_type)
         view = self._views.get(key)
@@ -164,7 +188,7 @@ class Access:
         decisions = self.engine.decide_many(self.actor, queries)
         allowed = frozenset(n for n, d in zip(names, decisions, strict=True) if d.allowed)
         reasons = {
-            n: d.reason or "denied" for n, d in zip(names, decisions, strict=True) if not d.allowed
+            n: d.reason or m.DENIED for n, d in zip(names, decisions, strict=True) if not d.allowed
         }
         view = FieldView(allowed, tuple(n for n in names if n not in allowed), reasons)
         self._views[key] = view
@@ -185,10 +209,10 @@ class Access:
         """The field view, or 403 (404 under an agreement) when not one field may be read."""
         view = self.field_view(support_measure, state, move_destination, linked, record_type)
         if view.empty:
-            first = next(iter(view.reasons.values()), "no field may be read")
+            first = next(iter(view.reasons.values()), m.NO_FIELD_READABLE)
             raise self.refusal(first)
         return view
 
 
 def denied(decision: Decision) -> errors.DomainError:
-    return errors.forbidden(decision.reason or "denied by policy", list(decision.policy_ids))
+    return errors.forbidden(decision.reason or m.DENIED_BY_POLICY, list(decision.policy_ids))

@@ -23,6 +23,7 @@ from shared_gov import errors
 from shared_gov.audit.recorder import Actor
 from shared_gov.auth.subjects import person_key
 from shared_gov.db.engine import Database
+from shared_gov.messages import access as m
 from shared_gov.policy.purposes import purposes
 from shared_gov.towns import changes
 
@@ -52,7 +53,7 @@ class StaffInfo:
 def _check_purposes(codes: list[str], pointer: str) -> None:
     known = purposes()
     bad = [
-        errors.FieldError(f"{pointer}/{i}", "unknown purpose")
+        errors.FieldError(f"{pointer}/{i}", m.UNKNOWN_PURPOSE)
         for i, code in enumerate(codes)
         if code not in known
     ]
@@ -167,7 +168,7 @@ def staff_key(staff_id: str) -> str:
     """The person key of a staff id from a request; 422 when it names nobody."""
     key = person_key(staff_id)
     if not key:
-        raise errors.invalid_field("/path/staff_id", "names nobody (only blanks)")
+        raise errors.invalid_field("/path/staff_id", m.NAMES_NOBODY)
     return key
 
 
@@ -180,7 +181,7 @@ async def get_staff(db: Database, tenant: str, staff_id: str) -> StaffInfo:
             staff_key(staff_id),
         )
     if row is None:
-        raise errors.not_found("no permissions are recorded for this staff member")
+        raise errors.not_found(m.NO_PERMISSIONS_RECORDED)
     return _staff(row)
 
 
@@ -211,7 +212,7 @@ async def put_staff(
                 department,
             )
             if not exists:
-                raise errors.invalid_field("/department", "no such department in this town")
+                raise errors.invalid_field("/department", m.NO_SUCH_DEPARTMENT)
         before = await conn.fetchrow(
             "SELECT staff_id, department, active, purposes FROM catalog.staff "
             "WHERE tenant_code = $1 AND person_key = $2 FOR UPDATE",
@@ -255,7 +256,7 @@ async def delete_staff(db: Database, tenant: str, staff_id: str, actor: Actor) -
             key,
         )
         if not deleted:
-            raise errors.not_found("no permissions are recorded for this staff member")
+            raise errors.not_found(m.NO_PERMISSIONS_RECORDED)
         event = changes.change_event(
             "admin.staff.delete", "staff", deleted["staff_id"], staff_state(deleted), None
         )

@@ -13,6 +13,7 @@ import msgspec
 
 from shared_gov import errors
 from shared_gov.domains import registry
+from shared_gov.messages import access as m
 from shared_gov.policy.engine import PolicyEngine
 from shared_gov.policy.permissions import PermissionStore
 from shared_gov.policy.purposes import purposes
@@ -50,9 +51,9 @@ async def explain_staff(
 ) -> Explanation:
     purpose = purposes().get(purpose_code)
     if purpose is None:
-        raise errors.invalid_field("/purpose", "unknown purpose")
+        raise errors.invalid_field("/purpose", m.UNKNOWN_PURPOSE)
     if only_field is not None and only_field not in registry.policy_fields():
-        raise errors.invalid_field("/field", "not a field decided by policy")
+        raise errors.invalid_field("/field", m.NOT_A_POLICY_FIELD)
     town = await permissions.town(tenant)
     record = town.record_of(staff_id)
     dept = department or (record.department if record else None)

@@ -35,8 +35,9 @@ def with_record_actions(schema: str) -> str:
     The schema file declares the residents' actions; another domain's record
     actions (``DomainSpec`` record types) are added here, inside the schema's
     one namespace block (Cedar refuses the same namespace twice), with the
-    context every record action has. The file itself never names a domain's
-    action it does not know.
+    context every record action has; a supplier may be their principal too
+    (only a domain's own policy can permit it anything). The file itself
+    never names a domain's action it does not know.
     """
     declared = {
         name for group in _ACTION_DECL.findall(schema) for name in re.findall(r'"([^"]+)"', group)
@@ -51,7 +52,7 @@ def with_record_actions(schema: str) -> str:
     added = (
         f"    // Declared by the installed domains (shared_gov.domains.registry).\n"
         f"    action {names} appliesTo {{\n"
-        "        principal: [Staff, Operator],\n"
+        "        principal: [Staff, Operator, Supplier],\n"
         "        resource: [Record],\n"
         "        context: PurposeContext,\n"
         "    };\n"

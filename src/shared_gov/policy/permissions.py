@@ -30,6 +30,7 @@ from shared_gov.auth.principal import Principal
 from shared_gov.auth.subjects import person_key
 from shared_gov.db.engine import Database
 from shared_gov.logs import get_logger
+from shared_gov.messages import tokens as mt
 
 log = get_logger(__name__)
 
@@ -153,7 +154,7 @@ async def admit(connection: Any, principal: Principal) -> None:
     names = await svc.registry.get(principal.tenant)
     if names is None:
         log.info("auth.rejected", reason="town_not_active", issuer_tenant=principal.tenant)
-        raise errors.unauthorized()
+        raise errors.unauthorized(mt.TOWN_NOT_ACTIVE)
     client = connection.client.host if connection.client else None
     actor = Actor(
         subject=principal.subject,
@@ -187,4 +188,4 @@ async def admit(connection: Any, principal: Principal) -> None:
             action="authenticate", resource_type="token", outcome="denied", reason="suspended"
         )
         await record_apart(svc.db, names, actor, event)
-    raise errors.forbidden("this person is suspended by the town")
+    raise errors.forbidden(mt.SUSPENDED)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from shared_gov import errors
 from shared_gov.domains import registry
+from shared_gov.messages import access as m
 
 # The personal fields a policy decides on and the record actions are declared
 # by the domains (shared_gov.domains.registry); this module only checks that
@@ -158,8 +159,8 @@ def _extensions(path: Path) -> frozenset[str]:
 def purpose_from_header(value: str | None) -> Purpose:
     """The purpose named by an ``X-Purpose`` header; 400 when absent or unknown."""
     if value is None or not value.strip():
-        raise errors.bad_request("the X-Purpose header is required for personal data")
+        raise errors.bad_request(m.PURPOSE_REQUIRED)
     purpose = purposes().get(value.strip())
     if purpose is None:
-        raise errors.bad_request("X-Purpose names no known purpose (see policies/purposes.toml)")
+        raise errors.bad_request(m.PURPOSE_UNKNOWN_HEADER)
     return purpose

@@ -10,65 +10,70 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared_gov.domains import registry
+from shared_gov.messages import access as m
+from shared_gov.messages.core import FieldName
 from shared_gov.policy.requests import Actor, AgreementTerms, Query
 
 
 def explain(actor: Actor, query: Query, policy_ids: Sequence[str]) -> str:
-    """One sentence naming the condition that failed (Cedar gives none for a default deny)."""
+    """One sentence naming the condition that failed (Cedar gives none for a default deny).
+
+    The sentence is a catalogue message: English as a string (the audit log's
+    wording), Japanese where a response renders it.
+    """
     r = query.resource
     purpose = query.purpose
     personal = r.kind in ("Field", "Record")
     if actor.operator and personal:
-        return "operators never read or change residents"
+        return m.OPERATORS_NEVER
     if personal and "auditor" in actor.roles:
-        return "auditors read the audit log, not personal fields"
+        return m.AUDITORS_READ_LOG
     if actor.tenant != r.tenant and not actor.operator:
         terms = query.agreement
         if terms is None or not personal:
-            return "the record belongs to another town"
+            return m.OTHER_TOWN
         return _explain_agreement(actor, query, terms)
     if query.action == "read_events":
-        return "reading the town's events needs the integration or admin role"
+        return m.EVENTS_NEED_ROLE
     if r.kind == "Town":
         if actor.operator:
-            return f"operators may not administer a town's {query.area}"
-        return "administering the town needs the admin role"
+            return m.OPERATORS_MAY_NOT_ADMINISTER(area=query.area)
+        return m.ADMIN_ROLE_NEEDED
     if r.kind == "AuditLog":
-        return "reading the audit log needs the auditor role"
+        return m.AUDITOR_ROLE_NEEDED
     if "staff" not in actor.roles:
-        return "only staff act on resident records (the admin role grants no personal data)"
+        return m.ONLY_STAFF
     if purpose is None:
-        return "no purpose of use was stated"
+        return m.NO_PURPOSE
     if purpose.code not in actor.purposes:
-        return (
-            f"purpose {purpose.code} is not granted to this staff member"
-            f" (department {actor.department or 'none'})"
+        return m.PURPOSE_NOT_GRANTED(
+            purpose=purpose.code, department=actor.department or m.NO_DEPARTMENT
         )
     if r.kind == "Field":
         if r.name not in purpose.fields:
-            return f"purpose {purpose.code} does not cover {r.name}"
+            return m.PURPOSE_DOES_NOT_COVER(purpose=purpose.code, what=FieldName(r.name))
         number = r.name in registry.individual_number_fields()
         if number and not purpose.individual_number:
-            return f"purpose {purpose.code} is not a listed use of the individual number"
+            return m.NOT_LISTED_USE(purpose=purpose.code)
         if number and not actor.mfa:
-            return "two-factor authentication required"
+            return m.MFA_REQUIRED
         if (r.support_measure or r.linked_to_protected) and r.name in registry.whereabouts_fields():
             return _whereabouts_reason(r.support_measure)
     else:
         if query.action not in purpose.actions:
-            return f"purpose {purpose.code} does not cover {query.action}"
+            return m.PURPOSE_DOES_NOT_COVER(purpose=purpose.code, what=query.action)
         if query.by_individual_number and not purpose.individual_number:
-            return f"purpose {purpose.code} is not a listed use of the individual number"
+            return m.NOT_LISTED_USE(purpose=purpose.code)
         if query.by_individual_number and not actor.mfa:
-            return "two-factor authentication required"
+            return m.MFA_REQUIRED
         if query.action == "protect" and actor.department != "shimin":
-            return "only 市民課 sets support measures"
+            return m.ONLY_SHIMIN_PROTECTS
     if policy_ids:
-        return "denied by policy " + ", ".join(policy_ids)
-    return "no policy permits this"
+        return m.DENIED_BY_POLICIES(policies=", ".join(policy_ids))
+    return m.NO_POLICY_PERMITS
 
 
-WITHHELD = "withheld"
+WITHHELD = m.WITHHELD
 """The reason a linked record's whereabouts are withheld, as the caller reads it."""
 
 
@@ -80,55 +85,53 @@ def _whereabouts_reason(protected: bool) -> str:
     knows the address, that wording would tell that someone protected lives
     there (round-3 review N3); it gets the neutral reason.
     """
-    return "withheld under support measures (支援措置)" if protected else WITHHELD
+    return m.WITHHELD_SUPPORT_MEASURES if protected else WITHHELD
 
 
 def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str:
     """Why a cross-town request under ``terms`` was denied (for the audit record)."""
     r = query.resource
     purpose = query.purpose.code if query.purpose else ""
-    field_or_action = r.name if r.kind == "Field" else query.action
+    field_or_action = FieldName(r.name) if r.kind == "Field" else query.action
+    department = actor.department or m.NO_DEPARTMENT
     checks = (
-        (terms.status != "active", f"agreement {terms.agreement_id} is {terms.status}"),
-        (terms.provider != r.tenant, "the agreement's provider is another town"),
         (
-            terms.recipient not in (actor.tenant, "*"),
-            "the agreement's recipient is another town",
+            terms.status != "active",
+            m.AGREEMENT_STATUS(agreement=terms.agreement_id, status=terms.status),
         ),
-        (terms.phase(query.now) < 0, "the agreement is not yet in force"),
-        (terms.phase(query.now) > 0, "the agreement has expired"),
+        (terms.provider != r.tenant, m.AGREEMENT_OTHER_PROVIDER),
+        (terms.recipient not in (actor.tenant, "*"), m.AGREEMENT_OTHER_RECIPIENT),
+        (terms.phase(query.now) < 0, m.AGREEMENT_NOT_YET),
+        (terms.phase(query.now) > 0, m.AGREEMENT_EXPIRED),
         (
             actor.department not in terms.departments,
-            f"the agreement does not cover department {actor.department or 'none'}",
+            m.AGREEMENT_DEPARTMENT(department=department),
         ),
-        (purpose not in terms.purposes, f"the agreement does not cover purpose {purpose}"),
+        (purpose not in terms.purposes, m.AGREEMENT_PURPOSE(purpose=purpose)),
         (
             r.kind == "Field" and r.name not in terms.fields,
-            f"the agreement does not cover {r.name}",
+            m.AGREEMENT_WHAT(what=field_or_action),
         ),
         (
             (r.kind == "Field" and "read" not in terms.actions)
             or (r.kind == "Record" and query.action not in terms.actions),
-            f"the agreement does not cover {'read' if r.kind == 'Field' else query.action}",
+            m.AGREEMENT_WHAT(what="read" if r.kind == "Field" else query.action),
         ),
         (
             terms.kind == "standing_move" and r.kind == "Field" and r.state != "moved_out",
-            "the standing move agreement covers only residents who registered a move-out",
+            m.STANDING_MOVE_MOVED_OUT,
         ),
         (
             terms.kind == "standing_move"
             and r.kind == "Field"
             and r.move_destination != actor.tenant,
-            "the standing move agreement covers only the new town of a pending move-out",
+            m.STANDING_MOVE_DESTINATION,
         ),
-        ("staff" not in actor.roles, "only staff act on resident records"),
-        (
-            purpose not in actor.purposes,
-            f"purpose {purpose} is not granted to this staff member",
-        ),
+        ("staff" not in actor.roles, m.ONLY_STAFF_SHORT),
+        (purpose not in actor.purposes, m.PURPOSE_NOT_GRANTED_SHORT(purpose=purpose)),
         (
             query.purpose is not None and r.kind == "Field" and r.name not in query.purpose.fields,
-            f"purpose {purpose} does not cover {field_or_action}",
+            m.PURPOSE_DOES_NOT_COVER(purpose=purpose, what=field_or_action),
         ),
         (
             r.kind == "Field"
@@ -138,10 +141,10 @@ def _explain_agreement(actor: Actor, query: Query, terms: AgreementTerms) -> str
         ),
         (
             r.kind == "Field" and r.name in registry.individual_number_fields() and not actor.mfa,
-            "two-factor authentication required",
+            m.MFA_REQUIRED,
         ),
     )
     for failed, sentence in checks:
         if failed:
             return sentence
-    return "no policy permits this under the agreement"
+    return m.NO_POLICY_PERMITS_UNDER_AGREEMENT

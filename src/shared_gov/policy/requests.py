@@ -31,6 +31,8 @@ class Actor:
     mfa: bool
     purposes: frozenset[str]
     operator: bool = False
+    supplier: str = ""
+    """A supplier's key when the principal is a supplier's system ("" otherwise)."""
     staff_id: str = field(default="", compare=False)
 
 
@@ -55,6 +57,8 @@ class Resource:
     record_type: str = ""
     """A Field's or Record's record type as the registry names it (``Resident``);
     "" means the registry's default one. Part of the decision cache key."""
+    owner: str = ""
+    """The supplier key of a Record a supplier owns (an invoice); "" for none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,8 @@ def _uid(kind: str, ident: str) -> dict[str, str]:
 def _principal_entity(actor: Actor) -> dict[str, Any]:
     if actor.operator:
         return {"uid": _uid("Operator", "p"), "attrs": {}, "parents": []}
+    if actor.supplier:
+        return {"uid": _uid("Supplier", "p"), "attrs": {"supplier": actor.supplier}, "parents": []}
     return {
         "uid": _uid("Staff", "p"),
         "attrs": {
@@ -175,6 +181,8 @@ def _resource_entity(resource: Resource, ident: str) -> dict[str, Any]:
             state=resource.state,
             move_destination=resource.move_destination,
         )
+        if resource.owner:
+            attrs["owner"] = resource.owner
     return {"uid": _uid(resource.kind, ident), "attrs": attrs, "parents": []}
 
 

@@ -47,6 +47,7 @@ from shared_gov.auth.issuers import replace_issuer
 from shared_gov.auth.subjects import person_key
 from shared_gov.db.engine import Database
 from shared_gov.db.notify import CHANNEL
+from shared_gov.messages import identity as mi
 from shared_gov.towns.changes import change_event, record_change, record_refusal, refusal_event
 from shared_gov.towns.enrolments import mark_enrolled
 
@@ -113,15 +114,15 @@ async def _state(conn: asyncpg.Connection, tenant: str) -> asyncpg.Record | None
 def _refusal(state: asyncpg.Record | None, code: str) -> tuple[int, str] | None:
     """Why ``code`` cannot enrol the town in ``state`` (None: it can)."""
     if state is None:
-        return (404, "no such active tenant")
+        return (404, mi.NO_SUCH_ACTIVE_TENANT)
     if state["enrolled_at"] is not None or state["has_issuer"]:
-        return (409, "the town is enrolled already")
+        return (409, mi.ENROLLED_ALREADY)
     if state["code_hash"] is None:
-        return (403, "no enrolment code is outstanding for this town")
+        return (403, mi.NO_CODE_OUTSTANDING)
     if not hmac.compare_digest(bytes(state["code_hash"]), _hash(code)):
-        return (403, "wrong enrolment code")
+        return (403, mi.WRONG_CODE)
     if state["expires_at"] <= datetime.now(UTC):
-        return (403, "the enrolment code has expired; ask the operator for a new one")
+        return (403, mi.CODE_EXPIRED)
     return None
 
 
@@ -142,7 +143,7 @@ async def refuse(db: Database, tenant: str, code: str, actor: Actor) -> NoReturn
     """Record and raise the refusal of a code :func:`code_matches` did not accept."""
     async with db.catalog() as conn:
         state = await _state(conn, tenant)
-    refusal = _refusal(state, code) or (403, "wrong enrolment code")
+    refusal = _refusal(state, code) or (403, mi.WRONG_CODE)
     await _refuse(db, tenant, {"enrolment": "refused"}, refusal, actor)
 
 
@@ -170,9 +171,9 @@ async def issue(db: Database, tenant: str, actor: Actor) -> EnrolmentCode:
         await conn.execute(_LOCK, tenant)
         state = await _state(conn, tenant)
         if state is None:
-            raise errors.not_found("no such active tenant")
+            raise errors.not_found(mi.NO_SUCH_ACTIVE_TENANT)
         if state["enrolled_at"] is not None or state["has_issuer"]:
-            refused = "the town is enrolled: only its admins change its identity"
+            refused = mi.ENROLLED_ADMINS_ONLY
         else:
             fresh = _new_code()
             await conn.execute(
@@ -220,7 +221,7 @@ async def redeem(
         await conn.execute(_LOCK, tenant)
         state = await _state(conn, tenant)
         if state is None:
-            raise errors.not_found("no such active tenant")
+            raise errors.not_found(mi.NO_SUCH_ACTIVE_TENANT)
         refusal = _refusal(state, code)
         if refusal is None:
             await replace_issuer(conn, tenant, config)

@@ -17,6 +17,9 @@ import msgspec
 from shared_gov import errors
 from shared_gov.auth.config import IssuerConfig
 from shared_gov.checkdigits import is_valid_lgcode
+from shared_gov.messages import access as ma
+from shared_gov.messages import identity as mi
+from shared_gov.messages import operations as mo
 from shared_gov.policy.purposes import purposes
 from shared_gov.validation import NoNul
 
@@ -60,21 +63,21 @@ def validate_manifest(manifest: Manifest) -> Manifest:
     """Checks beyond field types: check digit, unique department codes."""
     problems: list[errors.FieldError] = []
     if not is_valid_lgcode(manifest.code):
-        problems.append(errors.FieldError("/code", "check digit does not match"))
+        problems.append(errors.FieldError("/code", mi.CHECK_DIGIT))
     seen: set[str] = set()
     known = purposes()
     for i, dept in enumerate(manifest.departments):
         if dept.code in seen:
-            problems.append(errors.FieldError(f"/departments/{i}/code", "duplicate department"))
+            problems.append(errors.FieldError(f"/departments/{i}/code", mi.DUPLICATE_DEPARTMENT))
         seen.add(dept.code)
         for j, code in enumerate(dept.purposes):
             if code not in known:
                 problems.append(
-                    errors.FieldError(f"/departments/{i}/purposes/{j}", "unknown purpose")
+                    errors.FieldError(f"/departments/{i}/purposes/{j}", ma.UNKNOWN_PURPOSE)
                 )
     issuer = manifest.issuer
     if issuer is not None and (issuer.jwks_uri is None) == (issuer.jwks is None):
-        problems.append(errors.FieldError("/issuer", "give exactly one of jwks_uri and jwks"))
+        problems.append(errors.FieldError("/issuer", mi.ONE_OF_JWKS))
     if problems:
         raise errors.invalid(problems)
     return manifest
@@ -95,11 +98,11 @@ def load_manifest(path: Path) -> Manifest:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise errors.bad_request(f"{path.name}: not valid TOML ({exc})") from None
+        raise errors.bad_request(mo.MANIFEST_NOT_TOML(file=path.name, why=exc)) from None
     except OSError as exc:
         # No such file, a directory, no permission: one line, not a traceback.
         why = exc.strerror or type(exc).__name__
-        raise errors.bad_request(f"cannot read the manifest ({why.lower()})") from None
+        raise errors.bad_request(mo.MANIFEST_UNREADABLE(why=why.lower())) from None
     return parse_manifest(data)
 
 

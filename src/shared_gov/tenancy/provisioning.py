@@ -37,6 +37,8 @@ from shared_gov.audit.recorder import Actor
 from shared_gov.crypto.keyring import Keyring
 from shared_gov.db.migrations.runner import head, upgrade_tenant
 from shared_gov.domains import registry
+from shared_gov.messages import identity as mi
+from shared_gov.messages.core import Joined
 from shared_gov.policy import agreements
 from shared_gov.tenancy.enrolment import EnrolmentCode, enrolled_at_creation, issue_at_creation
 from shared_gov.tenancy.manifest import Manifest
@@ -58,10 +60,7 @@ class IdentityChangeRefused(errors.DomainError):
     """409: a manifest would change an existing town's identity or permissions."""
 
     def __init__(self, reasons: list[str], requested: dict[str, object]) -> None:
-        base = errors.conflict(
-            "an existing town's identity provider, departments and permissions are the "
-            "town's own: " + "; ".join(reasons)
-        )
+        base = errors.conflict(mi.IDENTITY_IS_TOWNS(reasons=Joined(reasons)))
         super().__init__(base.detail, base.status, base.type_slug, base.title)
         self.reasons = reasons
         self.requested = requested
@@ -86,15 +85,9 @@ def identity_changes(stored: dict[str, Any] | None, document: dict[str, Any]) ->
     """
     reasons: list[str] = []
     if (stored or {}).get("issuer") != document.get("issuer"):
-        reasons.append(
-            "its identity provider is set by the town's enrolment and changed by its "
-            "admins only (PUT /api/v1/tenants/{code}/issuer)"
-        )
+        reasons.append(mi.ISSUER_BY_ENROLMENT)
     if _departments_of(stored) != _departments_of(document):
-        reasons.append(
-            "its departments and their purposes are changed by the town's admins only "
-            "(PUT /api/v1/tenants/{code}/departments/{department})"
-        )
+        reasons.append(mi.DEPARTMENTS_BY_ADMINS)
     return reasons
 
 
@@ -154,10 +147,7 @@ def provision(
     outcome: Outcome
     creating = row is None or row.status == "offboarded"
     if creating and manifest.issuer is not None and not manifest_issuer:
-        raise errors.conflict(
-            "a town's identity provider is not part of its manifest outside development: "
-            "the town registers it when it redeems its enrolment code"
-        )
+        raise errors.conflict(mi.ISSUER_NOT_IN_MANIFEST)
     if row is None:
         conn.execute(
             text(
@@ -201,7 +191,7 @@ def provision(
             _catalog_params(manifest, names, document),
         )
     _ensure_role_and_schema(conn, names)
-    upgrade_tenant(conn, names, registry.migration_dirs())
+    upgrade_tenant(conn, names, registry.migration_dirs(), registry.append_only_tables())
     keyring.provision(conn, names.code, manifest.population)
     if creating:
         _sync_departments(conn, manifest)
@@ -335,7 +325,7 @@ def _sync_issuer(conn: Connection, manifest: Manifest) -> None:
         text("SELECT tenant_code FROM catalog.issuers WHERE issuer = :iss"), {"iss": issuer.url}
     ).scalar()
     if owner is not None and owner != manifest.code:
-        raise errors.conflict("this issuer URL cannot be registered for this town")
+        raise errors.conflict(mi.URL_NOT_FOR_TOWN)
     conn.execute(text("DELETE FROM catalog.issuers WHERE tenant_code = :t"), {"t": manifest.code})
     conn.execute(
         text(

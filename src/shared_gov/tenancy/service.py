@@ -36,6 +36,7 @@ from shared_gov.db.engine import Database, sqlalchemy_engine
 from shared_gov.db.migrations.runner import head, upgrade_catalog, upgrade_tenant
 from shared_gov.domains import registry
 from shared_gov.logs import get_logger
+from shared_gov.messages import identity as mi
 from shared_gov.policy import agreements
 from shared_gov.tenancy.manifest import Manifest
 from shared_gov.tenancy.provisioning import IdentityChangeRefused, ProvisionResult, provision
@@ -129,11 +130,15 @@ def tenant_head() -> str:
 
 
 async def _upgrade_one(
-    engine: AsyncEngine, names: TenantNames, domains: Sequence[Path] | None = None
+    engine: AsyncEngine,
+    names: TenantNames,
+    domains: Sequence[Path] | None = None,
+    append_only: Sequence[str] | None = None,
 ) -> None:
     folders = registry.migration_dirs() if domains is None else domains
+    histories = registry.append_only_tables() if append_only is None else append_only
     async with _lock(), engine.begin() as conn:
-        await conn.run_sync(upgrade_tenant, names, folders)
+        await conn.run_sync(upgrade_tenant, names, folders, histories)
 
 
 async def provision_keys(db: Database, code: str) -> int:
@@ -178,12 +183,17 @@ _worker_state: dict[str, Any] = {}
 
 
 def _worker_upgrade(
-    url: str, role_prefix: str, code: str, domains: Sequence[str] = ()
+    url: str,
+    role_prefix: str,
+    code: str,
+    domains: Sequence[str] = (),
+    append_only: Sequence[str] = (),
 ) -> str | None:
     """Runs in a worker process: upgrade one tenant, return None or the failure.
 
-    ``domains``: the parent's domain revision folders (a domain installed at run
-    time, in tests, is not installed in a spawned worker).
+    ``domains``, ``append_only``: the parent's domain revision folders and
+    append-only tables (a domain installed at run time, in tests, is not
+    installed in a spawned worker).
     """
     loop = _worker_state.get("loop")
     if loop is None:
@@ -192,7 +202,9 @@ def _worker_upgrade(
     try:
         names = tenant_names(code, role_prefix)
         folders = [Path(d) for d in domains]
-        loop.run_until_complete(_upgrade_one(_worker_state["engine"], names, folders))
+        loop.run_until_complete(
+            _upgrade_one(_worker_state["engine"], names, folders, list(append_only))
+        )
     except Exception as exc:
         return _failure(exc)
     return None
@@ -259,6 +271,7 @@ async def migrate_all(
                 db.settings.role_prefix,
                 code,
                 [str(d) for d in registry.migration_dirs()],
+                list(registry.append_only_tables()),
             )
             for code in behind
         }
@@ -375,8 +388,8 @@ async def offboard(db: Database, code: str, export_dir: Path, actor: Actor | Non
             # Re-running finishes an interrupted crypto-shredding (idempotent).
             keyring_of(db).provider.destroy(code)
             db.keyring.invalidate(code)
-            raise errors.conflict("already offboarded; its keys are destroyed")
-        raise errors.not_found("no such active tenant")
+            raise errors.conflict(mi.ALREADY_OFFBOARDED)
+        raise errors.not_found(mi.NO_SUCH_ACTIVE_TENANT)
     export_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, tiny
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = export_dir / f"{code}-{stamp}.json"

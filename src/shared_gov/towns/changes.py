@@ -62,8 +62,13 @@ def refusal_event(
         action=action,
         resource_type=resource_type,
         outcome=outcome,
-        reason=_compact({"target": target, "requested": requested, "refused": why}),
+        reason=refusal_reason(target, requested, why),
     )
+
+
+def refusal_reason(target: str, requested: object, why: str) -> str:
+    """The ``reason`` of a refused change: ``{"target", "requested", "refused"}``."""
+    return _compact({"target": target, "requested": requested, "refused": why})
 
 
 def _compact(value: object) -> str:

@@ -1,5 +1,5 @@
-"""Every SQL statement on the ``dogs`` table: the only module that reads or
-writes the microchip column.
+"""Every SQL statement on the ``dogs`` and ``dog_history`` tables: the only
+module that reads or writes the microchip column and the history's entries.
 
 The microchip number is stored as an envelope bound to (town, table, column,
 row id, key version) and found through the ``dog_microchip`` blind index: a
@@ -13,6 +13,7 @@ calls (declared in ``spec.py``); the export is what offboarding writes.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
@@ -23,7 +24,7 @@ from shared_gov.crypto.keyring import TownKeys, index_column
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.registry import IndexFill
 from tests.domains.sample.models import Dog
-from tests.domains.sample.spec import DOGS
+from tests.domains.sample.spec import DOGS, HISTORY
 
 INDEX = "dog_microchip"
 _BLIND = (index_column(INDEX, 1), index_column(INDEX, 2))
@@ -49,7 +50,12 @@ def _blind(keys: TownKeys, microchip: str) -> dict[str, int | None]:
     return values
 
 
+def _entry_text(dog: Dog) -> str:
+    return json.dumps({"breed": dog.breed, "microchip": dog.microchip}, ensure_ascii=False)
+
+
 async def insert(uow: TenantUnitOfWork, dog: Dog) -> None:
+    """The dog and the first entry of its history (登録), in the caller's transaction."""
     keys = _keys(uow)
     blind = _blind(keys, dog.microchip)
     await uow.execute(
@@ -58,6 +64,11 @@ async def insert(uow: TenantUnitOfWork, dog: Dog) -> None:
         dog.breed,
         keys.encrypt(DOGS, "microchip", dog.id, dog.microchip),
         *blind.values(),
+    )
+    await uow.execute(
+        "INSERT INTO dog_history (dog_id, entry_no, entry) VALUES ($1, 1, $2)",
+        dog.id,
+        keys.encrypt(HISTORY, "entry", f"{dog.id}/1", _entry_text(dog)),
     )
 
 
@@ -81,12 +92,30 @@ async def find_by_microchip(uow: TenantUnitOfWork, microchip: str) -> list[Dog]:
     return [d for d in (_dog(keys, r) for r in rows) if d.microchip == microchip]
 
 
+async def history(uow: TenantUnitOfWork, dog_id: str) -> list[dict[str, Any]]:
+    """A dog's history entries, decrypted, in order."""
+    keys = _keys(uow)
+    rows = await uow.fetch(
+        "SELECT entry_no, entry FROM dog_history WHERE dog_id = $1 ORDER BY entry_no", dog_id
+    )
+    entries: list[dict[str, Any]] = []
+    for r in rows:
+        text = keys.decrypt(HISTORY, "entry", f"{dog_id}/{r['entry_no']}", r["entry"])
+        entries.append({"entry_no": r["entry_no"], **json.loads(text or "{}")})
+    return entries
+
+
 async def export_all(uow: TenantUnitOfWork) -> dict[str, list[dict[str, Any]]]:
-    """Offboarding: every dog of the town, decrypted."""
+    """Offboarding: every dog of the town and every history entry, decrypted."""
     keys = _keys(uow)
     rows = await uow.fetch(_SELECT + " ORDER BY id")
     dogs = [_dog(keys, r) for r in rows]
-    return {"dogs": [{"id": d.id, "breed": d.breed, "microchip": d.microchip} for d in dogs]}
+    return {
+        "dogs": [{"id": d.id, "breed": d.breed, "microchip": d.microchip} for d in dogs],
+        "dog_history": [
+            {"dog_id": d.id, **entry} for d in dogs for entry in await history(uow, d.id)
+        ],
+    }
 
 
 # --- blind-index key rotation (shared_gov.keys.index_rotation) -------------------

@@ -12,6 +12,7 @@ import uuid
 from shared_gov import errors
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.policy import Access, FieldView
+from tests.domains.sample import messages as m
 from tests.domains.sample import repository as repo
 from tests.domains.sample.models import Dog
 from tests.domains.sample.schemas import DogCreate
@@ -46,10 +47,10 @@ async def get(uow: TenantUnitOfWork, access: Access, dog_id: str) -> tuple[Dog, 
     try:
         wanted = str(uuid.UUID(dog_id))
     except ValueError:
-        raise errors.not_found("no such dog") from None
+        raise errors.not_found(m.NO_SUCH_DOG) from None
     dog = await repo.get(uow, wanted)
     if dog is None:
-        raise errors.not_found("no such dog")
+        raise errors.not_found(m.NO_SUCH_DOG)
     _touched(access, [dog], view)
     return dog, view
 

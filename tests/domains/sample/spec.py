@@ -20,9 +20,11 @@ from shared_gov.domains.registry import (
     Label,
     RecordType,
 )
+from shared_gov.messages import Catalogue
 
 HERE = Path(__file__).resolve().parent
 DOGS = "dogs"
+HISTORY = "dog_history"
 
 DOG = RecordType(
     name="Dog",
@@ -53,7 +55,6 @@ def _index_hooks() -> IndexHooks:
         fill=repo.fill_index,
         clear=repo.clear_index,
         stored=repo.index_values_stored,
-        missing_sql=repo.missing_index_sql,
     )
 
 
@@ -61,6 +62,12 @@ def _exporter() -> Exporter:
     from tests.domains.sample.repository import export_all
 
     return export_all
+
+
+def _messages() -> Catalogue:
+    from tests.domains.sample.messages import CATALOGUE
+
+    return CATALOGUE
 
 
 def _routers() -> Sequence[Any]:
@@ -73,11 +80,18 @@ SPEC = DomainSpec(
     name="sample",
     label=Label("犬の登録", "dog registration"),
     record_types=(DOG,),
-    encrypted_tables=(EncryptedTable(DOGS, ("microchip",), row_id_sql="id::text"),),
+    encrypted_tables=(
+        EncryptedTable(DOGS, ("microchip",), row_id_sql="id::text"),
+        # The register's entries, one envelope each; the town only adds them.
+        EncryptedTable(
+            HISTORY, ("entry",), row_id_sql="dog_id::text || '/' || entry_no", append_only=True
+        ),
+    ),
     blind_indexes=(BlindIndex("dog_microchip", DOGS, ("microchip",), ("digits",)),),
     index_hooks=_index_hooks,
     exporter=_exporter,
     routers=_routers,
+    messages=_messages,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
     policies=HERE / "policies",

@@ -5,9 +5,9 @@ Installed (``registry.install``), a town is onboarded and migrated (its table
 from its own revision folder), its records are created, read and searched over
 HTTP through the guarded entry (real JWTs, real Cedar with its own policy and
 purpose, real PostgreSQL), refused by policy (403 with the reason, audited),
-audited with its record type and hashed subjects, its data key and its blind
-index key are rotated while it still reads and searches, and offboarding
-exports its records. docs/adding-a-domain.md points here.
+audited with its record type and hashed subjects, its data keys (its
+append-only history's too) and its blind index key are rotated while it still
+reads and searches, and offboarding exports its records. docs/adding-a-domain.md points here.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from litestar import Litestar
 
-from shared_gov import errors
+from shared_gov import errors, messages
 from shared_gov.app import create_app
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.crypto.keyring import index_column
@@ -36,6 +37,7 @@ from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import parse_manifest
 from shared_gov.tenancy.names import tenant_names
 from tests.conftest import KAGA, auth
+from tests.domains.sample import repository
 from tests.domains.sample.spec import SPEC
 
 KAGOSHIMA = "462012"
@@ -158,13 +160,6 @@ async def dog(dog_client: httpx.AsyncClient, town: str, staff: dict[str, str]) -
     return body
 
 
-def _heads_without_sample() -> list[str]:
-    """Every head but the sample's: the platform's and the other installed domains'."""
-    heads = sorted(set(tenancy.tenant_head().split("+")) - {"sample_0001"})
-    assert head("tenant") in heads
-    return heads
-
-
 async def _events(db: Database, tenant: str, request_id: str) -> list[dict[str, Any]]:
     async with db.catalog() as conn:
         rows = await conn.fetch(
@@ -188,20 +183,23 @@ async def _fetch(db: Database, query: str, *args: Any) -> list[Any]:
 # --- onboarded and migrated ---------------------------------------------------------
 
 
+def _other_heads() -> set[str]:
+    """The heads a town has without the sample domain (the platform's, other domains')."""
+    return set(tenancy.tenant_head().split("+")) - {"sample_0001"}
+
+
 async def test_onboarding_migrates_the_domains_table_from_its_own_folder(
     db: Database, town: str
 ) -> None:
     schema = tenant_names(town, db.settings.role_prefix).schema
     versions = await _fetch(db, f'SELECT version_num FROM "{schema}".alembic_version')
-    # The platform's own head and the installed domains' (kaigo's), whatever they are.
-    others = _heads_without_sample()
+    platform = head("tenant")  # the platform's own head, whatever its latest revision is
+    others = _other_heads()  # the platform's and every really installed domain's
+    assert platform in others
     assert {r["version_num"] for r in versions} == {"sample_0001", *others}
     (row,) = await _fetch(db, "SELECT schema_revision FROM catalog.tenants WHERE code = $1", town)
-    assert (
-        row["schema_revision"]
-        == tenancy.tenant_head()
-        == "+".join(sorted({"sample_0001", *others}))
-    )
+    assert row["schema_revision"] == tenancy.tenant_head()
+    assert row["schema_revision"] == "+".join(sorted({"sample_0001", *others}))
     columns = await _fetch(
         db,
         "SELECT column_name, data_type FROM information_schema.columns "
@@ -233,12 +231,13 @@ async def test_an_existing_town_is_upgraded_to_the_domains_branch_and_gets_its_k
     (before,) = await _fetch(
         db, "SELECT schema_revision FROM catalog.tenants WHERE code = $1", older_town
     )
-    others = _heads_without_sample()
-    assert before["schema_revision"] == "+".join(others)  # behind the head with the domain
+    others = _other_heads()
+    assert before["schema_revision"] == "+".join(sorted(others))  # behind the sample's head
     with pytest.raises(errors.NotFound):  # no key for the domain's column yet: no way in
         async with db.tenant(names):
             pass
-    assert await tenancy.upgrade_town(db, older_town) == "+".join(sorted({"sample_0001", *others}))
+    assert await tenancy.upgrade_town(db, older_town) == tenancy.tenant_head()
+    assert "sample_0001" in tenancy.tenant_head()
     tables = await _fetch(db, "SELECT tablename FROM pg_tables WHERE schemaname = $1", names.schema)
     assert "dogs" in {t["tablename"] for t in tables}
     async with db.tenant(names) as uow:
@@ -272,6 +271,22 @@ async def test_created_read_and_searched_over_http(
     (row,) = await _fetch(db, f'SELECT * FROM "{schema}".dogs WHERE id = $1::uuid', dog["id"])
     assert CHIP.encode() not in bytes(row["microchip"])
     assert row["bidx_dog_microchip"] is not None
+
+
+async def test_its_own_messages_answer_in_japanese(
+    dog_client: httpx.AsyncClient, town: str, staff: dict[str, str]
+) -> None:
+    """The domain's catalogue, listed in its spec, is read by the pillars: its 404
+    says "no such dog" by default and its Japanese sentence under ``ja``."""
+    url = f"/api/v1/tenants/{town}/dogs/00000000-0000-4000-8000-000000000000"
+    h = auth(staff["seikatsu"], PURPOSE)
+    en = await dog_client.get(url, headers=h)
+    ja = await dog_client.get(url, headers={**h, "Accept-Language": "ja"})
+    assert (en.status_code, en.json()["detail"]) == (404, "no such dog")
+    assert (ja.status_code, ja.json()["detail"]) == (404, "該当する犬は登録されていません")
+    assert ja.headers["content-language"] == "ja"
+    assert messages.lookup("sample.no_dog") is not None
+    assert "sample" in [c.name for c in messages.catalogues()]
 
 
 async def test_the_audit_event_carries_the_record_type_and_a_hashed_subject(
@@ -379,6 +394,17 @@ async def test_its_data_key_and_index_key_rotate_and_it_still_reads_and_searches
     assert read.status_code == 200
     assert read.json()["microchip"] == CHIP
 
+    # Its append-only history rotates too, through the town's reseal_envelopes.
+    history = await rotate_dek(db, town, "dog_history.entry", grace_seconds=0.2)
+    assert (history.retired, history.reencrypted, history.version) == (True, 1, 2)
+    names = tenant_names(town, db.settings.role_prefix)
+    async with db.tenant(names) as uow:
+        assert await repository.history(uow, dog["id"]) == [
+            {"entry_no": 1, "breed": "柴犬", "microchip": CHIP}
+        ]
+        entry = await uow.fetchval("SELECT entry FROM dog_history WHERE dog_id = $1", dog["id"])
+    assert int.from_bytes(entry[1:5], "big") == 2
+
     index = await rotate_index(db, town, "dog_microchip", grace_seconds=0.2)
     assert index.retired
     assert index.version == 2
@@ -399,6 +425,29 @@ async def test_its_data_key_and_index_key_rotate_and_it_still_reads_and_searches
     assert await _until(found)
 
 
+async def test_its_history_is_append_only_for_the_towns_role(
+    db: Database, town: str, dog: dict[str, Any]
+) -> None:
+    """Declared ``append_only`` in its spec: the upgrade took UPDATE and DELETE away."""
+    names = tenant_names(town, db.settings.role_prefix)
+    for statement in ("UPDATE dog_history SET entry = entry", "DELETE FROM dog_history"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with db.tenant(names) as uow:
+                await uow.execute(statement)
+    with pytest.raises(_Rollback):  # it may still add entries (this one rolled back)
+        async with db.tenant(names) as uow:
+            await uow.execute(
+                "INSERT INTO dog_history (dog_id, entry_no, entry) "
+                "SELECT dog_id, 2, entry FROM dog_history WHERE dog_id = $1 AND entry_no = 1",
+                dog["id"],
+            )
+            raise _Rollback
+
+
+class _Rollback(Exception):
+    pass
+
+
 # --- offboarded --------------------------------------------------------------------------
 
 
@@ -408,4 +457,7 @@ async def test_offboarding_exports_the_domains_records(
     path = await tenancy.offboard(db, town, tmp_path)
     document = json.loads(path.read_text(encoding="utf-8"))
     assert document["dogs"] == [{"id": dog["id"], "breed": "柴犬", "microchip": CHIP}]
+    assert document["dog_history"] == [
+        {"dog_id": dog["id"], "entry_no": 1, "breed": "柴犬", "microchip": CHIP}
+    ]
     assert document["residents"] == []  # every installed domain exports its own

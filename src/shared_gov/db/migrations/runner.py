@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -149,10 +150,15 @@ def _is_fresh(conn: Connection, names: TownBinding) -> bool:
     return found is None
 
 
-def upgrade_tenant(conn: Connection, names: TownBinding, domains: Folders = ()) -> str:
+def upgrade_tenant(
+    conn: Connection, names: TownBinding, domains: Folders, append_only: Sequence[str]
+) -> str:
     """Bring one tenant schema to head and mirror the revision in the catalog.
 
     ``domains``: the installed domains' revision folders (``registry.migration_dirs()``).
+    ``append_only``: the tables the town's role may only add rows to
+    (``registry.append_only_tables()``); required, so that no caller can
+    forget them and leave a history writable.
     """
     # Same key as provisioning: two migrators never work on one town at once.
     conn.execute(
@@ -170,7 +176,7 @@ def upgrade_tenant(conn: Connection, names: TownBinding, domains: Folders = ()) 
         await_only(driver.execute(fresh_tenant_script(domains)))
     else:
         _upgrade(conn, "tenant", names.schema, domains)
-    _lock_down(conn, names)
+    _lock_down(conn, names, append_only)
     revision = head("tenant", domains)
     conn.execute(
         text(
@@ -183,7 +189,10 @@ def upgrade_tenant(conn: Connection, names: TownBinding, domains: Folders = ()) 
     return revision
 
 
-def _lock_down(conn: Connection, names: TownBinding) -> None:
+_TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _lock_down(conn: Connection, names: TownBinding, append_only: Sequence[str]) -> None:
     """Revoke what default privileges gave the town role but it must not have.
 
     Runs after every upgrade, so a migration that recreates a table cannot
@@ -191,11 +200,15 @@ def _lock_down(conn: Connection, names: TownBinding) -> None:
     """
     role = quote_ident(names.role)
     schema = quote_ident(names.schema)
-    # The migration bookkeeping is the platform's; history and events are append-only.
+    # The migration bookkeeping is the platform's.
     conn.execute(text(f"REVOKE ALL ON {schema}.alembic_version FROM {role}"))
-    conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.resident_history FROM {role}"))
-    # The outbox too: integrations trust that an event they read stays as it was.
-    conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.events FROM {role}"))
+    # The outbox is append-only: integrations trust that an event they read
+    # stays as it was. So are the histories the domains declare (their
+    # envelopes are rotated through the town's reseal_envelopes function).
+    for table in ("events", *append_only):
+        if not _TABLE.match(table):
+            raise ValueError("not a plain table name")
+        conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.{table} FROM {role}"))
     # Bulk import moves the serial-number sequences past the imported numbers.
     conn.execute(
         text(

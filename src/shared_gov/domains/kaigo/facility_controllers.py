@@ -4,9 +4,9 @@ town's (read). Nothing here is personal; every call is still decided and audited
 
 from __future__ import annotations
 
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, RawBody
 
 from shared_gov import errors
 from shared_gov.api.entry import Entry, audited
@@ -15,6 +15,7 @@ from shared_gov.domains.kaigo import directory, facility_service, service
 from shared_gov.domains.kaigo.models import Facility
 from shared_gov.domains.kaigo.schemas import FacilityIn, FacilityList, FacilityOut, ImportResult
 from shared_gov.domains.kaigo.vocabulary import FACILITY_KIND_JA, FacilityKind
+from shared_gov.openapi import sent_as
 
 FACILITY = "care_facility"
 MAX_CSV_BYTES = 2_000_000
@@ -126,12 +127,13 @@ class FacilityController(Controller):
         "/facilities/import",
         status_code=200,
         summary="Import the town's facilities from CSV (name,address,kind,places; UTF-8)",
+        operation_class=sent_as("text/csv", description="name,address,kind,places; UTF-8"),
         **audited("kaigo.facility.import", FACILITY),
     )
-    async def import_(self, entry: NamedDependency[Entry], request: Request) -> ImportResult:  # type: ignore[type-arg]
-        body = await request.body()
-        # The file is parsed before the entry, as a JSON body is decoded before the
-        # handler: a broken one is a 422 (recorded under this route) whoever sends it.
+    async def import_(self, entry: NamedDependency[Entry], body: RawBody) -> ImportResult:
+        # The body is read after the entry's middleware refused another town and
+        # operators; the file is parsed before the entry, as a JSON body is decoded
+        # before the handler: a broken one is a 422 (recorded under this route).
         if len(body) > MAX_CSV_BYTES:
             raise errors.invalid_field("/", "ファイルが大きすぎます / the file is too large")
         rows = facility_service.parse_csv(body)

@@ -126,7 +126,6 @@ def _index_hooks() -> IndexHooks:
         fill=indexes.fill_index,
         clear=indexes.clear_index,
         stored=indexes.index_values_stored,
-        missing_sql=indexes.missing_index_sql,
     )
 
 

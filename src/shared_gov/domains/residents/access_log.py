@@ -44,6 +44,7 @@ from shared_gov.audit.suppressions import LATEST_UNTIL_SQL
 from shared_gov.audit.tlog import CURRENT_INCARNATION
 from shared_gov.clock import JST, day_of, now_jst, today_jst
 from shared_gov.db import Database, TenantUnitOfWork
+from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents import repository
 from shared_gov.policy import Access
 from shared_gov.policy.purposes import purposes
@@ -66,6 +67,7 @@ ACTION_JA: dict[str, str] = {
     "residents.export": "一括抽出",
     "keys.reencrypt": "暗号鍵の更新（再暗号化）",
     "keys.reindex": "検索用索引の鍵の更新",
+    "keys.verify": "暗号鍵の更新（復号の検査）",
     "events.read": "異動の通知（庁内システム連携）",
 }
 
@@ -111,7 +113,7 @@ class AccessLogOut(msgspec.Struct, kw_only=True):
 def require_disclosure(access: Access) -> None:
     """Only for juki.disclosure, and only when Cedar grants its action."""
     if access.purpose is None or access.purpose.code != DISCLOSURE:
-        raise errors.forbidden(f"the access report is given only for purpose {DISCLOSURE}")
+        raise errors.forbidden(m.ACCESS_REPORT_PURPOSE(purpose=DISCLOSURE))
     access.require(ACTION)
 
 
@@ -261,7 +263,7 @@ class ResidentAccessLogController(Controller):
         async with entry:
             require_disclosure(entry.access)
             if rid is None or not await _exists(entry.uow, rid):
-                raise errors.not_found("no such resident")
+                raise errors.not_found(m.NO_SUCH_RESIDENT)
             if await repository.protected_residents(entry.uow, [rid]):
                 entries = [_other_town_withheld(e, code) for e in entries]
             # The report returns no personal field, only the log's metadata.

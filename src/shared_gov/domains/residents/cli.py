@@ -99,7 +99,7 @@ def residents_relink(
     linked to a protected person. Until it runs, such records are withheld as
     linked. Safe to run again; prints counts only.
     """
-    from shared_gov.domains.residents.repository import relink
+    from shared_gov.domains.residents.linkage import relink
     from shared_gov.towns.names import tenant_names
 
     async def work(db: Database) -> tuple[int, int, int]:

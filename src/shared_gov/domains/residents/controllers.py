@@ -29,6 +29,7 @@ from shared_gov.domains.residents.schemas import (
     SearchResult,
     SupportMeasure,
 )
+from shared_gov.messages import language
 from shared_gov.policy import FieldView
 
 _META = ("id", "atena_no", "state", "version", "history_no", "support_measure")
@@ -47,7 +48,8 @@ def _out(resident: Resident, view: FieldView) -> ResidentOut:
     """Only the fields the policy allows for this caller and purpose."""
     values: dict[str, Any] = {name: getattr(resident, name) for name in _META}
     values.update({name: getattr(resident, name) for name in view.allowed})
-    return ResidentOut(**values, withheld=list(view.withheld), withheld_reasons=dict(view.reasons))
+    reasons = view.reasons_in(language.current()) if view.reasons else {}
+    return ResidentOut(**values, withheld=list(view.withheld), withheld_reasons=dict(reasons))
 
 
 def _member(resident: Resident, view: FieldView) -> HouseholdMember:
@@ -161,14 +163,15 @@ class ResidentController(Controller):
             entries, view = await queries.history(entry.uow, entry.access, resident_id)
         hidden = set(view.withheld)
         for item in entries:
-            item["snapshot"] = {k: v for k, v in item["snapshot"].items() if k not in hidden}
+            if "snapshot" in item:  # an unreadable entry has none (HistoryEntry.unreadable)
+                item["snapshot"] = {k: v for k, v in item["snapshot"].items() if k not in hidden}
             # A withheld field appears nowhere: 届出日 is notified_on, and an
             # entry's 異動日 is the day one of the record dates took (birth,
             # move-in, move, removal), so it goes whenever any of them is withheld.
             if "notified_on" in hidden:
-                del item["notified_on"]
+                item.pop("notified_on", None)
             if hidden & _MOVE_DATE_FIELDS:
-                del item["move_date"]
+                item.pop("move_date", None)
         return HistoryOut(
             resident_id=resident_id,
             entries=[msgspec.convert(e, HistoryEntry) for e in entries],

@@ -15,11 +15,12 @@ from shared_gov.audit.recorder import AuditEvent, operator_actor, record
 from shared_gov.auth.principal import Principal
 from shared_gov.clock import today_jst
 from shared_gov.db import Database, TenantUnitOfWork
-from shared_gov.domains.residents import repository, service
+from shared_gov.domains.residents import linkage, repository, service
 from shared_gov.domains.residents.models import EntryEvent
 from shared_gov.domains.residents.schemas import ResidentCreate
 from shared_gov.domains.residents.seed import SyntheticHousehold, generate_town
 from shared_gov.domains.residents.transfer import ALL_FIELDS
+from shared_gov.messages import identity as mi
 from shared_gov.policy import Access, Actor
 from shared_gov.policy.purposes import purposes
 from shared_gov.tenancy.manifest import Manifest, parse_manifest
@@ -36,7 +37,7 @@ async def count(uow: TenantUnitOfWork) -> int:
 async def upgrade(uow: TenantUnitOfWork) -> None:
     """``shared-gov residents relink`` (tenant revision t0011): a demo database
     made before the upgrade gets its rule-1 links rebuilt before serving."""
-    await repository.relink(uow)
+    await linkage.relink(uow)
 
 
 async def sample(uow: TenantUnitOfWork) -> tuple[str, str]:
@@ -110,12 +111,15 @@ async def seed_town(
     )
     access = _seeder(code)
     added = batch = 0
+    console = progress_console or Console(stderr=True)
     with Progress(
         TextColumn(f"[bold]seed {code}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=progress_console or Console(stderr=True),
+        console=console,
         transient=True,
+        # Only for a person watching: piped, a transient bar leaves an empty line.
+        disable=not console.is_terminal,
     ) as progress:
         task = progress.add_task("residents", total=residents)
         for start in range(0, len(households), BATCH // 3):
@@ -144,5 +148,5 @@ async def _manifest(db: Database, code: str) -> Manifest:
             "SELECT manifest FROM catalog.tenants WHERE code = $1 AND status = 'active'", code
         )
     if document is None:
-        raise errors.not_found("no such active tenant")
+        raise errors.not_found(mi.NO_SUCH_ACTIVE_TENANT)
     return parse_manifest(document)

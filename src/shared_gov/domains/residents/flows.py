@@ -48,7 +48,8 @@ from shared_gov.api.entry import (
 from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import AuditEvent, record_both
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events, move_outs, rules, service, views
+from shared_gov.domains.residents import events, linkage, move_outs, rules, service, views
+from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import EntryEvent, Resident
 from shared_gov.domains.residents.schemas import OneStopMoveIn, ResidentCreate
@@ -93,21 +94,17 @@ async def one_stop_move_in(entry: Entry, data: OneStopMoveIn) -> MoveResult:
     """
     svc, principal, code = services(entry.request), entry.principal, entry.code
     if (data.resident_id is None) == (data.juminhyo_code is None):
-        raise errors.invalid_field("/", "give exactly one of resident_id and juminhyo_code")
+        raise errors.invalid_field("/", m.ONE_OF_ID_OR_CODE)
     new = await svc.registry.get(code)
     if new is None or principal.tenant != code:
         raise errors.not_found()
     # The purpose Cedar decides on (or None: an unknown one is refused below).
     actor = audit_actor(entry.request, principal, known_purpose(entry.purpose))
     if data.from_tenant == code:
-        raise errors.invalid_field("/from_tenant", "a move within the town is move_within_town")
+        raise errors.invalid_field("/from_tenant", m.WITHIN_TOWN)
     old = await svc.registry.get(data.from_tenant)
     if old is None:
-        raise errors.invalid_field(
-            "/from_tenant",
-            "not a town of this deployment: register the move-in from the 転出証明書 "
-            "with POST /api/v1/tenants/{code}/residents",
-        )
+        raise errors.invalid_field("/from_tenant", m.NOT_ON_DEPLOYMENT)
     standing = await agreements.standing_agreement(svc.db, old.code)
     transfer_id = str(uuid.uuid4())
     event_b = AuditEvent(action="resident.move_in_from_town", agreement_id=str(standing))
@@ -157,7 +154,7 @@ async def one_stop_move_in(entry: Entry, data: OneStopMoveIn) -> MoveResult:
     return result
 
 
-_NOT_BOUND = "no such resident, or not moving out to this town"
+_NOT_BOUND = m.NOT_BOUND
 
 
 def _refused(reason: str) -> errors.Concealed:
@@ -178,7 +175,7 @@ async def _move(
     # (repository.lock_linkage), in town-code order so that two moves in
     # opposite directions never wait for each other's.
     for uow in sorted((at_a, at_b), key=lambda u: u.code):
-        await repo.lock_linkage(uow)
+        await linkage.lock_linkage(uow)
     # Citing by 住民票コード is a search in A; by A's id, a read.
     if data.juminhyo_code is not None:
         access_a.require("search")
@@ -217,7 +214,7 @@ async def _move(
     if missing:
         raise access_a.refusal("the agreement does not give " + ", ".join(missing))
     if data.move_date < leaving.birth_date:
-        raise errors.invalid_field("/move_date", "must not be before the birth date")
+        raise errors.invalid_field("/move_date", m.BEFORE_BIRTH)
 
     copied: dict[str, Any] = {n: getattr(leaving, n) for n in _COPIED if n in view_a.allowed}
     create = ResidentCreate(
@@ -254,8 +251,8 @@ async def _move(
         # where the protected person lives. A's leaving record carries the
         # link back, and its component in A is linked with it; A's 市民課
         # lifts it like any carried link (PUT …/support-measure).
-        await repo.carry_protection(at_a, leaving.id)
-        await repo.relink_component(at_a, leaving.id)
+        await linkage.carry_protection(at_a, leaving.id)
+        await linkage.relink_component(at_a, leaving.id)
     # A: the planned 転出 becomes the actual one, on the day B registered.
     confirmed = replace(leaving, removed_on=data.move_date)
     await service.confirm_move_out(at_a, leaving, confirmed, data.notified_on)

@@ -23,6 +23,7 @@ from shared_gov.checkdigits import (
     is_valid_postal_code,
     is_valid_serial,
 )
+from shared_gov.crypto.blind import compose_marks
 from shared_gov.domains.residents.models import Resident
 from shared_gov.validation import EARLIEST_DATE
 
@@ -182,7 +183,7 @@ def _kana(value: str) -> str:
     """rules.normalize_kana, without re-normalising text that already is NFKC."""
     if not unicodedata.is_normalized("NFKC", value):
         value = unicodedata.normalize("NFKC", value)
-    return value.replace(" ", "").replace("\u3000", "").translate(_HIRAGANA)
+    return compose_marks(value.replace(" ", "").replace("\u3000", "").translate(_HIRAGANA))
 
 
 @dataclass(slots=True)

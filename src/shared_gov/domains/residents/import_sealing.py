@@ -230,7 +230,7 @@ if INDEXES != ("individual_number", "kana_birth", "phone", "juminhyo_code"):
 
 
 def _index_inputs(record: dict[str, list[Any]]) -> tuple[list[str | None], ...]:
-    """repository._index_texts, column by column: the same inputs for every record
+    """indexing.index_texts, column by column: the same inputs for every record
     (tests hold the two together), without a Python call per record and index."""
 
     def digits(values: list[str | None]) -> list[str | None]:

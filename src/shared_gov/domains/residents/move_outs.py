@@ -29,9 +29,11 @@ from dataclasses import dataclass
 
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents.models import ChangeEvent
 from shared_gov.domains.residents.schemas import MoveCreate
 from shared_gov.errors import FieldError
+from shared_gov.messages import access as ma
 
 # The destination only while it is the incarnation the move-out was registered
 # with (``sharing.town_incarnation`` is NULL for a town that is not active).
@@ -57,11 +59,11 @@ def check(data: MoveCreate, own_town: str, problems: list[FieldError]) -> None:
     if data.to_tenant is None:
         return
     if data.event is not ChangeEvent.MOVE_OUT_DOMESTIC:
-        problems.append(FieldError("/to_tenant", "only a move_out_domestic names a new town"))
+        problems.append(FieldError("/to_tenant", m.ONLY_DOMESTIC_NAMES_TOWN))
     elif not is_valid_lgcode(data.to_tenant):
-        problems.append(FieldError("/to_tenant", "not a valid local government code"))
+        problems.append(FieldError("/to_tenant", ma.NOT_A_TOWN_CODE))
     elif data.to_tenant == own_town:
-        problems.append(FieldError("/to_tenant", "a move within the town is move_within_town"))
+        problems.append(FieldError("/to_tenant", m.WITHIN_TOWN))
 
 
 async def register(uow: TenantUnitOfWork, resident_id: str, to_town: str | None) -> None:

@@ -14,7 +14,8 @@ from shared_gov import errors
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import day_of
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import move_outs
+from shared_gov.domains.residents import messages as m
+from shared_gov.domains.residents import move_outs, reads
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import (
     REASON_JA,
@@ -34,6 +35,8 @@ from shared_gov.domains.residents.views import (
     views_of,
 )
 from shared_gov.errors import FieldError
+from shared_gov.messages import access as ma
+from shared_gov.messages.core import FieldName
 from shared_gov.policy import Access, FieldView
 
 SEARCH_LIMIT = 50
@@ -51,9 +54,10 @@ async def get(
     # state, and every refusal is the same 404 as a missing record anyway).
     if access.agreement is None:
         access.readable(support_measure=False)
-    resident = await repo.get(uow, parse_id(resident_id))
+    # At home one round trip: the town's read function (reads.py).
+    resident = await reads.get(uow, parse_id(resident_id))
     if resident is None:
-        raise errors.not_found("no such resident")
+        raise errors.not_found(m.NO_SUCH_RESIDENT)
     if access.agreement is not None:
         if await _protected_elsewhere(uow, access, [resident]):
             # Rule 1: never another town, whatever an agreement says — the
@@ -62,7 +66,7 @@ async def get(
         access.destinations.update(await move_outs.destinations(uow, [resident.id]))
     view = await view_of(uow, access, resident)
     if view.empty:
-        raise access.refusal(next(iter(view.reasons.values()), "no field may be read"))
+        raise access.refusal(next(iter(view.reasons.values()), ma.NO_FIELD_READABLE))
     _touched(access, [resident.id], view.allowed, rows=1)
     return resident, view
 
@@ -82,11 +86,7 @@ async def search(
         query.family_name_kana is not None or query.birth_date is not None,
     ]
     if sum(modes) != 1:
-        raise errors.invalid_field(
-            "/",
-            "give exactly one of: atena_no; individual_number; phone; "
-            "family_name_kana with birth_date",
-        )
+        raise errors.invalid_field("/", m.EXACTLY_ONE_MODE)
     access.require("search", by_individual_number=query.individual_number is not None)
     # Searching by a field is reading it: the purpose must cover what is searched.
     searched = (
@@ -106,7 +106,9 @@ async def search(
     views = [access.field_view(False, state, dest) for state, dest in classes]
     for name in searched:
         if not any(name in v.allowed for v in views):
-            raise access.refusal(views[0].reasons.get(name, "the purpose does not cover " + name))
+            raise access.refusal(
+                views[0].reasons.get(name, m.PURPOSE_DOES_NOT_COVER(field=FieldName(name)))
+            )
 
     candidates = await _find(uow, query)
     if access.agreement is not None:
@@ -137,12 +139,12 @@ async def _find(uow: TenantUnitOfWork, query: ResidentSearch) -> list[Resident]:
         return await repo.find_by_atena_no(uow, query.atena_no)
     if query.individual_number is not None:
         if not is_valid_individual_number(query.individual_number):
-            raise errors.invalid_field("/individual_number", "check digit does not match")
+            raise errors.invalid_field("/individual_number", m.CHECK_DIGIT)
         return await repo.find_by_individual_number(uow, query.individual_number)
     if query.phone is not None:
         return await repo.find_by_phone(uow, query.phone)
     if query.family_name_kana is None or query.birth_date is None:
-        raise errors.invalid_field("/", "family_name_kana and birth_date go together")
+        raise errors.invalid_field("/", m.KANA_WITH_BIRTH)
     problems: list[FieldError] = []
     kana = _check_kana(problems, "/family_name_kana", query.family_name_kana)
     _check_not_too_early(problems, "/birth_date", query.birth_date)
@@ -159,14 +161,14 @@ async def history(
     rid = parse_id(resident_id)
     current = await repo.get(uow, rid)
     if current is None:
-        raise errors.not_found("no such resident")
+        raise errors.not_found(m.NO_SUCH_RESIDENT)
     entries = await repo.history(uow, rid)
     # Rule 1 over time (views_of): a snapshot filed under a household that
     # now holds a protected person shows where that person lives, so a record
     # ever filed under one is shown as a linked record, history included.
     view = await view_of(uow, access, current)
     if view.empty:
-        raise access.refusal(next(iter(view.reasons.values()), "no field may be read"))
+        raise access.refusal(next(iter(view.reasons.values()), ma.NO_FIELD_READABLE))
     # N4: the instant an entry was recorded is the same in both towns of a
     # one-stop move; for a protected or linked record, anyone but the
     # exception gets the day only (the exception: see a protected record's
@@ -175,7 +177,8 @@ async def history(
         current.support_measure or bool(await repo.linked_residents(uow, [current]))
     ) and "household_no" not in access.field_view(True).allowed
     for entry in entries:
-        entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
+        if "reason" in entry:  # not in an unreadable entry (repository.history)
+            entry["reason_ja"] = REASON_JA.get(str(entry["reason"]), str(entry["reason"]))
         if coarse:
             entry["recorded_at"] = day_of(entry["recorded_at"])
     _touched(access, [rid], view.allowed, rows=len(entries))
@@ -195,15 +198,15 @@ async def household(
     """
     access.require("household")
     if not is_valid_serial(household_no):
-        raise errors.not_found("no such household")
+        raise errors.not_found(m.NO_SUCH_HOUSEHOLD)
     exists, head, linked = await repo.household_protected(uow, household_no)
     if not exists:
-        raise errors.not_found("no such household")
+        raise errors.not_found(m.NO_SUCH_HOUSEHOLD)
     # Every household of a linked component (F1: the one a protected person
     # split off from; F2: one split off from theirs, and its newcomers).
     may_see_protected = "household_no" in access.field_view(True).allowed
     if linked and not may_see_protected:
-        raise errors.not_found("no such household")
+        raise errors.not_found(m.NO_SUCH_HOUSEHOLD)
     members = await repo.household_members(uow, household_no)
     views = await views_of(uow, access, members)
     shown = [(m, views[m.id]) for m in members if not views[m.id].empty]

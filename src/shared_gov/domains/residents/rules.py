@@ -17,6 +17,8 @@ from typing import Any
 import msgspec
 
 from shared_gov import errors
+from shared_gov.crypto.blind import compose_marks
+from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents.models import (
     HEAD,
     RELATIONSHIPS,
@@ -35,7 +37,7 @@ def etag(resident: Resident) -> str:
 def parse_if_match(header: str | None) -> int | None:
     """The version an If-Match header names; None for ``*``. 428 when absent."""
     if header is None or not header.strip():
-        raise errors.precondition_required("this change needs an If-Match header with the ETag")
+        raise errors.precondition_required(m.IF_MATCH_REQUIRED)
     value = header.strip()
     if value == "*":
         return None
@@ -48,13 +50,14 @@ def parse_if_match(header: str | None) -> int | None:
         and digits.isdigit()
     ):
         return int(digits)
-    raise errors.precondition_failed("If-Match does not name a version of this record")
+    raise errors.precondition_failed(m.IF_MATCH_UNKNOWN)
 
 
 def normalize_kana(value: str) -> str:
-    """NFKC (half-width to full-width), hiragana to katakana, no spaces."""
+    """NFKC (half-width to full-width), hiragana to katakana, no spaces, marks
+    typed apart composed (``crypto.blind.normalize_kana``)."""
     text = unicodedata.normalize("NFKC", value).replace(" ", "").replace("\u3000", "")
-    return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in text)
+    return compose_marks("".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in text))
 
 
 def _is_katakana(value: str) -> bool:
@@ -66,18 +69,18 @@ def _check_kana(problems: list[FieldError], pointer: str, value: str | None) -> 
         return None
     kana = normalize_kana(value)
     if not _is_katakana(kana):
-        problems.append(FieldError(pointer, "must be written in kana"))
+        problems.append(FieldError(pointer, m.KANA_ONLY))
     return kana
 
 
 def _check_not_future(problems: list[FieldError], pointer: str, value: date, today: date) -> None:
     if value > today:
-        problems.append(FieldError(pointer, "must be today or earlier"))
+        problems.append(FieldError(pointer, m.NOT_IN_FUTURE))
 
 
 def _check_not_too_early(problems: list[FieldError], pointer: str, value: date) -> None:
     if value < EARLIEST_DATE:
-        problems.append(FieldError(pointer, f"must not be before {EARLIEST_DATE.isoformat()}"))
+        problems.append(FieldError(pointer, m.NOT_BEFORE(date=EARLIEST_DATE.isoformat())))
 
 
 MOVE_OUT_NOTICE_AHEAD = timedelta(days=14)
@@ -112,9 +115,7 @@ def _check_notified(
         problems.append(
             FieldError(
                 "/notified_on",
-                f"must not be more than {ahead.days} days before move_date"
-                if ahead
-                else "must not be before move_date",
+                m.NOTIFIED_TOO_EARLY(days=ahead.days) if ahead else m.NOTIFIED_BEFORE_MOVE,
             )
         )
 
@@ -123,7 +124,7 @@ def parse_id(resident_id: str) -> str:
     try:
         return str(uuid.UUID(resident_id))
     except ValueError:
-        raise errors.not_found("no such resident") from None
+        raise errors.not_found(m.NO_SUCH_RESIDENT) from None
 
 
 def subject_of(resident_id: str) -> str | None:
@@ -173,11 +174,11 @@ def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, An
     event = data.event
     for name, events_of in _EVENT_FIELDS.items():
         if event not in events_of and _given(data, name):
-            problems.append(FieldError(f"/{name}", f"not changed by {event.value}"))
+            problems.append(FieldError(f"/{name}", m.NOT_CHANGED_BY(event=event.value)))
     changes: dict[str, Any] = {}
     if event is ChangeEvent.MOVE_WITHIN_TOWN:
         if data.address is None:
-            problems.append(FieldError("/address", "required for move_within_town"))
+            problems.append(FieldError("/address", m.ADDRESS_REQUIRED))
         changes["address"] = data.address
         if data.postal_code is not msgspec.UNSET:
             changes["postal_code"] = data.postal_code
@@ -189,15 +190,13 @@ def _event_changes(data: MoveCreate, problems: list[FieldError]) -> dict[str, An
             if value is not None:
                 changes[name] = value
         if not changes:
-            problems.append(FieldError("/family_name", "name_change needs at least one name"))
+            problems.append(FieldError("/family_name", m.NAME_CHANGE_NEEDS_NAME))
         if data.former_surname is not msgspec.UNSET:
             changes["former_surname"] = data.former_surname
     elif event is ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE:
         rel = data.previous_head_relationship
         if rel is None or rel not in RELATIONSHIPS or rel == HEAD:
-            problems.append(
-                FieldError("/previous_head_relationship", "the former head's new 続柄 is required")
-            )
+            problems.append(FieldError("/previous_head_relationship", m.FORMER_HEAD_RELATIONSHIP))
     elif event in (ChangeEvent.MOVE_OUT_DOMESTIC, ChangeEvent.MOVE_OUT_ABROAD) and (
         data.forward_address is not msgspec.UNSET
     ):
@@ -209,6 +208,4 @@ def _check_name_changes(current: Resident, changes: dict[str, Any]) -> None:
     """A name_change whose every given name is the current one changes nothing: 422."""
     given = [name for name in _NAME_FIELDS if name in changes]
     if given and all(changes[name] == getattr(current, name) for name in given):
-        raise errors.invalid(
-            [FieldError(f"/{name}", "is the current name: nothing would change") for name in given]
-        )
+        raise errors.invalid([FieldError(f"/{name}", m.IS_CURRENT_NAME) for name in given])

@@ -175,16 +175,25 @@ class SearchResult(msgspec.Struct, kw_only=True):
 
 class HistoryEntry(msgspec.Struct, kw_only=True):
     """One 履歴. 異動日 and 届出日 are record dates: shown only to purposes that
-    may see them (a birth's 異動日 is the birth date)."""
+    may see them (a birth's 異動日 is the birth date).
+
+    An entry whose stored content does not decrypt (tampered with or
+    damaged) has ``unreadable`` instead of its 事由, dates and snapshot: the
+    rest of the history is still answered (docs/encryption.md, "An entry
+    that does not decrypt").
+    """
 
     history_no: int
-    reason: str
-    reason_ja: str
+    reason: str | msgspec.UnsetType = msgspec.UNSET
+    reason_ja: str | msgspec.UnsetType = msgspec.UNSET
     processed_on: date
     recorded_at: datetime
-    snapshot: dict[str, Any]
+    snapshot: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     move_date: date | msgspec.UnsetType = msgspec.UNSET
     notified_on: date | msgspec.UnsetType = msgspec.UNSET
+    unreadable: str | msgspec.UnsetType = msgspec.UNSET
+    """Only on an entry that does not decrypt: ``integrity_error``. The
+    operators are alerted (metric ``shared_gov_integrity_errors``)."""
 
 
 class HistoryOut(msgspec.Struct, kw_only=True):

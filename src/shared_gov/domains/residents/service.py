@@ -29,7 +29,8 @@ from shared_gov import errors
 from shared_gov.checkdigits import is_valid_individual_number, is_valid_serial
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events, move_outs
+from shared_gov.domains.residents import events, linkage, move_outs
+from shared_gov.domains.residents import messages as m
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.models import (
     CONFIRMED_REASON,
@@ -77,26 +78,24 @@ async def register(
     _check_not_future(problems, "/notified_on", data.notified_on, today)
     _check_not_too_early(problems, "/birth_date", data.birth_date)
     if data.move_date < data.birth_date:
-        problems.append(FieldError("/move_date", "must not be before the birth date"))
+        problems.append(FieldError("/move_date", m.BEFORE_BIRTH))
     _check_notified(problems, None, data.move_date, data.notified_on)
     if data.resident_since is not None:
         _check_not_future(problems, "/resident_since", data.resident_since, today)
         if data.resident_since < data.birth_date:
-            problems.append(FieldError("/resident_since", "must not be before the birth date"))
+            problems.append(FieldError("/resident_since", m.BEFORE_BIRTH))
     if data.individual_number is not None and not is_valid_individual_number(
         data.individual_number
     ):
-        problems.append(FieldError("/individual_number", "check digit does not match"))
+        problems.append(FieldError("/individual_number", m.CHECK_DIGIT))
     if data.household_no is not None and not is_valid_serial(data.household_no):
-        problems.append(FieldError("/household_no", "check digit does not match"))
+        problems.append(FieldError("/household_no", m.CHECK_DIGIT))
     if data.relationship is not None and data.relationship not in RELATIONSHIPS:
-        problems.append(FieldError("/relationship", "not a known 続柄"))
+        problems.append(FieldError("/relationship", m.UNKNOWN_RELATIONSHIP))
     if data.household_no is not None and data.relationship in (None, HEAD):
-        problems.append(
-            FieldError("/relationship", "required, and not 世帯主, when joining a household")
-        )
+        problems.append(FieldError("/relationship", m.RELATIONSHIP_REQUIRED))
     if data.household_no is None and data.relationship not in (None, HEAD):
-        problems.append(FieldError("/relationship", "a new household is headed by this person"))
+        problems.append(FieldError("/relationship", m.NEW_HOUSEHOLD_HEAD))
     if problems:
         raise errors.invalid(problems)
 
@@ -105,10 +104,10 @@ async def register(
     if household_no is not None:
         # Joining a household joins its rule-1 component: the lock comes
         # before the household's row lock (repository.lock_linkage).
-        await repo.lock_linkage(uow)
+        await linkage.lock_linkage(uow)
         exists, _head = await repo.household_head(uow, household_no)
         if not exists:
-            raise errors.invalid_field("/household_no", "no such household in this town")
+            raise errors.invalid_field("/household_no", m.NO_SUCH_HOUSEHOLD_HERE)
     else:
         household_no = await repo.create_household(uow, resident_id)
     resident = Resident(
@@ -147,7 +146,7 @@ async def register(
     if data.household_no is not None:
         # The newcomer is linked when anyone of the household's component is
         # (F2: a household split off from a protected one, joined later).
-        await repo.relink_component(uow, resident.id)
+        await linkage.relink_component(uow, resident.id)
     await repo.append_history(
         uow,
         resident,
@@ -185,10 +184,10 @@ def _duplicate(exc: asyncpg.UniqueViolationError) -> errors.DomainError:
     # Name the field, never the value.
     constraint = getattr(exc, "constraint_name", "") or ""
     if "individual_number" in constraint:
-        return errors.conflict("another resident of this town has this individual number")
+        return errors.conflict(m.DUPLICATE_INDIVIDUAL_NUMBER)
     if "juminhyo" in constraint:
-        return errors.conflict("another resident of this town has this 住民票コード")
-    return errors.conflict("the record conflicts with an existing one")
+        return errors.conflict(m.DUPLICATE_JUMINHYO_CODE)
+    return errors.conflict(m.DUPLICATE_RECORD)
 
 
 async def move(
@@ -220,16 +219,16 @@ async def move(
         # them while its holder waits for the lock. A split needs no
         # recomputation (the new household joins the person's component,
         # whose flag is the person's), but is serialised with them all the same.
-        await repo.lock_linkage(uow)
+        await linkage.lock_linkage(uow)
     current = await repo.get(uow, rid, lock=True)
     if current is None:
-        raise errors.not_found("no such resident")
+        raise errors.not_found(m.NO_SUCH_RESIDENT)
     if expected_version is not None and expected_version != current.version:
-        raise errors.precondition_failed("the record changed since it was read; reload it")
+        raise errors.precondition_failed(m.CHANGED_SINCE_READ)
     if current.state != "active":
-        raise errors.conflict(f"the resident is no longer registered (state {current.state})")
+        raise errors.conflict(m.NOT_REGISTERED(state=current.state))
     if data.move_date < current.birth_date:
-        raise errors.invalid_field("/move_date", "must not be before the birth date")
+        raise errors.invalid_field("/move_date", m.BEFORE_BIRTH)
     if data.event is ChangeEvent.NAME_CHANGE:
         _check_name_changes(current, changes)
 
@@ -243,7 +242,7 @@ async def move(
         updated.address_since = data.move_date
     elif event is ChangeEvent.HOUSEHOLD_SPLIT:
         if current.relationship == HEAD:
-            raise errors.conflict("the head of a household cannot split from it")
+            raise errors.conflict(m.HEAD_CANNOT_SPLIT)
         updated.household_no = await repo.create_household(uow, current.id)
         updated.relationship = HEAD
     elif event is ChangeEvent.HEAD_OF_HOUSEHOLD_CHANGE:
@@ -278,20 +277,20 @@ async def set_support_measure(
     """Set or lift 支援措置 on a record (市民課 only, by policy)."""
     access.require("protect")
     rid = parse_id(resident_id)
-    await repo.lock_linkage(uow)  # before the record's row lock (repository.lock_linkage)
+    await linkage.lock_linkage(uow)  # before the record's row lock (repository.lock_linkage)
     current = await repo.get(uow, rid, lock=True)
     if current is None:
-        raise errors.not_found("no such resident")
+        raise errors.not_found(m.NO_SUCH_RESIDENT)
     if expected_version is not None and expected_version != current.version:
-        raise errors.precondition_failed("the record changed since it was read; reload it")
+        raise errors.precondition_failed(m.CHANGED_SINCE_READ)
     updated = replace(current, support_measure=active, version=current.version + 1)
     await repo.update(uow, updated)
     if not active:
         # Lifting also forgets a link carried from another town (flows.py):
         # 市民課 decides for its own register.
-        await repo.lift_carried(uow, current.id)
+        await linkage.lift_carried(uow, current.id)
     # Everyone in the component is linked exactly while someone in it is a seed.
-    await repo.relink_component(uow, current.id)
+    await linkage.relink_component(uow, current.id)
     # Departments must learn of 支援措置 to stop disclosing; the flag itself is
     # shown with every record, so the event tells no more than a read would.
     await events.emit(
@@ -306,7 +305,7 @@ async def _make_head(
     uow: TenantUnitOfWork, current: Resident, data: MoveCreate, today: date
 ) -> None:
     if current.relationship == HEAD:
-        raise errors.conflict("the resident already heads the household")
+        raise errors.conflict(m.ALREADY_HEAD)
     _exists, head_id = await repo.household_head(uow, current.household_no)
     if head_id is not None and head_id != current.id:
         former = await repo.get(uow, head_id, lock=True)
@@ -360,7 +359,7 @@ async def carry_support_measure(uow: TenantUnitOfWork, resident: Resident) -> Re
     """
     updated = replace(resident, support_measure=True, version=resident.version + 1)
     await repo.update(uow, updated)
-    await repo.relink_component(uow, resident.id)
+    await linkage.relink_component(uow, resident.id)
     await events.emit(
         uow, events.CHANGED, resident.id, ["support_measure"], atena_no=resident.atena_no
     )
@@ -374,8 +373,8 @@ async def carry_link(uow: TenantUnitOfWork, resident: Resident) -> None:
     No field changes (``support_measure`` stays false; the flag is not a
     field), so no event. The caller holds the linkage lock.
     """
-    await repo.carry_protection(uow, resident.id)
-    await repo.relink_component(uow, resident.id)
+    await linkage.carry_protection(uow, resident.id)
+    await linkage.relink_component(uow, resident.id)
 
 
 async def confirm_move_out(

@@ -24,6 +24,7 @@ from shared_gov.domains.registry import (
     RecordType,
     StandingShare,
 )
+from shared_gov.messages.core import Catalogue
 
 RESIDENTS = "residents"
 HISTORY = "resident_history"
@@ -126,14 +127,13 @@ MOVE_CERTIFICATE_FIELDS = (
 
 
 def _index_hooks() -> IndexHooks:
-    from shared_gov.domains.residents import repository as repo
+    from shared_gov.domains.residents import index_hooks as hooks
 
     return IndexHooks(
-        backlog=repo.index_backlog,
-        fill=repo.fill_index,
-        clear=repo.clear_index,
-        stored=repo.index_values_stored,
-        missing_sql=repo.missing_index_sql,
+        backlog=hooks.index_backlog,
+        fill=hooks.fill_index,
+        clear=hooks.clear_index,
+        stored=hooks.index_values_stored,
     )
 
 
@@ -165,6 +165,12 @@ def _demo() -> DemoData:
     )
 
 
+def _messages() -> Catalogue:
+    from shared_gov.domains.residents.messages import CATALOGUE
+
+    return CATALOGUE
+
+
 SPEC = DomainSpec(
     name="residents",
     label=Label("住民記録", "resident records"),
@@ -172,10 +178,12 @@ SPEC = DomainSpec(
     encrypted_tables=(
         EncryptedTable(RESIDENTS, RESIDENT_COLUMNS, row_id_sql="id::text"),
         # History snapshots are one envelope each, bound to (resident, entry).
+        # Append-only: the town's role adds entries, never changes one.
         EncryptedTable(
             HISTORY,
             ("snapshot", "reason", "move_date", "notified_on"),
             row_id_sql="resident_id::text || '/' || history_no",
+            append_only=True,
         ),
     ),
     blind_indexes=(
@@ -196,4 +204,5 @@ SPEC = DomainSpec(
         legal_basis="住民基本台帳法 第22条, 第24条, 第24条の2; 同法施行令 第23条 (転出証明書)",
     ),
     event_record_types=("Resident",),
+    messages=_messages,
 )

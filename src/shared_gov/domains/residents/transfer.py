@@ -45,7 +45,7 @@ from shared_gov.bulkimport.chunks import no_cyclic_gc, read_rows
 from shared_gov.clock import today_jst
 from shared_gov.crypto.keyring import WriteKeys, keys_of
 from shared_gov.db import TenantUnitOfWork
-from shared_gov.domains.residents import events
+from shared_gov.domains.residents import bulk, events
 from shared_gov.domains.residents import import_sealing as sealing
 from shared_gov.domains.residents import repository as repo
 from shared_gov.domains.residents.import_checks import (
@@ -78,8 +78,8 @@ from shared_gov.domains.residents.import_pool import (
     sealing_keys,
 )
 from shared_gov.domains.residents.import_sealing import HISTORY_COLUMNS, RESIDENT_COLUMNS
+from shared_gov.domains.residents.indexing import BLIND, RESIDENT_INDEXES
 from shared_gov.domains.residents.models import Resident
-from shared_gov.domains.residents.repository import RESIDENT_INDEXES
 from shared_gov.domains.residents.spec import POLICY_FIELDS
 
 __all__ = [
@@ -111,7 +111,7 @@ __all__ = [
 if (sealing.PLAIN, sealing.ENCRYPTED, sealing.BLIND, sealing.INDEXES) != (
     repo.PLAIN,
     repo.ENCRYPTED,
-    repo.BLIND,
+    BLIND,
     RESIDENT_INDEXES,
 ):  # pragma: no cover - a change to the residents table not made here
     raise RuntimeError("import_sealing's column layout must follow the repository's")
@@ -268,7 +268,7 @@ async def _town_is_empty(uow: TenantUnitOfWork) -> bool:
     Under the registration lock first, as :func:`_clashes` checks: while
     the import holds it, no registration can commit behind this check.
     """
-    await repo.existing_unique_values(uow, [], [])  # takes the lock; nothing to compare
+    await bulk.existing_unique_values(uow, [], [])  # takes the lock; nothing to compare
     empty: bool = not await uow.fetchval(
         "SELECT EXISTS (SELECT FROM residents) OR EXISTS (SELECT FROM households)"
     )
@@ -292,12 +292,12 @@ async def _clashes(
     numbers, codes, atena = cells("individual_number"), cells("juminhyo_code"), cells("atena_no")
     households = cells("household_no")
     active = [s == "active" for s in states]
-    taken_in, taken_jc = await repo.existing_unique_values(
+    taken_in, taken_jc = await bulk.existing_unique_values(
         uow,
         [n for n, a in zip(numbers, active, strict=True) if a and n],
         [c for c, a in zip(codes, active, strict=True) if a and c],
     )
-    existing = await repo.existing_atena_numbers(uow, [a for a in atena if a])
+    existing = await bulk.existing_atena_numbers(uow, [a for a in atena if a])
     errors: list[RowError] = []
     for number, (a, n, c, at) in enumerate(zip(active, numbers, codes, atena, strict=True), 1):
         if a and n and n in taken_in:
@@ -306,7 +306,7 @@ async def _clashes(
             errors.append(RowError(number, "juminhyo_code", "already registered in this town"))
         if at in existing:
             errors.append(RowError(number, "atena_no", "already registered in this town"))
-    taken = await repo.existing_households(uow, sorted(set(households) - {""}))
+    taken = await bulk.existing_households(uow, sorted(set(households) - {""}))
     errors.extend(
         RowError(number, "household_no", "household already exists in this town")
         for number, h in enumerate(households, 1)
@@ -320,7 +320,7 @@ async def _load_chunk(
 ) -> None:
     # Households before their members (the members' foreign key), residents
     # before their history entries (same).
-    await repo.copy_households(uow, households)
+    await bulk.copy_households(uow, households)
     await uow.copy_bytes("residents", RESIDENT_COLUMNS, sealed.residents)
     await uow.copy_bytes("resident_history", HISTORY_COLUMNS, sealed.history)
     # One event per record, in bulk and in the load's transaction.
@@ -385,10 +385,10 @@ async def _load(
     if errors or clashes:
         raise ImportRejected(errors or clashes)
     # A household met before its head's row (in an earlier chunk) gets its head now.
-    await repo.set_household_heads(
+    await bulk.set_household_heads(
         uow, {h: head for h, head in households.items() if inserted.get(h) != head}
     )
-    await repo.advance_sequences(uow)
+    await bulk.advance_sequences(uow)
     return loaded
 
 
@@ -406,7 +406,7 @@ async def export_csv(uow: TenantUnitOfWork, stream: TextIO) -> int:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(HEADER)
     count = 0
-    async for resident in repo.iter_all(uow):
+    async for resident in bulk.iter_all(uow):
         writer.writerow(_cells(resident))
         count += 1
     await record(

@@ -40,6 +40,7 @@ this package's.
 
 from shared_gov.policy.agreements.lifecycle import (
     list_for,
+    parties,
     propose,
     revoke_all,
     transition,
@@ -70,6 +71,7 @@ __all__ = [
     "list_for",
     "lock_name",
     "parse_id",
+    "parties",
     "propose",
     "revoke_all",
     "standing_agreement",

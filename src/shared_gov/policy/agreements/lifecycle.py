@@ -19,6 +19,7 @@ from shared_gov.audit.recorder import Actor as AuditActor
 from shared_gov.audit.recorder import AuditEvent, record_as_town
 from shared_gov.crypto.keyring import town_keys
 from shared_gov.db import Database
+from shared_gov.messages import access as m
 from shared_gov.policy.agreements.proposals import Proposal, _active_towns, _validate
 from shared_gov.policy.agreements.terms import _PARTY_OF_CURRENT, lock_name
 from shared_gov.towns.names import tenant_names
@@ -81,7 +82,7 @@ async def propose(
 async def _current(conn: asyncpg.Connection, agreement_id: uuid.UUID) -> dict[str, Any]:
     row = await conn.fetchrow(_CURRENT + "AND a.agreement_id = $1", agreement_id)
     if row is None:
-        raise errors.not_found("no such agreement")
+        raise errors.not_found(m.NO_SUCH_AGREEMENT)
     return dict(row)
 
 
@@ -126,7 +127,7 @@ async def transition(
             if parties is not None and town in (parties["provider"], parties["recipient"]):
                 both = {parties["provider"], parties["recipient"]} - {"*"}
                 if await _active_towns(conn, list(both)) != both:
-                    raise errors.conflict("a party to the agreement is being offboarded")
+                    raise errors.conflict(m.PARTY_OFFBOARDING)
         locked = await conn.fetchrow(
             "SELECT a.provider::text AS provider, a.recipient, a.kind FROM catalog.agreements AS a "  # noqa: S608 - constant fragments
             "WHERE a.agreement_id = $2 AND (a.provider = $1 OR a.recipient = $1) AND "
@@ -137,17 +138,17 @@ async def transition(
         )
         if locked is None:
             # Not a party, or a party's past incarnation: nothing to see here.
-            raise errors.not_found("no such agreement")
+            raise errors.not_found(m.NO_SUCH_AGREEMENT)
         current = await _current(conn, agreement_id)
         if step == "accept":
             if town != locked["recipient"]:
-                raise errors.forbidden("only the recipient town's admin accepts an agreement")
+                raise errors.forbidden(m.ONLY_RECIPIENT_ACCEPTS)
             if current["status"] != "proposed":
-                raise errors.conflict(f"the agreement is {current['status']}, not proposed")
+                raise errors.conflict(m.AGREEMENT_NOT_PROPOSED(status=current["status"]))
             status = "active"
         else:
             if current["status"] == "revoked":
-                raise errors.conflict("the agreement is already revoked")
+                raise errors.conflict(m.AGREEMENT_ALREADY_REVOKED)
             status = "revoked"
         await _insert_version(
             conn,
@@ -289,6 +290,20 @@ async def revoke_all(
     return revoked
 
 
+async def parties(db: Database, agreement_id: uuid.UUID) -> list[str]:
+    """The towns an agreement names (none for an unknown id; ``*`` left out):
+    where a refused attempt on it by someone of no town is recorded."""
+    async with db.catalog() as conn:
+        row = await conn.fetchrow(
+            "SELECT provider::text AS provider, recipient FROM catalog.agreements "
+            "WHERE agreement_id = $1",
+            agreement_id,
+        )
+    if row is None:
+        return []
+    return [t for t in dict.fromkeys((row["provider"].strip(), row["recipient"])) if t != "*"]
+
+
 async def list_for(db: Database, town: str, kind: str | None = None) -> list[dict[str, Any]]:
     """Every agreement ``town``'s current incarnation is a party to, in its current version."""
     query = _CURRENT + "AND " + _PARTY_OF_CURRENT + " "
@@ -310,5 +325,5 @@ async def versions(db: Database, agreement_id: uuid.UUID, town: str) -> list[dic
             agreement_id,
         )
     if not rows:
-        raise errors.not_found("no such agreement")
+        raise errors.not_found(m.NO_SUCH_AGREEMENT)
     return [dict(r) for r in rows]

@@ -16,6 +16,8 @@ from shared_gov import errors
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.domains import registry
 from shared_gov.errors import FieldError
+from shared_gov.messages import access as m
+from shared_gov.messages import identity as mi
 from shared_gov.policy.agreements.terms import ACTIONS
 from shared_gov.policy.purposes import purposes
 from shared_gov.validation import instant_in_range
@@ -53,13 +55,13 @@ async def _active_towns(conn: asyncpg.Connection, codes: Sequence[str]) -> set[s
 async def _validate(conn: asyncpg.Connection, p: Proposal) -> None:
     problems: list[FieldError] = []
     if p.provider not in await _active_towns(conn, [p.provider]):
-        raise errors.not_found("no such active tenant")
+        raise errors.not_found(mi.NO_SUCH_ACTIVE_TENANT)
     if not is_valid_lgcode(p.recipient):
-        problems.append(FieldError("/recipient", "not a valid local government code"))
+        problems.append(FieldError("/recipient", m.NOT_A_TOWN_CODE))
     elif p.recipient == p.provider:
-        problems.append(FieldError("/recipient", "a town cannot make an agreement with itself"))
+        problems.append(FieldError("/recipient", m.NOT_WITH_ITSELF))
     elif p.recipient not in await _active_towns(conn, [p.recipient]):
-        problems.append(FieldError("/recipient", "no such town on this deployment"))
+        problems.append(FieldError("/recipient", m.NO_SUCH_TOWN))
     else:
         known = {
             r["code"]
@@ -71,18 +73,18 @@ async def _validate(conn: asyncpg.Connection, p: Proposal) -> None:
         for i, dept in enumerate(p.recipient_departments):
             if dept not in known:
                 problems.append(
-                    FieldError(f"/recipient_departments/{i}", "no such department in that town")
+                    FieldError(f"/recipient_departments/{i}", m.NO_SUCH_DEPARTMENT_THERE)
                 )
     known_purposes = purposes()
     for i, code in enumerate(p.purposes):
         if code not in known_purposes:
-            problems.append(FieldError(f"/purposes/{i}", "no such purpose"))
+            problems.append(FieldError(f"/purposes/{i}", m.NO_SUCH_PURPOSE))
     for i, name in enumerate(p.fields):
         if name not in registry.all_policy_fields():
-            problems.append(FieldError(f"/fields/{i}", "no such personal field"))
+            problems.append(FieldError(f"/fields/{i}", m.NO_SUCH_FIELD))
     for i, action in enumerate(p.actions):
         if action not in ACTIONS:
-            problems.append(FieldError(f"/actions/{i}", "must be read or search"))
+            problems.append(FieldError(f"/actions/{i}", m.READ_OR_SEARCH))
     for pointer, values in (
         ("/recipient_departments", p.recipient_departments),
         ("/purposes", p.purposes),
@@ -90,17 +92,17 @@ async def _validate(conn: asyncpg.Connection, p: Proposal) -> None:
         ("/actions", p.actions),
     ):
         if not values:
-            problems.append(FieldError(pointer, "must name at least one"))
+            problems.append(FieldError(pointer, m.NAME_AT_LEAST_ONE))
         elif len(set(values)) != len(values):
-            problems.append(FieldError(pointer, "names one twice"))
+            problems.append(FieldError(pointer, m.NAMES_ONE_TWICE))
     for pointer, moment in (("/valid_from", p.valid_from), ("/valid_until", p.valid_until)):
         if moment.tzinfo is None:
-            problems.append(FieldError(pointer, "must include a time zone offset"))
+            problems.append(FieldError(pointer, m.NEEDS_OFFSET))
         elif not instant_in_range(moment):
-            problems.append(FieldError(pointer, "out of range"))
+            problems.append(FieldError(pointer, m.OUT_OF_RANGE))
     if not problems and p.valid_until <= p.valid_from:
-        problems.append(FieldError("/valid_until", "must be after valid_from"))
+        problems.append(FieldError("/valid_until", m.UNTIL_AFTER_FROM))
     if not p.legal_basis.strip():
-        problems.append(FieldError("/legal_basis", "must not be blank"))
+        problems.append(FieldError("/legal_basis", m.NOT_BLANK))
     if problems:
         raise errors.invalid(problems)

@@ -1,4 +1,12 @@
-"""The outbox itself: late commits, rollbacks, privileges, what emit() refuses, imports."""
+"""The outbox itself: late commits, rollbacks, privileges, what emit() refuses, imports
+(and the batches an import checks apart: ids taken as checked, never misaligned).
+
+These tests call ``events.emit`` (and an import) directly, without the audit
+event the real paths record in the same transaction: ``audit verify`` would
+rightly call such outbox rows ``outbox_without_event``. So they write only
+in towns of this module's own (羽咋市, 白山市), never in the session's shared
+Kaga, whose log other tests verify.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +22,43 @@ import pytest
 from shared_gov import errors
 from shared_gov.checkdigits import make_individual_number, make_serial
 from shared_gov.db import Database
-from shared_gov.domains.residents import events
+from shared_gov.domains.residents import events, transfer
 from shared_gov.domains.residents.transfer import HEADER, import_csv, parse, to_csv_text
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.manifest import parse_manifest
 from shared_gov.tenancy.names import TenantNames, tenant_names
 from tests.conftest import KAGA
 
-HAKUSAN = "172103"  # 白山市: only this module onboards it
+HAKUSAN = "172103"  # 白山市: only this module onboards it (the import)
+HAKUI = "172073"  # 羽咋市: only this module onboards it (events emitted directly)
 
 
-def _names(db: Database, code: str = KAGA) -> TenantNames:
+def _names(db: Database, code: str = HAKUI) -> TenantNames:
     return tenant_names(code, db.settings.role_prefix)
 
 
+def _manifest(code: str, name: str, kana: str, population: int) -> Any:
+    return parse_manifest(
+        {
+            "code": code,
+            "name": name,
+            "name_kana": kana,
+            "prefecture": "石川県",
+            "population": population,
+            "departments": [{"code": "shimin", "name": "市民課"}],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+async def town(db: Database) -> str:
+    """This module's town for events written without their audit event."""
+    await tenancy.onboard(db, _manifest(HAKUI, "羽咋市", "はくいし", 20_000))
+    return HAKUI
+
+
 async def _read_until(
-    db: Database, after: events.Cursor, wanted: set[str], code: str = KAGA
+    db: Database, after: events.Cursor, wanted: set[str], code: str = HAKUI
 ) -> tuple[list[dict[str, Any]], events.Cursor]:
     """Read the feed as a consumer would until every id in ``wanted`` was served."""
     served: list[dict[str, Any]] = []
@@ -63,7 +92,7 @@ async def _end(db: Database) -> events.Cursor:
     return cursor
 
 
-async def test_a_late_commit_is_not_skipped(db: Database) -> None:
+async def test_a_late_commit_is_not_skipped(db: Database, town: str) -> None:
     """The classic outbox bug: B (later id) commits and is read before A (earlier
     id) commits; a reader holding B's position would never see A. Here neither
     is served until A ends, and then both are, A first."""
@@ -88,7 +117,7 @@ async def test_a_late_commit_is_not_skipped(db: Database) -> None:
     assert order == [early, late]
 
 
-async def test_a_rolled_back_event_is_never_served(db: Database) -> None:
+async def test_a_rolled_back_event_is_never_served(db: Database, town: str) -> None:
     cursor = await _end(db)
     lost, kept = str(uuid.uuid4()), str(uuid.uuid4())
     with pytest.raises(RuntimeError):
@@ -101,7 +130,7 @@ async def test_a_rolled_back_event_is_never_served(db: Database) -> None:
     assert lost not in {e["resident_id"] for e in served}
 
 
-async def test_the_town_role_may_not_rewrite_events(db: Database) -> None:
+async def test_the_town_role_may_not_rewrite_events(db: Database, town: str) -> None:
     rid = str(uuid.uuid4())
     async with db.tenant(_names(db)) as uow:
         await events.emit(uow, events.CHANGED, rid, ["address"])
@@ -133,7 +162,7 @@ async def test_the_town_role_may_not_rewrite_events(db: Database) -> None:
     ],
 )
 async def test_emit_refuses_values(
-    db: Database, fields: list[str], ids: dict[str, str], problem: str
+    db: Database, town: str, fields: list[str], ids: dict[str, str], problem: str
 ) -> None:
     async with db.tenant(_names(db)) as uow:
         with pytest.raises(ValueError, match=problem) as caught:
@@ -144,7 +173,7 @@ async def test_emit_refuses_values(
             assert value not in str(caught.value)
 
 
-async def test_emit_refuses_unknown_types_and_ids(db: Database) -> None:
+async def test_emit_refuses_unknown_types_and_ids(db: Database, town: str) -> None:
     async with db.tenant(_names(db)) as uow:
         with pytest.raises(ValueError, match="unknown event type"):
             await events.emit(uow, "resident.exploded", str(uuid.uuid4()))
@@ -152,7 +181,7 @@ async def test_emit_refuses_unknown_types_and_ids(db: Database) -> None:
             await events.emit(uow, events.CHANGED, "山田花子")
 
 
-async def test_emit_accepts_ids_a_flow_needs(db: Database) -> None:
+async def test_emit_accepts_ids_a_flow_needs(db: Database, town: str) -> None:
     """What a one-stop move between towns would attach."""
     rid, transfer = str(uuid.uuid4()), uuid.uuid4()
     cursor = await _end(db)
@@ -172,7 +201,7 @@ async def test_emit_accepts_ids_a_flow_needs(db: Database) -> None:
     assert event["fields"] == ["forward_address", "removed_on", "state"]
 
 
-async def test_the_table_refuses_what_emit_would(db: Database) -> None:
+async def test_the_table_refuses_what_emit_would(db: Database, town: str) -> None:
     """CHECK constraints repeat emit()'s shape rules for any other writer."""
     for columns, values in (
         ("type, record_type, record_id", "'山田', 'Resident', gen_random_uuid()"),
@@ -234,19 +263,7 @@ def _csv_row(n: int) -> list[str]:
 
 
 async def test_an_import_writes_one_event_per_record(db: Database) -> None:
-    await tenancy.onboard(
-        db,
-        parse_manifest(
-            {
-                "code": HAKUSAN,
-                "name": "白山市",
-                "name_kana": "はくさんし",
-                "prefecture": "石川県",
-                "population": 110_000,
-                "departments": [{"code": "shimin", "name": "市民課"}],
-            }
-        ),
-    )
+    await tenancy.onboard(db, _manifest(HAKUSAN, "白山市", "はくさんし", 110_000))
     rows = [_csv_row(n) for n in range(1, 251)]
     async with db.tenant(_names(db, HAKUSAN)) as uow:
         assert await import_csv(uow, io.StringIO(to_csv_text(rows))) == 250
@@ -259,7 +276,7 @@ async def test_an_import_writes_one_event_per_record(db: Database) -> None:
     assert all(e["fields"] == [] and e["ids"]["history_no"] == "1" for e in served)
 
 
-async def test_emit_many_checks_like_emit(db: Database) -> None:
+async def test_emit_many_checks_like_emit(db: Database, town: str) -> None:
     rids = [str(uuid.uuid4()), str(uuid.uuid4())]
     async with db.tenant(_names(db)) as uow:
         with pytest.raises(ValueError, match="one value per resident"):
@@ -291,3 +308,42 @@ def test_an_import_refuses_other_atena_lengths() -> None:
     residents, problems = parse(io.StringIO(to_csv_text([row])))
     assert residents == []
     assert ("atena_no", "must be 8 digits") in {(p.column, p.reason) for p in problems}
+
+
+# --- bulk batches (imports) -----------------------------------------------------------
+
+
+def test_events_take_checked_atena_numbers_as_they_are() -> None:
+    """batch() checks ``each`` values and takes ``checked_each`` ones (the import's
+    宛名番号, checked by the events' own rule when the file is read) as they are."""
+    rids = [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))]
+    atena = [make_serial(1), make_serial(2)]
+    check = events.id_check("atena_no")
+    assert [check(a) for a in atena] == atena
+    assert check("1234567") is None
+    assert check(make_serial(1)[:-1] + "0") is None
+    assert all(transfer._EVENT_ATENA(a) for a in atena)
+    trusted = events.batch(
+        events.REGISTERED, rids, checked_each={"atena_no": atena}, import_id=rids[0]
+    )
+    checked = events.batch(events.REGISTERED, rids, each={"atena_no": atena}, import_id=rids[0])
+    assert trusted == checked
+    with pytest.raises(ValueError, match="shape"):
+        events.batch(events.REGISTERED, rids, each={"atena_no": ["00000018", atena[1]]})
+    with pytest.raises(ValueError, match="overlap"):
+        events.batch(
+            events.REGISTERED, rids, each={"atena_no": atena}, checked_each={"atena_no": atena}
+        )
+    with pytest.raises(ValueError, match="one value per resident"):
+        events.batch(events.REGISTERED, rids, checked_each={"atena_no": atena[:1]})
+    with pytest.raises(ValueError, match=r"is a field"):
+        events.batch(events.REGISTERED, rids, checked_each={"phone": ["x", "y"]})
+
+
+async def test_event_ids_never_misalign() -> None:
+    """Id lists travel as comma-separated texts: a value with a comma (which no
+    checked id has) is refused before anything is sent."""
+    rids = [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))]
+    bad = events.batch(events.REGISTERED, rids, checked_each={"atena_no": ["1,2", "3"]})
+    with pytest.raises(ValueError, match="comma"):
+        await events.emit_batch(None, bad)  # type: ignore[arg-type]  # refused before any SQL

@@ -1,4 +1,5 @@
-"""The sample domain's table: dogs, with the microchip number encrypted and blind-indexed.
+"""The sample domain's tables: dogs, with the microchip number encrypted and
+blind-indexed, and the register's append-only history.
 
 A branch of its own in the tenant tree (``branch_labels``), joined through the
 registry (``DomainSpec.migrations``): the platform's migration folder is not
@@ -35,7 +36,21 @@ def upgrade() -> None:
     )
     op.execute("CREATE INDEX dogs_bidx_microchip ON dogs (bidx_dog_microchip)")
     op.execute("CREATE INDEX dogs_bidx_microchip_alt ON dogs (bidx_dog_microchip_alt)")
+    # The register's entries (登録原簿), one envelope each: append-only (the
+    # spec says so; every upgrade takes UPDATE and DELETE from the town's role).
+    op.execute(
+        """
+        CREATE TABLE dog_history (
+            dog_id uuid NOT NULL REFERENCES dogs (id),
+            entry_no integer NOT NULL,
+            entry bytea NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (dog_id, entry_no)
+        )
+        """
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE dog_history")
     op.execute("DROP TABLE dogs")

@@ -1,0 +1,306 @@
+"""Issue #18: supplier e-invoices — checks per second, a year's intake, API p99.
+
+Three measurements, in one run, on one throw-away database:
+
+1. **Checks per second** with the official JP PINT rules (UBL 2.1 schema,
+   both compiled rule sets by Saxon, the platform rules) over a corpus of
+   invoices of mixed sizes (1–40 lines) and both tax rates: in this process
+   one after another (the **baseline**), then through the checker's worker
+   processes (1 and 2). Printed as invoices/s and as ratios to the baseline.
+2. **A year of Higashikurume's volume** (``--invoices``, 35,000 by default)
+   sent end to end through the HTTP API of the service served as in
+   production (granian, 2 workers; one check process each, so two on two
+   cores) by 10 concurrent suppliers, each posting its own invoices one after
+   another: the wall time against the 5-minute target, and the intake rate as
+   a ratio to the checks-alone rate of part 1 (what the API, the database, the
+   encryption, the seal and the audit cost on top of the checks).
+3. **API latency of one invoice at 10 concurrent suppliers**: p50/p99 of
+   every request of part 2.
+
+Needs the official rules (``../shared/einvoice``, or SHARED_GOV_SHARED_DIR);
+installs them into the run's data directory as an operator would. Like every
+benchmark here it asserts no timing and exits 0 when a target is missed
+(it says MISSED).
+
+    .venv/bin/python bench/invoices.py [--invoices N] [--corpus N] [--suppliers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from datetime import date, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from pathlib import Path
+
+import httpx
+
+import _bench_common as bc
+import _harness as h
+from shared_gov.auth.issuer import builtin_issuer
+from shared_gov.domains.invoices import checks, paths, releases, rules
+from shared_gov.domains.invoices import document as d
+from shared_gov.domains.invoices import repository as repo
+from shared_gov.domains.invoices.jsonform import render
+from shared_gov.domains.invoices.models import AccountingUnit, Supplier
+from shared_gov.settings import Settings
+from shared_gov.tenancy.manifest import parse_manifest
+from shared_gov.tenancy.names import tenant_names
+
+TOWN = "132225"
+TARGET_SECONDS = 300.0
+RATES = {"S": Decimal(10), "AA": Decimal(8)}
+
+
+def corporate_number(serial: int) -> str:
+    """A valid 法人番号 for a synthetic supplier (check digit first)."""
+    from shared_gov.checkdigits import corporate_number_check_digit
+
+    base = f"{900000000000 + serial:012d}"
+    return corporate_number_check_digit(base) + base
+
+
+def invoice(rng: random.Random, seller: str, number: str, day: date) -> bytes:
+    """A correct JP PINT invoice of 1–40 lines at 10 % and 8 % (tax rounded once per rate)."""
+    n = rng.choice([1, 1, 2, 3, 5, 8, 12, 20, 40])
+    lines = []
+    taxable: dict[str, Decimal] = {}
+    for i in range(n):
+        code = rng.choice(["S", "S", "AA"])
+        qty = rng.randint(1, 20)
+        price = rng.choice([105, 128, 480, 1200, 3_300, 15_000, 98_000])
+        amount = Decimal(qty * price)
+        taxable[code] = taxable.get(code, Decimal(0)) + amount
+        lines.append(
+            d.Line(
+                id=str(i + 1),
+                quantity=Decimal(qty),
+                unit="H87",
+                amount=amount,
+                item=f"消耗品{i + 1}",
+                tax=d.TaxCategory(code, RATES[code]),
+                price=Decimal(price),
+            )
+        )
+    subtotals = [
+        d.TaxSubtotal(
+            tax=(amount * RATES[code] / 100).to_integral_value(ROUND_FLOOR),
+            category=d.TaxCategory(code, RATES[code]),
+            taxable=amount,
+        )
+        for code, amount in sorted(taxable.items())
+    ]
+    tax = sum((s.tax for s in subtotals), Decimal(0))
+    net = sum(taxable.values(), Decimal(0))
+    doc = d.Document(
+        customization_id=d.STANDARD,
+        profile_id="urn:peppol:bis:billing",
+        number=number,
+        issue_date=day,
+        currency="JPY",
+        buyer_reference="ippan",
+        period_start=day.replace(day=1),
+        period_end=day,
+        seller=d.Party(
+            name=f"株式会社ベンチ{seller[-4:]}",
+            endpoint=d.Identifier(seller, "0188"),
+            tax_id="T" + seller,
+            legal_id=d.Identifier(seller, "0188"),
+        ),
+        buyer=d.Party(name="東久留米市", endpoint=d.Identifier("3000020132225", "0188")),
+        totals=d.Totals(net, net, net + tax, net + tax),
+        lines=lines,
+        tax_totals=[d.TaxTotal("JPY", tax, subtotals)],
+        payment=[d.Payment("30", "0001:001:1:1234567", "ﾍﾞﾝﾁ")],
+    )
+    return render(doc)[0]
+
+
+# --------------------------------------------------------------------------- part 1
+
+
+def checks_per_second(rules_dir: Path, corpus: list[bytes]) -> dict[str, float]:
+    installed = checks.installed(rules_dir)
+    options = rules.Options()
+    for data in corpus[:5]:  # compile and warm
+        checks.check("xml", data, installed, options)
+    started = time.perf_counter()
+    for data in corpus:
+        outcome = checks.check("xml", data, installed, options)
+        assert not outcome.report.fatal, outcome.report.rule_ids("fatal")
+    rates = {"in process (baseline)": len(corpus) / (time.perf_counter() - started)}
+    for workers in (1, 2):
+        pool = checks.CheckPool(rules_dir, workers=workers)
+
+        async def run(p: checks.CheckPool = pool, n: int = workers) -> float:
+            warm = [p.check("xml", data, options) for data in corpus[: n * 3]]
+            await asyncio.gather(*warm)
+            t0 = time.perf_counter()
+            await asyncio.gather(*(p.check("xml", data, options) for data in corpus))
+            return len(corpus) / (time.perf_counter() - t0)
+
+        rates[f"{workers} worker process{'es' if workers > 1 else ''}"] = asyncio.run(run())
+        pool.close()
+    return rates
+
+
+# --------------------------------------------------------------------------- parts 2 and 3
+
+
+async def prepare_town(settings: Settings, suppliers: int) -> list[str]:
+    db = await bc.open_database(settings)
+    try:
+        manifest = parse_manifest(
+            {
+                "code": TOWN,
+                "name": "東久留米市",
+                "name_kana": "ひがしくるめし",
+                "prefecture": "東京都",
+                "population": 116000,
+                "departments": [
+                    {"code": "kaikei", "name": "会計課", "purposes": ["invoices.payment"]}
+                ],
+            }
+        )
+        await bc.onboard(db, manifest)
+        keys = [corporate_number(i) for i in range(suppliers)]
+        async with db.tenant(tenant_names(TOWN, settings.role_prefix)) as uow:
+            await repo.put_unit(uow, AccountingUnit("ippan", "一般会計", False, 7))
+            for key in keys:
+                await repo.insert_supplier(
+                    uow,
+                    Supplier(
+                        id=str(uuid.uuid4()),
+                        supplier_key=key,
+                        kind="corporation",
+                        name=f"株式会社ベンチ{key[-4:]}",
+                        corporate_number=key,
+                        t_number="T" + key,
+                        bank_account="0001:001:1:1234567",
+                        bank_holder="ﾍﾞﾝﾁ",
+                    ),
+                )
+        return keys
+    finally:
+        await db.close()
+
+
+async def intake(
+    base_url: str, tokens: dict[str, str], total: int, seed: int
+) -> tuple[float, list[float], dict[int, int]]:
+    """Every supplier posts its share one after another; all suppliers at once."""
+    keys = list(tokens)
+    share = {
+        k: total // len(keys) + (1 if i < total % len(keys) else 0) for i, k in enumerate(keys)
+    }
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=len(keys) * 2)
+
+    async def supplier(key: str, client: httpx.AsyncClient) -> None:
+        rng = random.Random(f"{seed}-{key}")  # noqa: S311 - synthetic data, reproducible
+        headers = {"Authorization": f"Bearer {tokens[key]}", "Content-Type": "application/xml"}
+        start = date(2026, 4, 1)
+        for n in range(share[key]):
+            number = f"{seed}-{key[-4:]}-{n:06d}"  # runs never repeat a number (no 409s)
+            body = invoice(rng, key, number, start + timedelta(days=n % 365))
+            t0 = time.perf_counter()
+            r = await client.post(
+                f"{base_url}/api/v1/tenants/{TOWN}/supplier/invoices", content=body, headers=headers
+            )
+            latencies.append(time.perf_counter() - t0)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(supplier(k, client) for k in keys))
+        wall = time.perf_counter() - t0
+    return wall, latencies, statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--invoices", type=int, default=35_000, help="end-to-end intake volume (0: part 1 only)"
+    )
+    parser.add_argument("--corpus", type=int, default=400, help="invoices for part 1")
+    parser.add_argument("--suppliers", type=int, default=10, help="concurrent suppliers")
+    args = parser.parse_args()
+    packages = paths.reference_packages()
+    if packages is None:
+        print("SKIPPED: ../shared/einvoice (the JP PINT release packages) is not available")
+        return
+    rng = random.Random(18)  # noqa: S311 - synthetic data, reproducible
+    corpus = [
+        invoice(rng, corporate_number(i % 10), f"C-{i:05d}", date(2026, 4, 1) + timedelta(i % 300))
+        for i in range(args.corpus)
+    ]
+    sizes = sorted(len(c) for c in corpus)
+    print(
+        f"revision {h.revision()}; corpus {len(corpus)} invoices, "
+        f"{sizes[0] // 1024}–{sizes[-1] // 1024} KB "
+        f"(median {statistics.median(sizes) / 1024:.1f} KB)"
+    )
+    with h.bench_database() as bdb:
+        rules_dir = bdb.data_dir / "invoices" / "rules"
+        releases.install(packages, rules_dir)
+        print("\n1. checks per second (official rules + schema + platform rules)")
+        rates = checks_per_second(rules_dir, corpus)
+        base = rates["in process (baseline)"]
+        for name, rate in rates.items():
+            bc.row(name, f"{rate:7.1f} invoices/s", "", f"ratio {rate / base:.2f}")
+        if args.invoices == 0:
+            return  # part 1 only
+        issuer_url = f"http://{h.LOOPBACK}:{h.free_port()}"
+        settings = bc.run_settings(bdb, issuer_url)
+        keys = asyncio.run(prepare_town(settings, args.suppliers))
+        issuer = builtin_issuer(settings.data_dir, settings.issuer, settings.audience)
+        tokens = {
+            k: issuer.mint(
+                subject=k, tenant=None, department=None, roles=["supplier"], ttl_seconds=3600
+            )
+            for k in keys
+        }
+        env = bdb.env(
+            SHARED_GOV_ISSUER=issuer_url,
+            SHARED_GOV_INVOICE_WORKERS="1",  # per granian worker: two check processes on two cores
+            SHARED_GOV_LOG_LEVEL="warning",
+            SHARED_GOV_ACCESS_LOG="false",
+        )
+        with h.serve(bc.SERVICE, env, log_path=bdb.workdir / "service.log") as base_url:
+            # Warm both server workers (their checkers start on first use).
+            asyncio.run(intake(base_url, tokens, len(keys) * 2, seed=1))
+            print(
+                f"\n2. end-to-end intake: {args.invoices} invoices, {len(keys)} suppliers at once"
+            )
+            wall, latencies, statuses = asyncio.run(intake(base_url, tokens, args.invoices, seed=2))
+        ok = statuses.get(201, 0)
+        rate = args.invoices / wall
+        best = max(rates.values())
+        bc.row(
+            "wall time",
+            f"{wall:7.1f} s",
+            f"< {TARGET_SECONDS:.0f} s",
+            "ok" if wall < TARGET_SECONDS else "MISSED",
+        )
+        bc.row(
+            "intake rate", f"{rate:7.1f} invoices/s", "", f"ratio to checks alone {rate / best:.2f}"
+        )
+        bc.row(
+            "answers",
+            ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())),
+            f"{args.invoices} × 201",
+            "ok" if ok == args.invoices else "MISSED",
+        )
+        print(f"\n3. one invoice at {len(keys)} concurrent suppliers (every request of part 2)")
+        bc.row("p50", f"{h.percentile(latencies, 50) * 1000:7.1f} ms")
+        bc.row("p99", f"{h.percentile(latencies, 99) * 1000:7.1f} ms")
+        bc.row("max", f"{max(latencies) * 1000:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

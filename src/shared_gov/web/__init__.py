@@ -1,0 +1,27 @@
+"""The web console: server-rendered pages for staff who do not use curl.
+
+Served by the same service under ``/console`` (never in the OpenAPI
+document). Pages are Jinja templates (``templates/``; a domain may bring its
+own folder beside its controllers), forms are plain HTML (no script is
+needed, and the Content Security Policy allows none inline).
+
+- :mod:`.security`: the session (server-side, its cookie HttpOnly,
+  SameSite=Strict, Secure outside development), CSRF on every form, the
+  security headers on every console response;
+- :mod:`.signin`: who is signed in — the session's principal, idle and
+  absolute timeouts, the guard every signed-in page goes through;
+- :mod:`.oidc`: signing in with the town's identity provider (authorization
+  code flow with PKCE, authlib), the callback, signing out;
+- :mod:`.devissuer`: the built-in development issuer's authorization and
+  token endpoints (development only);
+- :mod:`.pages`: rendering (language, labels, the error pages);
+- :mod:`.auditors`: the auditor's pages (search, an event and its proof,
+  export, verify now) — through the API's guarded entry, so every page is
+  decided and audited like the API call behind it.
+
+``docs/console.md`` describes the whole.
+"""
+
+from .router import console_router, console_stores
+
+__all__ = ["console_router", "console_stores"]

@@ -1,0 +1,1 @@
+"""Tests of the supplier e-invoice domain (電子請求)."""
