@@ -47,7 +47,11 @@ from tests.faults.test_restart import _report, _residents
 
 pytestmark = pytest.mark.faults
 
-RESPAWN_LIMIT = 5.0
+# A bound on liveness (a killed worker is replaced), not a speed target: a
+# worker imports the app (~1.9 s idle with three domains and the console) and
+# starts its pool; on two loaded cores that took 5.5–6 s. A worker that is
+# never replaced still fails the test.
+RESPAWN_LIMIT = 15.0
 IN_FLIGHT_GRACE = 0.25
 RUN_AFTER_RESPAWN = 1.5
 SEALER_CATCH_UP = 15.0

@@ -116,16 +116,23 @@ async def test_a_nul_in_the_tenant_claim_is_a_401_not_a_500(
         {"exp": 95_000_000_000_000_000_000},  # the year 3 x 10^12
         {"exp": 2**64 + 7},
         {"exp": 1e300},
-        {"exp": int(time.time()) + 13 * HOUR},  # iat now, 13 h
-        {"iat": _DROP, "nbf": _DROP, "exp": int(time.time()) + 13 * HOUR},
-        {"iat": int(time.time()) - 13 * HOUR, "nbf": _DROP, "exp": int(time.time()) + 600},
+        # Relative times (seconds from now) are turned into instants when the
+        # test runs, not when it is collected: a long run must not expire them.
+        {"exp": ("now", 13 * HOUR)},  # iat now, 13 h
+        {"iat": _DROP, "nbf": _DROP, "exp": ("now", 13 * HOUR)},
+        {"iat": ("now", -13 * HOUR), "nbf": _DROP, "exp": ("now", 600)},
     ],
     ids=["year-3e12", "2^64", "float-1e300", "13h", "13h-without-iat", "iat-13h-ago"],
 )
 async def test_tokens_that_live_too_long_are_refused_and_audited(
     client: Any, issuer: BuiltinIssuer, db: Database, gate: FailedLoginGate, overrides: Any
 ) -> None:
-    token = _sign(_claims(issuer, **overrides), issuer.key, issuer.kid)
+    now = int(time.time())
+    claims = {
+        k: now + v[1] if isinstance(v, tuple) and v[:1] == ("now",) else v
+        for k, v in overrides.items()
+    }
+    token = _sign(_claims(issuer, **claims), issuer.key, issuer.kid)
     await _refused(client, db, token, "lifetime too long")
 
 
