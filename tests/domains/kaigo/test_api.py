@@ -114,7 +114,13 @@ async def test_confirming_a_gain_enrols_the_person_with_an_insured_number(
         url, json={}, headers=auth(token, Q, **{"If-Match": body and r.headers["ETag"]})
     )
     assert again.status_code == 409
-    assert "処理済み" in again.json()["detail"]
+    assert again.json()["detail"] == "the determination is confirmed already"
+    in_japanese = await client.post(
+        url,
+        json={},
+        headers=auth(token, Q, **{"If-Match": r.headers["ETag"], "Accept-Language": "ja"}),
+    )
+    assert in_japanese.json()["detail"] == "判定は処理済みです（confirmed）"
 
 
 async def test_who_corrected_cannot_confirm_and_someone_else_does(
@@ -140,10 +146,19 @@ async def test_who_corrected_cannot_confirm_and_someone_else_does(
         headers=auth(corrector, Q, **{"If-Match": etag, "X-Request-ID": rid}),
     )
     assert refused.status_code == 403
-    assert "職務の分離" in refused.json()["reason"]
+    assert refused.json()["reason"] == (
+        "whoever corrected a determination cannot confirm it (separation of duties)"
+    )
     (event,) = await _events(db, KAGA, rid)
     assert (event["action"], event["outcome"]) == ("kaigo.determination.confirm", "denied")
-    assert "職務の分離" in event["reason"]
+    assert "separation of duties" in event["reason"]  # the log keeps the English text
+    in_japanese = await client.post(
+        f"{BASE}/determinations/{d.id}/confirm",
+        json={},
+        headers=auth(corrector, Q, **{"If-Match": etag, "Accept-Language": "ja"}),
+    )
+    assert in_japanese.status_code == 403
+    assert in_japanese.json()["reason"] == "訂正した職員は同じ判定を確定できません（職務の分離）"
     ok = await client.post(
         f"{BASE}/determinations/{d.id}/confirm",
         json={},

@@ -224,7 +224,7 @@ async def test_when_the_facility_town_cannot_take_the_notice_nothing_happens_any
     rid = f"tokurei-{uuid.uuid4().hex[:10]}"
     r = await _confirm(client, KAGA, tokens["kaga"], actual, **{"X-Request-ID": rid})
     assert r.status_code == 409, r.text
-    assert "施設" in r.json()["detail"]
+    assert r.json()["detail"] == "the facility is not (any more) in its town's list"
     # Kaga's determination is still open, its record unchanged; Komatsu wrote nothing.
     (still,) = [d for d in await queue_of(db, KAGA, person["id"]) if d.id == actual.id]
     assert still.status == "open"

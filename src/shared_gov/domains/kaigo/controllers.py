@@ -23,6 +23,7 @@ from shared_gov.api.entry import Entry, audited
 from shared_gov.api.pipeline import known_query_only, services
 from shared_gov.clock import now_jst, today_jst
 from shared_gov.domains.kaigo import directory, flows, reports, service
+from shared_gov.domains.kaigo import messages as m
 from shared_gov.domains.kaigo.facility_controllers import FacilityController
 from shared_gov.domains.kaigo.models import InsuredPerson
 from shared_gov.domains.kaigo.repository.determinations import Filters
@@ -224,10 +225,10 @@ def _filters(
 ) -> Filters:
     kinds = tuple(sorted(set(kind or ())))
     if not set(kinds) <= {k.value for k in Kind}:
-        raise errors.invalid_field("/query/kind", "判定の種別ではありません: " + ", ".join(Kind))
+        raise errors.invalid_field("/query/kind", m.UNKNOWN_KIND(kinds=", ".join(Kind)))
     statuses = tuple(sorted(set(status or ())))
     if not set(statuses) <= {s.value for s in Status}:
-        raise errors.invalid_field("/query/status", "状態ではありません: " + ", ".join(Status))
+        raise errors.invalid_field("/query/status", m.UNKNOWN_STATUS(statuses=", ".join(Status)))
     position = None
     if after is not None:
         found = _AFTER.match(after)
@@ -236,7 +237,7 @@ def _filters(
         except ValueError:
             position = None
         if position is None:
-            raise errors.invalid_field("/query/after", "前のページの next ではありません")
+            raise errors.invalid_field("/query/after", m.NOT_A_PAGE)
     return Filters(
         kinds=kinds,
         statuses=statuses,
@@ -377,7 +378,7 @@ class ReportController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=reports.MAX_PAGE)] = 1000,
     ) -> PremiumMonths:
         if after is not None:
-            after = service.parse_uuid(after, "insured person")
+            after = service.parse_uuid(after, m.NO_INSURED)
         async with entry:
             charged, total, following = await reports.premium_months(
                 entry.uow, entry.access, fiscal_year, after, limit

@@ -12,6 +12,7 @@ from shared_gov import errors
 from shared_gov.api.entry import Entry, audited
 from shared_gov.api.pipeline import services
 from shared_gov.domains.kaigo import directory, facility_service, service
+from shared_gov.domains.kaigo import messages as m
 from shared_gov.domains.kaigo.models import Facility
 from shared_gov.domains.kaigo.schemas import FacilityIn, FacilityList, FacilityOut, ImportResult
 from shared_gov.domains.kaigo.vocabulary import FACILITY_KIND_JA, FacilityKind
@@ -135,7 +136,7 @@ class FacilityController(Controller):
         # operators; the file is parsed before the entry, as a JSON body is decoded
         # before the handler: a broken one is a 422 (recorded under this route).
         if len(body) > MAX_CSV_BYTES:
-            raise errors.invalid_field("/", "ファイルが大きすぎます / the file is too large")
+            raise errors.invalid_field("/", m.FILE_TOO_LARGE)
         rows = facility_service.parse_csv(body)
         async with entry:
             created, skipped = await facility_service.import_rows(entry.uow, entry.access, rows)

@@ -13,6 +13,7 @@ import uuid
 from shared_gov import errors
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.kaigo import directory
+from shared_gov.domains.kaigo import messages as m
 from shared_gov.domains.kaigo.models import Facility
 from shared_gov.domains.kaigo.repository import facilities
 from shared_gov.domains.kaigo.schemas import FacilityIn
@@ -36,9 +37,7 @@ def _facility(town: str, facility_id: str, data: FacilityIn) -> Facility:
 
 
 def _clash() -> errors.DomainError:
-    return errors.conflict(
-        "この所在地の施設は登録済みです / the town already has a facility at this address"
-    )
+    return errors.conflict(m.FACILITY_AT_ADDRESS)
 
 
 async def own(uow: TenantUnitOfWork, access: Access) -> list[Facility]:
@@ -50,9 +49,9 @@ async def own(uow: TenantUnitOfWork, access: Access) -> list[Facility]:
 
 async def get(uow: TenantUnitOfWork, access: Access, facility_id: str) -> Facility:
     access.require("facility_read", record_type=FACILITY_TYPE)
-    found = await facilities.get(uow, parse_uuid(facility_id, "facility"))
+    found = await facilities.get(uow, parse_uuid(facility_id, m.NO_FACILITY))
     if found is None:
-        raise errors.not_found("no such facility")
+        raise errors.not_found(m.NO_FACILITY)
     access.audit.rows = 1
     return found
 
@@ -75,13 +74,11 @@ async def change(
     uow: TenantUnitOfWork, access: Access, facility_id: str, version: int, data: FacilityIn
 ) -> Facility:
     access.require("facility_manage", record_type=FACILITY_TYPE)
-    current = await facilities.get(uow, parse_uuid(facility_id, "facility"), lock=True)
+    current = await facilities.get(uow, parse_uuid(facility_id, m.NO_FACILITY), lock=True)
     if current is None:
-        raise errors.not_found("no such facility")
+        raise errors.not_found(m.NO_FACILITY)
     if current.version != version:
-        raise errors.precondition_failed(
-            f'施設は他の職員が変更しました / the facility changed: it is at "v{current.version}"'
-        )
+        raise errors.precondition_failed(m.FACILITY_CHANGED(etag=f'"v{current.version}"'))
     changed = _facility(uow.code, current.id, data)
     changed.version = current.version
     if not await facilities.update(uow, changed):
@@ -93,17 +90,13 @@ async def change(
 
 async def remove(uow: TenantUnitOfWork, access: Access, facility_id: str, version: int) -> None:
     access.require("facility_manage", record_type=FACILITY_TYPE)
-    current = await facilities.get(uow, parse_uuid(facility_id, "facility"), lock=True)
+    current = await facilities.get(uow, parse_uuid(facility_id, m.NO_FACILITY), lock=True)
     if current is None:
-        raise errors.not_found("no such facility")
+        raise errors.not_found(m.NO_FACILITY)
     if current.version != version:
-        raise errors.precondition_failed(
-            f'施設は他の職員が変更しました / the facility changed: it is at "v{current.version}"'
-        )
+        raise errors.precondition_failed(m.FACILITY_CHANGED(etag=f'"v{current.version}"'))
     if not await facilities.delete(uow, current.id):
-        raise errors.conflict(
-            "住所地特例の通知がこの施設を指しています / a 住所地特例 notice names this facility"
-        )
+        raise errors.conflict(m.FACILITY_IN_A_NOTICE)
     directory.forget()
     access.audit.rows = 1
 
@@ -117,42 +110,38 @@ def parse_csv(body: bytes) -> list[FacilityIn]:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise errors.invalid_field("/", "UTF-8 の CSV ではありません / not UTF-8 CSV") from None
+        raise errors.invalid_field("/", m.NOT_UTF8) from None
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None or tuple(h.strip() for h in header) != CSV_COLUMNS:
-        raise errors.invalid_field("/header", "見出しは name,address,kind,places / the header")
+        raise errors.invalid_field("/header", m.CSV_HEADER)
     printable = re.compile(TEXT_PATTERN)
     problems: list[FieldError] = []
     rows: list[FacilityIn] = []
     kinds = {k.value for k in FacilityKind}
     for n, row in enumerate(reader, 1):
         if n > MAX_IMPORT_ROWS:
-            raise errors.invalid_field("/rows", f"最大 {MAX_IMPORT_ROWS} 行 / too many rows")
+            raise errors.invalid_field("/rows", m.TOO_MANY_ROWS(rows=MAX_IMPORT_ROWS))
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(CSV_COLUMNS):
-            problems.append(FieldError(f"/rows/{n}", "列の数が違います / wrong number of columns"))
+            problems.append(FieldError(f"/rows/{n}", m.COLUMN_COUNT))
             continue
         name, address, kind, places = (cell.strip() for cell in row)
         for column, value, limit in (("name", name, 120), ("address", address, 200)):
             if not 1 <= len(value) <= limit or not printable.match(value):
-                problems.append(
-                    FieldError(f"/rows/{n}/{column}", "長さか文字が不正 / invalid text")
-                )
+                problems.append(FieldError(f"/rows/{n}/{column}", m.INVALID_TEXT))
         if kind not in kinds:
-            problems.append(FieldError(f"/rows/{n}/kind", "施設種別が不明 / unknown kind"))
+            problems.append(FieldError(f"/rows/{n}/kind", m.UNKNOWN_FACILITY_KIND))
         if not (places.isascii() and places.isdigit() and 1 <= int(places) <= 10_000):
-            problems.append(FieldError(f"/rows/{n}/places", "定員は 1〜10000 / 1 to 10000"))
+            problems.append(FieldError(f"/rows/{n}/places", m.PLACES_RANGE))
         if not problems:
             rows.append(FacilityIn(name=name, address=address, kind=kind, places=int(places)))  # type: ignore[arg-type]
     keys = [address_key(r.address) for r in rows]
     seen: set[str] = set()
     for n, key in enumerate(keys, 1):
         if key in seen:
-            problems.append(
-                FieldError(f"/rows/{n}/address", "ファイル内で重複 / repeated in the file")
-            )
+            problems.append(FieldError(f"/rows/{n}/address", m.REPEATED_ADDRESS))
         seen.add(key)
     if problems:
         raise errors.invalid(problems)

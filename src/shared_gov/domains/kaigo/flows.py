@@ -26,6 +26,7 @@ from shared_gov import errors
 from shared_gov.api.entry import Entry, access_for, audit_actor, known_purpose, record_failure
 from shared_gov.api.pipeline import services
 from shared_gov.audit.recorder import AuditEvent, record, record_both
+from shared_gov.domains.kaigo import messages as m
 from shared_gov.domains.kaigo import service
 from shared_gov.domains.kaigo.repository import determinations as queue
 from shared_gov.domains.kaigo.repository import notices
@@ -44,7 +45,7 @@ async def confirm(entry: Entry, determination_id: str, data: Confirm) -> service
     other_code: str | None = None
     if here is not None and principal.tenant == code and not principal.is_operator:
         try:
-            wanted = service.parse_uuid(determination_id, "determination")
+            wanted = service.parse_uuid(determination_id, m.NO_DETERMINATION)
         except errors.NotFound:
             wanted = None
         if wanted is not None:

@@ -15,12 +15,14 @@ from datetime import date, datetime, timedelta
 from shared_gov import errors
 from shared_gov.clock import JST
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.kaigo import messages as m
 from shared_gov.domains.kaigo.models import InsuredPerson
 from shared_gov.domains.kaigo.repository import determinations as queue
 from shared_gov.domains.kaigo.repository import insured
 from shared_gov.domains.kaigo.rules import premium_months_of
 from shared_gov.domains.kaigo.service import DETERMINATION_TYPE, INSURED_TYPE, touched
 from shared_gov.domains.kaigo.vocabulary import KIND_JA, Kind
+from shared_gov.messages import FieldName
 from shared_gov.policy import Access
 
 MAX_PAGE = 5_000
@@ -31,7 +33,9 @@ def _require(access: Access, record_type: str, fields: tuple[str, ...]) -> None:
     view = access.readable(False, record_type=record_type)
     missing = [f for f in fields if f not in view.allowed]
     if missing:
-        raise access.refusal(view.reasons.get(missing[0], f"{missing[0]} not readable"))
+        raise access.refusal(
+            view.reasons.get(missing[0]) or m.FIELD_NOT_READABLE(field=FieldName(missing[0]))
+        )
     touched(access, [], view, 0)
 
 
@@ -81,9 +85,9 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     try:
         first = datetime.strptime(month, "%Y-%m").replace(tzinfo=JST)
     except ValueError:
-        raise errors.invalid_field("/query/month", "YYYY-MM の形式で指定します / YYYY-MM") from None
+        raise errors.invalid_field("/query/month", m.MONTH_FORMAT) from None
     if not 2000 <= first.year <= 2100:
-        raise errors.invalid_field("/query/month", "2000〜2100 年 / 2000 to 2100")
+        raise errors.invalid_field("/query/month", m.MONTH_RANGE)
     stop = (first + timedelta(days=32)).replace(day=1)
     return first, stop
 
@@ -94,7 +98,10 @@ async def change_report(uow: TenantUnitOfWork, access: Access, month: str) -> tu
     _require(access, DETERMINATION_TYPE, ("Determination.proposal",))
     insured_view = access.readable(False, record_type=INSURED_TYPE)
     if "InsuredPerson.insured_number" not in insured_view.allowed:
-        raise access.refusal(insured_view.reasons.get("InsuredPerson.insured_number", "denied"))
+        field = "InsuredPerson.insured_number"
+        raise access.refusal(
+            insured_view.reasons.get(field) or m.FIELD_NOT_READABLE(field=FieldName(field))
+        )
     decided = [
         d for d in await queue.decided_between(uow, start, stop) if d.kind != Kind.RECORD_UPDATE
     ]

@@ -19,6 +19,7 @@ from datetime import date
 from shared_gov import errors
 from shared_gov.clock import now_jst, today_jst
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.kaigo import messages as m
 from shared_gov.domains.kaigo import proposals
 from shared_gov.domains.kaigo.directory import Directory
 from shared_gov.domains.kaigo.models import (
@@ -35,6 +36,7 @@ from shared_gov.domains.kaigo.rules import Category, fiscal_year, premium_months
 from shared_gov.domains.kaigo.schemas import Correct, InsuredSearch
 from shared_gov.domains.kaigo.spec import DETERMINATION, INSURED_PERSON
 from shared_gov.domains.kaigo.vocabulary import Kind, Status
+from shared_gov.messages import FieldName, Message
 from shared_gov.policy import Access, FieldView
 
 INSURED_TYPE = INSURED_PERSON.name
@@ -51,26 +53,23 @@ def touched(access: Access, resident_ids: list[str], view: FieldView, rows: int)
     event.rows += rows
 
 
-def parse_uuid(value: str, what: str) -> str:
+def parse_uuid(value: str, missing: Message) -> str:
+    """``value`` as a canonical UUID; the 404 ``missing`` when it is none."""
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise errors.not_found(f"no such {what}") from None
+        raise errors.not_found(missing) from None
 
 
 def parse_if_match(header: str | None) -> int:
     """The version an If-Match names: 428 without one, 412 for anything else."""
     if header is None or not header.strip():
-        raise errors.precondition_required(
-            "この変更には If-Match（ETag）が必要です / this change needs an If-Match header"
-        )
+        raise errors.precondition_required(m.IF_MATCH_REQUIRED)
     value = header.strip()
     digits = value[2:-1]
     if value.startswith('"v') and value.endswith('"') and 0 < len(digits) <= 9 and digits.isdigit():
         return int(digits)
-    raise errors.precondition_failed(
-        "If-Match が判定の版を指していません / If-Match does not name a version of this record"
-    )
+    raise errors.precondition_failed(m.IF_MATCH_INVALID)
 
 
 def etag(version: int) -> str:
@@ -96,9 +95,9 @@ async def read_insured(
     uow: TenantUnitOfWork, access: Access, insured_id: str
 ) -> tuple[InsuredPerson, FieldView]:
     access.readable(False, record_type=INSURED_TYPE)  # refused before anything is read
-    person = await insured.get(uow, parse_uuid(insured_id, "insured person"))
+    person = await insured.get(uow, parse_uuid(insured_id, m.NO_INSURED))
     if person is None:
-        raise errors.not_found("no such insured person")
+        raise errors.not_found(m.NO_INSURED)
     protected, views = await _views(uow, access, INSURED_TYPE, [person.resident_id])
     view = views[person.resident_id in protected]
     touched(access, [person.resident_id], view, 1)
@@ -109,9 +108,7 @@ async def search_insured(
     uow: TenantUnitOfWork, access: Access, data: InsuredSearch
 ) -> list[tuple[InsuredPerson, FieldView]]:
     if (data.insured_number is None) == (data.resident_id is None):
-        raise errors.invalid_field(
-            "/", "被保険者番号か住民のどちらか一方で検索します / give exactly one of the two"
-        )
+        raise errors.invalid_field("/", m.ONE_OF_TWO)
     access.require("insured_search", record_type=INSURED_TYPE)
     access.readable(False, record_type=INSURED_TYPE)
     if data.insured_number is not None:
@@ -132,10 +129,13 @@ async def premium_months_of_person(
     access.require("insured_report", record_type=INSURED_TYPE)
     view = access.readable(False, record_type=INSURED_TYPE)
     if "InsuredPerson.periods" not in view.allowed:
-        raise access.refusal(view.reasons.get("InsuredPerson.periods", "periods not readable"))
-    person = await insured.get(uow, parse_uuid(insured_id, "insured person"))
+        raise access.refusal(
+            view.reasons.get("InsuredPerson.periods")
+            or m.FIELD_NOT_READABLE(field=FieldName("InsuredPerson.periods"))
+        )
+    person = await insured.get(uow, parse_uuid(insured_id, m.NO_INSURED))
     if person is None:
-        raise errors.not_found("no such insured person")
+        raise errors.not_found(m.NO_INSURED)
     touched(access, [person.resident_id], view, 1)
     return person, list(premium_months_of(person.periods, year, uow.code))
 
@@ -174,9 +174,9 @@ async def list_determinations(
 
 async def read_determination(uow: TenantUnitOfWork, access: Access, determination_id: str) -> Shown:
     access.readable(False, record_type=DETERMINATION_TYPE)
-    d = await queue.get(uow, parse_uuid(determination_id, "determination"))
+    d = await queue.get(uow, parse_uuid(determination_id, m.NO_DETERMINATION))
     if d is None:
-        raise errors.not_found("no such determination")
+        raise errors.not_found(m.NO_DETERMINATION)
     (shown,) = await _shown(uow, access, [d])
     return shown
 
@@ -184,16 +184,13 @@ async def read_determination(uow: TenantUnitOfWork, access: Access, determinatio
 async def _open_for_change(
     uow: TenantUnitOfWork, access: Access, determination_id: str, version: int
 ) -> Determination:
-    d = await queue.get(uow, parse_uuid(determination_id, "determination"), lock=True)
+    d = await queue.get(uow, parse_uuid(determination_id, m.NO_DETERMINATION), lock=True)
     if d is None:
-        raise errors.not_found("no such determination")
+        raise errors.not_found(m.NO_DETERMINATION)
     if d.version != version:
-        raise errors.precondition_failed(
-            "判定は他の職員が変更しました（再読込してください） / the determination changed: "
-            f"it is at {etag(d.version)}"
-        )
+        raise errors.precondition_failed(m.DETERMINATION_CHANGED(etag=etag(d.version)))
     if d.status != Status.OPEN:
-        raise errors.conflict(f"判定は処理済みです（{d.status}） / the determination is {d.status}")
+        raise errors.conflict(m.ALREADY_DECIDED(status=d.status))
     return d
 
 
@@ -217,16 +214,10 @@ async def confirm(
     d = await _open_for_change(uow, access, determination_id, version)
     subject = access.principal.subject
     if d.corrected_by is not None and d.corrected_by == subject:
-        raise errors.forbidden(
-            "訂正した職員は同じ判定を確定できません（職務の分離） / whoever corrected a "
-            "determination cannot confirm it (separation of duties)"
-        )
+        raise errors.forbidden(m.SEPARATION_OF_DUTIES)
     unknown = set(answers) - {q.code for q in d.proposal.questions}
     if unknown:
-        raise errors.invalid_field(
-            f"/answers/{sorted(unknown)[0]}",
-            "この判定の確認事項ではありません / not a question of it",
-        )
+        raise errors.invalid_field(f"/answers/{sorted(unknown)[0]}", m.NOT_A_QUESTION)
     person = await insured.by_resident(uow, d.resident_id, lock=True)
     person = await _apply(uow, d, person, answers)
     await queue.save_decision(uow, d, Status.CONFIRMED, subject, now_jst(), answers)
@@ -282,10 +273,7 @@ async def _apply(
     if kind is Kind.TOKUREI_INCOMING:
         insurer = d.effective_insurer
         if not insurer or insurer == town:
-            raise errors.conflict(
-                "保険者が確定していません（訂正で保険者を指定してください） / the insurer "
-                "is not known: correct the determination with it"
-            )
+            raise errors.conflict(m.INSURER_UNKNOWN)
         facility = d.effective_facility
         notice = await notices.by_transfer(uow, d.transfer_id) if d.transfer_id else None
         tokurei = Tokurei(
@@ -312,10 +300,7 @@ async def _apply(
         await insured.update(uow, person)
         return person
     if person is None:
-        raise errors.conflict(
-            "被保険者の記録がありません（先に資格取得を確定してください） / no insured "
-            "record: confirm the gain first"
-        )
+        raise errors.conflict(m.NO_INSURED_RECORD)
     if kind is Kind.LOSS:
         person.periods = proposals.apply(town, person.periods, kind, day, d.proposal.reason)
         person.status = "lost"
@@ -326,7 +311,7 @@ async def _apply(
     if kind is Kind.TOKUREI_KEEP:
         facility = d.effective_facility
         if facility is None:
-            raise errors.conflict("入所施設が指定されていません / no facility named")
+            raise errors.conflict(m.NO_FACILITY_NAMED)
         chain = person.tokurei is not None
         person.tokurei = Tokurei(
             insurer_town=town,
@@ -340,7 +325,7 @@ async def _apply(
         )
         await insured.update(uow, person)
         return person
-    raise errors.conflict(f"unknown determination kind {kind}")  # pragma: no cover
+    raise errors.conflict(m.KIND_NOT_CHANGEABLE)  # pragma: no cover - every kind above
 
 
 def _yes(answer: str | None) -> bool:
@@ -360,7 +345,7 @@ async def correct(
     access.readable(False, record_type=DETERMINATION_TYPE)
     d = await _open_for_change(uow, access, determination_id, version)
     if d.kind in (Kind.RECORD_UPDATE, Kind.CATEGORY_CHANGE) and data.kind is not None:
-        raise errors.invalid_field("/kind", "この判定の種別は変えられません / kind not changeable")
+        raise errors.invalid_field("/kind", m.KIND_NOT_CHANGEABLE)
     kind = Kind(data.kind or d.kind)
     facility: FacilityRef | None = None
     if data.facility is not None:
@@ -368,30 +353,21 @@ async def correct(
         if choice.facility_id is not None:
             found = next((f for f in places.all() if f.id == choice.facility_id.lower()), None)
             if found is None:
-                raise errors.invalid_field(
-                    "/facility/facility_id", "登録された施設ではありません / no such facility"
-                )
+                raise errors.invalid_field("/facility/facility_id", m.NOT_A_LISTED_FACILITY)
             facility = FacilityRef(found.id, found.name, found.town, found.covered)
         elif choice.name is not None and choice.town is not None:
             # A town that is not on the deployment: staff name the facility (covered).
             facility = FacilityRef(None, choice.name, choice.town, True)
         else:
-            raise errors.invalid_field(
-                "/facility",
-                "facility_id か name と town を指定します / give an id or a name and town",
-            )
+            raise errors.invalid_field("/facility", m.FACILITY_CHOICE)
     if kind is Kind.TOKUREI_KEEP:
         chosen = facility or d.effective_facility
         if chosen is None or not chosen.covered:
-            raise errors.invalid_field(
-                "/facility", "住所地特例の対象施設を指定します / name a covered facility"
-            )
+            raise errors.invalid_field("/facility", m.COVERED_FACILITY_NEEDED)
         if chosen.town == uow.code:
-            raise errors.invalid_field(
-                "/facility", "同じ市町村内の施設は住所地特例になりません / a facility of this town"
-            )
+            raise errors.invalid_field("/facility", m.FACILITY_OF_THIS_TOWN)
     if kind is Kind.TOKUREI_INCOMING and not (data.insurer_town or d.effective_insurer):
-        raise errors.invalid_field("/insurer_town", "保険者を指定します / name the insurer")
+        raise errors.invalid_field("/insurer_town", m.INSURER_NEEDED)
     person = await insured.by_resident(uow, d.resident_id)
     day = data.date or d.proposal.date
     after = proposals.apply(

@@ -42,6 +42,7 @@ from shared_gov.domains.registry import (
     Label,
     RecordType,
 )
+from shared_gov.messages.core import Catalogue
 
 HERE = Path(__file__).resolve().parent
 
@@ -158,6 +159,12 @@ def _demo() -> DemoData:
     return DemoData(seed=demo.seed_town, records=demo.count, sample=demo.sample, department="kaigo")
 
 
+def _messages() -> Catalogue:
+    from shared_gov.domains.kaigo.messages import CATALOGUE
+
+    return CATALOGUE
+
+
 def _background() -> Sequence[Background]:
     from shared_gov.domains.kaigo.consumer import background
 
@@ -188,6 +195,7 @@ SPEC = DomainSpec(
     cli_groups=_cli_groups,
     demo=_demo,
     background=_background,
+    messages=_messages,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
     policies=HERE / "policies",

@@ -10,6 +10,7 @@ import asyncpg
 
 from shared_gov import errors
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.domains.kaigo import messages as m
 from shared_gov.domains.kaigo.repository.common import keys
 from shared_gov.domains.kaigo.spec import NOTICES
 
@@ -30,9 +31,7 @@ async def insert(uow: TenantUnitOfWork, n: Notice) -> bool:
     try:
         row = await _insert(uow, n)
     except asyncpg.ForeignKeyViolationError:
-        raise errors.conflict(
-            "入所施設が施設所在市町村の一覧にありません / the facility is not in its town's list"
-        ) from None
+        raise errors.conflict(m.FACILITY_NOT_LISTED) from None
     return row is not None
 
 
