@@ -253,7 +253,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             console_router(settings),
         ],
         stores=console_stores(settings),
-        template_config=template_config(),
+        template_config=template_config(domain_registry.template_folders()),
         dependencies={"principal": Provide(provide_principal)},
         request_class=problems.StrictJSONRequest,
         # Reasons in a response (withheld fields, explanations) in the request's language.

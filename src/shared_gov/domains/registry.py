@@ -257,6 +257,11 @@ class DomainSpec:
     """The domain's message catalogue (imported when called): named after the
     domain, every entry in Japanese and English. The problem+json handlers and
     the response encoder render its messages in the request's language."""
+    console: Callable[[], Sequence[Any]] = tuple
+    """The domain's web console pages (controllers mounted under ``/console``
+    with the console's sessions, CSRF and error pages; imported when called)."""
+    templates: Path | None = None
+    """The folder of the domain's console templates (beside its controllers)."""
 
 
 # --- the registry itself -------------------------------------------------------
@@ -536,6 +541,16 @@ def policy_files() -> tuple[tuple[DomainSpec, tuple[Path, ...]], ...]:
 def routers() -> list[Any]:
     """Every domain's controllers, in registration order."""
     return [r for spec in domains() for r in spec.routers()]
+
+
+def console_pages() -> list[Any]:
+    """Every domain's console pages, in registration order."""
+    return [c for spec in domains() for c in spec.console()]
+
+
+def template_folders() -> list[Path]:
+    """Every domain's console template folder."""
+    return [s.templates for s in domains() if s.templates is not None]
 
 
 def cli_groups() -> list[tuple[str, Any]]:

@@ -17,7 +17,15 @@ needed, and the Content Security Policy allows none inline).
 - :mod:`.pages`: rendering (language, labels, the error pages);
 - :mod:`.auditors`: the auditor's pages (search, an event and its proof,
   export, verify now) — through the API's guarded entry, so every page is
-  decided and audited like the API call behind it.
+  decided and audited like the API call behind it;
+- :mod:`.admin`, :mod:`.issuer`, :mod:`.agreements`: the town admins' pages
+  (departments, staff permissions and suspensions, the explanation, the
+  identity provider's four eyes, sharing agreements), each calling the API
+  endpoint's own step; :mod:`.gated`: what they share (sign-in before the
+  API's route middleware, forms read into the API's request types).
+
+A domain brings its own pages (``DomainSpec.console``, templates beside its
+controllers): the disclosure desk is the residents domain's.
 
 ``docs/console.md`` describes the whole.
 """

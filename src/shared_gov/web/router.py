@@ -8,10 +8,14 @@ from litestar import Router
 from litestar.static_files import create_static_files_router
 from litestar.stores.file import FileStore
 
+from shared_gov.domains import registry as domain_registry
 from shared_gov.settings import Settings
 
+from .admin import DepartmentPages, StaffPages
+from .agreements import AgreementPages
 from .auditors import AuditorPages
 from .devissuer import DevIssuerController
+from .issuer import IssuerPages
 from .oidc import SignInController
 from .pages import EXCEPTION_HANDLERS, STATIC, asset_version
 from .security import CODE_STORE, PREFIX, SESSION_STORE, csrf_middleware, session_middleware
@@ -34,6 +38,13 @@ def console_router(settings: Settings) -> Router:
             SignInController,
             DevIssuerController,
             AuditorPages,
+            # The town admins' pages (web/admin.py, issuer.py, agreements.py).
+            DepartmentPages,
+            StaffPages,
+            IssuerPages,
+            AgreementPages,
+            # Every installed domain's pages, as its spec lists them.
+            *domain_registry.console_pages(),
             create_static_files_router(
                 path=f"/static/{asset_version()}",
                 directories=[STATIC],

@@ -10,6 +10,7 @@ so importing this module imports no other part of the domain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from shared_gov.domains.registry import (
@@ -165,6 +166,12 @@ def _demo() -> DemoData:
     )
 
 
+def _console() -> Sequence[Any]:
+    from shared_gov.domains.residents.console import DisclosurePages
+
+    return (DisclosurePages,)
+
+
 def _messages() -> Catalogue:
     from shared_gov.domains.residents.messages import CATALOGUE
 
@@ -205,4 +212,6 @@ SPEC = DomainSpec(
     ),
     event_record_types=("Resident",),
     messages=_messages,
+    console=_console,
+    templates=Path(__file__).parent / "templates",
 )
