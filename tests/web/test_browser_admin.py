@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from datetime import timedelta
 from typing import Any
@@ -23,11 +25,12 @@ from shared_gov.clock import today_jst
 from shared_gov.tenancy.manifest import Department
 from tests.conftest import auth
 from tests.factories import resident_body
-from tests.security.sod_helpers import manifest_json, town_code
+from tests.security.sod_helpers import OwnIdp, manifest_json, town_code
 
-from .test_browser import console, page, shot, sign_in  # noqa: F401 - fixtures
+from .test_browser import SHOTS, console, page, shot, sign_in  # noqa: F401 - fixtures
 
 ADMIN_TOWN = town_code("47976")
+IDP_TOWN = town_code("47979")
 DESK_TOWN = town_code("47977")
 PARTNER = town_code("47978")
 
@@ -38,7 +41,13 @@ async def towns(client: Any, tokens: dict[str, str]) -> None:
         Department(code="shimin", name="市民課", purposes=["juki.registration", "juki.disclosure"]),
         Department(code="somu", name="総務課", purposes=[]),
     ]
-    for code, extra in ((ADMIN_TOWN, {}), (PARTNER, {}), (DESK_TOWN, {"departments": desk})):
+    made: tuple[tuple[str, dict[str, Any]], ...] = (
+        (ADMIN_TOWN, {}),
+        (PARTNER, {}),
+        (IDP_TOWN, {}),
+        (DESK_TOWN, {"departments": desk}),
+    )
+    for code, extra in made:
         r = await client.post(
             "/api/v1/tenants",
             json=manifest_json(code, **extra),
@@ -89,7 +98,6 @@ async def test_a_town_admin_suspends_someone_and_proposes_an_agreement(
     await shot(page, "admin-1-departments")
     await page.get_by_role("link", name="認証基盤（IdP）").first.click()
     await page.get_by_role("heading", name="現在の設定").wait_for()
-    await shot(page, "admin-4-issuer")
 
     await page.get_by_role("link", name="団体間の提供協定").first.click()
     today = today_jst()
@@ -109,6 +117,44 @@ async def test_a_town_admin_suspends_someone_and_proposes_an_agreement(
     assert "提案中" in await page.locator("dl.facts").inner_text()
     await shot(page, "admin-5-agreement")
 
+    await page.get_by_role("button", name="サインアウト").click()
+    await page.get_by_text("サインアウトしました。").wait_for()
+
+
+async def test_two_admins_change_the_identity_provider(
+    console: str,  # noqa: F811
+    page: Any,  # noqa: F811
+    towns: None,
+) -> None:
+    """Four eyes: one admin proposes, the other reviews the digest and approves."""
+    idp = OwnIdp(f"https://idp.t{IDP_TOWN}.example")
+    await sign_in(page, console, IDP_TOWN, "admin-0001")
+    await page.get_by_role("link", name="認証基盤（IdP）").click()
+    await page.get_by_label("発行者 URL").fill(idp.url)
+    await page.get_by_label("受け手（audience）").fill("shared-gov-town")
+    await page.get_by_label(re.compile("^公開鍵（JWKS の JSON")).fill(
+        json.dumps(idp.config()["jwks"])
+    )
+    await page.get_by_role("button", name="提案する").click()
+    await page.get_by_text("認証基盤を登録しました。").wait_for()  # the first one (development)
+    await page.get_by_label("受け手（audience）").fill("shared-gov-town-2")
+    await page.get_by_role("button", name="提案する").click()
+    await page.get_by_text("別の管理者の承認が必要です").wait_for()
+    # One's own proposal: refused, with the reason.
+    await page.get_by_role("button", name="承認する").click()
+    assert "自分" in await page.get_by_role("alert").inner_text()
+    await page.get_by_role("button", name="サインアウト").click()
+    await page.get_by_text("サインアウトしました。").wait_for()
+
+    await sign_in(page, console, IDP_TOWN, "admin-0002")
+    await page.get_by_role("link", name="認証基盤（IdP）").click()
+    pending = await page.locator("#pending").locator("xpath=..").inner_text()
+    assert "admin-0001" in pending
+    assert "shared-gov-town-2" in pending
+    await shot(page, "admin-4-issuer")
+    await page.get_by_role("button", name="承認する").click()
+    await page.get_by_text("承認しました。変更は有効になりました。").wait_for()
+    assert "shared-gov-town-2" in await page.locator("#in-effect").locator("xpath=..").inner_text()
     await page.get_by_role("button", name="サインアウト").click()
     await page.get_by_text("サインアウトしました。").wait_for()
 
@@ -143,13 +189,16 @@ async def test_the_disclosure_clerk_prints_a_residents_access_report(
     assert "住民記録の記載" in text
     assert "市民課" in text
     await shot(page, "disclosure-2-report")
-    # On paper: the document alone, on A4.
+    # On paper: the document alone, on A4 (the screenshot at A4's 96 dpi size).
+    await page.set_viewport_size({"width": 794, "height": 1123})
     await page.emulate_media(media="print")
     assert not await page.locator("header.bar").is_visible()
     assert not await page.get_by_role("button", name="印刷（A4）").is_visible()
     assert await heading.is_visible()
     await shot(page, "disclosure-3-print")
     pdf = await page.pdf(prefer_css_page_size=True)
+    if os.environ.get("SHARED_GOV_SCREENSHOTS") == "1":
+        (SHOTS / "disclosure-report-a4.pdf").write_bytes(pdf)
     box = re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
     assert box is not None
     width, height = float(box.group(1)), float(box.group(2))

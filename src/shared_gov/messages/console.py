@@ -461,6 +461,7 @@ ANOTHER_TOWN = _t(
 )
 PLATFORM_OPERATION = _t("console.platform_operation", en="the platform", ja="システム運用")
 NO_ACCESSES = _t("console.no_accesses", en="No access is recorded.", ja="記録はありません。")
+ENTRY_COUNT = _t("console.entry_count", en="Entries", ja="件数")
 ACCESS_COUNT = _template("console.access_count", en="{n} entries", ja="{n} 件")
 WITHHELD_UNTIL = _template(
     "console.withheld_until",

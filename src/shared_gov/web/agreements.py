@@ -37,6 +37,7 @@ from shared_gov.messages.core import FieldName
 
 from .admin import purpose_choices
 from .gated import (
+    jst,
     parsed,
     refusal,
     refused_input,
@@ -99,6 +100,7 @@ class AgreementPages(Controller):
             "admin/agreements.html",
             status,
             code=entry.code,
+            jst=jst,
             agreements=rows,
             purposes=purpose_choices(),
             fields=_fields(),
@@ -120,6 +122,7 @@ class AgreementPages(Controller):
             "admin/agreement.html",
             status,
             code=entry.code,
+            jst=jst,
             agreement=agreement,
             labels={f: FieldName(f) for f in agreement.fields},
             notice=notice,

@@ -35,6 +35,7 @@ from shared_gov.messages import validation as mv
 
 from .gated import (
     identifier,
+    jst,
     parsed,
     refusal,
     refused_input,
@@ -107,6 +108,7 @@ class IssuerPages(Controller):
             "admin/issuer.html",
             status,
             code=code,
+            jst=jst,
             current=_shown(current),
             current_jwks=json.dumps(current.jwks, ensure_ascii=False, indent=2)
             if current and current.jwks

@@ -26,7 +26,7 @@ from shared_gov import errors
 from shared_gov.api.entry import Entry, audited
 from shared_gov.audit.queries import parse_instant
 from shared_gov.clock import JST
-from shared_gov.messages.core import FieldName
+from shared_gov.messages.core import field_label
 from shared_gov.web.gated import refusal, refused_input, signed_in_first, text
 from shared_gov.web.pages import language_of, page
 
@@ -149,7 +149,7 @@ class DisclosurePages(Controller):
                 "department": e.department,
                 "purpose": e.purpose,
                 "action": e.action_ja if lang == "ja" and e.action_ja else e.action,
-                "fields": [FieldName(f) for f in e.fields],
+                "fields": [field_label(f, lang) or f for f in e.fields],
                 "individual_number": e.individual_number,
                 "outcome": e.outcome,
                 "withheld": bool(e.withheld),
