@@ -357,3 +357,58 @@ async def test_the_identity_provider_takes_two_admins(
     )
     done = (await events(db, idp_town, "admin.issuer", "allowed"))[-1]
     assert json.loads(done["reason"])["approved_by"] == "admin-0002"
+
+
+async def test_the_admins_pages_are_in_english_one_switch_away(
+    browser: httpx.AsyncClient, town: str
+) -> None:
+    await sign_in(browser, town, "admin-0001")
+    switched = await browser.get("/console/language", params={"to": "en", "back": "/console/"})
+    assert switched.status_code in (302, 303)
+    listed = await _page(browser, f"/console/towns/{town}/admin/staff/")
+    assert 'lang="en"' in listed.text
+    assert "Staff permissions and suspensions" in listed.text
+    refused = await browser.post(
+        f"/console/towns/{town}/admin/staff/suspension",
+        data={"_csrf_token": csrf_of(listed.text), "staff_id": "admin-0001", "active": "0"},
+    )
+    assert refused.status_code == 403
+    assert ma.NOBODY_CHANGES_OWN_PERMISSIONS.render("en") in refused.text
+
+
+@pytest.mark.parametrize(
+    ("page", "api", "action"),
+    [
+        ("admin/departments/", "/departments", "admin.department.list"),
+        ("admin/staff/", "/staff", "admin.staff.list"),
+        ("admin/staff/explain", "/staff/clerk-1/explain?purpose=juki.registration", ""),
+        ("admin/issuer/", "/issuer", "admin.issuer.read"),
+    ],
+)
+async def test_each_page_refuses_as_the_api_does(
+    browser: httpx.AsyncClient,
+    client: Any,
+    db: Database,
+    issuer: BuiltinIssuer,
+    town: str,
+    page: str,
+    api: str,
+    action: str,
+) -> None:
+    """A non-admin's refusal on a page is the event the API's refusal is: same
+    action, outcome, actor and reason."""
+    action = action or "admin.staff.explain"
+    await sign_in(browser, town, "staff-0001")
+    before = len(await events(db, town, action, "denied"))
+    assert (await browser.get(f"/console/towns/{town}/{page}")).status_code == 403
+    denied = await events(db, town, action, "denied")
+    assert len(denied) == before + 1
+    by_page = denied[-1]
+    staff = issuer.mint(subject="staff-0001", tenant=town, department="shimin", roles=["staff"])
+    r = await client.get(f"/api/v1/tenants/{town}{api}", headers=auth(staff, None))
+    assert r.status_code == 403
+    denied = await events(db, town, action, "denied")
+    assert len(denied) == before + 2
+    by_api = denied[-1]
+    for key in ("action", "outcome", "actor", "resource_type", "reason", "purpose"):
+        assert by_page[key] == by_api[key], key
