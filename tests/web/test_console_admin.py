@@ -412,3 +412,46 @@ async def test_each_page_refuses_as_the_api_does(
     by_api = denied[-1]
     for key in ("action", "outcome", "actor", "resource_type", "reason", "purpose"):
         assert by_page[key] == by_api[key], key
+
+
+async def test_bad_input_is_a_page_never_a_500(
+    browser: httpx.AsyncClient, db: Database, town: str
+) -> None:
+    """Malformed forms on every admin page: a 4xx page with the reason, nothing changed."""
+    await sign_in(browser, town, "admin-0001")
+    listed = await _page(browser, f"/console/towns/{town}/admin/staff/")
+    token = csrf_of(listed.text)
+    changes = len(await events(db, town, "admin.staff", "allowed"))
+    nul, long = "a\x00b", "x" * 5000
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("admin/staff/", {"staff_id": nul}),
+        ("admin/staff/", {"staff_id": long}),
+        ("admin/staff/", {"staff_id": "clerk-1", "department": "NOPE!"}),
+        ("admin/staff/", {"staff_id": "clerk-1", "note": long}),
+        ("admin/staff/", {"staff_id": "\u200b"}),
+        ("admin/staff/suspension", {"staff_id": "\u200b\u200b", "active": "0"}),
+        ("admin/staff/suspension", {}),
+        ("admin/staff/edit", {"staff_id": "nobody-on-record"}),
+        ("admin/staff/forget", {"staff_id": "nobody-on-record"}),
+        ("admin/staff/explain", {"staff_id": "clerk-1", "purpose": nul}),
+        ("admin/departments/", {"department": "Bad Code", "name": "x"}),
+        ("admin/departments/", {"department": "newdept", "name": nul}),
+        ("admin/departments/", {"department": "newdept", "name": ""}),
+        ("admin/issuer/propose", {"url": "not a url", "audience": "a"}),
+        ("admin/issuer/propose", {"url": "https://idp.example", "audience": "a", "jwks": "{"}),
+        ("admin/issuer/propose", {"url": "https://idp.example", "audience": "a", "jwks": "[1]"}),
+        ("admin/issuer/approve", {"proposal": "x", "digest": "not-hex"}),
+        ("admin/issuer/cancel", {"proposal": long}),
+    ]
+    for path, data in cases:
+        r = await browser.post(f"/console/towns/{town}/{path}", data={"_csrf_token": token, **data})
+        assert 400 <= r.status_code < 500, (path, data.keys(), r.status_code)
+        assert 'role="alert"' in r.text or "見つかりません" in r.text, path
+    assert len(await events(db, town, "admin.staff", "allowed")) == changes
+    assert not [d for d in await _departments(db, town) if d == "newdept"]
+
+
+async def _departments(db: Database, town: str) -> list[str]:
+    async with db.catalog() as conn:
+        rows = await conn.fetch("SELECT code FROM catalog.departments WHERE tenant_code = $1", town)
+    return [r["code"] for r in rows]

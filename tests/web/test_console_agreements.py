@@ -139,3 +139,28 @@ async def test_a_proposal_without_its_csrf_token_is_refused(
     r = await browser.post("/console/agreements/propose", data=_proposal("forged"))
     assert r.status_code == 403
     assert len(await events(db, PROVIDER, "agreement.propose")) == before
+
+
+async def test_a_bad_proposal_is_a_422_page_never_a_500(
+    browser: httpx.AsyncClient, db: Database, towns: tuple[str, str]
+) -> None:
+    await sign_in(browser, PROVIDER, "admin-0001")
+    listed = await browser.get("/console/agreements/")
+    token = csrf_of(listed.text)
+    before = len(await events(db, PROVIDER, "agreement.propose", "allowed"))
+    for bad in (
+        {"recipient": "12345x"},
+        {"valid_from": "not a date"},
+        {"legal_basis": "x" * 1000},
+        {"legal_basis": "a\x00b"},
+        {"actions": ["read", "search", "write"]},
+        {"recipient_departments": ""},
+    ):
+        r = await browser.post("/console/agreements/propose", data={**_proposal(token), **bad})
+        assert r.status_code in (403, 409, 422), (bad.keys(), r.status_code)
+        assert 'role="alert"' in r.text
+    for path in ("not-an-id", "00000000-0000-0000-0000-000000000000"):
+        assert (await browser.get(f"/console/agreements/{path}")).status_code == 404
+        step = await browser.post(f"/console/agreements/{path}/revoke", data={"_csrf_token": token})
+        assert step.status_code == 404
+    assert len(await events(db, PROVIDER, "agreement.propose", "allowed")) == before

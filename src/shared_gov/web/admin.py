@@ -106,13 +106,13 @@ class DepartmentPages(Controller):
         form = await request.form()
         await entry.admit()
         try:
-            department = identifier(form, "department", 32)
+            department = identifier(form, "department", 200)
             if not _DEPT.match(department):
                 raise errors.invalid_field("/department", mv.PATTERN)
             data = parsed(
                 DepartmentIn,
                 {
-                    "name": text(form, "name", 200),
+                    "name": text(form, "name", 1000),
                     "purposes": texts(form, "purposes"),
                     "active": checked(form, "active"),
                 },
@@ -276,8 +276,8 @@ class StaffPages(Controller):
         form = await request.form()
         asked = {
             "staff_id": text(form, "staff_id", 128),
-            "purpose": text(form, "purpose", 64),
-            "department": text(form, "department", 32),
+            "purpose": text(form, "purpose", 200),
+            "department": text(form, "department", 200),
             "mfa": checked(form, "mfa"),
             "support_measure": checked(form, "support_measure"),
         }
@@ -327,13 +327,13 @@ async def _staff_id(entry: Entry, form: FormMultiDict) -> str:
 
 def _staff_in(form: FormMultiDict) -> StaffIn:
     """The "set permissions" form as the API's :class:`StaffIn`."""
-    department = text(form, "department", 32) or None
+    department = text(form, "department", 200) or None
     return parsed(
         StaffIn,
         {
             "department": department,
             "active": not checked(form, "suspended"),
             "purposes": texts(form, "purposes"),
-            "note": text(form, "note", 200) or None,
+            "note": text(form, "note", 1000) or None,
         },
     )

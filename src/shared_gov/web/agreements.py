@@ -65,14 +65,14 @@ def _proposal(form: FormMultiDict, provider: str) -> AgreementIn:
         AgreementIn,
         {
             "provider": provider,
-            "recipient": text(form, "recipient", 6),
+            "recipient": text(form, "recipient", 100),
             "recipient_departments": departments,
             "purposes": texts(form, "purposes"),
             "fields": texts(form, "fields"),
             "actions": texts(form, "actions"),
-            "legal_basis": text(form, "legal_basis", 500),
-            "valid_from": _day(text(form, "valid_from", 40), "00:00:00"),
-            "valid_until": _day(text(form, "valid_until", 40), "23:59:59"),
+            "legal_basis": text(form, "legal_basis", 2000),
+            "valid_from": _day(text(form, "valid_from", 100), "00:00:00"),
+            "valid_until": _day(text(form, "valid_until", 100), "23:59:59"),
         },
     )
 

@@ -51,8 +51,10 @@ def signed_in_first(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def text(form: FormMultiDict, name: str, limit: int = 500) -> str:
-    """One form value as typed (trimmed, at most ``limit`` characters)."""
+def text(form: FormMultiDict, name: str, limit: int = 2000) -> str:
+    """One form value as typed (trimmed; cut at ``limit`` characters, well above
+    what the API's request type allows, so that a value too long is refused
+    by the API's own check, never silently shortened)."""
     return str(form.get(name) or "").strip()[:limit]
 
 

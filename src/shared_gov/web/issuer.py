@@ -53,15 +53,15 @@ _ISSUER: dict[str, Any] = {"resource_type": "issuer", "gate": ISSUER}
 def _settings(form: FormMultiDict) -> dict[str, Any]:
     """The proposal form as the API's body (the manifest's ``[issuer]`` table)."""
     body: dict[str, Any] = {
-        "url": text(form, "url", 300),
-        "audience": text(form, "audience", 200),
+        "url": text(form, "url", 2000),
+        "audience": text(form, "audience", 1000),
         "algorithms": texts(form, "algorithms") or ["RS256"],
     }
     for claim in ("staff_claim", "department_claim", "roles_claim"):
-        value = text(form, claim, 64)
+        value = text(form, claim, 200)
         if value:
             body[claim] = value
-    jwks_uri = text(form, "jwks_uri", 500)
+    jwks_uri = text(form, "jwks_uri", 2000)
     if jwks_uri:
         body["jwks_uri"] = jwks_uri
     raw = str(form.get("jwks") or "").strip()
@@ -172,7 +172,7 @@ class IssuerPages(Controller):
         async def step(form: FormMultiDict) -> Any:
             try:
                 proposal_id = identifier(form, "proposal", 64)
-                digest = parsed(ApprovalIn, {"digest": text(form, "digest", 64)}).digest
+                digest = parsed(ApprovalIn, {"digest": text(form, "digest", 200)}).digest
             except errors.DomainError as exc:
                 await refused_input(entry, exc)
                 raise
