@@ -95,6 +95,8 @@ async def test_a_town_admin_suspends_someone_and_proposes_an_agreement(
     await page.get_by_role("link", name="部署と利用目的").first.click()
     await page.get_by_role("table").wait_for()
     assert "市民課" in await page.locator("tbody").inner_text()
+    await page.locator("summary", has_text="kaigo").click()  # the change form opens
+    await page.locator("#d-kaigo-name").wait_for()
     await shot(page, "admin-1-departments")
     await page.get_by_role("link", name="認証基盤（IdP）").first.click()
     await page.get_by_role("heading", name="現在の設定").wait_for()
