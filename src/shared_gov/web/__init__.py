@@ -22,6 +22,6 @@ needed, and the Content Security Policy allows none inline).
 ``docs/console.md`` describes the whole.
 """
 
-from .router import console_router, console_stores
+from .router import close_stores, console_router, console_stores
 
-__all__ = ["console_router", "console_stores"]
+__all__ = ["close_stores", "console_router", "console_stores"]

@@ -2,9 +2,11 @@
 
 - Sessions are server-side (Litestar's ``ServerSideSessionConfig``): the
   cookie holds only a random id; what it stands for lives in a store shared by
-  the service's worker processes (files under ``<data_dir>/console``). The
+  every worker of every host (``catalog.console_store``, :mod:`.store`). The
   cookie is HttpOnly, SameSite=Strict, limited to ``/console`` and Secure
   outside development. Signing in issues a new id (no session fixation).
+  Several hosts must share ``SHARED_GOV_CONSOLE_SECRET`` too: a form's CSRF
+  token is signed with it.
 - Every form carries a CSRF token (Litestar's CSRF middleware, double submit
   with an HMAC-signed cookie); a POST without it is refused with 403.
 - Every console response carries a Content-Security-Policy that allows no
