@@ -10,6 +10,7 @@ from litestar.static_files import create_static_files_router
 from shared_gov.db import Database
 from shared_gov.settings import Settings
 
+from .analyses import AnalysisPages
 from .auditors import AuditorPages
 from .devissuer import DevIssuerController
 from .oidc import SignInController
@@ -43,6 +44,7 @@ def console_router(settings: Settings) -> Router:
             SignInController,
             DevIssuerController,
             AuditorPages,
+            AnalysisPages,
             create_static_files_router(
                 path=f"/static/{asset_version()}",
                 directories=[STATIC],
