@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from shared_gov.audit.analyses import activity
-from shared_gov.clock import JST
+from shared_gov.clock import JST, now_jst
 from shared_gov.db import Database
 from tests.audit.planting import plant
 from tests.conftest import KAGA, KOMATSU, auth
@@ -112,6 +112,7 @@ async def test_auditor_sees_findings_and_charts_and_the_run_is_recorded(
     browser: httpx.AsyncClient, client: Any, tokens: dict[str, str], planted: dict[str, list[str]]
 ) -> None:
     token = await _form(browser)
+    since = now_jst().isoformat()
     r = await browser.post(URL, data={**WINDOW, "_csrf_token": token})
     assert r.status_code == 200, r.text
     html = r.text
@@ -133,8 +134,11 @@ async def test_auditor_sees_findings_and_charts_and_the_run_is_recorded(
     # "Show the events" posts the finding's filters to the search (never a URL).
     assert 'name="actor" value="c-deny"' in html
     assert "?actor=" not in html
-    ran = await _events(client, tokens, action="audit.analyses", actor="audit-0001")
-    assert ran and ran[0]["outcome"] == "allowed"
+    ran = await _events(
+        client, tokens, action="audit.analyses", actor="audit-0001", **{"from": since}
+    )
+    assert [e["outcome"] for e in ran] == ["allowed"]
+    assert ran[0]["rows_returned"] >= 3  # the findings
 
 
 async def test_opening_the_page_runs_the_last_seven_days(
@@ -177,14 +181,16 @@ async def test_a_window_too_long_is_refused_and_recorded(
     browser: httpx.AsyncClient, client: Any, tokens: dict[str, str]
 ) -> None:
     token = await _form(browser)
+    since = now_jst().isoformat()
     r = await browser.post(
         URL, data={"from": "2020-01-01", "to": "2023-01-01", "_csrf_token": token}
     )
     assert r.status_code == 422
+    assert "/query/from" in r.text
     refused = await _events(
-        client, tokens, action="audit.analyses", actor="audit-0001", outcome="denied"
+        client, tokens, action="audit.analyses", actor="audit-0001", **{"from": since}
     )
-    assert refused
+    assert [e["outcome"] for e in refused] == ["denied"]
 
 
 async def test_only_the_towns_auditors_get_in(browser: httpx.AsyncClient) -> None:
