@@ -65,9 +65,9 @@ def jst(context: Context, value: object, seconds: bool = False) -> str:
     ISO 8601 string (:func:`.timefmt.jst_text`); None gives ``—``.
     """
     lang = "en" if context.get("lang") == "en" else "ja"
-    if not isinstance(value, (datetime, date, str)) and value is not None:
-        return str(value)
-    return jst_text(value, lang, seconds=seconds)
+    if value is None or isinstance(value, (datetime, date, str)):
+        return jst_text(value, lang, seconds=seconds)
+    return str(value)
 
 
 def template_config(directories: list[Path] | None = None) -> TemplateConfig[JinjaTemplateEngine]:
