@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import uuid
 from html import unescape
@@ -81,6 +82,10 @@ async def test_the_event_page_hands_the_browser_the_signed_proof(
         [base64.b64decode(p) for p in path],
         base64.b64decode(lines[2]),
     )
+    # The leaf's own bytes: the event's canonical form, which hashes to the leaf.
+    canonical = base64.b64decode(_data(html, "canonical"))
+    assert json.loads(canonical)["event_id"] == proof["event_id"] == _data(html, "event-id")
+    assert merkle.leaf_hash(canonical) == base64.b64decode(leaf)
     # Its sentences in the page's language.
     assert "お使いのブラウザで確認しました" in _data(html, "text-ok")
     # The script is a file of the console's, versioned, never inline.

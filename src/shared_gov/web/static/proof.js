@@ -7,7 +7,9 @@
 // attributes, the sentences too (in the page's language).
 //
 // Hashing is RFC 6962 / RFC 9162 §2.1, as in src/shared_gov/audit/merkle.py: a leaf is
-// SHA-256(0x00 || data), a node SHA-256(0x01 || left || right). The root and tree size
+// SHA-256(0x00 || data), a node SHA-256(0x01 || left || right). When the page gives the
+// event's canonical bytes (docs/audit.md; not for an event masked by rule 1), the leaf
+// is hashed from them and must name the page's event. The root and tree size
 // are read from the signed checkpoint body (C2SP tlog-checkpoint: origin, size, base64
 // root, "time …"), so a path that leads anywhere but the signed root fails.
 "use strict";
@@ -113,8 +115,19 @@
         return;
       }
       const path = d.path.trim() === "" ? [] : d.path.trim().split(/\s+/).map(fromB64);
+      const leaf = fromB64(d.leafHash);
+      if (d.canonical !== undefined) {
+        // The leaf is this event: its canonical bytes hash to it, and name it.
+        const bytes = fromB64(d.canonical);
+        const event = JSON.parse(new TextDecoder().decode(bytes));
+        const hashed = await sha256(concat(Uint8Array.of(0), bytes));
+        if (!equal(hashed, leaf) || event.event_id !== d.eventId) {
+          show("bad", d.textBad);
+          return;
+        }
+      }
       const included = await verifyInclusion(
-        fromB64(d.leafHash),
+        leaf,
         Number(d.seq),
         head.size,
         path,
