@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -172,3 +173,48 @@ async def test_a_session_started_on_one_host_is_valid_on_another(
     again = await browser.get("/console/home")
     assert again.status_code in (302, 303)
     assert again.headers["location"].startswith("/console/")
+
+
+async def _expiry(db: Database, session: str) -> Any:
+    async with db.catalog() as conn:
+        return await conn.fetchval(
+            "SELECT expires_at FROM catalog.console_store "
+            "WHERE namespace = 'console-sessions' AND key_digest = $1",
+            hashlib.sha256(session.encode()).digest(),
+        )
+
+
+async def test_only_sessions_worth_keeping_are_written(
+    browser: httpx.AsyncClient, db: Database
+) -> None:
+    """The store is the shared database: an anonymous page leaves no row and no
+    cookie, a static file does not write the session again, a page does."""
+    async with db.catalog() as conn:
+        before = await conn.fetchval(
+            "SELECT count(*) FROM catalog.console_store WHERE namespace = 'console-sessions'"
+        )
+    anonymous = await browser.get("/console/")
+    assert anonymous.status_code == 200
+    assert not any(c.startswith("sg_console=") for c in anonymous.headers.get_list("set-cookie"))
+    # A cookie that names no session is cleared, not stored.
+    browser.cookies.set("sg_console", "e" * 64, domain="testserver.local", path="/console")
+    planted = await browser.get("/console/")
+    assert any(c.startswith("sg_console=null") for c in planted.headers.get_list("set-cookie"))
+    async with db.catalog() as conn:
+        after = await conn.fetchval(
+            "SELECT count(*) FROM catalog.console_store WHERE namespace = 'console-sessions'"
+        )
+    assert after <= before
+    browser.cookies.delete("sg_console", domain="testserver.local", path="/console")
+    await sign_in(browser, KAGA, "audit-0001")
+    home = await browser.get("/console/home")
+    session = browser.cookies.get("sg_console", domain="testserver.local", path="/console")
+    assert session
+    first = await _expiry(db, session)
+    css = re.search(r'href="(/console/static/[^"]+\.css)"', home.text)
+    assert css
+    await asyncio.sleep(0.05)
+    assert (await browser.get(css.group(1))).status_code == 200
+    assert await _expiry(db, session) == first  # not written again
+    await browser.get("/console/home")
+    assert await _expiry(db, session) > first  # a page is a use: written
