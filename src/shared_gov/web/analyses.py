@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -78,7 +79,7 @@ class AnalysisForm:
         form = await request.form()
         return cls({name: str(form.get(name) or "").strip()[:64] for name in FIELDS})
 
-    def parsed(self) -> tuple[Any, Any, analyses.AnalysisSettings]:
+    def parsed(self) -> tuple[datetime, datetime, analyses.AnalysisSettings]:
         """The window and settings, or the API's 422 naming the field."""
         v = self.values
         start, end = analysis_window(
