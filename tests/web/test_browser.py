@@ -21,16 +21,16 @@ import shutil
 import socket
 import threading
 import uuid
-from datetime import datetime
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared_gov.app import create_app
-from shared_gov.settings import Settings
 from shared_gov.clock import JST
+from shared_gov.settings import Settings
 from tests.audit.planting import plant
 from tests.conftest import KAGA, KOMATSU, auth
 
@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _mar(day: int, hour: int) -> datetime:
     return datetime(2023, 3, day, hour, 5, tzinfo=JST)
+
 
 SHOTS = ROOT / "docs" / "console"
 
@@ -198,8 +199,10 @@ async def test_auditor_signs_in_searches_opens_an_event_and_signs_out(
         [
             {"actor": "p-equinox", "department": "zeimu", "occurred_at": _mar(21, 10)},
             {"actor": "p-equinox", "department": "zeimu", "occurred_at": _mar(22, 23)},
-            *({"actor": "p-busy", "department": "shimin", "occurred_at": _mar(20, 9 + i % 8)}
-              for i in range(12)),
+            *(
+                {"actor": "p-busy", "department": "shimin", "occurred_at": _mar(20, 9 + i % 8)}
+                for i in range(12)
+            ),
         ],
     )
     # Something for the auditor to find: a staff member's read of a missing record.

@@ -30,7 +30,8 @@ def test_columns_are_proportional_and_stacked() -> None:
     assert allowed.y + allowed.height == pytest.approx(chart.bottom)
     assert refused.y + refused.height == pytest.approx(allowed.y)
     assert [s.series for s in b.segments] == ["allowed"]
-    assert c.segments == () and c.total == 0
+    assert c.segments == ()
+    assert c.total == 0
     assert chart.peak is a
     assert chart.total == 11
     # Bars do not overlap and stay inside the plot.

@@ -89,7 +89,9 @@ async def test_the_event_page_hands_the_browser_the_signed_proof(
     # Its sentences in the page's language.
     assert "お使いのブラウザで確認しました" in _data(html, "text-ok")
     # The script is a file of the console's, versioned, never inline.
-    script = re.search(r'<script src="(/console/static/[0-9a-f]{12}/proof\.js)" defer></script>', html)
+    script = re.search(
+        r'<script src="(/console/static/[0-9a-f]{12}/proof\.js)" defer></script>', html
+    )
     assert script, "no proof.js"
     assert not re.search(r"<script(?![^>]*\bsrc=)", html)
     served = await browser.get(script.group(1))

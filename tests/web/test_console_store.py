@@ -49,7 +49,8 @@ async def test_the_store_keeps_gets_renews_and_deletes(pool: StorePool, db: Data
     assert await store.get("k") == b"value"
     assert await store.exists("k")
     remaining = await store.expires_in("k")
-    assert remaining is not None and 55 <= remaining <= 60
+    assert remaining is not None
+    assert 55 <= remaining <= 60
     await store.set("k", "replaced")  # no expiry
     assert await store.get("k") == b"replaced"
     assert await store.expires_in("k") is None
@@ -59,7 +60,8 @@ async def test_the_store_keeps_gets_renews_and_deletes(pool: StorePool, db: Data
     await store.set("short", b"x", expires_in=5)
     assert await store.get("short", renew_for=600) == b"x"
     renewed = await store.expires_in("short")
-    assert renewed is not None and renewed > 500
+    assert renewed is not None
+    assert renewed > 500
     await store.delete("k")
     assert await store.get("k") is None
     assert not await store.exists("k")
@@ -94,9 +96,7 @@ async def test_keys_are_kept_hashed(pool: StorePool, db: Database) -> None:
     await store.delete_all()
 
 
-async def test_expired_values_are_not_returned_and_are_gone(
-    pool: StorePool, db: Database
-) -> None:
+async def test_expired_values_are_not_returned_and_are_gone(pool: StorePool, db: Database) -> None:
     store = DatabaseStore(pool, "test-expiry")
     await store.delete_all()
     await store.set("soon", b"x", expires_in=1)

@@ -243,11 +243,15 @@ SHOW_EVENTS = _t("console.show_events", en="Show the events", ja="イベント�
 ACTIVITY = _t("console.activity", en="Accesses in the period", ja="期間中のアクセス")
 PER_DAY = _t("console.per_day", en="Accesses per day (JST)", ja="日ごとのアクセス（日本時間）")
 PER_HOUR = _t(
-    "console.per_hour", en="Accesses per hour of the day (JST)", ja="時間帯ごとのアクセス（日本時間）"
+    "console.per_hour",
+    en="Accesses per hour of the day (JST)",
+    ja="時間帯ごとのアクセス（日本時間）",
 )
 PER_DEPARTMENT = _t("console.per_department", en="Accesses per department", ja="所属ごとのアクセス")
 ALLOWED = _t("console.allowed", en="allowed", ja="許可")
-REFUSED = _t("console.refused", en="refused (denied, not found, error)", ja="拒否・該当なし・エラー")
+REFUSED = _t(
+    "console.refused", en="refused (denied, not found, error)", ja="拒否・該当なし・エラー"
+)
 TOTAL = _t("console.total", en="Total", ja="合計")
 AS_TABLE = _t("console.as_table", en="The values as a table", ja="数値を表で見る")
 NO_DEPARTMENT = _t("console.no_department", en="(none)", ja="（なし）")
@@ -300,6 +304,7 @@ BROWSER_SIG_UNSUPPORTED = _t(
 BROWSER_UNSUPPORTED = _t(
     "console.browser_unsupported",
     en="This browser offers no WebCrypto here (it needs HTTPS): the check did not run.",
-    ja="このブラウザではここで WebCrypto が使えません（HTTPS が必要です）。確認は行われていません。",
+    ja="このブラウザではここで WebCrypto が使えません（HTTPS が必要です）。"
+    "確認は行われていません。",
 )
 BROWSER_AGAIN = _t("console.browser_again", en="Check again in the browser", ja="ブラウザで再確認")

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from base64 import b64encode
 import uuid
+from base64 import b64encode
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post

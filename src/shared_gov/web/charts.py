@@ -105,9 +105,7 @@ def _ticks(top_value: int, step: int) -> list[int]:
     return list(range(0, top_value + 1, step))
 
 
-def columns(
-    items: Sequence[tuple[str, Sequence[int]]], series: Sequence[str]
-) -> Chart:
+def columns(items: Sequence[tuple[str, Sequence[int]]], series: Sequence[str]) -> Chart:
     """Vertical stacked bars, one per item (label, one value per series)."""
     n = max(1, len(items))
     left, top = float(MARGIN_LEFT), float(MARGIN_TOP)
@@ -137,9 +135,7 @@ def columns(
                 show_label=i % every == 0,
             )
         )
-    ticks = tuple(
-        Tick(v, bottom - (bottom - top) * v / axis_max) for v in _ticks(axis_max, step)
-    )
+    ticks = tuple(Tick(v, bottom - (bottom - top) * v / axis_max) for v in _ticks(axis_max, step))
     return Chart(
         "columns", WIDTH, COLUMN_HEIGHT, tuple(series), tuple(bars), ticks, left, top, right, bottom
     )

@@ -11,8 +11,8 @@ reasons a refusal gives, in the same words as the API's problem+json.
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
 from collections.abc import Mapping
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any

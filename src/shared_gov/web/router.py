@@ -15,8 +15,8 @@ from .auditors import AuditorPages
 from .devissuer import DevIssuerController
 from .oidc import SignInController
 from .pages import EXCEPTION_HANDLERS, STATIC, asset_version
-from .store import DatabaseStore, StorePool
 from .security import CODE_STORE, PREFIX, SESSION_STORE, csrf_middleware, session_middleware
+from .store import DatabaseStore, StorePool
 
 
 def console_stores(settings: Settings, db: Database) -> dict[str, Any]:

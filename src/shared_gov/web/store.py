@@ -97,7 +97,9 @@ class DatabaseStore(NamespacedStore):
         result: str = await pool.execute(sql, *args)
         return result
 
-    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+    async def set(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
+    ) -> None:
         data = value.encode() if isinstance(value, str) else bytes(value)
         await self._execute(
             f"""
