@@ -203,6 +203,16 @@ async def test_auditor_signs_in_searches_opens_an_event_and_signs_out(
                 {"actor": "p-busy", "department": "shimin", "occurred_at": _mar(20, 9 + i % 8)}
                 for i in range(12)
             ),
+            *(
+                {
+                    "actor": "p-busy",
+                    "department": "shimin",
+                    "occurred_at": _mar(22, 14),
+                    "outcome": "denied",
+                    "reason": "purpose not permitted",
+                }
+                for _ in range(3)
+            ),
         ],
     )
     # Something for the auditor to find: a staff member's read of a missing record.
@@ -246,6 +256,10 @@ async def test_auditor_signs_in_searches_opens_an_event_and_signs_out(
     status = await page.get_by_role("status").inner_text()
     assert "ログは正しく検証されました" in status, status
     await shot(page, "06-verify")
+    # Visible focus: the focused control has an outline.
+    await page.get_by_role("button", name="今すぐログを検証").focus()
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
     # The analyses: the planted week, its findings and its charts.
     await page.goto(f"{console}/console/home")
     await page.get_by_role("link", name="アクセスログの分析").click()
@@ -269,10 +283,6 @@ async def test_auditor_signs_in_searches_opens_an_event_and_signs_out(
     await page.wait_for_url("**/audit/events")
     assert "p-equinox" not in page.url
     assert "p-equinox" in await page.locator("tbody").inner_text()
-    # Visible focus: the focused control has an outline.
-    await page.get_by_role("button", name="今すぐログを検証").focus()
-    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-    assert outline != "none"
     await page.get_by_role("button", name="サインアウト").click()
     await page.get_by_text("サインアウトしました。").wait_for()
     await page.goto(f"{console}/console/home")

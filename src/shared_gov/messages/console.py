@@ -268,12 +268,12 @@ BROWSER_PROOF = _t(
 )
 BROWSER_PROOF_INTRO = _t(
     "console.browser_proof_intro",
-    en="Your browser recomputes the audit path with its own SHA-256 (WebCrypto) up to the "
-    "root the checkpoint signs, and checks the checkpoint's Ed25519 signature: no need to "
-    "trust this server's check above.",
-    ja="お使いのブラウザが自身の SHA-256（WebCrypto）で監査パスをチェックポイントの署名された"
-    "ルートまで計算し直し、チェックポイントの Ed25519 署名も確かめます。上のサーバーの確認を"
-    "信頼する必要はありません。",
+    en="Your browser hashes the event's canonical form into its leaf, recomputes the audit "
+    "path with its own SHA-256 (WebCrypto) up to the root the checkpoint signs, and checks "
+    "the checkpoint's Ed25519 signature: no need to trust this server's check above.",
+    ja="お使いのブラウザが、イベントの正規形から葉ハッシュを求め、自身の SHA-256（WebCrypto）で"
+    "監査パスをチェックポイントの署名されたルートまで計算し直し、チェックポイントの Ed25519 署名も"
+    "確かめます。上のサーバーの確認を信頼する必要はありません。",
 )
 BROWSER_CHECKING = _t("console.browser_checking", en="Checking…", ja="確認しています…")
 BROWSER_OK = _t(
