@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from shared_gov.audit import queries
 from shared_gov.audit.analyses import activity
 from shared_gov.clock import JST, now_jst
 from shared_gov.db import Database
@@ -210,3 +211,37 @@ async def test_a_post_without_its_csrf_token_is_refused(browser: httpx.AsyncClie
     await sign_in(browser, KAGA, "audit-0001")
     r = await browser.post(URL, data=WINDOW)
     assert r.status_code == 403
+
+
+async def test_the_counts_leave_out_other_towns_events_about_protected_residents(
+    app: Any, client: Any, tokens: dict[str, str], db: Database
+) -> None:
+    """Rule 1: after a protected person moved from Komatsu to Kaga, Komatsu's
+    charts count none of Kaga's staff's events about them (a count per hour
+    would say when the new town looked at them)."""
+    from shared_gov.api.auditors import guarded_subjects
+    from tests.security.test_rule1_auditors import _moved
+
+    p = await _moved(client, tokens)
+    svc = app.state.services
+    names = await svc.registry.get(KOMATSU)
+    guarded = await guarded_subjects(svc, names)
+    assert guarded
+    start = now_jst().replace(hour=0, minute=0, second=0, microsecond=0)
+    end = now_jst() + timedelta(minutes=1)
+    whole = await activity(db, KOMATSU, start, end)
+    masked = await activity(db, KOMATSU, start, end, guarded)
+    subject = await queries.subject_hash(db, KOMATSU, p["id"])
+    assert str(subject) in guarded
+    # Every protected or linked resident's, this one's and any an earlier test moved.
+    async with db.catalog() as conn:
+        theirs = await conn.fetchval(
+            "SELECT count(*) FROM audit.events WHERE tenant = $1 AND subjects && $2::bigint[]"
+            " AND actor_tenant <> $1 AND occurred_at >= $3 AND occurred_at < $4",
+            KOMATSU,
+            [int(h) for h in guarded],
+            start,
+            end,
+        )
+    assert theirs >= 1
+    assert whole.events - masked.events == theirs
