@@ -10,7 +10,6 @@ demo staff ``staff-0001`` is its clerk).
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 import httpx
@@ -19,8 +18,8 @@ import pytest
 from shared_gov.auth.issuer import BuiltinIssuer
 from shared_gov.clock import today_jst
 from shared_gov.db import Database
-from shared_gov.domains.residents.console import wareki
 from shared_gov.tenancy.manifest import Department
+from shared_gov.web.timefmt import wareki
 from tests.conftest import KOMATSU, auth
 from tests.factories import resident_body
 from tests.security.sod_helpers import manifest_json, town_code
@@ -164,9 +163,3 @@ async def test_a_report_posted_without_its_csrf_token_is_refused(
     )
     assert r.status_code == 403
     assert len(await events(db, TOWN, "resident.access_log")) == before
-
-
-def test_japanese_dates() -> None:
-    assert wareki(date(2019, 5, 1)) == "令和元年5月1日"
-    assert wareki(date(2026, 12, 7)) == "令和8年12月7日"
-    assert wareki(date(2019, 4, 30)) == "平成31年4月30日"

@@ -30,6 +30,6 @@ controllers): the disclosure desk is the residents domain's.
 ``docs/console.md`` describes the whole.
 """
 
-from .router import console_router, console_stores
+from .router import close_stores, console_router, console_stores
 
-__all__ = ["console_router", "console_stores"]
+__all__ = ["close_stores", "console_router", "console_stores"]

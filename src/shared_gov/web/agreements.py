@@ -37,7 +37,6 @@ from shared_gov.messages.core import FieldName
 
 from .admin import purpose_choices
 from .gated import (
-    jst,
     parsed,
     refusal,
     refused_input,
@@ -100,7 +99,6 @@ class AgreementPages(Controller):
             "admin/agreements.html",
             status,
             code=entry.code,
-            jst=jst,
             agreements=rows,
             purposes=purpose_choices(),
             fields=_fields(),
@@ -122,7 +120,6 @@ class AgreementPages(Controller):
             "admin/agreement.html",
             status,
             code=entry.code,
-            jst=jst,
             agreement=agreement,
             labels={f: FieldName(f) for f in agreement.fields},
             notice=notice,

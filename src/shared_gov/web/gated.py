@@ -19,7 +19,6 @@ page.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -29,7 +28,6 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from shared_gov import errors
 from shared_gov.api.entry import Entry
-from shared_gov.clock import JST
 from shared_gov.messages import validation as mv
 from shared_gov.validation import msgspec_error_to_field
 
@@ -109,11 +107,3 @@ def refusal(exc: errors.DomainError | None) -> dict[str, Any]:
     if exc is None:
         return {}
     return {"error": exc.detail, "problems": problems_of(exc)}
-
-
-def jst(moment: datetime | None, seconds: bool = False) -> str:
-    """An instant as the admins' pages show it: Japan time, to the minute."""
-    if moment is None:
-        return "—"
-    shown = moment.astimezone(JST)
-    return shown.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + " JST"

@@ -35,7 +35,6 @@ from shared_gov.messages import validation as mv
 
 from .gated import (
     identifier,
-    jst,
     parsed,
     refusal,
     refused_input,
@@ -108,7 +107,6 @@ class IssuerPages(Controller):
             "admin/issuer.html",
             status,
             code=code,
-            jst=jst,
             current=_shown(current),
             current_jwks=json.dumps(current.jwks, ensure_ascii=False, indent=2)
             if current and current.jwks

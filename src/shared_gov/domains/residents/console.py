@@ -25,40 +25,20 @@ from litestar.di import NamedDependency
 from shared_gov import errors
 from shared_gov.api.entry import Entry, audited
 from shared_gov.audit.queries import parse_instant
-from shared_gov.clock import JST
-from shared_gov.messages.core import field_label
+from shared_gov.messages.core import Language, field_label
 from shared_gov.web.gated import refusal, refused_input, signed_in_first, text
 from shared_gov.web.pages import language_of, page
+from shared_gov.web.timefmt import jst_text
 
 from .access_log import DISCLOSURE, access_report, require_disclosure, town_name
 
-ERAS: tuple[tuple[date, str], ...] = (
-    (date(2019, 5, 1), "令和"),
-    (date(1989, 1, 8), "平成"),
-    (date(1926, 12, 25), "昭和"),
-)
-"""Japanese eras (元号) by their first day, newest first."""
+
+def when(moment: date | datetime, lang: Language) -> str:
+    """A date or an instant as the report prints it: Japan time, 和暦 in Japanese."""
+    return jst_text(moment, lang)
 
 
-def wareki(day: date) -> str:
-    """``day`` in the Japanese calendar: 令和8年12月7日 (the first year is 元年)."""
-    for start, era in ERAS:
-        if day >= start:
-            year = day.year - start.year + 1
-            return f"{era}{'元' if year == 1 else year}年{day.month}月{day.day}日"
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
-def when(moment: date | datetime, lang: str) -> str:
-    """A date or an instant as the report prints it, in Japan time."""
-    if isinstance(moment, datetime):
-        local = moment.astimezone(JST)
-        clock = local.strftime("%H:%M")
-        return f"{wareki(local.date())} {clock}" if lang == "ja" else f"{local:%Y-%m-%d} {clock}"
-    return wareki(moment) if lang == "ja" else moment.isoformat()
-
-
-def _day_text(value: str, lang: str) -> str:
+def _day_text(value: str, lang: Language) -> str:
     """A period bound as typed (a date), as the report prints it."""
     try:
         return when(date.fromisoformat(value), lang)
