@@ -67,7 +67,13 @@ async def test_a_town_admin_suspends_someone_and_proposes_an_agreement(
     await page.get_by_label("職員ID").fill("clerk-0800")
     await page.get_by_label("所属", exact=True).select_option("shimin")
     await page.get_by_label("この職員を利用停止にする").check()
-    await page.get_by_role("button", name="保存").click()
+    # By keyboard to the button: the focused control shows a visible outline.
+    await page.get_by_label(re.compile("^備考")).focus()
+    await page.keyboard.press("Tab")
+    focused = "document.activeElement"
+    assert await page.evaluate(f"{focused}.textContent.trim()") == "保存"
+    assert await page.evaluate(f"getComputedStyle({focused}).outlineStyle") != "none"
+    await page.keyboard.press("Enter")
     status = page.get_by_role("status")
     await status.wait_for()
     assert "clerk-0800 の権限を保存しました" in await status.inner_text()

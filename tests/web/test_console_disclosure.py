@@ -163,3 +163,19 @@ async def test_a_report_posted_without_its_csrf_token_is_refused(
     )
     assert r.status_code == 403
     assert len(await events(db, TOWN, "resident.access_log")) == before
+
+
+async def test_the_report_in_english(browser: httpx.AsyncClient, resident: str) -> None:
+    await sign_in(browser, TOWN, "staff-0001")
+    await browser.get("/console/language", params={"to": "en", "back": "/console/"})
+    form = await browser.get(f"/console/towns/{TOWN}/disclosure/")
+    r = await browser.post(
+        f"/console/towns/{TOWN}/disclosure/report",
+        data={"_csrf_token": csrf_of(form.text), "resident_id": resident, "from": "2020-01-01"},
+    )
+    assert r.status_code == 200, r.text
+    assert 'lang="en"' in r.text
+    assert "Record of accesses to your resident record" in r.text
+    assert "JST" in r.text  # times in Japan time, said so
+    assert "resident.register" in r.text  # the action as the log names it
+    assert "2020-01-01" in r.text  # the period asked for
