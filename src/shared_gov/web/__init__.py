@@ -17,11 +17,14 @@ needed, and the Content Security Policy allows none inline).
 - :mod:`.pages`: rendering (language, labels, the error pages);
 - :mod:`.auditors`: the auditor's pages (search, an event and its proof,
   export, verify now) — through the API's guarded entry, so every page is
-  decided and audited like the API call behind it.
+  decided and audited like the API call behind it;
+- :mod:`.domainpages`: what a domain's own pages (``DomainSpec.console``,
+  mounted by :mod:`.router`) go through — signed in first, then the guarded
+  entry under the API endpoint's audit action, on the purpose the page works under.
 
 ``docs/console.md`` describes the whole.
 """
 
-from .router import console_router, console_stores
+from .router import console_router, console_stores, console_template_config
 
-__all__ = ["console_router", "console_stores"]
+__all__ = ["console_router", "console_stores", "console_template_config"]
