@@ -227,7 +227,8 @@ class ConsoleLink:
     """A link on the console's home page to one of a domain's pages."""
 
     path: str
-    """Under ``/console/towns/{code}/``; starts with the domain's name (``kaigo/determinations``)."""
+    """Under ``/console/towns/{code}/``, starting with the domain's name
+    (``kaigo/determinations``)."""
     label: Label
     role: str = "staff"
     """Shown to people holding this role (the page itself decides on their purposes)."""

@@ -95,11 +95,13 @@ async def work_under(entry: Entry, offered: Sequence[str], chosen: str | None = 
     person holds; else the page's first — which Cedar then refuses with the
     reason, recorded as the API's refusal of that purpose would be.
     """
-    if chosen not in offered:
+    if chosen is not None and chosen in offered:
+        picked = chosen
+    else:
         mine = await held(entry)
-        chosen = next((p for p in offered if p in mine), offered[0])
-    entry.purpose = chosen
-    return purposes()[chosen]
+        picked = next((p for p in offered if p in mine), offered[0])
+    entry.purpose = picked
+    return purposes()[picked]
 
 
 async def offered_to(entry: Entry, offered: Sequence[str]) -> list[Purpose]:

@@ -168,7 +168,8 @@ async def test_an_invoice_from_the_inbox_to_the_export(
     assert "platform 1" in page.text  # the rules run
     api_rid = _rid()
     r = await api.get(
-        f"{API}/invoices/{invoice_id}", headers=bearer(people["kaikei"], PAY, **{"X-Request-ID": api_rid})
+        f"{API}/invoices/{invoice_id}",
+        headers=bearer(people["kaikei"], PAY, **{"X-Request-ID": api_rid}),
     )
     assert r.status_code == 200
     assert _shape((await _events(db, rid))[0]) == _shape((await _events(db, api_rid))[0])
@@ -245,7 +246,9 @@ async def test_an_invoice_from_the_inbox_to_the_export(
         f"{API}/invoices/{other}/approve",
         json={},
         headers=bearer(
-            people["doboku2"], "invoices.approval.1", **{"If-Match": '"v3"', "X-Request-ID": api_rid}
+            people["doboku2"],
+            "invoices.approval.1",
+            **{"If-Match": '"v3"', "X-Request-ID": api_rid},
         ),
     )
     assert r.status_code == 200, r.text
@@ -414,7 +417,9 @@ async def test_a_wrong_department_gets_the_403_with_the_reason(
     checked = await _step(kaikei, page, invoice_id, "check", PAY, 1, "received")
     assert checked.status_code == 200
     assert 'id="do-inspect"' not in checked.text  # not theirs to take
-    refused = await _step(kaikei, checked, invoice_id, "inspect", "invoices.inspection", 2, "checked")
+    refused = await _step(
+        kaikei, checked, invoice_id, "inspect", "invoices.inspection", 2, "checked"
+    )
     assert refused.status_code == 403
 
 

@@ -10,6 +10,7 @@ and signs out. Skipped without a browser or without the JP PINT packages;
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Iterator
@@ -110,8 +111,8 @@ async def test_an_invoice_from_the_inbox_to_the_payment_export(
     async with page.expect_download() as info:
         await page.get_by_role("button", name="CSV をダウンロード").click()
     download = await info.value
-    saved = await download.path()
-    text = Path(saved).read_bytes().decode("cp932")
+    saved = Path(await download.path())
+    text = (await asyncio.to_thread(saved.read_bytes)).decode("cp932")
     assert invoice_id in text
     await page.get_by_role("link", name="請求書の検索").first.click()
     await page.get_by_label("取引先（法人番号・登録番号・業者ID）").fill(SUPPLIER_A)

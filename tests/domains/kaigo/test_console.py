@@ -285,7 +285,10 @@ async def test_staff_of_another_town_get_the_404_and_are_recorded(
     for path in (f"/determinations/{d.id}", "/determinations", "/insured"):
         r = await browser.get(f"{PAGES}{path}", headers={"X-Request-ID": rid})
         assert r.status_code == 404, path
-        assert d.id not in r.text
+        assert "見つかりません" in r.text
+        # Nothing of the determination (its id is only in the language switch's way back).
+        assert d.proposal.summary not in r.text
+        assert d.proposal.legal_basis not in r.text
     events = await _events(db, rid)
     assert {(e["outcome"], e["reason"], e["actor_tenant"]) for e in events} == {
         ("denied", "caller from another town", KOMATSU)

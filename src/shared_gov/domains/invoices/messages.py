@@ -104,9 +104,7 @@ C_STATES = {
     "checked": _c("console.state.checked", en="checked", ja="確認済み"),
     "inspected": _c("console.state.inspected", en="inspected (検収)", ja="検収済み"),
     "approved": _c("console.state.approved", en="approved", ja="決裁済み"),
-    "payment_ordered": _c(
-        "console.state.payment_ordered", en="payment ordered", ja="支出命令済み"
-    ),
+    "payment_ordered": _c("console.state.payment_ordered", en="payment ordered", ja="支出命令済み"),
     "paid": _c("console.state.paid", en="paid", ja="支払済み"),
     "returned": _c("console.state.returned", en="returned (差し戻し)", ja="差し戻し"),
 }

@@ -178,7 +178,9 @@ CONSOLE = Console(
     controllers=_console_pages,
     templates=HERE / "web" / "templates",
     links=(
-        ConsoleLink("kaigo/determinations", Label("介護保険: 判定キュー", "Care: determination queue")),
+        ConsoleLink(
+            "kaigo/determinations", Label("介護保険: 判定キュー", "Care: determination queue")
+        ),
         ConsoleLink("kaigo/insured", Label("介護保険: 被保険者の照会", "Care: insured persons")),
     ),
     # A second member of 介護保険課: whoever corrects a determination cannot confirm it.

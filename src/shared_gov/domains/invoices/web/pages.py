@@ -132,13 +132,14 @@ class InvoicePages(Controller):
         self,
         request: Request[Any, Any, Any],
         entry: NamedDependency[Entry],
-        state: Annotated[str, QueryParameter(max_length=20)] = "received",
+        # ``state`` is a name Litestar keeps for itself: the parameter's own name is aliased.
+        shown: Annotated[str, QueryParameter(name="state", max_length=20)] = "received",
         purpose: Annotated[str | None, QueryParameter(max_length=40)] = None,
         after: Annotated[str | None, QueryParameter(max_length=64)] = None,
     ) -> Response[Any]:
         chosen = await work_under(entry, READERS, purpose)
         try:
-            query = decoded({"state": state, "after": after, "limit": PAGE_SIZE}, SearchIn)
+            query = decoded({"state": shown, "after": after, "limit": PAGE_SIZE}, SearchIn)
         except errors.DomainError as exc:
             await entry.refused(exc)
             return _refused(request, entry, exc, "")
@@ -285,9 +286,7 @@ class InvoicePages(Controller):
         chosen = await work_under(entry, READERS, purpose)
         try:
             async with entry:
-                data, sha256, media = await ledgerbook.original(
-                    entry.uow, entry.access, invoice_id
-                )
+                data, sha256, media = await ledgerbook.original(entry.uow, entry.access, invoice_id)
         except errors.DomainError as exc:
             return _refused(request, entry, exc, invoice_id)
         return page(
@@ -317,9 +316,7 @@ class InvoicePages(Controller):
         await work_under(entry, READERS, purpose)
         try:
             async with entry:
-                data, sha256, media = await ledgerbook.original(
-                    entry.uow, entry.access, invoice_id
-                )
+                data, sha256, media = await ledgerbook.original(entry.uow, entry.access, invoice_id)
         except errors.DomainError as exc:
             return _refused(request, entry, exc, invoice_id)
         digest = base64.b64encode(bytes.fromhex(sha256)).decode()
@@ -358,9 +355,7 @@ class InvoicePages(Controller):
                 view = entry.access.field_view(False, record_type=service.INVOICE)
         except errors.DomainError as exc:
             return _refused(request, entry, exc, invoice_id)
-        return await _invoice_page(
-            request, entry, chosen, found, view, None, notice=m.C_DONE[step]
-        )
+        return await _invoice_page(request, entry, chosen, found, view, None, notice=m.C_DONE[step])
 
     @post(
         "/{invoice_id:str}/check",

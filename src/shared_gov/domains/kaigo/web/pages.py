@@ -23,6 +23,7 @@ among ``kaigo.qualification`` and ``kaigo.premium``.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -118,9 +119,9 @@ class KaigoPages(Controller):
         entry: NamedDependency[Entry],
         kind: Annotated[list[str] | None, QueryParameter()] = None,
         status: Annotated[list[str] | None, QueryParameter()] = None,
-        overdue: bool = False,
+        overdue: Annotated[bool, QueryParameter()] = False,
         after: Annotated[str | None, QueryParameter(max_length=64)] = None,
-        filtered: bool = False,
+        filtered: Annotated[bool, QueryParameter()] = False,
     ) -> Response[Any]:
         # First opened: the open ones. Once the form was used, exactly what it says.
         statuses = status if filtered or status else [Status.OPEN.value]
@@ -359,11 +360,9 @@ class KaigoPages(Controller):
         choices = await offered_to(entry, LOOKUP)
         purpose = await work_under(entry, LOOKUP, text_of(form, "purpose"))
         insured_id = text_of(form, "insured_id", 64) or ""
-        try:
+        with contextlib.suppress(ValueError):
             # The API names the person in its path: the event's subject, whatever follows.
             entry.audit.subjects = [str(uuid.UUID(insured_id))]
-        except ValueError:
-            pass
         try:
             asked = decoded({"fiscal_year": text_of(form, "fiscal_year", 8)}, PremiumAsked)
         except errors.DomainError as exc:
