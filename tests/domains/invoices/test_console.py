@@ -439,3 +439,25 @@ async def test_a_form_without_its_csrf_token_is_refused(
     assert still.json()["state"] == "received"
     export = await kaikei.post(f"{PAGES}/export", data={"encoding": "utf-8"})
     assert export.status_code == 403
+
+
+async def test_the_pages_are_in_english_one_switch_away(
+    api: httpx.AsyncClient,
+    people: dict[str, str],
+    registered: dict[str, str],
+    kaikei: httpx.AsyncClient,
+) -> None:
+    invoice_id, _ = await _new(api, people)
+    await _sign_in(kaikei, "kaikei-0001")
+    kaikei.cookies.set("sg_console_lang", "en", domain="testserver.local", path="/console")
+    for path, words in (
+        ("/", "Invoice inbox"),
+        (f"/{invoice_id}", "Check report"),
+        (f"/{invoice_id}/original", "Original as received"),
+        ("/search", "Counterparty (corporate number, T-number or supplier id)"),
+        ("/export", "Payment export"),
+    ):
+        page = await kaikei.get(f"{PAGES}{path}")
+        assert page.status_code == 200, path
+        assert 'lang="en"' in page.text
+        assert words in page.text, path

@@ -333,3 +333,30 @@ async def test_signed_out_the_pages_send_to_sign_in(browser: httpx.AsyncClient) 
     r = await browser.get(f"{PAGES}/determinations")
     assert r.status_code in (302, 303)
     assert r.headers["location"] == "/console/"
+
+
+async def test_the_pages_are_in_english_one_switch_away(
+    db: Database, browser: httpx.AsyncClient, register_: Register
+) -> None:
+    _person, d = await _gain(db, register_)
+    await sign_in(browser, KAGA, "kaigo-0001")
+    switched = await browser.get(
+        "/console/language", params={"to": "en", "back": f"{PAGES}/determinations/{d.id}"}
+    )
+    assert switched.status_code in (302, 303)
+    page = await browser.get(switched.headers["location"])
+    assert page.status_code == 200
+    assert 'lang="en"' in page.text
+    assert "Determination: gain of qualification" in page.text
+    assert "Legal basis" in page.text
+    assert "Questions for staff" in page.text
+    refused = await browser.post(
+        f"{PAGES}/determinations/{d.id}/confirm",
+        data={"_csrf_token": csrf_of(page.text), "version": "99"},
+    )
+    assert refused.status_code == 412
+    assert "the determination changed since it was read" in refused.text
+    queue = await browser.get(f"{PAGES}/determinations")
+    assert "Determination queue" in queue.text
+    insured = await browser.get(f"{PAGES}/insured")
+    assert "Insured number (10 digits)" in insured.text
