@@ -25,6 +25,6 @@ needed, and the Content Security Policy allows none inline).
 ``docs/console.md`` describes the whole.
 """
 
-from .router import console_router, console_stores, console_template_config
+from .router import close_stores, console_router, console_stores, console_template_config
 
-__all__ = ["console_router", "console_stores", "console_template_config"]
+__all__ = ["close_stores", "console_router", "console_stores", "console_template_config"]

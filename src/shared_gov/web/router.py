@@ -14,25 +14,28 @@ from typing import Any
 from litestar import Router
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
-from litestar.stores.file import FileStore
 from litestar.template.config import TemplateConfig
 
+from shared_gov.db import Database
 from shared_gov.domains import registry
 from shared_gov.settings import Settings
 
+from .analyses import AnalysisPages
 from .auditors import AuditorPages
 from .devissuer import DevIssuerController
 from .oidc import SignInController
 from .pages import EXCEPTION_HANDLERS, STATIC, asset_version, template_config
 from .security import CODE_STORE, PREFIX, SESSION_STORE, csrf_middleware, session_middleware
+from .store import DatabaseStore, StorePool
 
 
-def console_stores(settings: Settings) -> dict[str, Any]:
-    """Stores shared by the worker processes: sessions, and the dev issuer's codes."""
-    base = settings.data_dir / "console"
+def console_stores(settings: Settings, db: Database) -> dict[str, Any]:
+    """Stores shared by every worker of every host: sessions, and the dev issuer's
+    codes, in the database (:mod:`.store`). Close them with :func:`close_stores`."""
+    pool = StorePool(db.url, timeout=settings.pool_acquire_timeout)
     return {
-        SESSION_STORE: FileStore(base / "sessions", create_directories=True),
-        CODE_STORE: FileStore(base / "codes", create_directories=True),
+        SESSION_STORE: DatabaseStore(pool, SESSION_STORE),
+        CODE_STORE: DatabaseStore(pool, CODE_STORE),
     }
 
 
@@ -65,6 +68,13 @@ def console_template_config() -> TemplateConfig[JinjaTemplateEngine]:
     return dataclasses.replace(config, engine_callback=with_links)
 
 
+async def close_stores(stores: dict[str, Any]) -> None:
+    """Close the stores' own pool (at shutdown)."""
+    for store in stores.values():
+        if isinstance(store, DatabaseStore):
+            await store.close()
+
+
 def console_router(settings: Settings) -> Router:
     """Everything under ``/console``; none of it in the OpenAPI document."""
     return Router(
@@ -73,6 +83,7 @@ def console_router(settings: Settings) -> Router:
             SignInController,
             DevIssuerController,
             AuditorPages,
+            AnalysisPages,
             # Each domain's pages, as its spec lists them.
             *domain_pages(),
             create_static_files_router(
