@@ -18,6 +18,7 @@ import pytest
 
 from shared_gov.db import Database
 from shared_gov.settings import Settings
+from shared_gov.web.timefmt import wareki
 from tests.conftest import KAGA
 from tests.domains.kaigo.conftest import Register, queue_of, settle
 from tests.web.test_browser import _serve, _stop, page, shot, sign_in
@@ -67,7 +68,7 @@ async def test_a_clerk_confirms_a_determination_from_the_queue(
     await page.get_by_role("heading", name="判定: 資格取得").wait_for()
     facts = await page.locator("dl.facts").first.inner_text()
     assert d.proposal.legal_basis in facts
-    assert d.proposal.date.isoformat() in facts
+    assert wareki(d.proposal.date) in facts  # 令和…年…月…日, as a clerk reads it
     await shot(page, "11-kaigo-determination")
     for q in d.proposal.questions:
         await page.get_by_label(q.text).fill("確認済み")
@@ -80,7 +81,7 @@ async def test_a_clerk_confirms_a_determination_from_the_queue(
     await page.get_by_role("button", name="この方の被保険者記録を見る").click()
     await page.get_by_role("heading", name="資格期間").wait_for()
     assert d.resident_id not in page.url
-    assert d.proposal.date.isoformat() in await page.locator("table").first.inner_text()
+    assert wareki(d.proposal.date) in await page.locator("table").first.inner_text()
     await shot(page, "13-kaigo-insured")
     await page.get_by_role("button", name="サインアウト").click()
     await page.get_by_text("サインアウトしました。").wait_for()
