@@ -461,3 +461,76 @@ async def test_the_pages_are_in_english_one_switch_away(
         assert page.status_code == 200, path
         assert 'lang="en"' in page.text
         assert words in page.text, path
+
+
+DEMO = "132403"
+"""A town seeded with ``make run``'s invoice demo, walked by the demo's own staff."""
+
+
+async def test_the_demo_staff_work_the_demo_invoices(
+    api: httpx.AsyncClient,
+    app: Litestar,
+    db: Database,
+    kaikei: httpx.AsyncClient,
+    doboku: httpx.AsyncClient,
+    kacho: httpx.AsyncClient,
+) -> None:
+    """What `make run` offers: 会計課 sees the inbox, 土木課's clerk does 検収, its head
+    approves (level 1), 会計課 orders and exports — the demo's grants, the demo staff."""
+    import re
+    import tomllib
+
+    from shared_gov.domains.invoices import demo
+    from shared_gov.tenancy import service as tenancy
+    from shared_gov.tenancy.manifest import parse_manifest
+    from tests.conftest import TENANTS_DIR
+
+    raw = tomllib.loads((TENANTS_DIR / "kaga.toml").read_text(encoding="utf-8"))
+    await tenancy.onboard(db, parse_manifest({**raw, "code": DEMO, "name": "デモ市"}))
+    await app.state.services.registry.refresh()
+    assert await demo.seed_town(db, DEMO, 0, 0) == 8
+    pages = f"/console/towns/{DEMO}/invoices"
+
+    async def find(browser: httpx.AsyncClient, state: str, number: str) -> str:
+        inbox = await browser.get(f"{pages}/", params={"state": state})
+        assert inbox.status_code == 200, inbox.text
+        found = re.search(
+            rf'href="{pages}/([0-9a-f-]{{36}})\?purpose=[^"]*">請求書 {number}<', inbox.text
+        )
+        assert found, (state, number)
+        return found.group(1)
+
+    async def step(browser: httpx.AsyncClient, invoice_id: str, name: str, purpose: str) -> str:
+        page = await browser.get(f"{pages}/{invoice_id}")
+        assert f'id="do-{name}"' in page.text, name
+        version = re.search(r'name="version" value="(\d+)"', page.text)
+        state = re.search(r'name="state" value="([a-z_]+)"', page.text)
+        assert version
+        assert state
+        done = await browser.post(
+            f"{pages}/{invoice_id}/{name}",
+            data={
+                "_csrf_token": _csrf(page.text),
+                "purpose": purpose,
+                "version": version.group(1),
+                "state": state.group(1),
+            },
+        )
+        assert done.status_code == 200, done.text
+        return done.text
+
+    await _sign_in(kaikei, "kaikei-0001", DEMO)
+    await find(kaikei, "received", "DEMO-001")
+    await _sign_in(doboku, "doboku-0001", DEMO)
+    second = await find(doboku, "checked", "DEMO-002")
+    assert "検収しました。" in await step(doboku, second, "inspect", "invoices.inspection")
+    await _sign_in(kacho, "doboku-0002", DEMO)
+    third = await find(kacho, "inspected", "DEMO-003")
+    assert "決裁しました。" in await step(kacho, third, "approve", "invoices.approval.1")
+    assert "支出命令しました。" in await step(kaikei, third, "order", PAY)
+    form = await kaikei.get(f"{pages}/export")
+    exported = await kaikei.post(
+        f"{pages}/export", data={"_csrf_token": _csrf(form.text), "encoding": "cp932"}
+    )
+    assert exported.status_code == 200, exported.text
+    assert third in exported.content.decode("cp932")
