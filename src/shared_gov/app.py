@@ -60,8 +60,7 @@ from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
 from shared_gov.towns.registry import TenantRegistry
 from shared_gov.validation import text_path_parameters
-from shared_gov.web import close_stores, console_router, console_stores
-from shared_gov.web.pages import template_config
+from shared_gov.web import close_stores, console_router, console_stores, console_template_config
 from shared_gov.web.security import PREFIX as CONSOLE_PREFIX
 from shared_gov.web.security import secured
 
@@ -256,7 +255,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             console_router(settings),
         ],
         stores=stores,
-        template_config=template_config(domain_registry.template_folders()),
+        # The console's templates and each domain's (the registry's consoles).
+        template_config=console_template_config(),
         dependencies={"principal": Provide(provide_principal)},
         request_class=problems.StrictJSONRequest,
         # Reasons in a response (withheld fields, explanations) in the request's language.

@@ -188,7 +188,7 @@ async def test_the_disclosure_clerk_prints_a_residents_access_report(
     await field.fill(resident)
     await shot(page, "disclosure-1-lookup")
     await field.press("Enter")
-    await page.wait_for_url("**/disclosure/report")
+    await page.wait_for_url("**/residents/disclosure/report")
     assert resident not in page.url
     heading = page.get_by_role("heading", name="住民記録の利用状況（アクセス記録）の開示")
     await heading.wait_for()

@@ -66,14 +66,14 @@ async def test_the_clerk_finds_a_resident_and_gets_the_a4_report(
 ) -> None:
     await sign_in(browser, TOWN, "staff-0001")
     home = await browser.get("/console/home")
-    assert f"/console/towns/{TOWN}/disclosure/" in home.text
-    form = await browser.get(f"/console/towns/{TOWN}/disclosure/")
+    assert f"/console/towns/{TOWN}/residents/disclosure/" in home.text
+    form = await browser.get(f"/console/towns/{TOWN}/residents/disclosure/")
     assert form.status_code == 200, form.text
     assert 'method="post"' in form.text
     assert 'for="r-resident_id"' in form.text
     before = len(await events(db, TOWN, "resident.access_log"))
     r = await browser.post(
-        f"/console/towns/{TOWN}/disclosure/report",
+        f"/console/towns/{TOWN}/residents/disclosure/report",
         data={"_csrf_token": csrf_of(form.text), "resident_id": resident},
     )
     assert r.status_code == 200, r.text
@@ -115,16 +115,16 @@ async def test_an_unknown_resident_is_said_beside_the_form(
     browser: httpx.AsyncClient, db: Database, resident: str
 ) -> None:
     await sign_in(browser, TOWN, "staff-0001")
-    form = await browser.get(f"/console/towns/{TOWN}/disclosure/")
+    form = await browser.get(f"/console/towns/{TOWN}/residents/disclosure/")
     r = await browser.post(
-        f"/console/towns/{TOWN}/disclosure/report",
+        f"/console/towns/{TOWN}/residents/disclosure/report",
         data={"_csrf_token": csrf_of(form.text), "resident_id": str(uuid.uuid4())},
     )
     assert r.status_code == 404
     assert 'role="alert"' in r.text
     assert (await events(db, TOWN, "resident.access_log"))[-1]["outcome"] == "not_found"
     bad = await browser.post(
-        f"/console/towns/{TOWN}/disclosure/report",
+        f"/console/towns/{TOWN}/residents/disclosure/report",
         data={"_csrf_token": csrf_of(form.text), "resident_id": resident, "from": "2026-13-45"},
     )
     assert bad.status_code == 422
@@ -136,7 +136,7 @@ async def test_other_departments_get_the_reason_and_are_recorded(
 ) -> None:
     await sign_in(browser, TOWN, "kaigo-0001")
     before = len(await events(db, TOWN, "resident.access_log", "denied"))
-    r = await browser.get(f"/console/towns/{TOWN}/disclosure/")
+    r = await browser.get(f"/console/towns/{TOWN}/residents/disclosure/")
     assert r.status_code == 403
     assert 'role="alert"' in r.text
     assert len(await events(db, TOWN, "resident.access_log", "denied")) == before + 1
@@ -146,7 +146,7 @@ async def test_another_towns_clerk_sees_nothing(
     browser: httpx.AsyncClient, db: Database, resident: str
 ) -> None:
     await sign_in(browser, KOMATSU, "staff-0001")
-    r = await browser.get(f"/console/towns/{TOWN}/disclosure/")
+    r = await browser.get(f"/console/towns/{TOWN}/residents/disclosure/")
     assert r.status_code == 404
     assert "見つかりません" in r.text
     denied = await events(db, TOWN, "resident.access_log", "denied")
@@ -159,7 +159,7 @@ async def test_a_report_posted_without_its_csrf_token_is_refused(
     await sign_in(browser, TOWN, "staff-0001")
     before = len(await events(db, TOWN, "resident.access_log"))
     r = await browser.post(
-        f"/console/towns/{TOWN}/disclosure/report", data={"resident_id": resident}
+        f"/console/towns/{TOWN}/residents/disclosure/report", data={"resident_id": resident}
     )
     assert r.status_code == 403
     assert len(await events(db, TOWN, "resident.access_log")) == before
@@ -168,9 +168,9 @@ async def test_a_report_posted_without_its_csrf_token_is_refused(
 async def test_the_report_in_english(browser: httpx.AsyncClient, resident: str) -> None:
     await sign_in(browser, TOWN, "staff-0001")
     await browser.get("/console/language", params={"to": "en", "back": "/console/"})
-    form = await browser.get(f"/console/towns/{TOWN}/disclosure/")
+    form = await browser.get(f"/console/towns/{TOWN}/residents/disclosure/")
     r = await browser.post(
-        f"/console/towns/{TOWN}/disclosure/report",
+        f"/console/towns/{TOWN}/residents/disclosure/report",
         data={"_csrf_token": csrf_of(form.text), "resident_id": resident, "from": "2020-01-01"},
     )
     assert r.status_code == 200, r.text

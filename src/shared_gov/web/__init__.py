@@ -22,14 +22,15 @@ needed, and the Content Security Policy allows none inline).
   (departments, staff permissions and suspensions, the explanation, the
   identity provider's four eyes, sharing agreements), each calling the API
   endpoint's own step; :mod:`.gated`: what they share (sign-in before the
-  API's route middleware, forms read into the API's request types).
-
-A domain brings its own pages (``DomainSpec.console``, templates beside its
-controllers): the disclosure desk is the residents domain's.
+  API's route middleware, forms read into the API's request types);
+- :mod:`.domainpages`: what a domain's own pages (``DomainSpec.console``,
+  mounted by :mod:`.router`) go through — signed in first, then the guarded
+  entry under the API endpoint's audit action, on the purpose the page works
+  under (the residents domain's disclosure desk is one).
 
 ``docs/console.md`` describes the whole.
 """
 
-from .router import close_stores, console_router, console_stores
+from .router import close_stores, console_router, console_stores, console_template_config
 
-__all__ = ["close_stores", "console_router", "console_stores"]
+__all__ = ["close_stores", "console_router", "console_stores", "console_template_config"]

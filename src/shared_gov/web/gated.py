@@ -6,7 +6,8 @@ controller's ``signed_in`` guard. The administration, agreement and records
 gates are decided by the entry in the handler, after a route middleware of
 the API (``town_first``) that already needs the caller — so a controller of
 such pages declares :func:`signed_in_first`: the same ``signed_in`` check,
-as a controller middleware, which runs before the route's own.
+as a controller middleware (:func:`.domainpages.signed_in_first`, which a
+domain's pages use too), which runs before the route's own.
 
 A form is read into the API's request struct (:func:`parsed`): the same
 checks, the same 422 naming the field. A refusal that happens after the gate
@@ -22,31 +23,17 @@ import re
 from typing import Any, TypeVar
 
 import msgspec
-from litestar.connection import ASGIConnection
 from litestar.datastructures import FormMultiDict
-from litestar.types import ASGIApp, Receive, Scope, Send
 
 from shared_gov import errors
 from shared_gov.api.entry import Entry
 from shared_gov.messages import validation as mv
 from shared_gov.validation import msgspec_error_to_field
 
-from .signin import signed_in
+from .domainpages import signed_in_first
 
 T = TypeVar("T")
 _NUL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def signed_in_first(app: ASGIApp) -> ASGIApp:
-    """Controller middleware: the signed-in person is the request's principal
-    before the API's route middleware asks who they are (module docstring)."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope, receive, send)
-        await signed_in(connection, scope["route_handler"])
-        await app(scope, receive, send)
-
-    return middleware
 
 
 def text(form: FormMultiDict, name: str, limit: int = 2000) -> str:
@@ -107,3 +94,17 @@ def refusal(exc: errors.DomainError | None) -> dict[str, Any]:
     if exc is None:
         return {}
     return {"error": exc.detail, "problems": problems_of(exc)}
+
+
+__all__ = [
+    "checked",
+    "identifier",
+    "parsed",
+    "problems_of",
+    "refusal",
+    "refused_input",
+    "shown_inline",
+    "signed_in_first",
+    "text",
+    "texts",
+]

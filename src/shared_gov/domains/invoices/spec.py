@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from shared_gov.domains.registry import (
+    Console,
+    ConsoleLink,
+    ConsoleStaff,
     DemoData,
     DomainSpec,
     EncryptedTable,
@@ -26,6 +29,7 @@ from shared_gov.domains.registry import (
     Label,
     RecordType,
 )
+from shared_gov.messages.core import Catalogue
 
 HERE = Path(__file__).resolve().parent
 INVOICES = "invoices"
@@ -106,6 +110,46 @@ def _demo() -> DemoData:
     )
 
 
+def _messages() -> Catalogue:
+    from shared_gov.domains.invoices.messages import CATALOGUE
+
+    return CATALOGUE
+
+
+def _console_pages() -> Sequence[Any]:
+    from shared_gov.domains.invoices.web.pages import InvoicePages
+
+    return (InvoicePages,)
+
+
+CONSOLE = Console(
+    controllers=_console_pages,
+    templates=HERE / "web" / "templates",
+    links=(
+        ConsoleLink("invoices/", Label("電子請求: 受信箱", "E-invoices: inbox")),
+        ConsoleLink("invoices/search", Label("電子請求: 検索", "E-invoices: search")),
+        ConsoleLink("invoices/export", Label("電子請求: 支払データの出力", "E-invoices: export")),
+    ),
+    # The ordering department's people (the demo grants 土木課 検収 and 決裁 level 1,
+    # 副市長室 level 3): 検収 by one, 決裁 by another (separation of duties).
+    staff=(
+        ConsoleStaff("doboku-0001", "doboku", Label("土木課 職員（検収）", "Public works: clerk")),
+        ConsoleStaff(
+            "doboku-0002",
+            "doboku",
+            Label("土木課長（決裁 第1段階）", "Public works: head (approves level 1)"),
+            mfa=True,
+        ),
+        ConsoleStaff(
+            "fukushicho-0001",
+            "fukushicho",
+            Label("副市長（決裁 第3段階）", "Deputy mayor (approves level 3)"),
+            mfa=True,
+        ),
+    ),
+)
+
+
 def _exporter() -> Exporter:
     from shared_gov.domains.invoices.repository import export_all
 
@@ -124,6 +168,8 @@ SPEC = DomainSpec(
     routers=_routers,
     demo=_demo,
     cli_groups=_cli_groups,
+    messages=_messages,
+    console=CONSOLE,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
     policies=HERE / "policies",

@@ -220,7 +220,7 @@ class InsuredController(Controller):
         )
 
 
-def _filters(
+def queue_filters(
     kind: list[str] | None, status: list[str] | None, overdue: bool, after: str | None, limit: int
 ) -> Filters:
     kinds = tuple(sorted(set(kind or ())))
@@ -268,7 +268,7 @@ class DeterminationController(Controller):
         after: Annotated[str | None, QueryParameter(max_length=64)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> DeterminationList:
-        filters = _filters(kind, status, overdue, after, limit)
+        filters = queue_filters(kind, status, overdue, after, limit)
         async with entry:
             found = await service.list_determinations(entry.uow, entry.access, filters)
         last = found[-1].determination if len(found) == limit else None

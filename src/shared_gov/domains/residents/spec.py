@@ -15,6 +15,8 @@ from typing import Any
 
 from shared_gov.domains.registry import (
     BlindIndex,
+    Console,
+    ConsoleLink,
     DemoData,
     DomainSpec,
     EncryptedTable,
@@ -166,10 +168,23 @@ def _demo() -> DemoData:
     )
 
 
-def _console() -> Sequence[Any]:
-    from shared_gov.domains.residents.console import DisclosurePages
+def _console_pages() -> Sequence[Any]:
+    from shared_gov.domains.residents.web.pages import DisclosurePages
 
     return (DisclosurePages,)
+
+
+CONSOLE = Console(
+    controllers=_console_pages,
+    templates=Path(__file__).parent / "web" / "templates",
+    # Shown to staff; the page refuses with the reason whoever lacks juki.disclosure.
+    links=(
+        ConsoleLink(
+            "residents/disclosure/",
+            Label("アクセス記録の開示（窓口）", "Access reports (disclosure desk)"),
+        ),
+    ),
+)
 
 
 def _messages() -> Catalogue:
@@ -212,6 +227,5 @@ SPEC = DomainSpec(
     ),
     event_record_types=("Resident",),
     messages=_messages,
-    console=_console,
-    templates=Path(__file__).parent / "templates",
+    console=CONSOLE,
 )

@@ -1,6 +1,6 @@
 """The disclosure desk's pages (市民課, purpose ``juki.disclosure``):
 find a resident, and their access report printable on A4
-(``/console/towns/{code}/disclosure/…``).
+(``/console/towns/{code}/residents/disclosure/…``).
 
 The report is the API's (``GET …/residents/{id}/access-log``,
 :func:`.access_log.access_report`): the same audit action
@@ -23,14 +23,15 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 
 from shared_gov import errors
-from shared_gov.api.entry import Entry, audited
+from shared_gov.api.entry import Entry
 from shared_gov.audit.queries import parse_instant
 from shared_gov.messages.core import Language, field_label
-from shared_gov.web.gated import refusal, refused_input, signed_in_first, text
+from shared_gov.web.domainpages import page_audited
+from shared_gov.web.gated import refusal, refused_input, text
 from shared_gov.web.pages import language_of, page
 from shared_gov.web.timefmt import jst_text
 
-from .access_log import DISCLOSURE, access_report, require_disclosure, town_name
+from ..access_log import DISCLOSURE, access_report, require_disclosure, town_name
 
 
 def when(moment: date | datetime, lang: Language) -> str:
@@ -59,9 +60,8 @@ REPORT = "resident.access_log"
 
 
 class DisclosurePages(Controller):
-    path = "/towns/{code:str}/disclosure"
+    path = "/towns/{code:str}/residents/disclosure"
     include_in_schema = False
-    middleware = [signed_in_first]  # noqa: RUF012 - Litestar's own class attribute
 
     async def _admitted(self, entry: Entry) -> None:
         """The purpose this desk serves, decided as the API decides it: a
@@ -84,14 +84,14 @@ class DisclosurePages(Controller):
     ) -> Response[Any]:
         return page(
             request,
-            "disclosure/lookup.html",
+            "residents/disclosure_lookup.html",
             status,
             code=entry.code,
             asked=asked or {},
             **refusal(exc),
         )
 
-    @get("/", **audited(REPORT))
+    @get("/", **page_audited(REPORT, "resident"))
     async def lookup(
         self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]
     ) -> Response[Any]:
@@ -99,7 +99,7 @@ class DisclosurePages(Controller):
         await self._admitted(entry)
         return self._lookup(request, entry)
 
-    @post("/report", **audited(REPORT))
+    @post("/report", **page_audited(REPORT, "resident"))
     async def report(
         self, request: Request[Any, Any, Any], entry: NamedDependency[Entry]
     ) -> Response[Any]:
@@ -138,7 +138,7 @@ class DisclosurePages(Controller):
         ]
         return page(
             request,
-            "disclosure/report.html",
+            "residents/disclosure_report.html",
             code=entry.code,
             town=await town_name(entry.svc.db, entry.code) or entry.code,
             report=found,
