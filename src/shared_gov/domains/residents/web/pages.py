@@ -3,7 +3,7 @@ find a resident, and their access report printable on A4
 (``/console/towns/{code}/residents/disclosure/…``).
 
 The report is the API's (``GET …/residents/{id}/access-log``,
-:func:`.access_log.access_report`): the same audit action
+:func:`..access_log.access_report`): the same audit action
 (``resident.access_log``), the same gate (the town's records, decided by
 Cedar for ``juki.disclosure``'s ``history`` action), the same event naming
 the resident (a keyed hash), the same entries withheld. The resident id is
