@@ -26,6 +26,7 @@ from shared_gov.domains.registry import (
     Label,
     RecordType,
 )
+from shared_gov.messages.core import Catalogue
 
 HERE = Path(__file__).resolve().parent
 INVOICES = "invoices"
@@ -112,6 +113,12 @@ def _exporter() -> Exporter:
     return export_all
 
 
+def _messages() -> Catalogue:
+    from shared_gov.domains.invoices.messages import CATALOGUE
+
+    return CATALOGUE
+
+
 SPEC = DomainSpec(
     name="invoices",
     label=Label("電子請求", "supplier e-invoices"),
@@ -124,6 +131,7 @@ SPEC = DomainSpec(
     routers=_routers,
     demo=_demo,
     cli_groups=_cli_groups,
+    messages=_messages,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
     policies=HERE / "policies",
