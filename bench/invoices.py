@@ -382,8 +382,9 @@ def main() -> None:
     parser.add_argument(
         "--checkers",
         type=int,
-        default=1,
-        help="check processes per server worker (SHARED_GOV_INVOICE_WORKERS)",
+        default=0,
+        help="check processes per server worker (SHARED_GOV_INVOICE_WORKERS; "
+        "0: the service's default, one per core)",
     )
     args = parser.parse_args()
     packages = paths.reference_packages()
@@ -423,7 +424,9 @@ def main() -> None:
         }
         env = bdb.env(
             SHARED_GOV_ISSUER=issuer_url,
-            SHARED_GOV_INVOICE_WORKERS=str(args.checkers),  # per granian worker
+            # Per granian worker; unset: one per core, as the service runs by default
+            # (a worker holding most keep-alive connections can still use both cores).
+            SHARED_GOV_INVOICE_WORKERS=str(args.checkers) if args.checkers else None,
             SHARED_GOV_LOG_LEVEL="warning",
             SHARED_GOV_ACCESS_LOG="false",
         )
@@ -433,13 +436,16 @@ def main() -> None:
             run(intake(base_url, tokens, bodies, len(keys) * 4, seed=1))
             print(
                 f"\n2. end-to-end intake: {args.invoices} invoices, {len(keys)} suppliers at once, "
-                f"{args.checkers} check process(es) per server worker; {load()}"
+                f"{args.checkers or os.cpu_count()} check process(es) per server worker; {load()}"
             )
-            meter = _cpu.Meter(_cpu.server_groups(urlsplit(base_url).port or 0))
+            port = urlsplit(base_url).port or 0
+            meter = _cpu.Meter(_cpu.server_groups(port))
             meter.add("postgres", run(backends(bdb.url)))
             meter.start()
             wall, latencies, statuses = run(intake(base_url, tokens, bodies, args.invoices, seed=2))
             meter.add("postgres", run(backends(bdb.url)))
+            for group, pids in _cpu.server_groups(port).items():
+                meter.add(group, pids)  # a checker started during the run: all its CPU
             used = meter.stop()
             print(f"   after: {load()}")
         ok = statuses.get(201, 0)
