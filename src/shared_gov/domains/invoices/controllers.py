@@ -26,10 +26,12 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, RawBody
 from shared_gov import errors
 from shared_gov.api.entry import Entry, audited
 from shared_gov.api.pipeline import services
+from shared_gov.messages.http import TITLE_UNSUPPORTED_MEDIA_TYPE
 from shared_gov.openapi import Problem, sent_as, served_also_as
 from shared_gov.policy import FieldView
 
 from . import checks, intake, ledgerbook, service, ubl, workflow
+from . import messages as m
 from .gateway import SUPPLIERS
 from .models import AccountingUnit, Invoice, InvoiceStatus, LedgerEntry, Submission, Supplier
 from .repository import Listed
@@ -153,10 +155,10 @@ def _form(content_type: str | None) -> checks.Form:
     if media == "application/json":
         return "json"
     raise errors.DomainError(
-        "send the invoice as application/xml (UBL 2.1) or application/json (the JSON form)",
+        m.SEND_AS_XML_OR_JSON,
         status=415,
         type_slug="unsupported-media-type",
-        title="Unsupported media type",
+        title=TITLE_UNSUPPORTED_MEDIA_TYPE,
     )
 
 
@@ -198,12 +200,12 @@ class SupplierController(Controller):
             # The submission and its report are stored (committed above): the
             # supplier can fetch them later by the id given here.
             status, slug, title = (
-                (409, "duplicate-invoice", "Duplicate invoice")
+                (409, "duplicate-invoice", m.TITLE_DUPLICATE)
                 if outcome.duplicate
-                else (422, "invoice-rejected", "Invoice rejected")
+                else (422, "invoice-rejected", m.TITLE_REJECTED)
             )
             raise errors.DomainError(
-                "the invoice was rejected: see the report",
+                m.REJECTED,
                 status=status,
                 type_slug=slug,
                 title=title,
