@@ -990,3 +990,37 @@ async def test_operators_cannot_register_a_towns_issuer(
     assert r.status_code == 404
     r = await client.get(issuer_url(KAGA), headers=auth(tokens["operator"], None))
     assert r.status_code == 404
+
+
+async def test_the_registry_says_whether_a_town_still_trusts_an_issuer_as_it_was() -> None:
+    """What a console session opened through a town's issuer is checked
+    against on every click (hostile review r2 M2): the same configuration is
+    trusted; a changed or removed issuer, or another town, is not."""
+    row: dict[str, Any] = {
+        "issuer": "https://idp.example",
+        "tenant_code": KAGA,
+        "audience": "a",
+        "jwks_uri": None,
+        "jwks": _inline_jwks(),
+        "algorithms": ["RS256"],
+        "staff_claim": "sub",
+        "department_claim": "dept",
+        "roles_claim": "roles",
+    }
+    rows = [row]
+
+    async def loader() -> list[dict[str, Any]]:
+        return rows
+
+    registry = IssuerRegistry(loader)
+    entry = await registry.get("https://idp.example")
+    assert entry is not None
+    signed_in_with = entry.fingerprint
+    assert await registry.trusts(KAGA, signed_in_with)
+    assert not await registry.trusts(KOMATSU, signed_in_with)
+    rows[0] = dict(row, audience="b")  # the town replaced its issuer's configuration
+    registry.invalidate(KAGA)
+    assert not await registry.trusts(KAGA, signed_in_with)
+    rows.clear()  # ... or removed it
+    registry.invalidate(KAGA)
+    assert not await registry.trusts(KAGA, signed_in_with)

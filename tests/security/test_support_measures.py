@@ -11,7 +11,7 @@ history (medium item).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared_gov.auth.issuer import BuiltinIssuer
@@ -278,6 +278,10 @@ async def test_a_protected_persons_destination_stays_home(
     assert any(e["withheld"] == ["town", "department"] for e in entries)
     assert KAGA not in report.text
     assert "加賀" not in report.text
+    # A masked entry (its time cut to the day) stands at the start of its day,
+    # not at its true place among the town's own entries (review r2 M3).
+    times = [datetime.fromisoformat(e["occurred_at"]) for e in entries]
+    assert times == sorted(times)
 
 
 async def _audit(

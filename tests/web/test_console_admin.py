@@ -455,3 +455,44 @@ async def _departments(db: Database, town: str) -> list[str]:
     async with db.catalog() as conn:
         rows = await conn.fetch("SELECT code FROM catalog.departments WHERE tenant_code = $1", town)
     return [r["code"] for r in rows]
+
+
+async def test_a_suspension_ends_the_console_session_and_sign_out_still_works(
+    browser: httpx.AsyncClient, client: Any, issuer: BuiltinIssuer, town: str
+) -> None:
+    """Hostile review (r2 L1): a suspended person's next click is refused AND
+    the session is gone — lifting the suspension does not revive the old
+    cookie — and a suspended person can still sign out."""
+    await sign_in(browser, town, "staff-0001")
+    home = await _page(browser, "/console/home")
+    token = csrf_of(home.text)
+    admin = auth(_admin_token(issuer, town), None)
+    path = f"/api/v1/tenants/{town}/staff/staff-0001"
+    r = await client.put(
+        path, json={"department": "shimin", "purposes": [], "active": False}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    refused = await browser.get("/console/home")
+    assert refused.status_code == 403, refused.text
+    out = await browser.post("/console/sign-out", data={"_csrf_token": token})
+    assert out.status_code in (302, 303), out.text
+    r = await client.put(
+        path, json={"department": "shimin", "purposes": [], "active": True}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    after = await browser.get("/console/home")
+    assert after.status_code in (302, 303), "the old session must not come back"
+    assert after.headers["location"].startswith("/console/")
+    # Without signing out: suspended, refused once, the session is deleted.
+    await sign_in(browser, town, "staff-0001")
+    await _page(browser, "/console/home")
+    r = await client.put(
+        path, json={"department": "shimin", "purposes": [], "active": False}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    assert (await browser.get("/console/home")).status_code == 403
+    r = await client.put(
+        path, json={"department": "shimin", "purposes": [], "active": True}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    assert (await browser.get("/console/home")).status_code in (302, 303)

@@ -186,7 +186,9 @@ class SignInController(Controller):
         cast("dict[str, Any]", request.scope)[ROTATE] = True
         return Redirect(f"{PREFIX}/home")
 
-    @post("/sign-out", guards=[signed_in])
+    # No signed_in guard: a suspended person (or one whose session has just
+    # expired) must still be able to end it; the CSRF check still applies.
+    @post("/sign-out")
     async def sign_out(self, request: Request[Any, Any, Any]) -> Redirect:
         request.clear_session()
         return Redirect(f"{PREFIX}/?out=1")

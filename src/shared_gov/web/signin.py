@@ -8,7 +8,12 @@ the API's authentication puts a bearer token's (``scope["user"]``): the
 guarded entry then decides and audits a page exactly as the API call behind
 it. As for a bearer token, an inactive town or a suspended person is
 refused on every request (:func:`shared_gov.policy.permissions.admit`): a
-suspension ends the person's console sessions at their next click.
+suspension ends the person's console sessions at their next click (the
+session is deleted, not only refused). A session opened through the town's
+own issuer lasts only while the town trusts that issuer as it was then (its
+configuration's fingerprint). What it does not see: a role removed at the
+IdP after sign-in (the session keeps the roles it was opened with until it
+ends: idle timeout, lifetime, sign-out).
 
 A session ends after :attr:`Settings.console_idle_timeout` seconds without
 a request and :attr:`Settings.console_lifetime` seconds after sign-in.
@@ -23,6 +28,7 @@ import structlog
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
+from shared_gov import errors
 from shared_gov.api.pipeline import services
 from shared_gov.auth.principal import Principal
 from shared_gov.policy.permissions import admit
@@ -96,7 +102,23 @@ async def signed_in(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
     if principal is None:
         session.clear()
         raise NotSignedIn(expired=True)
+    if principal.issuer_fingerprint is not None:
+        # Signed in through the town's own issuer: only while the town still
+        # trusts that issuer as it was (replaced or removed with four eyes,
+        # e.g. after a compromise, it ends every session it opened).
+        issuers = services(connection).verifier.registry
+        if issuers is None or not await issuers.trusts(
+            principal.tenant or "", principal.issuer_fingerprint
+        ):
+            session.clear()
+            raise NotSignedIn(expired=True)
     session[SEEN] = time.time()
     connection.scope["user"] = principal
     structlog.contextvars.bind_contextvars(actor=principal.actor)
-    await admit(connection, principal)
+    try:
+        await admit(connection, principal)
+    except errors.DomainError:
+        # A suspension (or a town out of service) ends the session, not only
+        # this click: lifting the suspension later does not revive it.
+        session.clear()
+        raise

@@ -118,6 +118,18 @@ class IssuerRegistry:
                     await self._reload()
         return self._entries.get(issuer)
 
+    async def trusts(self, tenant: str, configuration: str) -> bool:
+        """Whether ``tenant``'s registered issuer still has the configuration
+        ``configuration`` (its :func:`fingerprint`): a console session opened
+        through an issuer the town has since replaced or removed ends."""
+        if not self._fresh():
+            async with self._lock:
+                if not self._fresh():
+                    await self._reload()
+        return any(
+            e.tenant == tenant and e.fingerprint == configuration for e in self._entries.values()
+        )
+
     async def _reload(self) -> None:
         generation = self._generation
         rows = await self._loader()
