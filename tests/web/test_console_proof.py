@@ -92,7 +92,8 @@ async def test_the_event_page_hands_the_browser_the_signed_proof(
     # shows it, says to compare it with the town's key the auditor holds, and
     # claims no more (no "no need to trust the server"); the MAC is not checked.
     shown = re.search(r'<code class="browser-proof-key">([^<]*)</code>', html)
-    assert shown and unescape(shown.group(1)) == _data(html, "public-key")
+    assert shown
+    assert unescape(shown.group(1)) == _data(html, "public-key")
     assert "照合してください" in html
     assert "信頼する必要はありません" not in html
     assert "MAC" in html
