@@ -349,13 +349,14 @@ class Database:
                 return
             await tx.begin()
             tx.begin = None
-        marker: asyncpg.Record | None = None
+        marker = tx.marker
         try:
-            if tx.writes:
-                marker = await conn.fetchrow(_XID_MARKER_SQL)
+            if tx.writes and marker is None:
+                row = await conn.fetchrow(_XID_MARKER_SQL)
+                marker = None if row is None else (row["xid"], row["checkpoint"])
             await conn.execute(commit_sql(tx.deferred))
         except UNAVAILABLE_ERRORS as exc:
-            if marker is not None and await self._committed(marker["xid"], marker["checkpoint"]):
+            if marker is not None and await self._committed(*marker):
                 log.warning("db.commit_ack_lost", outcome="committed")
                 return
             raise errors.unavailable(m.DB_GONE_DURING_COMMIT) from exc

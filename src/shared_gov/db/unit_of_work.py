@@ -35,6 +35,10 @@ class _Transaction:
     """A read-only unit of work's ``BEGIN READ ONLY`` and binding, not sent yet:
     sent before its first statement (:meth:`TenantUnitOfWork.call_read` needs
     neither). None once sent, and for every other unit of work."""
+    marker: tuple[str, str] | None = None
+    """The write's transaction id and the latest checkpoint, when one of its own
+    statements read them (:meth:`TenantUnitOfWork.written`): the COMMIT then
+    need not ask for them in a round trip of its own."""
 
 
 _FUNCTION = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -223,6 +227,15 @@ class TenantUnitOfWork:
             raise RuntimeError("a read-only unit of work loads nothing")
         self._tx.writes = True
         return empty_tables_load(self._conn, self.names, tables)
+
+    def written(self, xid: str, checkpoint: str) -> None:
+        """This unit of work writes, and one of its statements read its transaction
+        id (``pg_current_xact_id()::text``) and the latest checkpoint
+        (``checkpoint_lsn::text`` of ``pg_control_checkpoint()``), what the COMMIT
+        needs to settle a lost acknowledgement (``Database._commit``): the COMMIT
+        then does not ask for them itself (one round trip fewer)."""
+        self._tx.writes = True
+        self._tx.marker = (xid, checkpoint)
 
     def at_commit(self, statement: str) -> None:
         """Send ``statement`` with this unit of work's COMMIT, in the same round trip.

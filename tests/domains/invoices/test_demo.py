@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections import Counter
 
 import httpx
+import msgspec
 
 from shared_gov.db import Database
 from shared_gov.domains.invoices import demo
 from shared_gov.domains.invoices import repository as repo
 from shared_gov.tenancy import service as tenancy
+from shared_gov.tenancy.manifest import load_manifest
+from tests.conftest import TENANTS_DIR
 
 from .conftest import bearer, manifest, names_of
 
@@ -24,6 +27,13 @@ async def test_the_demo_shows_every_state_a_rejection_and_an_export(
     await app.state.services.registry.refresh()  # type: ignore[attr-defined]
     filed = await demo.seed_town(db, DEMO_TOWN, 0, 0)
     assert filed == 8
+    async with db.catalog() as conn:
+        # The purposes came with the manifest: the demo granted nothing (no admin change).
+        changes = await conn.fetchval(
+            "SELECT count(*) FROM audit.events WHERE tenant = $1 AND action = 'admin.department'",
+            DEMO_TOWN,
+        )
+    assert changes == 0
     assert await demo.seed_town(db, DEMO_TOWN, 0, 0) == 0  # once
     schema = names_of(db, DEMO_TOWN).schema
     async with db.pool.acquire() as conn:
@@ -54,3 +64,27 @@ async def test_the_demo_shows_every_state_a_rejection_and_an_export(
     r = await api.get(f"/api/v1/tenants/{DEMO_TOWN}/{target}", headers=bearer(token, purpose))
     assert r.status_code == 200, r.text
     assert {u["code"] for u in r.json()} == {"ippan", "suido"}
+
+
+def test_the_shipped_manifests_grant_what_the_invoice_demo_acts_under() -> None:
+    """``make run``'s towns get the invoice purposes from ``tenants/*.toml`` at
+    onboarding, as they get the residents' (the demo grants nothing)."""
+    paths = sorted(TENANTS_DIR.glob("*.toml"))
+    assert paths
+    for path in paths:
+        granted = {d.code: set(d.purposes) for d in load_manifest(path).departments}
+        for department, (_name, wanted) in demo.GRANTS.items():
+            assert set(wanted) <= granted.get(department, set()), (path.name, department)
+
+
+async def test_a_town_without_the_grants_is_told_not_granted(db: Database) -> None:
+    """A town onboarded before its manifest granted them: the demo names what is missing."""
+    bare = msgspec.structs.replace(
+        manifest("132314"),
+        departments=[d for d in manifest("132314").departments if d.code != "doboku"],
+    )
+    await tenancy.onboard(db, bare)
+    assert await demo.missing_grants(db, "132314") == [
+        "doboku: invoices.inspection",
+        "doboku: invoices.approval.1",
+    ]

@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Literal
 
 from . import jsonform, releases, rules, schematron, ubl, xsd
+from . import messages as m
 from .document import Document, specification
-from .report import Finding, Report, finding
+from .report import Finding, Report, said
 
 Form = Literal["xml", "json"]
 
@@ -93,34 +94,15 @@ class Outcome:
 
 
 def _unknown_specification(location: str) -> Finding:
-    return finding(
-        "sg-spec-01",
-        "fatal",
-        location,
-        "CustomizationID が JP PINT の仕様（標準・非登録事業者・自己請求）のいずれでもありません。",
-        "the CustomizationID names none of the JP PINT specifications "
-        "(standard, non-tax-registered seller, self-billing)",
-    )
+    return said("sg-spec-01", "fatal", location, m.UNKNOWN_SPECIFICATION)
 
 
 def _schema_failed() -> Finding:
-    return finding(
-        "sg-pint-00",
-        "information",
-        "/",
-        "スキーマに適合しないため、JP PINT の公式ルールは実行していません。",
-        "the official JP PINT rules were not run: the invoice does not pass the schema",
-    )
+    return said("sg-pint-00", "information", "/", m.SCHEMA_FAILED)
 
 
 def _rules_failed() -> Finding:
-    return finding(
-        "sg-pint-01",
-        "fatal",
-        "/",
-        "JP PINT の公式ルールをこの請求書に適用できませんでした。",
-        "the official JP PINT rules could not be evaluated on this invoice",
-    )
+    return said("sg-pint-01", "fatal", "/", m.RULES_FAILED)
 
 
 def check(form: Form, data: bytes, rules_: Installed, options: rules.Options) -> Outcome:

@@ -26,10 +26,12 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, RawBody
 from shared_gov import errors
 from shared_gov.api.entry import Entry, audited
 from shared_gov.api.pipeline import services
+from shared_gov.messages.http import TITLE_UNSUPPORTED_MEDIA_TYPE
 from shared_gov.openapi import Problem, sent_as, served_also_as
 from shared_gov.policy import FieldView
 
 from . import checks, intake, ledgerbook, service, ubl, workflow
+from . import messages as m
 from .gateway import SUPPLIERS
 from .models import AccountingUnit, Invoice, InvoiceStatus, LedgerEntry, Submission, Supplier
 from .repository import Listed
@@ -115,11 +117,22 @@ def invoice_out(
         received_at=inv.received_at,
         retain_until=inv.retain_until,
         corrects=inv.corrects,
-        document=msgspec.to_builtins(inv.document) if "Invoice.document" in view.allowed else None,
+        document=document_out(inv, view),
         report=inv.report,
         history=history_out(history or []),
         withheld=list(view.withheld),
     )
+
+
+def document_out(inv: Invoice, view: FieldView) -> dict[str, Any] | None:
+    """The parsed invoice when the purpose covers it; its payment lines (the
+    payee's bank account) only when the purpose covers ``Invoice.payee_account``."""
+    if "Invoice.document" not in view.allowed:
+        return None
+    document: dict[str, Any] = msgspec.to_builtins(inv.document)
+    if "Invoice.payee_account" not in view.allowed:
+        document.pop("payment", None)
+    return document
 
 
 def status_out(s: InvoiceStatus | Invoice) -> StatusOut:
@@ -153,10 +166,10 @@ def _form(content_type: str | None) -> checks.Form:
     if media == "application/json":
         return "json"
     raise errors.DomainError(
-        "send the invoice as application/xml (UBL 2.1) or application/json (the JSON form)",
+        m.SEND_AS_XML_OR_JSON,
         status=415,
         type_slug="unsupported-media-type",
-        title="Unsupported media type",
+        title=TITLE_UNSUPPORTED_MEDIA_TYPE,
     )
 
 
@@ -198,12 +211,12 @@ class SupplierController(Controller):
             # The submission and its report are stored (committed above): the
             # supplier can fetch them later by the id given here.
             status, slug, title = (
-                (409, "duplicate-invoice", "Duplicate invoice")
+                (409, "duplicate-invoice", m.TITLE_DUPLICATE)
                 if outcome.duplicate
-                else (422, "invoice-rejected", "Invoice rejected")
+                else (422, "invoice-rejected", m.TITLE_REJECTED)
             )
             raise errors.DomainError(
-                "the invoice was rejected: see the report",
+                m.REJECTED,
                 status=status,
                 type_slug=slug,
                 title=title,

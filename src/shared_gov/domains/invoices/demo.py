@@ -6,10 +6,13 @@ Per demo town, once (a town with suppliers is left alone):
 
 - the official rules are installed from ``../shared/einvoice`` when none are
   (development only; without them the demo says so and seeds nothing);
-- 会計課 (``kaikei``) gets ``invoices.payment``, 土木課 (``doboku``, the ordering
-  department) ``invoices.inspection`` and ``invoices.approval.1``, 副市長室
-  (``fukushicho``) ``invoices.approval.3`` — department grants, recorded as
-  admin changes by the demo seeder (a real town's admins grant them);
+- the purposes come from the town's manifest (``tenants/*.toml``), as the
+  residents' do: 会計課 (``kaikei``) ``invoices.payment``, 土木課 (``doboku``, the
+  ordering department) ``invoices.inspection`` and ``invoices.approval.1``,
+  副市長室 (``fukushicho``) ``invoices.approval.3``, granted at onboarding. The
+  demo grants nothing (an operator may not set a town's permissions): a town
+  onboarded before its manifest had them is told which are missing, for its
+  admin to grant (``PUT …/departments/{code}``);
 - accounting units ``ippan`` (一般会計) and ``suido`` (水道事業会計, needs
   qualified invoices); two suppliers: 株式会社デモ商事 (法人番号 7123456789012,
   T7123456789012) and a non-registered sole proprietor (``X-DEMO0001``);
@@ -32,7 +35,7 @@ from shared_gov.auth.principal import Principal
 from shared_gov.clock import today_jst
 from shared_gov.db import Database, TenantUnitOfWork
 from shared_gov.policy import Access, Actor
-from shared_gov.policy.admin import list_departments, put_department
+from shared_gov.policy.admin import list_departments
 from shared_gov.policy.purposes import purposes
 from shared_gov.towns.names import tenant_names
 
@@ -46,6 +49,7 @@ from .schemas import ExportIn
 CORPORATION = "7123456789012"
 SOLE = "X-DEMO0001"
 GRANTS = {
+    # What the shipped manifests grant (tenants/*.toml); the demo's own staff act under them.
     "kaikei": ("会計課", ["invoices.payment"]),
     "doboku": ("土木課", ["invoices.inspection", "invoices.approval.1"]),
     "fukushicho": ("副市長室", ["invoices.approval.3"]),
@@ -146,21 +150,15 @@ def _invoice(
     return render(doc)[0]
 
 
-async def _grant(db: Database, code: str) -> None:
+async def missing_grants(db: Database, code: str) -> list[str]:
+    """``department: purpose`` the demo's people act under but the town has not granted
+    (a town onboarded before its manifest granted them)."""
     current = {dept.code: dept for dept in await list_departments(db, code)}
-    for dept, (name, wanted) in GRANTS.items():
-        have = current.get(dept)
-        granted = sorted(set(wanted) | set(have.purposes if have else []))
-        if have is None or set(wanted) - set(have.purposes):
-            await put_department(
-                db,
-                code,
-                dept,
-                have.name if have else name,
-                granted,
-                True,
-                operator_actor("demo seed"),
-            )
+    missing: list[str] = []
+    for dept, (_name, wanted) in GRANTS.items():
+        have = set(current[dept].purposes) if dept in current else set()
+        missing.extend(f"{dept}: {p}" for p in wanted if p not in have)
+    return missing
 
 
 async def seed_town(
@@ -180,7 +178,13 @@ async def seed_town(
             return 0
         releases.install(packages, rules_dir)
     installed = checks.installed(rules_dir)
-    await _grant(db, code)
+    missing = await missing_grants(db, code)
+    if missing:
+        console.print(
+            f"invoices: town {code} has not granted {', '.join(missing)} "
+            "(the manifest grants them at onboarding; an admin grants them to a town "
+            f"onboarded before: PUT /api/v1/tenants/{code}/departments/<code>)"
+        )
     names = tenant_names(code, db.settings.role_prefix)
     corp = Supplier(
         id="",

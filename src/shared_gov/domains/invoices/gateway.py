@@ -55,7 +55,12 @@ record (:func:`require_own`) on :data:`PURPOSE`."""
 async def registered(entry: Entry) -> Supplier:
     """The calling supplier as this town registered it; not registered or
     deactivated: the same 404 as a town that does not exist (a denial in the log)."""
-    supplier = await repo.registration_by_key(entry.uow, entry.principal.subject)
+    return admitted(await repo.registration_by_key(entry.uow, entry.principal.subject))
+
+
+def admitted(supplier: Supplier | None) -> Supplier:
+    """The registration read for the calling supplier (:func:`registered`, or the
+    intake's one statement), or the same 404 when there is none or it is inactive."""
     if supplier is None or not supplier.active:
         raise errors.concealed("the supplier is not registered with this town")
     return supplier

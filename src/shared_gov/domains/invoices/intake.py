@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import msgspec
@@ -28,11 +28,12 @@ from shared_gov.db import TenantUnitOfWork
 from shared_gov.settings import Settings
 
 from . import checks, paths, rules
+from . import messages as m
 from . import repository as repo
 from .document import Document
-from .gateway import registered, require_own
-from .models import Invoice, InvoiceStatus, Submission, Supplier
-from .report import Finding, Report, finding
+from .gateway import admitted, registered, require_own
+from .models import AccountingUnit, Invoice, InvoiceStatus, Submission, Supplier
+from .report import Finding, Report, said
 
 _POOLS: dict[Path, checks.CheckPool] = {}
 
@@ -89,34 +90,29 @@ def retain_until(day: date, years: int) -> date:
 
 
 def _unit_missing(location: str, known: bool) -> Finding:
-    if known:
-        return finding(
-            "sg-unit-01",
-            "fatal",
-            location,
-            "BuyerReference の会計コードがこの自治体に登録されていません。",
-            "the accounting unit the BuyerReference names is not one of the town's",
-        )
-    return finding(
-        "sg-unit-01",
-        "fatal",
-        location,
-        "会計（BuyerReference）が指定されておらず、既定の会計もありません。",
-        "no accounting unit: the invoice names none (BuyerReference) and the town has no default",
-    )
+    return said("sg-unit-01", "fatal", location, m.UNIT_UNKNOWN if known else m.UNIT_NONE)
 
 
 async def submit(entry: Entry, form: checks.Form, data: bytes, pool: checks.CheckPool) -> Outcome:
-    """A supplier's submission through the suppliers' gate: decided, checked, filed."""
-    supplier = await registered(entry)
+    """A supplier's submission through the suppliers' gate: decided, checked, filed.
+
+    One statement reads the supplier's registration, the town's settings and
+    its accounting units (``repository.intake``); the checks run in the worker
+    processes while the event loop serves other requests; filing an accepted
+    invoice is three more round trips, the last one the COMMIT.
+    """
+    ctx = await repo.intake.context(entry.uow, entry.principal.subject)
+    supplier = admitted(ctx.supplier)
     require_own(entry, supplier)
-    town = await repo.settings(entry.uow)
     reason = pool.ready()
     if reason is not None:
-        raise errors.unavailable("invoice checks unavailable: " + reason, retry_after=60)
+        raise errors.unavailable(m.CHECKS_UNAVAILABLE(reason=reason), retry_after=60)
+    town = ctx.settings
     options = rules.Options(t_number="fatal" if town.t_number_severity == "fatal" else "warning")
     checked = await pool.check(form, data, options)
-    outcome = await file(entry.uow, supplier, form, data, checked, town.default_unit)
+    outcome = await file(
+        entry.uow, supplier, form, data, checked, town.default_unit, units=ctx.units, last=True
+    )
     audit = entry.audit
     if outcome.invoice is not None:
         audit.subjects.append(outcome.invoice.id)
@@ -136,24 +132,32 @@ async def file(
     data: bytes,
     checked: checks.Outcome,
     default_unit: str | None,
+    units: dict[str, AccountingUnit] | None = None,
+    last: bool = False,
 ) -> Outcome:
-    """The town's rules on a checked submission, then store it (and the invoice if accepted)."""
+    """The town's rules on a checked submission, then store it (and the invoice if accepted).
+
+    ``units``: the town's accounting units when the caller read them already.
+    ``last``: nothing after this in the transaction appends to the invoice
+    ledger, so the receipt's entry travels with the COMMIT (the API's intake).
+    """
     report, doc = checked.report, checked.document
-    duplicate = False
     unit = None
     corrects: str | None = None
     if doc is not None:
         if not seller_is(supplier, doc):
-            raise errors.forbidden("the invoice's seller is not the authenticated supplier")
+            raise errors.forbidden(m.SELLER_NOT_SUPPLIER)
         code = doc.buyer_reference or default_unit
-        unit = await repo.unit(uow, code) if code else None
+        if code is None:
+            unit = None
+        elif units is not None:
+            unit = units.get(code)
+        else:
+            unit = await repo.unit(uow, code)
         if unit is None:
             report.add(_unit_missing(checked.locate("/buyer_reference"), code is not None))
         elif unit.needs_qualified:
             report.findings.extend(rules.registration_required(doc, checked.locate, unit.name))
-        if await repo.duplicate_of(uow, supplier.id, doc.number, doc.issue_date):
-            report.add(rules.duplicate(checked.locate))
-            duplicate = True
         for ref in doc.preceding:
             earlier = [
                 i
@@ -162,46 +166,76 @@ async def file(
             ]
             if earlier:
                 corrects = earlier[-1].id
-    accepted = doc is not None and unit is not None and not report.fatal
     now = repo.now()
+    sha = hashlib.sha256(data).digest()
+    actor = f"supplier:{supplier.supplier_key}"
+    if doc is not None and unit is not None and not report.fatal:
+        invoice = _invoice(supplier, form, data, sha, doc, report, unit, corrects, now)
+        document_json = repo.intake.document_json(invoice)
+        submission_id = str(uuid.uuid4())
+        if await repo.intake.file_accepted(uow, invoice, submission_id, document_json):
+            head = await repo.intake.ledger_head(uow)
+            await repo.intake.seal(uow, invoice, document_json, actor, head, at_commit=last)
+            submission = Submission(
+                submission_id, supplier.id, now, form, sha, True, invoice.report, invoice.id
+            )
+            return Outcome(submission, invoice, report)
+        # The same supplier, number and issue date were filed before (or just now).
+        report.add(rules.duplicate(checked.locate))
+        duplicate = True
+    else:
+        duplicate = doc is not None and bool(
+            await repo.duplicate_of(uow, supplier.id, doc.number, doc.issue_date)
+        )
+        if duplicate:
+            report.add(rules.duplicate(checked.locate))
     submission = Submission(
         id=str(uuid.uuid4()),
         supplier_id=supplier.id,
         received_at=now,
         form=form,
-        sha256=hashlib.sha256(data).digest(),
-        accepted=accepted,
+        sha256=sha,
+        accepted=False,
         report=msgspec.to_builtins(report),
     )
-    invoice = None
-    if accepted and doc is not None and unit is not None:
-        day = transaction_date(doc)
-        invoice = Invoice(
-            id=str(uuid.uuid4()),
-            supplier_id=supplier.id,
-            unit=unit.code,
-            number=doc.number,
-            issue_date=doc.issue_date,
-            transaction_date=day,
-            currency=doc.currency,
-            amount=doc.totals.payable,
-            tax=doc.tax_amount,
-            specification=report.specification or "",
-            type_code=doc.type_code,
-            corrects=corrects,
-            form=form,
-            original=data,
-            sha256=submission.sha256,
-            document=doc,
-            report=submission.report,
-            state="received",
-            received_at=now,
-            retain_until=retain_until(day, unit.retention_years),
-        )
-        await repo.insert_invoice(uow, invoice, actor=f"supplier:{supplier.supplier_key}")
-        submission.invoice_id = invoice.id
-    await repo.insert_submission(uow, submission)
-    return Outcome(submission, invoice, report, duplicate)
+    await repo.intake.insert_rejected(uow, submission)
+    return Outcome(submission, None, report, duplicate)
+
+
+def _invoice(
+    supplier: Supplier,
+    form: checks.Form,
+    data: bytes,
+    sha: bytes,
+    doc: Document,
+    report: Report,
+    unit: AccountingUnit,
+    corrects: str | None,
+    now: datetime,
+) -> Invoice:
+    day = transaction_date(doc)
+    return Invoice(
+        id=str(uuid.uuid4()),
+        supplier_id=supplier.id,
+        unit=unit.code,
+        number=doc.number,
+        issue_date=doc.issue_date,
+        transaction_date=day,
+        currency=doc.currency,
+        amount=doc.totals.payable,
+        tax=doc.tax_amount,
+        specification=report.specification or "",
+        type_code=doc.type_code,
+        corrects=corrects,
+        form=form,
+        original=data,
+        sha256=sha,
+        document=doc,
+        report=msgspec.to_builtins(report),
+        state="received",
+        received_at=now,
+        retain_until=retain_until(day, unit.retention_years),
+    )
 
 
 async def submission(entry: Entry, submission_id: str) -> Submission:

@@ -27,8 +27,10 @@ from datetime import date
 from shared_gov import errors
 from shared_gov.clock import today_jst
 from shared_gov.db import TenantUnitOfWork
+from shared_gov.messages import FieldName
 from shared_gov.policy import Access
 
+from . import messages as m
 from . import repository as repo
 from .models import Invoice, Supplier
 from .schemas import ExportIn, SearchIn
@@ -78,7 +80,7 @@ def _cursor(value: str | None) -> tuple[date, str] | None:
     try:
         return date.fromisoformat(day), str(uuid.UUID(ident))
     except ValueError:
-        raise errors.invalid_field("/after", "not a cursor this search returned") from None
+        raise errors.invalid_field("/after", m.NOT_A_CURSOR) from None
 
 
 async def search(
@@ -86,13 +88,13 @@ async def search(
 ) -> tuple[list[repo.Listed], str | None]:
     access.require("invoice_search", record_type=INVOICE)
     if query.date_from and query.date_to and query.date_from > query.date_to:
-        raise errors.invalid_field("/date_to", "is before date_from")
+        raise errors.invalid_field("/date_to", m.BEFORE_DATE_FROM)
     if (
         query.amount_min is not None
         and query.amount_max is not None
         and query.amount_min > query.amount_max
     ):
-        raise errors.invalid_field("/amount_max", "is below amount_min")
+        raise errors.invalid_field("/amount_max", m.BELOW_AMOUNT_MIN)
     found = await repo.search(
         uow,
         today=today_jst(),
@@ -124,15 +126,15 @@ async def original(
     access.require("invoice_search", record_type=INVOICE)
     view = access.readable(False, record_type=INVOICE)
     if "Invoice.original" not in view.allowed:
-        raise errors.forbidden(view.reasons.get("Invoice.original", "the original is withheld"))
+        raise errors.forbidden(view.reasons.get("Invoice.original", m.ORIGINAL_WITHHELD))
     found = await repo.original(uow, parse_id(invoice_id, "invoice"))
     if found is None:
-        raise errors.not_found("no such invoice")
+        raise errors.not_found(m.NO_INVOICE)
     data, recorded, form = found
     touched(access, [parse_id(invoice_id, "invoice")], view)
     if hashlib.sha256(data).digest() != recorded:
         # The seal says otherwise: never hand out an altered original as the original.
-        raise errors.conflict("the stored original does not match its SHA-256 (run verify)")
+        raise errors.conflict(m.ORIGINAL_ALTERED)
     return data, recorded.hex(), "application/xml" if form == "xml" else "application/json"
 
 
@@ -208,11 +210,13 @@ async def export(uow: TenantUnitOfWork, access: Access, request: ExportIn) -> Ex
     view = access.field_view(False, record_type=SUPPLIER)
     for needed in ("Supplier.name", "Supplier.bank_account", "Supplier.bank_holder"):
         if needed not in view.allowed:
-            raise errors.forbidden(view.reasons.get(needed, f"{needed} is withheld"))
+            raise errors.forbidden(
+                view.reasons.get(needed, m.FIELD_WITHHELD(field=FieldName(needed)))
+            )
     if request.reexport is not None:
         export_id = parse_id(request.reexport, "export")
         if not await repo.export_exists(uow, export_id):
-            raise errors.not_found("no such export")
+            raise errors.not_found(m.NO_EXPORT)
     else:
         export_id = str(uuid.uuid4())
     invoices = await repo.exportable(uow, request.reexport and export_id)

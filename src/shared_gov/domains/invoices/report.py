@@ -15,6 +15,8 @@ from typing import Literal
 
 import msgspec
 
+from shared_gov.messages import Message as Said
+
 Severity = Literal["fatal", "warning", "information"]
 Source = Literal["xml", "json", "xsd", "pint", "platform"]
 """Which check: well-formedness and safety (XML), the JSON form, the UBL 2.1 schema, the official
@@ -64,3 +66,10 @@ def finding(
     rule: str, severity: Severity, location: str, ja: str, en: str, source: Source = "platform"
 ) -> Finding:
     return Finding(rule, severity, location, Message(ja, en), source)
+
+
+def said(rule: str, severity: Severity, location: str, message: Said) -> Finding:
+    """A platform rule's finding, its message from the domain's catalogue in both languages."""
+    return Finding(
+        rule, severity, location, Message(message.render("ja"), message.render("en")), "platform"
+    )

@@ -39,8 +39,9 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
 from shared_gov.checkdigits import is_valid_invoice_registration_number
 
+from . import messages as m
 from .document import Document, TaxCategory
-from .report import Finding, Severity, finding
+from .report import Finding, Severity, said
 
 VERSION = "platform 1"
 """The platform rules' version, recorded in every report."""
@@ -79,15 +80,7 @@ def t_number(doc: Document, locate: Locate, severity: Severity) -> list[Finding]
     tax_id = doc.seller.tax_id
     if tax_id is None or not T_NUMBER.match(tax_id) or is_valid_invoice_registration_number(tax_id):
         return []
-    return [
-        finding(
-            "sg-jp-01",
-            severity,
-            locate("/seller/tax_id"),
-            "売り手の適格請求書発行事業者登録番号（T＋法人番号）のチェックデジットが正しくありません。",
-            "the check digit of the seller's registration number (T + corporate number) is wrong",
-        )
-    ]
+    return [said("sg-jp-01", severity, locate("/seller/tax_id"), m.T_NUMBER_CHECK_DIGIT)]
 
 
 Amounts = Iterable[tuple[Callable[[], str], str, str]]
@@ -104,15 +97,7 @@ def whole_yen(amounts: Amounts) -> list[Finding]:
         except InvalidOperation:
             continue  # the schema reports an unreadable amount
         if value.is_finite() and value != value.to_integral_value():
-            found.append(
-                finding(
-                    "sg-jp-02",
-                    "fatal",
-                    location(),
-                    "円建ての金額に1円未満の端数があります。",
-                    "a JPY amount has a fraction of a yen",
-                )
-            )
+            found.append(said("sg-jp-02", "fatal", location(), m.FRACTION_OF_A_YEN))
     return found
 
 
@@ -137,25 +122,21 @@ def taxable_per_rate(doc: Document, locate: Locate) -> list[Finding]:
             continue
         if sub.taxable != expected.get(key, Decimal(0)):
             found.append(
-                finding(
+                said(
                     "sg-jp-03",
                     "fatal",
                     locate(f"/tax_totals/{index}/subtotals/{j}/taxable"),
-                    f"税率区分 {_label(key)} の課税標準額が、"
-                    "明細金額と値引・料金の合計と一致しません。",
-                    f"the taxable amount of {_label(key)} is not the sum of its lines, "
-                    "allowances and charges",
+                    m.TAXABLE_NOT_THE_SUM(rate=_label(key)),
                 )
             )
     for key in expected:
         if key not in stated:
             found.append(
-                finding(
+                said(
                     "sg-jp-03",
                     "fatal",
                     locate(f"/tax_totals/{index}"),
-                    f"税率区分 {_label(key)} の明細がありますが、その税率ごとの内訳がありません。",
-                    f"lines of {_label(key)} have no tax breakdown for their rate",
+                    m.NO_BREAKDOWN_FOR_RATE(rate=_label(key)),
                 )
             )
     return found
@@ -175,26 +156,18 @@ def rounded_once(doc: Document, locate: Locate) -> list[Finding]:
         where = f"/tax_totals/{index}/subtotals/{j}"
         if key in seen:
             found.append(
-                finding(
-                    "sg-jp-04",
-                    "fatal",
-                    locate(where),
-                    f"税率区分 {_label(key)} の内訳が二つ以上あります（端数処理は税率ごとに1回）。",
-                    f"more than one tax breakdown for {_label(key)} "
-                    "(tax is rounded once per invoice and rate)",
-                )
+                said("sg-jp-04", "fatal", locate(where), m.BREAKDOWN_TWICE(rate=_label(key)))
             )
         seen.add(key)
         code, percent = key
         rate = RATES.get(code)
         if rate is not None and percent != rate:
             found.append(
-                finding(
+                said(
                     "sg-jp-04",
                     "fatal",
                     locate(where + "/category/percent"),
-                    f"税区分 {code} の税率は {rate}% です。",
-                    f"the rate of tax category {code} is {rate} %",
+                    m.WRONG_RATE(code=code, rate=rate),
                 )
             )
             continue
@@ -204,14 +177,11 @@ def rounded_once(doc: Document, locate: Locate) -> list[Finding]:
         low, high = (exact.to_integral_value(ROUND_FLOOR), exact.to_integral_value(ROUND_CEILING))
         if not low <= sub.tax <= high:
             found.append(
-                finding(
+                said(
                     "sg-jp-04",
                     "fatal",
                     locate(where + "/tax"),
-                    f"税率区分 {_label(key)} の消費税額が、課税標準額×税率を1回だけ端数処理した額"
-                    "ではありません。",
-                    f"the tax of {_label(key)} is not its taxable amount times the rate, "
-                    "rounded once",
+                    m.NOT_ROUNDED_ONCE(rate=_label(key)),
                 )
             )
     return found
@@ -231,26 +201,21 @@ def registration_required(doc: Document, locate: Locate, unit_label: str) -> lis
     """Rule 05, for an accounting unit that needs qualified invoices."""
     if doc.specification == "jp-ntr":
         return [
-            finding(
+            said(
                 "sg-jp-05",
                 "fatal",
                 locate("/customization_id"),
-                f"{unit_label}は適格請求書が必要です（適格請求書発行事業者でない売り手の請求書は"
-                "受け付けられません）。",
-                f"{unit_label} needs qualified invoices: an invoice of a seller not "
-                "registered for consumption tax is not accepted",
+                m.QUALIFIED_NOT_NON_REGISTERED(unit=unit_label),
             )
         ]
     tax_id = doc.seller.tax_id
     if tax_id is None or not T_NUMBER.match(tax_id):
         return [
-            finding(
+            said(
                 "sg-jp-05",
                 "fatal",
                 locate("/seller/tax_id"),
-                f"{unit_label}は適格請求書が必要です。売り手の登録番号（T＋13桁）を記載してください。",
-                f"{unit_label} needs qualified invoices: the seller's registration number "
-                "(T + 13 digits) is required",
+                m.QUALIFIED_NEEDS_T_NUMBER(unit=unit_label),
             )
         ]
     return []
@@ -258,10 +223,4 @@ def registration_required(doc: Document, locate: Locate, unit_label: str) -> lis
 
 def duplicate(locate: Locate) -> Finding:
     """Rule 06: this supplier's invoice with this number and issue date exists."""
-    return finding(
-        "sg-jp-06",
-        "fatal",
-        locate("/number"),
-        "同じ請求書番号・発行日の請求書をすでに受け付けています。",
-        "an invoice with this number and issue date from this supplier was already received",
-    )
+    return said("sg-jp-06", "fatal", locate("/number"), m.DUPLICATE)

@@ -25,6 +25,7 @@ from typing import Any
 
 from lxml import etree
 
+from . import messages as m
 from .report import Finding, Severity, finding
 from .ubl import canonical_location
 
@@ -82,8 +83,8 @@ def svrl_findings(svrl: str, root: etree._Element | None) -> list[Finding]:
                 rule,
                 _SEVERITIES.get(flag, "fatal"),
                 location,
-                f"JP PINT の公式ルール {rule} に適合しません（説明は英語のとおり）。",
-                _PREFIX.sub("", text) or rule,
+                m.OFFICIAL_RULE(rule=rule).render("ja"),
+                _PREFIX.sub("", text) or str(m.OFFICIAL_RULE(rule=rule)),
                 "pint",
             )
         )

@@ -16,6 +16,7 @@ from shared_gov.checkdigits import is_valid_corporate_number, is_valid_invoice_r
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.policy import Access, FieldView
 
+from . import messages as m
 from . import repository as repo
 from .models import AccountingUnit, Invoice, LedgerEntry, Supplier, valid_supplier_key
 from .schemas import SettingsIn, SupplierIn, UnitIn
@@ -33,11 +34,14 @@ def touched(access: Access, ids: list[str], view: FieldView | None = None) -> No
     event.rows += len(ids)
 
 
+_NO_SUCH = {"invoice": m.NO_INVOICE, "supplier": m.NO_SUPPLIER, "export": m.NO_EXPORT}
+
+
 def parse_id(value: str, what: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise errors.not_found(f"no such {what}") from None
+        raise errors.not_found(_NO_SUCH[what]) from None
 
 
 # --- 業者登録 --------------------------------------------------------------------------
@@ -46,18 +50,18 @@ def parse_id(value: str, what: str) -> str:
 def _checked(data: SupplierIn) -> None:
     problems: list[errors.FieldError] = []
     if not valid_supplier_key(data.supplier_key):
-        problems.append(errors.FieldError("/supplier_key", "check digit does not match"))
+        problems.append(errors.FieldError("/supplier_key", m.CHECK_DIGIT))
     if data.corporate_number and not is_valid_corporate_number(data.corporate_number):
-        problems.append(errors.FieldError("/corporate_number", "check digit does not match"))
+        problems.append(errors.FieldError("/corporate_number", m.CHECK_DIGIT))
     if data.t_number and not is_valid_invoice_registration_number(data.t_number):
-        problems.append(errors.FieldError("/t_number", "check digit does not match"))
+        problems.append(errors.FieldError("/t_number", m.CHECK_DIGIT))
     key = data.supplier_key
     if key[0].isdigit() and data.corporate_number not in (None, key):
-        problems.append(errors.FieldError("/corporate_number", "is not the supplier key"))
+        problems.append(errors.FieldError("/corporate_number", m.NOT_THE_SUPPLIER_KEY))
     if key.startswith("T") and data.t_number not in (None, key):
-        problems.append(errors.FieldError("/t_number", "is not the supplier key"))
+        problems.append(errors.FieldError("/t_number", m.NOT_THE_SUPPLIER_KEY))
     if data.kind == "corporation" and not (data.corporate_number or key[0].isdigit()):
-        problems.append(errors.FieldError("/corporate_number", "a corporation has one"))
+        problems.append(errors.FieldError("/corporate_number", m.CORPORATION_HAS_ONE))
     if problems:
         raise errors.invalid(problems)
 
@@ -80,7 +84,7 @@ async def register_supplier(
         bank_holder=data.bank_holder,
     )
     if not await repo.insert_supplier(uow, supplier):
-        raise errors.conflict("this supplier is already registered with the town")
+        raise errors.conflict(m.SUPPLIER_REGISTERED)
     touched(access, [supplier.id], view)
     return supplier, view
 
@@ -92,7 +96,7 @@ async def supplier(
     view = access.field_view(False, record_type=SUPPLIER)
     found = await repo.supplier(uow, parse_id(supplier_id, "supplier"))
     if found is None:
-        raise errors.not_found("no such supplier")
+        raise errors.not_found(m.NO_SUPPLIER)
     touched(access, [found.id], view)
     return found, view
 
@@ -137,13 +141,13 @@ def etag(version: int) -> str:
 def expected_version(if_match: str | None) -> int:
     """The version an If-Match names (428 without one, 412 when unreadable)."""
     if if_match is None:
-        raise errors.precondition_required("If-Match is required (the ETag you read)")
+        raise errors.precondition_required(m.IF_MATCH_REQUIRED)
     value = if_match.strip()
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
     if not value.startswith("v") or not value[1:].isdigit():
-        raise errors.precondition_failed("If-Match does not name a version of this record")
+        raise errors.precondition_failed(m.IF_MATCH_INVALID)
     return int(value[1:])
 
 
@@ -153,18 +157,16 @@ async def put_settings(
     access.require("invoice_configure", record_type=INVOICE)
     version = expected_version(if_match)
     if data.default_unit is not None and await repo.unit(uow, data.default_unit) is None:
-        raise errors.invalid_field("/default_unit", "no such accounting unit")
+        raise errors.invalid_field("/default_unit", m.NO_UNIT)
     if data.approval_levels is not None:
         levels = data.approval_levels
         limits = list(levels[:-1])
         if any(v is None for v in limits) or limits != sorted(limits):  # type: ignore[type-var]
-            raise errors.invalid_field(
-                "/approval_levels", "ascending amounts; only the last may be unlimited"
-            )
+            raise errors.invalid_field("/approval_levels", m.LEVELS_ASCENDING)
         await repo.set_approval_levels(uow, list(enumerate(levels, start=1)))
     changed = await repo.update_settings(uow, data.t_number_severity, data.default_unit, version)
     if changed is None:
-        raise errors.precondition_failed("the settings changed since you read them")
+        raise errors.precondition_failed(m.SETTINGS_CHANGED)
     levels_now = await repo.approval_levels(uow)
     return changed, [up_to for _, up_to in levels_now]
 
@@ -179,6 +181,6 @@ async def invoice(
     view = access.field_view(False, record_type=INVOICE)
     found = await repo.invoice(uow, parse_id(invoice_id, "invoice"))
     if found is None:
-        raise errors.not_found("no such invoice")
+        raise errors.not_found(m.NO_INVOICE)
     touched(access, [found.id], view)
     return found, view, await repo.history(uow, found.id)

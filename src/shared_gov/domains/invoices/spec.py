@@ -57,8 +57,17 @@ INVOICE = RecordType(
         ),
         Field(
             "document",
-            Label("請求内容（売り手名・振込先を含む）", "invoice content (seller, bank details)"),
+            Label("請求内容（売り手名を含む）", "invoice content (seller)"),
             encrypted=(INVOICES, "document"),
+        ),
+        # The payee's bank account the invoice names (its PaymentMeans): the
+        # supplier's bank details, which only 支出事務 needs. Stored inside
+        # the document and the original; a purpose without it gets the
+        # document without its payment lines, and no original.
+        Field(
+            "payee_account",
+            Label("振込先口座（請求書記載）", "payee bank account (on the invoice)"),
+            redacted=True,
         ),
         Field("number", Label("請求書番号", "invoice number"), personal=False),
         Field("amount", Label("請求金額", "amount"), personal=False),

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from shared_gov import errors
+from shared_gov.auth.subjects import person_key
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.policy import Access
 
+from . import messages as m
 from . import repository as repo
 from .models import Invoice
 from .service import INVOICE, expected_version, parse_id, touched
@@ -82,7 +84,7 @@ async def advance(
 ) -> Invoice:
     step = STEPS.get(step_name)
     if step is None:
-        raise errors.not_found("no such step")
+        raise errors.not_found(m.NO_STEP)
     found = await repo.invoice(uow, parse_id(invoice_id, "invoice"))
     # Decide before anything about the invoice is told: the action of the step,
     # and for a return the action of the stage it is returned from.
@@ -91,25 +93,25 @@ async def advance(
     )
     access.require(action, record_type=INVOICE)
     if found is None:
-        raise errors.not_found("no such invoice")
+        raise errors.not_found(m.NO_INVOICE)
     touched(access, [found.id])
     version = expected_version(if_match)
     if found.state not in step.sources:
-        raise errors.conflict(f"an invoice that is {found.state} cannot be {step.target}")
+        raise errors.conflict(m.WRONG_STATE(state=found.state, target=step.target))
     if version != found.version:
-        raise errors.precondition_failed("the invoice changed since you read it")
+        raise errors.precondition_failed(m.INVOICE_CHANGED)
     subject = access.principal.subject
     if step.name == "return" and not reason:
-        raise errors.invalid_field("/reason", "a return (差し戻し) says why")
+        raise errors.invalid_field("/reason", m.RETURN_SAYS_WHY)
     if step.name == "approve":
-        if found.inspected_by == subject:
-            raise errors.forbidden(
-                "separation of duties: whoever confirmed 検収 cannot approve the same invoice"
-            )
+        # One person, one key (auth.subjects.person_key): `D-0001` or a
+        # full-width `ｄ－０００１` is the same person as `d-0001`.
+        if found.inspected_by is not None and person_key(found.inspected_by) == person_key(subject):
+            raise errors.forbidden(m.INSPECTOR_CANNOT_APPROVE)
         needed = required_level(found.amount, await repo.approval_levels(uow))
         have = _level_of(access.purpose.code if access.purpose else None)
         if have < needed:
-            raise errors.forbidden(f"this amount needs approval level {needed} (stated: {have})")
+            raise errors.forbidden(m.LEVEL_NEEDED(needed=needed, have=have))
     new_version = await repo.change_state(
         uow,
         found.id,
@@ -121,7 +123,7 @@ async def advance(
         inspected_by=subject if step.name == "inspect" else None,
     )
     if new_version is None:
-        raise errors.precondition_failed("the invoice changed since you read it")
+        raise errors.precondition_failed(m.INVOICE_CHANGED)
     found.state = step.target  # type: ignore[assignment]
     found.version = new_version
     if step.name == "inspect":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from . import messages as m
 from .report import Finding, finding
 from .ubl import CAC, CBC, EXT, INVOICE, path_of
 
@@ -65,7 +66,7 @@ def validate(schema: etree.XMLSchema, root: etree._Element) -> list[Finding]:
             RULE,
             "fatal",
             path_of(_element(root, error)),
-            "UBL 2.1 スキーマに適合しません。",
+            m.NOT_THE_SCHEMA.render("ja"),
             _message(error.message),
             "xsd",
         )

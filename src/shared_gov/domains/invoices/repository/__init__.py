@@ -10,6 +10,7 @@ appends to the sealed ledger in the same transaction (:func:`append_ledger`,
 
 from __future__ import annotations
 
+from . import intake
 from .books import (
     Listed,
     export_exists,
@@ -26,7 +27,6 @@ from .invoices import (
     export_all,
     history,
     insert_invoice,
-    insert_submission,
     invoice,
     statuses_of,
     submission,
@@ -66,8 +66,8 @@ __all__ = [
     "exportable",
     "history",
     "insert_invoice",
-    "insert_submission",
     "insert_supplier",
+    "intake",
     "invoice",
     "new_id",
     "now",

@@ -36,21 +36,6 @@ from .towns import units
 # --- submissions ------------------------------------------------------------------------
 
 
-async def insert_submission(uow: TenantUnitOfWork, s: Submission) -> None:
-    await uow.execute(
-        "INSERT INTO invoice_submissions (id, supplier_id, received_at, form, sha256, accepted, "
-        "report, invoice_id) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)",
-        s.id,
-        s.supplier_id,
-        s.received_at,
-        s.form,
-        s.sha256.hex(),
-        s.accepted,
-        json.dumps(s.report, ensure_ascii=False),
-        s.invoice_id,
-    )
-
-
 async def submission(uow: TenantUnitOfWork, submission_id: str) -> Submission | None:
     row = await uow.fetchrow(
         "SELECT id, supplier_id, received_at, form, sha256, accepted, report, invoice_id "
