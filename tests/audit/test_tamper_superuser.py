@@ -217,3 +217,93 @@ async def test_two_reordered_events_are_detected(
     assert orders, after.problems
     assert str(b["event_id"]) in orders[0].detail
     assert str(a["event_id"]) in orders[0].detail
+
+
+async def _copy(conn: asyncpg.Connection, event_id: Any, occurred_at: str) -> None:
+    """Insert a copy of event ``event_id``, every column kept but its time."""
+    await conn.execute(
+        "INSERT INTO audit.events SELECT (jsonb_populate_record(NULL::audit.events, "
+        "to_jsonb(e) || jsonb_build_object('occurred_at', now() + $2::text::interval))).* "
+        "FROM audit.events AS e WHERE e.event_id = $1",
+        event_id,
+        occurred_at,
+    )
+
+
+async def test_a_replayed_event_is_reported_by_its_id(
+    client: Any, tokens: dict[str, str], person: dict[str, Any], db: Database, mac_key: bytes
+) -> None:
+    """A copy keeps its MAC (the MAC leaves out the time and the transaction id,
+    which the database assigns): only its id, twice in the log, gives it away."""
+    label = f"replay-{uuid.uuid4()}"
+    async with superuser(db) as conn:
+        r = await client.post(
+            f"{BASE}/residents",
+            json=resident_body(),
+            headers=auth(tokens["kaga"], **{"X-Request-ID": label}),
+        )
+        assert r.status_code == 201
+        before = await _verify(conn, db, mac_key)
+        write = await _event(conn, label)
+        assert write["writer"] is None, "a write's event is not chained"
+        # A sealed event too: the copy would get a leaf of its own.
+        sealed = await conn.fetchval(
+            "SELECT event_id FROM audit.leaves WHERE tenant = $1 ORDER BY seq DESC LIMIT 1", KAGA
+        )
+        assert sealed is not None
+        await _copy(conn, write["event_id"], "-40 days")
+        await _copy(conn, sealed, "-1 second")
+        after = await _verify(conn, db, mac_key)
+    new = _new(before, after)
+    copies = [p for p in new if p.kind == "event_duplicated"]
+    assert {str(write["event_id"]), str(sealed)} <= {p.detail.split()[1] for p in copies}, new
+    # Nothing else gave the unchained copy away: the MACs still verify.
+    assert not any(p.kind == "mac_invalid" for p in new), new
+
+
+async def test_a_back_dated_chained_read_is_reported(
+    client: Any, tokens: dict[str, str], person: dict[str, Any], db: Database, mac_key: bytes
+) -> None:
+    """Moving a read back by months keeps its transaction id in order: the time
+    alone going back along the chain must be reported."""
+    labels = [f"backdate-{uuid.uuid4()}" for _ in range(3)]
+    async with superuser(db) as conn:
+        for label in labels:
+            await _read(client, tokens, person, label)
+        before = await _verify(conn, db, mac_key)
+        a, b, c = [await _event(conn, label) for label in labels]
+        assert a["writer"] == b["writer"] == c["writer"]
+        await conn.execute(
+            "UPDATE audit.events SET occurred_at = occurred_at - interval '120 days' "
+            "WHERE event_id = $1",
+            b["event_id"],
+        )
+        after = await _verify(conn, db, mac_key)
+    orders = [p for p in _new(before, after) if p.kind == "chain_order"]
+    assert len(orders) == 1, after.problems
+    assert str(b["event_id"]) in orders[0].detail
+    assert str(a["event_id"]) in orders[0].detail
+    assert "its time went back" in orders[0].detail
+
+
+async def test_an_event_dated_in_the_future_is_reported(
+    client: Any, tokens: dict[str, str], person: dict[str, Any], db: Database, mac_key: bytes
+) -> None:
+    labels = [f"future-{uuid.uuid4()}" for _ in range(2)]
+    async with superuser(db) as conn:
+        for label in labels:
+            await _read(client, tokens, person, label)
+        before = await _verify(conn, db, mac_key)
+        near, far = [await _event(conn, label) for label in labels]
+        # Within the slack (another session's clock): not reported. Beyond it: reported.
+        for event, ahead in ((near, "3 minutes"), (far, "30 days")):
+            await conn.execute(
+                "UPDATE audit.events SET occurred_at = now() + $2::text::interval "
+                "WHERE event_id = $1",
+                event["event_id"],
+                ahead,
+            )
+        after = await _verify(conn, db, mac_key)
+    future = [p for p in _new(before, after) if p.kind == "event_in_future"]
+    assert [str(far["event_id"]) in p.detail for p in future] == [True], after.problems
+    assert not any(str(near["event_id"]) in p.detail for p in future)

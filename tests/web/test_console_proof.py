@@ -88,6 +88,15 @@ async def test_the_event_page_hands_the_browser_the_signed_proof(
     assert merkle.leaf_hash(canonical) == base64.b64decode(leaf)
     # Its sentences in the page's language.
     assert "お使いのブラウザで確認しました" in _data(html, "text-ok")
+    # The key the browser checks against is the one this server sent: the page
+    # shows it, says to compare it with the town's key the auditor holds, and
+    # claims no more (no "no need to trust the server"); the MAC is not checked.
+    shown = re.search(r'<code class="browser-proof-key">([^<]*)</code>', html)
+    assert shown
+    assert unescape(shown.group(1)) == _data(html, "public-key")
+    assert "照合してください" in html
+    assert "信頼する必要はありません" not in html
+    assert "MAC" in html
     # The script is a file of the console's, versioned, never inline.
     script = re.search(
         r'<script src="(/console/static/[0-9a-f]{12}/proof\.js)" defer></script>', html

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import hashlib
 import re
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,10 +21,13 @@ import pytest
 from shared_gov.app import create_app
 from shared_gov.db import Database
 from shared_gov.settings import Settings
-from shared_gov.web.store import DatabaseStore, StorePool
+from shared_gov.web.security import SESSION_COOKIE, SESSION_STORE, console_secret
+from shared_gov.web.store import DatabaseStore, StorePool, store_key
 from tests.conftest import KAGA
 
 from .flows import csrf_of, sign_in
+
+KEY = store_key("a test's console secret")
 
 
 @pytest.fixture
@@ -42,7 +46,7 @@ async def _rows(db: Database, namespace: str) -> int:
 
 
 async def test_the_store_keeps_gets_renews_and_deletes(pool: StorePool, db: Database) -> None:
-    store = DatabaseStore(pool, "test-basic")
+    store = DatabaseStore(pool, "test-basic", KEY)
     await store.delete_all()
     assert await store.get("k") is None
     await store.set("k", b"value", expires_in=60)
@@ -69,9 +73,9 @@ async def test_the_store_keeps_gets_renews_and_deletes(pool: StorePool, db: Data
 
 
 async def test_namespaces_are_apart_and_delete_all_takes_children(pool: StorePool) -> None:
-    parent = DatabaseStore(pool, "test-ns")
+    parent = DatabaseStore(pool, "test-ns", KEY)
     child = parent.with_namespace("child")
-    other = DatabaseStore(pool, "test-ns-other")
+    other = DatabaseStore(pool, "test-ns-other", KEY)
     for store in (parent, child, other):
         await store.set("same", store.namespace.encode())
     assert await parent.get("same") == b"test-ns"
@@ -85,7 +89,7 @@ async def test_namespaces_are_apart_and_delete_all_takes_children(pool: StorePoo
 
 
 async def test_keys_are_kept_hashed(pool: StorePool, db: Database) -> None:
-    store = DatabaseStore(pool, "test-hash")
+    store = DatabaseStore(pool, "test-hash", KEY)
     secret_key = "a-session-id-that-must-not-be-stored"
     await store.set(secret_key, b"data", expires_in=60)
     async with db.catalog() as conn:
@@ -97,7 +101,7 @@ async def test_keys_are_kept_hashed(pool: StorePool, db: Database) -> None:
 
 
 async def test_expired_values_are_not_returned_and_are_gone(pool: StorePool, db: Database) -> None:
-    store = DatabaseStore(pool, "test-expiry")
+    store = DatabaseStore(pool, "test-expiry", KEY)
     await store.delete_all()
     await store.set("soon", b"x", expires_in=1)
     await store.set("later", b"y", expires_in=600)
@@ -139,7 +143,12 @@ async def _running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_a_session_started_on_one_host_is_valid_on_another(
-    browser: httpx.AsyncClient, settings: Settings, db: Database, tmp_path: Path, client: Any
+    browser: httpx.AsyncClient,
+    settings: Settings,
+    db: Database,
+    tmp_path: Path,
+    client: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     done = await sign_in(browser, KAGA, "audit-0001")
     assert done.status_code in (302, 303)
@@ -153,6 +162,9 @@ async def test_a_session_started_on_one_host_is_valid_on_another(
             digest,
         )
     assert stored == 1
+    # The hosts share the console secret (docs/console.md), which MACs the
+    # stored sessions: host B has a data directory of its own.
+    monkeypatch.setenv("SHARED_GOV_CONSOLE_SECRET", console_secret(settings))
     other_host = dataclasses.replace(settings, data_dir=tmp_path / "host-b", access_log=False)
     async with _running(other_host) as host_b:
         # Only the session cookie travels (host B has its own CSRF cookie).
@@ -218,3 +230,58 @@ async def test_only_sessions_worth_keeping_are_written(
     assert await _expiry(db, session) == first  # not written again
     await browser.get("/console/home")
     assert await _expiry(db, session) > first  # a page is a use: written
+
+
+async def test_a_row_written_behind_the_service_is_no_session(
+    browser: httpx.AsyncClient, db: Database, pool: StorePool, settings: Settings
+) -> None:
+    """Whoever can write ``catalog.console_store`` (a database superuser) cannot
+    mint a session: not from the JSON of a real one, nor by copying a real
+    row's stored value (MAC included) under another id or namespace."""
+    await sign_in(browser, KAGA, "audit-0001")
+    genuine = browser.cookies.get(SESSION_COOKIE, domain="testserver.local", path="/console")
+    assert genuine
+    async with db.catalog() as conn:
+        stored = bytes(
+            await conn.fetchval(
+                "SELECT value FROM catalog.console_store WHERE namespace = $1 AND key_digest = $2",
+                SESSION_STORE,
+                hashlib.sha256(genuine.encode()).digest(),
+            )
+        )
+    assert stored[32:].startswith(b"{")  # the MAC, then the session's JSON
+    forged = {"plain": stored[32:], "copied": stored, "zero": bytes(32) + stored[32:]}
+    ids = {how: secrets.token_hex(32) for how in forged}
+    async with db.catalog() as conn:
+        for how, value in forged.items():
+            await conn.execute(
+                "INSERT INTO catalog.console_store (namespace, key_digest, value, expires_at) "
+                "VALUES ($1, $2, $3, now() + interval '1 hour')",
+                SESSION_STORE,
+                hashlib.sha256(ids[how].encode()).digest(),
+                value,
+            )
+    browser.cookies.delete(SESSION_COOKIE, domain="testserver.local", path="/console")
+    for how, session in ids.items():
+        browser.cookies.set(SESSION_COOKIE, session, domain="testserver.local", path="/console")
+        home = await browser.get("/console/home")
+        assert home.status_code in (302, 303), (how, home.status_code)
+        assert "audit-0001" not in home.text
+        browser.cookies.delete(SESSION_COOKIE, domain="testserver.local", path="/console")
+    # The store itself says the same, under the service's own key.
+    store = DatabaseStore(pool, SESSION_STORE, store_key(console_secret(settings)))
+    for session in ids.values():
+        assert await store.get(session) is None
+        assert not await store.exists(session)
+    assert await store.get(genuine) == stored[32:]
+    # A store with another secret reads none of the service's values.
+    assert await DatabaseStore(pool, SESSION_STORE, KEY).get(genuine) is None
+    # The genuine session still opens the console.
+    browser.cookies.set(SESSION_COOKIE, genuine, domain="testserver.local", path="/console")
+    assert (await browser.get("/console/home")).status_code == 200
+    async with db.catalog() as conn:
+        for session in ids.values():
+            await conn.execute(
+                "DELETE FROM catalog.console_store WHERE key_digest = $1",
+                hashlib.sha256(session.encode()).digest(),
+            )

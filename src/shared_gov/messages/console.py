@@ -270,10 +270,24 @@ BROWSER_PROOF_INTRO = _t(
     "console.browser_proof_intro",
     en="Your browser hashes the event's canonical form into its leaf, recomputes the audit "
     "path with its own SHA-256 (WebCrypto) up to the root the checkpoint signs, and checks "
-    "the checkpoint's Ed25519 signature: no need to trust this server's check above.",
+    "the checkpoint's Ed25519 signature against the public key shown below. That key came "
+    "from this same server: the check shows that the proof and the signature agree with it, "
+    "not that it is your town's key. Compare it with the town's public key you hold "
+    "(obtained elsewhere, never from this page). The event's MAC is not checked here "
+    "(shared-gov audit verify checks it, with the town's audit key).",
     ja="お使いのブラウザが、イベントの正規形から葉ハッシュを求め、自身の SHA-256（WebCrypto）で"
-    "監査パスをチェックポイントの署名されたルートまで計算し直し、チェックポイントの Ed25519 署名も"
-    "確かめます。上のサーバーの確認を信頼する必要はありません。",
+    "監査パスをチェックポイントの署名されたルートまで計算し直し、チェックポイントの Ed25519 署名を"
+    "下に示す公開鍵で確かめます。この公開鍵は同じサーバーから送られたものです。確認できるのは、"
+    "証明と署名がこの鍵に合っていることであり、この鍵が町の鍵であることではありません。"
+    "お手元の町の公開鍵（このページ以外から入手したもの）と照合してください。"
+    "イベントの MAC はここでは確認しません（町の監査鍵を使う shared-gov audit verify が"
+    "確認します）。",
+)
+BROWSER_KEY = _t(
+    "console.browser_key",
+    en="Public key the signature is checked against (sent by this server; compare it with "
+    "the town's key you hold):",
+    ja="署名の確認に使う公開鍵（このサーバーから送られたもの。お手元の町の公開鍵と照合してください）:",
 )
 BROWSER_CHECKING = _t("console.browser_checking", en="Checking…", ja="確認しています…")
 BROWSER_OK = _t(
@@ -288,8 +302,9 @@ BROWSER_BAD = _t(
 )
 BROWSER_SIG_OK = _t(
     "console.browser_sig_ok",
-    en="The checkpoint's signature is valid (Ed25519, checked in your browser).",
-    ja="チェックポイントの署名は有効です（Ed25519、お使いのブラウザで確認）。",
+    en="The checkpoint's signature is valid under the public key shown "
+    "(Ed25519, checked in your browser).",
+    ja="チェックポイントの署名は、示した公開鍵で有効です（Ed25519、お使いのブラウザで確認）。",
 )
 BROWSER_SIG_BAD = _t(
     "console.browser_sig_bad",

@@ -28,17 +28,26 @@ from .devissuer import DevIssuerController
 from .issuer import IssuerPages
 from .oidc import SignInController
 from .pages import EXCEPTION_HANDLERS, STATIC, asset_version, template_config
-from .security import CODE_STORE, PREFIX, SESSION_STORE, csrf_middleware, session_middleware
-from .store import DatabaseStore, StorePool
+from .security import (
+    CODE_STORE,
+    PREFIX,
+    SESSION_STORE,
+    console_secret,
+    csrf_middleware,
+    session_middleware,
+)
+from .store import DatabaseStore, StorePool, store_key
 
 
 def console_stores(settings: Settings, db: Database) -> dict[str, Any]:
     """Stores shared by every worker of every host: sessions, and the dev issuer's
-    codes, in the database (:mod:`.store`). Close them with :func:`close_stores`."""
+    codes, in the database (:mod:`.store`), MACed with a key from the console
+    secret. Close them with :func:`close_stores`."""
     pool = StorePool(db.url, timeout=settings.pool_acquire_timeout)
+    key = store_key(console_secret(settings))
     return {
-        SESSION_STORE: DatabaseStore(pool, SESSION_STORE),
-        CODE_STORE: DatabaseStore(pool, CODE_STORE),
+        SESSION_STORE: DatabaseStore(pool, SESSION_STORE, key),
+        CODE_STORE: DatabaseStore(pool, CODE_STORE, key),
     }
 
 

@@ -6,7 +6,8 @@
   cookie is HttpOnly, SameSite=Strict, limited to ``/console`` and Secure
   outside development. Signing in issues a new id (no session fixation).
   Several hosts must share ``SHARED_GOV_CONSOLE_SECRET`` too: a form's CSRF
-  token is signed with it.
+  token is signed with it, and every stored session is MACed with a key
+  derived from it (a row written behind the service is no session).
 - Every form carries a CSRF token (Litestar's CSRF middleware, double submit
   with an HMAC-signed cookie); a POST without it is refused with 403.
 - Every console response carries a Content-Security-Policy that allows no
@@ -167,7 +168,8 @@ def session_middleware(settings: Settings) -> DefineMiddleware:
 
 
 def console_secret(settings: Settings) -> str:
-    """The CSRF tokens' HMAC key: ``SHARED_GOV_CONSOLE_SECRET``, or a random one
+    """The CSRF tokens' HMAC key and the store's MAC key's source
+    (:func:`.store.store_key`): ``SHARED_GOV_CONSOLE_SECRET``, or a random one
     kept in ``<data_dir>/console-secret`` (mode 0600) that every worker reads."""
     given = os.environ.get("SHARED_GOV_CONSOLE_SECRET")
     if given:

@@ -8,6 +8,12 @@ database. :class:`DatabaseStore` implements Litestar's store protocol
 
 - keys are kept as their SHA-256 (a copy of the table holds no session id
   or code that could be replayed);
+- values are kept with an HMAC-SHA256 (:func:`store_key`, from the console
+  secret the CSRF tokens are signed with) over the namespace, the key's hash
+  and the value: whoever can write the table but does not hold the secret (a
+  database superuser, a leaked database password) cannot mint a session for
+  any member of staff of any town, nor move one to another id or namespace.
+  A value whose MAC does not verify is no value (logged, without values);
 - expiry is the database's clock (``now()``), the same for every host;
   an expired row is never returned, is deleted when read, and
   :meth:`DatabaseStore.purge` sweeps the rest (run on about one write in
@@ -25,12 +31,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 from typing import Any, Final, Self
 
 import asyncpg
 from litestar.stores.base import NamespacedStore
+
+from shared_gov.logs import get_logger
+
+log = get_logger(__name__)
 
 POOL_SIZE: Final = 2
 PURGE_EVERY: Final = 64
@@ -65,8 +76,25 @@ class StorePool:
             await pool.close()
 
 
+_MAC_SIZE: Final = hashlib.sha256().digest_size
+_KEY_PURPOSE: Final = b"shared-gov console store v1"
+
+
+def store_key(secret: str) -> bytes:
+    """The values' MAC key, derived from the console secret (``SHARED_GOV_CONSOLE_SECRET``):
+    every host that shares the secret reads every other host's values."""
+    return hmac.new(secret.encode(), _KEY_PURPOSE, hashlib.sha256).digest()
+
+
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
+
+
+def _mac(key: bytes, namespace: str, digest: bytes, data: bytes) -> bytes:
+    space = namespace.encode()
+    # Length-prefixed: no namespace and value can be shifted into another pair.
+    message = len(space).to_bytes(4, "big") + space + digest + data
+    return hmac.new(key, message, hashlib.sha256).digest()
 
 
 def _seconds(value: int | timedelta | None) -> float | None:
@@ -79,14 +107,30 @@ def _seconds(value: int | timedelta | None) -> float | None:
 class DatabaseStore(NamespacedStore):
     """Litestar's store protocol over ``catalog.console_store``; see the module."""
 
-    __slots__ = ("_pool",)
+    __slots__ = ("_key", "_pool")
 
-    def __init__(self, pool: StorePool, namespace: str) -> None:
+    def __init__(self, pool: StorePool, namespace: str, key: bytes) -> None:
+        """``key``: the values' MAC key (:func:`store_key`)."""
         self._pool = pool
+        self._key = key
         self.namespace = namespace
 
     def with_namespace(self, namespace: str) -> Self:
-        return type(self)(self._pool, f"{self.namespace}/{namespace}")
+        return type(self)(self._pool, f"{self.namespace}/{namespace}", self._key)
+
+    def _open(self, digest: bytes, stored: Any) -> bytes | None:
+        """The value in ``stored`` if its MAC verifies, else None (a row not written here)."""
+        if stored is None:
+            return None
+        raw = bytes(stored)
+        mac, data = raw[:_MAC_SIZE], raw[_MAC_SIZE:]
+        if len(raw) < _MAC_SIZE or not hmac.compare_digest(
+            mac, _mac(self._key, self.namespace, digest, data)
+        ):
+            # Never the key or the value: the namespace says which store.
+            log.warning("console.store_value_refused", namespace=self.namespace)
+            return None
+        return data
 
     async def _fetchval(self, sql: str, *args: Any) -> Any:
         pool = await self._pool.pool()
@@ -101,6 +145,7 @@ class DatabaseStore(NamespacedStore):
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
     ) -> None:
         data = value.encode() if isinstance(value, str) else bytes(value)
+        digest = _digest(key)
         await self._execute(
             f"""
             INSERT INTO {_TABLE} (namespace, key_digest, value, expires_at)
@@ -109,8 +154,8 @@ class DatabaseStore(NamespacedStore):
             DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
             """,  # noqa: S608 - the table's name is a constant
             self.namespace,
-            _digest(key),
-            data,
+            digest,
+            _mac(self._key, self.namespace, digest, data) + data,
             _seconds(expires_in),
         )
         if secrets.randbelow(PURGE_EVERY) == 0:
@@ -133,7 +178,7 @@ class DatabaseStore(NamespacedStore):
                 renew,
             )
             if value is not None:
-                return bytes(value)
+                return self._open(digest, value)
         row = await self._fetchval(
             f"""
             WITH gone AS (
@@ -147,7 +192,7 @@ class DatabaseStore(NamespacedStore):
             self.namespace,
             digest,
         )
-        return None if row is None else bytes(row)
+        return self._open(digest, row)
 
     async def delete(self, key: str) -> None:
         await self._execute(
@@ -164,16 +209,8 @@ class DatabaseStore(NamespacedStore):
         )
 
     async def exists(self, key: str) -> bool:
-        found = await self._fetchval(
-            f"""
-            SELECT EXISTS (SELECT 1 FROM {_TABLE}
-                           WHERE namespace = $1 AND key_digest = $2
-                             AND (expires_at IS NULL OR expires_at > now()))
-            """,  # noqa: S608 - constant table name
-            self.namespace,
-            _digest(key),
-        )
-        return bool(found)
+        """A value that is there and verifies (:meth:`get`)."""
+        return await self.get(key) is not None
 
     async def expires_in(self, key: str) -> int | None:
         seconds = await self._fetchval(

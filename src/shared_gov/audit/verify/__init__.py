@@ -13,7 +13,9 @@ provider) and, optionally, a checkpoint the auditor saved earlier:
 4. a saved checkpoint must be signed by the same key and the log must extend
    it (its complete subtrees, or at least its root, match the rebuilt tree);
 5. no event older than the sealer's position may be left unsealed (one
-   inserted behind the sealer's back).
+   inserted behind the sealer's back);
+6. no event id occurs twice (a copy of a real event, MAC and all), and no
+   event is dated more than five minutes after the check (:mod:`.events`).
 
 Each incarnation of a town code is a log of its own (migration c0012):
 :func:`verify_tenant` checks one, :func:`verify_town` every one of the town's
@@ -35,7 +37,8 @@ exported snapshot, while this process rebuilds the tree.
 
 Modules: :mod:`.report` (problems and the report), :mod:`.leaves` (step 1,
 per event, in this process or in workers), :mod:`.tree` (steps 2-4, the
-rebuilt tree against nodes, heads and the saved checkpoint), :mod:`.chains`
+rebuilt tree against nodes, heads and the saved checkpoint), :mod:`.events`
+(copies, future dates), :mod:`.chains`
 (MACs, writers' chains, links to the town's tables), :mod:`.log` (one town's
 run, its incarnations and their keys). This package's names are the public
 ones (``shared-gov audit verify``, the tests and the benchmarks use them).

@@ -97,8 +97,8 @@ async def check_chains(conn: asyncpg.Connection, report: VerifyReport) -> None:
 
     A gap is an event deleted (located between the two events around it);
     a link whose ``prev_mac`` is not its predecessor's MAC, a sequence number
-    used twice, or a chain going back in time (transaction id, then time)
-    are events reordered, copied or moved. The MACs themselves were checked
+    used twice, or a chain going back in time (its transaction id or its
+    time, either one) are events reordered, copied or moved. The MACs themselves were checked
     with the leaves: a stored ``prev_mac`` or ``wseq`` that was changed
     fails its event's MAC.
     """
@@ -133,13 +133,23 @@ async def check_chains(conn: asyncpg.Connection, report: VerifyReport) -> None:
             )
         elif row["prev_mac"] is None or bytes(row["prev_mac"]) != bytes(previous["mac"] or b""):
             report.add(_link(row, f"does not follow event {previous['event_id']}"))
-        if (row["xid"], row["occurred_at"]) < (previous["xid"], previous["occurred_at"]):
+        # Both, each on its own: the writer commits its batches one after
+        # the other on one connection, so neither the transaction id nor the
+        # time (the database's clock_timestamp() as each row is inserted, in
+        # chain order) can go back along its chain. Either going back is an
+        # event moved: the time alone, a read back-dated.
+        back = [
+            what
+            for what, column in (("transaction", "xid"), ("time", "occurred_at"))
+            if row[column] < previous[column]
+        ]
+        if back:
             report.add(
                 Problem(
                     "chain_order",
                     f"writer {writer}: event {row['event_id']} (#{wseq}) is dated before "
                     f"event {previous['event_id']} (#{previous['wseq']}) that it follows "
-                    "(reordered?)",
+                    f"(its {' and '.join(back)} went back: reordered or moved?)",
                     row["seq"],
                 )
             )

@@ -2,7 +2,8 @@
 
 One REPEATABLE READ snapshot; the events are checked in this process or in
 worker processes (:mod:`.leaves`) while this process rebuilds the tree
-(:mod:`.tree`), then the unsealed events, and with the audit key the MACs,
+(:mod:`.tree`), then the unsealed events, copied and future events
+(:mod:`.events`), and with the audit key the MACs,
 chains and links (:mod:`.chains`). Also the keys to trust per incarnation.
 """
 
@@ -19,6 +20,7 @@ import asyncpg
 
 from shared_gov.audit.tlog import Checkpoint
 from shared_gov.audit.verify.chains import _Unmaced, check_chains, check_links, check_unsealed_macs
+from shared_gov.audit.verify.events import check_duplicates, check_future
 from shared_gov.audit.verify.leaves import (
     _BAD_MAC,
     _CHANGED,
@@ -207,6 +209,8 @@ async def _verify(
                 "but was never sealed (inserted afterwards?)",
             )
         )
+    await check_duplicates(conn, report)
+    await check_future(conn, report)
     if mac_key is not None:
         await check_unsealed_macs(conn, report, mac_key, macs)
         macs.report(report)

@@ -26,7 +26,10 @@ class Problem:
     """``gap``, ``event_missing``, ``event_changed`` (exact); ``node_mismatch``,
     ``root_mismatch``, ``trusted_mismatch``, ``checkpoint_beyond_tree``,
     ``trusted_beyond_tree`` (ranges); ``bad_signature``, ``unknown_key``,
-    ``trusted_*``, ``unsealed_event`` (no position)."""
+    ``trusted_*``, ``unsealed_event``, ``event_duplicated``, ``event_in_future`` (no
+    position); with the audit key ``mac_invalid``, ``mac_missing``, ``chain_gap``,
+    ``chain_broken``, ``chain_order``, ``outbox_without_event``,
+    ``history_without_event``."""
     detail: str
     position: int | None = None
     """The first leaf (sequence number) implicated, when the problem is about leaves."""

@@ -1,8 +1,11 @@
 // shared-gov console: an audit event's inclusion proof, checked by the browser itself.
 //
 // The event page (templates/audit/event.html) shows the proof the server checked; this
-// file checks it again with the browser's own SHA-256 and Ed25519 (WebCrypto), so an
-// auditor need not trust the server's word. No inline script (the Content Security
+// file checks it again with the browser's own SHA-256 and Ed25519 (WebCrypto). The
+// public key it checks the signature against came from the same server (the page shows
+// it): the check says the proof and the signature agree with that key, and the auditor
+// compares the key with the town's key they hold (docs/audit.md). It does not check the
+// event's MAC (shared-gov audit verify does). No inline script (the Content Security
 // Policy allows only the console's own files): the data are in the section's data-*
 // attributes, the sentences too (in the page's language).
 //
