@@ -29,10 +29,10 @@ from tests.security.sod_helpers import OwnIdp, manifest_json, town_code
 
 from .test_browser import SHOTS, console, page, shot, sign_in  # noqa: F401 - fixtures
 
-ADMIN_TOWN = town_code("47976")
-IDP_TOWN = town_code("47979")
-DESK_TOWN = town_code("47977")
-PARTNER = town_code("47978")
+ADMIN_TOWN = town_code("58376")
+IDP_TOWN = town_code("58379")
+DESK_TOWN = town_code("58377")
+PARTNER = town_code("58378")
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ from tests.security.sod_helpers import OwnIdp, manifest_json, town_code
 
 from .flows import csrf_of, sign_in
 
-TOWN = town_code("47971")
-IDP_TOWN = town_code("47972")
+TOWN = town_code("58371")
+IDP_TOWN = town_code("58372")
 
 
 async def events(db: Database, town: str, action: str, outcome: str | None = None) -> list[Any]:

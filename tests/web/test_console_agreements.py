@@ -23,8 +23,8 @@ from tests.security.sod_helpers import manifest_json, town_code
 from .flows import csrf_of, sign_in
 from .test_console_admin import events
 
-PROVIDER = town_code("47973")
-RECIPIENT = town_code("47974")
+PROVIDER = town_code("58373")
+RECIPIENT = town_code("58374")
 
 
 @pytest.fixture(scope="module")

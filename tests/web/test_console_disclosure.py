@@ -27,7 +27,7 @@ from tests.security.sod_helpers import manifest_json, town_code
 from .flows import csrf_of, sign_in
 from .test_console_admin import events
 
-TOWN = town_code("47975")
+TOWN = town_code("58375")
 DEPARTMENTS = [
     Department(code="shimin", name="市民課", purposes=["juki.registration", "juki.disclosure"]),
     Department(code="kaigo", name="介護保険課", purposes=["kaigo.qualification"]),
