@@ -307,3 +307,32 @@ async def test_an_event_dated_in_the_future_is_reported(
     future = [p for p in _new(before, after) if p.kind == "event_in_future"]
     assert [str(far["event_id"]) in p.detail for p in future] == [True], after.problems
     assert not any(str(near["event_id"]) in p.detail for p in future)
+
+
+async def test_a_deleted_domain_read_event_breaks_its_chain(
+    client: Any, issuer: Any, db: Database, mac_key: bytes
+) -> None:
+    """A domain's reads (DomainSpec.read_actions: here 介護保険課 listing its
+    queue) go through the audit writer too: chained, so deleting one unsealed
+    event is a gap located between its neighbours (hostile review r1 #2)."""
+    token = issuer.mint(
+        subject="k-tamper", tenant=KAGA, department="kaigo", roles=["staff"], mfa=True
+    )
+    labels = [f"kdrop-{uuid.uuid4()}" for _ in range(3)]
+    async with superuser(db) as conn:
+        for label in labels:
+            r = await client.get(
+                f"{BASE}/kaigo/determinations",
+                headers=auth(token, "kaigo.qualification", **{"X-Request-ID": label}),
+            )
+            assert r.status_code == 200, r.text
+        before = await _verify(conn, db, mac_key)
+        first, victim, last = [await _event(conn, label) for label in labels]
+        assert victim["action"] == "kaigo.determination.list"
+        assert victim["writer"] is not None, "a domain read is chained by the writer"
+        await conn.execute("DELETE FROM audit.events WHERE event_id = $1", victim["event_id"])
+        after = await _verify(conn, db, mac_key)
+    gaps = [p for p in _new(before, after) if p.kind == "chain_gap"]
+    assert len(gaps) == 1, after.problems
+    assert str(first["event_id"]) in gaps[0].detail
+    assert str(last["event_id"]) in gaps[0].detail

@@ -89,7 +89,13 @@ READ_ACTIONS: frozenset[str] = frozenset(
 granted event is group-committed by the audit writer (:func:`submit`) after
 the read's transaction ended. Every other action (register, move, support
 measure, agreements, administration, key jobs) writes its event inside its
-own transaction."""
+own transaction. A domain adds its own (``DomainSpec.read_actions``): see
+:func:`is_read`."""
+
+
+def is_read(action: str) -> bool:
+    """Whether ``action`` changes nothing (the platform's reads, or a domain's)."""
+    return action in READ_ACTIONS or action in registry.read_actions()
 
 
 _WRITTEN: ContextVar[list[int] | None] = ContextVar("audit_written", default=None)

@@ -306,6 +306,11 @@ class DomainSpec:
     the response encoder render its messages in the request's language."""
     console: Console | None = None
     """Its pages in the web console, beside its controllers (``<domain>/web/``)."""
+    read_actions: tuple[str, ...] = ()
+    """Its audit actions that change nothing (as declared on its routes). Their
+    transaction is READ ONLY and their granted event goes to the audit writer:
+    group-committed and chained, so deleting one breaks its writer's chain
+    (docs/audit.md). A handler of one of them that writes fails."""
 
 
 # --- the registry itself -------------------------------------------------------
@@ -609,6 +614,11 @@ def cli_groups() -> list[tuple[str, Any]]:
 def background() -> list[Background]:
     """Every domain's background loops, in registration order."""
     return [b for spec in domains() for b in spec.background()]
+
+
+def read_actions() -> frozenset[str]:
+    """Every domain's audit actions that change nothing."""
+    return frozenset(a for spec in domains() for a in spec.read_actions)
 
 
 def consoles() -> list[tuple[str, Console]]:

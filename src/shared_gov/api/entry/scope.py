@@ -20,8 +20,8 @@ import structlog
 from litestar.connection import ASGIConnection
 
 from shared_gov import errors, policy
-from shared_gov.audit.recorder import READ_ACTIONS, AuditEvent, record, record_both, submit
 from shared_gov.audit.recorder import Actor as AuditActor
+from shared_gov.audit.recorder import AuditEvent, is_read, record, record_both, submit
 from shared_gov.auth.principal import Principal
 from shared_gov.checkdigits import is_valid_lgcode
 from shared_gov.db import TenantUnitOfWork
@@ -311,7 +311,7 @@ async def _own(entry: Entry) -> AsyncIterator[None]:
     # event is group-committed by the audit writer before the answer leaves
     # (a failed batch fails the read: 503, nothing disclosed). A write's event
     # commits with the write (audit/recorder.py).
-    at_commit = gate.unit_of_work and event.action not in READ_ACTIONS
+    at_commit = gate.unit_of_work and not is_read(event.action)
     try:
         if gate.unit_of_work:
             # A read's transaction is READ ONLY, begun with its first statement
