@@ -40,7 +40,17 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("access log", ("shared_gov/logs.py", "structlog/")),
     ("metrics", ("shared_gov/metrics.py", "prometheus_client/")),
-    ("token", ("shared_gov/auth/", "joserfc/", "shared_gov/api/pipeline.py")),
+    # Not the whole of api/pipeline.py: its single_valued() middleware wraps the
+    # app, so every sample would be "token" (it is in every stack).
+    (
+        "token",
+        (
+            "shared_gov/auth/",
+            "joserfc/",
+            "authenticate_request (shared_gov/api/pipeline.py",
+            "provide_principal (shared_gov/api/pipeline.py",
+        ),
+    ),
     (
         "policy",
         (

@@ -60,8 +60,7 @@ from shared_gov.serving import behind_proxies
 from shared_gov.settings import Settings, get_settings
 from shared_gov.towns.registry import TenantRegistry
 from shared_gov.validation import text_path_parameters
-from shared_gov.web import console_router, console_stores
-from shared_gov.web.pages import template_config
+from shared_gov.web import close_stores, console_router, console_stores, console_template_config
 from shared_gov.web.security import PREFIX as CONSOLE_PREFIX
 from shared_gov.web.security import secured
 
@@ -208,6 +207,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     # One sealer per worker; an advisory lock makes exactly one of them the leader.
     sealer = Sealer(db)
+    # The console's sessions and codes, in the database every host shares.
+    stores = console_stores(settings, db)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -233,6 +234,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await sealing
             await svc.changes.stop()
             await db.close()
+            await close_stores(stores)
 
     app = Litestar(
         route_handlers=[
@@ -252,8 +254,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             # The web console (web/): pages, sign-in; never in the OpenAPI document.
             console_router(settings),
         ],
-        stores=console_stores(settings),
-        template_config=template_config(),
+        stores=stores,
+        # The console's templates and each domain's (the registry's consoles).
+        template_config=console_template_config(),
         dependencies={"principal": Provide(provide_principal)},
         request_class=problems.StrictJSONRequest,
         # Reasons in a response (withheld fields, explanations) in the request's language.

@@ -10,7 +10,15 @@ import pytest
 
 from shared_gov.db import Database
 from shared_gov.domains import INSTALLED, registry
-from shared_gov.domains.registry import DomainSpec, Field, Label, RecordType
+from shared_gov.domains.registry import (
+    Console,
+    ConsoleLink,
+    ConsoleStaff,
+    DomainSpec,
+    Field,
+    Label,
+    RecordType,
+)
 from shared_gov.policy.engine import PolicyEngine
 from shared_gov.policy.loading import with_record_actions
 from shared_gov.policy.purposes import default_policies_dir, load_purposes
@@ -37,9 +45,11 @@ PILLARS = (
     "app.py",
     "cli",
     "demo",
+    "web",
 )
-"""Everything outside ``domains/``: app, cli and demo assemble, they do not import a
-domain either (they mount and call what the registry lists)."""
+"""Everything outside ``domains/``: app, cli and demo assemble, and the web console
+mounts the domains' pages; they do not import a domain either (they mount and call
+what the registry lists)."""
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -216,3 +226,70 @@ def test_a_second_domain_registers_without_touching_the_pillars() -> None:
         registry.uninstall(spec)
         registry.uninstall(spec)
     registry.domains()
+
+
+def _with_console(console: Console) -> DomainSpec:
+    return DomainSpec(
+        name="sample",
+        label=Label("見本", "sample"),
+        record_types=(),
+        console=console,
+    )
+
+
+def test_a_domains_console_keeps_to_its_own_folder_and_path(tmp_path: Path) -> None:
+    """Its templates are one folder named after it (no name shared with the console's
+    own or another domain's), its links lead under its name; its staff join the
+    development sign-in page."""
+    (tmp_path / "sample").mkdir()
+    person = ConsoleStaff("sample-0001", "kankyo", Label("環境課", "environment"))
+    good = Console(
+        controllers=tuple,
+        templates=tmp_path,
+        links=(ConsoleLink("sample/dogs", Label("犬", "dogs")),),
+        staff=(person,),
+    )
+    spec = _with_console(good)
+    registry.install(spec)
+    try:
+        assert ("sample", good) in registry.consoles()
+        assert person in registry.console_staff()
+    finally:
+        registry.uninstall(spec)
+    (tmp_path / "base.html").write_text("{# would shadow the console's own #}")
+    for console, why in (
+        (good, "more than sample/"),
+        (
+            Console(controllers=tuple, templates=tmp_path / "missing"),
+            "do not exist",
+        ),
+    ):
+        spec = _with_console(console)
+        registry.install(spec)
+        try:
+            with pytest.raises(ValueError, match=why):
+                registry.domains()
+        finally:
+            registry.uninstall(spec)
+    (tmp_path / "base.html").unlink()
+    outside = Console(
+        controllers=tuple,
+        templates=tmp_path,
+        links=(ConsoleLink("audit/", Label("監査", "audit")),),
+    )
+    spec = _with_console(outside)
+    registry.install(spec)
+    try:
+        with pytest.raises(ValueError, match="outside sample/"):
+            registry.domains()
+    finally:
+        registry.uninstall(spec)
+    registry.domains()
+
+
+def test_every_installed_console_page_is_under_its_domain() -> None:
+    """The console's router mounts what the registry lists, each under its domain's path."""
+    from shared_gov.web.router import domain_pages
+
+    pages = domain_pages()
+    assert {c.__name__ for c in pages} >= {"KaigoPages", "InvoicePages"}

@@ -22,13 +22,16 @@ import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared_gov.app import create_app
+from shared_gov.clock import JST
 from shared_gov.settings import Settings
+from tests.audit.planting import plant
 from tests.conftest import KAGA, KOMATSU, auth
 
 playwright_api = pytest.importorskip(
@@ -36,6 +39,12 @@ playwright_api = pytest.importorskip(
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _mar(day: int, hour: int) -> datetime:
+    return datetime(2023, 3, day, hour, 5, tzinfo=JST)
+
+
 SHOTS = ROOT / "docs" / "console"
 
 
@@ -138,9 +147,74 @@ async def sign_in(page: Any, base: str, town: str, staff: str, screenshots: bool
     await page.wait_for_url("**/console/home")
 
 
+BROWSER_CHECKED = (
+    "() => ['ok', 'bad', 'unsupported'].includes("
+    "document.querySelector('section.browser-proof')?.dataset.state)"
+)
+# Mon 2023-03-20 .. Fri 2023-03-24 (JST); 03-21 春分の日. Planted by the journey below only.
+ANALYSED = {"from": "2023-03-20", "to": "2023-03-25"}
+
+
+async def _browser_state(page: Any) -> str | None:
+    state: str | None = await page.evaluate(
+        "() => document.querySelector('section.browser-proof')?.dataset.state ?? null"
+    )
+    return state
+
+
+async def _sealed_event_page(page: Any, base: str, client: Any, tokens: dict[str, str]) -> None:
+    """A fresh event of Kaga's log, its page reloaded until the sealer has sealed it."""
+    r = await client.get(
+        f"/api/v1/tenants/{KAGA}/residents/{uuid.uuid4()}", headers=auth(tokens["kaga"])
+    )
+    assert r.status_code == 404
+    found = None
+    for _ in range(50):
+        listed = await client.get(
+            f"/api/v1/tenants/{KAGA}/audit/events",
+            params={"actor": "k-0001", "action": "resident.read", "order": "desc", "limit": "1"},
+            headers=auth(tokens["kaga_auditor"], None),
+        )
+        assert listed.status_code == 200, listed.text
+        found = next(iter(listed.json()["events"]), None)
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found is not None
+    await page.goto(f"{base}/console/towns/{KAGA}/audit/events/{found['event_id']}")
+    for _ in range(40):
+        if await page.get_by_text("検証済み").count():
+            return
+        await asyncio.sleep(0.5)
+        await page.reload()
+    raise AssertionError("the event was not sealed in time")
+
+
 async def test_auditor_signs_in_searches_opens_an_event_and_signs_out(
-    console: str, page: Any, client: Any, tokens: dict[str, str]
+    console: str, page: Any, client: Any, tokens: dict[str, str], db: Any
 ) -> None:
+    await plant(
+        db,
+        KAGA,
+        [
+            {"actor": "p-equinox", "department": "zeimu", "occurred_at": _mar(21, 10)},
+            {"actor": "p-equinox", "department": "zeimu", "occurred_at": _mar(22, 23)},
+            *(
+                {"actor": "p-busy", "department": "shimin", "occurred_at": _mar(20, 9 + i % 8)}
+                for i in range(12)
+            ),
+            *(
+                {
+                    "actor": "p-busy",
+                    "department": "shimin",
+                    "occurred_at": _mar(22, 14),
+                    "outcome": "denied",
+                    "reason": "purpose not permitted",
+                }
+                for _ in range(3)
+            ),
+        ],
+    )
     # Something for the auditor to find: a staff member's read of a missing record.
     r = await client.get(
         f"/api/v1/tenants/{KAGA}/residents/{uuid.uuid4()}", headers=auth(tokens["kaga"])
@@ -171,6 +245,10 @@ async def test_auditor_signs_in_searches_opens_an_event_and_signs_out(
         await page.reload()
     assert await page.get_by_text("検証済み").count() == 1
     assert await page.locator(".bad").count() == 0
+    # The browser's own check (static/proof.js) agrees.
+    await page.wait_for_function(BROWSER_CHECKED)
+    assert await _browser_state(page) == "ok"
+    assert "お使いのブラウザで確認しました" in await page.locator(".browser-proof").inner_text()
     await shot(page, "05-event")
     await page.goto(f"{console}/console/towns/{KAGA}/audit/verify")
     await page.get_by_role("button", name="今すぐログを検証").click()
@@ -182,10 +260,68 @@ async def test_auditor_signs_in_searches_opens_an_event_and_signs_out(
     await page.get_by_role("button", name="今すぐログを検証").focus()
     outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
+    # The analyses: the planted week, its findings and its charts.
+    await page.goto(f"{console}/console/home")
+    await page.get_by_role("link", name="アクセスログの分析").click()
+    await page.get_by_role("heading", name="検出結果").wait_for()
+    await page.get_by_label("開始（この日時を含む）").fill(ANALYSED["from"])
+    to = page.get_by_label("終了（この日時を含まない）")
+    await to.fill(ANALYSED["to"])
+    await to.press("Enter")  # keyboard only, as the search
+    await page.get_by_role("cell", name="春分の日", exact=False).first.wait_for()
+    assert await page.locator("svg.chart-svg").count() == 3
+    assert await page.get_by_role("img", name="日ごとのアクセス（日本時間）").count() == 1
+    # The table behind a chart opens with the keyboard.
+    summary = page.locator("details.chart-table summary").first
+    await summary.focus()
+    await summary.press("Enter")
+    assert await page.locator("details.chart-table").first.get_attribute("open") is not None
+    await shot(page, "07-analyses")
+    # A finding opens its events in the search (a POST: the actor is not in the URL).
+    row = page.locator("#after-hours ~ table tr", has_text="p-equinox").first
+    await row.get_by_role("button", name="イベントを見る").click()
+    await page.wait_for_url("**/audit/events")
+    assert "p-equinox" not in page.url
+    assert "p-equinox" in await page.locator("tbody").inner_text()
     await page.get_by_role("button", name="サインアウト").click()
     await page.get_by_text("サインアウトしました。").wait_for()
     await page.goto(f"{console}/console/home")
     assert page.url.endswith("/console/")  # signed out: back to sign-in
+
+
+async def test_the_browser_refuses_a_tampered_proof(
+    console: str, page: Any, client: Any, tokens: dict[str, str]
+) -> None:
+    await sign_in(page, console, KAGA, "audit-0001")
+    await _sealed_event_page(page, console, client, tokens)
+    await page.wait_for_function(BROWSER_CHECKED)
+    assert await _browser_state(page) == "ok"
+    again = page.get_by_role("button", name="ブラウザで再確認")
+    # Another leaf (32 zero bytes) in the page's data: the path leads elsewhere.
+    await page.evaluate(
+        "() => { document.querySelector('section.browser-proof').dataset.leafHash ="
+        " btoa(String.fromCharCode(...new Uint8Array(32))); }"
+    )
+    await again.click()
+    await page.wait_for_function(
+        "() => document.querySelector('section.browser-proof').dataset.state === 'bad'"
+    )
+    assert "確認できません" in await page.locator(".browser-proof-result").inner_text()
+    # Back to the true leaf, but a root the checkpoint did not sign: the signature fails.
+    await page.reload()
+    await page.wait_for_function(BROWSER_CHECKED)
+    assert await _browser_state(page) == "ok"
+    await page.evaluate(
+        "() => { const s = document.querySelector('section.browser-proof');"
+        " const lines = s.dataset.body.split('\\n');"
+        " lines[1] = String(Number(lines[1]) + 1);"
+        " s.dataset.body = lines.join('\\n'); }"
+    )
+    await again.click()
+    await page.wait_for_function(
+        "() => document.querySelector('section.browser-proof').dataset.state === 'bad'"
+    )
+    assert await page.locator(".browser-proof-result.bad").count() == 1
 
 
 async def test_auditor_of_another_town_sees_nothing_of_this_town(console: str, page: Any) -> None:

@@ -108,6 +108,100 @@ def refuse_own(principal: Principal, why: str) -> errors.DomainError:
     return errors.forbidden(why)
 
 
+# --- what the API's routes and the console's pages do alike ----------------------
+# One function per step, so that the console (web/admin.py) applies exactly the
+# API's rules — the same service calls, the same "nobody changes their own".
+
+
+async def departments_of(entry: Entry) -> list[DepartmentOut]:
+    """The town's departments and their purposes."""
+    async with entry:
+        rows = await admin.list_departments(entry.svc.db, entry.code)
+    return [msgspec.convert(r, DepartmentOut, from_attributes=True) for r in rows]
+
+
+async def change_department(entry: Entry, department: str, data: DepartmentIn) -> DepartmentOut:
+    """Create or update ``department``; never the caller's own department (403)."""
+    requested = {"name": data.name, "active": data.active, **_asked(data.purposes)}
+    async with entry.changing(department, requested):
+        db, code, principal = entry.svc.db, entry.code, entry.principal
+        # The purposes of one's own department are one's own permissions.
+        pinned = await admin.own_department(db, code, principal.subject)
+        if department in {principal.department, pinned}:
+            raise refuse_own(principal, m.NOBODY_CHANGES_OWN_DEPARTMENT)
+        row = await admin.put_department(
+            db, code, department, data.name, data.purposes, data.active, entry.actor
+        )
+    _changed(entry)
+    return msgspec.convert(row, DepartmentOut, from_attributes=True)
+
+
+async def staff_of(entry: Entry) -> list[StaffOut]:
+    """Every per-person permission on record."""
+    async with entry:
+        rows = await admin.list_staff(entry.svc.db, entry.code)
+    return [msgspec.convert(r, StaffOut, from_attributes=True) for r in rows]
+
+
+async def one_staff(entry: Entry, staff_id: str) -> StaffOut:
+    """One person's permissions on record (404 when none)."""
+    async with entry:
+        row = await admin.get_staff(entry.svc.db, entry.code, staff_id)
+    return msgspec.convert(row, StaffOut, from_attributes=True)
+
+
+async def change_staff(entry: Entry, staff_id: str, data: StaffIn) -> StaffOut:
+    """Set a person's department, purposes or suspension; never one's own (403)."""
+    requested = {"department": data.department, "active": data.active, **_asked(data.purposes)}
+    async with entry.changing(staff_id, requested):
+        if same_person(staff_id, entry.principal.subject):
+            raise refuse_own(entry.principal, m.NOBODY_CHANGES_OWN_PERMISSIONS)
+        row = await admin.put_staff(
+            entry.svc.db,
+            entry.code,
+            staff_id,
+            department=data.department,
+            active=data.active,
+            granted=data.purposes,
+            note=data.note,
+            actor=entry.actor,
+        )
+    _changed(entry)
+    return msgspec.convert(row, StaffOut, from_attributes=True)
+
+
+async def forget_staff(entry: Entry, staff_id: str) -> None:
+    """Forget a person's own permissions; never one's own (403)."""
+    async with entry.changing(staff_id, None):
+        if same_person(staff_id, entry.principal.subject):
+            raise refuse_own(entry.principal, m.NOBODY_CHANGES_OWN_PERMISSIONS)
+        await admin.delete_staff(entry.svc.db, entry.code, staff_id, entry.actor)
+    _changed(entry)
+
+
+async def explanation(
+    entry: Entry,
+    staff_id: str,
+    purpose: str,
+    department: str | None = None,
+    mfa: bool = False,
+    support_measure: bool = False,
+) -> ExplainOut:
+    """Why ``staff_id`` may or may not see each field for ``purpose``."""
+    async with entry:
+        result = await explain_staff(
+            entry.svc.permissions,
+            entry.svc.policy,
+            tenant=entry.code,
+            staff_id=staff_id,
+            purpose_code=purpose,
+            department=department,
+            mfa=mfa,
+            support_measure=support_measure,
+        )
+    return msgspec.convert(result, ExplainOut, from_attributes=True)
+
+
 class TownAdminController(Controller):
     """A town's administration, for its admins (gates :data:`DEPARTMENTS` and
     :data:`STAFF`): every change and every refused attempt is an event in the
@@ -122,9 +216,7 @@ class TownAdminController(Controller):
         **audited("admin.department.list", "department", gate=DEPARTMENTS),
     )
     async def departments(self, entry: NamedDependency[Entry]) -> list[DepartmentOut]:
-        async with entry:
-            rows = await admin.list_departments(entry.svc.db, entry.code)
-        return [msgspec.convert(r, DepartmentOut, from_attributes=True) for r in rows]
+        return await departments_of(entry)
 
     @put(
         "/departments/{department:str}",
@@ -134,18 +226,7 @@ class TownAdminController(Controller):
     async def put_department(
         self, entry: NamedDependency[Entry], department: DeptPath, data: JSONBody[DepartmentIn]
     ) -> DepartmentOut:
-        requested = {"name": data.name, "active": data.active, **_asked(data.purposes)}
-        async with entry.changing(department, requested):
-            db, code, principal = entry.svc.db, entry.code, entry.principal
-            # The purposes of one's own department are one's own permissions.
-            pinned = await admin.own_department(db, code, principal.subject)
-            if department in {principal.department, pinned}:
-                raise refuse_own(principal, m.NOBODY_CHANGES_OWN_DEPARTMENT)
-            row = await admin.put_department(
-                db, code, department, data.name, data.purposes, data.active, entry.actor
-            )
-        _changed(entry)
-        return msgspec.convert(row, DepartmentOut, from_attributes=True)
+        return await change_department(entry, department, data)
 
     @get(
         "/staff",
@@ -153,9 +234,7 @@ class TownAdminController(Controller):
         **audited("admin.staff.list", "staff", gate=STAFF),
     )
     async def staff(self, entry: NamedDependency[Entry]) -> list[StaffOut]:
-        async with entry:
-            rows = await admin.list_staff(entry.svc.db, entry.code)
-        return [msgspec.convert(r, StaffOut, from_attributes=True) for r in rows]
+        return await staff_of(entry)
 
     @get(
         "/staff/{staff_id:str}",
@@ -163,9 +242,7 @@ class TownAdminController(Controller):
         **audited("admin.staff.read", "staff", gate=STAFF),
     )
     async def get_staff(self, entry: NamedDependency[Entry], staff_id: StaffPath) -> StaffOut:
-        async with entry:
-            row = await admin.get_staff(entry.svc.db, entry.code, staff_id)
-        return msgspec.convert(row, StaffOut, from_attributes=True)
+        return await one_staff(entry, staff_id)
 
     @put(
         "/staff/{staff_id:str}",
@@ -175,22 +252,7 @@ class TownAdminController(Controller):
     async def put_staff(
         self, entry: NamedDependency[Entry], staff_id: StaffPath, data: JSONBody[StaffIn]
     ) -> StaffOut:
-        requested = {"department": data.department, "active": data.active, **_asked(data.purposes)}
-        async with entry.changing(staff_id, requested):
-            if same_person(staff_id, entry.principal.subject):
-                raise refuse_own(entry.principal, m.NOBODY_CHANGES_OWN_PERMISSIONS)
-            row = await admin.put_staff(
-                entry.svc.db,
-                entry.code,
-                staff_id,
-                department=data.department,
-                active=data.active,
-                granted=data.purposes,
-                note=data.note,
-                actor=entry.actor,
-            )
-        _changed(entry)
-        return msgspec.convert(row, StaffOut, from_attributes=True)
+        return await change_staff(entry, staff_id, data)
 
     @delete(
         "/staff/{staff_id:str}",
@@ -198,11 +260,7 @@ class TownAdminController(Controller):
         **audited("admin.staff.delete", "staff", gate=STAFF),
     )
     async def delete_staff(self, entry: NamedDependency[Entry], staff_id: StaffPath) -> None:
-        async with entry.changing(staff_id, None):
-            if same_person(staff_id, entry.principal.subject):
-                raise refuse_own(entry.principal, m.NOBODY_CHANGES_OWN_PERMISSIONS)
-            await admin.delete_staff(entry.svc.db, entry.code, staff_id, entry.actor)
-        _changed(entry)
+        await forget_staff(entry, staff_id)
 
     @get(
         "/staff/{staff_id:str}/explain",
@@ -218,18 +276,7 @@ class TownAdminController(Controller):
         mfa: Annotated[bool, QueryParameter()] = False,
         support_measure: Annotated[bool, QueryParameter()] = False,
     ) -> ExplainOut:
-        async with entry:
-            result = await explain_staff(
-                entry.svc.permissions,
-                entry.svc.policy,
-                tenant=entry.code,
-                staff_id=staff_id,
-                purpose_code=purpose,
-                department=department,
-                mfa=mfa,
-                support_measure=support_measure,
-            )
-        return msgspec.convert(result, ExplainOut, from_attributes=True)
+        return await explanation(entry, staff_id, purpose, department, mfa, support_measure)
 
 
 class PurposeController(Controller):
@@ -251,4 +298,17 @@ class PurposeController(Controller):
         ]
 
 
-__all__ = ["PurposeController", "Response", "TownAdminController"]
+__all__ = [
+    "DepartmentIn",
+    "PurposeController",
+    "Response",
+    "StaffIn",
+    "TownAdminController",
+    "change_department",
+    "change_staff",
+    "departments_of",
+    "explanation",
+    "forget_staff",
+    "one_staff",
+    "staff_of",
+]

@@ -153,7 +153,7 @@ async def _proposal_named(entry: Entry) -> tuple[str, ...]:
     return tuple(v for v in (body.get("provider"), body.get("recipient")) if isinstance(v, str))
 
 
-async def _step(entry: Entry, agreement_id: str, step: str) -> AgreementOut:
+async def agreement_step(entry: Entry, agreement_id: str, step: str) -> AgreementOut:
     """Accept or revoke; a refusal is an event in the acting town's log naming the agreement."""
     parsed = agreements.parse_id(agreement_id)
     entry.audit.agreement_id = str(parsed) if parsed else None
@@ -169,6 +169,49 @@ async def _step(entry: Entry, agreement_id: str, step: str) -> AgreementOut:
     return _out(row)
 
 
+async def propose_agreement(entry: Entry, data: AgreementIn) -> AgreementOut:
+    """Propose an agreement; only the providing town's admin does (403 otherwise)."""
+    async with entry.changing():
+        if data.provider != entry.code:
+            raise errors.forbidden(m.ONLY_PROVIDER_PROPOSES)
+        row = await agreements.propose(
+            entry.svc.db,
+            agreements.Proposal(
+                provider=data.provider,
+                recipient=data.recipient,
+                recipient_departments=data.recipient_departments,
+                purposes=data.purposes,
+                fields=data.fields,
+                actions=data.actions,
+                legal_basis=data.legal_basis,
+                valid_from=data.valid_from,
+                valid_until=data.valid_until,
+            ),
+            entry.principal.subject,
+            _recorder(entry),
+        )
+    return _out(row)
+
+
+async def agreements_of(entry: Entry, tenant: str, kind: str | None = None) -> list[AgreementOut]:
+    """The agreements the caller's own town is party to (another town's: 404)."""
+    async with entry:
+        # Only the caller's own town's: another code is the 404 a stranger gets.
+        if tenant != entry.code:
+            raise errors.concealed("the agreements of another town")
+        rows = await agreements.list_for(entry.svc.db, tenant, kind)
+    return [_out(r) for r in rows]
+
+
+async def agreement_history(entry: Entry, agreement_id: str) -> AgreementOut:
+    """One agreement of the caller's town with every version (404 otherwise)."""
+    parsed = agreements.parse_id(agreement_id)
+    entry.audit.agreement_id = str(parsed) if parsed else None
+    async with entry:
+        history = await agreements.versions(entry.svc.db, _agreement_id(agreement_id), entry.code)
+    return _out(history[-1], history)
+
+
 class AgreementController(Controller):
     path = "/api/v1/agreements"
     tags = ("agreements",)
@@ -182,26 +225,7 @@ class AgreementController(Controller):
     async def propose(
         self, entry: NamedDependency[Entry], data: JSONBody[AgreementIn]
     ) -> AgreementOut:
-        async with entry.changing():
-            if data.provider != entry.code:
-                raise errors.forbidden(m.ONLY_PROVIDER_PROPOSES)
-            row = await agreements.propose(
-                entry.svc.db,
-                agreements.Proposal(
-                    provider=data.provider,
-                    recipient=data.recipient,
-                    recipient_departments=data.recipient_departments,
-                    purposes=data.purposes,
-                    fields=data.fields,
-                    actions=data.actions,
-                    legal_basis=data.legal_basis,
-                    valid_from=data.valid_from,
-                    valid_until=data.valid_until,
-                ),
-                entry.principal.subject,
-                _recorder(entry),
-            )
-        return _out(row)
+        return await propose_agreement(entry, data)
 
     @post(
         "/{agreement_id:str}/accept",
@@ -212,7 +236,7 @@ class AgreementController(Controller):
     async def accept(
         self, entry: NamedDependency[Entry], agreement_id: FromPath[str]
     ) -> AgreementOut:
-        return await _step(entry, agreement_id, "accept")
+        return await agreement_step(entry, agreement_id, "accept")
 
     @post(
         "/{agreement_id:str}/revoke",
@@ -223,7 +247,7 @@ class AgreementController(Controller):
     async def revoke(
         self, entry: NamedDependency[Entry], agreement_id: FromPath[str]
     ) -> AgreementOut:
-        return await _step(entry, agreement_id, "revoke")
+        return await agreement_step(entry, agreement_id, "revoke")
 
     @get(
         "/",
@@ -239,12 +263,7 @@ class AgreementController(Controller):
             QueryParameter(description="only this kind"),
         ] = None,
     ) -> list[AgreementOut]:
-        async with entry:
-            # Only the caller's own town's: another code is the 404 a stranger gets.
-            if tenant != entry.code:
-                raise errors.concealed("the agreements of another town")
-            rows = await agreements.list_for(entry.svc.db, tenant, kind)
-        return [_out(r) for r in rows]
+        return await agreements_of(entry, tenant, kind)
 
     @get(
         "/{agreement_id:str}",
@@ -254,10 +273,4 @@ class AgreementController(Controller):
     async def show(
         self, entry: NamedDependency[Entry], agreement_id: FromPath[str]
     ) -> AgreementOut:
-        parsed = agreements.parse_id(agreement_id)
-        entry.audit.agreement_id = str(parsed) if parsed else None
-        async with entry:
-            history = await agreements.versions(
-                entry.svc.db, _agreement_id(agreement_id), entry.code
-            )
-        return _out(history[-1], history)
+        return await agreement_history(entry, agreement_id)

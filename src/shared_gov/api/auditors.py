@@ -134,7 +134,8 @@ async def guarded_subjects(svc: Services, names: TenantNames) -> frozenset[str]:
     return frozenset(str(keys.index("audit_subject", r["id"])) for r in rows)
 
 
-def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+def analysis_window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """The analyses' window: the last 7 days by default, at most 366 (the API's 422s)."""
     end = until or now_jst()
     start = since or end - analyses.DEFAULT_WINDOW
     if start >= end:
@@ -144,7 +145,7 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     return start, end
 
 
-def _time_of_day(value: str | None, default: time, name: str) -> time:
+def time_of_day(value: str | None, default: time, name: str) -> time:
     if value is None:
         return default
     try:
@@ -154,6 +155,26 @@ def _time_of_day(value: str | None, default: time, name: str) -> time:
     if parsed.tzinfo is not None:
         raise errors.invalid_field(f"/query/{name}", m.TIME_OF_DAY_JST)
     return parsed
+
+
+def analysis_settings(
+    office_start: str | None,
+    office_end: str | None,
+    weekends: bool,
+    bulk_threshold: int,
+    denial_threshold: int,
+) -> analyses.AnalysisSettings:
+    """The analyses' settings from what was asked (the API's 422s; the console's too)."""
+    settings = analyses.AnalysisSettings(
+        opens=time_of_day(office_start, analyses.OFFICE_OPENS, "office_start"),
+        closes=time_of_day(office_end, analyses.OFFICE_CLOSES, "office_end"),
+        weekends=weekends,
+        bulk_residents=bulk_threshold,
+        denials=denial_threshold,
+    )
+    if settings.opens >= settings.closes:
+        raise errors.invalid_field("/query/office_start", m.START_BEFORE_END)
+    return settings
 
 
 class AuditorController(Controller):
@@ -260,18 +281,12 @@ class AuditorController(Controller):
         ] = analyses.BULK_RESIDENTS,
         denial_threshold: Annotated[int, QueryParameter(ge=1, le=BIGINT_MAX)] = analyses.DENIALS,
     ) -> analyses.AnalysisReport:
-        start, end = _window(
+        start, end = analysis_window(
             queries.parse_instant(since, "from"), queries.parse_instant(until, "to")
         )
-        settings = analyses.AnalysisSettings(
-            opens=_time_of_day(office_start, analyses.OFFICE_OPENS, "office_start"),
-            closes=_time_of_day(office_end, analyses.OFFICE_CLOSES, "office_end"),
-            weekends=weekends,
-            bulk_residents=bulk_threshold,
-            denials=denial_threshold,
+        settings = analysis_settings(
+            office_start, office_end, weekends, bulk_threshold, denial_threshold
         )
-        if settings.opens >= settings.closes:
-            raise errors.invalid_field("/query/office_start", m.START_BEFORE_END)
         async with entry:
             svc = entry.svc
             guarded = await guarded_subjects(svc, entry.town)

@@ -115,6 +115,81 @@ _ISSUER: dict[str, Any] = {"resource_type": "issuer", "gate": ISSUER}
 """What every issuer route declares besides its action."""
 
 
+# --- what the API's routes and the console's pages do alike ----------------------
+# One function per step, so that the console (web/issuer.py) goes through the
+# same four eyes: the same validation, proposal, approval and cancellation.
+
+
+async def current_issuer(entry: Entry) -> IssuerOut:
+    """The town's issuer in effect (404 when it has none)."""
+    async with entry:
+        return _out(entry.code, await issuers.get_issuer(entry.svc.db, entry.code))
+
+
+async def propose_change(entry: Entry, data: object) -> IssuerOut | ProposalOut:
+    """Propose new settings (a :class:`ProposalOut`, pending another admin's
+    approval), or — a town not enrolled, in development — register them at
+    once (an :class:`IssuerOut`)."""
+    code = entry.code
+    async with entry.changing(code, _requested(data)):
+        svc = entry.svc
+        config = await validated_issuer(svc, data)
+        proposal = await issuers.propose(
+            svc.db, code, "replace", config, entry.actor, bootstrap=svc.settings.is_dev
+        )
+    if proposal is None:
+        # The NOTIFY reaches the other workers; this one must not wait for it.
+        svc.verifier.invalidate_issuers(code)
+        log.info("issuer.registered", tenant=code)
+        return _out(code, config)
+    log.info("issuer.proposed", tenant=code)
+    return _proposal_out(proposal)
+
+
+async def propose_removal(entry: Entry) -> ProposalOut:
+    """Propose removing the town's issuer (another admin approves)."""
+    async with entry.changing(entry.code, None):
+        proposal = await issuers.propose(
+            entry.svc.db, entry.code, "delete", None, entry.actor, bootstrap=False
+        )
+    if proposal is None:  # pragma: no cover - a removal is never a bootstrap
+        raise errors.not_found(mi.NO_ISSUER)
+    log.info("issuer.proposed", tenant=entry.code)
+    return _proposal_out(proposal)
+
+
+async def pending_change(entry: Entry) -> ProposalOut:
+    """The town's pending proposal (404 when none)."""
+    async with entry:
+        return _proposal_out(await issuers.pending(entry.svc.db, entry.code))
+
+
+async def approve_change(entry: Entry, proposal_id: str, digest: str) -> ProposalOut:
+    """Approve another admin's proposal named by its id and digest: it takes effect."""
+    requested = {"proposal": _proposal_ref(proposal_id), "digest": digest}
+    async with entry.changing(entry.code, requested):
+        svc = entry.svc
+        try:
+            proposal = await issuers.approve(
+                svc.db, entry.code, proposal_id, digest, entry.actor, entry.principal
+            )
+        finally:
+            # A voided proposal commits too; either way this worker reloads.
+            svc.verifier.invalidate_issuers(entry.code)
+    log.info("issuer.approved", tenant=entry.code)
+    return _proposal_out(proposal)
+
+
+async def cancel_change(entry: Entry, proposal_id: str) -> str:
+    """Withdraw (the proposer) or reject (another admin) a proposal; its new status."""
+    async with entry.changing(entry.code, {"proposal": _proposal_ref(proposal_id)}):
+        status = await issuers.cancel(
+            entry.svc.db, entry.code, proposal_id, entry.actor, entry.principal.subject
+        )
+    log.info("issuer.proposal_ended", tenant=entry.code, status=status)
+    return status
+
+
 class IssuerController(Controller):
     """A town's own OpenID Connect issuer (the town's admins only).
 
@@ -137,8 +212,7 @@ class IssuerController(Controller):
 
     @get("/", summary="The town's own token issuer", **audited("admin.issuer.read", **_ISSUER))
     async def get_issuer(self, entry: NamedDependency[Entry]) -> IssuerOut:
-        async with entry:
-            return _out(entry.code, await issuers.get_issuer(entry.svc.db, entry.code))
+        return await current_issuer(entry)
 
     @put(
         "/",
@@ -154,20 +228,8 @@ class IssuerController(Controller):
     async def put_issuer(
         self, entry: NamedDependency[Entry], data: IssuerBody
     ) -> Response[IssuerOut | ProposalOut]:
-        code = entry.code
-        async with entry.changing(code, _requested(data)):
-            svc = entry.svc
-            config = await validated_issuer(svc, data)
-            proposal = await issuers.propose(
-                svc.db, code, "replace", config, entry.actor, bootstrap=svc.settings.is_dev
-            )
-        if proposal is None:
-            # The NOTIFY reaches the other workers; this one must not wait for it.
-            svc.verifier.invalidate_issuers(code)
-            log.info("issuer.registered", tenant=code)
-            return Response(_out(code, config), status_code=201)
-        log.info("issuer.proposed", tenant=code)
-        return Response(_proposal_out(proposal), status_code=202)
+        out = await propose_change(entry, data)
+        return Response(out, status_code=201 if isinstance(out, IssuerOut) else 202)
 
     @delete(
         "/",
@@ -176,14 +238,7 @@ class IssuerController(Controller):
         status_code=202,
     )
     async def delete_issuer(self, entry: NamedDependency[Entry]) -> ProposalOut:
-        async with entry.changing(entry.code, None):
-            proposal = await issuers.propose(
-                entry.svc.db, entry.code, "delete", None, entry.actor, bootstrap=False
-            )
-        if proposal is None:  # pragma: no cover - a removal is never a bootstrap
-            raise errors.not_found(mi.NO_ISSUER)
-        log.info("issuer.proposed", tenant=entry.code)
-        return _proposal_out(proposal)
+        return await propose_removal(entry)
 
     @get(
         "/pending",
@@ -191,8 +246,7 @@ class IssuerController(Controller):
         **audited("admin.issuer.pending.read", **_ISSUER),
     )
     async def get_pending(self, entry: NamedDependency[Entry]) -> ProposalOut:
-        async with entry:
-            return _proposal_out(await issuers.pending(entry.svc.db, entry.code))
+        return await pending_change(entry)
 
     @post(
         "/pending/{proposal_id:str}/approve",
@@ -203,18 +257,7 @@ class IssuerController(Controller):
     async def approve(
         self, entry: NamedDependency[Entry], proposal_id: ProposalId, data: JSONBody[ApprovalIn]
     ) -> ProposalOut:
-        requested = {"proposal": _proposal_ref(proposal_id), "digest": data.digest}
-        async with entry.changing(entry.code, requested):
-            svc = entry.svc
-            try:
-                proposal = await issuers.approve(
-                    svc.db, entry.code, proposal_id, data.digest, entry.actor, entry.principal
-                )
-            finally:
-                # A voided proposal commits too; either way this worker reloads.
-                svc.verifier.invalidate_issuers(entry.code)
-        log.info("issuer.approved", tenant=entry.code)
-        return _proposal_out(proposal)
+        return await approve_change(entry, proposal_id, data.digest)
 
     @delete(
         "/pending/{proposal_id:str}",
@@ -223,11 +266,7 @@ class IssuerController(Controller):
         status_code=204,
     )
     async def cancel(self, entry: NamedDependency[Entry], proposal_id: ProposalId) -> None:
-        async with entry.changing(entry.code, {"proposal": _proposal_ref(proposal_id)}):
-            status = await issuers.cancel(
-                entry.svc.db, entry.code, proposal_id, entry.actor, entry.principal.subject
-            )
-        log.info("issuer.proposal_ended", tenant=entry.code, status=status)
+        await cancel_change(entry, proposal_id)
 
 
 def _requested(data: object) -> object:

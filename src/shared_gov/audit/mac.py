@@ -37,7 +37,7 @@ from shared_gov.audit.tlog import (
     canonical_values,
 )
 
-__all__ = ["MAC_VERSION", "event_mac", "mac_of_values", "payload_values"]
+__all__ = ["MAC_VERSION", "content_mac", "event_mac", "mac_of_values", "payload_values"]
 
 MAC_VERSION: Final = b"shared-gov/audit-mac/1\n"
 _EPOCH: Final = PLACEHOLDER_TIME
@@ -60,10 +60,22 @@ def event_mac(
     fixed = list(values[:_N])
     fixed[_AT] = _EPOCH
     fixed[_XID] = 0
+    return content_mac(key, canonical_values(fixed), writer, wseq, prev_mac)
+
+
+def content_mac(
+    key: bytes,
+    content: bytes,
+    writer: str | None = None,
+    wseq: int | None = None,
+    prev_mac: bytes | None = None,
+) -> bytes:
+    """:func:`event_mac` from the event's canonical bytes with the placeholders
+    already in (``canonical_pair``'s second: ``audit verify`` encodes once)."""
     message = b"".join(
         (
             MAC_VERSION,
-            canonical_values(fixed),
+            content,
             b"\n",
             (writer or "").encode("ascii"),
             b"\n",

@@ -14,6 +14,8 @@ records ONCE, in its package's ``spec.py`` as one :class:`DomainSpec`:
   and clear an index during its rotation, and the export an offboarding
   writes;
 - its HTTP controllers, its CLI command groups and its demo-data seeder;
+- its pages in the web console (controllers, their template folder, the
+  home page's links, development sign-in staff), mounted by the console;
 - its messages: a catalogue of its own sentences in Japanese and English
   (``Catalogue("<domain>")``, ids ``<domain>.*``), which its errors and
   reasons are made of (:mod:`shared_gov.messages`);
@@ -27,7 +29,8 @@ The pillars read this registry and never import a domain: crypto provisions
 and rotates the keys of the declared columns and indexes, policy validates
 ``purposes.toml`` and builds Cedar resources from the record types, logs
 redact the declared keys, tenancy calls the declared export, the app mounts
-the declared controllers and the CLI adds the declared command groups.
+the declared controllers (and the console the declared pages) and the CLI
+adds the declared command groups.
 
 Installed domains are listed in :data:`shared_gov.domains.INSTALLED`, one line
 each (a module path, imported lazily on first use, so importing this module
@@ -220,6 +223,50 @@ class StandingShare:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleLink:
+    """A link on the console's home page to one of a domain's pages."""
+
+    path: str
+    """Under ``/console/towns/{code}/``, starting with the domain's name
+    (``kaigo/determinations``)."""
+    label: Label
+    role: str = "staff"
+    """Shown to people holding this role (the page itself decides on their purposes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleStaff:
+    """A synthetic member of staff the development sign-in page offers (never in production)."""
+
+    subject: str
+    department: str
+    label: Label
+    roles: tuple[str, ...] = ("staff",)
+    mfa: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    """A domain's pages in the web console (``/console/towns/{code}/<domain>/…``).
+
+    The controllers are mounted in the console's router (its session, CSRF,
+    security headers and error pages); each page goes through the API's
+    guarded entry with the audit action of the API endpoint behind it. The
+    templates folder holds one folder named after the domain (``kaigo/``),
+    so no two domains' templates, nor the console's own, share a name.
+    """
+
+    controllers: Callable[[], Sequence[Any]]
+    """Litestar controllers whose paths start with ``/towns/{code:str}/<domain>``
+    (imported when called)."""
+    templates: Path
+    links: tuple[ConsoleLink, ...] = ()
+    staff: tuple[ConsoleStaff, ...] = ()
+    """Who the development sign-in page offers besides the platform's demo staff
+    (an ordering department's clerk, a second person for separation of duties)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DomainSpec:
     """Everything one domain declares; the pillars read nothing else of it."""
 
@@ -257,6 +304,8 @@ class DomainSpec:
     """The domain's message catalogue (imported when called): named after the
     domain, every entry in Japanese and English. The problem+json handlers and
     the response encoder render its messages in the request's language."""
+    console: Console | None = None
+    """Its pages in the web console, beside its controllers (``<domain>/web/``)."""
 
 
 # --- the registry itself -------------------------------------------------------
@@ -374,6 +423,8 @@ def _check(specs: Sequence[DomainSpec]) -> None:
         ):
             if path is not None and not path.exists():
                 raise ValueError(f"domain {spec.name}: its {kind} ({path}) do not exist")
+        if spec.console is not None:
+            _check_console(spec.name, spec.console)
         if spec.messages is not None:
             catalogue = spec.messages()
             if catalogue.name != spec.name:
@@ -391,6 +442,19 @@ def _check(specs: Sequence[DomainSpec]) -> None:
                     raise ValueError(f"action {action} declared by {owners[action]} and {rt.name}")
     if unqualified > 1:
         raise ValueError("at most one record type may name its fields unqualified")
+
+
+def _check_console(name: str, console: Console) -> None:
+    """A domain's console: its own template folder only, links under its name."""
+    folder = console.templates
+    if not (folder / name).is_dir():
+        raise ValueError(f"domain {name}: its console templates ({folder / name}) do not exist")
+    others = sorted(p.name for p in folder.iterdir() if p.name != name)
+    if others:
+        raise ValueError(f"domain {name}: its console templates hold more than {name}/: {others}")
+    for link in console.links:
+        if not link.path.startswith(f"{name}/"):
+            raise ValueError(f"domain {name}: console link {link.path} is outside {name}/")
 
 
 PLATFORM_INDEXES: tuple[str, ...] = ("audit_subject",)
@@ -545,6 +609,20 @@ def cli_groups() -> list[tuple[str, Any]]:
 def background() -> list[Background]:
     """Every domain's background loops, in registration order."""
     return [b for spec in domains() for b in spec.background()]
+
+
+def consoles() -> list[tuple[str, Console]]:
+    """(domain, its console) for every domain that brings console pages."""
+    return [(s.name, s.console) for s in domains() if s.console is not None]
+
+
+def console_staff() -> list[ConsoleStaff]:
+    """Every domain's development sign-in staff, each subject once (the first domain's)."""
+    seen: dict[str, ConsoleStaff] = {}
+    for _, console in consoles():
+        for person in console.staff:
+            seen.setdefault(person.subject, person)
+    return list(seen.values())
 
 
 def catalogues() -> list[Catalogue]:

@@ -177,3 +177,139 @@ OUTCOMES = {
     "not_found": _t("console.outcome.not_found", en="not found", ja="該当なし"),
     "error": _t("console.outcome.error", en="error", ja="エラー"),
 }
+
+# --- The auditor's analyses and charts, the browser's proof check (issue 19) ---
+ANALYSES = _t("console.analyses", en="Analyses of the access log", ja="アクセスログの分析")
+ANALYSES_INTRO = _t(
+    "console.analyses_intro",
+    en="Access after hours and on holidays, bulk access, repeated denials, failed sign-ins "
+    "and individual-number reads in a period (the last 7 days unless you choose one), "
+    "as GET …/audit/analyses reports them.",
+    ja="期間内（指定がなければ直近7日間）の時間外・休日のアクセス、大量アクセス、繰り返しの拒否、"
+    "認証の失敗、個人番号の利用を示します（GET …/audit/analyses と同じ内容です）。",
+)
+RUN_ANALYSES = _t("console.run_analyses", en="Analyse", ja="分析する")
+PERIOD = _t("console.period", en="Period", ja="期間")
+OFFICE_START = _t("console.office_start", en="Office opens (HH:MM)", ja="開庁時刻（HH:MM）")
+OFFICE_END = _t("console.office_end", en="Office closes (HH:MM)", ja="閉庁時刻（HH:MM）")
+WEEKENDS_CLOSED = _t("console.weekends_closed", en="Closed on weekends", ja="土日は閉庁")
+BULK_THRESHOLD = _t(
+    "console.bulk_threshold",
+    en="Bulk: more residents than this in an hour",
+    ja="大量アクセス: 1時間にこの人数を超える住民",
+)
+DENIAL_THRESHOLD = _t(
+    "console.denial_threshold", en="Repeated denials: at least", ja="繰り返しの拒否: この回数以上"
+)
+WHOLE_NUMBER = _t(
+    "console.whole_number", en="a whole number, 1 or more", ja="1以上の整数を入力してください"
+)
+SETTINGS_USED = _t("console.settings_used", en="Settings", ja="分析の条件")
+FINDINGS = _t("console.findings", en="Findings", ja="検出結果")
+TRUNCATED = _t(
+    "console.truncated",
+    en="Some analysis found more than it lists: choose a shorter period.",
+    ja="一部の分析で表示しきれない件数が見つかりました。期間を短くしてください。",
+)
+NONE_FOUND = _t("console.none_found", en="Nothing found.", ja="該当はありません。")
+AFTER_HOURS = _t(
+    "console.after_hours", en="After hours, weekends and holidays", ja="時間外・休日のアクセス"
+)
+BULK_ACCESS = _t("console.bulk_access", en="Bulk access", ja="大量アクセス")
+REPEATED_DENIALS = _t("console.repeated_denials", en="Repeated denials", ja="繰り返しの拒否")
+FAILED_LOGINS = _t(
+    "console.failed_logins", en="Failed sign-ins by address", ja="接続元ごとの認証の失敗"
+)
+NUMBER_READS = _t("console.number_reads", en="Individual-number reads", ja="個人番号の利用")
+KINDS = {
+    "holiday": _t("console.kind.holiday", en="holiday", ja="休日"),
+    "weekend": _t("console.kind.weekend", en="weekend", ja="土日"),
+    "after_hours": _t("console.kind.after_hours", en="after hours", ja="時間外"),
+}
+DAY = _t("console.day", en="Day", ja="日付")
+HOUR = _t("console.hour", en="Hour (JST)", ja="時台（日本時間）")
+KIND = _t("console.kind", en="Kind", ja="種別")
+EVENTS = _t("console.events", en="Events", ja="件数")
+FIRST = _t("console.first", en="First", ja="最初")
+LAST = _t("console.last", en="Last", ja="最後")
+RESIDENTS = _t("console.residents", en="Residents", ja="住民数")
+WINDOW = _t("console.window", en="Hour from", ja="1時間の開始")
+DENIALS = _t("console.denials", en="Denials", ja="拒否の回数")
+FAILURES = _t("console.failures", en="Failures", ja="失敗の回数")
+READS = _t("console.reads", en="Reads", ja="利用の回数")
+REASONS = _t("console.reasons", en="Reasons", ja="理由")
+ACTIONS = _t("console.actions", en="Actions", ja="操作")
+SHOW_EVENTS = _t("console.show_events", en="Show the events", ja="イベントを見る")
+ACTIVITY = _t("console.activity", en="Accesses in the period", ja="期間中のアクセス")
+PER_DAY = _t("console.per_day", en="Accesses per day (JST)", ja="日ごとのアクセス（日本時間）")
+PER_HOUR = _t(
+    "console.per_hour",
+    en="Accesses per hour of the day (JST)",
+    ja="時間帯ごとのアクセス（日本時間）",
+)
+PER_DEPARTMENT = _t("console.per_department", en="Accesses per department", ja="所属ごとのアクセス")
+ALLOWED = _t("console.allowed", en="allowed", ja="許可")
+REFUSED = _t(
+    "console.refused", en="refused (denied, not found, error)", ja="拒否・該当なし・エラー"
+)
+TOTAL = _t("console.total", en="Total", ja="合計")
+AS_TABLE = _t("console.as_table", en="The values as a table", ja="数値を表で見る")
+NO_DEPARTMENT = _t("console.no_department", en="(none)", ja="（なし）")
+CHART_SUMMARY = _template(
+    "console.chart_summary",
+    en="{title}: {total} events; the most, {peak}, at {label}. Every value is in the table below.",
+    ja="{title}: 合計 {total} 件、最多は {label} の {peak} 件。すべての値は下の表にあります。",
+)
+CHART_EMPTY = _template(
+    "console.chart_empty", en="{title}: no events.", ja="{title}: イベントはありません。"
+)
+BROWSER_PROOF = _t(
+    "console.browser_proof", en="Check in your browser", ja="お使いのブラウザでの確認"
+)
+BROWSER_PROOF_INTRO = _t(
+    "console.browser_proof_intro",
+    en="Your browser hashes the event's canonical form into its leaf, recomputes the audit "
+    "path with its own SHA-256 (WebCrypto) up to the root the checkpoint signs, and checks "
+    "the checkpoint's Ed25519 signature: no need to trust this server's check above.",
+    ja="お使いのブラウザが、イベントの正規形から葉ハッシュを求め、自身の SHA-256（WebCrypto）で"
+    "監査パスをチェックポイントの署名されたルートまで計算し直し、チェックポイントの Ed25519 署名も"
+    "確かめます。上のサーバーの確認を信頼する必要はありません。",
+)
+BROWSER_CHECKING = _t("console.browser_checking", en="Checking…", ja="確認しています…")
+BROWSER_OK = _t(
+    "console.browser_ok",
+    en="Verified in your browser: the path leads to the signed root.",
+    ja="お使いのブラウザで確認しました: 監査パスは署名されたルートに一致します。",
+)
+BROWSER_BAD = _t(
+    "console.browser_bad",
+    en="Your browser could NOT verify the proof: the path does not lead to the signed root.",
+    ja="お使いのブラウザでは証明を確認できません: 監査パスが署名されたルートに一致しません。",
+)
+BROWSER_SIG_OK = _t(
+    "console.browser_sig_ok",
+    en="The checkpoint's signature is valid (Ed25519, checked in your browser).",
+    ja="チェックポイントの署名は有効です（Ed25519、お使いのブラウザで確認）。",
+)
+BROWSER_SIG_BAD = _t(
+    "console.browser_sig_bad",
+    en="The checkpoint's signature is NOT valid.",
+    ja="チェックポイントの署名が有効ではありません。",
+)
+BROWSER_SIG_UNSUPPORTED = _t(
+    "console.browser_sig_unsupported",
+    en="This browser cannot check Ed25519 signatures; only the path was checked.",
+    ja="このブラウザは Ed25519 署名を確認できません。監査パスのみ確認しました。",
+)
+BROWSER_UNSUPPORTED = _t(
+    "console.browser_unsupported",
+    en="This browser offers no WebCrypto here (it needs HTTPS): the check did not run.",
+    ja="このブラウザではここで WebCrypto が使えません（HTTPS が必要です）。"
+    "確認は行われていません。",
+)
+BROWSER_AGAIN = _t("console.browser_again", en="Check again in the browser", ja="ブラウザで再確認")
+
+
+# The town admins' and the disclosure desk's labels (beside: this module would
+# pass 500 lines); the pages read them all as ``L``.
+from shared_gov.messages.console_admin import *  # noqa: E402, F403 - one catalogue for the pages

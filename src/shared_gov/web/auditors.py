@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from base64 import b64encode
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -218,9 +219,21 @@ class AuditorPages(Controller):
                 raise errors.not_found()
             guarded = await guarded_subjects(svc, entry.town)
             entry.audit.rows = 1
+            shown = queries.mask_other_town(row, code, guarded)
+            canonical = None
             async with svc.db.catalog() as conn:
                 proof = await tlog.inclusion(conn, code, event_id)
-        shown = queries.mask_other_town(row, code, guarded)
+                if proof is not None and shown is row:
+                    # The leaf's own bytes, for the browser to hash (never for a
+                    # masked event: they hold what the mask withholds).
+                    values = await conn.fetchrow(
+                        f"SELECT {tlog.EVENT_SELECT} FROM audit.events AS e "  # noqa: S608 - constant column list
+                        "WHERE e.tenant = $1 AND e.event_id = $2",
+                        code,
+                        event_id,
+                    )
+                    if values is not None:
+                        canonical = b64encode(tlog.canonical_values(list(values))).decode()
         checked = None
         if proof is not None:
             head = proof.checkpoint
@@ -230,6 +243,7 @@ class AuditorPages(Controller):
                 ),
                 "signature": head.signature_valid(),
                 "json": proof.to_json(),
+                "canonical": canonical,
             }
         return page(request, "audit/event.html", code=code, event=shown, proof=checked)
 

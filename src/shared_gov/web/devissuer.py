@@ -37,6 +37,7 @@ from litestar.stores.base import Store
 from shared_gov import errors
 from shared_gov.api.pipeline import services
 from shared_gov.checkdigits import is_valid_lgcode
+from shared_gov.domains import registry
 from shared_gov.messages import console as L
 
 from .pages import page
@@ -64,6 +65,19 @@ DEMO_STAFF: tuple[DemoStaff, ...] = (
     DemoStaff("kaikei-0001", "kaikei", ("staff",), True, "会計課 職員", "Accounting"),
 )
 """Who the development sign-in page offers in every town (synthetic)."""
+
+
+def demo_staff() -> tuple[DemoStaff, ...]:
+    """The platform's demo staff, then those the domains' consoles add
+    (``registry.Console.staff``: an ordering department's clerk, a second
+    person for separation of duties); a subject already offered stays as it is."""
+    known = {s.subject for s in DEMO_STAFF}
+    added = tuple(
+        DemoStaff(s.subject, s.department, s.roles, s.mfa, s.label.ja, s.label.en)
+        for s in registry.console_staff()
+        if s.subject not in known
+    )
+    return DEMO_STAFF + added
 
 
 def enabled(request: Request[Any, Any, Any]) -> bool:
@@ -123,7 +137,7 @@ async def redeem(
         or not secrets.compare_digest(create_s256_code_challenge(verifier), grant["challenge"])
     ):
         raise errors.bad_request(L.INVALID_GRANT)
-    staff = next(s for s in DEMO_STAFF if s.subject == grant["sub"])
+    staff = next(s for s in demo_staff() if s.subject == grant["sub"])
     svc = services(request)
     return svc.issuer.mint(
         subject=staff.subject,
@@ -175,7 +189,7 @@ class DevIssuerController(Controller):
         names = await services(request).registry.get(params["login_hint"])
         if names is None:
             raise errors.not_found()
-        return page(request, "dev_authorize.html", staff=DEMO_STAFF, params=params)
+        return page(request, "dev_authorize.html", staff=demo_staff(), params=params)
 
     @post("/authorize")
     async def authorize(
@@ -186,7 +200,7 @@ class DevIssuerController(Controller):
         if not enabled(request):
             raise errors.not_found()
         params = _checked({k: str(data.get(k, "")) for k in _FIELDS})
-        staff = next((s for s in DEMO_STAFF if s.subject == data.get("staff")), None)
+        staff = next((s for s in demo_staff() if s.subject == data.get("staff")), None)
         if staff is None:
             raise _refuse()
         code = await mint_code(

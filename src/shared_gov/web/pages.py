@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, PermissionDeniedException
@@ -30,6 +33,7 @@ from shared_gov.messages.core import Language, render
 
 from .security import PREFIX
 from .signin import NotSignedIn, current
+from .timefmt import jst_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -51,6 +55,21 @@ def asset_version() -> str:
     return digest.hexdigest()[:12]
 
 
+@pass_context
+def jst(context: Context, value: object, seconds: bool = False) -> str:
+    """Jinja filter ``jst``: a time as a clerk reads it, in the page's language.
+
+    ``{{ event.occurred_at | jst }}`` gives ``令和8年12月7日 14:05`` on a
+    Japanese page and ``2026-12-07 14:05 JST`` on an English one;
+    ``| jst(seconds=True)`` to the second. Takes a datetime, a date or an
+    ISO 8601 string (:func:`.timefmt.jst_text`); None gives ``—``.
+    """
+    lang = "en" if context.get("lang") == "en" else "ja"
+    if value is None or isinstance(value, (datetime, date, str)):
+        return jst_text(value, lang, seconds=seconds)
+    return str(value)
+
+
 def template_config(directories: list[Path] | None = None) -> TemplateConfig[JinjaTemplateEngine]:
     """The templates: the console's own folder and any a domain brings."""
 
@@ -58,6 +77,7 @@ def template_config(directories: list[Path] | None = None) -> TemplateConfig[Jin
         env = engine.engine
         env.autoescape = True
         env.globals["L"] = L
+        env.filters["jst"] = jst
 
     return TemplateConfig(
         directory=[TEMPLATES, *(directories or [])],

@@ -2,9 +2,11 @@
 
 - Sessions are server-side (Litestar's ``ServerSideSessionConfig``): the
   cookie holds only a random id; what it stands for lives in a store shared by
-  the service's worker processes (files under ``<data_dir>/console``). The
+  every worker of every host (``catalog.console_store``, :mod:`.store`). The
   cookie is HttpOnly, SameSite=Strict, limited to ``/console`` and Secure
   outside development. Signing in issues a new id (no session fixation).
+  Several hosts must share ``SHARED_GOV_CONSOLE_SECRET`` too: a form's CSRF
+  token is signed with it.
 - Every form carries a CSRF token (Litestar's CSRF middleware, double submit
   with an HMAC-signed cookie); a POST without it is refused with 403.
 - Every console response carries a Content-Security-Policy that allows no
@@ -64,6 +66,8 @@ HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 ROTATE = "shared_gov.console.rotate"
 """Scope-state key: issue a new session id with this response (signing in)."""
+LOADED = "shared_gov.console.loaded"
+"""Scope-state key: the session as the store held it when the request came in."""
 
 
 def secured(app: ASGIApp) -> ASGIApp:
@@ -93,12 +97,29 @@ def secured(app: ASGIApp) -> ASGIApp:
 
 
 class _RotatingBackend(ServerSideSessionBackend):
-    """The server-side backend, which can give a session a new id.
+    """The server-side backend, which can give a session a new id, and writes
+    only what changed.
 
     Signing in marks the scope (:data:`ROTATE`): the data the session held
     under the id the browser had before (perhaps planted by someone else) is
     deleted and the signed-in session is stored under a fresh id.
+
+    Litestar's backend writes the session back with every response. The
+    store is the database shared by every host (:mod:`.store`), so: an empty
+    session is never stored (an anonymous page, the sign-in page's
+    stylesheet: no row, no cookie; a cookie naming nothing is cleared), and
+    a session the request did not change (a static file) is not written
+    again. A signed-in page always changes it (its last use, for the idle
+    timeout), so that semantics holds.
     """
+
+    async def load_from_connection(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> dict[str, Any]:
+        data = await super().load_from_connection(connection)
+        scope = cast("dict[str, Any]", connection.scope)
+        scope[LOADED] = self.serialize_data(data, connection.scope) if data else None
+        return data
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         fresh = cast("dict[str, Any]", connection.scope).get(ROTATE)
@@ -110,11 +131,18 @@ class _RotatingBackend(ServerSideSessionBackend):
         self, scope_session: Any, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
         scope = cast("dict[str, Any]", connection.scope)
+        had = connection.cookies.get(self.config.key)
         if scope.get(ROTATE) is True and scope_session is not Empty:
-            old = connection.cookies.get(self.config.key)
-            if old:
-                await self.delete(old, store=self.config.get_store_from_app(scope["app"]))
+            if had:
+                await self.delete(had, store=self.config.get_store_from_app(scope["app"]))
             scope[ROTATE] = self.generate_session_id()
+        elif isinstance(scope_session, dict):
+            if not scope_session:
+                if had:
+                    await super().store_in_message(Empty, message, connection)
+                return
+            if had and scope.get(LOADED) == self.serialize_data(scope_session, connection.scope):
+                return
         await super().store_in_message(scope_session, message, connection)
 
 

@@ -206,3 +206,56 @@ async def test_another_towns_staff_and_unknown_steps_get_404(
     inv = (await _new(api, people, f"WF-404-{step}"))["invoice_id"]
     r = await _step(api, people["kaikei_other"], PAY, inv, step, '"v1"')
     assert r.status_code in (404, 405)
+
+
+@pytest.mark.parametrize("spelling", ["T-DOBOKU", "ｔ－ｄｏｂｏｋｕ", " t-doboku"])
+async def test_whoever_confirmed_inspection_cannot_approve_under_another_spelling(
+    api: httpx.AsyncClient,
+    people: dict[str, str],
+    registered: dict[str, str],
+    issuer: Any,
+    spelling: str,
+) -> None:
+    """Separation of duties compares people, not strings (hostile review, r1 #7):
+    the inspector's id in capitals, full width or with a space is the inspector."""
+    inv = (await _new(api, people, f"WF-SOD-{len(spelling)}-{ord(spelling[1])}"))["invoice_id"]
+    r = await _step(api, people["kaikei"], PAY, inv, "check", '"v1"')
+    assert r.status_code == 200, r.text
+    r = await _step(api, people["doboku"], INSPECT, inv, "inspect", r.headers["ETag"])
+    assert r.status_code == 200, r.text
+    etag = r.headers["ETag"]
+    same = issuer.mint(subject=spelling, tenant=TOWN, department="doboku", roles=["staff"])
+    r = await _step(api, same, "invoices.approval.1", inv, "approve", etag)
+    assert r.status_code == 403, r.text
+    r = await _step(api, people["doboku2"], "invoices.approval.1", inv, "approve", etag)
+    assert r.status_code == 200, r.text
+
+
+async def test_the_payee_account_is_for_payment_only(
+    api: httpx.AsyncClient, people: dict[str, str], registered: dict[str, str]
+) -> None:
+    """検収 and 決裁 read an invoice's content without the supplier's bank account
+    and get no original (it carries the account); 支出事務 gets both (r1 #8)."""
+    inv = (await _new(api, people, "WF-BANK"))["invoice_id"]
+    paying = await api.get(f"{BASE}/invoices/{inv}", headers=bearer(people["kaikei"], PAY))
+    assert paying.status_code == 200, paying.text
+    assert paying.json()["document"]["payment"][0]["account"] == "0001:001:1:1234567"
+    for purpose in (INSPECT, "invoices.approval.1"):
+        seen = await api.get(f"{BASE}/invoices/{inv}", headers=bearer(people["doboku2"], purpose))
+        assert seen.status_code == 200, seen.text
+        body = seen.json()
+        assert body["document"]["lines"], "the content is still there"
+        assert "payment" not in body["document"]
+        assert "0001:001:1:1234567" not in seen.text
+        assert "ﾃｽﾄｼﾖｳｼﾞ" not in seen.text
+        assert {"Invoice.payee_account", "Invoice.original"} <= set(body["withheld"])
+        original = await api.get(
+            f"{BASE}/invoices/{inv}/original", headers=bearer(people["doboku2"], purpose)
+        )
+        assert original.status_code == 403, original.text
+        assert "0001:001:1:1234567" not in original.text
+    original = await api.get(
+        f"{BASE}/invoices/{inv}/original", headers=bearer(people["kaikei"], PAY)
+    )
+    assert original.status_code == 200
+    assert b"0001:001:1:1234567" in original.content

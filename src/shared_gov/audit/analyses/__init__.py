@@ -25,10 +25,12 @@ every finding links to the events behind it: their ids (the first
   個人番号 and for how many residents, by purpose.
 
 Times of day are Japan time, computed as UTC + 9 hours in SQL: Japan has no
+daylight saving time.
 
 Modules: :mod:`.settings` (defaults and bounds), :mod:`.report` (the
 report's structs), :mod:`.checks` (the analyses); :func:`analyse` runs them
-all in one snapshot. The public names are this package's.
+all in one snapshot. :mod:`.activity` counts the window's events by day,
+hour and department (the console's charts). The public names are this package's.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from shared_gov.audit.analyses.activity import Activity, Counts, activity
 from shared_gov.audit.analyses.checks import (
     _after_hours,
     _bulk,
@@ -86,14 +89,17 @@ __all__ = [
     "WEEKENDS_CLOSED",
     "YEAR_END_CLOSURE",
     "YEAR_END_NAME",
+    "Activity",
     "AfterHours",
     "AnalysisReport",
     "AnalysisSettings",
     "AnalysisSettingsOut",
     "BulkAccess",
+    "Counts",
     "FailedLogins",
     "IndividualNumberReads",
     "RepeatedDenials",
+    "activity",
     "analyse",
     "closed_days",
 ]

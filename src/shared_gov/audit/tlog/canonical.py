@@ -139,6 +139,38 @@ def canonical_values(values: Sequence[Any]) -> bytes:
     ``audit verify`` needs over millions of events); the tests check it
     byte for byte against ``json.dumps(..., sort_keys=True)``.
     """
+    return _joined(*_parts(values))
+
+
+def canonical_pair(values: Sequence[Any]) -> tuple[bytes, bytes]:
+    """The canonical bytes of a stored event, and the same with ``occurred_at``
+    and ``xid`` set to the MAC's placeholders (:mod:`shared_gov.audit.mac`).
+
+    ``audit verify`` needs both for every event (its leaf, its MAC): encoding
+    the other 21 values once for both saves about a quarter of its CPU. Each
+    is byte for byte :func:`canonical_values` of the same values, the second
+    with the placeholders put in (the tests compare them).
+    """
+    parts, client_request_id = _parts(values)
+    fixed = list(parts)
+    fixed[_AT] = _PLACEHOLDER_TIME_JSON
+    fixed[_XID] = '"0"'
+    return _joined(parts, client_request_id), _joined(fixed, client_request_id)
+
+
+_AT: Final = EVENT_COLUMNS.index("occurred_at")
+_XID: Final = EVENT_COLUMNS.index("xid")
+
+
+def _joined(parts: Sequence[str], client_request_id: str | None) -> bytes:
+    if client_request_id is None:
+        return (_CANONICAL % tuple(parts)).encode("utf-8")
+    extended = (*parts[:_CLIENT_ID_AT], _text(client_request_id), *parts[_CLIENT_ID_AT:])
+    return (_WITH_CLIENT_ID % extended).encode("utf-8")
+
+
+def _parts(values: Sequence[Any]) -> tuple[tuple[str, ...], Any]:
+    """Each value of :data:`EVENT_COLUMNS` as JSON, and the client's request id."""
     client_request_id = None
     if len(values) == len(SELECT_COLUMNS):
         client_request_id = values[len(EVENT_COLUMNS)]
@@ -193,10 +225,7 @@ def canonical_values(values: Sequence[Any]) -> bytes:
         _text(user_agent),
         f'"{_int(xid)}"',
     )
-    if client_request_id is None:
-        return (_CANONICAL % parts).encode("utf-8")
-    extended = (*parts[:_CLIENT_ID_AT], _text(client_request_id), *parts[_CLIENT_ID_AT:])
-    return (_WITH_CLIENT_ID % extended).encode("utf-8")
+    return parts, client_request_id
 
 
 def canonical_event(event: Mapping[str, Any]) -> bytes:

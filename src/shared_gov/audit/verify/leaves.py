@@ -15,13 +15,15 @@ from typing import Any, Final
 
 import asyncpg
 
-from shared_gov.audit.mac import mac_of_values
+from shared_gov.audit import merkle
+from shared_gov.audit.mac import content_mac
 from shared_gov.audit.tlog import (
     EVENT_COLUMNS,
     EVENT_SELECT,
     SELECT_COLUMNS,
     values_leaf_hash,
 )
+from shared_gov.audit.tlog.canonical import canonical_pair
 from shared_gov.audit.verify.report import MAX_LISTED, Problem
 
 CHUNK: Final = 50_000
@@ -122,13 +124,23 @@ _NO_MAC: Final = 4
 def _examine(row: Any, mac_key: bytes | None) -> int:
     """Flags for one sealed leaf's event: its leaf hash, and (with a key) its MAC."""
     values = row[:_N]
-    flags = 0 if values_leaf_hash(values) == row[_N + 1] else _CHANGED
     if mac_key is None:
-        return flags
+        return 0 if values_leaf_hash(values) == row[_N + 1] else _CHANGED
+    # Both encodings at once: the leaf's and the MAC's share 21 of 23 values.
+    content, mac_content = canonical_pair(values)
+    flags = 0 if merkle.leaf_hash(content) == row[_N + 1] else _CHANGED
     mac = row[_N + 3]
     if mac is None:
         return flags | _NO_MAC
-    if mac_of_values(mac_key, values, row[_N + 4], row[_N + 5], row[_N + 6]) != bytes(mac):
+    writer, prev = row[_N + 4], row[_N + 6]
+    expected = content_mac(
+        mac_key,
+        mac_content,
+        None if writer is None else str(writer),
+        row[_N + 5],
+        None if prev is None else bytes(prev),
+    )
+    if expected != bytes(mac):
         flags |= _BAD_MAC
     return flags
 

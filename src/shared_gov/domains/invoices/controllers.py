@@ -117,11 +117,22 @@ def invoice_out(
         received_at=inv.received_at,
         retain_until=inv.retain_until,
         corrects=inv.corrects,
-        document=msgspec.to_builtins(inv.document) if "Invoice.document" in view.allowed else None,
+        document=document_out(inv, view),
         report=inv.report,
         history=history_out(history or []),
         withheld=list(view.withheld),
     )
+
+
+def document_out(inv: Invoice, view: FieldView) -> dict[str, Any] | None:
+    """The parsed invoice when the purpose covers it; its payment lines (the
+    payee's bank account) only when the purpose covers ``Invoice.payee_account``."""
+    if "Invoice.document" not in view.allowed:
+        return None
+    document: dict[str, Any] = msgspec.to_builtins(inv.document)
+    if "Invoice.payee_account" not in view.allowed:
+        document.pop("payment", None)
+    return document
 
 
 def status_out(s: InvoiceStatus | Invoice) -> StatusOut:

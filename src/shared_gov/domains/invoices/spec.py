@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from shared_gov.domains.registry import (
+    Console,
+    ConsoleLink,
+    ConsoleStaff,
     DemoData,
     DomainSpec,
     EncryptedTable,
@@ -54,8 +57,17 @@ INVOICE = RecordType(
         ),
         Field(
             "document",
-            Label("請求内容（売り手名・振込先を含む）", "invoice content (seller, bank details)"),
+            Label("請求内容（売り手名を含む）", "invoice content (seller)"),
             encrypted=(INVOICES, "document"),
+        ),
+        # The payee's bank account the invoice names (its PaymentMeans): the
+        # supplier's bank details, which only 支出事務 needs. Stored inside
+        # the document and the original; a purpose without it gets the
+        # document without its payment lines, and no original.
+        Field(
+            "payee_account",
+            Label("振込先口座（請求書記載）", "payee bank account (on the invoice)"),
+            redacted=True,
         ),
         Field("number", Label("請求書番号", "invoice number"), personal=False),
         Field("amount", Label("請求金額", "amount"), personal=False),
@@ -107,16 +119,50 @@ def _demo() -> DemoData:
     )
 
 
-def _exporter() -> Exporter:
-    from shared_gov.domains.invoices.repository import export_all
-
-    return export_all
-
-
 def _messages() -> Catalogue:
     from shared_gov.domains.invoices.messages import CATALOGUE
 
     return CATALOGUE
+
+
+def _console_pages() -> Sequence[Any]:
+    from shared_gov.domains.invoices.web.pages import InvoicePages
+
+    return (InvoicePages,)
+
+
+CONSOLE = Console(
+    controllers=_console_pages,
+    templates=HERE / "web" / "templates",
+    links=(
+        ConsoleLink("invoices/", Label("電子請求: 受信箱", "E-invoices: inbox")),
+        ConsoleLink("invoices/search", Label("電子請求: 検索", "E-invoices: search")),
+        ConsoleLink("invoices/export", Label("電子請求: 支払データの出力", "E-invoices: export")),
+    ),
+    # The ordering department's people (the demo grants 土木課 検収 and 決裁 level 1,
+    # 副市長室 level 3): 検収 by one, 決裁 by another (separation of duties).
+    staff=(
+        ConsoleStaff("doboku-0001", "doboku", Label("土木課 職員（検収）", "Public works: clerk")),
+        ConsoleStaff(
+            "doboku-0002",
+            "doboku",
+            Label("土木課長（決裁 第1段階）", "Public works: head (approves level 1)"),
+            mfa=True,
+        ),
+        ConsoleStaff(
+            "fukushicho-0001",
+            "fukushicho",
+            Label("副市長（決裁 第3段階）", "Deputy mayor (approves level 3)"),
+            mfa=True,
+        ),
+    ),
+)
+
+
+def _exporter() -> Exporter:
+    from shared_gov.domains.invoices.repository import export_all
+
+    return export_all
 
 
 SPEC = DomainSpec(
@@ -132,6 +178,7 @@ SPEC = DomainSpec(
     demo=_demo,
     cli_groups=_cli_groups,
     messages=_messages,
+    console=CONSOLE,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
     policies=HERE / "policies",

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from shared_gov import errors
+from shared_gov.auth.subjects import person_key
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.policy import Access
 
@@ -103,7 +104,9 @@ async def advance(
     if step.name == "return" and not reason:
         raise errors.invalid_field("/reason", m.RETURN_SAYS_WHY)
     if step.name == "approve":
-        if found.inspected_by == subject:
+        # One person, one key (auth.subjects.person_key): `D-0001` or a
+        # full-width `ｄ－０００１` is the same person as `d-0001`.
+        if found.inspected_by is not None and person_key(found.inspected_by) == person_key(subject):
             raise errors.forbidden(m.INSPECTOR_CANNOT_APPROVE)
         needed = required_level(found.amount, await repo.approval_levels(uow))
         have = _level_of(access.purpose.code if access.purpose else None)

@@ -65,6 +65,10 @@ def insured_out(p: InsuredPerson, view: FieldView) -> InsuredOut:
     def may(name: str) -> bool:
         return f"InsuredPerson.{name}" in view.allowed
 
+    # A period's facility town is the town of the facility the person lives in: it
+    # is 住所地特例's whereabouts and goes where ``tokurei`` goes (rule 1 withholds
+    # both for a person under 支援措置 or linked to one).
+    where = may("tokurei")
     return InsuredOut(
         id=p.id,
         resident_id=p.resident_id,
@@ -81,7 +85,7 @@ def insured_out(p: InsuredPerson, view: FieldView) -> InsuredOut:
                 x.lost,
                 x.loss_reason,
                 x.category.value,
-                x.facility_town,
+                x.facility_town if where else None,
             )
             for x in p.periods
         ]
@@ -114,7 +118,9 @@ def determination_out(shown: service.Shown) -> DeterminationOut:
     facility = FacilityRefOut(f.facility_id, f.name, f.town, f.covered) if f else None
     correction = None
     if c is not None:
-        cf = c.facility
+        # The facility a correction names is the determination's facility too: it
+        # goes where ``facility`` goes (rule 1).
+        cf = c.facility if may("facility") else None
         correction = CorrectionOut(
             c.by,
             c.reason,
@@ -220,7 +226,7 @@ class InsuredController(Controller):
         )
 
 
-def _filters(
+def queue_filters(
     kind: list[str] | None, status: list[str] | None, overdue: bool, after: str | None, limit: int
 ) -> Filters:
     kinds = tuple(sorted(set(kind or ())))
@@ -268,7 +274,7 @@ class DeterminationController(Controller):
         after: Annotated[str | None, QueryParameter(max_length=64)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> DeterminationList:
-        filters = _filters(kind, status, overdue, after, limit)
+        filters = queue_filters(kind, status, overdue, after, limit)
         async with entry:
             found = await service.list_determinations(entry.uow, entry.access, filters)
         last = found[-1].determination if len(found) == limit else None

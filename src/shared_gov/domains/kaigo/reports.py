@@ -18,7 +18,7 @@ from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.kaigo import messages as m
 from shared_gov.domains.kaigo.models import InsuredPerson
 from shared_gov.domains.kaigo.repository import determinations as queue
-from shared_gov.domains.kaigo.repository import insured
+from shared_gov.domains.kaigo.repository import insured, register
 from shared_gov.domains.kaigo.rules import premium_months_of
 from shared_gov.domains.kaigo.service import DETERMINATION_TYPE, INSURED_TYPE, touched
 from shared_gov.domains.kaigo.vocabulary import KIND_JA, Kind
@@ -106,12 +106,16 @@ async def change_report(uow: TenantUnitOfWork, access: Access, month: str) -> tu
         d for d in await queue.decided_between(uow, start, stop) if d.kind != Kind.RECORD_UPDATE
     ]
     people = await insured.by_residents(uow, sorted({d.resident_id for d in decided}))
+    # Rule 1: the facility of a person under 支援措置 (or linked to one) is where they
+    # live; its name and town stay out of the report as out of every read of it (the
+    # row itself stays: the change is reported, the facility goes on paper).
+    protected = await register.linked(uow, sorted({d.resident_id for d in decided}))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for d in decided:
         person = people.get(d.resident_id)
-        facility = d.effective_facility
+        facility = None if d.resident_id in protected else d.effective_facility
         kind = Kind(d.effective_kind)
         writer.writerow(
             (

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from shared_gov import errors
+from shared_gov.auth.subjects import same_person
 from shared_gov.clock import now_jst, today_jst
 from shared_gov.db import TenantUnitOfWork
 from shared_gov.domains.kaigo import messages as m
@@ -213,7 +214,9 @@ async def confirm(
     view = access.readable(False, record_type=DETERMINATION_TYPE)
     d = await _open_for_change(uow, access, determination_id, version)
     subject = access.principal.subject
-    if d.corrected_by is not None and d.corrected_by == subject:
+    # One person, one key (docs/separation-of-duties.md): the corrector in any
+    # spelling of their subject (case, full width, a dash look-alike) is the corrector.
+    if d.corrected_by is not None and same_person(d.corrected_by, subject):
         raise errors.forbidden(m.SEPARATION_OF_DUTIES)
     unknown = set(answers) - {q.code for q in d.proposal.questions}
     if unknown:

@@ -33,6 +33,9 @@ from typing import Any
 from shared_gov.domains.registry import (
     Background,
     BlindIndex,
+    Console,
+    ConsoleLink,
+    ConsoleStaff,
     DemoData,
     DomainSpec,
     EncryptedTable,
@@ -165,6 +168,33 @@ def _messages() -> Catalogue:
     return CATALOGUE
 
 
+def _console_pages() -> Sequence[Any]:
+    from shared_gov.domains.kaigo.web.pages import KaigoPages
+
+    return (KaigoPages,)
+
+
+CONSOLE = Console(
+    controllers=_console_pages,
+    templates=HERE / "web" / "templates",
+    links=(
+        ConsoleLink(
+            "kaigo/determinations", Label("介護保険: 判定キュー", "Care: determination queue")
+        ),
+        ConsoleLink("kaigo/insured", Label("介護保険: 被保険者の照会", "Care: insured persons")),
+    ),
+    # A second member of 介護保険課: whoever corrects a determination cannot confirm it.
+    staff=(
+        ConsoleStaff(
+            "kaigo-0002",
+            "kaigo",
+            Label("介護保険課 職員（確定担当）", "Long-term care (second person)"),
+            mfa=True,
+        ),
+    ),
+)
+
+
 def _background() -> Sequence[Background]:
     from shared_gov.domains.kaigo.consumer import background
 
@@ -196,6 +226,7 @@ SPEC = DomainSpec(
     demo=_demo,
     background=_background,
     messages=_messages,
+    console=CONSOLE,
     migrations=HERE / "migrations",
     purposes=HERE / "purposes.toml",
     policies=HERE / "policies",

@@ -222,6 +222,65 @@ def _canonical(resident_id: str) -> str | None:
         return None
 
 
+async def access_report(
+    entry: Entry, resident_id: str, since: str | None, until: str | None
+) -> AccessLogOut:
+    """The report of ``resident_id`` through ``entry`` (purpose ``juki.disclosure``).
+
+    The API's route and the disclosure desk's page (:mod:`.console`) alike:
+    the event names the resident (a keyed hash) whatever the outcome.
+    """
+    svc, code = services(entry.request), entry.code
+    rid = _canonical(resident_id)
+    entry.audit.subjects = [rid] if rid else []
+    entries: list[AccessLogEntry] = []
+    withheld: date | None = None
+    # Read the log only for a caller who will pass; anyone else falls
+    # through to the entry, which refuses again and records it. The
+    # scope's check is the one that counts: a grant revoked in between
+    # returns nothing, a grant arriving in between an empty report.
+    try:
+        require_disclosure(await access_for(svc, entry.principal, code, entry.purpose))
+        allowed = True
+    except errors.DomainError:
+        allowed = False
+    if allowed and rid is not None:
+        start = parse_instant(since, "from")
+        end = parse_instant(until, "to")
+        entries, withheld = await load(svc.db, code, rid, start, end)
+    async with entry:
+        require_disclosure(entry.access)
+        if rid is None or not await _exists(entry.uow, rid):
+            raise errors.not_found(m.NO_SUCH_RESIDENT)
+        if await repository.protected_residents(entry.uow, [rid]):
+            entries = [_other_town_withheld(e, code) for e in entries]
+        # The report returns no personal field, only the log's metadata.
+        entry.audit.rows = len(entries)
+    return AccessLogOut(
+        resident_id=rid,
+        tenant=code,
+        generated_at=now_jst(),
+        entries=entries,
+        withheld=(
+            AccessLogWithheld(
+                until=withheld,
+                note="一部の記録は、この日まで開示を保留しています。",
+            )
+            if withheld
+            else None
+        ),
+    )
+
+
+async def town_name(db: Database, code: str) -> str | None:
+    """The town's own name (加賀市), as the report's letterhead shows it."""
+    async with db.catalog() as conn:
+        name: str | None = await conn.fetchval(
+            "SELECT name FROM catalog.tenants WHERE code = $1", code
+        )
+    return name
+
+
 class ResidentAccessLogController(Controller):
     path = "/api/v1/tenants/{code:str}"
     tags = ("residents",)
@@ -243,43 +302,4 @@ class ResidentAccessLogController(Controller):
             str | None, QueryParameter(name="to", description="ISO 8601, exclusive; JST")
         ] = None,
     ) -> AccessLogOut:
-        svc, code = services(entry.request), entry.code
-        rid = _canonical(resident_id)
-        entries: list[AccessLogEntry] = []
-        withheld: date | None = None
-        # Read the log only for a caller who will pass; anyone else falls
-        # through to the entry, which refuses again and records it. The
-        # scope's check is the one that counts: a grant revoked in between
-        # returns nothing, a grant arriving in between an empty report.
-        try:
-            require_disclosure(await access_for(svc, entry.principal, code, entry.purpose))
-            allowed = True
-        except errors.DomainError:
-            allowed = False
-        if allowed and rid is not None:
-            start = parse_instant(since, "from")
-            end = parse_instant(until, "to")
-            entries, withheld = await load(svc.db, code, rid, start, end)
-        async with entry:
-            require_disclosure(entry.access)
-            if rid is None or not await _exists(entry.uow, rid):
-                raise errors.not_found(m.NO_SUCH_RESIDENT)
-            if await repository.protected_residents(entry.uow, [rid]):
-                entries = [_other_town_withheld(e, code) for e in entries]
-            # The report returns no personal field, only the log's metadata.
-            # (The entry already names the resident: recorded whatever the outcome.)
-            entry.audit.rows = len(entries)
-        return AccessLogOut(
-            resident_id=rid,
-            tenant=code,
-            generated_at=now_jst(),
-            entries=entries,
-            withheld=(
-                AccessLogWithheld(
-                    until=withheld,
-                    note="一部の記録は、この日まで開示を保留しています。",
-                )
-                if withheld
-                else None
-            ),
-        )
+        return await access_report(entry, resident_id, since, until)

@@ -10,10 +10,13 @@ so importing this module imports no other part of the domain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from shared_gov.domains.registry import (
     BlindIndex,
+    Console,
+    ConsoleLink,
     DemoData,
     DomainSpec,
     EncryptedTable,
@@ -165,6 +168,25 @@ def _demo() -> DemoData:
     )
 
 
+def _console_pages() -> Sequence[Any]:
+    from shared_gov.domains.residents.web.pages import DisclosurePages
+
+    return (DisclosurePages,)
+
+
+CONSOLE = Console(
+    controllers=_console_pages,
+    templates=Path(__file__).parent / "web" / "templates",
+    # Shown to staff; the page refuses with the reason whoever lacks juki.disclosure.
+    links=(
+        ConsoleLink(
+            "residents/disclosure/",
+            Label("アクセス記録の開示（窓口）", "Access reports (disclosure desk)"),
+        ),
+    ),
+)
+
+
 def _messages() -> Catalogue:
     from shared_gov.domains.residents.messages import CATALOGUE
 
@@ -205,4 +227,5 @@ SPEC = DomainSpec(
     ),
     event_record_types=("Resident",),
     messages=_messages,
+    console=CONSOLE,
 )
