@@ -163,6 +163,30 @@ async def test_write_whose_commit_answer_is_lost_succeeds_when_it_committed(
     assert await _household_exists(db, household_no)
 
 
+async def test_a_write_that_read_its_own_transaction_id_succeeds_when_it_committed(
+    settings: Settings, db: Database
+) -> None:
+    """``TenantUnitOfWork.written``: a write whose own statement read its transaction
+    id and the checkpoint (the invoice intake's) sends COMMIT without asking for
+    them again, and a lost answer is still settled: it committed, so it succeeds."""
+    household_no = _new_household_no()
+    async with through_proxy(settings, db, forward_commit=True) as (cut, proxy):
+        names = tenant_names(KAGA, settings.role_prefix)
+        async with asyncio.timeout(20):
+            async with cut.tenant(names) as uow:
+                row = await uow.fetchrow(
+                    "WITH h AS (INSERT INTO households (household_no) VALUES ($1) RETURNING 1) "
+                    "SELECT pg_current_xact_id()::text AS xid, "
+                    "(SELECT checkpoint_lsn::text FROM pg_control_checkpoint()) AS checkpoint "
+                    "FROM h",
+                    household_no,
+                )
+                assert row is not None
+                uow.written(row["xid"], row["checkpoint"])
+        assert proxy.cut.is_set(), "the proxy never saw the COMMIT"
+    assert await _household_exists(db, household_no)
+
+
 async def test_write_whose_commit_never_arrived_is_503_and_absent(
     settings: Settings, db: Database
 ) -> None:

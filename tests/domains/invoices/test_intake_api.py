@@ -184,6 +184,20 @@ async def test_a_duplicate_is_409_and_kept_as_a_rejected_submission(
     assert "sg-jp-06" in {f["rule"] for f in again.json()["report"]["findings"]}
 
 
+async def test_the_same_invoice_twice_at_once_is_one_invoice_and_one_409(
+    api: httpx.AsyncClient, people: dict[str, str], registered: dict[str, str]
+) -> None:
+    """The table's unique key decides between two identical submissions in flight
+    (``ON CONFLICT DO NOTHING``): never two invoices, never a 500."""
+    import asyncio
+
+    doc = factory.document(number="API-RACE-1", unit="ippan")
+    answers = await asyncio.gather(*(_send(api, people["a"], doc) for _ in range(4)))
+    assert sorted(r.status_code for r in answers) == [201, 409, 409, 409]
+    own = await api.get(f"{_base()}/supplier/invoices", headers=bearer(people["a"]))
+    assert [i["number"] for i in own.json()["invoices"]].count("API-RACE-1") == 1
+
+
 async def test_a_unit_that_files_consumption_tax_needs_a_qualified_invoice(
     api: httpx.AsyncClient, people: dict[str, str], registered: dict[str, str]
 ) -> None:

@@ -24,7 +24,8 @@ guarantees as on every town route:
    or failure in a transaction of its own after the rollback.
 
 Every supplier route's work starts with :func:`registered` (the intake's
-functions do it first).
+functions do it first; sending an invoice reads the registration in the same
+statement as the town's settings and hands it to :func:`admitted`).
 """
 
 from __future__ import annotations
