@@ -153,6 +153,11 @@ NO_IDP = _t(
     en="This town has no identity provider the console can use.",
     ja="この団体には、画面から使える認証基盤が設定されていません。",
 )
+IDP_UNREACHABLE = _t(
+    "console.idp_unreachable",
+    en="The town's identity provider did not answer as expected; try again later.",
+    ja="団体の認証基盤から正しい応答がありません。しばらくしてからもう一度お試しください。",
+)
 SIX_DIGITS = _t(
     "console.six_digits", en="a 6-digit local government code", ja="6桁の地方公共団体コードです"
 )

@@ -66,9 +66,16 @@ async def _endpoints(request: Request[Any, Any, Any], town: str) -> tuple[str, s
         issuer = await get_issuer(svc.db, town)
     except errors.NotFound:
         raise errors.not_found(L.NO_IDP) from None
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        found = await client.get(issuer.url.rstrip("/") + "/.well-known/openid-configuration")
-    meta = found.json() if found.status_code == 200 else {}
+    # The town's provider may be down or answer anything: a sign-in page that
+    # says so, never a 500 (hostile review r2 L4).
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            found = await client.get(issuer.url.rstrip("/") + "/.well-known/openid-configuration")
+        meta = found.json() if found.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        raise errors.unavailable(L.IDP_UNREACHABLE) from None
+    if not isinstance(meta, dict):
+        meta = {}
     authorize = meta.get("authorization_endpoint")
     token = meta.get("token_endpoint")
     if not (isinstance(authorize, str) and isinstance(token, str)):
