@@ -306,6 +306,12 @@ class DomainSpec:
     the response encoder render its messages in the request's language."""
     console: Console | None = None
     """Its pages in the web console, beside its controllers (``<domain>/web/``)."""
+    audited_tables: tuple[str, ...] = ()
+    """Its tables (in the town's schema) every row change of which is a write
+    that records its audit event in its own transaction: ``audit verify``
+    finds a row whose last writing transaction has no event (the event was
+    deleted), as it does for the register's history rows. Only tables no
+    migration, job or seed writes without an event."""
     read_actions: tuple[str, ...] = ()
     """Its audit actions that change nothing (as declared on its routes). Their
     transaction is READ ONLY and their granted event goes to the audit writer:
@@ -614,6 +620,11 @@ def cli_groups() -> list[tuple[str, Any]]:
 def background() -> list[Background]:
     """Every domain's background loops, in registration order."""
     return [b for spec in domains() for b in spec.background()]
+
+
+def audited_tables() -> list[str]:
+    """Every domain's audited tables (see ``DomainSpec.audited_tables``)."""
+    return [t for spec in domains() for t in spec.audited_tables]
 
 
 def read_actions() -> frozenset[str]:

@@ -116,3 +116,11 @@ async def visible(db: Database, town: str, resident_ids: list[str]) -> None:
 
 def days(n: int) -> date:
     return today_jst() + timedelta(days=n)
+
+
+async def planted(uow: Any) -> None:
+    """The audit event of a test's own write into a shared town (the session's
+    end checks every audited row has one: ``DomainSpec.audited_tables``)."""
+    from shared_gov.audit.recorder import AuditEvent, operator_actor, record
+
+    await record(uow, operator_actor("test"), AuditEvent(action="test.plant", rows=1))

@@ -24,7 +24,7 @@ from shared_gov.domains.kaigo.repository.determinations import determination_id
 from shared_gov.domains.kaigo.rules import fiscal_year
 from shared_gov.tenancy.names import tenant_names
 from tests.conftest import KAGA, KOMATSU, auth
-from tests.domains.kaigo.conftest import Register, queue_of, settle
+from tests.domains.kaigo.conftest import Register, planted, queue_of, settle
 
 Q = "kaigo.qualification"
 BASE = f"/api/v1/tenants/{KAGA}/kaigo"
@@ -209,6 +209,7 @@ async def _overdue(db: Database, resident_id: str) -> Determination:
     )
     async with db.tenant(names) as uow:
         assert await determinations.insert(uow, d)
+        await planted(uow)
     return d
 
 

@@ -33,6 +33,7 @@ from shared_gov.domains.kaigo.vocabulary import (
 from shared_gov.tenancy import service as tenancy
 from shared_gov.tenancy.names import tenant_names
 from tests.conftest import KAGA
+from tests.domains.kaigo.conftest import planted
 
 
 async def _fetch(db: Database, query: str, *args: Any) -> list[Any]:
@@ -129,6 +130,7 @@ async def test_a_determination_is_written_once_per_source(db: Database) -> None:
     first = _determination(KAGA, key)
     async with db.tenant(names) as uow:
         assert await determinations.insert(uow, first)
+        await planted(uow)
     again = _determination(KAGA, key)
     assert again.id == first.id  # derived from the town and the source
     async with db.tenant(names) as uow:

@@ -16,6 +16,7 @@ from shared_gov.audit.mac import mac_of_values
 from shared_gov.audit.tlog import EVENT_SELECT
 from shared_gov.audit.verify.leaves import _ID, _N, PREFETCH, _bad_mac
 from shared_gov.audit.verify.report import MAX_LISTED, Problem, VerifyReport
+from shared_gov.domains import registry
 
 
 class _Unmaced:
@@ -164,6 +165,47 @@ def _link(row: Any, what: str) -> Problem:
     )
 
 
+# A row's xmin is 32 bits; the event's xid is the same transaction in this
+# epoch or the one before (read from the snapshot: this transaction has no xid).
+_FULL_XID: Final = (
+    "(((div(pg_snapshot_xmax(pg_current_snapshot())::text::numeric, 4294967296)::bigint "
+    "- {back}) << 32) + {alias}.xmin::text::bigint)::text::xid8"
+)
+_SAFE_TABLE: Final = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+async def _check_table(
+    conn: asyncpg.Connection,
+    report: VerifyReport,
+    schema: str,
+    table: str,
+    has_event: str,
+) -> None:
+    """Rows of a domain's audited table whose last writing transaction has no
+    event (``DomainSpec.audited_tables``): its event was deleted."""
+    if not _SAFE_TABLE.fullmatch(table):
+        return
+    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.{table}"):
+        return
+    xid = _FULL_XID.replace("{alias}", "r")
+    rows = await conn.fetch(
+        f"SELECT r.xmin::text AS xid, count(*) AS n FROM {schema}.{table} AS r "  # noqa: S608
+        f"WHERE NOT {has_event.format(x=xid.format(back=0))} "
+        f"AND NOT {has_event.format(x=xid.format(back=1))} "
+        f"GROUP BY r.xmin::text ORDER BY 1 LIMIT {MAX_LISTED}",
+        report.tenant,
+        report.incarnation,
+    )
+    for row in rows:
+        report.add(
+            Problem(
+                "row_without_event",
+                f"{row['n']} row(s) of {table} written by transaction {row['xid']} have no "
+                "audit event of their write (deleted?)",
+            )
+        )
+
+
 _SCHEMA_SQL: Final = (
     "SELECT t.schema_name FROM catalog.tenants AS t WHERE t.code = $1::char(6) "
     "AND t.incarnation = $2 AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = t.schema_name)"
@@ -206,14 +248,11 @@ async def check_links(conn: asyncpg.Connection, report: VerifyReport) -> None:
                 "event of its write (deleted?)",
             )
         )
+    for table in registry.audited_tables():
+        await _check_table(conn, report, str(schema), table, has_event)
     if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.resident_history"):
         return
-    # xmin is 32 bits; the event's xid is the same transaction in this epoch
-    # or the one before (read from the snapshot: this transaction has no xid).
-    full = (
-        "(((div(pg_snapshot_xmax(pg_current_snapshot())::text::numeric, 4294967296)::bigint "
-        "- {back}) << 32) + h.xmin::text::bigint)::text::xid8"
-    )
+    full = _FULL_XID.replace("{alias}", "h")
     history = await conn.fetch(
         f"SELECT h.resident_id, h.history_no, h.xmin::text AS xid "  # noqa: S608
         f"FROM {schema}.resident_history AS h "

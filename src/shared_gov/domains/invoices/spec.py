@@ -179,6 +179,13 @@ SPEC = DomainSpec(
     cli_groups=_cli_groups,
     messages=_messages,
     console=CONSOLE,
+    # Every change of these rows records its event in its transaction: a
+    # deleted event is found by audit verify's link check (docs/audit.md).
+    audited_tables=(
+        "invoices",
+        "invoice_ledger",
+        "invoice_submissions",
+    ),
     # Reads: group-committed and chained by the audit writer (docs/audit.md).
     read_actions=(
         "invoice.original",

@@ -227,6 +227,9 @@ SPEC = DomainSpec(
     background=_background,
     messages=_messages,
     console=CONSOLE,
+    # Every change of these rows records its event in its transaction: a
+    # deleted event is found by audit verify's link check (docs/audit.md).
+    audited_tables=("kaigo_determinations",),
     # Reads: group-committed and chained by the audit writer (docs/audit.md).
     read_actions=(
         "kaigo.determination.list",
