@@ -396,13 +396,16 @@ def background() -> list[Background]:
     return [b for spec in domains() for b in spec.background()]
 
 
-def audited_tables() -> list[str]:
+@cache
+def audited_tables() -> tuple[str, ...]:
     """Every domain's audited tables (see ``DomainSpec.audited_tables``)."""
-    return [t for spec in domains() for t in spec.audited_tables]
+    return tuple(t for spec in domains() for t in spec.audited_tables)
 
 
+@cache
 def read_actions() -> frozenset[str]:
-    """Every domain's audit actions that change nothing."""
+    """Every domain's audit actions that change nothing (asked on every request:
+    built once per registry generation)."""
     return frozenset(a for spec in domains() for a in spec.read_actions)
 
 
@@ -465,6 +468,8 @@ _CACHED: tuple[Any, ...] = (
     index_names,
     standing_share,
     domain_of_record_type,
+    audited_tables,
+    read_actions,
     _labels,
 )
 
